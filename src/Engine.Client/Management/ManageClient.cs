@@ -1,0 +1,155 @@
+using System.Globalization;
+using Engine.Client.Diagnostics;
+using Engine.Client.Protocol;
+using Engine.Client.Transport;
+using Grpc.Core;
+using Microsoft.Extensions.Logging;
+using Polly;
+using Polly.Retry;
+
+namespace Engine.Client.Management;
+
+/// <summary>
+/// The unary Manage call: heartbeat and shutdown, each with a deadline on the client's
+/// <see cref="TimeProvider"/>, retried only while the worker is unavailable (safe: Manage calls
+/// are idempotent probes or requests the worker de-duplicates by nature).
+/// </summary>
+internal sealed class ManageClient
+{
+    private readonly UdfWorker.UdfWorkerClient _client;
+    private readonly string _worker;
+    private readonly WorkerClientOptions _options;
+    private readonly ILogger _logger;
+    private readonly ResiliencePipeline _pipeline;
+
+    public ManageClient(CallInvoker invoker, string worker, WorkerClientOptions options)
+    {
+        _client = new UdfWorker.UdfWorkerClient(invoker);
+        _worker = worker;
+        _options = options;
+        _logger = options.LoggerFactory.CreateLogger<ManageClient>();
+        _pipeline = options.ManageAttempts <= 1
+            ? ResiliencePipeline.Empty
+            : new ResiliencePipelineBuilder { TimeProvider = options.TimeProvider }
+                .AddRetry(new RetryStrategyOptions
+                {
+                    ShouldHandle = new PredicateBuilder().Handle<RpcException>(e => e.StatusCode == StatusCode.Unavailable),
+                    MaxRetryAttempts = options.ManageAttempts - 1,
+                    BackoffType = DelayBackoffType.Exponential,
+                    Delay = TimeSpan.FromMilliseconds(50),
+                    MaxDelay = TimeSpan.FromSeconds(1),
+                    UseJitter = true,
+                })
+                .Build();
+    }
+
+    public async Task<HeartbeatResult> HeartbeatAsync(TimeSpan? timeout, CancellationToken cancellationToken)
+    {
+        var time = _options.TimeProvider;
+        var start = time.GetTimestamp();
+        var response = await CallAsync(
+            new WorkerRequest { Heartbeat = new Heartbeat() },
+            WorkerResponse.ManageOneofCase.Heartbeat,
+            "heartbeat",
+            timeout ?? _options.HeartbeatTimeout,
+            cancellationToken).ConfigureAwait(false);
+        var metrics = new Dictionary<string, string>(response.Heartbeat.Metrics, StringComparer.Ordinal);
+        return new HeartbeatResult(metrics, time.GetElapsedTime(start), time.GetUtcNow());
+    }
+
+    public async Task<ShutdownResult> ShutdownAsync(string? reason, bool cancelSessions, TimeSpan? timeout, CancellationToken cancellationToken)
+    {
+        var request = new ShutdownRequest { CancelSessions = cancelSessions };
+        if (reason is not null)
+        {
+            request.Reason = reason;
+        }
+
+        var start = _options.TimeProvider.GetTimestamp();
+        var response = await CallAsync(
+            new WorkerRequest { Shutdown = request },
+            WorkerResponse.ManageOneofCase.Shutdown,
+            "shutdown",
+            timeout ?? _options.ShutdownTimeout,
+            cancellationToken).ConfigureAwait(false);
+        return new ShutdownResult(response.Shutdown.SessionsSettled, _options.TimeProvider.GetElapsedTime(start));
+    }
+
+    private async Task<WorkerResponse> CallAsync(
+        WorkerRequest request,
+        WorkerResponse.ManageOneofCase expected,
+        string operation,
+        TimeSpan timeout,
+        CancellationToken cancellationToken)
+    {
+        var time = _options.TimeProvider;
+        var start = time.GetTimestamp();
+        using var deadline = new CancellationTokenSource(timeout, time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
+        var outcome = "ok";
+        try
+        {
+            var response = await _pipeline.ExecuteAsync(
+                static async (state, token) =>
+                {
+                    var (client, request) = state;
+                    return await client.ManageAsync(request, new CallOptions(cancellationToken: token)).ConfigureAwait(false);
+                },
+                (_client, request),
+                linked.Token).ConfigureAwait(false);
+
+            if (response.ManageCase != expected)
+            {
+                outcome = "protocol_violation";
+                var got = response.ManageCase == WorkerResponse.ManageOneofCase.None ? "a WorkerResponse with no branch set" : $"a {response.ManageCase} response";
+                throw new WorkerTransportException(
+                    _worker,
+                    TransportFailureReason.ProtocolViolation,
+                    $"Protocol violation by the worker: it answered a {operation} request with {got}; the answer's branch must match the request's",
+                    null,
+                    null);
+            }
+
+            return response;
+        }
+        catch (Exception ex) when (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested && ex is RpcException or OperationCanceledException)
+        {
+            outcome = "timeout";
+            throw new WorkerTransportException(
+                _worker,
+                TransportFailureReason.Timeout,
+                string.Create(CultureInfo.InvariantCulture, $"The worker did not answer the {operation} within {timeout.TotalSeconds:0.###} s"),
+                null,
+                null);
+        }
+        catch (RpcException ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            outcome = "error";
+            var unreachable = TransportErrors.IsUnreachable(ex);
+            throw new WorkerTransportException(
+                _worker,
+                unreachable ? TransportFailureReason.Unreachable : TransportFailureReason.Rpc,
+                $"The {operation} call to the worker failed",
+                null,
+                ex);
+        }
+        catch (RpcException ex) when (cancellationToken.IsCancellationRequested)
+        {
+            outcome = "cancelled";
+            throw new OperationCanceledException($"The {operation} call was cancelled by the caller.", ex, cancellationToken);
+        }
+        catch (OperationCanceledException)
+        {
+            outcome = "cancelled";
+            throw;
+        }
+        finally
+        {
+            EngineClientTelemetry.ManageDuration.Record(
+                time.GetElapsedTime(start).TotalSeconds,
+                new KeyValuePair<string, object?>("operation", operation),
+                new KeyValuePair<string, object?>("outcome", outcome));
+            ManageLog.Call(_logger, operation, _worker, outcome, time.GetElapsedTime(start).TotalMilliseconds);
+        }
+    }
+}

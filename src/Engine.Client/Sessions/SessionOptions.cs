@@ -1,0 +1,68 @@
+namespace Engine.Client;
+
+/// <summary>
+/// Timeouts and buffer bounds of one session. Defaults suit production; tests that prove a fast
+/// path set the timeouts to minutes so a regression hangs instead of passing by timing out.
+/// </summary>
+public sealed class SessionOptions
+{
+    /// <summary>1 MiB.</summary>
+    public const int DefaultPayloadChunkSize = 1024 * 1024;
+
+    /// <summary>
+    /// How long to wait for the worker's InitResponse, counted from the start of
+    /// <see cref="WorkerSession.InitAsync"/>. Default 30 s. On expiry the session ends with a
+    /// transport failure.
+    /// </summary>
+    public TimeSpan InitResponseTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// Once nothing is left to send (Finish went out), the longest silence allowed between two
+    /// worker messages. Default 30 s. On expiry the session ends with a transport failure.
+    /// </summary>
+    public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// How long to wait for the terminator after a Cancel was requested (or after a send failed)
+    /// before the call is aborted. Default 2 s. An unacknowledged Cancel ends the session as
+    /// <see cref="SessionOutcomeKind.Interrupted"/> when the caller cancelled, otherwise as a
+    /// transport failure; either way the worker is not reused.
+    /// </summary>
+    public TimeSpan CancelAcknowledgementTimeout { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>
+    /// Size of each <c>PayloadChunk</c> when the UDF payload is chunked. Default 1 MiB; must be
+    /// positive and leave room for framing under the worker's message limit.
+    /// </summary>
+    public int PayloadChunkSize { get; set; } = DefaultPayloadChunkSize;
+
+    /// <summary>
+    /// Output batches buffered between the gRPC reader and the consumer. Default 4. When full, the
+    /// reader stops reading and HTTP/2 flow control stops the worker: memory stays bounded.
+    /// </summary>
+    public int OutputBufferCapacity { get; set; } = 4;
+
+    internal void Validate(int maxSendMessageSize)
+    {
+        WorkerClientOptions.RequirePositive(InitResponseTimeout, nameof(InitResponseTimeout));
+        WorkerClientOptions.RequirePositive(IdleTimeout, nameof(IdleTimeout));
+        WorkerClientOptions.RequirePositive(CancelAcknowledgementTimeout, nameof(CancelAcknowledgementTimeout));
+        if (PayloadChunkSize < 1)
+        {
+            throw new ArgumentException($"{nameof(PayloadChunkSize)} is {PayloadChunkSize}; it must be positive.");
+        }
+
+        if (PayloadChunkSize > maxSendMessageSize - Payloads.PayloadChunker.ChunkFramingAllowance)
+        {
+            throw new ArgumentException(
+                $"{nameof(PayloadChunkSize)} is {PayloadChunkSize} bytes; with framing it must fit the worker's message limit of {maxSendMessageSize} bytes. Use at most {maxSendMessageSize - Payloads.PayloadChunker.ChunkFramingAllowance}.");
+        }
+
+        if (OutputBufferCapacity < 1)
+        {
+            throw new ArgumentException($"{nameof(OutputBufferCapacity)} is {OutputBufferCapacity}; it must be at least 1.");
+        }
+    }
+
+    internal SessionOptions Clone() => (SessionOptions)MemberwiseClone();
+}

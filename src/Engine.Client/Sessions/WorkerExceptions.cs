@@ -1,0 +1,164 @@
+using Grpc.Core;
+
+namespace Engine.Client;
+
+/// <summary>Base of every failure that involves a worker. <see cref="Worker"/> names it.</summary>
+public abstract class WorkerException : Exception
+{
+    /// <summary>Creates the exception.</summary>
+    protected WorkerException(string worker, string message, Exception? innerException)
+        : base(message, innerException)
+    {
+        Worker = worker;
+    }
+
+    /// <summary>The worker's address or name.</summary>
+    public string Worker { get; }
+}
+
+/// <summary>
+/// The worker reported an application error in-band (<c>ExecutionError</c>): user code failed, the
+/// worker failed, or the worker saw a protocol violation. The session ended through a protocol
+/// terminator, so the worker stays reusable.
+/// </summary>
+public sealed class WorkerExecutionException : WorkerException
+{
+    internal WorkerExecutionException(SessionError error, SessionError? callbackError, SessionDiagnostics session)
+        : base(session.Worker, Compose(error, callbackError, session), null)
+    {
+        Error = error;
+        CallbackError = callbackError;
+        Session = session;
+    }
+
+    /// <summary>The error the worker reported (PROTOCOL.md rule 7 precedence).</summary>
+    public SessionError Error { get; }
+
+    /// <summary>The terminator's own callback error when <see cref="Error"/> took precedence.</summary>
+    public SessionError? CallbackError { get; }
+
+    /// <summary>The session's state when the error arrived.</summary>
+    public SessionDiagnostics Session { get; }
+
+    /// <summary>User, worker or protocol error.</summary>
+    public SessionErrorKind Kind => Error.Kind;
+
+    /// <summary>The user error's class, when given.</summary>
+    public string? ErrorClass => Error.ErrorClass;
+
+    /// <summary>The worker's traceback, when given.</summary>
+    public string? Traceback => Error.Traceback;
+
+    private static string Compose(SessionError error, SessionError? callbackError, SessionDiagnostics session)
+    {
+        var text = $"The worker reported a {error} [{session.Describe()}]";
+        if (callbackError is not null)
+        {
+            text += $" Then its {callbackError}.";
+        }
+
+        return text;
+    }
+}
+
+/// <summary>Why a transport failure happened.</summary>
+public enum TransportFailureReason
+{
+    /// <summary>The gRPC call failed with a status (connection lost, stream reset, server error).</summary>
+    Rpc,
+
+    /// <summary>Nothing listens at the worker's address.</summary>
+    Unreachable,
+
+    /// <summary>The worker broke the protocol (PROTOCOL.md rule 8, or a mismatched Manage answer).</summary>
+    ProtocolViolation,
+
+    /// <summary>The worker did not answer in time.</summary>
+    Timeout,
+
+    /// <summary>Sending to the worker failed.</summary>
+    SendFailed,
+}
+
+/// <summary>
+/// The conversation with the worker broke: a gRPC status error, an unreachable worker, a timeout
+/// or a protocol violation by the worker. The worker is not reused after this.
+/// </summary>
+public sealed class WorkerTransportException : WorkerException
+{
+    internal WorkerTransportException(string worker, TransportFailureReason reason, string message, SessionDiagnostics? session, Exception? innerException)
+        : base(worker, Compose(message, session, innerException), innerException)
+    {
+        Reason = reason;
+        Session = session;
+        StatusCode = FindStatus(innerException);
+    }
+
+    /// <summary>What went wrong.</summary>
+    public TransportFailureReason Reason { get; }
+
+    /// <summary>The gRPC status code, when the failure came with one.</summary>
+    public StatusCode? StatusCode { get; }
+
+    /// <summary>The session's state when the failure happened; <see langword="null"/> for Manage calls.</summary>
+    public SessionDiagnostics? Session { get; }
+
+    private static StatusCode? FindStatus(Exception? exception)
+    {
+        for (var e = exception; e is not null; e = e.InnerException)
+        {
+            if (e is RpcException rpc)
+            {
+                return rpc.StatusCode;
+            }
+        }
+
+        return null;
+    }
+
+    private static string Compose(string message, SessionDiagnostics? session, Exception? inner)
+    {
+        var cause = DescribeCause(inner);
+        var text = cause is null ? message : $"{message}: {cause}";
+        return session is null ? text : $"{text} [{session.Describe()}]";
+    }
+
+    /// <summary>The most telling part of a transport exception chain, in one line.</summary>
+    internal static string? DescribeCause(Exception? exception)
+    {
+        for (var e = exception; e is not null; e = e.InnerException)
+        {
+            if (e is WorkerUnreachableException unreachable)
+            {
+                return unreachable.Message;
+            }
+
+            if (e is RpcException { Status.DebugException: { } debug } && FindUnreachable(debug) is { } inner)
+            {
+                return inner.Message;
+            }
+        }
+
+        return exception switch
+        {
+            null => null,
+            RpcException rpc => string.IsNullOrEmpty(rpc.Status.Detail)
+                ? $"gRPC status {rpc.StatusCode}"
+                : $"gRPC status {rpc.StatusCode}: {rpc.Status.Detail}",
+            _ => exception.Message,
+        };
+    }
+
+    private static WorkerUnreachableException? FindUnreachable(Exception exception)
+    {
+        for (var e = exception; e is not null; e = e.InnerException)
+        {
+            if (e is WorkerUnreachableException unreachable)
+            {
+                return unreachable;
+            }
+        }
+
+        return null;
+    }
+}

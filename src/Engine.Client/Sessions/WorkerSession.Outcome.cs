@@ -1,0 +1,442 @@
+using System.Diagnostics;
+using System.Globalization;
+using Engine.Client.Diagnostics;
+using Engine.Client.Protocol;
+using Grpc.Core;
+
+namespace Engine.Client;
+
+/// <content>Cancel requests, the watchdog, settling the outcome, close and release.</content>
+public sealed partial class WorkerSession
+{
+    private ITimer? _watchdog;
+    private WatchdogKind _watchdogKind;
+    private long _watchdogArmedAt;
+    private TimeSpan _watchdogTimeout;
+    private string? _sendFailure;
+    private bool _telemetryStarted;
+
+    /// <summary>Deadline kinds, by priority: a later one replaces an earlier one, never the reverse.</summary>
+    private enum WatchdogKind
+    {
+        None,
+        InitResponse,
+        Idle,
+        SendFailure,
+        CancelAck,
+    }
+
+    /// <summary>
+    /// Requests a protocol Cancel: stops the input, discards output nobody will read, wakes the
+    /// writer (Cancel overtakes queued data) and starts the acknowledgement deadline. Idempotent.
+    /// </summary>
+    private void RequestCancel(string reason, bool byCaller)
+    {
+        lock (_gate)
+        {
+            if (_state.IsSettled || _cancelRequested)
+            {
+                return;
+            }
+
+            _cancelRequested = true;
+            _cancelReason = reason;
+            _cancelByCaller = byCaller;
+        }
+
+        SessionLog.CancelRequested(_logger, Id, _worker, reason);
+        _state.TryAdvanceTo(SessionPhase.Cancelling);
+        FailOutput(new OperationCanceledException(byCaller
+            ? $"The session was cancelled by the caller ({reason})."
+            : $"The session was cancelled: {reason}."));
+        _ = _stopInput.CancelAsync();
+        ArmWatchdog(WatchdogKind.CancelAck, _options.CancelAcknowledgementTimeout);
+        _outbound.Writer.TryComplete();
+    }
+
+    private string CancelReason()
+    {
+        lock (_gate)
+        {
+            return _cancelReason ?? "no reason given";
+        }
+    }
+
+    /// <summary>Ends the output for its consumer at once (errors overtake buffered batches) and drains the rest.</summary>
+    private void FailOutput(Exception exception)
+    {
+        if (Interlocked.CompareExchange(ref _outputFailure, exception, null) is null)
+        {
+            _drain.Cancel();
+            _output.Writer.TryComplete();
+        }
+    }
+
+    private void ArmWatchdog(WatchdogKind kind, TimeSpan timeout)
+    {
+        lock (_gate)
+        {
+            if (_state.IsSettled || (_watchdogKind >= WatchdogKind.SendFailure && kind <= _watchdogKind))
+            {
+                return;
+            }
+
+            _watchdogKind = kind;
+            _watchdogArmedAt = _time.GetTimestamp();
+            _watchdogTimeout = timeout;
+            if (timeout == Timeout.InfiniteTimeSpan)
+            {
+                _watchdog?.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+            }
+            else if (_watchdog is null)
+            {
+                _watchdog = _time.CreateTimer(static state => ((WorkerSession)state!).OnWatchdog(), this, timeout, Timeout.InfiniteTimeSpan);
+            }
+            else
+            {
+                _watchdog.Change(timeout, Timeout.InfiniteTimeSpan);
+            }
+        }
+    }
+
+    private void DisarmWatchdog(WatchdogKind kind)
+    {
+        lock (_gate)
+        {
+            if (_watchdogKind == kind)
+            {
+                _watchdogKind = WatchdogKind.None;
+                _watchdog?.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+            }
+        }
+    }
+
+    private void OnWatchdog()
+    {
+        WatchdogKind kind;
+        TimeSpan timeout;
+        bool byCaller;
+        string? sendFailure;
+        Exception? firstError;
+        lock (_gate)
+        {
+            kind = _watchdogKind;
+            if (_state.IsSettled || kind == WatchdogKind.None || _watchdog is null)
+            {
+                return;
+            }
+
+            // The idle deadline counts from the worker's last message; re-arm for what is left.
+            var since = kind == WatchdogKind.Idle ? Math.Max(_watchdogArmedAt, Volatile.Read(ref _lastWorkerMessageTimestamp)) : _watchdogArmedAt;
+            var elapsed = _time.GetElapsedTime(since);
+            if (elapsed < _watchdogTimeout)
+            {
+                _watchdog.Change(_watchdogTimeout - elapsed, Timeout.InfiniteTimeSpan);
+                return;
+            }
+
+            timeout = _watchdogTimeout;
+            byCaller = _cancelByCaller;
+            sendFailure = _sendFailure;
+            firstError = _firstTransportError;
+        }
+
+        var seconds = string.Create(CultureInfo.InvariantCulture, $"{timeout.TotalSeconds:0.###} s");
+        switch (kind)
+        {
+            case WatchdogKind.InitResponse:
+                SessionLog.TimedOut(_logger, Id, _worker, "InitResponseTimeout", timeout.TotalSeconds);
+                SettleTransport(TransportFailureReason.Timeout, $"the worker sent no InitResponse within {seconds} ({nameof(SessionOptions)}.{nameof(SessionOptions.InitResponseTimeout)})", null);
+                break;
+            case WatchdogKind.Idle:
+                SessionLog.TimedOut(_logger, Id, _worker, "IdleTimeout", timeout.TotalSeconds);
+                SettleTransport(TransportFailureReason.Timeout, $"timed out: the worker sent nothing for {seconds} after Finish ({nameof(SessionOptions)}.{nameof(SessionOptions.IdleTimeout)})", null);
+                break;
+            case WatchdogKind.SendFailure:
+                SettleTransport(TransportFailureReason.SendFailed, $"sending {sendFailure} failed", firstError);
+                break;
+            default:
+                SessionLog.TimedOut(_logger, Id, _worker, "CancelAcknowledgementTimeout", timeout.TotalSeconds);
+                if (byCaller)
+                {
+                    SettleInterrupted($"The caller cancelled and the worker did not acknowledge Cancel within {seconds} ({nameof(SessionOptions)}.{nameof(SessionOptions.CancelAcknowledgementTimeout)}); the call was aborted and the worker will not be reused.");
+                }
+                else
+                {
+                    SettleTransport(TransportFailureReason.Timeout, $"timed out: the worker did not acknowledge Cancel within {seconds} ({nameof(SessionOptions)}.{nameof(SessionOptions.CancelAcknowledgementTimeout)})", null);
+                }
+
+                break;
+        }
+    }
+
+    private void SettleTerminator(bool finished, SessionError? callbackError, ExecutionMetrics? metrics, ReadOnlyMemory<byte>? finishData)
+    {
+        SessionError? prior;
+        Exception? local;
+        string? reason;
+        bool byCaller, cancelRequested;
+        lock (_gate)
+        {
+            prior = _priorError;
+            local = _localFailure;
+            reason = _cancelReason;
+            byCaller = _cancelByCaller;
+            cancelRequested = _cancelRequested;
+        }
+
+        // PROTOCOL.md rule 7: a prior init or data-phase error first, then the terminator's own
+        // callback error, then "cancelled".
+        var primary = prior ?? callbackError;
+        var attached = prior is not null ? callbackError : null;
+        var kind = finished ? (primary is null ? SessionOutcomeKind.Finished : SessionOutcomeKind.Failed) : SessionOutcomeKind.Cancelled;
+        Exception? exception = null;
+        if (kind != SessionOutcomeKind.Finished)
+        {
+            exception = primary is not null ? new WorkerExecutionException(primary, attached, Snapshot())
+                : local ?? new OperationCanceledException(
+                    !cancelRequested ? "The worker cancelled the session."
+                    : byCaller ? $"The session was cancelled by the caller ({reason})."
+                    : $"The session was cancelled: {reason}.");
+        }
+
+        Settle(BuildOutcome(kind, primary, attached, exception, metrics, finishData), abort: false);
+    }
+
+    private void SettleTransport(TransportFailureReason reason, string message, Exception? cause)
+    {
+        SessionError? prior;
+        lock (_gate)
+        {
+            if (_state.IsSettled)
+            {
+                return;
+            }
+
+            prior = _priorError;
+        }
+
+        var exception = new WorkerTransportException(_worker, reason, message, Snapshot(), cause);
+        Settle(BuildOutcome(SessionOutcomeKind.TransportFailed, prior, null, exception, null, null), abort: true);
+    }
+
+    private void SettleInterrupted(string message)
+    {
+        SessionError? prior;
+        lock (_gate)
+        {
+            prior = _priorError;
+        }
+
+        Settle(BuildOutcome(SessionOutcomeKind.Interrupted, prior, null, new OperationCanceledException(message), null, null), abort: true);
+    }
+
+    /// <summary>Cancelled before Init reached the worker: nothing to acknowledge, nothing to reuse-proof.</summary>
+    private void SettleCancelledLocally(string? why = null)
+    {
+        Exception? local;
+        string? reason;
+        lock (_gate)
+        {
+            local = _localFailure;
+            reason = why ?? _cancelReason;
+        }
+
+        var exception = local ?? new OperationCanceledException($"The session was cancelled before Init reached the worker ({reason}).");
+        Settle(BuildOutcome(SessionOutcomeKind.Cancelled, null, null, exception, null, null), abort: true);
+    }
+
+    private SessionOutcome BuildOutcome(
+        SessionOutcomeKind kind,
+        SessionError? error,
+        SessionError? callbackError,
+        Exception? exception,
+        ExecutionMetrics? metrics,
+        ReadOnlyMemory<byte>? finishData)
+    {
+        ReadOnlyMemory<byte>? initData;
+        string? reason;
+        lock (_gate)
+        {
+            initData = _initData;
+            reason = _cancelReason;
+        }
+
+        return new SessionOutcome(kind, error, callbackError, exception, metrics, initData, finishData, reason, Snapshot());
+    }
+
+    /// <summary>Settles the outcome (first wins) and wakes every waiter; aborts the call after a failure.</summary>
+    private bool Settle(SessionOutcome outcome, bool abort)
+    {
+        if (!_state.TrySettle(outcome))
+        {
+            return false;
+        }
+
+        ITimer? watchdog;
+        bool telemetry;
+        lock (_gate)
+        {
+            watchdog = _watchdog;
+            _watchdog = null;
+            _watchdogKind = WatchdogKind.None;
+            telemetry = _telemetryStarted;
+        }
+
+        watchdog?.Dispose();
+        _ = _stopInput.CancelAsync();
+        _outbound.Writer.TryComplete();
+        if (outcome.Kind == SessionOutcomeKind.Finished)
+        {
+            _output.Writer.TryComplete();
+        }
+        else
+        {
+            FailOutput(outcome.Exception ?? new OperationCanceledException("The session ended."));
+        }
+
+        _init.TrySetException(outcome.Exception ?? new OperationCanceledException("The session ended before Init completed."));
+        if (abort)
+        {
+            AbortCall();
+        }
+
+        if (telemetry)
+        {
+            var tag = new KeyValuePair<string, object?>("outcome", EngineClientTelemetry.OutcomeTag(outcome.Kind));
+            EngineClientTelemetry.ActiveSessions.Add(-1);
+            EngineClientTelemetry.EndedSessions.Add(1, tag);
+            EngineClientTelemetry.SessionDuration.Record(outcome.Diagnostics.Elapsed.TotalSeconds, tag);
+        }
+
+        if (_activity is { } activity)
+        {
+            activity.SetTag("engine_client.session.outcome", EngineClientTelemetry.OutcomeTag(outcome.Kind));
+            activity.SetTag("engine_client.session.batches_sent", outcome.Diagnostics.BatchesSent);
+            activity.SetTag("engine_client.session.batches_received", outcome.Diagnostics.BatchesReceived);
+            if (outcome.Kind != SessionOutcomeKind.Finished)
+            {
+                activity.SetStatus(ActivityStatusCode.Error, outcome.Exception?.Message);
+            }
+
+            activity.Dispose();
+        }
+
+        SessionLog.Ended(_logger, Id, _worker, outcome);
+        return true;
+    }
+
+    /// <summary>Disposes the call exactly once: an abort (RST_STREAM) unless the stream already ended.</summary>
+    private void AbortCall()
+    {
+        AsyncDuplexStreamingCall<UdfRequest, UdfResponse>? call;
+        lock (_gate)
+        {
+            if (_aborted)
+            {
+                return;
+            }
+
+            _aborted = true;
+            call = _call;
+        }
+
+        if (call is not null)
+        {
+            DisposeCall(call);
+        }
+    }
+
+    private void DisposeCall(AsyncDuplexStreamingCall<UdfRequest, UdfResponse> call)
+    {
+        try
+        {
+            call.Dispose();
+        }
+        catch (Exception ex)
+        {
+            SessionLog.CleanupFailed(_logger, Id, _worker, ex);
+        }
+    }
+
+    private async Task RunCloseAsync(TaskCompletionSource<SessionOutcome> close, CancellationToken cancellationToken)
+    {
+        SessionOutcome outcome;
+        try
+        {
+            if (!_state.IsSettled)
+            {
+                if (_state.TryAdvance(SessionPhase.Created, SessionPhase.Cancelling))
+                {
+                    SettleCancelledLocally("the session was closed before Init");
+                }
+                else
+                {
+                    RequestCancel("the session was closed", byCaller: false);
+                }
+            }
+
+            using (cancellationToken.UnsafeRegister(
+                static state => ((WorkerSession)state!).SettleInterrupted("CloseAsync was cancelled by the caller before the session settled; the call was aborted and the worker will not be reused."),
+                this))
+            {
+                outcome = await _state.Settled.ConfigureAwait(false);
+            }
+
+            if (outcome.WorkerReusable)
+            {
+                // Let the writer half-close and the reader see the end of the stream; bounded.
+                try
+                {
+                    await Task.WhenAll(_writerTask, _readerTask)
+                        .WaitAsync(_options.CancelAcknowledgementTimeout, _time, cancellationToken)
+                        .ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is TimeoutException or OperationCanceledException)
+                {
+                    // The outcome stands; the call is disposed below either way.
+                }
+            }
+
+            AbortCall();
+        }
+        catch (Exception ex)
+        {
+            SessionLog.CleanupFailed(_logger, Id, _worker, ex);
+            SettleTransport(TransportFailureReason.Rpc, "closing the session failed", ex);
+            outcome = _state.Outcome;
+        }
+
+        Release(outcome);
+        close.TrySetResult(outcome);
+    }
+
+    private void Release(SessionOutcome outcome)
+    {
+        if (Interlocked.Exchange(ref _released, 1) != 0 || _lease is null)
+        {
+            return;
+        }
+
+        if (!outcome.WorkerReusable)
+        {
+            try
+            {
+                _lease.Invalidate(outcome);
+            }
+            catch (Exception ex)
+            {
+                SessionLog.ReleaseHookFailed(_logger, Id, _worker, ex);
+            }
+        }
+
+        try
+        {
+            _lease.Release(outcome);
+        }
+        catch (Exception ex)
+        {
+            SessionLog.ReleaseHookFailed(_logger, Id, _worker, ex);
+        }
+    }
+}

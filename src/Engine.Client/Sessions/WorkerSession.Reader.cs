@@ -1,0 +1,303 @@
+using Engine.Client.Diagnostics;
+using Engine.Client.Protocol;
+using Google.Protobuf;
+using Engine.Client.Transport;
+using Grpc.Core;
+
+namespace Engine.Client;
+
+/// <content>The inbound side: the single reader task that correlates the worker's responses.</content>
+public sealed partial class WorkerSession
+{
+    /// <summary>
+    /// Reads the response stream to its end. The wire has no request ids: correlation is positional,
+    /// and every out-of-order message of PROTOCOL.md rule 8 fails the session at once.
+    /// </summary>
+    private async Task ReadLoopAsync(AsyncDuplexStreamingCall<UdfRequest, UdfResponse> call)
+    {
+        var responses = call.ResponseStream;
+        try
+        {
+            while (await responses.MoveNext(CancellationToken.None).ConfigureAwait(false))
+            {
+                var response = responses.Current;
+                Volatile.Write(ref _lastWorkerMessageTimestamp, _time.GetTimestamp());
+                if (_state.IsSettled)
+                {
+                    if (response.ResponseCase != UdfResponse.ResponseOneofCase.Data)
+                    {
+                        SessionLog.MessageAfterEnd(_logger, Id, _worker, Describe(response));
+                    }
+
+                    continue;
+                }
+
+                if (response.ResponseCase == UdfResponse.ResponseOneofCase.Data)
+                {
+                    if (!InitResponded())
+                    {
+                        Violation("a DataResponse arrived before the InitResponse");
+                        continue;
+                    }
+
+                    await DeliverAsync(response.Data.Data).ConfigureAwait(false);
+                }
+                else if (response.ResponseCase == UdfResponse.ResponseOneofCase.Control)
+                {
+                    OnControl(response.Control);
+                }
+                else
+                {
+                    Violation("the worker sent a UdfResponse with no branch of its oneof set (neither control nor data)");
+                }
+            }
+
+            if (!_state.IsSettled)
+            {
+                Violation("the worker ended the response stream without a terminator (FinishResponse or CancelResponse)");
+            }
+        }
+        catch (Exception ex)
+        {
+            if (!_state.IsSettled)
+            {
+                OnStreamFailed(ex);
+            }
+        }
+    }
+
+    private void OnStreamFailed(Exception exception)
+    {
+        string? sendFailure;
+        Exception? first;
+        lock (_gate)
+        {
+            sendFailure = _sendFailure;
+            first = _firstTransportError;
+        }
+
+        var unreachable = TransportErrors.IsUnreachable(first ?? exception);
+        var reason = unreachable ? TransportFailureReason.Unreachable
+            : sendFailure is not null ? TransportFailureReason.SendFailed
+            : TransportFailureReason.Rpc;
+        var message = unreachable ? "the worker is unreachable"
+            : sendFailure is not null ? $"sending {sendFailure} failed"
+            : "the Execute stream failed";
+        SettleTransport(reason, message, first ?? exception);
+    }
+
+    private async ValueTask DeliverAsync(ByteString data)
+    {
+        Volatile.Write(ref _batchesReceived, _batchesReceived + 1);
+        Volatile.Write(ref _bytesReceived, _bytesReceived + data.Length);
+        if (EngineClientTelemetry.Batches.Enabled)
+        {
+            EngineClientTelemetry.Batches.Add(1, EngineClientTelemetry.Received);
+            EngineClientTelemetry.Bytes.Add(data.Length, EngineClientTelemetry.Received);
+        }
+
+        var drain = _drain.Token;
+        if (drain.IsCancellationRequested)
+        {
+            return;
+        }
+
+        // ByteString.Memory is the parsed message's own buffer: handed out without a copy.
+        var memory = data.Memory;
+        if (_output.Writer.TryWrite(memory))
+        {
+            return;
+        }
+
+        try
+        {
+            // Backpressure: while the consumer is behind, stop reading; HTTP/2 flow control then
+            // stops the worker.
+            await _output.Writer.WriteAsync(memory, drain).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (drain.IsCancellationRequested)
+        {
+            // Draining: output nobody will read is discarded so the terminator can arrive.
+        }
+        catch (System.Threading.Channels.ChannelClosedException)
+        {
+            // The output already ended with an error; discard.
+        }
+    }
+
+    private void OnControl(UdfControlResponse control)
+    {
+        switch (control.ControlCase)
+        {
+            case UdfControlResponse.ControlOneofCase.Init:
+                OnInitResponse(control.Init);
+                break;
+            case UdfControlResponse.ControlOneofCase.Error:
+                OnErrorResponse(control.Error);
+                break;
+            case UdfControlResponse.ControlOneofCase.Finish:
+                OnFinishResponse(control.Finish);
+                break;
+            case UdfControlResponse.ControlOneofCase.Cancel:
+                OnCancelResponse(control.Cancel);
+                break;
+            default:
+                Violation("the worker sent a UdfControlResponse with no branch of its oneof set");
+                break;
+        }
+    }
+
+    private void OnInitResponse(InitResponse response)
+    {
+        bool duplicate;
+        lock (_gate)
+        {
+            duplicate = _initResponded;
+            _initResponded = true;
+            if (!duplicate && response.Error is null && response.HasData)
+            {
+                _initData = response.Data.Memory;
+            }
+        }
+
+        if (duplicate)
+        {
+            Violation("a second InitResponse arrived; Init is answered exactly once");
+            return;
+        }
+
+        DisarmWatchdog(WatchdogKind.InitResponse);
+        var elapsed = _time.GetElapsedTime(_startTimestamp);
+        EngineClientTelemetry.InitDuration.Record(elapsed.TotalSeconds);
+
+        if (response.Error is { } error)
+        {
+            var reported = RecordWorkerError(error, SessionErrorOrigin.Init);
+            var exception = new WorkerExecutionException(reported, null, Snapshot());
+            _init.TrySetException(exception);
+            RequestCancel("the worker's Init failed", byCaller: false);
+            return;
+        }
+
+        SessionLog.InitAccepted(_logger, Id, _worker, elapsed.TotalMilliseconds);
+        if (_state.TryAdvance(SessionPhase.Initializing, SessionPhase.Ready))
+        {
+            _init.TrySetResult(new SessionInitResult(response.HasData ? response.Data.Memory : null, elapsed));
+        }
+        else
+        {
+            // A Cancel was requested before the worker accepted Init: Init does not succeed.
+            _init.TrySetException(new OperationCanceledException(
+                $"The session was cancelled before the worker accepted Init ({CancelReason()})."));
+        }
+    }
+
+    private void OnErrorResponse(ErrorResponse response)
+    {
+        bool duplicate, initResponded;
+        lock (_gate)
+        {
+            duplicate = _errorReceived;
+            _errorReceived = true;
+            initResponded = _initResponded;
+        }
+
+        if (duplicate)
+        {
+            Violation("a second ErrorResponse arrived; the protocol allows at most one per stream");
+            return;
+        }
+
+        var reported = RecordWorkerError(response.Error ?? new ExecutionError(), initResponded ? SessionErrorOrigin.Data : SessionErrorOrigin.Init);
+        var exception = new WorkerExecutionException(reported, null, Snapshot());
+        FailOutput(exception);
+        _init.TrySetException(exception);
+
+        // PROTOCOL.md rule 6: after an ErrorResponse the engine must send Cancel.
+        RequestCancel("the worker reported an error", byCaller: false);
+    }
+
+    private void OnFinishResponse(FinishResponse response)
+    {
+        bool initResponded, finishStarted;
+        lock (_gate)
+        {
+            initResponded = _initResponded;
+            finishStarted = _finishStarted;
+        }
+
+        if (!initResponded)
+        {
+            Violation("a FinishResponse arrived before the InitResponse");
+            return;
+        }
+
+        if (!finishStarted)
+        {
+            Violation("a FinishResponse arrived before the engine sent Finish: input not yet sent would be silently dropped");
+            return;
+        }
+
+        var callbackError = response.Error is { } error ? SessionError.From(error, SessionErrorOrigin.Finish) : null;
+        SettleTerminator(finished: true, callbackError, response.Metrics, response.HasData ? response.Data.Memory : null);
+    }
+
+    private void OnCancelResponse(CancelResponse response)
+    {
+        bool initResponded, cancelRequested;
+        lock (_gate)
+        {
+            initResponded = _initResponded;
+            cancelRequested = _cancelRequested;
+        }
+
+        if (!initResponded && !cancelRequested)
+        {
+            Violation("a CancelResponse arrived before the InitResponse although no Cancel was sent");
+            return;
+        }
+
+        var callbackError = response.Error is { } error ? SessionError.From(error, SessionErrorOrigin.Cancel) : null;
+        SettleTerminator(finished: false, callbackError, response.Metrics, finishData: null);
+    }
+
+    private SessionError RecordWorkerError(ExecutionError error, SessionErrorOrigin origin)
+    {
+        var reported = SessionError.From(error, origin);
+        lock (_gate)
+        {
+            _priorError ??= reported;
+        }
+
+        SessionLog.WorkerError(_logger, Id, _worker, reported);
+        return reported;
+    }
+
+    private bool InitResponded()
+    {
+        lock (_gate)
+        {
+            return _initResponded;
+        }
+    }
+
+    private void Violation(string what)
+    {
+        SessionLog.ProtocolViolation(_logger, Id, _worker, what);
+        SettleTransport(TransportFailureReason.ProtocolViolation, $"Protocol violation by the worker: {what}", null);
+    }
+
+    private static string Describe(UdfResponse response) => response.ResponseCase switch
+    {
+        UdfResponse.ResponseOneofCase.Data => "DataResponse",
+        UdfResponse.ResponseOneofCase.Control => response.Control.ControlCase switch
+        {
+            UdfControlResponse.ControlOneofCase.Init => "InitResponse",
+            UdfControlResponse.ControlOneofCase.Error => "ErrorResponse",
+            UdfControlResponse.ControlOneofCase.Finish => "FinishResponse",
+            UdfControlResponse.ControlOneofCase.Cancel => "CancelResponse",
+            _ => "control envelope with no branch",
+        },
+        _ => "envelope with no branch",
+    };
+}

@@ -1,0 +1,137 @@
+using System.Net;
+using System.Net.Sockets;
+using Grpc.Net.Client;
+
+namespace Engine.Client.Transport;
+
+/// <summary>Builds the one long-lived gRPC channel used for a worker.</summary>
+internal static class WorkerChannelFactory
+{
+    public static GrpcChannel Create(WorkerAddress address, WorkerClientOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(address);
+        ArgumentNullException.ThrowIfNull(options);
+
+        var handler = CreateHandler(address, options);
+
+        // The channel gets the handler itself, never an HttpClient: HttpClient's default 100 s
+        // timeout would kill long Execute streams.
+        var channelOptions = new GrpcChannelOptions
+        {
+            HttpHandler = handler,
+            DisposeHttpClient = true,
+            MaxReceiveMessageSize = options.MaxReceiveMessageSize,
+            MaxSendMessageSize = options.MaxSendMessageSize,
+            LoggerFactory = options.LoggerFactory,
+            // Retries are ours to decide (Init and Manage only); never replay a stream.
+            MaxRetryAttempts = 0,
+        };
+
+        // Unix sockets: HTTP/2 needs an authority; non-Java gRPC servers reject a socket path as
+        // :authority, so it is always "localhost".
+        var target = address.Transport == WorkerTransport.UnixDomainSocket ? new Uri("http://localhost") : address.HttpUri!;
+        return GrpcChannel.ForAddress(target, channelOptions);
+    }
+
+    internal static SocketsHttpHandler CreateHandler(WorkerAddress address, WorkerClientOptions options)
+    {
+        var handler = new SocketsHttpHandler
+        {
+            EnableMultipleHttp2Connections = true,
+            // Pings only while calls are active: an idle engine must not keep idle workers busy.
+            KeepAlivePingDelay = options.KeepAlivePingDelay,
+            KeepAlivePingTimeout = options.KeepAlivePingTimeout,
+            KeepAlivePingPolicy = HttpKeepAlivePingPolicy.WithActiveRequests,
+            ConnectTimeout = options.ConnectTimeout,
+            PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
+            PooledConnectionLifetime = Timeout.InfiniteTimeSpan,
+            UseProxy = false,
+            AllowAutoRedirect = false,
+            AutomaticDecompression = DecompressionMethods.None,
+        };
+        if (options.Http2InitialStreamWindowSize is { } window)
+        {
+            handler.InitialHttp2StreamWindowSize = window;
+        }
+
+        var socketBuffer = options.SocketBufferSize;
+        if (address.Transport == WorkerTransport.UnixDomainSocket)
+        {
+            var path = address.SocketPath!;
+            handler.ConnectCallback = (_, ct) => ConnectUnixAsync(path, socketBuffer, ct);
+        }
+        else
+        {
+            handler.ConnectCallback = (context, ct) => ConnectTcpAsync(context.DnsEndPoint, socketBuffer, ct);
+        }
+
+        return handler;
+    }
+
+    private static async ValueTask<Stream> ConnectUnixAsync(string path, int? bufferSize, CancellationToken ct)
+    {
+        if (!File.Exists(path))
+        {
+            throw new WorkerUnreachableException(
+                $"no socket file exists at {path}: the worker is not running there, or has not started listening yet.");
+        }
+
+        var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            ApplyBufferSize(socket, bufferSize);
+            await socket.ConnectAsync(new UnixDomainSocketEndPoint(path), ct).ConfigureAwait(false);
+            return new NetworkStream(socket, ownsSocket: true);
+        }
+        catch (SocketException ex)
+        {
+            socket.Dispose();
+            throw new WorkerUnreachableException(DescribeSocketError(ex, "unix://" + path), ex);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    private static async ValueTask<Stream> ConnectTcpAsync(DnsEndPoint endPoint, int? bufferSize, CancellationToken ct)
+    {
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            ApplyBufferSize(socket, bufferSize);
+            await socket.ConnectAsync(endPoint, ct).ConfigureAwait(false);
+            return new NetworkStream(socket, ownsSocket: true);
+        }
+        catch (SocketException ex)
+        {
+            socket.Dispose();
+            throw new WorkerUnreachableException(DescribeSocketError(ex, $"http://{endPoint.Host}:{endPoint.Port}"), ex);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    private static void ApplyBufferSize(Socket socket, int? bufferSize)
+    {
+        if (bufferSize is { } size)
+        {
+            socket.SendBufferSize = size;
+            socket.ReceiveBufferSize = size;
+        }
+    }
+
+    private static string DescribeSocketError(SocketException ex, string where) => ex.SocketErrorCode switch
+    {
+        SocketError.ConnectionRefused => $"nothing listens at {where} (connection refused): is the worker running?",
+        SocketError.AddressNotAvailable or SocketError.HostNotFound or SocketError.NoData =>
+            $"the host of {where} cannot be resolved or reached ({ex.SocketErrorCode}).",
+        SocketError.TimedOut => $"connecting to {where} timed out.",
+        SocketError.AccessDenied => $"permission denied connecting to {where}: check the socket's directory permissions.",
+        _ => $"connecting to {where} failed: {ex.Message} ({ex.SocketErrorCode}).",
+    };
+}

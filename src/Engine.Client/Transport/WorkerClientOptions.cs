@@ -1,0 +1,133 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Engine.Client;
+
+/// <summary>
+/// Settings of a <see cref="WorkerClient"/>: the gRPC channel to one worker, its Manage calls and
+/// the defaults of its sessions. Every property documents its default; set them before creating
+/// the client. <see cref="Validate"/> runs when the client is created.
+/// </summary>
+public sealed class WorkerClientOptions
+{
+    /// <summary>128 MiB: what Spark's engine accepts inbound.</summary>
+    public const int DefaultMaxReceiveMessageSize = 128 * 1024 * 1024;
+
+    /// <summary>4 MiB: the gRPC default most worker servers keep for inbound messages.</summary>
+    public const int DefaultMaxSendMessageSize = 4 * 1024 * 1024;
+
+    /// <summary>
+    /// Largest message accepted from the worker, in bytes. Default 128 MiB. Must be at least
+    /// 64 KiB.
+    /// </summary>
+    public int MaxReceiveMessageSize { get; set; } = DefaultMaxReceiveMessageSize;
+
+    /// <summary>
+    /// Largest message the worker accepts, in bytes: Init payloads that would not fit are chunked,
+    /// and a data batch larger than this is rejected before anything is sent. Default 4 MiB (the
+    /// gRPC default); raise it when the worker accepts more, as the reference worker does (128 MiB).
+    /// Must be at least 64 KiB.
+    /// </summary>
+    public int MaxSendMessageSize { get; set; } = DefaultMaxSendMessageSize;
+
+    /// <summary>
+    /// Delay between HTTP/2 keepalive pings, sent only while calls are active. Default 60 s;
+    /// <see cref="Timeout.InfiniteTimeSpan"/> disables pings.
+    /// </summary>
+    public TimeSpan KeepAlivePingDelay { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>How long a keepalive ping may stay unanswered before the connection is dropped. Default 20 s.</summary>
+    public TimeSpan KeepAlivePingTimeout { get; set; } = TimeSpan.FromSeconds(20);
+
+    /// <summary>Time allowed to establish a connection. Default 10 s.</summary>
+    public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Initial HTTP/2 stream receive window, in bytes. <see langword="null"/> (default) keeps the
+    /// client's default with its dynamic window scaling.
+    /// </summary>
+    public int? Http2InitialStreamWindowSize { get; set; }
+
+    /// <summary>Socket send and receive buffer size, in bytes. <see langword="null"/> (default) keeps the operating system's.</summary>
+    public int? SocketBufferSize { get; set; }
+
+    /// <summary>Deadline of a Manage heartbeat. Default 5 s.</summary>
+    public TimeSpan HeartbeatTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Deadline of a Manage shutdown (the worker may settle its sessions first). Default 30 s.</summary>
+    public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// Attempts of a Manage call that fails because the worker is unavailable (for example, still
+    /// starting). Default 1 (no retry). Retries back off exponentially within the call's deadline.
+    /// </summary>
+    public int ManageAttempts { get; set; } = 1;
+
+    /// <summary>Defaults for sessions opened on this client. Never <see langword="null"/>.</summary>
+    public SessionOptions Session { get; set; } = new();
+
+    /// <summary>Logging. Default <see cref="NullLoggerFactory.Instance"/>.</summary>
+    public ILoggerFactory LoggerFactory { get; set; } = NullLoggerFactory.Instance;
+
+    /// <summary>Clock for every timeout and deadline. Default <see cref="TimeProvider.System"/>.</summary>
+    public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
+
+    /// <summary>Checks every setting; throws an <see cref="ArgumentException"/> naming the first bad one.</summary>
+    public void Validate()
+    {
+        const int Min = 64 * 1024;
+        if (MaxReceiveMessageSize < Min)
+        {
+            throw new ArgumentException($"{nameof(MaxReceiveMessageSize)} is {MaxReceiveMessageSize} bytes; it must be at least {Min}.");
+        }
+
+        if (MaxSendMessageSize < Min)
+        {
+            throw new ArgumentException($"{nameof(MaxSendMessageSize)} is {MaxSendMessageSize} bytes; it must be at least {Min}.");
+        }
+
+        RequirePositive(KeepAlivePingTimeout, nameof(KeepAlivePingTimeout));
+        if (KeepAlivePingDelay != Timeout.InfiniteTimeSpan)
+        {
+            RequirePositive(KeepAlivePingDelay, nameof(KeepAlivePingDelay));
+        }
+
+        RequirePositive(ConnectTimeout, nameof(ConnectTimeout));
+        RequirePositive(HeartbeatTimeout, nameof(HeartbeatTimeout));
+        RequirePositive(ShutdownTimeout, nameof(ShutdownTimeout));
+        if (ManageAttempts < 1)
+        {
+            throw new ArgumentException($"{nameof(ManageAttempts)} is {ManageAttempts}; it must be at least 1.");
+        }
+
+        if (Http2InitialStreamWindowSize is < 65535)
+        {
+            throw new ArgumentException($"{nameof(Http2InitialStreamWindowSize)} must be at least 65535 bytes.");
+        }
+
+        if (SocketBufferSize is < 4096)
+        {
+            throw new ArgumentException($"{nameof(SocketBufferSize)} must be at least 4096 bytes.");
+        }
+
+        ArgumentNullException.ThrowIfNull(Session, nameof(Session));
+        ArgumentNullException.ThrowIfNull(LoggerFactory, nameof(LoggerFactory));
+        ArgumentNullException.ThrowIfNull(TimeProvider, nameof(TimeProvider));
+        Session.Validate(MaxSendMessageSize);
+    }
+
+    internal static void RequirePositive(TimeSpan value, string name)
+    {
+        if (value <= TimeSpan.Zero && value != Timeout.InfiniteTimeSpan)
+        {
+            throw new ArgumentException($"{name} is {value}; it must be positive (or Timeout.InfiniteTimeSpan).");
+        }
+    }
+
+    internal WorkerClientOptions Clone()
+    {
+        var clone = (WorkerClientOptions)MemberwiseClone();
+        clone.Session = Session.Clone();
+        return clone;
+    }
+}

@@ -1,0 +1,2 @@
+// Replaced by the reference worker implementation.
+return 0;
