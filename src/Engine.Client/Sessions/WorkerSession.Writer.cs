@@ -296,7 +296,7 @@ public sealed partial class WorkerSession
                 finish = new UdfRequest { Control = new UdfControlRequest { Finish = built } };
             }
 
-            if (_state.TryAdvance(SessionPhase.Processing, SessionPhase.Finishing))
+            if (!stop.IsCancellationRequested && _state.TryAdvance(SessionPhase.Processing, SessionPhase.Finishing))
             {
                 _outbound.Writer.TryWrite(new Outbound(OutboundKind.Finish, finish, null));
             }

@@ -207,7 +207,6 @@ public sealed partial class WorkerSession : IAsyncDisposable
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(input);
-        ThrowIfEnded("ProcessAsync");
         switch (_state.Phase)
         {
             case SessionPhase.Created:
@@ -216,12 +215,20 @@ public sealed partial class WorkerSession : IAsyncDisposable
                 throw new InvalidOperationException("ProcessAsync was called while Init is still in progress: await InitAsync first.");
         }
 
-        if (Interlocked.Exchange(ref _processStarted, 1) != 0 || !_state.TryAdvance(SessionPhase.Ready, SessionPhase.Processing))
+        if (!_init.Task.IsCompletedSuccessfully)
         {
             ThrowIfEnded("ProcessAsync");
+            throw new InvalidOperationException("ProcessAsync was called although Init did not succeed. Open a new session.");
+        }
+
+        if (Interlocked.Exchange(ref _processStarted, 1) != 0)
+        {
             throw new InvalidOperationException("ProcessAsync was already called on this session: a session processes one input stream.");
         }
 
+        // Init succeeded. If the session failed since (an ErrorResponse right after the
+        // InitResponse, say), the enumeration surfaces that failure.
+        _state.TryAdvance(SessionPhase.Ready, SessionPhase.Processing);
         return ReadOutputAsync(input, options, cancellationToken);
     }
 
