@@ -31,10 +31,11 @@ public sealed class SessionOptions
     public TimeSpan CancelAcknowledgementTimeout { get; set; } = TimeSpan.FromSeconds(2);
 
     /// <summary>
-    /// Size of each <c>PayloadChunk</c> when the UDF payload is chunked. Default 1 MiB; must be
+    /// Size of each <c>PayloadChunk</c> when the UDF payload is chunked. <see langword="null"/>
+    /// (default) uses 1 MiB, or less when the worker's message limit is smaller. When set, it must be
     /// positive and leave room for framing under the worker's message limit.
     /// </summary>
-    public int PayloadChunkSize { get; set; } = DefaultPayloadChunkSize;
+    public int? PayloadChunkSize { get; set; }
 
     /// <summary>
     /// Output batches buffered between the gRPC reader and the consumer. Default 4. When full, the
@@ -52,7 +53,7 @@ public sealed class SessionOptions
             throw new ArgumentException($"{nameof(PayloadChunkSize)} is {PayloadChunkSize}; it must be positive.");
         }
 
-        if (PayloadChunkSize > maxSendMessageSize - Payloads.PayloadChunker.ChunkFramingAllowance)
+        if (PayloadChunkSize is { } chunkSize && chunkSize > maxSendMessageSize - Payloads.PayloadChunker.ChunkFramingAllowance)
         {
             throw new ArgumentException(
                 $"{nameof(PayloadChunkSize)} is {PayloadChunkSize} bytes; with framing it must fit the worker's message limit of {maxSendMessageSize} bytes. Use at most {maxSendMessageSize - Payloads.PayloadChunker.ChunkFramingAllowance}.");
@@ -63,6 +64,9 @@ public sealed class SessionOptions
             throw new ArgumentException($"{nameof(OutputBufferCapacity)} is {OutputBufferCapacity}; it must be at least 1.");
         }
     }
+
+    internal int EffectiveChunkSize(int maxSendMessageSize) =>
+        PayloadChunkSize ?? Math.Min(DefaultPayloadChunkSize, maxSendMessageSize - Payloads.PayloadChunker.ChunkFramingAllowance);
 
     internal SessionOptions Clone() => (SessionOptions)MemberwiseClone();
 }

@@ -148,7 +148,7 @@ public sealed partial class WorkerSession : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(init);
         ThrowIfEnded("InitAsync");
-        var plan = init.BuildPlan(_maxSendMessageSize, _options.PayloadChunkSize);
+        var plan = init.BuildPlan(_maxSendMessageSize, _options.EffectiveChunkSize(_maxSendMessageSize));
         cancellationToken.ThrowIfCancellationRequested();
         if (!_state.TryAdvance(SessionPhase.Created, SessionPhase.Initializing))
         {

@@ -1,3 +1,4 @@
+using Google.Protobuf;
 using Engine.Client.Protocol;
 using Grpc.Core;
 
@@ -12,10 +13,10 @@ namespace Engine.Client.Tests.Infrastructure;
 public sealed class InProcessWorker : CallInvoker
 {
     private readonly Func<WorkerScript> _script;
-    private readonly Func<WorkerRequest, WorkerResponse>? _manage;
+    private readonly Func<WorkerRequest, Task<WorkerResponse>>? _manage;
     private readonly Action<InProcessStream> _onCall;
 
-    public InProcessWorker(Func<WorkerScript> script, Action<InProcessStream> onCall, Func<WorkerRequest, WorkerResponse>? manage = null)
+    public InProcessWorker(Func<WorkerScript> script, Action<InProcessStream> onCall, Func<WorkerRequest, Task<WorkerResponse>>? manage = null)
     {
         _script = script;
         _onCall = onCall;
@@ -51,13 +52,25 @@ public sealed class InProcessWorker : CallInvoker
             throw new NotSupportedException("This in-process worker has no Manage handler.");
         }
 
-        var response = _manage((WorkerRequest)(object)request);
+        var response = _manage((WorkerRequest)(object)request).WaitAsync(options.CancellationToken);
         return new AsyncUnaryCall<TResponse>(
-            Task.FromResult((TResponse)(object)response),
+            Convert<TResponse>(response),
             Task.FromResult(new Metadata()),
             () => Status.DefaultSuccess,
             () => new Metadata(),
             () => { });
+    }
+
+    private static async Task<TResponse> Convert<TResponse>(Task<WorkerResponse> response)
+    {
+        try
+        {
+            return (TResponse)(object)await response;
+        }
+        catch (OperationCanceledException ex)
+        {
+            throw new RpcException(new Status(StatusCode.Cancelled, "Call canceled by the client."), ex.Message);
+        }
     }
 
     public override TResponse BlockingUnaryCall<TRequest, TResponse>(Method<TRequest, TResponse> method, string? host, CallOptions options, TRequest request) =>
@@ -79,7 +92,11 @@ public sealed class InProcessStream : ScriptedStream
     private TaskCompletionSource<UdfRequest?>? _pendingRead;
     private TaskCompletionSource<bool>? _pendingMove;
     private Reader? _pendingReader;
+    private TaskCompletionSource? _space;
     private Status? _status;
+
+    /// <summary>Requests buffered before a write waits for the worker to read, like an HTTP/2 window.</summary>
+    public const int FlowControlWindow = 8;
     private bool _aborted;
     private bool _completed;
     private bool _writing;
@@ -128,22 +145,37 @@ public sealed class InProcessStream : ScriptedStream
 
     public override ValueTask<UdfRequest?> ReadAsync()
     {
-        lock (_gate)
+        TaskCompletionSource? space = null;
+        try
         {
-            if (_requests.TryDequeue(out var request))
+            lock (_gate)
             {
-                return ValueTask.FromResult(request);
-            }
+                if (_requests.TryDequeue(out var request))
+                {
+                    space = _space;
+                    _space = null;
+                    return ValueTask.FromResult(request);
+                }
 
-            if (_aborted)
-            {
-                return ValueTask.FromException<UdfRequest?>(new StreamAbortedException());
+                return ReadSlowPath();
             }
-
-            // Synchronous continuations: the script resumes inside the engine's WriteAsync.
-            _pendingRead = new TaskCompletionSource<UdfRequest?>();
-            return new ValueTask<UdfRequest?>(_pendingRead.Task);
         }
+        finally
+        {
+            space?.TrySetResult();
+        }
+    }
+
+    private ValueTask<UdfRequest?> ReadSlowPath()
+    {
+        if (_aborted)
+        {
+            return ValueTask.FromException<UdfRequest?>(new StreamAbortedException());
+        }
+
+        // Synchronous continuations: the script resumes inside the engine's WriteAsync.
+        _pendingRead = new TaskCompletionSource<UdfRequest?>();
+        return new ValueTask<UdfRequest?>(_pendingRead.Task);
     }
 
     public override Task WriteAsync(UdfResponse response)
@@ -236,7 +268,15 @@ public sealed class InProcessStream : ScriptedStream
             _pendingMove = null;
         }
 
+        TaskCompletionSource? space;
+        lock (_gate)
+        {
+            space = _space;
+            _space = null;
+        }
+
         MarkAborted();
+        space?.TrySetException(new RpcException(new Status(StatusCode.Cancelled, "Call canceled by the client.")));
         read?.TrySetException(new StreamAbortedException());
         Complete(move);
     }
@@ -252,9 +292,13 @@ public sealed class InProcessStream : ScriptedStream
         public Task CompleteAsync() => stream.EngineComplete();
     }
 
-    private Task EngineWrite(UdfRequest message)
+    private Task EngineWrite(UdfRequest original)
     {
+        // The message crosses a boundary as a real transport would: serialized and parsed, so the
+        // worker never aliases the engine's memory.
+        var message = UdfRequest.Parser.ParseFrom(original.ToByteArray());
         TaskCompletionSource<UdfRequest?>? read;
+        TaskCompletionSource? space = null;
         lock (_gate)
         {
             if (_writing)
@@ -278,13 +322,35 @@ public sealed class InProcessStream : ScriptedStream
             if (read is null)
             {
                 _requests.Enqueue(message);
+                if (_requests.Count >= FlowControlWindow)
+                {
+                    // Flow control: the write completes once the worker reads.
+                    space = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                    _space = space;
+                }
             }
         }
 
+        Record(message);
+        read?.TrySetResult(message);
+        if (space is null)
+        {
+            lock (_gate)
+            {
+                _writing = false;
+            }
+
+            return Task.CompletedTask;
+        }
+
+        return WaitForSpaceAsync(space.Task);
+    }
+
+    private async Task WaitForSpaceAsync(Task space)
+    {
         try
         {
-            Record(message);
-            read?.TrySetResult(message);
+            await space;
         }
         finally
         {
@@ -293,8 +359,6 @@ public sealed class InProcessStream : ScriptedStream
                 _writing = false;
             }
         }
-
-        return Task.CompletedTask;
     }
 
     private Task EngineComplete()

@@ -23,7 +23,7 @@ public sealed class ScriptRegistry
 
     public WorkerScript Current { get; set; } = _ => Task.CompletedTask;
 
-    public Func<WorkerRequest, WorkerResponse>? Manage { get; set; }
+    public Func<WorkerRequest, Task<WorkerResponse>>? Manage { get; set; }
 
     public WorkerScript Script() => Current;
 

@@ -87,7 +87,7 @@ public sealed class SocketWorkerHost : IAsyncDisposable
         }
 
         public override Task<WorkerResponse> Manage(WorkerRequest request, ServerCallContext context) =>
-            Task.FromResult(registry.Manage?.Invoke(request) ?? throw new RpcException(new Status(StatusCode.Unimplemented, "no Manage handler")));
+            registry.Manage?.Invoke(request) ?? throw new RpcException(new Status(StatusCode.Unimplemented, "no Manage handler"));
     }
 
     /// <summary>A pump records every request at once; the script reads from its queue.</summary>
