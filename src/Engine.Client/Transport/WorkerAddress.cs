@@ -153,8 +153,9 @@ public sealed class WorkerAddress : IEquatable<WorkerAddress>
             return false;
         }
 
-        var normalized = new Uri("http://" + uri.Authority);
-        address = new WorkerAddress(WorkerTransport.Tcp, null, normalized, "http://" + uri.Authority);
+        // HostAndPort keeps the port even when it is the scheme's default.
+        var authority = uri.GetComponents(UriComponents.HostAndPort, UriFormat.UriEscaped);
+        address = new WorkerAddress(WorkerTransport.Tcp, null, new Uri("http://" + authority), "http://" + authority);
         error = null;
         return true;
     }

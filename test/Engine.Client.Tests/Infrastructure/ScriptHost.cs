@@ -14,6 +14,9 @@ public enum HostKind
 
     /// <summary>Real gRPC over a Unix domain socket, across threads.</summary>
     UnixSocket,
+
+    /// <summary>Real gRPC over TCP loopback, across threads.</summary>
+    Tcp,
 }
 
 /// <summary>The script in effect and the calls made, shared by both hosts.</summary>
@@ -62,12 +65,15 @@ public sealed class ScriptHost : IAsyncDisposable
 
     public HostKind Kind { get; }
 
+    /// <summary>The socket host's address; <see langword="null"/> in-process.</summary>
+    public WorkerAddress? Address => _socket?.Address;
+
     public ScriptRegistry Registry { get; }
 
     public static async Task<ScriptHost> StartAsync(HostKind kind)
     {
         var registry = new ScriptRegistry();
-        var socket = kind == HostKind.UnixSocket ? await SocketWorkerHost.StartAsync(registry) : null;
+        var socket = kind == HostKind.InProcess ? null : await SocketWorkerHost.StartAsync(registry, tcp: kind == HostKind.Tcp);
         return new ScriptHost(kind, registry, socket);
     }
 

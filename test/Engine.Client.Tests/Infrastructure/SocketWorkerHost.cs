@@ -19,21 +19,19 @@ public sealed class SocketWorkerHost : IAsyncDisposable
     private readonly WebApplication _app;
     private readonly string _directory;
 
-    private SocketWorkerHost(WebApplication app, string directory, string socketPath)
+    private SocketWorkerHost(WebApplication app, string directory, WorkerAddress address)
     {
         _app = app;
         _directory = directory;
-        SocketPath = socketPath;
-        Address = WorkerAddress.ForUnixSocket(socketPath);
+        Address = address;
     }
-
-    public string SocketPath { get; }
 
     public WorkerAddress Address { get; }
 
     internal ScriptRegistry Registry => _app.Services.GetRequiredService<ScriptRegistry>();
 
-    public static async Task<SocketWorkerHost> StartAsync(ScriptRegistry registry)
+    /// <summary>Starts on a Unix domain socket, or on TCP loopback when <paramref name="tcp"/> is set.</summary>
+    public static async Task<SocketWorkerHost> StartAsync(ScriptRegistry registry, bool tcp = false)
     {
         var directory = Directory.CreateTempSubdirectory("ec-").FullName;
         var socketPath = Path.Combine(directory, "w.sock");
@@ -42,7 +40,15 @@ public sealed class SocketWorkerHost : IAsyncDisposable
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(2));
         builder.WebHost.ConfigureKestrel(k =>
         {
-            k.ListenUnixSocket(socketPath, o => o.Protocols = HttpProtocols.Http2);
+            if (tcp)
+            {
+                k.Listen(System.Net.IPAddress.Loopback, 0, o => o.Protocols = HttpProtocols.Http2);
+            }
+            else
+            {
+                k.ListenUnixSocket(socketPath, o => o.Protocols = HttpProtocols.Http2);
+            }
+
             k.Limits.Http2.MaxStreamsPerConnection = 1000;
         });
         builder.Services.AddSingleton(registry);
@@ -55,7 +61,11 @@ public sealed class SocketWorkerHost : IAsyncDisposable
         var app = builder.Build();
         app.MapGrpcService<ScriptService>();
         await app.StartAsync().DefaultTimeout();
-        return new SocketWorkerHost(app, directory, socketPath);
+        var address = tcp
+            ? WorkerAddress.Parse(app.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>()
+                .Features.Get<Microsoft.AspNetCore.Hosting.Server.Features.IServerAddressesFeature>()!.Addresses.Single())
+            : WorkerAddress.ForUnixSocket(socketPath);
+        return new SocketWorkerHost(app, directory, address);
     }
 
     public async ValueTask DisposeAsync()

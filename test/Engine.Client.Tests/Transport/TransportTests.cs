@@ -1,0 +1,198 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using Engine.Client.Tests.Infrastructure;
+using Engine.Client.Transport;
+
+namespace Engine.Client.Tests.Transport;
+
+/// <summary>Worker addresses, channel settings and what an unreachable worker looks like.</summary>
+public sealed class TransportTests
+{
+    [TestCase("unix:///tmp/w.sock", WorkerTransport.UnixDomainSocket, "unix:///tmp/w.sock")]
+    [TestCase("unix:/tmp/w.sock", WorkerTransport.UnixDomainSocket, "unix:///tmp/w.sock")]
+    [TestCase("  unix:///tmp/w.sock ", WorkerTransport.UnixDomainSocket, "unix:///tmp/w.sock")]
+    [TestCase("http://127.0.0.1:5000", WorkerTransport.Tcp, "http://127.0.0.1:5000")]
+    [TestCase("http://localhost:80", WorkerTransport.Tcp, "http://localhost:80")]
+    [TestCase("http://[::1]:7000/", WorkerTransport.Tcp, "http://[::1]:7000")]
+    public void Parses_worker_addresses(string text, WorkerTransport transport, string canonical)
+    {
+        var address = WorkerAddress.Parse(text);
+
+        Assert.That(address.Transport, Is.EqualTo(transport));
+        Assert.That(address.ToString(), Is.EqualTo(canonical));
+        Assert.That(WorkerAddress.Parse(canonical), Is.EqualTo(address));
+    }
+
+    [TestCase("", "is empty")]
+    [TestCase("unix://relative.sock", "does not name an absolute socket path")]
+    [TestCase("unix:", "does not name an absolute socket path")]
+    [TestCase("tcp://host:1", "unknown scheme")]
+    [TestCase("https://host:1", "https")]
+    [TestCase("http://host", "has no port")]
+    [TestCase("http://host:1/path", "path, query or fragment")]
+    [TestCase("http://:1", "not a valid http URI")]
+    public void Rejects_malformed_addresses_saying_why_and_what_is_accepted(string text, string why)
+    {
+        var error = Assert.Throws<FormatException>(() => WorkerAddress.Parse(text));
+
+        Assert.That(error!.Message, Does.Contain(why));
+        Assert.That(error.Message, Does.Contain("unix:///").Or.Contain("http://host:port"));
+    }
+
+    [Test]
+    public void Rejects_a_socket_path_longer_than_Linux_allows()
+    {
+        var path = "/tmp/" + new string('x', 120) + ".sock";
+
+        var error = Assert.Throws<FormatException>(() => WorkerAddress.Parse("unix://" + path));
+
+        Assert.That(error!.Message, Does.Contain("at most 107"));
+        Assert.Throws<ArgumentException>(() => WorkerAddress.ForUnixSocket(path));
+    }
+
+    [Test]
+    public void WorkerClient_rejects_a_malformed_address_with_a_clear_error() =>
+        Assert.That(() => WorkerClient.Create("localhost:5000"), Throws.TypeOf<FormatException>().With.Message.Contains("unknown scheme"));
+
+    [Test]
+    public void The_channel_sets_limits_explicitly_and_pings_only_while_calls_are_active()
+    {
+        var options = new WorkerClientOptions();
+        using var handler = WorkerChannelFactory.CreateHandler(WorkerAddress.Parse("unix:///tmp/x.sock"), options);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(options.MaxReceiveMessageSize, Is.EqualTo(128 * 1024 * 1024));
+            Assert.That(options.MaxSendMessageSize, Is.EqualTo(4 * 1024 * 1024));
+            Assert.That(handler.KeepAlivePingPolicy, Is.EqualTo(HttpKeepAlivePingPolicy.WithActiveRequests));
+            Assert.That(handler.KeepAlivePingDelay, Is.EqualTo(TimeSpan.FromSeconds(60)));
+            Assert.That(handler.ConnectCallback, Is.Not.Null);
+            Assert.That(handler.EnableMultipleHttp2Connections, Is.True);
+            Assert.That(handler.PooledConnectionIdleTimeout, Is.EqualTo(Timeout.InfiniteTimeSpan));
+        });
+    }
+
+    [TestCase(nameof(WorkerClientOptions.MaxSendMessageSize))]
+    [TestCase(nameof(WorkerClientOptions.HeartbeatTimeout))]
+    [TestCase(nameof(WorkerClientOptions.ManageAttempts))]
+    public void Invalid_options_are_rejected_when_the_client_is_built_naming_the_setting(string setting)
+    {
+        var options = new WorkerClientOptions();
+        switch (setting)
+        {
+            case nameof(WorkerClientOptions.MaxSendMessageSize):
+                options.MaxSendMessageSize = 10;
+                break;
+            case nameof(WorkerClientOptions.HeartbeatTimeout):
+                options.HeartbeatTimeout = TimeSpan.Zero;
+                break;
+            default:
+                options.ManageAttempts = 0;
+                break;
+        }
+
+        var error = Assert.Throws<ArgumentException>(() => WorkerClient.Create("unix:///tmp/x.sock", options));
+
+        Assert.That(error!.Message, Does.Contain(setting));
+    }
+
+    [Test]
+    public void Session_options_are_checked_against_the_message_limit()
+    {
+        var options = new WorkerClientOptions { Session = new SessionOptions { PayloadChunkSize = 8 * 1024 * 1024 } };
+
+        var error = Assert.Throws<ArgumentException>(() => WorkerClient.Create("unix:///tmp/x.sock", options));
+
+        Assert.That(error!.Message, Does.Contain("PayloadChunkSize").And.Contain("Use at most"));
+    }
+
+    [Test]
+    public async Task A_session_on_a_missing_socket_fails_init_at_once_as_unreachable_naming_the_path()
+    {
+        var path = $"/tmp/ec-missing-{Guid.NewGuid():N}.sock";
+        using var client = WorkerClient.Create("unix://" + path);
+        var session = client.OpenSession(TaskTimeouts.HugeTimeouts());
+
+        var error = Assert.ThrowsAsync<WorkerTransportException>(() => session.InitAsync(new SessionInit(Encoding.UTF8.GetBytes("p"), "f")).DefaultTimeout());
+        var outcome = await session.CloseAsync().DefaultTimeout();
+
+        Assert.That(error!.Reason, Is.EqualTo(TransportFailureReason.Unreachable));
+        Assert.That(error.Message, Does.Contain($"no socket file exists at {path}"));
+        Assert.That(outcome.Kind, Is.EqualTo(SessionOutcomeKind.TransportFailed));
+    }
+
+    [Test]
+    public void A_heartbeat_to_a_missing_socket_fails_as_unreachable()
+    {
+        var path = $"/tmp/ec-missing-{Guid.NewGuid():N}.sock";
+        using var client = WorkerClient.Create("unix://" + path);
+
+        var error = Assert.ThrowsAsync<WorkerTransportException>(() => client.HeartbeatAsync().DefaultTimeout());
+
+        Assert.That(error!.Reason, Is.EqualTo(TransportFailureReason.Unreachable));
+        Assert.That(error.Message, Does.Contain("no socket file exists").And.Contain("heartbeat"));
+    }
+
+    [Test]
+    public void A_socket_file_nobody_listens_on_is_reported_as_refused()
+    {
+        var directory = Directory.CreateTempSubdirectory("ec-");
+        var path = Path.Combine(directory.FullName, "w.sock");
+        try
+        {
+            // Bound but never listening: the file exists, connecting is refused.
+            using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            socket.Bind(new UnixDomainSocketEndPoint(path));
+            Assert.That(File.Exists(path), Is.True);
+
+            using var client = WorkerClient.Create("unix://" + path);
+            var error = Assert.ThrowsAsync<WorkerTransportException>(() => client.HeartbeatAsync().DefaultTimeout());
+
+            Assert.That(error!.Reason, Is.EqualTo(TransportFailureReason.Unreachable));
+            Assert.That(error.Message, Does.Contain("nothing listens at unix://" + path));
+        }
+        finally
+        {
+            directory.Delete(recursive: true);
+        }
+    }
+
+    [Test]
+    public void A_tcp_port_nobody_listens_on_is_reported_as_refused()
+    {
+        int port;
+        using (var probe = new TcpListener(IPAddress.Loopback, 0))
+        {
+            probe.Start();
+            port = ((IPEndPoint)probe.LocalEndpoint).Port;
+        }
+
+        using var client = WorkerClient.Create($"http://127.0.0.1:{port}");
+        var error = Assert.ThrowsAsync<WorkerTransportException>(() => client.HeartbeatAsync().DefaultTimeout());
+
+        Assert.That(error!.Reason, Is.EqualTo(TransportFailureReason.Unreachable));
+        Assert.That(error.Message, Does.Contain($"nothing listens at http://127.0.0.1:{port} (connection refused)"));
+    }
+
+    [Test]
+    public async Task Disposing_the_client_fails_open_sessions_as_transport_failures()
+    {
+        await using var host = await ScriptHost.StartAsync(HostKind.UnixSocket);
+        host.Use(async stream =>
+        {
+            await Scripts.ReadInitAsync(stream);
+            await stream.WriteAsync(Responses.InitOk());
+            await stream.IgnoreEverythingAsync();
+        });
+        var client = WorkerClient.Create(host.Address!);
+        var session = client.OpenSession(TaskTimeouts.HugeTimeouts());
+        await session.InitAsync(new SessionInit(Encoding.UTF8.GetBytes("p"), "f")).DefaultTimeout();
+
+        client.Dispose();
+        var outcome = await session.CloseAsync().DefaultTimeout();
+
+        Assert.That(outcome.Kind, Is.EqualTo(SessionOutcomeKind.TransportFailed));
+        Assert.That(() => client.OpenSession(), Throws.TypeOf<ObjectDisposedException>());
+    }
+}
