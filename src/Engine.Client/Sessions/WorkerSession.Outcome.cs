@@ -62,12 +62,15 @@ public sealed partial class WorkerSession
         }
     }
 
-    /// <summary>Ends the output for its consumer at once (errors overtake buffered batches) and drains the rest.</summary>
+    /// <summary>
+    /// Ends the output for its consumer at once (errors overtake buffered batches). Completing the
+    /// buffer also releases a reader blocked on it: from then on it discards output, so the
+    /// terminator can arrive.
+    /// </summary>
     private void FailOutput(Exception exception)
     {
         if (Interlocked.CompareExchange(ref _outputFailure, exception, null) is null)
         {
-            _drain.Cancel();
             _output.Writer.TryComplete();
         }
     }

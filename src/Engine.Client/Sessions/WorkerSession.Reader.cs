@@ -96,12 +96,6 @@ public sealed partial class WorkerSession
             EngineClientTelemetry.Bytes.Add(data.Length, EngineClientTelemetry.Received);
         }
 
-        var drain = _drain.Token;
-        if (drain.IsCancellationRequested)
-        {
-            return;
-        }
-
         // ByteString.Memory is the parsed message's own buffer: handed out without a copy.
         var memory = data.Memory;
         if (_output.Writer.TryWrite(memory))
@@ -113,15 +107,11 @@ public sealed partial class WorkerSession
         {
             // Backpressure: while the consumer is behind, stop reading; HTTP/2 flow control then
             // stops the worker.
-            await _output.Writer.WriteAsync(memory, drain).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (drain.IsCancellationRequested)
-        {
-            // Draining: output nobody will read is discarded so the terminator can arrive.
+            await _output.Writer.WriteAsync(memory).ConfigureAwait(false);
         }
         catch (System.Threading.Channels.ChannelClosedException)
         {
-            // The output already ended with an error; discard.
+            // The output ended (failed, cancelled or abandoned): discard, so the terminator can arrive.
         }
     }
 

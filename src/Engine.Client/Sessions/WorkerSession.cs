@@ -53,7 +53,6 @@ public sealed partial class WorkerSession : IAsyncDisposable
     private readonly Channel<ReadOnlyMemory<byte>> _output;
     private readonly WriteAck _ack = new();
     private readonly CancellationTokenSource _stopInput = new();
-    private readonly CancellationTokenSource _drain = new();
     private readonly TaskCompletionSource<SessionInitResult> _init = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     private AsyncDuplexStreamingCall<UdfRequest, UdfResponse>? _call;

@@ -29,10 +29,14 @@ public sealed class CallProbe(CallInvoker inner) : CallInvoker
 
     public RpcException InjectedFailure { get; } = new(new Status(StatusCode.Unavailable, "injected: connection lost"));
 
+    /// <summary>Runs when the engine creates an Execute call, before it writes anything.</summary>
+    public Action? OnCall { get; set; }
+
     public override AsyncDuplexStreamingCall<TRequest, TResponse> AsyncDuplexStreamingCall<TRequest, TResponse>(
         Method<TRequest, TResponse> method, string? host, CallOptions options)
     {
         var call = inner.AsyncDuplexStreamingCall(method, host, options);
+        OnCall?.Invoke();
         var failed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var disposed = 0;
         var writer = new Writer<TRequest>(this, call.RequestStream, failed, () => { call.Dispose(); });

@@ -824,7 +824,30 @@ public sealed class SessionScenarioTests(HostKind kind)
         {
             Assert.That(call!.Wire, Is.EqualTo("Init, Cancel").Or.EqualTo(string.Empty).Or.EqualTo("Init"));
             var wire = call.Received.ToList();
-            Assert.That(wire.FindIndex(IsCancel), Is.LessThanOrEqualTo(wire.FindIndex(IsInit) + 1));
+            if (wire.Exists(IsCancel))
+            {
+                Assert.That(wire.FindIndex(IsInit), Is.InRange(0, wire.FindIndex(IsCancel) - 1), "Cancel only after Init");
+            }
+        }
+    }
+
+    [Test]
+    public async Task A25_a_cancel_requested_after_the_stream_opened_but_before_Init_went_out_sends_nothing_and_closes_Cancelled()
+    {
+        _host.Use(stream => stream.IgnoreEverythingAsync());
+        WorkerSession? session = null;
+        using var client = _host.CreateClient(wrap: inner => new CallProbe(inner) { OnCall = () => session!.Cancel("before Init") });
+        session = client.OpenSession(TaskTimeouts.HugeTimeouts());
+
+        Assert.That(async () => await session.InitAsync(Init()).DefaultTimeout(), Throws.InstanceOf<OperationCanceledException>());
+        var outcome = await session.CloseAsync().DefaultTimeout();
+
+        Assert.That(outcome.Kind, Is.EqualTo(SessionOutcomeKind.Cancelled));
+        Assert.That(outcome.WorkerReusable, Is.True);
+        if (_host.Registry.TryGetCall(out var call))
+        {
+            await call!.Aborted.DefaultTimeout();
+            Assert.That(call.Wire, Is.Empty, "no Cancel before Init; nothing at all");
         }
     }
 
