@@ -1,6 +1,7 @@
 using System.Runtime.Versioning;
 using Engine.Client.Protocol;
 using Engine.Client.Workers;
+using Microsoft.Extensions.Time.Testing;
 
 namespace Engine.Client.Tests.Workers;
 
@@ -106,6 +107,21 @@ public class WorkerProcessLaunchTests
         var ex = Assert.ThrowsAsync<WorkerLaunchException>(() => Start(spec).WaitAsync(Bound));
 
         Assert.That(ex!.Message, Does.Contain("did not become ready within 1 s (the default initialization timeout, since direct.properties.initializationTimeoutMs is not set)"));
+    }
+
+    [Test]
+    public void The_initialization_deadline_runs_on_the_configured_clock()
+    {
+        // Ten minutes of initialization on a clock that moves a minute each time it is read: the
+        // launch must end within the real-time bound, so the deadline is measured on that clock.
+        var script = _dir.Script("worker", "exec sleep 600");
+        var spec = Spec(script, initMs: 600_000, options: new WorkerSpecificationOptions { MaxInitializationTimeout = TimeSpan.FromHours(1) });
+        var clock = new FakeTimeProvider { AutoAdvanceAmount = TimeSpan.FromMinutes(1) };
+        var options = new WorkerProcessOptions { ReadinessPollInterval = TimeSpan.Zero, Client = new WorkerClientOptions { TimeProvider = clock } };
+
+        var ex = Assert.ThrowsAsync<WorkerLaunchException>(() => Start(spec, options).WaitAsync(Bound));
+
+        Assert.That(ex!.Message, Does.Contain("did not become ready within 600 s"));
     }
 
     [Test]
