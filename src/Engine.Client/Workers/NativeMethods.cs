@@ -8,9 +8,6 @@ internal static class NativeMethods
     public const int SIGTERM = 15;
     public const int SIGKILL = 9;
 
-    /// <summary>errno: no such process (or process group).</summary>
-    public const int ESRCH = 3;
-
     [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
     [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
     private static extern int SysKill(int pid, int signal);

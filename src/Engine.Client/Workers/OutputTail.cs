@@ -23,18 +23,6 @@ internal sealed class OutputTail
         _maxChars = maxChars;
     }
 
-    /// <summary>Lines dropped from the front to respect the bounds.</summary>
-    public long Dropped
-    {
-        get
-        {
-            lock (_gate)
-            {
-                return _dropped;
-            }
-        }
-    }
-
     public void Append(string line)
     {
         if (line.Length > MaxLineChars)
