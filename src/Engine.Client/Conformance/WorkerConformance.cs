@@ -1,0 +1,180 @@
+using System.Diagnostics;
+using Engine.Client.Protocol;
+using Engine.Client.Transport;
+using Grpc.Core;
+using Grpc.Net.Client;
+
+namespace Engine.Client.Conformance;
+
+/// <summary>
+/// Checks that a worker follows the worker side of the protocol (CONFORMANCE.md section C):
+/// each check opens its own Execute stream (or Manage call), sends an exact wire sequence and
+/// compares what comes back with what the protocol requires. Works against any worker that has
+/// an echo UDF; see <see cref="WorkerConformanceOptions"/>.
+/// </summary>
+/// <example>
+/// <code>
+/// using var conformance = WorkerConformance.Create(WorkerAddress.Parse("unix:///tmp/w/w.sock"));
+/// foreach (var result in await conformance.RunAsync())
+///     Console.WriteLine(result);
+/// </code>
+/// </example>
+public sealed class WorkerConformance : IDisposable, IAsyncDisposable
+{
+    private static readonly Dictionary<string, (ConformanceCheck Check, Func<ConformanceChecks, Task> Run)> ById =
+        ConformanceChecks.Catalog.ToDictionary(static c => c.Check.Id, StringComparer.OrdinalIgnoreCase);
+
+    private readonly UdfWorker.UdfWorkerClient _client;
+    private readonly WorkerConformanceOptions _options;
+    private readonly GrpcChannel? _ownedChannel;
+
+    /// <summary>Runs checks over <paramref name="callInvoker"/> (which the caller keeps owning).</summary>
+    /// <param name="callInvoker">The gRPC call invoker of the worker's channel.</param>
+    /// <param name="options">Settings; <see langword="null"/> uses the defaults (the reference worker's formats).</param>
+    /// <exception cref="ArgumentException">An option is invalid.</exception>
+    public WorkerConformance(CallInvoker callInvoker, WorkerConformanceOptions? options = null)
+        : this(callInvoker, options, ownedChannel: null)
+    {
+    }
+
+    private WorkerConformance(CallInvoker callInvoker, WorkerConformanceOptions? options, GrpcChannel? ownedChannel)
+    {
+        ArgumentNullException.ThrowIfNull(callInvoker);
+        var effective = (options ?? new WorkerConformanceOptions()).Clone();
+        effective.Validate();
+        _client = new UdfWorker.UdfWorkerClient(callInvoker);
+        _options = effective;
+        _ownedChannel = ownedChannel;
+    }
+
+    /// <summary>
+    /// Every check, in run order: C1 to C17, the named extras, then the checks that stop the
+    /// worker (<see cref="ConformanceCheck.StopsWorker"/>).
+    /// </summary>
+    public static IReadOnlyList<ConformanceCheck> Checks { get; } = [.. ConformanceChecks.Catalog.Select(static c => c.Check)];
+
+    /// <summary>
+    /// Runs checks over a channel of its own to the worker at <paramref name="address"/>; dispose
+    /// the returned object to close it.
+    /// </summary>
+    /// <param name="address">The worker's address.</param>
+    /// <param name="clientOptions">Channel settings (message sizes, connect timeout); <see langword="null"/> uses the defaults.</param>
+    /// <param name="options">Check settings; <see langword="null"/> uses the defaults.</param>
+    /// <exception cref="ArgumentException">An option is invalid.</exception>
+    public static WorkerConformance Create(WorkerAddress address, WorkerClientOptions? clientOptions = null, WorkerConformanceOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(address);
+        var effective = (clientOptions ?? new WorkerClientOptions()).Clone();
+        effective.Validate();
+        var channel = WorkerChannelFactory.Create(address, effective);
+        try
+        {
+            return new WorkerConformance(channel.CreateCallInvoker(), options, channel);
+        }
+        catch
+        {
+            channel.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The check with <paramref name="id"/> (case-insensitive).</summary>
+    /// <exception cref="ArgumentException">No check has that id; the message lists them.</exception>
+    public static ConformanceCheck GetCheck(string id) => Find(id).Check;
+
+    /// <summary>
+    /// Runs every check that leaves the worker running (all but those with
+    /// <see cref="ConformanceCheck.StopsWorker"/>), one after the other.
+    /// </summary>
+    /// <param name="cancellationToken">Stops the run; the check in progress ends as failed.</param>
+    /// <returns>One result per check, in run order. Never throws for a misbehaving worker.</returns>
+    public Task<IReadOnlyList<ConformanceResult>> RunAsync(CancellationToken cancellationToken = default) =>
+        RunAsync(Checks.Where(static c => !c.StopsWorker).Select(static c => c.Id), progress: null, cancellationToken);
+
+    /// <summary>
+    /// Runs the checks named by <paramref name="checkIds"/>, one after the other, in the catalog's
+    /// order (so a check that stops the worker runs after the others).
+    /// </summary>
+    /// <param name="checkIds">Check ids (case-insensitive), see <see cref="Checks"/>.</param>
+    /// <param name="progress">Told each result as soon as its check ends; <see langword="null"/> for none.</param>
+    /// <param name="cancellationToken">Stops the run; the check in progress ends as failed.</param>
+    /// <returns>One result per check. Never throws for a misbehaving worker.</returns>
+    /// <exception cref="ArgumentException">An id names no check; the message lists them.</exception>
+    public async Task<IReadOnlyList<ConformanceResult>> RunAsync(
+        IEnumerable<string> checkIds,
+        IProgress<ConformanceResult>? progress = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(checkIds);
+        var selected = checkIds.Select(Find).Distinct().ToList();
+        var ordered = ConformanceChecks.Catalog.Where(selected.Contains).ToList();
+        var results = new List<ConformanceResult>(ordered.Count);
+        foreach (var entry in ordered)
+        {
+            var result = await RunOneAsync(entry, cancellationToken).ConfigureAwait(false);
+            results.Add(result);
+            progress?.Report(result);
+        }
+
+        return results;
+    }
+
+    /// <summary>Runs the one check named <paramref name="checkId"/>.</summary>
+    /// <param name="checkId">A check id (case-insensitive), see <see cref="Checks"/>.</param>
+    /// <param name="cancellationToken">Stops the check; it then ends as failed.</param>
+    /// <returns>The result. Never throws for a misbehaving worker.</returns>
+    /// <exception cref="ArgumentException">The id names no check; the message lists them.</exception>
+    public Task<ConformanceResult> RunCheckAsync(string checkId, CancellationToken cancellationToken = default) =>
+        RunOneAsync(Find(checkId), cancellationToken);
+
+    private async Task<ConformanceResult> RunOneAsync((ConformanceCheck Check, Func<ConformanceChecks, Task> Run) entry, CancellationToken cancellationToken)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var checks = new ConformanceChecks(_client, _options, cancellationToken);
+        try
+        {
+            await entry.Run(checks).ConfigureAwait(false);
+            return new ConformanceResult(entry.Check, ConformanceStatus.Passed, null, Stopwatch.GetElapsedTime(started));
+        }
+        catch (ConformanceFailure failure)
+        {
+            return new ConformanceResult(entry.Check, ConformanceStatus.Failed, failure.Message, Stopwatch.GetElapsedTime(started));
+        }
+        catch (ConformanceSkip skip)
+        {
+            return new ConformanceResult(entry.Check, ConformanceStatus.Skipped, skip.Message, Stopwatch.GetElapsedTime(started));
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            return new ConformanceResult(entry.Check, ConformanceStatus.Failed, "the run was cancelled before the check ended", Stopwatch.GetElapsedTime(started));
+        }
+        catch (Exception ex)
+        {
+            // Anything unexpected (a connection that cannot be made, a client-side error) is the
+            // check's verdict too: the run goes on with the next check.
+            return new ConformanceResult(
+                entry.Check,
+                ConformanceStatus.Failed,
+                $"the check could not complete: {ConformanceStream.DescribeError(ex)} ({ex.GetType().Name})",
+                Stopwatch.GetElapsedTime(started));
+        }
+    }
+
+    private static (ConformanceCheck Check, Func<ConformanceChecks, Task> Run) Find(string id)
+    {
+        ArgumentNullException.ThrowIfNull(id);
+        return ById.TryGetValue(id, out var entry)
+            ? entry
+            : throw new ArgumentException($"No conformance check has the id '{id}'. Known: {string.Join(", ", ById.Keys)}.", nameof(id));
+    }
+
+    /// <summary>Closes the channel this object opened (<see cref="Create"/>); a caller's call invoker is left alone.</summary>
+    public void Dispose() => _ownedChannel?.Dispose();
+
+    /// <inheritdoc cref="Dispose"/>
+    public ValueTask DisposeAsync()
+    {
+        Dispose();
+        return ValueTask.CompletedTask;
+    }
+}

@@ -1,0 +1,6 @@
+namespace Engine.ReferenceWorker.Execution;
+
+/// <summary>The per-stream knobs, from the command line.</summary>
+/// <param name="TerminatorGrace">How long a stream waits after its terminator for the engine to half-close.</param>
+/// <param name="OutputBufferBytes">Output a stream may queue before its UDF waits for the engine to read.</param>
+internal sealed record ExecuteSettings(TimeSpan TerminatorGrace, long OutputBufferBytes);

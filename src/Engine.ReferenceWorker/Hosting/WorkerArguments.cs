@@ -1,0 +1,199 @@
+using System.Diagnostics.CodeAnalysis;
+using System.Globalization;
+
+namespace Engine.ReferenceWorker.Hosting;
+
+/// <summary>Where the worker listens: a Unix domain socket path or a loopback TCP port.</summary>
+internal sealed record WorkerConnection(string? SocketPath, int? Port)
+{
+    public override string ToString() => SocketPath ?? Port!.Value.ToString(CultureInfo.InvariantCulture);
+}
+
+/// <summary>
+/// The worker's command line. The engine always appends <c>--id &lt;id&gt; --connection &lt;address&gt;</c>
+/// (PROTOCOL.md, worker specification); every other flag is optional and specific to this worker.
+/// </summary>
+internal sealed class WorkerArguments
+{
+    public const int DefaultMaxMessageSize = 128 * 1024 * 1024;
+    public static readonly TimeSpan DefaultTerminatorGrace = TimeSpan.FromSeconds(2);
+    public const long DefaultOutputBufferBytes = 64L * 1024 * 1024;
+
+    public const string Usage =
+        "usage: Engine.ReferenceWorker --id <id> --connection <socket path|port> " +
+        "[--max-message-size <bytes>] [--terminator-grace-ms <ms>] [--output-buffer-bytes <bytes>] [--verbose]";
+
+    public required string Id { get; init; }
+
+    public required WorkerConnection Connection { get; init; }
+
+    /// <summary>Largest gRPC message received and sent, in bytes (both directions).</summary>
+    public int MaxMessageSize { get; init; } = DefaultMaxMessageSize;
+
+    /// <summary>
+    /// How long a stream stays open after its terminator waiting for the engine to half-close
+    /// (the engine may still send a Cancel after Finish); after that the call ends anyway.
+    /// </summary>
+    public TimeSpan TerminatorGrace { get; init; } = DefaultTerminatorGrace;
+
+    /// <summary>
+    /// Output a stream may queue before its UDF waits for the engine to read. High on purpose:
+    /// the two directions are independent, so an engine may send many batches before reading any.
+    /// </summary>
+    public long OutputBufferBytes { get; init; } = DefaultOutputBufferBytes;
+
+    public bool Verbose { get; init; }
+
+    public bool HelpRequested { get; init; }
+
+    /// <summary>Parses the command line; on failure <paramref name="error"/> is one line saying what is wrong.</summary>
+    public static bool TryParse(IReadOnlyList<string> args, [NotNullWhen(true)] out WorkerArguments? parsed, out string? error)
+    {
+        parsed = null;
+        string? id = null;
+        string? connection = null;
+        var maxMessageSize = DefaultMaxMessageSize;
+        var grace = DefaultTerminatorGrace;
+        var outputBuffer = DefaultOutputBufferBytes;
+        var verbose = false;
+
+        for (var i = 0; i < args.Count; i++)
+        {
+            var arg = args[i];
+            string? inlineValue = null;
+            var equals = arg.IndexOf('=', StringComparison.Ordinal);
+            if (arg.StartsWith("--", StringComparison.Ordinal) && equals > 0)
+            {
+                inlineValue = arg[(equals + 1)..];
+                arg = arg[..equals];
+            }
+
+            switch (arg)
+            {
+                case "--help" or "-h":
+                    parsed = new WorkerArguments { Id = "", Connection = new WorkerConnection(null, 0), HelpRequested = true };
+                    error = null;
+                    return true;
+                case "--verbose":
+                    verbose = true;
+                    continue;
+                case "--id" or "--connection" or "--max-message-size" or "--terminator-grace-ms" or "--output-buffer-bytes":
+                    break;
+                default:
+                    error = $"unknown argument '{args[i]}'. {Usage}";
+                    return false;
+            }
+
+            string value;
+            if (inlineValue is not null)
+            {
+                value = inlineValue;
+            }
+            else if (i + 1 < args.Count)
+            {
+                value = args[++i];
+            }
+            else
+            {
+                error = $"{arg} needs a value. {Usage}";
+                return false;
+            }
+
+            switch (arg)
+            {
+                case "--id":
+                    id = value;
+                    break;
+                case "--connection":
+                    connection = value;
+                    break;
+                case "--max-message-size":
+                    if (!int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out maxMessageSize) || maxMessageSize < 64 * 1024)
+                    {
+                        error = $"--max-message-size '{value}' is not a number of bytes of at least 65536. {Usage}";
+                        return false;
+                    }
+
+                    break;
+                case "--terminator-grace-ms":
+                    if (!int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var ms))
+                    {
+                        error = $"--terminator-grace-ms '{value}' is not a number of milliseconds. {Usage}";
+                        return false;
+                    }
+
+                    grace = TimeSpan.FromMilliseconds(ms);
+                    break;
+                default:
+                    if (!long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out outputBuffer) || outputBuffer < 1)
+                    {
+                        error = $"--output-buffer-bytes '{value}' is not a positive number of bytes. {Usage}";
+                        return false;
+                    }
+
+                    break;
+            }
+        }
+
+        if (string.IsNullOrWhiteSpace(id))
+        {
+            error = $"missing --id <id>. {Usage}";
+            return false;
+        }
+
+        if (string.IsNullOrWhiteSpace(connection))
+        {
+            error = $"missing --connection <socket path or port>. {Usage}";
+            return false;
+        }
+
+        if (!TryParseConnection(connection, out var parsedConnection, out error))
+        {
+            return false;
+        }
+
+        parsed = new WorkerArguments
+        {
+            Id = id,
+            Connection = parsedConnection,
+            MaxMessageSize = maxMessageSize,
+            TerminatorGrace = grace,
+            OutputBufferBytes = outputBuffer,
+            Verbose = verbose,
+        };
+        error = null;
+        return true;
+    }
+
+    private static bool TryParseConnection(string value, [NotNullWhen(true)] out WorkerConnection? connection, out string? error)
+    {
+        connection = null;
+
+        // The specification's rule: all digits is a TCP port, anything else a socket path.
+        if (value.All(char.IsAsciiDigit))
+        {
+            if (!int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var port) || port is < 1 or > 65535)
+            {
+                error = $"--connection '{value}' is not a TCP port between 1 and 65535. {Usage}";
+                return false;
+            }
+
+            connection = new WorkerConnection(null, port);
+            error = null;
+            return true;
+        }
+
+        // A relative path is taken against the working directory, as any Unix tool would.
+        value = Path.GetFullPath(value);
+        var bytes = System.Text.Encoding.UTF8.GetByteCount(value);
+        if (bytes > 107)
+        {
+            error = $"--connection socket path is {bytes} bytes long; Linux allows at most 107. {Usage}";
+            return false;
+        }
+
+        connection = new WorkerConnection(value, null);
+        error = null;
+        return true;
+    }
+}
