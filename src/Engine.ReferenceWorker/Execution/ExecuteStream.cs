@@ -53,6 +53,7 @@ internal sealed partial class ExecuteStream : IDisposable
     private bool _cancelHookRan;
     private bool _errorReported;
     private bool _finished;
+    private bool _inputEnded;
 
     public ExecuteStream(
         IAsyncStreamReader<UdfRequest> requests,
@@ -192,7 +193,13 @@ internal sealed partial class ExecuteStream : IDisposable
                 continue;
             }
 
+            _inputEnded |= input.Kind == StreamInputKind.End;
             await DispatchAsync(input).ConfigureAwait(false);
+            if (_state == StreamState.Terminated && _inputEnded)
+            {
+                // The half-close that counted as Cancel already came: nothing left to wait for.
+                _state = StreamState.Ended;
+            }
         }
     }
 
@@ -230,6 +237,13 @@ internal sealed partial class ExecuteStream : IDisposable
         {
             await RunCancelHookAsync("the stream broke", CancellationToken.None).ConfigureAwait(false);
             _override = StreamOverride.None;
+        }
+
+        // A failure the gRPC layer raised while the call is still up (a message above the size
+        // limit, a malformed message) is reported to the engine with its status, as gRPC would.
+        if (error is RpcException rpc && !_context.CancellationToken.IsCancellationRequested)
+        {
+            _failStatus = rpc.Status;
         }
 
         _state = StreamState.Ended;
