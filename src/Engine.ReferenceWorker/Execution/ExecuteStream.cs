@@ -42,6 +42,7 @@ internal sealed partial class ExecuteStream : IDisposable
     private readonly CancellationTokenSource _work;
 
     private readonly TaskCompletionSource _ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _settled = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly UdfPort _port;
 
     private StreamState _state = StreamState.AwaitingInit;
@@ -54,6 +55,7 @@ internal sealed partial class ExecuteStream : IDisposable
     private bool _errorReported;
     private bool _finished;
     private bool _inputEnded;
+    private bool _shutdownHandled;
 
     public ExecuteStream(
         IAsyncStreamReader<UdfRequest> requests,
@@ -84,10 +86,13 @@ internal sealed partial class ExecuteStream : IDisposable
     /// <summary>Completes when the handler is done: terminator written (or the call broken) and nothing pending.</summary>
     public Task Ended => _ended.Task;
 
+    /// <summary>Completes once the stream's terminator was written, or the stream ended without one.</summary>
+    public Task Settled => _settled.Task;
+
     /// <summary>
     /// Cancels the stream on the worker's initiative (PROTOCOL.md, Manage rules): it sends
-    /// <c>ErrorResponse(WorkerError)</c> and <c>CancelResponse</c> unless it already settled, then
-    /// ends without waiting for the engine. Safe from any thread, any number of times.
+    /// <c>ErrorResponse(WorkerError)</c> and <c>CancelResponse</c> unless it already settled.
+    /// Safe from any thread, any number of times.
     /// </summary>
     public void RequestShutdown(string reason)
     {
@@ -132,6 +137,7 @@ internal sealed partial class ExecuteStream : IDisposable
             }
 
             WorkerLog.StreamEnded(_logger, Id, _finished ? "finished" : "cancelled", _failStatus?.StatusCode.ToString() ?? "OK");
+            _settled.TrySetResult();
             _ended.TrySetResult();
         }
 
@@ -155,10 +161,11 @@ internal sealed partial class ExecuteStream : IDisposable
     {
         while (_state != StreamState.Ended)
         {
-            if (_shutdown.IsCancellationRequested)
+            if (_shutdown.IsCancellationRequested && !_shutdownHandled)
             {
+                _shutdownHandled = true;
                 await ShutDownAsync().ConfigureAwait(false);
-                return;
+                continue;
             }
 
             StreamInput input;
@@ -169,7 +176,7 @@ internal sealed partial class ExecuteStream : IDisposable
             }
             catch (OperationCanceledException)
             {
-                if (_shutdown.IsCancellationRequested)
+                if (_shutdown.IsCancellationRequested && !_shutdownHandled)
                 {
                     continue;
                 }
@@ -249,12 +256,15 @@ internal sealed partial class ExecuteStream : IDisposable
         _state = StreamState.Ended;
     }
 
-    /// <summary>Worker-initiated cancel: ErrorResponse(WorkerError) + CancelResponse, then end at once.</summary>
+    /// <summary>
+    /// Worker-initiated cancel: ErrorResponse(WorkerError) + CancelResponse. The stream then waits,
+    /// as after any terminator, for the engine to half-close (bounded by the grace): ending the
+    /// call first could make the connection close under responses the engine has not read yet.
+    /// </summary>
     private async ValueTask ShutDownAsync()
     {
         if (_state is StreamState.Terminated or StreamState.Ended)
         {
-            _state = StreamState.Ended;
             return;
         }
 
@@ -268,14 +278,13 @@ internal sealed partial class ExecuteStream : IDisposable
             _writer.Send(Responses.Error(ExecutionErrors.Worker(reason)));
         }
 
-        _writer.Send(Responses.Cancel(_metrics.Snapshot()));
-        _state = StreamState.Ended;
+        SendTerminator(Responses.Cancel(_metrics.Snapshot()), finished: false);
     }
 
     /// <summary>The one terminator: after it nothing is sent, and the call ends when the engine half-closes or the grace runs out.</summary>
     private void SendTerminator(UdfResponse terminator, bool finished)
     {
-        _writer.Send(terminator);
+        _writer.Send(terminator, _settled);
         _finished = finished;
         EnterTerminated();
     }
@@ -283,7 +292,8 @@ internal sealed partial class ExecuteStream : IDisposable
     private void EnterTerminated()
     {
         _state = StreamState.Terminated;
-        _grace = CancellationTokenSource.CreateLinkedTokenSource(_interrupt.Token);
+        // Not linked to the shutdown: a stream cancelled by a shutdown still waits for the half-close.
+        _grace = CancellationTokenSource.CreateLinkedTokenSource(_context.CancellationToken);
         _grace.CancelAfter(_settings.TerminatorGrace);
     }
 
