@@ -24,7 +24,7 @@ public sealed class ConformanceOverTcpTests
     [TestCase("C17")]
     public async Task Check_passes_over_tcp(string id)
     {
-        using var conformance = WorkerConformance.Create(WorkerAddress.Parse(_worker.Address));
+        using var conformance = WorkerConformance.Create(_worker.Address);
 
         var result = await conformance.RunCheckAsync(id).WaitAsync(TimeSpan.FromSeconds(30));
 

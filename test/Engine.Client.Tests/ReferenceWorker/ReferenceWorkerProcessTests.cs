@@ -133,6 +133,14 @@ public sealed class ReferenceWorkerProcessTests
         using var stuck = Open(worker);
         await StartAsync(stuck, Fault("ignore-finish-and-cancel"));
         await stuck.SendFinishAsync();
+        var crowd = new List<ConformanceStream>();
+        for (var i = 0; i < 24; i++)
+        {
+            var stream = Open(worker);
+            crowd.Add(stream);
+            await StartAsync(stream, Fault("slow:600000"));
+            await stream.SendAsync(Data("a"), "DataRequest");
+        }
 
         await using var client = worker.CreateClient();
         var heartbeat = await client.HeartbeatAsync(TimeSpan.FromSeconds(2)).WaitAsync(TimeSpan.FromSeconds(30));
@@ -148,10 +156,12 @@ public sealed class ReferenceWorkerProcessTests
             Assert.That(metrics["worker_id"], Is.EqualTo(worker.Id));
             Assert.That(metrics["pid"], Is.EqualTo(worker.Process.Id.ToString(CultureInfo.InvariantCulture)));
             // The silent stream's Init is never answered, so it may not have reached the worker yet.
-            Assert.That(int.Parse(metrics["active_sessions"], CultureInfo.InvariantCulture), Is.InRange(2, 3));
-            Assert.That(int.Parse(metrics["sessions_total"], CultureInfo.InvariantCulture), Is.InRange(2, 3));
+            Assert.That(int.Parse(metrics["active_sessions"], CultureInfo.InvariantCulture), Is.InRange(26, 27));
+            Assert.That(int.Parse(metrics["sessions_total"], CultureInfo.InvariantCulture), Is.InRange(26, 27));
             Assert.That(long.Parse(metrics["working_set_bytes"], CultureInfo.InvariantCulture), Is.GreaterThan(0));
         });
+
+        crowd.ForEach(s => s.Dispose());
     }
 
     [Test]
