@@ -121,7 +121,7 @@ internal sealed partial class ExecuteStream : IDisposable
         finally
         {
             await _reader.StopAsync().ConfigureAwait(false);
-            await _writer.CompleteAsync().ConfigureAwait(false);
+            await DrainWriterAsync().ConfigureAwait(false);
             if (_udf is not null)
             {
                 await DisposeUdfAsync(_udf).ConfigureAwait(false);
@@ -144,6 +144,26 @@ internal sealed partial class ExecuteStream : IDisposable
         if (_failStatus is { } status)
         {
             throw new RpcException(status);
+        }
+    }
+
+    /// <summary>
+    /// Lets the writer send what is queued. An engine that stopped reading would hold a write
+    /// (and with it the handler, a Shutdown and the process exit) forever, so after the grace the
+    /// call is aborted, which fails the pending write.
+    /// </summary>
+    private async Task DrainWriterAsync()
+    {
+        var drained = _writer.CompleteAsync();
+        try
+        {
+            await drained.WaitAsync(_settings.TerminatorGrace).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            WorkerLog.StreamAborted(_logger, Id, _settings.TerminatorGrace.TotalMilliseconds);
+            _context.GetHttpContext().Abort();
+            await drained.ConfigureAwait(false);
         }
     }
 

@@ -260,6 +260,26 @@ public sealed class ReferenceWorkerProcessTests
     }
 
     [Test]
+    public async Task An_engine_that_stops_reading_does_not_hold_a_shutdown_or_the_exit()
+    {
+        await using var worker = await ReferenceWorkerProcess.StartAsync(new ReferenceWorkerStartOptions { ExtraArguments = ["--terminator-grace-ms", "300"] });
+        using var stream = Open(worker);
+        await StartAsync(stream, Fault("big-output:16777216"));
+        for (var i = 0; i < 4; i++)
+        {
+            // 64 MiB of output that is never read: the worker's writes stall on flow control.
+            await stream.SendAsync(Data("x"), "DataRequest");
+        }
+
+        await using var client = worker.CreateClient();
+        var shutdown = await client.ShutdownAsync("stuck engine", cancelSessions: true, TimeSpan.FromSeconds(20)).WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.That(shutdown.SessionsSettled, Is.True, "the stuck stream was aborted, so nothing is live any more");
+        Assert.That(await worker.WaitForExitAsync(ExitBound), Is.EqualTo(0), worker.Describe());
+        Assert.That(worker.Stderr, Does.Contain("the engine read no output for 300 ms after the stream ended; aborting the call"));
+    }
+
+    [Test]
     public async Task A_message_above_the_configured_maximum_is_refused()
     {
         await using var worker = await ReferenceWorkerProcess.StartAsync(new ReferenceWorkerStartOptions { ExtraArguments = ["--max-message-size", "1048576"] });
