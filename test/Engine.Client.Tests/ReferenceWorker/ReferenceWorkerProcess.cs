@@ -226,6 +226,29 @@ public sealed class ReferenceWorkerProcess : IAsyncDisposable
         return Process.ExitCode;
     }
 
+    /// <summary>
+    /// Asks for heartbeats until the worker-wide counter <paramref name="metric"/> satisfies
+    /// <paramref name="condition"/>: the way to learn that the worker reached a state it does not
+    /// announce on any stream. Each attempt is a real round trip, so this never sleeps.
+    /// </summary>
+    public async Task WaitForMetricAsync(string metric, Func<long, bool> condition, TimeSpan timeout)
+    {
+        await using var client = CreateClient();
+        using var deadline = new CancellationTokenSource(timeout);
+        string? last = null;
+        while (!deadline.IsCancellationRequested)
+        {
+            var heartbeat = await client.HeartbeatAsync(TimeSpan.FromSeconds(5), deadline.Token);
+            last = heartbeat.Metrics[metric];
+            if (condition(long.Parse(last, CultureInfo.InvariantCulture)))
+            {
+                return;
+            }
+        }
+
+        throw new TimeoutException($"The worker's {metric} stayed at {last} for {timeout.TotalSeconds} s. {Describe()}");
+    }
+
     /// <summary>The process's output so far, for assertion messages.</summary>
     public string Describe() => $"stdout: [{Tail(Stdout)}] stderr: [{Tail(Stderr)}]";
 

@@ -271,6 +271,9 @@ public sealed class ReferenceWorkerProcessTests
             await stream.SendAsync(Data("x"), "DataRequest");
         }
 
+        // The first 16 MiB were handed to the writer, which cannot finish them: the engine reads nothing.
+        await worker.WaitForMetricAsync("bytes_out", value => value >= 16777216, TimeSpan.FromSeconds(20));
+
         await using var client = worker.CreateClient();
         var shutdown = await client.ShutdownAsync("stuck engine", cancelSessions: true, TimeSpan.FromSeconds(20)).WaitAsync(TimeSpan.FromSeconds(30));
 
