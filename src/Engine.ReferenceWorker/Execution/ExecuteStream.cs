@@ -99,7 +99,9 @@ internal sealed partial class ExecuteStream : IDisposable
         Interlocked.CompareExchange(ref _shutdownReason, reason, null);
         try
         {
-            _shutdown.Cancel();
+            // Asynchronously: the stream's loop must not resume on the caller's thread (a Manage
+            // call cancelling every stream in turn).
+            _ = _shutdown.CancelAsync();
         }
         catch (ObjectDisposedException)
         {
