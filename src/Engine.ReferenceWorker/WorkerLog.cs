@@ -34,4 +34,7 @@ internal static partial class WorkerLog
 
     [LoggerMessage(10, LogLevel.Information, "Stopping; cancelling {Live} live streams.")]
     public static partial void Stopping(ILogger logger, int live);
+
+    [LoggerMessage(11, LogLevel.Warning, "Stream {StreamId}: the engine read no output for {GraceMs} ms after the stream ended; aborting the call.")]
+    public static partial void StreamAborted(ILogger logger, long streamId, double graceMs);
 }

@@ -90,7 +90,7 @@ internal sealed class ConformanceStream : IDisposable
         {
             throw Fail($"expected {expectation}, but nothing arrived within {Seconds(_timeout)}");
         }
-        catch (RpcException ex)
+        catch (Exception ex) when (ex is RpcException or IOException or InvalidOperationException or HttpRequestException)
         {
             throw Fail($"expected {expectation}, but the call failed with {DescribeError(ex)}");
         }

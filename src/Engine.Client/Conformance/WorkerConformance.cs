@@ -53,6 +53,21 @@ public sealed class WorkerConformance : IDisposable, IAsyncDisposable
     /// </summary>
     public static IReadOnlyList<ConformanceCheck> Checks { get; } = [.. ConformanceChecks.Catalog.Select(static c => c.Check)];
 
+    /// <summary>The ids <see cref="RunAsync(CancellationToken)"/> runs: every check that leaves the worker running.</summary>
+    public static IReadOnlyList<string> DefaultCheckIds { get; } = [.. Checks.Where(static c => !c.StopsWorker).Select(static c => c.Id)];
+
+    /// <summary>
+    /// Runs checks over a channel of its own to the worker at <paramref name="address"/>
+    /// (<c>unix:///path</c> or <c>http://host:port</c>); dispose the returned object to close it.
+    /// </summary>
+    /// <param name="address">The worker's address.</param>
+    /// <param name="clientOptions">Channel settings (message sizes, connect timeout); <see langword="null"/> uses the defaults.</param>
+    /// <param name="options">Check settings; <see langword="null"/> uses the defaults.</param>
+    /// <exception cref="FormatException">The address is malformed; the message shows the accepted forms.</exception>
+    /// <exception cref="ArgumentException">An option is invalid.</exception>
+    public static WorkerConformance Create(string address, WorkerClientOptions? clientOptions = null, WorkerConformanceOptions? options = null) =>
+        Create(WorkerAddress.Parse(address), clientOptions, options);
+
     /// <summary>
     /// Runs checks over a channel of its own to the worker at <paramref name="address"/>; dispose
     /// the returned object to close it.
@@ -89,7 +104,7 @@ public sealed class WorkerConformance : IDisposable, IAsyncDisposable
     /// <param name="cancellationToken">Stops the run; the check in progress ends as failed.</param>
     /// <returns>One result per check, in run order. Never throws for a misbehaving worker.</returns>
     public Task<IReadOnlyList<ConformanceResult>> RunAsync(CancellationToken cancellationToken = default) =>
-        RunAsync(Checks.Where(static c => !c.StopsWorker).Select(static c => c.Id), progress: null, cancellationToken);
+        RunAsync(DefaultCheckIds, progress: null, cancellationToken);
 
     /// <summary>
     /// Runs the checks named by <paramref name="checkIds"/>, one after the other, in the catalog's
@@ -168,7 +183,7 @@ public sealed class WorkerConformance : IDisposable, IAsyncDisposable
             : throw new ArgumentException($"No conformance check has the id '{id}'. Known: {string.Join(", ", ById.Keys)}.", nameof(id));
     }
 
-    /// <summary>Closes the channel this object opened (<see cref="Create"/>); a caller's call invoker is left alone.</summary>
+    /// <summary>Closes the channel this object opened (the <c>Create</c> methods); a caller's call invoker is left alone.</summary>
     public void Dispose() => _ownedChannel?.Dispose();
 
     /// <inheritdoc cref="Dispose"/>

@@ -42,6 +42,7 @@ internal sealed partial class ExecuteStream : IDisposable
     private readonly CancellationTokenSource _work;
 
     private readonly TaskCompletionSource _ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _settled = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly UdfPort _port;
 
     private StreamState _state = StreamState.AwaitingInit;
@@ -53,6 +54,8 @@ internal sealed partial class ExecuteStream : IDisposable
     private bool _cancelHookRan;
     private bool _errorReported;
     private bool _finished;
+    private bool _inputEnded;
+    private bool _shutdownHandled;
 
     public ExecuteStream(
         IAsyncStreamReader<UdfRequest> requests,
@@ -83,17 +86,22 @@ internal sealed partial class ExecuteStream : IDisposable
     /// <summary>Completes when the handler is done: terminator written (or the call broken) and nothing pending.</summary>
     public Task Ended => _ended.Task;
 
+    /// <summary>Completes once the stream's terminator was written, or the stream ended without one.</summary>
+    public Task Settled => _settled.Task;
+
     /// <summary>
     /// Cancels the stream on the worker's initiative (PROTOCOL.md, Manage rules): it sends
-    /// <c>ErrorResponse(WorkerError)</c> and <c>CancelResponse</c> unless it already settled, then
-    /// ends without waiting for the engine. Safe from any thread, any number of times.
+    /// <c>ErrorResponse(WorkerError)</c> and <c>CancelResponse</c> unless it already settled.
+    /// Safe from any thread, any number of times.
     /// </summary>
     public void RequestShutdown(string reason)
     {
         Interlocked.CompareExchange(ref _shutdownReason, reason, null);
         try
         {
-            _shutdown.Cancel();
+            // Asynchronously: the stream's loop must not resume on the caller's thread (a Manage
+            // call cancelling every stream in turn).
+            _ = _shutdown.CancelAsync();
         }
         catch (ObjectDisposedException)
         {
@@ -115,7 +123,7 @@ internal sealed partial class ExecuteStream : IDisposable
         finally
         {
             await _reader.StopAsync().ConfigureAwait(false);
-            await _writer.CompleteAsync().ConfigureAwait(false);
+            await DrainWriterAsync().ConfigureAwait(false);
             if (_udf is not null)
             {
                 await DisposeUdfAsync(_udf).ConfigureAwait(false);
@@ -131,12 +139,33 @@ internal sealed partial class ExecuteStream : IDisposable
             }
 
             WorkerLog.StreamEnded(_logger, Id, _finished ? "finished" : "cancelled", _failStatus?.StatusCode.ToString() ?? "OK");
+            _settled.TrySetResult();
             _ended.TrySetResult();
         }
 
         if (_failStatus is { } status)
         {
             throw new RpcException(status);
+        }
+    }
+
+    /// <summary>
+    /// Lets the writer send what is queued. An engine that stopped reading would hold a write
+    /// (and with it the handler, a Shutdown and the process exit) forever, so after the grace the
+    /// call is aborted, which fails the pending write.
+    /// </summary>
+    private async Task DrainWriterAsync()
+    {
+        var drained = _writer.CompleteAsync();
+        try
+        {
+            await drained.WaitAsync(_settings.TerminatorGrace).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            WorkerLog.StreamAborted(_logger, Id, _settings.TerminatorGrace.TotalMilliseconds);
+            _context.GetHttpContext().Abort();
+            await drained.ConfigureAwait(false);
         }
     }
 
@@ -154,10 +183,11 @@ internal sealed partial class ExecuteStream : IDisposable
     {
         while (_state != StreamState.Ended)
         {
-            if (_shutdown.IsCancellationRequested)
+            if (_shutdown.IsCancellationRequested && !_shutdownHandled)
             {
+                _shutdownHandled = true;
                 await ShutDownAsync().ConfigureAwait(false);
-                return;
+                continue;
             }
 
             StreamInput input;
@@ -168,7 +198,7 @@ internal sealed partial class ExecuteStream : IDisposable
             }
             catch (OperationCanceledException)
             {
-                if (_shutdown.IsCancellationRequested)
+                if (_shutdown.IsCancellationRequested && !_shutdownHandled)
                 {
                     continue;
                 }
@@ -192,7 +222,13 @@ internal sealed partial class ExecuteStream : IDisposable
                 continue;
             }
 
+            _inputEnded |= input.Kind == StreamInputKind.End;
             await DispatchAsync(input).ConfigureAwait(false);
+            if (_state == StreamState.Terminated && _inputEnded)
+            {
+                // The half-close that counted as Cancel already came: nothing left to wait for.
+                _state = StreamState.Ended;
+            }
         }
     }
 
@@ -232,15 +268,25 @@ internal sealed partial class ExecuteStream : IDisposable
             _override = StreamOverride.None;
         }
 
+        // A failure the gRPC layer raised while the call is still up (a message above the size
+        // limit, a malformed message) is reported to the engine with its status, as gRPC would.
+        if (error is RpcException rpc && !_context.CancellationToken.IsCancellationRequested)
+        {
+            _failStatus = rpc.Status;
+        }
+
         _state = StreamState.Ended;
     }
 
-    /// <summary>Worker-initiated cancel: ErrorResponse(WorkerError) + CancelResponse, then end at once.</summary>
+    /// <summary>
+    /// Worker-initiated cancel: ErrorResponse(WorkerError) + CancelResponse. The stream then waits,
+    /// as after any terminator, for the engine to half-close (bounded by the grace): ending the
+    /// call first could make the connection close under responses the engine has not read yet.
+    /// </summary>
     private async ValueTask ShutDownAsync()
     {
         if (_state is StreamState.Terminated or StreamState.Ended)
         {
-            _state = StreamState.Ended;
             return;
         }
 
@@ -254,14 +300,13 @@ internal sealed partial class ExecuteStream : IDisposable
             _writer.Send(Responses.Error(ExecutionErrors.Worker(reason)));
         }
 
-        _writer.Send(Responses.Cancel(_metrics.Snapshot()));
-        _state = StreamState.Ended;
+        SendTerminator(Responses.Cancel(_metrics.Snapshot()), finished: false);
     }
 
     /// <summary>The one terminator: after it nothing is sent, and the call ends when the engine half-closes or the grace runs out.</summary>
     private void SendTerminator(UdfResponse terminator, bool finished)
     {
-        _writer.Send(terminator);
+        _writer.Send(terminator, _settled);
         _finished = finished;
         EnterTerminated();
     }
@@ -269,7 +314,8 @@ internal sealed partial class ExecuteStream : IDisposable
     private void EnterTerminated()
     {
         _state = StreamState.Terminated;
-        _grace = CancellationTokenSource.CreateLinkedTokenSource(_interrupt.Token);
+        // Not linked to the shutdown: a stream cancelled by a shutdown still waits for the half-close.
+        _grace = CancellationTokenSource.CreateLinkedTokenSource(_context.CancellationToken);
         _grace.CancelAfter(_settings.TerminatorGrace);
     }
 

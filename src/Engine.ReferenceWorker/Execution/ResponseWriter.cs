@@ -16,7 +16,7 @@ internal sealed class ResponseWriter
     private readonly IServerStreamWriter<UdfResponse> _responses;
     private readonly StreamMetrics _metrics;
     private readonly long _bufferBytes;
-    private readonly Channel<UdfResponse> _queue = Channel.CreateUnbounded<UdfResponse>(
+    private readonly Channel<Outgoing> _queue = Channel.CreateUnbounded<Outgoing>(
         new UnboundedChannelOptions { SingleReader = true, SingleWriter = false });
 
     private readonly Lock _roomLock = new();
@@ -38,14 +38,20 @@ internal sealed class ResponseWriter
     public void Start() => _run = Task.Run(RunAsync);
 
     /// <summary>Queues a response without waiting; the order of calls is the order on the wire.</summary>
-    public void Send(UdfResponse response)
+    /// <param name="response">The response.</param>
+    /// <param name="written">Completed once the response was written (or could not be: the call broke or the writer stopped).</param>
+    public void Send(UdfResponse response, TaskCompletionSource? written = null)
     {
         if (response.ResponseCase == UdfResponse.ResponseOneofCase.Data)
         {
             Interlocked.Add(ref _queuedBytes, response.Data.Data.Length);
         }
 
-        _queue.Writer.TryWrite(response);
+        if (!_queue.Writer.TryWrite(new Outgoing(response, written)))
+        {
+            // The writer stopped: nothing is ever sent after that.
+            written?.TrySetResult();
+        }
     }
 
     /// <summary>Queues one output batch, first waiting for room when the engine is not keeping up.</summary>
@@ -79,7 +85,7 @@ internal sealed class ResponseWriter
 
     private async Task RunAsync()
     {
-        await foreach (var response in _queue.Reader.ReadAllAsync().ConfigureAwait(false))
+        await foreach (var (response, written) in _queue.Reader.ReadAllAsync().ConfigureAwait(false))
         {
             if (_failure is null)
             {
@@ -96,6 +102,7 @@ internal sealed class ResponseWriter
                 }
             }
 
+            written?.TrySetResult();
             if (response.ResponseCase == UdfResponse.ResponseOneofCase.Data)
             {
                 ReleaseRoom(response.Data.Data.Length);
@@ -119,4 +126,6 @@ internal sealed class ResponseWriter
 
         waiter?.TrySetResult();
     }
+
+    private readonly record struct Outgoing(UdfResponse Response, TaskCompletionSource? Written);
 }

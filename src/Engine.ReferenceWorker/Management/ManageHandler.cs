@@ -74,7 +74,7 @@ internal sealed class ManageHandler
 
             try
             {
-                await Task.WhenAll(live.Select(static s => s.Ended)).WaitAsync(SettleTimeout, context.CancellationToken).ConfigureAwait(false);
+                await Task.WhenAll(live.Select(static s => s.Settled)).WaitAsync(SettleTimeout, context.CancellationToken).ConfigureAwait(false);
                 settled = true;
             }
             catch (Exception ex) when (ex is TimeoutException or OperationCanceledException)
