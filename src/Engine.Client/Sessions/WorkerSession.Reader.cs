@@ -69,21 +69,27 @@ public sealed partial class WorkerSession
     private void OnStreamFailed(Exception exception)
     {
         string? sendFailure;
-        Exception? first;
+        Exception? sendError;
         lock (_gate)
         {
             sendFailure = _sendFailure;
-            first = _firstTransportError;
+            sendError = _firstTransportError;
         }
 
-        var unreachable = TransportErrors.IsUnreachable(first ?? exception);
-        var reason = unreachable ? TransportFailureReason.Unreachable
-            : sendFailure is not null ? TransportFailureReason.SendFailed
-            : TransportFailureReason.Rpc;
-        var message = unreachable ? "the worker is unreachable"
-            : sendFailure is not null ? $"sending {sendFailure} failed"
-            : "the Execute stream failed";
-        SettleTransport(reason, message, first ?? exception);
+        // The worker's own status says more than a write that failed because of it; a bare
+        // cancellation on the read side says less than the send failure that came first.
+        var readSaysMore = exception is RpcException { StatusCode: not StatusCode.Cancelled } || sendError is null;
+        var cause = readSaysMore ? exception : sendError!;
+        var reason = TransportErrors.IsUnreachable(cause) ? TransportFailureReason.Unreachable
+            : readSaysMore ? TransportFailureReason.Rpc
+            : TransportFailureReason.SendFailed;
+        var message = reason switch
+        {
+            TransportFailureReason.Unreachable => "the worker is unreachable",
+            TransportFailureReason.SendFailed => $"sending {sendFailure} failed",
+            _ => "the Execute stream failed",
+        };
+        SettleTransport(reason, message, cause);
     }
 
     private async ValueTask DeliverAsync(ByteString data)
