@@ -19,7 +19,7 @@ public enum PayloadChunking
 /// The payload memory is sent without copying; keep it unchanged until
 /// <see cref="WorkerSession.InitAsync"/> completes.
 /// </summary>
-public sealed class SessionInit
+public sealed partial class SessionInit
 {
     /// <summary>The protocol revision this client speaks.</summary>
     public const uint CurrentProtocolVersion = 1;
