@@ -78,6 +78,9 @@ public enum TransportFailureReason
 
     /// <summary>Sending to the worker failed.</summary>
     SendFailed,
+
+    /// <summary>The worker process exited or stopped answering heartbeats.</summary>
+    WorkerLost,
 }
 
 /// <summary>

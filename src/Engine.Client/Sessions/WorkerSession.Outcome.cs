@@ -223,6 +223,13 @@ public sealed partial class WorkerSession
         Settle(BuildOutcome(SessionOutcomeKind.TransportFailed, prior, null, exception, null, null), abort: true);
     }
 
+    /// <summary>
+    /// The worker is gone or unhealthy (its pool saw the process exit or heartbeats fail): fail the
+    /// session now, with the pool's explanation, instead of waiting for a timeout.
+    /// </summary>
+    internal void FailBecauseWorkerLost(string explanation) =>
+        SettleTransport(TransportFailureReason.WorkerLost, explanation, null);
+
     private void SettleInterrupted(string message)
     {
         SessionError? prior;
@@ -410,11 +417,11 @@ public sealed partial class WorkerSession
             outcome = _state.Outcome;
         }
 
-        Release(outcome);
+        await ReleaseAsync(outcome).ConfigureAwait(false);
         close.TrySetResult(outcome);
     }
 
-    private void Release(SessionOutcome outcome)
+    private async ValueTask ReleaseAsync(SessionOutcome outcome)
     {
         if (Interlocked.Exchange(ref _released, 1) != 0 || _lease is null)
         {
@@ -435,7 +442,7 @@ public sealed partial class WorkerSession
 
         try
         {
-            _lease.Release(outcome);
+            await _lease.ReleaseAsync(outcome).ConfigureAwait(false);
         }
         catch (Exception ex)
         {

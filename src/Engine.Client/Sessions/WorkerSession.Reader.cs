@@ -61,12 +61,30 @@ public sealed partial class WorkerSession
         {
             if (!_state.IsSettled)
             {
-                OnStreamFailed(ex);
+                // A pooled worker may have died: the pool can say how (exit code, signal).
+                var explanation = _lease is null ? null : await ExplainStreamFailureAsync().ConfigureAwait(false);
+                if (!_state.IsSettled)
+                {
+                    OnStreamFailed(ex, explanation);
+                }
             }
         }
     }
 
-    private void OnStreamFailed(Exception exception)
+    private async ValueTask<string?> ExplainStreamFailureAsync()
+    {
+        try
+        {
+            return await _lease!.ExplainStreamFailureAsync().ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            SessionLog.ReleaseHookFailed(_logger, Id, _worker, ex);
+            return null;
+        }
+    }
+
+    private void OnStreamFailed(Exception exception, string? explanation = null)
     {
         string? sendFailure;
         Exception? sendError;
@@ -89,6 +107,12 @@ public sealed partial class WorkerSession
             TransportFailureReason.SendFailed => $"sending {sendFailure} failed",
             _ => "the Execute stream failed",
         };
+        if (explanation is not null)
+        {
+            reason = TransportFailureReason.WorkerLost;
+            message = $"{explanation}; {message}";
+        }
+
         SettleTransport(reason, message, cause);
     }
 

@@ -458,7 +458,7 @@ public sealed class SessionStateTests
             }
         }
 
-        public void Release(SessionOutcome outcome)
+        public ValueTask ReleaseAsync(SessionOutcome outcome)
         {
             lock (_order)
             {
@@ -470,6 +470,10 @@ public sealed class SessionStateTests
             {
                 throw new InvalidOperationException("release hook failed");
             }
+
+            return ValueTask.CompletedTask;
         }
+
+        public ValueTask<string?> ExplainStreamFailureAsync() => ValueTask.FromResult<string?>(null);
     }
 }

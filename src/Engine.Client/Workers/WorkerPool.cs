@@ -1,0 +1,485 @@
+using Engine.Client.Diagnostics;
+using Engine.Client.Management;
+using Engine.Client.Sessions;
+using Engine.Client.Workers;
+using Microsoft.Extensions.Logging;
+
+namespace Engine.Client;
+
+/// <summary>
+/// Launches, watches, reuses and stops the workers of one specification (direct mode), and opens
+/// sessions on them. The long-lived root object an engine builds once: thread-safe, and
+/// <see cref="IAsyncDisposable"/> — disposing it stops every worker and runs the environment cleanup.
+/// </summary>
+/// <remarks>
+/// <para>
+/// Placement: with <c>supports_reuse</c> a worker serves session after session (and several at once
+/// with <c>supports_concurrent_udfs</c>, up to <see cref="WorkerPoolOptions.MaxSessionsPerWorker"/>);
+/// idle workers are kept up to <see cref="WorkerPoolOptions.MaxIdleWorkers"/>. Otherwise every session
+/// gets its own worker, stopped when the session closes. A worker whose session ended unsalvageably
+/// (transport failure, unacknowledged cancel) is never reused.
+/// </para>
+/// <para>
+/// Health: each worker gets a heartbeat every <see cref="WorkerPoolOptions.HeartbeatInterval"/>. A
+/// worker whose process exits, or that misses <see cref="WorkerPoolOptions.MaxMissedHeartbeats"/> in
+/// a row, is marked unhealthy at once: its live sessions fail with a transport failure that says why,
+/// it is stopped, and the next request gets a fresh worker.
+/// </para>
+/// </remarks>
+public sealed class WorkerPool : IAsyncDisposable
+{
+    private readonly WorkerSpecification _specification;
+    private readonly WorkerPoolOptions _options;
+    private readonly WorkerEnvironmentSetup _environment;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+    private readonly Lock _gate = new();
+    private readonly List<PooledWorker> _workers = [];
+    private readonly CancellationTokenSource _disposing = new();
+    private TaskCompletionSource _changed = NewSignal();
+    private int _launching;
+    private TaskCompletionSource? _launchesDone;
+    private Task? _dispose;
+    private bool _disposed;
+
+    private WorkerPool(WorkerSpecification specification, WorkerPoolOptions options)
+    {
+        _specification = specification;
+        _options = options;
+        _time = options.TimeProvider;
+        _logger = options.LoggerFactory.CreateLogger<WorkerPool>();
+        _environment = new WorkerEnvironmentSetup(specification, options.Environment);
+    }
+
+    /// <summary>Raised with a worker's id after each answered heartbeat (for tests and diagnostics).</summary>
+    internal event Action<string>? HeartbeatAnswered;
+
+    /// <summary>The specification the pool launches workers from.</summary>
+    public WorkerSpecification Specification => _specification;
+
+    /// <summary>Creates a pool. No worker starts until a session is requested (or <see cref="StartWorkersAsync"/>).</summary>
+    /// <exception cref="WorkerSpecificationException">The specification is invalid; the message lists every problem.</exception>
+    /// <exception cref="ArgumentException">An option is invalid.</exception>
+    public static WorkerPool Create(WorkerSpecification specification, WorkerPoolOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(specification);
+        specification.Validate();
+        var given = options ?? new WorkerPoolOptions();
+        given.Validate();
+        return new WorkerPool(specification, given.Effective());
+    }
+
+    /// <summary>A snapshot of every worker: state, sessions, last heartbeat metrics.</summary>
+    public IReadOnlyList<PooledWorkerInfo> Workers
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return [.. _workers.Select(w => w.Describe())];
+            }
+        }
+    }
+
+    /// <summary>
+    /// Opens a session on a worker: a reusable idle (or not full) worker when the specification
+    /// allows, otherwise a freshly launched one. Runs the environment setup first, once per pool.
+    /// </summary>
+    /// <param name="options">Session settings; <see langword="null"/> uses <see cref="WorkerPoolOptions.Session"/>.</param>
+    /// <param name="cancellationToken">Abandons the request (a worker being launched for it is stopped).</param>
+    /// <exception cref="ObjectDisposedException">The pool is closed.</exception>
+    /// <exception cref="WorkerEnvironmentException">The environment setup failed (it is not retried).</exception>
+    /// <exception cref="WorkerLaunchException">The worker could not be launched; the message shows its exit code and output.</exception>
+    public async Task<WorkerSession> OpenSessionAsync(SessionOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ThrowIfDisposed();
+        await _environment.EnsureAsync(cancellationToken).ConfigureAwait(false);
+        var worker = await AcquireAsync(cancellationToken).ConfigureAwait(false);
+        var lease = new Lease(this, worker);
+        WorkerSession session;
+        try
+        {
+            session = worker.Process.Client.OpenSession(options ?? _options.Session, lease);
+            lease.Session = session;
+        }
+        catch
+        {
+            // Nothing will ever release this slot: do it now (a non-reusable worker is stopped).
+            await ReleaseAsync(worker, null).ConfigureAwait(false);
+            throw;
+        }
+
+        string? lost;
+        lock (_gate)
+        {
+            worker.Sessions.Add(session);
+            lost = worker.Healthy ? null : worker.UnhealthyReason;
+        }
+
+        if (lost is not null)
+        {
+            session.FailBecauseWorkerLost(lost);
+        }
+
+        return session;
+    }
+
+    /// <summary>
+    /// Launches <paramref name="count"/> workers now and keeps them idle, ready for sessions (for
+    /// example to expose them to scripts). They count as idle workers of the pool.
+    /// </summary>
+    /// <exception cref="ObjectDisposedException">The pool is closed.</exception>
+    /// <exception cref="WorkerLaunchException">A worker could not be launched; those already up keep running.</exception>
+    public async Task<IReadOnlyList<PooledWorkerInfo>> StartWorkersAsync(int count, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(count, 1);
+        ThrowIfDisposed();
+        await _environment.EnsureAsync(cancellationToken).ConfigureAwait(false);
+        var launched = await Task.WhenAll(Enumerable.Range(0, count).Select(_ => LaunchAsync(active: 0, cancellationToken))).ConfigureAwait(false);
+        return [.. launched.Select(w => w.Describe())];
+    }
+
+    /// <summary>
+    /// Closes the pool: later requests are rejected, launches in progress are abandoned, every
+    /// worker is stopped (Manage shutdown, SIGTERM, SIGKILL after the graceful timeout) and the
+    /// environment cleanup runs once. Idempotent and safe to call concurrently.
+    /// </summary>
+    public ValueTask DisposeAsync()
+    {
+        lock (_gate)
+        {
+            _dispose ??= DisposeCoreAsync();
+            return new ValueTask(_dispose);
+        }
+    }
+
+    private async Task DisposeCoreAsync()
+    {
+        PooledWorker[] workers;
+        Task launches;
+        lock (_gate)
+        {
+            _disposed = true;
+            workers = [.. _workers];
+            launches = _launching == 0 ? Task.CompletedTask : (_launchesDone ??= NewSignal()).Task;
+            SignalChanged();
+        }
+
+        await _disposing.CancelAsync().ConfigureAwait(false);
+        await launches.ConfigureAwait(false);
+        lock (_gate)
+        {
+            // Launches that completed meanwhile joined the list before seeing the pool closed.
+            workers = [.. _workers];
+        }
+
+        await Task.WhenAll(workers.Select(w => StopWorkerAsync(w, "the pool is closing", _options.CancelSessionsOnDispose))).ConfigureAwait(false);
+        try
+        {
+            await _environment.CleanupAsync().ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            PoolLog.CleanupFailed(_logger, ex);
+        }
+
+        PoolLog.Closed(_logger, workers.Length);
+    }
+
+    private void ThrowIfDisposed()
+    {
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+        }
+    }
+
+    private int Capacity => _specification.SupportsReuse && _specification.SupportsConcurrentUdfs ? _options.MaxSessionsPerWorker : 1;
+
+    private async Task<PooledWorker> AcquireAsync(CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            Task changed;
+            lock (_gate)
+            {
+                ObjectDisposedException.ThrowIf(_disposed, this);
+                if (_specification.SupportsReuse)
+                {
+                    var capacity = Capacity;
+                    var candidate = _workers
+                        .Where(w => w.IsAvailable && w.Active < capacity)
+                        .OrderBy(w => w.Active)
+                        .FirstOrDefault();
+                    if (candidate is not null)
+                    {
+                        candidate.Active++;
+                        return candidate;
+                    }
+                }
+
+                if (_options.MaxWorkers is not { } max || _workers.Count + _launching < max)
+                {
+                    break;
+                }
+
+                changed = _changed.Task;
+            }
+
+            await changed.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        return await LaunchAsync(active: 1, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task<PooledWorker> LaunchAsync(int active, CancellationToken cancellationToken)
+    {
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            _launching++;
+        }
+
+        WorkerProcess? process = null;
+        try
+        {
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _disposing.Token);
+            try
+            {
+                process = await WorkerProcess.StartAsync(_specification, _options.Process, id: null, linked.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (_disposing.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+            {
+                throw new ObjectDisposedException(nameof(WorkerPool), "The pool was closed while a worker was being launched for this request.");
+            }
+
+            PooledWorker worker;
+            lock (_gate)
+            {
+                if (_disposed)
+                {
+                    worker = null!;
+                }
+                else
+                {
+                    worker = new PooledWorker(process, _time) { Active = active };
+                    _workers.Add(worker);
+                }
+            }
+
+            if (worker is null)
+            {
+                // The pool closed while this worker started: nothing may leak.
+                await process.StopAsync(reason: "the pool is closing", cancellationToken: CancellationToken.None).ConfigureAwait(false);
+                throw new ObjectDisposedException(nameof(WorkerPool), "The pool was closed while a worker was being launched for this request.");
+            }
+
+            PoolLog.WorkerJoined(_logger, worker.Id, process.ProcessId, process.Address.ToString());
+            _ = WatchExitAsync(worker);
+            _ = MonitorHeartbeatsAsync(worker);
+            return worker;
+        }
+        finally
+        {
+            TaskCompletionSource? done = null;
+            lock (_gate)
+            {
+                _launching--;
+                if (_launching == 0 && _launchesDone is not null)
+                {
+                    done = _launchesDone;
+                    _launchesDone = null;
+                }
+
+                SignalChanged();
+            }
+
+            done?.TrySetResult();
+        }
+    }
+
+    /// <summary>A session ended (or could not be opened): free its slot, and stop the worker when it may not be reused.</summary>
+    private async ValueTask ReleaseAsync(PooledWorker worker, WorkerSession? session)
+    {
+        string? stopReason = null;
+        lock (_gate)
+        {
+            worker.Active--;
+            if (session is not null && worker.Sessions.Remove(session))
+            {
+                worker.Served++;
+            }
+
+            if (worker.Active == 0 && !worker.Stopping)
+            {
+                if (_disposed)
+                {
+                    stopReason = "the pool is closing";
+                }
+                else if (!_specification.SupportsReuse)
+                {
+                    stopReason = "its session ended and the specification does not allow reuse";
+                }
+                else if (!worker.Healthy)
+                {
+                    stopReason = worker.UnhealthyReason;
+                }
+                else if (worker.Retired)
+                {
+                    stopReason = "a session on it ended unsalvageably";
+                }
+                else if (_workers.Count(w => w.IsAvailable && w.Active == 0) > _options.MaxIdleWorkers)
+                {
+                    stopReason = "more workers are idle than the pool keeps";
+                }
+            }
+
+            SignalChanged();
+        }
+
+        if (stopReason is not null)
+        {
+            await StopWorkerAsync(worker, stopReason, cancelSessions: false).ConfigureAwait(false);
+        }
+    }
+
+    private async Task StopWorkerAsync(PooledWorker worker, string reason, bool cancelSessions)
+    {
+        lock (_gate)
+        {
+            worker.Stopping = true;
+        }
+
+        PoolLog.StoppingWorker(_logger, worker.Id, reason);
+        await worker.StopMonitoring().ConfigureAwait(false);
+        try
+        {
+            await worker.Process.StopAsync(cancelSessions, reason).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            PoolLog.StopFailed(_logger, worker.Id, ex);
+        }
+
+        lock (_gate)
+        {
+            _workers.Remove(worker);
+            SignalChanged();
+        }
+    }
+
+    /// <summary>Marks a worker unhealthy: its sessions fail now with the reason, and it is stopped.</summary>
+    private void MarkLost(PooledWorker worker, string reason)
+    {
+        WorkerSession[] sessions;
+        lock (_gate)
+        {
+            if (!worker.Healthy || worker.Stopping)
+            {
+                return;
+            }
+
+            worker.Healthy = false;
+            worker.UnhealthyReason = $"worker {worker.Id} (pid {worker.Process.ProcessId}) {reason}";
+            sessions = [.. worker.Sessions];
+            SignalChanged();
+        }
+
+        PoolLog.WorkerLost(_logger, worker.Id, reason, sessions.Length);
+        foreach (var session in sessions)
+        {
+            session.FailBecauseWorkerLost(worker.UnhealthyReason);
+        }
+
+        _ = StopWorkerAsync(worker, worker.UnhealthyReason, cancelSessions: false);
+    }
+
+    private async Task WatchExitAsync(PooledWorker worker)
+    {
+        var exit = await worker.Process.Exited.ConfigureAwait(false);
+        MarkLost(worker, $"exited with {exit}");
+    }
+
+    private async Task MonitorHeartbeatsAsync(PooledWorker worker)
+    {
+        var client = worker.Process.Client;
+        var monitor = new HeartbeatMonitor(
+            (timeout, ct) => client.HeartbeatAsync(timeout, ct),
+            _options.HeartbeatInterval,
+            _options.HeartbeatTimeout,
+            _options.MaxMissedHeartbeats,
+            _time);
+        monitor.Answered += heartbeat =>
+        {
+            worker.Answered(heartbeat);
+            HeartbeatAnswered?.Invoke(worker.Id);
+        };
+        monitor.Missed += (missed, error) =>
+        {
+            worker.Missed(missed);
+            PoolLog.HeartbeatMissed(_logger, worker.Id, missed, _options.MaxMissedHeartbeats, error.Message);
+        };
+        try
+        {
+            var lost = await monitor.RunAsync(worker.MonitorStop.Token).ConfigureAwait(false);
+            if (lost is not null)
+            {
+                MarkLost(worker, lost);
+            }
+        }
+        catch (ObjectDisposedException)
+        {
+            // The worker's client was disposed by its stop.
+        }
+        finally
+        {
+            worker.MonitorDone.TrySetResult();
+        }
+    }
+
+    private void SignalChanged()
+    {
+        var changed = _changed;
+        _changed = NewSignal();
+        changed.TrySetResult();
+    }
+
+    private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>One session's hold on one worker.</summary>
+    private sealed class Lease(WorkerPool pool, PooledWorker worker) : ISessionLease
+    {
+        public WorkerSession? Session { get; set; }
+
+        public void Invalidate(SessionOutcome outcome)
+        {
+            lock (pool._gate)
+            {
+                worker.Retired = true;
+            }
+        }
+
+        public ValueTask ReleaseAsync(SessionOutcome outcome) => pool.ReleaseAsync(worker, Session);
+
+        public async ValueTask<string?> ExplainStreamFailureAsync()
+        {
+            string? reason;
+            lock (pool._gate)
+            {
+                reason = worker.Healthy ? null : worker.UnhealthyReason;
+            }
+
+            if (reason is not null)
+            {
+                return reason;
+            }
+
+            // The stream usually breaks a moment before the worker's exit is reaped.
+            var exited = worker.Process.Exited;
+            var first = await Task.WhenAny(exited, Task.Delay(pool._options.WorkerExitGrace, pool._time)).ConfigureAwait(false);
+            return first == exited
+                ? $"worker {worker.Id} (pid {worker.Process.ProcessId}) exited with {await exited.ConfigureAwait(false)}"
+                : null;
+        }
+    }
+}

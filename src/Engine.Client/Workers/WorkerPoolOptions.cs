@@ -1,0 +1,113 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Engine.Client;
+
+/// <summary>
+/// Settings of a <see cref="WorkerPool"/>. Every property documents its default; set them before
+/// creating the pool. <see cref="Validate"/> runs when the pool is created.
+/// </summary>
+public sealed class WorkerPoolOptions
+{
+    /// <summary>
+    /// Reusable workers kept running while idle (specifications with <c>supports_reuse</c>); an idle
+    /// worker beyond this count is stopped. Default 2; 0 stops every worker when its last session ends.
+    /// </summary>
+    public int MaxIdleWorkers { get; set; } = 2;
+
+    /// <summary>
+    /// Sessions one worker serves at once when its specification sets both <c>supports_reuse</c> and
+    /// <c>supports_concurrent_udfs</c>; otherwise a worker serves one session at a time. Default 4.
+    /// </summary>
+    public int MaxSessionsPerWorker { get; set; } = 4;
+
+    /// <summary>
+    /// Workers alive at once (starting, serving, idle or stopping). <see langword="null"/> (default):
+    /// no cap. At the cap, session requests wait for a worker to become free or to stop.
+    /// </summary>
+    public int? MaxWorkers { get; set; }
+
+    /// <summary>Time between heartbeats to each worker. Default 2 s.</summary>
+    public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Deadline of one heartbeat. Default 2 s.</summary>
+    public TimeSpan HeartbeatTimeout { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>
+    /// Heartbeats in a row a worker may miss before it is marked unhealthy: its sessions then fail at
+    /// once and it is replaced. Default 3.
+    /// </summary>
+    public int MaxMissedHeartbeats { get; set; } = 3;
+
+    /// <summary>
+    /// When a session's stream breaks, how long to wait to learn whether its worker process died (so
+    /// the error can name the exit code or signal). Default 500 ms.
+    /// </summary>
+    public TimeSpan WorkerExitGrace { get; set; } = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>Whether disposing the pool asks workers to cancel their in-flight sessions at once (Manage shutdown with <c>cancel_sessions</c>). Default true.</summary>
+    public bool CancelSessionsOnDispose { get; set; } = true;
+
+    /// <summary>How workers are launched and reached (socket directory, readiness polling, the client options of each worker).</summary>
+    public WorkerProcessOptions Process { get; set; } = new();
+
+    /// <summary>Time limits of environment verification, installation and cleanup.</summary>
+    public WorkerEnvironmentOptions Environment { get; set; } = new();
+
+    /// <summary>Default options of sessions opened on the pool; <see langword="null"/> (default) uses <c>Process.Client.Session</c>.</summary>
+    public SessionOptions? Session { get; set; }
+
+    /// <summary>Logging for the pool, its workers and their sessions. Default <see cref="NullLoggerFactory.Instance"/>.</summary>
+    public ILoggerFactory LoggerFactory { get; set; } = NullLoggerFactory.Instance;
+
+    /// <summary>Clock for heartbeats and every deadline of the pool, its workers and their sessions. Default <see cref="TimeProvider.System"/>.</summary>
+    public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
+
+    /// <summary>Checks every setting; throws an <see cref="ArgumentException"/> naming the first bad one.</summary>
+    public void Validate()
+    {
+        if (MaxIdleWorkers < 0)
+        {
+            throw new ArgumentException($"{nameof(MaxIdleWorkers)} is {MaxIdleWorkers}; it must not be negative.");
+        }
+
+        if (MaxSessionsPerWorker < 1)
+        {
+            throw new ArgumentException($"{nameof(MaxSessionsPerWorker)} is {MaxSessionsPerWorker}; it must be at least 1.");
+        }
+
+        if (MaxWorkers is < 1)
+        {
+            throw new ArgumentException($"{nameof(MaxWorkers)} is {MaxWorkers}; it must be at least 1 (or null for no cap).");
+        }
+
+        WorkerClientOptions.RequirePositive(HeartbeatInterval, nameof(HeartbeatInterval));
+        WorkerClientOptions.RequirePositive(HeartbeatTimeout, nameof(HeartbeatTimeout));
+        WorkerClientOptions.RequirePositive(WorkerExitGrace, nameof(WorkerExitGrace));
+        if (MaxMissedHeartbeats < 1)
+        {
+            throw new ArgumentException($"{nameof(MaxMissedHeartbeats)} is {MaxMissedHeartbeats}; it must be at least 1.");
+        }
+
+        ArgumentNullException.ThrowIfNull(Process, nameof(Process));
+        ArgumentNullException.ThrowIfNull(Environment, nameof(Environment));
+        ArgumentNullException.ThrowIfNull(LoggerFactory, nameof(LoggerFactory));
+        ArgumentNullException.ThrowIfNull(TimeProvider, nameof(TimeProvider));
+        Process.Validate();
+        Session?.Validate(Process.Client.MaxSendMessageSize);
+    }
+
+    /// <summary>A copy whose process, client and environment options carry this pool's logging and clock.</summary>
+    internal WorkerPoolOptions Effective()
+    {
+        var clone = (WorkerPoolOptions)MemberwiseClone();
+        clone.Process = Process.Clone();
+        clone.Process.Client.LoggerFactory = LoggerFactory;
+        clone.Process.Client.TimeProvider = TimeProvider;
+        clone.Environment = Environment.Clone();
+        clone.Environment.LoggerFactory = LoggerFactory;
+        clone.Environment.TimeProvider = TimeProvider;
+        clone.Session = (Session ?? clone.Process.Client.Session).Clone();
+        return clone;
+    }
+}
