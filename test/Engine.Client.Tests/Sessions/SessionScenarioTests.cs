@@ -252,119 +252,50 @@ public sealed class SessionScenarioTests(HostKind kind)
 
     // ---- A3, A19, A6, A7, A8, A9: out-of-order messages before the InitResponse ----
 
-    [Test]
-    public async Task A03_DataResponse_then_valid_InitResponse_fails_init_fast_and_closes_as_transport_failure()
+    /// <summary>A worker that reads Init, sends <paramref name="answers"/>, then holds the stream (or ends it).</summary>
+    private static WorkerScript Answers(bool endStream, params UdfResponse[] answers) => async stream =>
     {
-        _host.Use(async stream =>
+        await Scripts.ReadInitAsync(stream);
+        foreach (var answer in answers)
         {
-            await Scripts.ReadInitAsync(stream);
-            await stream.WriteAsync(Responses.Data("early"));
-            await stream.WriteAsync(Responses.InitOk());
+            await stream.WriteAsync(answer);
+        }
+
+        if (!endStream)
+        {
             await stream.IgnoreEverythingAsync();
-        });
+        }
+    };
+
+    private static IEnumerable<TestCaseData> OutOfOrderBeforeInit()
+    {
+        yield return new TestCaseData(Answers(false, Responses.Data("early"), Responses.InitOk()), "DataResponse arrived before the InitResponse")
+            .SetName("A03_DataResponse_then_a_valid_InitResponse_fails_init_fast_and_closes_as_transport_failure");
+        yield return new TestCaseData(Answers(false, Responses.Data("early")), "DataResponse arrived before the InitResponse")
+            .SetName("A19_DataResponse_before_InitResponse_fails_init_fast");
+        yield return new TestCaseData(Answers(false, Responses.Finish()), "FinishResponse arrived before the InitResponse")
+            .SetName("A06_FinishResponse_before_InitResponse_fails_init_fast");
+        yield return new TestCaseData(Answers(false, Responses.Cancel()), "CancelResponse arrived before the InitResponse although no Cancel was sent")
+            .SetName("A07_CancelResponse_before_InitResponse_without_a_Cancel_fails_init_fast");
+        yield return new TestCaseData(Answers(true), "ended the response stream without a terminator")
+            .SetName("A08_worker_ending_its_response_stream_before_InitResponse_fails_init_fast");
+        yield return new TestCaseData(Answers(false, Responses.EmptyEnvelope()), "UdfResponse with no branch of its oneof set")
+            .SetName("A09_an_envelope_with_no_branch_before_InitResponse_fails_init_fast_with_a_clear_message");
+        yield return new TestCaseData(Answers(false, new UdfResponse { Control = new UdfControlResponse() }), "UdfControlResponse with no branch")
+            .SetName("A09_a_control_envelope_with_no_branch_fails_init_fast");
+    }
+
+    [TestCaseSource(nameof(OutOfOrderBeforeInit))]
+    public async Task Out_of_order_answers_before_InitResponse(WorkerScript script, string message)
+    {
+        _host.Use(script);
         var session = Open();
 
         var error = await ExpectAsync<WorkerTransportException>(() => session.InitAsync(Init()));
 
         Assert.That(error.Reason, Is.EqualTo(TransportFailureReason.ProtocolViolation));
-        Assert.That(error.Message, Does.Contain("DataResponse arrived before the InitResponse"));
+        Assert.That(error.Message, Does.Contain(message));
         await AssertTransportFailure(session, TransportFailureReason.ProtocolViolation);
-    }
-
-    [Test]
-    public async Task A19_DataResponse_before_InitResponse_fails_init_fast()
-    {
-        _host.Use(async stream =>
-        {
-            await Scripts.ReadInitAsync(stream);
-            await stream.WriteAsync(Responses.Data("early"));
-            await stream.IgnoreEverythingAsync();
-        });
-        var session = Open();
-
-        var error = await ExpectAsync<WorkerTransportException>(() => session.InitAsync(Init()));
-
-        Assert.That(error.Message, Does.Contain("before the InitResponse"));
-        await AssertTransportFailure(session, TransportFailureReason.ProtocolViolation);
-    }
-
-    [Test]
-    public async Task A06_FinishResponse_before_InitResponse_fails_init_fast()
-    {
-        _host.Use(async stream =>
-        {
-            await Scripts.ReadInitAsync(stream);
-            await stream.WriteAsync(Responses.Finish());
-            await stream.IgnoreEverythingAsync();
-        });
-        var session = Open();
-
-        var error = await ExpectAsync<WorkerTransportException>(() => session.InitAsync(Init()));
-
-        Assert.That(error.Message, Does.Contain("FinishResponse arrived before the InitResponse"));
-        await AssertTransportFailure(session, TransportFailureReason.ProtocolViolation);
-    }
-
-    [Test]
-    public async Task A07_CancelResponse_before_InitResponse_without_a_Cancel_fails_init_fast()
-    {
-        _host.Use(async stream =>
-        {
-            await Scripts.ReadInitAsync(stream);
-            await stream.WriteAsync(Responses.Cancel());
-            await stream.IgnoreEverythingAsync();
-        });
-        var session = Open();
-
-        var error = await ExpectAsync<WorkerTransportException>(() => session.InitAsync(Init()));
-
-        Assert.That(error.Message, Does.Contain("CancelResponse arrived before the InitResponse although no Cancel was sent"));
-        await AssertTransportFailure(session, TransportFailureReason.ProtocolViolation);
-    }
-
-    [Test]
-    public async Task A08_worker_ending_its_response_stream_before_InitResponse_fails_init_fast()
-    {
-        _host.Use(async stream => await Scripts.ReadInitAsync(stream));
-        var session = Open();
-
-        var error = await ExpectAsync<WorkerTransportException>(() => session.InitAsync(Init()));
-
-        Assert.That(error.Message, Does.Contain("ended the response stream without a terminator"));
-        await AssertTransportFailure(session, TransportFailureReason.ProtocolViolation);
-    }
-
-    [Test]
-    public async Task A09_an_envelope_with_no_branch_before_InitResponse_fails_init_fast_with_a_clear_message()
-    {
-        _host.Use(async stream =>
-        {
-            await Scripts.ReadInitAsync(stream);
-            await stream.WriteAsync(Responses.EmptyEnvelope());
-            await stream.IgnoreEverythingAsync();
-        });
-        var session = Open();
-
-        var error = await ExpectAsync<WorkerTransportException>(() => session.InitAsync(Init()));
-
-        Assert.That(error.Message, Does.Contain("no branch of its oneof set"));
-        await AssertTransportFailure(session, TransportFailureReason.ProtocolViolation);
-    }
-
-    [Test]
-    public async Task A09_a_control_envelope_with_no_branch_fails_init_fast()
-    {
-        _host.Use(async stream =>
-        {
-            await Scripts.ReadInitAsync(stream);
-            await stream.WriteAsync(new UdfResponse { Control = new UdfControlResponse() });
-            await stream.IgnoreEverythingAsync();
-        });
-        var session = Open();
-
-        var error = await ExpectAsync<WorkerTransportException>(() => session.InitAsync(Init()));
-
-        Assert.That(error.Message, Does.Contain("UdfControlResponse with no branch"));
     }
 
     // ---- A4, A15, A28, A29: worker-reported errors in the data phase ----
