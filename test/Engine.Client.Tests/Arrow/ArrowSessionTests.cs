@@ -336,6 +336,30 @@ public sealed class ArrowSessionTests(HostKind kind)
     // ---- Init ----
 
     [Test]
+    public async Task Unset_InitResponse_data_and_FinishResponse_data_surface_as_null_not_as_empty()
+    {
+        _host.Use(async stream =>
+        {
+            await Scripts.ReadInitAsync(stream);
+            await stream.WriteAsync(Responses.InitOk());
+            await stream.ReadUntilAsync(IsFinish);
+            await stream.WriteAsync(Responses.Finish());
+            await Scripts.AwaitHalfCloseAsync(stream);
+        });
+        using var client = _host.CreateClient();
+        var session = Open(client);
+
+        var init = await session.InitAsync(Init(SampleData.Schema)).DefaultTimeout();
+        await session.ProcessAsync(Batches()).ToListAsync();
+        var outcome = await session.CloseAsync().DefaultTimeout();
+
+        Assert.That(outcome.Kind, Is.EqualTo(SessionOutcomeKind.Finished));
+        Assert.That(init.Data, Is.Null, "an InitResponse without data");
+        Assert.That(outcome.InitData, Is.Null);
+        Assert.That(outcome.FinishData, Is.Null, "a FinishResponse without data");
+    }
+
+    [Test]
     public async Task Init_takes_either_the_Arrow_schema_or_its_bytes_not_both_and_sends_nothing_otherwise()
     {
         _host.Use(Scripts.Echo);
