@@ -154,6 +154,22 @@ public sealed class ArrowFrameTests
     }
 
     [Test]
+    public void A_batch_read_from_an_IPC_stream_splits_too_and_stays_intact()
+    {
+        const int Limit = 64 * 1024;
+        using var original = SampleData.CreateBatch(0, 5_000);
+        var (_, read) = ArrowFrameReader.Read(Ipc(original));
+        using var batch = read.Single();
+        using var writer = new ArrowFrameWriter(Limit);
+
+        var parts = writer.Frames(batch, 0).Select(f => ArrowFrameReader.Read(f.ToArray()).Batches.Single()).ToList();
+
+        Assert.That(parts, Has.Count.GreaterThan(1));
+        AssertRows(Rows(parts), SampleRows(0, 5_000));
+        AssertRows(Rows(batch), SampleRows(0, 5_000), "the caller's batch after splitting");
+    }
+
+    [Test]
     public void A_batch_that_fits_is_one_frame_whatever_the_limit()
     {
         using var batch = SampleData.CreateBatch(0, 100);
