@@ -196,6 +196,24 @@ public sealed class BuiltinUdfTests(bool tcp)
         });
     }
 
+    [TestCase("generate 10\nraise RuntimeError \"always\"", "RuntimeError", "always", "RuntimeError: always (generated batch 0)")]
+    [TestCase("add x 2147483600", "OverflowError", "add x 2147483600 overflows int32", "OverflowError: add x 2147483600 overflows int32 (row 48 of input batch 0)")]
+    public async Task Other_user_errors_carry_their_class_and_where_they_happened(string program, string errorClass, string message, string tracebackEnd)
+    {
+        await using var session = _client.OpenSession(TaskTimeouts.HugeTimeouts());
+        var generator = program.StartsWith("generate", StringComparison.Ordinal);
+        await session.InitAsync(SessionInit.ForArrow(Encoding.UTF8.GetBytes(program), "builtin", generator ? null : SampleData.Schema)).DefaultTimeout();
+
+        var error = Assert.ThrowsAsync<WorkerExecutionException>(() =>
+            session.ProcessAsync(generator ? AsyncEnumerable.Empty<RecordBatch>() : SampleBatches(1_000, 100)).ToListAsync());
+        var outcome = await session.CloseAsync().DefaultTimeout();
+
+        Assert.That(error!.ErrorClass, Is.EqualTo(errorClass));
+        Assert.That(error.Error.Message, Is.EqualTo(message));
+        Assert.That(error.Traceback, Does.EndWith(tracebackEnd));
+        Assert.That(outcome.Kind, Is.EqualTo(SessionOutcomeKind.Cancelled));
+    }
+
     [TestCase("filter x >", "line 1, column 11: expected a value after 'filter x >'")]
     [TestCase("select id\nadd x abc", "line 2, column 7: expected a number after 'add x', found 'abc'")]
     [TestCase("delay 5 parsecs", "line 1, column 7: expected a duration after 'delay'")]
