@@ -69,7 +69,18 @@ internal static class RunCommand
                 throw new UsageException("--output - writes the Arrow output to stdout, where --json writes its object; write the output to a file instead, or drop --json.");
             }
 
-            await using var data = RunDataFactory.Open(parse.GetValue(input), outputPath, request, context.Console);
+            IRunData data;
+            try
+            {
+                data = await RunDataFactory.OpenAsync(parse.GetValue(input), outputPath, request, context.Console, context.Signals.Interrupt);
+            }
+            catch (OperationCanceledException) when (context.Signals.Interrupt.IsCancellationRequested)
+            {
+                await context.Console.Error.WriteLineAsync("engine-client run: interrupted while waiting for the input's schema; nothing was sent.");
+                return ExitCodes.Interrupted;
+            }
+
+            await using var dataScope = data;
             var state = new RunState();
             using var notice = context.Signals.Interrupt.Register(() =>
                 context.Console.Error.WriteLine("engine-client: interrupted; cancelling the session (interrupt again to stop waiting for the worker's acknowledgement)."));

@@ -51,49 +51,6 @@ internal interface IRunData : IAsyncDisposable
     Task ProcessAsync(WorkerSession session, RunState state, CancellationToken cancellationToken);
 }
 
-/// <summary>
-/// No input batches, and output batches taken as opaque bytes: counted, and the first few kept
-/// for the summary (size and a short preview of their content).
-/// </summary>
-internal sealed class OpaqueRunData(int previewLimit) : IRunData
-{
-    private readonly List<IReadOnlyList<string>> _preview = [];
-    private bool _complete = true;
-
-    public string? OutputPath => null;
-
-    public OutputPreview? Preview => new(["batch", "bytes", "content"], _preview, _complete);
-
-    public void Configure(SessionInit init)
-    {
-    }
-
-    public async Task ProcessAsync(WorkerSession session, RunState state, CancellationToken cancellationToken)
-    {
-        var index = 0;
-        await foreach (var batch in session.ProcessAsync(NoInput(), cancellationToken))
-        {
-            index++;
-            if (_preview.Count < previewLimit)
-            {
-                _preview.Add([index.ToString(System.Globalization.CultureInfo.InvariantCulture), batch.Length.ToString(System.Globalization.CultureInfo.InvariantCulture), BytePreview.Describe(batch.Span)]);
-            }
-            else
-            {
-                _complete = false;
-            }
-        }
-    }
-
-    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
-
-    private static async IAsyncEnumerable<ReadOnlyMemory<byte>> NoInput()
-    {
-        await Task.CompletedTask;
-        yield break;
-    }
-}
-
 /// <summary>A short, printable description of some bytes: the text when it is printable UTF-8, hex otherwise.</summary>
 internal static class BytePreview
 {

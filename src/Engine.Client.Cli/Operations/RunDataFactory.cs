@@ -1,25 +1,30 @@
+using Engine.Client.Cli.Arrow;
 using Engine.Client.Cli.Hosting;
-using Engine.Client.Cli.Parsing;
 
 namespace Engine.Client.Cli.Operations;
 
-/// <summary>Chooses the data side of a run from <c>--input</c> and <c>--output</c>.</summary>
+/// <summary>Opens the data side of a run from <c>--input</c> and <c>--output</c>, before anything connects.</summary>
 internal static class RunDataFactory
 {
-    public static IRunData Open(string? inputPath, string? outputPath, RunRequest request, CliConsole console)
+    /// <exception cref="Parsing.UsageException">The input cannot be read or is not Arrow, or the output cannot be created.</exception>
+    public static async Task<IRunData> OpenAsync(string? inputPath, string? outputPath, RunRequest request, CliConsole console, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(console);
-        if (inputPath is not null)
+        var input = inputPath is null ? null : await ArrowInput.OpenAsync(inputPath, console.OpenStandardInput, cancellationToken);
+        try
         {
-            throw new UsageException("--input is not available yet: this build has no Arrow session support. Run without --input (no input batches) until it lands.");
+            var output = outputPath is null ? null : ArrowOutput.Create(outputPath, console.OpenStandardOutput);
+            return new ArrowRunData(input, output, request.PreviewLimit);
         }
-
-        if (outputPath is not null)
+        catch
         {
-            throw new UsageException("--output is not available yet: this build has no Arrow session support. Run without --output (the output is summarized) until it lands.");
-        }
+            if (input is not null)
+            {
+                await input.DisposeAsync();
+            }
 
-        return new OpaqueRunData(request.PreviewLimit);
+            throw;
+        }
     }
 }

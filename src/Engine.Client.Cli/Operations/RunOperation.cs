@@ -188,8 +188,18 @@ internal static class RunOperation
     }
 
     /// <summary>The error a session outcome carries: the worker's, else the transport failure.</summary>
-    internal static RunError? ErrorOf(SessionOutcome outcome) =>
-        WorkerError(outcome) ?? (outcome.Exception is WorkerTransportException transport ? TransportError(transport) : null);
+    internal static RunError? ErrorOf(SessionOutcome outcome) => WorkerError(outcome) ?? outcome.Exception switch
+    {
+        WorkerTransportException transport => TransportError(transport),
+        WorkerOutputException output => new RunError
+        {
+            Kind = RunErrorKind.Protocol,
+            Reason = "invalid_output",
+            Origin = "data",
+            Message = output.Message,
+        },
+        _ => null,
+    };
 
     internal static RunError TransportError(WorkerTransportException exception) => new()
     {

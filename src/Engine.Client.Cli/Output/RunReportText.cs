@@ -19,7 +19,7 @@ internal static class RunReportText
             ("sent", Formats.Traffic(report.Sent.Batches, report.Sent.Rows, report.Sent.Bytes)),
             ("received", Formats.Traffic(report.Received.Batches, report.Received.Rows, report.Received.Bytes)),
             ("duration", Formats.Seconds(report.Duration)),
-            ("init data", Formats.Data(report.InitData)),
+            ("init data", Arrow.ArrowSchemaText.TryDescribe(report.InitData) ?? Formats.Data(report.InitData)),
             ("finish data", Formats.Data(report.FinishData)),
         ]);
 
