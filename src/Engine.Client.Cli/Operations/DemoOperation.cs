@@ -1,21 +1,29 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.IO.Hashing;
+using System.Text;
+using Apache.Arrow;
+using Engine.Client.Cli.Arrow;
 using Engine.Client.Cli.Output;
+using Engine.Samples;
 
 namespace Engine.Client.Cli.Operations;
 
 /// <summary>
 /// The demo: the reference worker launched through a <see cref="WorkerPool"/> over a specification
-/// built in code, a payload large enough to be chunked, data streamed through an echo UDF, the
-/// outcome and metrics, a heartbeat, and a clean shutdown.
+/// built in code; a <c>builtin</c> program padded to a few MiB so it travels in payload chunks; a
+/// real Arrow dataset (six columns, strings and nulls) streamed through it and the result checked
+/// row by row; the outcome and metrics; a heartbeat; a clean shutdown.
 /// </summary>
 internal static class DemoOperation
 {
+    public const string Program = "filter x >= 50; upper name; add score 0.5; select id, x, score, name, flag, ts";
+
     private const int PayloadSize = 3 * 1024 * 1024;
     private const int ChunkSize = 512 * 1024;
-    private const int BatchCount = 64;
-    private const int BatchSize = 64 * 1024;
+    private const int Rows = 120_000;
+    private const int BatchRows = 10_000;
+    private const int PreviewRows = 10;
 
     public static async Task<int> RunAsync(Renderer output, TextWriter error, CancellationToken interrupt, CancellationToken force)
     {
@@ -37,6 +45,10 @@ internal static class DemoOperation
             await error.WriteLineAsync($"engine-client demo: the reference worker could not be started: {CliApp.OneLine(ex.Message)}");
             return ExitCodes.Transport;
         }
+        catch (OperationCanceledException) when (interrupt.IsCancellationRequested)
+        {
+            return ExitCodes.Interrupted;
+        }
 
         var worker = workers[0];
         output.Marked(Mark.Good, "worker up", $"{worker.Id}, pid {worker.ProcessId}, at {worker.Address} ({Formats.Milliseconds(clock.Elapsed)})");
@@ -52,7 +64,6 @@ internal static class DemoOperation
         }
 
         output.Line();
-        await using var client = WorkerClient.Create(worker.Address);
         var heartbeat = await ManageOperations.HeartbeatAsync(worker.Address, TimeSpan.FromSeconds(5), interrupt);
         ManageText.Heartbeat(heartbeat, output);
         if (!heartbeat.Answered)
@@ -73,46 +84,72 @@ internal static class DemoOperation
         return ExitCodes.Success;
     }
 
+    /// <summary>The program, padded with a comment to <see cref="PayloadSize"/> bytes so that it is sent in chunks.</summary>
+    public static byte[] PaddedProgram()
+    {
+        var text = new StringBuilder(PayloadSize + 128);
+        text.Append(Program).Append('\n');
+        const string Line = "# padding: the payload is opaque to the engine; this comment makes it large enough to travel in PayloadChunks\n";
+        while (text.Length + Line.Length <= PayloadSize)
+        {
+            text.Append(Line);
+        }
+
+        return Encoding.UTF8.GetBytes(text.ToString());
+    }
+
     private static async Task<RunReport> RunSessionAsync(WorkerPool pool, Renderer output, CancellationToken interrupt, CancellationToken force)
     {
         var started = Stopwatch.GetTimestamp();
-        var payload = Pattern(PayloadSize, seed: 7);
+        var payload = PaddedProgram();
         var crc = Crc32.HashToUInt32(payload);
-        var chunks = (PayloadSize + ChunkSize - 1) / ChunkSize;
+        var chunks = (payload.Length + ChunkSize - 1) / ChunkSize;
         await using var session = await pool.OpenSessionAsync(cancellationToken: interrupt);
-        var init = new SessionInit(payload, "echo") { Name = "demo echo", Chunking = PayloadChunking.Always };
+        var init = SessionInit.ForArrow(payload, "builtin", SampleData.Schema);
+        init.Name = "demo";
+        init.Chunking = PayloadChunking.Always;
+        var check = new ResultCheck();
+        var state = new RunState { CountsRows = true };
         var preview = new List<IReadOnlyList<string>>();
-        var identical = 0;
+        IReadOnlyList<string> columns = [];
+        RunError? local = null;
         try
         {
             var answer = await session.InitAsync(init, interrupt);
             output.Marked(
                 Mark.Good,
                 "payload",
-                string.Create(CultureInfo.InvariantCulture, $"{Formats.Bytes(PayloadSize)} sent in {chunks} chunks of {Formats.Bytes(ChunkSize)}, CRC-32 0x{crc:x8}; Init accepted in {Formats.Milliseconds(answer.Elapsed)}"));
+                string.Create(CultureInfo.InvariantCulture, $"a builtin program padded to {Formats.Bytes(payload.Length)}, sent in {chunks} chunks of {Formats.Bytes(ChunkSize)}, CRC-32 0x{crc:x8}; Init accepted in {Formats.Milliseconds(answer.Elapsed)}"));
+            output.Line($"     program: {Program}");
 
-            var batches = Enumerable.Range(0, BatchCount).Select(i => Pattern(BatchSize, seed: i)).ToArray();
-            var index = 0;
             var streaming = Stopwatch.StartNew();
-            await foreach (var batch in session.ProcessAsync(Input(batches), interrupt))
+            await foreach (var batch in session.ProcessAsync(Input(state), interrupt))
             {
-                if (batch.Span.SequenceEqual(batches[index]))
+                using (batch)
                 {
-                    identical++;
-                }
+                    state.AddRowsReceived(batch.Length);
+                    check.Verify(batch);
+                    if (columns.Count == 0)
+                    {
+                        columns = [.. batch.Schema.FieldsList.Select(f => f.Name)];
+                    }
 
-                if (preview.Count < 5)
-                {
-                    preview.Add([(index + 1).ToString(CultureInfo.InvariantCulture), Formats.Bytes(batch.Length), BytePreview.Describe(batch.Span[..16])]);
+                    for (var row = 0; row < batch.Length && preview.Count < PreviewRows; row++)
+                    {
+                        preview.Add([.. Enumerable.Range(0, batch.ColumnCount).Select(c => ArrowCells.Format(batch.Column(c), row))]);
+                    }
                 }
-
-                index++;
             }
 
+            var verdict = check.Finish();
             output.Marked(
-                identical == BatchCount ? Mark.Good : Mark.Bad,
-                "echo",
-                $"{BatchCount} batches of {Formats.Bytes(BatchSize)} streamed through in {Formats.Milliseconds(streaming.Elapsed)}; {identical} of {BatchCount} came back identical");
+                verdict is null ? Mark.Good : Mark.Bad,
+                "data",
+                $"{Formats.Count(Rows)} rows ({SampleData.Schema.FieldsList.Count} columns, with strings and nulls) sent in {Rows / BatchRows} batches; {Formats.Count(state.RowsReceived)} rows came back in {Formats.Milliseconds(streaming.Elapsed)}; {verdict ?? "every row as expected"}");
+            if (verdict is not null)
+            {
+                local = new RunError { Kind = RunErrorKind.Output, Message = verdict };
+            }
         }
         catch (Exception ex) when (ex is WorkerException or OperationCanceledException)
         {
@@ -121,9 +158,9 @@ internal static class DemoOperation
 
         var outcome = await session.CloseAsync(force);
         var (kind, exitCode, error) = RunOperation.Classify(outcome, null, interrupt.IsCancellationRequested, timedOut: null);
-        if (kind == RunOutcome.Finished && identical != BatchCount)
+        if (kind == RunOutcome.Finished && local is not null)
         {
-            (kind, exitCode, error) = (RunOutcome.Failed, ExitCodes.WorkerError, new RunError { Kind = RunErrorKind.Output, Message = $"{BatchCount - identical} batches came back changed." });
+            (kind, exitCode, error) = (RunOutcome.Failed, ExitCodes.WorkerError, local);
         }
 
         var d = outcome.Diagnostics;
@@ -133,34 +170,96 @@ internal static class DemoOperation
             ExitCode = exitCode,
             Error = error,
             Worker = session.Worker,
-            Format = "echo",
-            Sent = new Traffic(d.BatchesSent, null, d.BytesSent),
-            Received = new Traffic(d.BatchesReceived, null, d.BytesReceived),
+            Format = "builtin",
+            Sent = new Traffic(d.BatchesSent, state.RowsSent, d.BytesSent),
+            Received = new Traffic(d.BatchesReceived, state.RowsReceived, d.BytesReceived),
             Metrics = outcome.Metrics,
             InitData = outcome.InitData,
             FinishData = outcome.FinishData,
             Duration = Stopwatch.GetElapsedTime(started),
-            Preview = new OutputPreview(["batch", "size", "first 16 bytes"], preview, Complete: false, Title: $"What came back (the first {preview.Count} of {d.BatchesReceived} batches)"),
+            Preview = new OutputPreview(columns, preview, Complete: false, Title: $"What came back (the first {preview.Count} of {Formats.Count(state.RowsReceived)} rows)"),
         };
     }
 
-    private static byte[] Pattern(int size, int seed)
+    private static async IAsyncEnumerable<RecordBatch> Input(RunState state)
     {
-        var bytes = new byte[size];
-        for (var i = 0; i < size; i++)
+        RecordBatch? previous = null;
+        try
         {
-            bytes[i] = (byte)((i * 31) + (seed * 17));
+            foreach (var batch in SampleData.CreateBatches(Rows, BatchRows))
+            {
+                previous?.Dispose();
+                previous = batch;
+                state.AddRowsSent(batch.Length);
+                await Task.Yield();
+                yield return batch;
+            }
         }
-
-        return bytes;
+        finally
+        {
+            previous?.Dispose();
+        }
     }
 
-    private static async IAsyncEnumerable<ReadOnlyMemory<byte>> Input(byte[][] batches)
+    /// <summary>Recomputes the program's result from the row numbers and compares every row that came back.</summary>
+    private sealed class ResultCheck
     {
-        foreach (var batch in batches)
+        private long _nextRow;
+        private long _rows;
+        private string? _problem;
+
+        public void Verify(RecordBatch batch)
         {
-            await Task.Yield();
-            yield return batch;
+            var id = (Int64Array)batch.Column("id");
+            var x = (Int32Array)batch.Column("x");
+            var score = (DoubleArray)batch.Column("score");
+            var name = (StringArray)batch.Column("name");
+            for (var i = 0; i < batch.Length && _problem is null; i++)
+            {
+                var expected = NextExpectedRow();
+                var row = id.GetValue(i);
+                if (row != expected)
+                {
+                    _problem = $"row {_rows}: id {row}, expected {expected}";
+                }
+                else if (x.GetValue(i) != SampleData.X(expected)
+                    || score.GetValue(i) != SampleData.Score(expected) + 0.5
+                    || name.GetString(i) != SampleData.Name(expected)?.ToUpperInvariant())
+                {
+                    _problem = $"row {_rows} (id {expected}) differs from the expected x, score or name";
+                }
+
+                _rows++;
+            }
+        }
+
+        public string? Finish()
+        {
+            if (_problem is not null)
+            {
+                return _problem;
+            }
+
+            var expected = 0L;
+            for (long r = 0; r < Rows; r++)
+            {
+                if (SampleData.X(r) >= 50)
+                {
+                    expected++;
+                }
+            }
+
+            return _rows == expected ? null : $"{_rows} rows came back, expected {expected}";
+        }
+
+        private long NextExpectedRow()
+        {
+            while (_nextRow < Rows && !(SampleData.X(_nextRow) >= 50))
+            {
+                _nextRow++;
+            }
+
+            return _nextRow++;
         }
     }
 }
