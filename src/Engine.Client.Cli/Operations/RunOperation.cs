@@ -150,7 +150,15 @@ internal static class RunOperation
         };
     }
 
-    /// <summary>Maps a session outcome to the CLI's outcome, exit code and error.</summary>
+    /// <summary>
+    /// Maps a session outcome to the CLI's outcome, exit code and error: a local input or output
+    /// failure first (exit 2), then an interrupt (130), then a finished session (0), an expired
+    /// <c>--timeout</c> (3), and the session's own outcome.
+    /// </summary>
+    /// <param name="outcome">The session's outcome.</param>
+    /// <param name="local">An input or output failure of the CLI itself, or <see langword="null"/>.</param>
+    /// <param name="interrupted">Whether Ctrl+C or SIGTERM arrived before the outcome was known.</param>
+    /// <param name="timedOut">The expired <c>--timeout</c>, or <see langword="null"/>.</param>
     internal static (RunOutcome Outcome, int ExitCode, RunError? Error) Classify(
         SessionOutcome outcome,
         RunError? local,
@@ -163,14 +171,16 @@ internal static class RunOperation
             return (outcomeKind == RunOutcome.Finished ? RunOutcome.Cancelled : outcomeKind, ExitCodes.Usage, local);
         }
 
-        if (outcome.Kind == SessionOutcomeKind.Finished)
-        {
-            return (RunOutcome.Finished, ExitCodes.Success, null);
-        }
-
+        // Interrupted before the outcome was known: the session was cancelled, whichever terminator
+        // the worker chose (after Finish it may still answer FinishResponse).
         if (interrupted)
         {
             return (RunOutcome.Interrupted, ExitCodes.Interrupted, WorkerError(outcome));
+        }
+
+        if (outcome.Kind == SessionOutcomeKind.Finished)
+        {
+            return (RunOutcome.Finished, ExitCodes.Success, null);
         }
 
         if (timedOut is { } expired)
