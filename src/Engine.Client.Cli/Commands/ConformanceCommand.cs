@@ -9,6 +9,9 @@ namespace Engine.Client.Cli.Commands;
 /// <summary><c>engine-client conformance</c>: the worker conformance suite against a running worker.</summary>
 internal static class ConformanceCommand
 {
+    /// <summary>Deadline of the heartbeat that checks the worker answers at all (or <c>--timeout</c> when longer).</summary>
+    private static readonly TimeSpan ProbeTimeout = TimeSpan.FromSeconds(5);
+
     public static Command Create(CliContext context)
     {
         var worker = CommonOptions.Worker(required: true, "The worker's address: unix:///path/to/socket or http://host:port.");
@@ -31,7 +34,7 @@ internal static class ConformanceCommand
             var jsonOutput = parse.GetValue(json);
 
             // One heartbeat first: an unreachable worker is one clear line, not a failure per check.
-            var probe = await ManageOperations.HeartbeatAsync(address, wait, context.Signals.Interrupt);
+            var probe = await ManageOperations.HeartbeatAsync(address, wait > ProbeTimeout ? wait : ProbeTimeout, context.Signals.Interrupt);
             if (!probe.Answered)
             {
                 if (jsonOutput)
