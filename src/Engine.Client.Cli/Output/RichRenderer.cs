@@ -37,7 +37,7 @@ internal sealed class RichRenderer : Renderer
 
     public override void KeyValues(IReadOnlyList<(string Key, string Value)> rows)
     {
-        var grid = new Grid().AddColumn(new GridColumn().PadLeft(2).NoWrap()).AddColumn();
+        var grid = new Grid().AddColumn(new GridColumn().PadLeft(2).PadRight(2).NoWrap()).AddColumn();
         foreach (var (key, value) in rows)
         {
             grid.AddRow(new Text(key, new Style(Color.Grey)), new Text(value));
