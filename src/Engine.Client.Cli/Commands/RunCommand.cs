@@ -69,25 +69,33 @@ internal static class RunCommand
                 throw new UsageException("--output - writes the Arrow output to stdout, where --json writes its object; write the output to a file instead, or drop --json.");
             }
 
-            IRunData data;
+            var state = new RunState { Stage = "reading the input's schema" };
+            using var clock = RunClock.Start(request.Timeout, state);
+            using var notice = context.Signals.Interrupt.Register(() => context.Console.Error.WriteLine(state.Session is null
+                ? "engine-client: interrupted."
+                : "engine-client: interrupted; cancelling the session (interrupt again to stop waiting for the worker's acknowledgement)."));
+            RunReport report;
+            IRunData? data;
             try
             {
-                data = await RunDataFactory.OpenAsync(parse.GetValue(input), outputPath, request, context.Console, context.Signals.Interrupt);
+                using var opening = CancellationTokenSource.CreateLinkedTokenSource(context.Signals.Interrupt, clock.Deadline);
+                data = await RunDataFactory.OpenAsync(parse.GetValue(input), outputPath, request, context.Console, opening.Token);
             }
-            catch (OperationCanceledException) when (context.Signals.Interrupt.IsCancellationRequested)
+            catch (OperationCanceledException) when (context.Signals.Interrupt.IsCancellationRequested || clock.Deadline.IsCancellationRequested)
             {
-                await context.Console.Error.WriteLineAsync("engine-client run: interrupted while waiting for the input's schema; nothing was sent.");
-                return ExitCodes.Interrupted;
+                // Still waiting for the input's schema on stdin: nothing was sent.
+                data = null;
             }
 
-            await using var dataScope = data;
-            var state = new RunState();
-            using var notice = context.Signals.Interrupt.Register(() =>
-                context.Console.Error.WriteLine("engine-client: interrupted; cancelling the session (interrupt again to stop waiting for the worker's acknowledgement)."));
-            RunReport report;
+            if (data is null)
             {
+                report = RunOperation.StoppedBeforeInput(request, clock, context.Signals.Interrupt.IsCancellationRequested);
+            }
+            else
+            {
+                await using var dataScope = data;
                 await using var progress = parse.GetValue(noProgress) ? null : ProgressReporter.Start(state, context.Console.Error, ProgressInterval);
-                report = await RunOperation.ExecuteAsync(request, data, state, context.Signals.Interrupt, context.Signals.Force);
+                report = await RunOperation.ExecuteAsync(request, data, state, clock, context.Signals.Interrupt, context.Signals.Force);
             }
 
             if (jsonOutput)

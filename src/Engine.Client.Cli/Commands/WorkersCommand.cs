@@ -10,7 +10,7 @@ internal static class WorkersCommand
     public static Command Create(CliContext context)
     {
         var spec = new Option<string>("--spec") { Description = "The worker specification file to launch workers from.", HelpName = "file", Required = true };
-        var count = new Option<int>("--count") { Description = "How many workers to launch. Default 1.", HelpName = "n", DefaultValueFactory = _ => 1 };
+        var count = new Option<int>("--count") { Description = "How many workers to launch.", HelpName = "n", DefaultValueFactory = _ => 1 };
         count.Validators.Add(result =>
         {
             if (result.GetValueOrDefault<int>() < 1)

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Engine.Client.Cli.Parsing;
 
 namespace Engine.Client.Cli.Operations;
@@ -18,27 +17,20 @@ internal static class RunOperation
 {
     /// <summary>Runs <paramref name="request"/>.</summary>
     /// <param name="request">What to run.</param>
-    /// <param name="data">The input and output side.</param>
+    /// <param name="data">The input and output side, already open.</param>
     /// <param name="state">Updated as the run progresses (for progress lines).</param>
+    /// <param name="clock">The run's clock and <c>--timeout</c> deadline, started before the data was opened.</param>
     /// <param name="interrupt">The first Ctrl+C: the session is cancelled cleanly (Cancel sent, its acknowledgement awaited briefly).</param>
     /// <param name="force">The second Ctrl+C: the wait for the acknowledgement is cut short.</param>
     public static async Task<RunReport> ExecuteAsync(
         RunRequest request,
         IRunData data,
         RunState state,
+        RunClock clock,
         CancellationToken interrupt,
         CancellationToken force)
     {
-        var started = Stopwatch.GetTimestamp();
-        using var deadline = new CancellationTokenSource();
-        if (request.Timeout is { } timeout)
-        {
-            deadline.CancelAfter(timeout);
-        }
-
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(interrupt, deadline.Token);
-        string? stageAtDeadline = null;
-        using var atDeadline = deadline.Token.Register(() => stageAtDeadline = state.Stage);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(interrupt, clock.Deadline);
         var token = linked.Token;
         var connection = request.Target.Connect(request.BuildClientOptions());
         try
@@ -51,13 +43,13 @@ internal static class RunOperation
             }
             catch (OperationCanceledException) when (token.IsCancellationRequested)
             {
-                return WithoutSession(request, connection, started, interrupt.IsCancellationRequested
+                return WithoutSession(request, connection.Worker, clock, interrupt.IsCancellationRequested
                     ? (RunOutcome.Interrupted, ExitCodes.Interrupted, null)
-                    : (RunOutcome.TransportFailed, ExitCodes.Transport, TimedOut(request.Timeout, stageAtDeadline)));
+                    : (RunOutcome.TransportFailed, ExitCodes.Transport, TimedOut(clock.Expired)));
             }
             catch (Exception ex) when (ex is WorkerLaunchException or WorkerEnvironmentException)
             {
-                return WithoutSession(request, connection, started, (RunOutcome.TransportFailed, ExitCodes.Transport, new RunError
+                return WithoutSession(request, connection.Worker, clock, (RunOutcome.TransportFailed, ExitCodes.Transport, new RunError
                 {
                     Kind = RunErrorKind.Transport,
                     Reason = "launch_failed",
@@ -65,7 +57,7 @@ internal static class RunOperation
                 }));
             }
 
-            return await RunSessionAsync(request, data, state, session, started, () => stageAtDeadline, new RunTokens(interrupt, token, force));
+            return await RunSessionAsync(request, data, state, session, clock, new RunTokens(interrupt, token, force));
         }
         finally
         {
@@ -74,13 +66,25 @@ internal static class RunOperation
         }
     }
 
+    /// <summary>
+    /// The report of a run stopped while engine-client waited for the input's schema on stdin:
+    /// interrupted (exit 130), or its <c>--timeout</c> expired (exit 3). Nothing was sent.
+    /// </summary>
+    public static RunReport StoppedBeforeInput(RunRequest request, RunClock clock, bool interrupted) => WithoutSession(request, null, clock, interrupted
+        ? (RunOutcome.Interrupted, ExitCodes.Interrupted, null)
+        : (RunOutcome.TransportFailed, ExitCodes.Transport, new RunError
+        {
+            Kind = RunErrorKind.Input,
+            Reason = "timeout",
+            Message = $"The run did not complete within --timeout {Durations.Format(clock.Timeout ?? TimeSpan.Zero)}: no Arrow schema arrived on stdin; nothing was sent.",
+        }));
+
     private static async Task<RunReport> RunSessionAsync(
         RunRequest request,
         IRunData data,
         RunState state,
         WorkerSession session,
-        long started,
-        Func<string?> stageAtDeadline,
+        RunClock clock,
         RunTokens tokens)
     {
         var (interrupt, token, force) = tokens;
@@ -125,12 +129,12 @@ internal static class RunOperation
             await session.DisposeAsync();
         }
 
-        var duration = Stopwatch.GetElapsedTime(started);
+        var duration = clock.Elapsed;
         var (kind, exitCode, error) = Classify(
             outcome,
             local,
             interrupted: interrupt.IsCancellationRequested,
-            timedOut: stageAtDeadline() is { } stage && request.Timeout is { } timeout ? new RunTimeout(timeout, stage) : null);
+            timedOut: clock.Expired);
         var diagnostics = outcome.Diagnostics;
         return new RunReport
         {
@@ -185,7 +189,7 @@ internal static class RunOperation
 
         if (timedOut is { } expired)
         {
-            return (RunOutcome.TransportFailed, ExitCodes.Transport, TimedOut(expired.Timeout, expired.Stage));
+            return (RunOutcome.TransportFailed, ExitCodes.Transport, TimedOut(expired));
         }
 
         return outcome.Kind switch
@@ -257,20 +261,20 @@ internal static class RunOperation
         _ => RunOutcome.TransportFailed,
     };
 
-    private static RunError TimedOut(TimeSpan? timeout, string? stage) => new()
+    private static RunError TimedOut(RunTimeout? expired) => new()
     {
         Kind = RunErrorKind.Transport,
         Reason = "timeout",
-        Message = $"The run did not complete within --timeout {Durations.Format(timeout ?? TimeSpan.Zero)} (it was {stage ?? "starting"}); the session was cancelled.",
+        Message = $"The run did not complete within --timeout {Durations.Format(expired?.Timeout ?? TimeSpan.Zero)} (it was {expired?.Stage ?? "starting"}); the session was cancelled.",
     };
 
-    private static RunReport WithoutSession(RunRequest request, WorkerConnection connection, long started, (RunOutcome Outcome, int ExitCode, RunError? Error) result) => new()
+    private static RunReport WithoutSession(RunRequest request, string? worker, RunClock clock, (RunOutcome Outcome, int ExitCode, RunError? Error) result) => new()
     {
         Outcome = result.Outcome,
         ExitCode = result.ExitCode,
         Error = result.Error,
-        Worker = connection.Worker,
+        Worker = worker,
         Format = request.Format,
-        Duration = Stopwatch.GetElapsedTime(started),
+        Duration = clock.Elapsed,
     };
 }
