@@ -252,6 +252,27 @@ public sealed class CliRunTests
     }
 
     [Test]
+    public async Task The_timeout_covers_the_wait_for_the_input_schema_on_stdin()
+    {
+        await using var cli = CliProcess.Start(["run", "--worker", _worker.Address, "--format", "echo", "--input", "-", "--timeout", "300ms", "--json", "--no-progress"], redirectStdin: true);
+
+        // stdin stays open and empty.
+        var result = await cli.WaitForExitAsync(CliProcess.RunTimeout);
+
+        Assert.That(result.ExitCode, Is.EqualTo(3), result.ToString());
+        using var json = JsonDocument.Parse(result.Stdout);
+        Assert.Multiple(() =>
+        {
+            Assert.That(json.RootElement.GetProperty("outcome").GetString(), Is.EqualTo("transport_failed"));
+            Assert.That(json.RootElement.GetProperty("worker").ValueKind, Is.EqualTo(JsonValueKind.Null));
+            Assert.That(json.RootElement.GetProperty("error").GetProperty("kind").GetString(), Is.EqualTo("input"));
+            Assert.That(json.RootElement.GetProperty("error").GetProperty("reason").GetString(), Is.EqualTo("timeout"));
+            Assert.That(json.RootElement.GetProperty("error").GetProperty("message").GetString(), Does.Contain("no Arrow schema arrived on stdin"));
+        });
+        cli.StandardInput.Close();
+    }
+
+    [Test]
     public async Task A_spec_launches_a_worker_for_the_run_and_stops_it_after()
     {
         var result = await CliProcess.RunAsync("run", "--spec", CliTestFiles.ValidSpec, "--format", "builtin", "--payload", "generate 10", "--json", "--no-progress");
