@@ -54,7 +54,17 @@ internal static class DemoOperation
         output.Marked(Mark.Good, "worker up", $"{worker.Id}, pid {worker.ProcessId}, at {worker.Address} ({Formats.Milliseconds(clock.Elapsed)})");
         output.Line();
 
-        var report = await RunSessionAsync(pool, output, interrupt, force);
+        RunReport report;
+        try
+        {
+            report = await RunSessionAsync(pool, output, interrupt, force);
+        }
+        catch (OperationCanceledException) when (interrupt.IsCancellationRequested)
+        {
+            // Interrupted before the session opened.
+            return ExitCodes.Interrupted;
+        }
+
         output.Line();
         RunReportText.Write(report, output);
         if (report.ExitCode != ExitCodes.Success)
