@@ -167,4 +167,27 @@ public sealed class CliParsingTests
             Assert.That(small.BuildClientOptions().Session.PayloadChunkSize, Is.EqualTo(64));
         });
     }
+
+    [Test]
+    public void The_init_carries_the_payload_format_session_conf_and_task_context()
+    {
+        var request = new RunRequest
+        {
+            Target = WorkerTarget.At(WorkerAddress.Parse("unix:///tmp/w.sock")),
+            Format = "builtin",
+            Payload = new byte[] { 1, 2, 3 },
+            SessionConf = new Dictionary<string, string> { ["spark.sql.session.timeZone"] = "UTC" },
+            TaskContext = new Dictionary<string, string> { ["partition_id"] = "3", ["stage_id"] = "1" },
+        };
+
+        var init = request.BuildInit();
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(init.Format, Is.EqualTo("builtin"));
+            Assert.That(init.Payload.ToArray(), Is.EqualTo(new byte[] { 1, 2, 3 }));
+            Assert.That(init.SessionConf, Is.EquivalentTo(request.SessionConf));
+            Assert.That(init.TaskContext, Is.EquivalentTo(request.TaskContext));
+        });
+    }
 }

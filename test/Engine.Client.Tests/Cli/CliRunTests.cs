@@ -273,6 +273,22 @@ public sealed class CliRunTests
     }
 
     [Test]
+    public async Task A_worker_that_cannot_be_launched_exits_3()
+    {
+        var result = await CliProcess.RunAsync("run", "--spec", CliTestFiles.UnlaunchableSpec, "--format", "echo", "--json", "--no-progress");
+
+        Assert.That(result.ExitCode, Is.EqualTo(3), result.ToString());
+        using var json = JsonDocument.Parse(result.Stdout);
+        Assert.Multiple(() =>
+        {
+            Assert.That(json.RootElement.GetProperty("outcome").GetString(), Is.EqualTo("transport_failed"));
+            Assert.That(json.RootElement.GetProperty("worker").ValueKind, Is.EqualTo(JsonValueKind.Null));
+            Assert.That(json.RootElement.GetProperty("error").GetProperty("reason").GetString(), Is.EqualTo("launch_failed"));
+            Assert.That(json.RootElement.GetProperty("error").GetProperty("message").GetString(), Does.Contain("no-such-worker"));
+        });
+    }
+
+    [Test]
     public async Task A_spec_launches_a_worker_for_the_run_and_stops_it_after()
     {
         var result = await CliProcess.RunAsync("run", "--spec", CliTestFiles.ValidSpec, "--format", "builtin", "--payload", "generate 10", "--json", "--no-progress");

@@ -36,6 +36,9 @@ public sealed class CliTestFiles
     /// <summary>A valid specification launching the reference worker of the test output over a Unix socket.</summary>
     public static string ValidSpec { get; private set; } = null!;
 
+    /// <summary>A valid specification whose runner does not exist: every launch fails.</summary>
+    public static string UnlaunchableSpec { get; private set; } = null!;
+
     /// <summary>A specification with three problems.</summary>
     public static string InvalidSpec { get; private set; } = null!;
 
@@ -86,6 +89,9 @@ public sealed class CliTestFiles
               }
             }
             """);
+
+        UnlaunchableSpec = Path.Combine(Directory, "unlaunchable.spec.json");
+        await File.WriteAllTextAsync(UnlaunchableSpec, (await File.ReadAllTextAsync(ValidSpec)).Replace(ReferenceWorkerProcess.ExecutablePath, Path.Combine(Directory, "no-such-worker"), StringComparison.Ordinal));
 
         InvalidSpec = Path.Combine(Directory, "invalid.spec.json");
         await File.WriteAllTextAsync(InvalidSpec, """{ "direct": { "runner": { "command": [] } } }""");

@@ -73,6 +73,20 @@ public sealed class CliWorkersTests
         });
     }
 
+    [Test]
+    public async Task A_worker_that_cannot_be_launched_exits_3_with_one_line()
+    {
+        var result = await CliProcess.RunAsync("workers", "start", "--spec", CliTestFiles.UnlaunchableSpec);
+
+        Assert.That(result.ExitCode, Is.EqualTo(3), result.ToString());
+        Assert.Multiple(() =>
+        {
+            Assert.That(result.Stdout, Is.Empty);
+            Assert.That(result.StderrLines, Has.Count.EqualTo(1));
+            Assert.That(result.Stderr, Does.Contain("a worker could not be started").And.Contain("no-such-worker"));
+        });
+    }
+
     private static bool IsRunning(int pid)
     {
         try
