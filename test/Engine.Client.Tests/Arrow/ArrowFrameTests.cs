@@ -49,7 +49,7 @@ public sealed class ArrowFrameTests
             Assert.That(ArrowSchemas.FindDifference(SampleData.Schema, schema), Is.Null);
             Assert.That(batches, Has.Count.EqualTo(1));
             Assert.That(batches[0].Length, Is.EqualTo(rows));
-            Assert.That(Rows(batches[0]), Is.EqualTo(SampleRows(first, rows)));
+            AssertRows(Rows(batches[0]), SampleRows(first, rows));
         });
         if (rows > 100)
         {
@@ -69,7 +69,7 @@ public sealed class ArrowFrameTests
         var whole = writer.Encode(batch).Length;
         var (_, batches) = ArrowFrameReader.Read(writer.Encode(slice).ToArray());
 
-        Assert.That(Rows(batches.Single()), Is.EqualTo(SampleRows(offset, length)));
+        AssertRows(Rows(batches.Single()), SampleRows(offset, length));
         Assert.That(writer.Buffer.Written.Length, Is.LessThan(whole), "only the slice's rows are written");
     }
 
@@ -98,7 +98,7 @@ public sealed class ArrowFrameTests
         GC.Collect();
         GC.WaitForPendingFinalizers();
 
-        Assert.That(Rows(batches.Single()), Is.EqualTo(SampleRows(40, 50)));
+        AssertRows(Rows(batches.Single()), SampleRows(40, 50));
     }
 
     [Test]
@@ -149,8 +149,24 @@ public sealed class ArrowFrameTests
             Assert.That(frames, Has.Count.GreaterThan(10));
             Assert.That(frames.Select(f => f.Length), Is.All.LessThanOrEqualTo(Limit));
             Assert.That(frames.Max(f => f.Length), Is.GreaterThan(Limit / 2), "parts are not needlessly small");
-            Assert.That(Rows(decoded), Is.EqualTo(SampleRows(0, 20_000)));
+            AssertRows(Rows(decoded), SampleRows(0, 20_000));
         });
+    }
+
+    [Test]
+    public void A_batch_read_from_an_IPC_stream_splits_too_and_stays_intact()
+    {
+        const int Limit = 64 * 1024;
+        using var original = SampleData.CreateBatch(0, 5_000);
+        var (_, read) = ArrowFrameReader.Read(Ipc(original));
+        using var batch = read.Single();
+        using var writer = new ArrowFrameWriter(Limit);
+
+        var parts = writer.Frames(batch, 0).Select(f => ArrowFrameReader.Read(f.ToArray()).Batches.Single()).ToList();
+
+        Assert.That(parts, Has.Count.GreaterThan(1));
+        AssertRows(Rows(parts), SampleRows(0, 5_000));
+        AssertRows(Rows(batch), SampleRows(0, 5_000), "the caller's batch after splitting");
     }
 
     [Test]

@@ -99,7 +99,7 @@ public sealed class ArrowSessionTests(HostKind kind)
             Assert.That(ArrowSchemas.FindDifference(SampleData.Schema, ArrowSchemas.Deserialize(init.OutputSchema.Memory)), Is.Null);
             Assert.That(call.Wire, Is.EqualTo("Init, " + string.Join(", ", Enumerable.Repeat("Data", 10)) + ", Finish"));
             Assert.That(output, Has.Count.EqualTo(10));
-            Assert.That(Rows(output), Is.EqualTo(SampleRows(0, 10_000)));
+            AssertRows(Rows(output), SampleRows(0, 10_000));
         });
         foreach (var message in messages)
         {
@@ -128,7 +128,7 @@ public sealed class ArrowSessionTests(HostKind kind)
                 .ToList();
             Assert.That(arrays, Has.Count.EqualTo(1), "every buffer of a batch lies in one array: the message's");
             var (_, again) = ArrowFrameReader.Read(arrays[0]);
-            Assert.That(Rows(again.Single()), Is.EqualTo(Rows(batch)), "that array is the DataResponse's IPC stream");
+            AssertRows(Rows(again.Single()), Rows(batch), "that array is the DataResponse's IPC stream");
         }
     }
 
@@ -151,7 +151,7 @@ public sealed class ArrowSessionTests(HostKind kind)
             Assert.That(sizes, Has.Count.GreaterThan(10));
             Assert.That(sizes, Is.All.LessThanOrEqualTo(Limit));
             Assert.That(output, Has.Count.EqualTo(sizes.Count));
-            Assert.That(Rows(output), Is.EqualTo(SampleRows(0, 20_000)));
+            AssertRows(Rows(output), SampleRows(0, 20_000));
         });
     }
 
@@ -329,7 +329,7 @@ public sealed class ArrowSessionTests(HostKind kind)
 
         Assert.That(error.BatchIndex, Is.EqualTo(1));
         Assert.That(error.Message, Does.Contain("output batch 1 (DataResponse 1) does not match the session's output schema (taken from output batch 0; Init declared none): field 0 is named 'x' where the schema has 'id'"));
-        Assert.That(Rows(received), Is.EqualTo(SampleRows(0, 1_000)), "the batch before stays valid");
+        AssertRows(Rows(received), SampleRows(0, 1_000), "the batch before stays valid");
         Assert.That(outcome.Kind, Is.EqualTo(SessionOutcomeKind.Cancelled));
     }
 

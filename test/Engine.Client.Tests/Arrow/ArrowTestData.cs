@@ -42,6 +42,26 @@ internal static class ArrowTestData
         return rows;
     }
 
+    /// <summary>
+    /// Asserts <paramref name="actual"/> holds exactly the rows of <paramref name="expected"/>, cell
+    /// types included; fast on 100 000 rows, and on failure names the first differing row.
+    /// </summary>
+    public static void AssertRows(IReadOnlyList<object?[]> actual, IReadOnlyList<object?[]> expected, string? what = null)
+    {
+        for (var i = 0; i < Math.Min(actual.Count, expected.Count); i++)
+        {
+            if (!actual[i].SequenceEqual(expected[i]))
+            {
+                Assert.Fail($"{what ?? "rows"}: row {i} is [{Show(actual[i])}], expected [{Show(expected[i])}]");
+            }
+        }
+
+        Assert.That(actual, Has.Count.EqualTo(expected.Count), $"{what ?? "rows"}: row count");
+    }
+
+    private static string Show(object?[] row) =>
+        string.Join(", ", row.Select(c => c is null ? "null" : $"{c} ({c.GetType().Name})"));
+
     public static object? Cell(IArrowArray array, int index)
     {
         if (array.IsNull(index))

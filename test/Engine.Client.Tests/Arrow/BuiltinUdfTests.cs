@@ -61,12 +61,13 @@ public sealed class BuiltinUdfTests(bool tcp)
         var run = await RunAsync("add x 5\nupper name\nselect id, x, name", SampleBatches(Rows, BatchSize), SampleData.Schema);
 
         var expected = AllRows().Select(r => new object?[] { r, SampleData.X(r) + 5, SampleData.Name(r)?.ToUpperInvariant() }).ToList();
+        var rows = Rows(run.Output);
         Assert.Multiple(() =>
         {
             Assert.That(run.Output, Has.Count.EqualTo(Rows / BatchSize));
-            Assert.That(Rows(run.Output), Is.EqualTo(expected));
-            Assert.That(Rows(run.Output).Count(r => r[1] is null), Is.GreaterThan(10_000), "nulls stay nulls");
-            Assert.That(Rows(run.Output).Any(r => ((string?)r[2])?.Contains('Ê', StringComparison.Ordinal) == true), Is.True, "non-ASCII letters are upper-cased");
+            AssertRows(rows, expected);
+            Assert.That(rows.Count(r => r[1] is null), Is.GreaterThan(10_000), "nulls stay nulls");
+            Assert.That(rows.Any(r => ((string?)r[2])?.Contains('Ê', StringComparison.Ordinal) == true), Is.True, "non-ASCII letters are upper-cased");
             Assert.That(run.Output[0].Schema.FieldsList.Select(f => f.Name), Is.EqualTo(new[] { "id", "x", "name" }));
             Assert.That(ArrowSchemas.FindDifference(run.Output[0].Schema, ArrowSchemas.Deserialize(run.Init.Data!.Value)), Is.Null, "InitResponse.data declares the output schema");
             Assert.That(run.Outcome.Metrics!.RowsIn, Is.EqualTo(Rows));
@@ -86,7 +87,7 @@ public sealed class BuiltinUdfTests(bool tcp)
             row[2] = (double?)row[2] - 0.25;
         }
 
-        Assert.That(Rows(run.Output), Is.EqualTo(expected));
+        AssertRows(Rows(run.Output), expected);
     }
 
     [Test]
@@ -97,7 +98,7 @@ public sealed class BuiltinUdfTests(bool tcp)
         var kept = AllRows().Where(r => SampleData.X(r) > 10).ToList();
         Assert.Multiple(() =>
         {
-            Assert.That(Rows(run.Output), Is.EqualTo(kept.Select(r => SampleRows(r, 1)[0]).ToList()));
+            AssertRows(Rows(run.Output), kept.Select(r => SampleRows(r, 1)[0]).ToList());
             Assert.That(run.Outcome.Metrics!.RowsIn, Is.EqualTo(Rows));
             Assert.That(run.Outcome.Metrics.RowsOut, Is.EqualTo(kept.Count));
             Assert.That(kept.Count, Is.LessThan(Rows * 0.8).And.GreaterThan(Rows / 2));
@@ -114,7 +115,7 @@ public sealed class BuiltinUdfTests(bool tcp)
             .Select(r => new object?[] { SampleData.Name(r), SampleData.Timestamp(r) })
             .ToList();
         Assert.That(expected, Has.Count.GreaterThan(1000));
-        Assert.That(Rows(run.Output), Is.EqualTo(expected));
+        AssertRows(Rows(run.Output), expected);
     }
 
     [Test]
@@ -144,7 +145,7 @@ public sealed class BuiltinUdfTests(bool tcp)
         Assert.Multiple(() =>
         {
             Assert.That(run.Output.Select(b => b.Length), Is.EqualTo(Enumerable.Repeat(8192, 12).Append(Rows - (12 * 8192))));
-            Assert.That(Rows(run.Output), Is.EqualTo(SampleRows(0, Rows)));
+            AssertRows(Rows(run.Output), SampleRows(0, Rows));
             Assert.That(ArrowSchemas.FindDifference(SampleData.Schema, ArrowSchemas.Deserialize(run.Init.Data!.Value)), Is.Null);
             Assert.That(run.Outcome.Diagnostics.BatchesSent, Is.Zero);
             Assert.That(run.Outcome.Metrics!.RowsIn, Is.Zero);
@@ -161,7 +162,7 @@ public sealed class BuiltinUdfTests(bool tcp)
 
         var run = await RunAsync("delay 5ms; add x 1; select id, x", SampleBatches(Batches * 100, 100), SampleData.Schema);
 
-        Assert.That(Rows(run.Output), Is.EqualTo(Enumerable.Range(0, Batches * 100).Select(r => new object?[] { (long)r, SampleData.X(r) + 1 }).ToList()));
+        AssertRows(Rows(run.Output), Enumerable.Range(0, Batches * 100).Select(r => new object?[] { (long)r, SampleData.X(r) + 1 }).ToList());
         Assert.That(TimeSpan.FromTicks((long)(run.Outcome.Metrics!.WorkWallNanos / 100)), Is.GreaterThanOrEqualTo(delay * Batches));
     }
 
@@ -193,6 +194,24 @@ public sealed class BuiltinUdfTests(bool tcp)
             Assert.That(outcome.Kind, Is.EqualTo(SessionOutcomeKind.Cancelled));
             Assert.That(outcome.Error?.ErrorClass, Is.EqualTo("ValueError"));
         });
+    }
+
+    [TestCase("generate 10\nraise RuntimeError \"always\"", "RuntimeError", "always", "RuntimeError: always (generated batch 0)")]
+    [TestCase("add x 2147483600", "OverflowError", "add x 2147483600 overflows int32", "OverflowError: add x 2147483600 overflows int32 (row 48 of input batch 0)")]
+    public async Task Other_user_errors_carry_their_class_and_where_they_happened(string program, string errorClass, string message, string tracebackEnd)
+    {
+        await using var session = _client.OpenSession(TaskTimeouts.HugeTimeouts());
+        var generator = program.StartsWith("generate", StringComparison.Ordinal);
+        await session.InitAsync(SessionInit.ForArrow(Encoding.UTF8.GetBytes(program), "builtin", generator ? null : SampleData.Schema)).DefaultTimeout();
+
+        var error = Assert.ThrowsAsync<WorkerExecutionException>(() =>
+            session.ProcessAsync(generator ? AsyncEnumerable.Empty<RecordBatch>() : SampleBatches(1_000, 100)).ToListAsync());
+        var outcome = await session.CloseAsync().DefaultTimeout();
+
+        Assert.That(error!.ErrorClass, Is.EqualTo(errorClass));
+        Assert.That(error.Error.Message, Is.EqualTo(message));
+        Assert.That(error.Traceback, Does.EndWith(tracebackEnd));
+        Assert.That(outcome.Kind, Is.EqualTo(SessionOutcomeKind.Cancelled));
     }
 
     [TestCase("filter x >", "line 1, column 11: expected a value after 'filter x >'")]
