@@ -161,6 +161,23 @@ public sealed class CliRunTests
     }
 
     [Test]
+    public async Task Input_batches_larger_than_the_message_limit_are_split_by_rows()
+    {
+        var result = await CliProcess.RunAsync("run", "--worker", _worker.Address, "--format", "echo", "--input", CliTestFiles.SampleFile, "--max-message-size", "64KiB", "--json", "--no-progress");
+
+        Assert.That(result.ExitCode, Is.EqualTo(0), result.ToString());
+        using var json = JsonDocument.Parse(result.Stdout);
+        var sent = json.RootElement.GetProperty("sent");
+        Assert.Multiple(() =>
+        {
+            // Each 5,000-row batch is about 200 KiB: several data messages each.
+            Assert.That(sent.GetProperty("batches").GetInt64(), Is.GreaterThan(3 * CliTestFiles.SampleRows / CliTestFiles.SampleBatchRows));
+            Assert.That(sent.GetProperty("rows").GetInt64(), Is.EqualTo(CliTestFiles.SampleRows));
+            Assert.That(json.RootElement.GetProperty("received").GetProperty("rows").GetInt64(), Is.EqualTo(CliTestFiles.SampleRows));
+        });
+    }
+
+    [Test]
     public async Task A_user_error_exits_1_and_the_json_report_carries_the_error()
     {
         var result = await CliProcess.RunAsync("run", "--worker", _worker.Address, "--format", "fault", "--payload", "user-error", "--input", CliTestFiles.SampleFile, "--json", "--no-progress");
