@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json;
 using Engine.Client.Tests.ReferenceWorker;
 
@@ -26,7 +25,6 @@ public sealed class CliInterruptTests
         var batches = CliTestFiles.SampleRows / CliTestFiles.SampleBatchRows;
         await worker.WaitForMetricAsync("batches_in", n => n >= batches, Bound);
 
-        var signalled = Stopwatch.StartNew();
         cli.Signal(CliProcess.SigInt);
         var result = await cli.WaitForExitAsync(Bound);
 
@@ -38,9 +36,9 @@ public sealed class CliInterruptTests
             Assert.That(json.RootElement.GetProperty("exitCode").GetInt32(), Is.EqualTo(130));
             Assert.That(json.RootElement.GetProperty("sent").GetProperty("batches").GetInt64(), Is.EqualTo(batches));
 
-            // Clean: the worker answered the Cancel (its CancelResponse carried the metrics) well within the 2 s grace.
+            // Clean: the worker answered the Cancel within the grace (its CancelResponse carried the
+            // metrics); an unacknowledged Cancel would have left them null.
             Assert.That(json.RootElement.GetProperty("metrics").ValueKind, Is.EqualTo(JsonValueKind.Object));
-            Assert.That(signalled.Elapsed, Is.LessThan(TimeSpan.FromSeconds(2)));
             Assert.That(result.Stderr, Does.Contain("interrupted; cancelling the session"));
         });
         await worker.WaitForMetricAsync("sessions_cancelled", n => n == 1, Bound);
@@ -54,7 +52,6 @@ public sealed class CliInterruptTests
         await using var cli = CliProcess.Start(["run", "--worker", worker.Address, "--format", "fault", "--payload", "slow:60000", "--input", CliTestFiles.SampleFile, "--json", "--no-progress"]);
         await worker.WaitForMetricAsync("batches_in", n => n >= 1, Bound);
 
-        var signalled = Stopwatch.StartNew();
         cli.Signal(CliProcess.SigInt);
         var result = await cli.WaitForExitAsync(Bound);
 
@@ -64,9 +61,9 @@ public sealed class CliInterruptTests
         {
             Assert.That(json.RootElement.GetProperty("outcome").GetString(), Is.EqualTo("interrupted"));
 
-            // The worker's terminator arrived (with its metrics) long before the 60 s delay would have ended.
+            // The worker's terminator (with its metrics) arrived within the Cancel grace: the 60 s
+            // delay was interrupted; otherwise the call would have been aborted, metrics null.
             Assert.That(json.RootElement.GetProperty("metrics").ValueKind, Is.EqualTo(JsonValueKind.Object));
-            Assert.That(signalled.Elapsed, Is.LessThan(TimeSpan.FromSeconds(2)));
         });
         await worker.WaitForMetricAsync("active_sessions", n => n == 0, Bound);
     }
