@@ -1,0 +1,33 @@
+using Apache.Arrow.Ipc;
+
+namespace Engine.Client.Cli.Arrow;
+
+/// <summary>Recognizes an Arrow IPC stream holding only a schema (what builtin UDFs return as init data) and describes it.</summary>
+internal static class ArrowSchemaText
+{
+    /// <summary>For example <c>Arrow schema: id int64, x int32, name utf8</c>, or <see langword="null"/> when the bytes are not a schema-only stream.</summary>
+    public static string? TryDescribe(ReadOnlyMemory<byte>? bytes)
+    {
+        if (bytes is not { Length: > 8 } data)
+        {
+            return null;
+        }
+
+        try
+        {
+            using var reader = new ArrowStreamReader(data);
+            var schema = reader.Schema;
+            if (reader.ReadNextRecordBatch() is { } batch)
+            {
+                batch.Dispose();
+                return null;
+            }
+
+            return "Arrow schema: " + string.Join(", ", schema.FieldsList.Select(f => $"{f.Name} {f.DataType.Name}"));
+        }
+        catch (Exception ex) when (ex is InvalidDataException or IOException or ArgumentException or InvalidOperationException or IndexOutOfRangeException or OverflowException)
+        {
+            return null;
+        }
+    }
+}

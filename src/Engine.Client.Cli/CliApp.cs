@@ -1,0 +1,127 @@
+using System.CommandLine;
+using System.CommandLine.Invocation;
+using System.CommandLine.Parsing;
+using Engine.Client.Cli.Commands;
+using Engine.Client.Cli.Hosting;
+using Engine.Client.Cli.Parsing;
+
+namespace Engine.Client.Cli;
+
+/// <summary>
+/// The command tree and its invocation: parse errors become one line on stderr (exit 2), every
+/// command's <see cref="UsageException"/> too, and Ctrl+C / SIGTERM reach commands through
+/// <see cref="InterruptSignals"/> instead of System.CommandLine's own handler.
+/// </summary>
+internal static class CliApp
+{
+    public const string Name = "engine-client";
+
+    public static RootCommand BuildRoot(CliContext context)
+    {
+        var root = new RootCommand(
+            "Runs UDFs on workers of Apache Spark's language-agnostic UDF worker protocol, asks them for heartbeats, shuts them down, validates worker specifications, launches workers and checks their conformance. Exit codes: 0 success, 1 the worker reported an error, 2 bad usage or input, 3 transport failure or timeout, 130 interrupted.")
+        {
+            RunCommand.Create(context),
+            HeartbeatCommand.Create(context),
+            ShutdownCommand.Create(context),
+            SpecCommand.Create(context),
+            WorkersCommand.Create(context),
+            ConformanceCommand.Create(context),
+            DemoCommand.Create(context),
+        };
+        return root;
+    }
+
+    /// <summary>Parses and runs <paramref name="args"/>; returns the exit code.</summary>
+    public static async Task<int> RunAsync(string[] args, CliContext context)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        ArgumentNullException.ThrowIfNull(context);
+        var root = BuildRoot(context);
+        var parse = root.Parse(args);
+        if (parse.Action is ParseErrorAction)
+        {
+            var command = CommandPath(parse.CommandResult);
+            var message = FirstError(parse);
+            await context.Console.Error.WriteLineAsync(UsageLine(command, message));
+            return ExitCodes.Usage;
+        }
+
+        var invocation = new InvocationConfiguration
+        {
+            Output = context.Console.Out,
+            Error = context.Console.Error,
+            ProcessTerminationTimeout = null,
+            EnableDefaultExceptionHandler = false,
+        };
+        return await parse.InvokeAsync(invocation);
+    }
+
+    /// <summary>The error to show: an unknown token first (the likeliest typo), else the first error.</summary>
+    private static string FirstError(ParseResult parse)
+    {
+        if (parse.UnmatchedTokens.Count > 0)
+        {
+            var token = parse.UnmatchedTokens[0];
+            return token.StartsWith('-')
+                ? $"unknown option '{token}'."
+                : $"unknown command or argument '{token}'.";
+        }
+
+        return parse.Errors.Count > 0 ? parse.Errors[0].Message : "the command line is not valid.";
+    }
+
+    /// <summary>
+    /// Runs a command's body: a <see cref="UsageException"/> becomes one line on stderr and exit 2;
+    /// anything unexpected one line naming its type and exit 70.
+    /// </summary>
+    public static async Task<int> GuardAsync(CliContext context, ParseResult parse, Func<Task<int>> body)
+    {
+        ArgumentNullException.ThrowIfNull(parse);
+        ArgumentNullException.ThrowIfNull(body);
+        var command = CommandPath(parse.CommandResult);
+        try
+        {
+            return await body();
+        }
+        catch (UsageException ex)
+        {
+            await context.Console.Error.WriteLineAsync(UsageLine(command, ex.Message));
+            return ExitCodes.Usage;
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            await context.Console.Error.WriteLineAsync($"{command}: unexpected error ({ex.GetType().Name}): {OneLine(ex.Message)}");
+            return ExitCodes.Internal;
+        }
+    }
+
+    /// <summary>One line: the command, what was wrong, and where to look.</summary>
+    public static string UsageLine(string command, string message) =>
+        $"{command}: {OneLine(message).TrimEnd()} (see '{command} --help')";
+
+    public static string OneLine(string text) => string.Join(' ', text.ReplaceLineEndings("\n").Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+
+    private static string CommandPath(CommandResult result)
+    {
+        var names = new List<string>();
+        for (SymbolResult? r = result; r is not null; r = r.Parent)
+        {
+            if (r is CommandResult command)
+            {
+                names.Add(command.Command is RootCommand ? Name : command.Command.Name);
+            }
+        }
+
+        names.Reverse();
+        return string.Join(' ', names);
+    }
+}
+
+/// <summary>What every command gets: the console and the interrupt signals.</summary>
+internal sealed class CliContext(CliConsole console, InterruptSignals signals)
+{
+    public CliConsole Console { get; } = console;
+
+    public InterruptSignals Signals { get; } = signals;
+}

@@ -1,0 +1,62 @@
+using System.CommandLine;
+using System.CommandLine.Parsing;
+using Engine.Client.Cli.Parsing;
+
+namespace Engine.Client.Cli.Commands;
+
+/// <summary>Options several commands share, with parsers that report one clear line.</summary>
+internal static class CommonOptions
+{
+    public static Option<WorkerAddress?> Worker(bool required, string description) => new("--worker")
+    {
+        Description = description,
+        HelpName = "address",
+        Required = required,
+        CustomParser = ParseAddress,
+    };
+
+    public static Option<bool> Json(string description) => new("--json") { Description = description };
+
+    public static Option<TimeSpan?> Timeout(string description) => new("--timeout")
+    {
+        Description = description,
+        HelpName = "duration",
+        CustomParser = result => ParseDuration(result, "--timeout"),
+    };
+
+    public static TimeSpan? ParseDuration(ArgumentResult result, string option)
+    {
+        var text = result.Tokens.Count > 0 ? result.Tokens[0].Value : null;
+        if (Durations.TryParse(text, out var value, out var error))
+        {
+            return value;
+        }
+
+        result.AddError($"{option} {error}");
+        return null;
+    }
+
+    public static long? ParseByteSize(ArgumentResult result, string option)
+    {
+        var text = result.Tokens.Count > 0 ? result.Tokens[0].Value : null;
+        if (ByteSizes.TryParse(text, out var value, out var error))
+        {
+            return value;
+        }
+
+        result.AddError($"{option} {error}");
+        return null;
+    }
+
+    private static WorkerAddress? ParseAddress(ArgumentResult result)
+    {
+        var text = result.Tokens.Count > 0 ? result.Tokens[0].Value : null;
+        if (WorkerAddress.TryParse(text, out var address, out var error))
+        {
+            return address;
+        }
+
+        result.AddError($"--worker: {error}");
+        return null;
+    }
+}

@@ -1,0 +1,143 @@
+using System.CommandLine;
+using Engine.Client.Cli.Operations;
+using Engine.Client.Cli.Output;
+
+namespace Engine.Client.Cli.Commands;
+
+/// <summary><c>engine-client workers start</c>: launches workers and keeps them up until interrupted.</summary>
+internal static class WorkersCommand
+{
+    public static Command Create(CliContext context)
+    {
+        var spec = new Option<string>("--spec") { Description = "The worker specification file to launch workers from.", HelpName = "file", Required = true };
+        var count = new Option<int>("--count") { Description = "How many workers to launch.", HelpName = "n", DefaultValueFactory = _ => 1 };
+        count.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<int>() < 1)
+            {
+                result.AddError("--count must be at least 1.");
+            }
+        });
+        var json = CommonOptions.Json("Print the workers as one JSON object on stdout instead of one address per line.");
+        var start = new Command("start", "Launch workers from a specification and print their addresses (one per line, or JSON); keep them up until Ctrl+C or SIGTERM, then stop them cleanly (exit 0). Exit 2 bad specification, 3 a worker could not be started, 130 interrupted while starting.")
+        {
+            spec, count, json,
+        };
+        start.SetAction((parse, _) => CliApp.GuardAsync(context, parse, async () =>
+        {
+            var specification = SpecificationFiles.LoadValid(parse.GetValue(spec)!, "--spec");
+            return await WorkersHost.RunAsync(specification, parse.GetValue(count), parse.GetValue(json), context);
+        }));
+
+        return new Command("workers", "Launch and keep workers.") { start };
+    }
+}
+
+/// <summary>Keeps launched workers up until interrupted, reporting the ones that fail on stderr.</summary>
+internal static class WorkersHost
+{
+    private static readonly TimeSpan WatchInterval = TimeSpan.FromSeconds(1);
+
+    public static async Task<int> RunAsync(WorkerSpecification specification, int count, bool json, CliContext context)
+    {
+        var error = context.Console.Error;
+        var interrupt = context.Signals.Interrupt;
+        var pool = WorkerPool.Create(specification, new WorkerPoolOptions { MaxIdleWorkers = count, CancelSessionsOnDispose = true });
+        try
+        {
+            IReadOnlyList<PooledWorkerInfo> workers;
+            try
+            {
+                workers = await pool.StartWorkersAsync(count, interrupt);
+            }
+            catch (OperationCanceledException) when (interrupt.IsCancellationRequested)
+            {
+                await error.WriteLineAsync("engine-client workers start: interrupted while starting; stopping the workers already up.");
+                return ExitCodes.Interrupted;
+            }
+            catch (Exception ex) when (ex is WorkerLaunchException or WorkerEnvironmentException)
+            {
+                await error.WriteLineAsync($"engine-client workers start: a worker could not be started: {CliApp.OneLine(ex.Message)}");
+                return ExitCodes.Transport;
+            }
+
+            if (json)
+            {
+                await context.Console.Out.WriteLineAsync(WorkersJson(workers));
+            }
+            else
+            {
+                foreach (var worker in workers)
+                {
+                    await context.Console.Out.WriteLineAsync(worker.Address.ToString());
+                }
+            }
+
+            await context.Console.Out.FlushAsync(CancellationToken.None);
+            var pids = string.Join(", ", workers.Select(w => w.ProcessId));
+            await error.WriteLineAsync($"engine-client: {workers.Count} worker{(workers.Count == 1 ? string.Empty : "s")} up (pid {pids}); Ctrl+C or SIGTERM stops {(workers.Count == 1 ? "it" : "them")}.");
+            await WatchAsync(pool, error, interrupt);
+            await error.WriteLineAsync("engine-client: stopping the workers.");
+        }
+        finally
+        {
+            var dispose = pool.DisposeAsync().AsTask();
+            try
+            {
+                await dispose.WaitAsync(context.Signals.Force);
+            }
+            catch (OperationCanceledException)
+            {
+                await error.WriteLineAsync("engine-client: interrupted again; exiting without waiting for the workers (they stop when they see their parent gone).");
+            }
+        }
+
+        if (context.Signals.Force.IsCancellationRequested)
+        {
+            return ExitCodes.Interrupted;
+        }
+
+        await error.WriteLineAsync("engine-client: workers stopped.");
+        return ExitCodes.Success;
+    }
+
+    public static string WorkersJson(IReadOnlyList<PooledWorkerInfo> workers) => JsonOutput.Document(json =>
+    {
+        json.WriteStartObject();
+        json.WriteStartArray("workers");
+        foreach (var worker in workers)
+        {
+            json.WriteStartObject();
+            json.WriteString("id", worker.Id);
+            json.WriteNumber("pid", worker.ProcessId);
+            json.WriteString("address", worker.Address.ToString());
+            json.WriteEndObject();
+        }
+
+        json.WriteEndArray();
+        json.WriteEndObject();
+    });
+
+    private static async Task WatchAsync(WorkerPool pool, TextWriter error, CancellationToken interrupt)
+    {
+        var reported = new HashSet<string>(StringComparer.Ordinal);
+        using var timer = new PeriodicTimer(WatchInterval);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(interrupt))
+            {
+                foreach (var worker in pool.Workers)
+                {
+                    if (worker.State == PooledWorkerState.Unhealthy && reported.Add(worker.Id))
+                    {
+                        await error.WriteLineAsync($"engine-client: worker {worker.Id} (pid {worker.ProcessId}, {worker.Address}) is unhealthy: {worker.UnhealthyReason}");
+                    }
+                }
+            }
+        }
+        catch (OperationCanceledException) when (interrupt.IsCancellationRequested)
+        {
+            // Ctrl+C or SIGTERM: stop the workers.
+        }
+    }
+}

@@ -1,0 +1,94 @@
+namespace Engine.Client.Cli.Operations;
+
+/// <summary>What <c>engine-client run</c> was asked to do, parsed and checked.</summary>
+internal sealed record RunRequest
+{
+    /// <summary>The worker to run on: an address, or a specification to launch one from.</summary>
+    public required WorkerTarget Target { get; init; }
+
+    /// <summary>The payload format tag (<c>Init.udf.format</c>).</summary>
+    public required string Format { get; init; }
+
+    /// <summary>The UDF payload bytes (empty when none was given).</summary>
+    public ReadOnlyMemory<byte> Payload { get; init; }
+
+    public IReadOnlyDictionary<string, string> SessionConf { get; init; } = new Dictionary<string, string>();
+
+    public IReadOnlyDictionary<string, string> TaskContext { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>Payload chunk size; when set, a payload larger than it is always chunked.</summary>
+    public int? ChunkSize { get; init; }
+
+    /// <summary>The worker's inbound message limit (default 4 MiB).</summary>
+    public int MaxMessageSize { get; init; } = WorkerClientOptions.DefaultMaxSendMessageSize;
+
+    /// <summary>Bound on the whole run, and cap of the session's protocol timeouts; <see langword="null"/> for none.</summary>
+    public TimeSpan? Timeout { get; init; }
+
+    /// <summary>Output rows (or batches) kept to show as a table when no output file is given.</summary>
+    public int PreviewLimit { get; init; } = 20;
+
+    /// <summary>
+    /// The session's timeouts: the SDK defaults (Init response 30 s, idle 30 s), each capped at
+    /// <see cref="Timeout"/>, so that no single protocol wait outlasts the run; and the Cancel
+    /// acknowledgement grace: 2 s, or with a timeout a tenth of it between 100 ms and 2 s, so that
+    /// a run whose timeout expired ends soon after.
+    /// </summary>
+    public SessionOptions BuildSessionOptions()
+    {
+        var options = new SessionOptions();
+        if (Timeout is { } timeout)
+        {
+            options.InitResponseTimeout = Min(options.InitResponseTimeout, timeout);
+            options.IdleTimeout = Min(options.IdleTimeout, timeout);
+            options.CancelAcknowledgementTimeout = CancelGrace(timeout);
+        }
+
+        options.PayloadChunkSize = ChunkSize;
+        return options;
+    }
+
+    /// <summary>The client settings: the worker's message limit, a connect timeout capped at <see cref="Timeout"/>.</summary>
+    public WorkerClientOptions BuildClientOptions()
+    {
+        var options = new WorkerClientOptions
+        {
+            MaxSendMessageSize = MaxMessageSize,
+            Session = BuildSessionOptions(),
+        };
+        if (Timeout is { } timeout)
+        {
+            options.ConnectTimeout = Min(options.ConnectTimeout, timeout);
+        }
+
+        return options;
+    }
+
+    /// <summary>The Init sent to the worker.</summary>
+    public SessionInit BuildInit()
+    {
+        var init = new SessionInit(Payload, Format);
+        foreach (var (key, value) in SessionConf)
+        {
+            init.SessionConf[key] = value;
+        }
+
+        foreach (var (key, value) in TaskContext)
+        {
+            init.TaskContext[key] = value;
+        }
+
+        if (ChunkSize is { } chunk && Payload.Length > chunk)
+        {
+            init.Chunking = PayloadChunking.Always;
+        }
+
+        return init;
+    }
+
+    /// <summary>A tenth of <paramref name="timeout"/>, at least 100 ms, at most 2 s.</summary>
+    public static TimeSpan CancelGrace(TimeSpan timeout) =>
+        TimeSpan.FromTicks(Math.Clamp(timeout.Ticks / 10, TimeSpan.FromMilliseconds(100).Ticks, TimeSpan.FromSeconds(2).Ticks));
+
+    private static TimeSpan Min(TimeSpan a, TimeSpan b) => a <= b ? a : b;
+}

@@ -1,0 +1,100 @@
+namespace Engine.Client.Tests.Cli;
+
+/// <summary>
+/// Bad usage and unreadable files: exit 2, nothing on stdout, and exactly one line on stderr that
+/// names what was wrong and points to --help. Also: --help works on every command.
+/// </summary>
+[TestFixture]
+[Parallelizable(ParallelScope.All)]
+public sealed class CliUsageTests
+{
+    private const string Worker = "unix:///tmp/engine-client-usage-test.sock";
+
+    public static IEnumerable<TestCaseData> BadUsage()
+    {
+        static TestCaseData Case(string name, string fragment, params string[] args) =>
+            new TestCaseData(args, fragment).SetName("Exit_2: " + name);
+
+        yield return Case("no command", "Required command", []);
+        yield return Case("unknown command", "unknown command or argument 'launch'", "launch");
+        yield return Case("unknown option", "unknown option '--colour'", "run", "--worker", Worker, "--format", "echo", "--colour");
+        yield return Case("missing --format", "'--format' is required", "run", "--worker", Worker);
+        yield return Case("empty --format", "--format is empty", "run", "--worker", Worker, "--format", "");
+        yield return Case("no worker", "give exactly one of --worker", "run", "--format", "echo");
+        yield return Case("both --worker and --spec", "--worker and --spec are both given", "run", "--worker", Worker, "--spec", "x.json", "--format", "echo");
+        yield return Case("malformed --worker", "unknown scheme", "run", "--worker", "tcp://localhost:1", "--format", "echo");
+        yield return Case("--timeout without a unit", "has no unit", "run", "--worker", Worker, "--format", "echo", "--timeout", "30");
+        yield return Case("--timeout with an unknown unit", "unknown unit 'd'", "run", "--worker", Worker, "--format", "echo", "--timeout", "2d");
+        yield return Case("zero --timeout", "shorter than 1 ms", "run", "--worker", Worker, "--format", "echo", "--timeout", "0s");
+        yield return Case("--session-conf without =", "--session-conf 'timezone' has no '='", "run", "--worker", Worker, "--format", "echo", "--session-conf", "timezone");
+        yield return Case("--task-context with an empty key", "--task-context '=3' has an empty key", "run", "--worker", Worker, "--format", "echo", "--task-context", "=3");
+        yield return Case("--chunk-size not a size", "--chunk-size 'big' is not a byte size", "run", "--worker", Worker, "--format", "echo", "--chunk-size", "big");
+        yield return Case("--chunk-size over the message limit", "does not fit the worker's message limit", "run", "--worker", Worker, "--format", "echo", "--chunk-size", "4MiB");
+        yield return Case("--max-message-size too small", "--max-message-size 1024 is too small", "run", "--worker", Worker, "--format", "echo", "--max-message-size", "1KiB");
+        yield return Case("--payload and --payload-file", "--payload and --payload-file are both given", "run", "--worker", Worker, "--format", "echo", "--payload", "x", "--payload-file", "y");
+        yield return Case("missing --payload-file", "does not exist", "run", "--worker", Worker, "--format", "echo", "--payload-file", "/tmp/engine-client-no-such-payload");
+        yield return Case("--payload-file is a directory", "this is a directory", "run", "--worker", Worker, "--format", "echo", "--payload-file", "/tmp");
+        yield return Case("missing --spec file", "the file does not exist", "run", "--spec", "/tmp/engine-client-no-such-spec.json", "--format", "echo");
+        yield return Case("invalid --spec", "has 3 problems", "run", "--spec", "<invalid-spec>", "--format", "echo");
+        yield return Case("missing --input file", "--input '/tmp/engine-client-no-such.arrow': the file does not exist", "run", "--worker", Worker, "--format", "echo", "--input", "/tmp/engine-client-no-such.arrow");
+        yield return Case("--input not Arrow", "is not an Arrow IPC stream", "run", "--worker", Worker, "--format", "echo", "--input", "<not-arrow>");
+        yield return Case("--output in a missing directory", "its directory does not exist", "run", "--worker", Worker, "--format", "echo", "--output", "/tmp/engine-client-no-such-dir/out.arrow");
+        yield return Case("--output - with --json", "--output - writes the Arrow output to stdout", "run", "--worker", Worker, "--format", "echo", "--output", "-", "--json");
+        yield return Case("heartbeat without --worker", "'--worker' is required", "heartbeat");
+        yield return Case("heartbeat with a relative socket", "does not name an absolute socket path", "heartbeat", "--worker", "unix:relative.sock");
+        yield return Case("shutdown with a bad --timeout", "--timeout 'soon'", "shutdown", "--worker", Worker, "--timeout", "soon");
+        yield return Case("spec validate without a file", "Required argument 'file' missing", "spec", "validate");
+        yield return Case("spec validate on a missing file", "the file does not exist", "spec", "validate", "/tmp/engine-client-no-such-spec.json");
+        yield return Case("spec validate on a directory", "the path is a directory", "spec", "validate", "/tmp");
+        yield return Case("workers start without --spec", "'--spec' is required", "workers", "start");
+        yield return Case("workers start --count 0", "--count must be at least 1", "workers", "start", "--spec", "x.json", "--count", "0");
+        yield return Case("workers start with an invalid spec", "has 3 problems", "workers", "start", "--spec", "<invalid-spec>");
+        yield return Case("conformance with an unknown check", "--check 'C99' names no check; known: C1", "conformance", "--worker", Worker, "--check", "C99");
+    }
+
+    public static IEnumerable<TestCaseData> HelpOfEveryCommand()
+    {
+        string[][] commands = [[], ["run"], ["heartbeat"], ["shutdown"], ["spec"], ["spec", "validate"], ["workers"], ["workers", "start"], ["conformance"], ["demo"]];
+        foreach (var command in commands)
+        {
+            yield return new TestCaseData((object)command).SetName("Help: engine-client " + string.Join(' ', command));
+        }
+    }
+
+    [TestCaseSource(nameof(BadUsage))]
+    public async Task Bad_usage_exits_2_with_one_line_on_stderr(string[] args, string fragment)
+    {
+        var resolved = args.Select(a => a switch
+        {
+            "<invalid-spec>" => CliTestFiles.InvalidSpec,
+            "<not-arrow>" => CliTestFiles.NotArrow,
+            _ => a,
+        }).ToArray();
+
+        var result = await CliProcess.RunAsync(resolved);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(result.ExitCode, Is.EqualTo(2), result.ToString());
+            Assert.That(result.Stdout, Is.Empty, result.ToString());
+            Assert.That(result.StderrLines, Has.Count.EqualTo(1), result.ToString());
+            Assert.That(result.Stderr, Does.StartWith("engine-client"));
+            Assert.That(result.Stderr, Does.Contain(fragment));
+            Assert.That(result.Stderr, Does.Contain("--help"));
+        });
+    }
+
+    [TestCaseSource(nameof(HelpOfEveryCommand))]
+    public async Task Help_works_on_every_command(string[] command)
+    {
+        var result = await CliProcess.RunAsync([.. command, "--help"]);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(result.ExitCode, Is.EqualTo(0), result.ToString());
+            Assert.That(result.Stdout, Does.Contain("Usage:"));
+            Assert.That(result.Stdout, Does.Contain(string.Join(' ', ["engine-client", .. command])));
+            Assert.That(result.Stderr, Is.Empty);
+        });
+    }
+}
