@@ -51,10 +51,10 @@ public sealed partial class SessionInit
     /// <summary>Protocol revision sent in Init. Default <see cref="CurrentProtocolVersion"/>; <see langword="null"/> sends none (the initial revision).</summary>
     public uint? ProtocolVersion { get; set; } = CurrentProtocolVersion;
 
-    /// <summary>Input schema in the data format (Arrow: an IPC stream holding only the schema), or <see langword="null"/>.</summary>
+    /// <summary>Input schema in the data format (Arrow: an IPC stream holding only the schema), or <see langword="null"/>. See also <see cref="InputArrowSchema"/>.</summary>
     public ReadOnlyMemory<byte>? InputSchema { get; set; }
 
-    /// <summary>Output schema, same encoding, or <see langword="null"/>.</summary>
+    /// <summary>Output schema, same encoding, or <see langword="null"/>. See also <see cref="OutputArrowSchema"/>.</summary>
     public ReadOnlyMemory<byte>? OutputSchema { get; set; }
 
     /// <summary>Per-task identifiers (partition id, attempt id, stage id, ...).</summary>
@@ -116,12 +116,12 @@ public sealed partial class SessionInit
             init.ProtocolVersion = version;
         }
 
-        if (InputSchema is { } input)
+        if (WireInputSchema() is { } input)
         {
             init.InputSchema = UnsafeByteOperations.UnsafeWrap(input);
         }
 
-        if (OutputSchema is { } output)
+        if (WireOutputSchema() is { } output)
         {
             init.OutputSchema = UnsafeByteOperations.UnsafeWrap(output);
         }

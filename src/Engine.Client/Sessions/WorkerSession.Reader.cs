@@ -10,6 +10,13 @@ namespace Engine.Client;
 public sealed partial class WorkerSession
 {
     /// <summary>
+    /// An unset optional bytes field. Not the <c>null</c> literal: in <c>cond ? memory : null</c>
+    /// that converts to an empty <see cref="ReadOnlyMemory{T}"/> (through <c>byte[]</c>), which
+    /// would report an unset field as set and empty.
+    /// </summary>
+    private static ReadOnlyMemory<byte>? Unset => null;
+
+    /// <summary>
     /// Reads the response stream to its end. The wire has no request ids: correlation is positional,
     /// and every out-of-order message of PROTOCOL.md rule 8 fails the session at once.
     /// </summary>
@@ -178,7 +185,7 @@ public sealed partial class WorkerSession
         SessionLog.InitAccepted(_logger, Id, _worker, elapsed.TotalMilliseconds);
         if (_state.TryAdvance(SessionPhase.Initializing, SessionPhase.Ready))
         {
-            _init.TrySetResult(new SessionInitResult(response.HasData ? response.Data.Memory : null, elapsed));
+            _init.TrySetResult(new SessionInitResult(response.HasData ? response.Data.Memory : Unset, elapsed));
         }
         else
         {
@@ -235,7 +242,7 @@ public sealed partial class WorkerSession
         }
 
         var callbackError = response.Error is { } error ? SessionError.From(error, SessionErrorOrigin.Finish) : null;
-        SettleTerminator(finished: true, callbackError, response.Metrics, response.HasData ? response.Data.Memory : null);
+        SettleTerminator(finished: true, callbackError, response.Metrics, response.HasData ? response.Data.Memory : Unset);
     }
 
     private void OnCancelResponse(CancelResponse response)

@@ -346,8 +346,10 @@ public sealed partial class WorkerSession
         }
     }
 
-    /// <summary>The engine's own side failed (input source, Finish callback): surface it, then cancel.</summary>
-    private void FailLocally(Exception exception)
+    /// <summary>The engine's own side failed (input source, Finish callback, reading the output): surface it, then cancel.</summary>
+    /// <param name="exception">What the consumer sees.</param>
+    /// <param name="cancelReason">The reason sent in Cancel; <see langword="null"/> says the engine's input failed.</param>
+    private void FailLocally(Exception exception, string? cancelReason = null)
     {
         lock (_gate)
         {
@@ -360,6 +362,6 @@ public sealed partial class WorkerSession
         }
 
         FailOutput(exception);
-        RequestCancel($"the engine's input failed: {exception.Message}", byCaller: false);
+        RequestCancel(cancelReason ?? $"the engine's input failed: {exception.Message}", byCaller: false);
     }
 }

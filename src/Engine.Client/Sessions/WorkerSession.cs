@@ -161,6 +161,7 @@ public sealed partial class WorkerSession : IAsyncDisposable
         }
 
         _startTimestamp = _time.GetTimestamp();
+        RememberArrowSchemas(init, plan);
         StartTelemetry(init);
         if (!StartCall(plan))
         {
