@@ -45,14 +45,17 @@ public sealed record ThroughputSettings
     /// <summary>Multiplies the data volume of every run (1 = the full run).</summary>
     public double Scale { get; init; } = 1;
 
-    /// <summary>Payload bytes streamed by one run at a batch size: enough for the run to last about a second or more.</summary>
+    /// <summary>
+    /// Payload bytes streamed by one run at a batch size: about half a second to a second per run.
+    /// Short runs, many repetitions: on a shared machine the two runs of a pair then see the same load.
+    /// </summary>
     public long BytesPerRun(int batchSize)
     {
         long bytes = batchSize switch
         {
-            <= 4 * 1024 => 32L << 20,
-            <= 128 * 1024 => 512L << 20,
-            _ => 1L << 30,
+            <= 4 * 1024 => 16L << 20,
+            <= 128 * 1024 => 192L << 20,
+            _ => 384L << 20,
         };
         return Math.Max(batchSize, (long)(bytes * Scale));
     }
