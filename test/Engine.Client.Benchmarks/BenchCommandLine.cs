@@ -26,6 +26,9 @@ public sealed record BenchOptions
     public long SoakBytes { get; init; } = 4L << 30;
 
     public IReadOnlyList<int> SoakBatchSizes { get; init; } = [1024 * 1024, 4 * 1024 * 1024];
+
+    /// <summary>Which side's settings the transport sweep measures: client, worker or all.</summary>
+    public string SweepSide { get; init; } = "all";
 }
 
 /// <summary>Parses the harness's command line.</summary>
@@ -53,6 +56,7 @@ public static class BenchCommandLine
           --soak-bytes <size>    data through the one session (default 4g)
           --soak-sizes <list>    batch sizes of the one-session run (default 1m,4m)
           --skip-throughput, --skip-churn, --skip-soak
+          --side <side>          transport sweep: client, worker or all settings (default all)
           --out <dir>            result directory (default artifacts/bench under the repository)
         """;
 
@@ -88,6 +92,7 @@ public static class BenchCommandLine
                     "--skip-churn" => options with { SkipChurn = true },
                     "--skip-soak" => options with { SkipSoak = true },
                     "--out" => options with { OutputDirectory = Value() },
+                    "--side" => options with { SweepSide = Value() is "client" or "worker" or "all" ? args[i] : throw new FormatException("--side takes client, worker or all.") },
                     _ => throw new FormatException($"unknown option '{arg}'."),
                 };
             }

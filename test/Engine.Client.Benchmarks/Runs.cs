@@ -69,7 +69,8 @@ public static class Runs
     public static async Task<int> TransportAsync(BenchOptions options, string command)
     {
         var sizes = options.BatchSizes.Where(s => s >= 64 * 1024).ToArray();
-        var cells = await TransportSweep.RunAsync(options.Transports, sizes, TransportSweep.DefaultSettings(), null, options.Repetitions, options.Scale, Console.Out);
+        var settings = TransportSweep.DefaultSettings().Where(s => options.SweepSide == "all" || s.Group == options.SweepSide).ToArray();
+        var cells = await TransportSweep.RunAsync(options.Transports, sizes, settings, null, options.Repetitions, options.Scale, Console.Out);
         var markdown = TransportSweep.ToMarkdown(cells, MachineInfo.Capture(), command, options.Repetitions);
         var directory = OutputDirectory(options);
         var path = Path.Combine(directory, "transport-" + DateTime.UtcNow.ToString("yyyyMMdd-HHmmss", System.Globalization.CultureInfo.InvariantCulture) + ".md");

@@ -10,11 +10,13 @@ public sealed class ChurnResult
 
     public long Sessions { get; set; }
 
+    /// <summary>Summed durations of this side's sessions.</summary>
     public double Seconds { get; set; }
 
+    /// <summary>Bytes allocated per session (whole process), from a pass of this side alone.</summary>
     public long AllocatedBytes { get; set; }
 
-    /// <summary>Sessions per second of each block (blocks alternate between the clients).</summary>
+    /// <summary>Sessions per second of each block (sessions over their summed durations).</summary>
     public List<double> BlockRates { get; } = [];
 
     /// <summary>Latency of one session, open to outcome, in microseconds.</summary>
@@ -28,7 +30,7 @@ public sealed class ChurnResult
 
     public double P99Micros => Latency.GetValueAtPercentile(99) / (double)(Stopwatch.Frequency / 1_000_000);
 
-    public double AllocatedPerSession => (double)AllocatedBytes / Sessions;
+    public double AllocatedPerSession => AllocatedBytes;
 }
 
 /// <summary>The churn comparison on one transport.</summary>
@@ -42,12 +44,17 @@ public sealed class ChurnCell
 
     /// <summary>SDK / hand-written rate per pair of adjacent blocks.</summary>
     public List<double> Ratios { get; } = [];
+
+    /// <summary>Where a session's time goes, SDK and hand-written (medians).</summary>
+    public (PhaseTimes Sdk, PhaseTimes Hand)? Phases { get; set; }
 }
 
 /// <summary>
 /// Sessions per second on one worker: open, Init, one 1 KiB batch, Finish, outcome, one after the
-/// other. The SDK and the hand-written sequential loop (same transport settings) alternate in
-/// blocks; each session's latency goes into an HdrHistogram.
+/// other. The SDK and the hand-written sequential loop (same transport settings) alternate session
+/// by session, so both see the same load; a block's rate is its sessions over their summed
+/// durations, and its ratio compares the two sides within the block. Each session's latency goes
+/// into an HdrHistogram. Allocations are measured in separate passes (the counter is process-wide).
 /// </summary>
 public static class ChurnSuite
 {
@@ -65,32 +72,44 @@ public static class ChurnSuite
                 Sdk = new ChurnResult { Name = "sdk" },
                 Hand = new ChurnResult { Name = "hand-written" },
             };
+            Func<Task> sdk = () => EchoLoops.SdkShortAsync(clients.Sdk, batch);
+            Func<Task> hand = () => EchoLoops.HandWrittenShortAsync(clients.HandSdkTransport, batch);
 
-            // Warm-up.
+            // Warm-up, then allocations per session, each side on its own.
             for (var i = 0; i < Math.Max(50, sessionsPerBlock / 4); i++)
             {
-                await EchoLoops.SdkShortAsync(clients.Sdk, batch).ConfigureAwait(false);
-                await EchoLoops.HandWrittenShortAsync(clients.HandSdkTransport, batch).ConfigureAwait(false);
+                await sdk().ConfigureAwait(false);
+                await hand().ConfigureAwait(false);
             }
+
+            cell.Sdk.AllocatedBytes = await AllocatedPerSessionAsync(sdk, sessionsPerBlock).ConfigureAwait(false);
+            cell.Hand.AllocatedBytes = await AllocatedPerSessionAsync(hand, sessionsPerBlock).ConfigureAwait(false);
 
             for (var block = 0; block < blocks; block++)
             {
-                double sdkRate, handRate;
-                if (block % 2 == 0)
+                ThroughputSuite.Settle();
+                double sdkSeconds = 0, handSeconds = 0;
+                for (var i = 0; i < sessionsPerBlock; i++)
                 {
-                    sdkRate = await RunBlockAsync(cell.Sdk, () => EchoLoops.SdkShortAsync(clients.Sdk, batch), sessionsPerBlock).ConfigureAwait(false);
-                    handRate = await RunBlockAsync(cell.Hand, () => EchoLoops.HandWrittenShortAsync(clients.HandSdkTransport, batch), sessionsPerBlock).ConfigureAwait(false);
-                }
-                else
-                {
-                    handRate = await RunBlockAsync(cell.Hand, () => EchoLoops.HandWrittenShortAsync(clients.HandSdkTransport, batch), sessionsPerBlock).ConfigureAwait(false);
-                    sdkRate = await RunBlockAsync(cell.Sdk, () => EchoLoops.SdkShortAsync(clients.Sdk, batch), sessionsPerBlock).ConfigureAwait(false);
+                    if ((i + block) % 2 == 0)
+                    {
+                        sdkSeconds += await TimeAsync(cell.Sdk, sdk).ConfigureAwait(false);
+                        handSeconds += await TimeAsync(cell.Hand, hand).ConfigureAwait(false);
+                    }
+                    else
+                    {
+                        handSeconds += await TimeAsync(cell.Hand, hand).ConfigureAwait(false);
+                        sdkSeconds += await TimeAsync(cell.Sdk, sdk).ConfigureAwait(false);
+                    }
                 }
 
+                var sdkRate = Record(cell.Sdk, sessionsPerBlock, sdkSeconds);
+                var handRate = Record(cell.Hand, sessionsPerBlock, handSeconds);
                 cell.Ratios.Add(sdkRate / handRate);
                 log.WriteLine($"  {cell.Transport} churn block {block + 1}: sdk {sdkRate,7:0} sessions/s  hand-written {handRate,7:0} sessions/s");
             }
 
+            cell.Phases = await SessionPhases.RunAsync(clients.Sdk, clients.HandSdkTransport, Math.Max(50, sessionsPerBlock)).ConfigureAwait(false);
             log.WriteLine(
                 $"{cell.Transport} churn: sdk/hand {Stats.Median(cell.Ratios):0.000}; p50 {cell.Sdk.P50Micros:0} vs {cell.Hand.P50Micros:0} us, p99 {cell.Sdk.P99Micros:0} vs {cell.Hand.P99Micros:0} us");
             cells.Add(cell);
@@ -99,23 +118,32 @@ public static class ChurnSuite
         return cells;
     }
 
-    private static async Task<double> RunBlockAsync(ChurnResult result, Func<Task> session, int count)
+    private static async Task<long> AllocatedPerSessionAsync(Func<Task> session, int count)
     {
         ThroughputSuite.Settle();
-        var allocated = GC.GetTotalAllocatedBytes(precise: true);
-        var blockStart = Stopwatch.GetTimestamp();
+        var before = GC.GetTotalAllocatedBytes(precise: true);
         for (var i = 0; i < count; i++)
         {
-            var start = Stopwatch.GetTimestamp();
             await session().ConfigureAwait(false);
-            result.Latency.RecordValue(Stopwatch.GetTimestamp() - start);
         }
 
-        var seconds = Stopwatch.GetElapsedTime(blockStart).TotalSeconds;
-        result.AllocatedBytes += GC.GetTotalAllocatedBytes(precise: true) - allocated;
-        result.Sessions += count;
+        return (GC.GetTotalAllocatedBytes(precise: true) - before) / count;
+    }
+
+    private static async Task<double> TimeAsync(ChurnResult result, Func<Task> session)
+    {
+        var start = Stopwatch.GetTimestamp();
+        await session().ConfigureAwait(false);
+        var ticks = Stopwatch.GetTimestamp() - start;
+        result.Latency.RecordValue(ticks);
+        return ticks / (double)Stopwatch.Frequency;
+    }
+
+    private static double Record(ChurnResult result, int sessions, double seconds)
+    {
+        result.Sessions += sessions;
         result.Seconds += seconds;
-        var rate = count / seconds;
+        var rate = sessions / seconds;
         result.BlockRates.Add(rate);
         return rate;
     }

@@ -5,8 +5,19 @@ using Grpc.Net.Client;
 
 namespace Engine.Client.Benchmarks.Harness;
 
-/// <summary>Bytes and batches that came back from one echo session.</summary>
-public readonly record struct EchoTotals(long Bytes, long Batches);
+/// <summary>
+/// Bytes and batches that came back from one echo session, and the worker's own account of the
+/// time it spent waiting to receive and to send (ExecutionMetrics): send time is where HTTP/2 flow
+/// control holds the worker back.
+/// </summary>
+public readonly record struct EchoTotals(long Bytes, long Batches, ulong WorkerReceiveWallNanos = 0, ulong WorkerSendWallNanos = 0)
+{
+    public EchoTotals With(ExecutionMetrics? metrics) => metrics is null ? this : this with
+    {
+        WorkerReceiveWallNanos = metrics.ReceiveWallNanos,
+        WorkerSendWallNanos = metrics.SendWallNanos,
+    };
+}
 
 /// <summary>
 /// The two ways to stream batches through the reference worker's <c>echo</c> UDF that the harness
@@ -36,7 +47,7 @@ public static class EchoLoops
             throw new InvalidOperationException($"The SDK session ended {outcome.Kind}: {outcome.Exception?.Message}");
         }
 
-        return Check(new EchoTotals(bytes, batches), batch.Length, count);
+        return Check(new EchoTotals(bytes, batches).With(outcome.Metrics), batch.Length, count);
     }
 
     /// <summary>
@@ -72,6 +83,7 @@ public static class EchoLoops
             async () =>
             {
                 long bytes = 0, batches = 0;
+                ExecutionMetrics? metrics = null;
                 var finished = false;
                 while (await call.ResponseStream.MoveNext(cancellationToken).ConfigureAwait(false))
                 {
@@ -81,8 +93,9 @@ public static class EchoLoops
                         bytes += response.Data.Data.Length;
                         batches++;
                     }
-                    else if (response.Control?.Finish is not null)
+                    else if (response.Control?.Finish is { } finish)
                     {
+                        metrics = finish.Metrics;
                         finished = true;
                         break;
                     }
@@ -97,7 +110,7 @@ public static class EchoLoops
                     throw new InvalidOperationException("The stream ended without a FinishResponse.");
                 }
 
-                return new EchoTotals(bytes, batches);
+                return new EchoTotals(bytes, batches).With(metrics);
             },
             cancellationToken);
 

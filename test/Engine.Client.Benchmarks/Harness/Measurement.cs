@@ -127,6 +127,12 @@ public sealed record RunSample
     public double WorkItemsPerBatch => Batches == 0 ? 0 : (double)WorkItems / Batches;
 
     public double WorkerCpuMicrosPerBatch => Batches == 0 ? 0 : WorkerCpuSeconds * 1e6 / Batches;
+
+    /// <summary>The worker's time in response writes (waiting for HTTP/2 flow control, mostly), per batch.</summary>
+    public double WorkerSendWaitMicrosPerBatch { get; init; }
+
+    /// <summary>The worker's time waiting for the next request, per batch.</summary>
+    public double WorkerReceiveWaitMicrosPerBatch { get; init; }
 }
 
 /// <summary>
@@ -168,6 +174,12 @@ public sealed class RunMeter : IDisposable
 
     /// <summary>Starts measuring; <paramref name="workerPid"/> (when positive) also gets its CPU time measured.</summary>
     public static RunMeter Start(int workerPid = 0) => new(workerPid);
+
+    public RunSample Stop(EchoTotals totals) => Stop(totals.Bytes, totals.Batches) with
+    {
+        WorkerSendWaitMicrosPerBatch = totals.Batches == 0 ? 0 : totals.WorkerSendWallNanos / 1e3 / totals.Batches,
+        WorkerReceiveWaitMicrosPerBatch = totals.Batches == 0 ? 0 : totals.WorkerReceiveWallNanos / 1e3 / totals.Batches,
+    };
 
     public RunSample Stop(long bytes, long batches)
     {

@@ -63,7 +63,7 @@ public static class SoakRun
             var gen2 = GC.CollectionCount(2);
             using var meter = RunMeter.Start(worker.Process.Id);
             var totals = await EchoLoops.SdkAsync(client, batch, count).ConfigureAwait(false);
-            var sample = meter.Stop(totals.Bytes, totals.Batches);
+            var sample = meter.Stop(totals);
             ThroughputSuite.Settle();
             var result = new SoakResult
             {

@@ -141,7 +141,7 @@ public static class ThroughputSuite
             Variant.HandSdkTransport => await EchoLoops.HandWrittenAsync(clients.HandSdkTransport, batch, count).ConfigureAwait(false),
             _ => await EchoLoops.HandWrittenAsync(clients.HandGrpcDefaults, batch, count).ConfigureAwait(false),
         };
-        return meter.Stop(totals.Bytes, totals.Batches);
+        return meter.Stop(totals);
     }
 
     /// <summary>Starts every run from a collected heap, so one run's garbage is not the next one's cost.</summary>

@@ -92,7 +92,8 @@ public static class TransportSweep
                         log.WriteLine(
                             $"{cell.Transport} {Format.Size(size),6} {setting.Group,-8} {setting.Name,-28} {Stats.Median(cell.Candidate.Select(s => s.MBps)),7:0.0} MB/s vs {Stats.Median(cell.Baseline.Select(s => s.MBps)),7:0.0}  ratio {Stats.Median(cell.Ratios):0.000}  " +
                             $"work items/batch {Stats.Median(cell.Candidate.Select(s => s.WorkItemsPerBatch)),6:0.0} vs {Stats.Median(cell.Baseline.Select(s => s.WorkItemsPerBatch)),6:0.0}  " +
-                            $"cpu us/batch client {Stats.Median(cell.Candidate.Select(s => s.ClientCpuMicrosPerBatch)),7:0} vs {Stats.Median(cell.Baseline.Select(s => s.ClientCpuMicrosPerBatch)),7:0}, worker {Stats.Median(cell.Candidate.Select(s => s.WorkerCpuMicrosPerBatch)),7:0} vs {Stats.Median(cell.Baseline.Select(s => s.WorkerCpuMicrosPerBatch)),7:0}");
+                            $"cpu us/batch client {Stats.Median(cell.Candidate.Select(s => s.ClientCpuMicrosPerBatch)),7:0} vs {Stats.Median(cell.Baseline.Select(s => s.ClientCpuMicrosPerBatch)),7:0}, worker {Stats.Median(cell.Candidate.Select(s => s.WorkerCpuMicrosPerBatch)),7:0} vs {Stats.Median(cell.Baseline.Select(s => s.WorkerCpuMicrosPerBatch)),7:0}  " +
+                            $"worker send wait us/batch {Stats.Median(cell.Candidate.Select(s => s.WorkerSendWaitMicrosPerBatch)),7:0} vs {Stats.Median(cell.Baseline.Select(s => s.WorkerSendWaitMicrosPerBatch)),7:0}");
                         cells.Add(cell);
                     }
                 }
@@ -117,8 +118,8 @@ public static class TransportSweep
         md.AppendLine(c, $"Machine: {machine.Cores} cores ({machine.Cpu}), {machine.MemoryGiB} GiB, {machine.Runtime}; {machine.DateUtc}; load average {machine.LoadAverage}.");
         md.AppendLine(c, $"Command: `{command}`; {repetitions} alternating pairs per row; SDK echo session, one per run.");
         md.AppendLine();
-        md.AppendLine("| transport | batch | side | setting | MB/s | baseline MB/s | ratio (median [min-max]) | thread-pool items/batch | engine CPU us/batch | worker CPU us/batch |");
-        md.AppendLine("|---|---:|---|---|---:|---:|---:|---:|---:|---:|");
+        md.AppendLine("| transport | batch | side | setting | MB/s | baseline MB/s | ratio (median [min-max]) | thread-pool items/batch | engine CPU us/batch | worker CPU us/batch | worker send wait us/batch |");
+        md.AppendLine("|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var cell in cells)
         {
             var ratio = Stats.Median(cell.Ratios);
@@ -126,7 +127,8 @@ public static class TransportSweep
                 $"| {cell.Transport} | {Format.Size(cell.BatchSize)} | {cell.Setting.Group} | {cell.Setting.Name} | {Stats.Median(cell.Candidate.Select(s => s.MBps)):0} | {Stats.Median(cell.Baseline.Select(s => s.MBps)):0} | {ratio:0.00} [{cell.Ratios.Min():0.00}-{cell.Ratios.Max():0.00}] | " +
                 $"{Stats.Median(cell.Candidate.Select(s => s.WorkItemsPerBatch)):0.0} vs {Stats.Median(cell.Baseline.Select(s => s.WorkItemsPerBatch)):0.0} | " +
                 $"{Stats.Median(cell.Candidate.Select(s => s.ClientCpuMicrosPerBatch)):0} vs {Stats.Median(cell.Baseline.Select(s => s.ClientCpuMicrosPerBatch)):0} | " +
-                $"{Stats.Median(cell.Candidate.Select(s => s.WorkerCpuMicrosPerBatch)):0} vs {Stats.Median(cell.Baseline.Select(s => s.WorkerCpuMicrosPerBatch)):0} |");
+                $"{Stats.Median(cell.Candidate.Select(s => s.WorkerCpuMicrosPerBatch)):0} vs {Stats.Median(cell.Baseline.Select(s => s.WorkerCpuMicrosPerBatch)):0} | " +
+                $"{Stats.Median(cell.Candidate.Select(s => s.WorkerSendWaitMicrosPerBatch)):0} vs {Stats.Median(cell.Baseline.Select(s => s.WorkerSendWaitMicrosPerBatch)):0} |");
         }
 
         return md.ToString();
@@ -144,6 +146,11 @@ public static class TransportSweep
         new("client", "socket buffers 256 KiB", o => o.SocketBufferSize = 256 * KiB),
         new("client", "socket buffers 1 MiB", o => o.SocketBufferSize = 1 * MiB),
         new("client", "socket buffers 4 MiB", o => o.SocketBufferSize = 4 * MiB),
+        new("client", "window 4 MiB, buffers 256 KiB", o =>
+        {
+            o.Http2InitialStreamWindowSize = 4 * MiB;
+            o.SocketBufferSize = 256 * KiB;
+        }),
         new("worker", "Kestrel windows default", WorkerArguments: ["--http2-connection-window", (1 * MiB).ToString(System.Globalization.CultureInfo.InvariantCulture), "--http2-stream-window", (768 * KiB).ToString(System.Globalization.CultureInfo.InvariantCulture)]),
         new("worker", "stream window 16 MiB", WorkerArguments: ["--http2-connection-window", (64 * MiB).ToString(System.Globalization.CultureInfo.InvariantCulture), "--http2-stream-window", (16 * MiB).ToString(System.Globalization.CultureInfo.InvariantCulture)]),
         new("worker", "max frame 1 MiB", WorkerArguments: ["--http2-max-frame-size", (1 * MiB).ToString(System.Globalization.CultureInfo.InvariantCulture)]),

@@ -67,9 +67,10 @@ public sealed record ChurnSide(string Name, long Sessions, double SessionsPerSec
         result.Name, result.Sessions, result.SessionsPerSecond, result.MedianBlockRate, result.P50Micros, result.P99Micros, result.AllocatedPerSession, result.BlockRates);
 }
 
-public sealed record ChurnEntry(string Transport, ChurnSide Sdk, ChurnSide Hand, RatioSummary SdkOverHand)
+public sealed record ChurnEntry(string Transport, ChurnSide Sdk, ChurnSide Hand, RatioSummary SdkOverHand, PhaseTimes? SdkPhases, PhaseTimes? HandPhases)
 {
-    public static ChurnEntry From(ChurnCell cell) => new(cell.Transport, ChurnSide.From(cell.Sdk), ChurnSide.From(cell.Hand), RatioSummary.Of(cell.Ratios));
+    public static ChurnEntry From(ChurnCell cell) =>
+        new(cell.Transport, ChurnSide.From(cell.Sdk), ChurnSide.From(cell.Hand), RatioSummary.Of(cell.Ratios), cell.Phases?.Sdk, cell.Phases?.Hand);
 }
 
 /// <summary>The SDK's transport settings in effect for the run.</summary>
@@ -151,6 +152,22 @@ public sealed class BenchReport
             foreach (var e in Churn)
             {
                 md.AppendLine(c, $"| {e.Transport} | {e.Sdk.SessionsPerSecond:0} | {e.Hand.SessionsPerSecond:0} | {Ratio(e.SdkOverHand)} | {e.Sdk.P50Micros:0} / {e.Sdk.P99Micros:0} us | {e.Hand.P50Micros:0} / {e.Hand.P99Micros:0} us | {Bytes(e.Sdk.AllocatedBytesPerSession)} | {Bytes(e.Hand.AllocatedBytesPerSession)} |");
+            }
+
+            md.AppendLine();
+            md.AppendLine("Where a short session's time goes (median microseconds per phase, sessions alternating):");
+            md.AppendLine();
+            md.AppendLine("| transport | client | Init until the answer is in hand | the echoed batch | FinishResponse | close (half-close to end of stream) | total |");
+            md.AppendLine("|---|---|---:|---:|---:|---:|---:|");
+            foreach (var e in Churn)
+            {
+                foreach (var p in new[] { e.SdkPhases, e.HandPhases })
+                {
+                    if (p is not null)
+                    {
+                        md.AppendLine(c, $"| {e.Transport} | {p.Name} | {p.InitMicros:0} | {p.EchoMicros:0} | {p.FinishMicros:0} | {p.CloseMicros:0} | {p.TotalMicros:0} |");
+                    }
+                }
             }
 
             md.AppendLine();
