@@ -86,13 +86,13 @@ public static class BenchCommandLine
                     "--scale" => options with { Scale = double.Parse(Value(), CultureInfo.InvariantCulture) },
                     "--transports" => options with { Transports = Value().Split(',').Select(ParseTransport).ToArray() },
                     "--sizes" => options with { BatchSizes = Value().Split(',').Select(Format.ParseSize).ToArray() },
-                    "--soak-bytes" => options with { SoakBytes = ParseLongSize(Value()) },
+                    "--soak-bytes" => options with { SoakBytes = Format.ParseBytes(Value()) },
                     "--soak-sizes" => options with { SoakBatchSizes = Value().Split(',').Select(Format.ParseSize).ToArray() },
                     "--skip-throughput" => options with { SkipThroughput = true },
                     "--skip-churn" => options with { SkipChurn = true },
                     "--skip-soak" => options with { SkipSoak = true },
                     "--out" => options with { OutputDirectory = Value() },
-                    "--side" => options with { SweepSide = Value() is "client" or "worker" or "all" ? args[i] : throw new FormatException("--side takes client, worker or all.") },
+                    "--side" => options with { SweepSide = ParseSide(Value()) },
                     _ => throw new FormatException($"unknown option '{arg}'."),
                 };
             }
@@ -114,21 +114,13 @@ public static class BenchCommandLine
         return true;
     }
 
+    private static string ParseSide(string text) =>
+        text is "client" or "worker" or "all" ? text : throw new FormatException($"--side takes client, worker or all, not '{text}'.");
+
     private static BenchTransport ParseTransport(string text) => text.Trim().ToLowerInvariant() switch
     {
         "uds" or "unix" => BenchTransport.Uds,
         "tcp" => BenchTransport.Tcp,
         _ => throw new FormatException($"unknown transport '{text}' (uds or tcp)."),
     };
-
-    private static long ParseLongSize(string text)
-    {
-        var t = text.Trim().ToLowerInvariant();
-        if (t.EndsWith('g') || t.EndsWith("gib", StringComparison.Ordinal))
-        {
-            return long.Parse(t.TrimEnd('g', 'i', 'b'), CultureInfo.InvariantCulture) << 30;
-        }
-
-        return Format.ParseSize(text);
-    }
 }

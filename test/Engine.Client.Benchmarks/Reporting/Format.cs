@@ -17,29 +17,43 @@ public static class Format
 
     public static string Number(double value, string format) => value.ToString(format, CultureInfo.InvariantCulture);
 
-    /// <summary>Parses <c>1k</c>, <c>64KiB</c>, <c>1m</c>, <c>4MiB</c>, <c>1g</c> or plain bytes.</summary>
-    public static int ParseSize(string text)
+    /// <summary>Parses <c>1k</c>, <c>64KiB</c>, <c>1m</c>, <c>4MiB</c>, <c>4g</c> or plain bytes.</summary>
+    public static long ParseBytes(string text)
     {
-        var t = text.Trim().ToLowerInvariant().Replace("ib", "", StringComparison.Ordinal).Replace("b", "", StringComparison.Ordinal);
-        long multiplier = 1;
-        if (t.EndsWith('k'))
+        var t = text.Trim().ToLowerInvariant();
+        if (t.EndsWith("ib", StringComparison.Ordinal))
         {
-            multiplier = 1024;
+            t = t[..^2];
         }
-        else if (t.EndsWith('m'))
-        {
-            multiplier = 1024 * 1024;
-        }
-        else if (t.EndsWith('g'))
-        {
-            multiplier = 1024 * 1024 * 1024;
-        }
-
-        if (multiplier != 1)
+        else if (t.EndsWith('b'))
         {
             t = t[..^1];
         }
 
-        return checked((int)(long.Parse(t, CultureInfo.InvariantCulture) * multiplier));
+        var shift = t.Length == 0 ? 0 : t[^1] switch
+        {
+            'k' => 10,
+            'm' => 20,
+            'g' => 30,
+            _ => 0,
+        };
+        if (shift != 0)
+        {
+            t = t[..^1];
+        }
+
+        if (!long.TryParse(t, NumberStyles.None, CultureInfo.InvariantCulture, out var value) || value <= 0 || value > (long.MaxValue >> shift))
+        {
+            throw new FormatException($"'{text}' is not a size (for example 1k, 64k, 1m, 4m, 4g or a number of bytes).");
+        }
+
+        return value << shift;
+    }
+
+    /// <summary>A size that fits an <see cref="int"/> (a batch size).</summary>
+    public static int ParseSize(string text)
+    {
+        var bytes = ParseBytes(text);
+        return bytes <= int.MaxValue ? (int)bytes : throw new FormatException($"'{text}' is too large for a batch.");
     }
 }
