@@ -11,7 +11,7 @@ public sealed record BenchOptions
 
     public IReadOnlyList<int> BatchSizes { get; init; } = [1024, 64 * 1024, 1024 * 1024, 4 * 1024 * 1024];
 
-    public int Repetitions { get; init; } = 12;
+    public int Repetitions { get; init; } = 20;
 
     public double Scale { get; init; } = 1;
 
@@ -48,8 +48,8 @@ public static class BenchCommandLine
                        (for example: micro --filter '*Envelope*')
 
         options:
-          --reps <n>             repetitions per measurement (default 12)
-          --quick                a quarter of the data per run, 3 repetitions, 1 GiB soak: a smoke run
+          --reps <n>             repetitions per measurement (default 20)
+          --quick                half the data per run, 3 repetitions, 1 GiB soak: a smoke run
           --scale <x>            multiply the data per run
           --transports <list>    uds,tcp (default both)
           --sizes <list>         batch sizes, e.g. 1k,64k,1m,4m (default)
@@ -82,7 +82,7 @@ public static class BenchCommandLine
                 options = arg switch
                 {
                     "--reps" => options with { Repetitions = int.Parse(Value(), CultureInfo.InvariantCulture) },
-                    "--quick" => options with { Scale = 0.25, Repetitions = 3, SoakBytes = 1L << 30 },
+                    "--quick" => options with { Scale = 0.5, Repetitions = 3, SoakBytes = 1L << 30 },
                     "--scale" => options with { Scale = double.Parse(Value(), CultureInfo.InvariantCulture) },
                     "--transports" => options with { Transports = Value().Split(',').Select(ParseTransport).ToArray() },
                     "--sizes" => options with { BatchSizes = Value().Split(',').Select(Format.ParseSize).ToArray() },

@@ -18,11 +18,12 @@ public sealed record VariantSummary(
     long MaxPeakGcHeapBytes,
     IReadOnlyList<RunSample> Runs);
 
-/// <summary>Median and spread of per-repetition ratios.</summary>
-public sealed record RatioSummary(double Median, double Min, double Max, IReadOnlyList<double> Values)
+/// <summary>Median and spread (quartiles, extremes) of per-repetition ratios.</summary>
+public sealed record RatioSummary(double Median, double P25, double P75, double Min, double Max, IReadOnlyList<double> Values)
 {
-    public static RatioSummary Of(IReadOnlyList<double> values) =>
-        new(Stats.Median(values), values.Count == 0 ? double.NaN : values.Min(), values.Count == 0 ? double.NaN : values.Max(), values);
+    public static RatioSummary Of(IReadOnlyList<double> values) => values.Count == 0
+        ? new(double.NaN, double.NaN, double.NaN, double.NaN, double.NaN, values)
+        : new(Stats.Median(values), Stats.Percentile(values, 25), Stats.Percentile(values, 75), values.Min(), values.Max(), values);
 }
 
 public sealed record ThroughputEntry(
@@ -121,7 +122,7 @@ public sealed class BenchReport
 
         if (Throughput.Count > 0)
         {
-            md.AppendLine("#### Throughput: echo through one session per run (medians; ratios are medians of per-repetition ratios, min-max in brackets)");
+            md.AppendLine("#### Throughput: echo through one session per run (medians; a ratio is the median of per-repetition ratios of adjacent runs, interquartile range in brackets)");
             md.AppendLine();
             md.AppendLine("| transport | batch | SDK MB/s | SDK batches/s | hand-written, SDK transport MB/s | hand-written, gRPC defaults MB/s | (a) SDK / hand-written, same transport | (b) SDK defaults / hand-written gRPC defaults |");
             md.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|");
@@ -220,7 +221,7 @@ public sealed class BenchReport
     }
 
     private static string Ratio(RatioSummary r) =>
-        string.Create(CultureInfo.InvariantCulture, $"{r.Median:0.000} [{r.Min:0.00}-{r.Max:0.00}]");
+        string.Create(CultureInfo.InvariantCulture, $"{r.Median:0.00} ({r.P25:0.00}-{r.P75:0.00})");
 
     private static string Bytes(double bytes) => bytes >= 1024 * 1024
         ? string.Create(CultureInfo.InvariantCulture, $"{bytes / 1048576:0.00} MiB")
