@@ -27,6 +27,9 @@ public sealed record BenchOptions
 
     public IReadOnlyList<int> SoakBatchSizes { get; init; } = [1024 * 1024, 4 * 1024 * 1024];
 
+    /// <summary>The client of a standalone <c>soak</c> run: the SDK or the hand-written loop.</summary>
+    public Variant SoakClient { get; init; } = Variant.Sdk;
+
     /// <summary>Which side's settings the transport sweep measures: client, worker or all.</summary>
     public string SweepSide { get; init; } = "all";
 }
@@ -55,6 +58,7 @@ public static class BenchCommandLine
           --sizes <list>         batch sizes, e.g. 1k,64k,1m,4m (default)
           --soak-bytes <size>    data through the one session (default 4g)
           --soak-sizes <list>    batch sizes of the one-session run (default 1m,4m)
+          --soak-client <c>      soak mode only: sdk (default) or hand
           --skip-throughput, --skip-churn, --skip-soak
           --side <side>          transport sweep: client, worker or all settings (default all)
           --out <dir>            result directory (default artifacts/bench under the repository)
@@ -92,6 +96,7 @@ public static class BenchCommandLine
                     "--skip-churn" => options with { SkipChurn = true },
                     "--skip-soak" => options with { SkipSoak = true },
                     "--out" => options with { OutputDirectory = Value() },
+                    "--soak-client" => options with { SoakClient = Value() switch { "sdk" => Variant.Sdk, "hand" => Variant.HandSdkTransport, var other => throw new FormatException($"--soak-client takes sdk or hand, not '{other}'.") } },
                     "--side" => options with { SweepSide = ParseSide(Value()) },
                     _ => throw new FormatException($"unknown option '{arg}'."),
                 };

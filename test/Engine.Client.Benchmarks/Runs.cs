@@ -20,7 +20,7 @@ public static class Runs
         {
             // First, and in a fresh process: its peak must not include this process's earlier runs.
             log.WriteLine($"== one session, {Format.Size(options.SoakBytes)} ==");
-            report.Soak.AddRange(await SoakRun.RunInChildAsync(options.Transports[0], options.SoakBatchSizes, options.SoakBytes, log));
+            report.Soak.AddRange(await SoakRun.RunInChildrenAsync(options.Transports[0], options.SoakBatchSizes, options.SoakBytes, log));
         }
 
         if (!options.SkipThroughput)
@@ -62,7 +62,7 @@ public static class Runs
 
     public static async Task<int> SoakAsync(BenchOptions options)
     {
-        var results = await SoakRun.RunHereAsync(options.Transports[0], options.SoakBatchSizes, options.SoakBytes, Console.Error);
+        var results = await SoakRun.RunHereAsync(options.SoakClient, options.Transports[0], options.SoakBatchSizes, options.SoakBytes, Console.Error);
         return results.All(r => r.PeakWorkingSetSinceStart < SoakLimit) ? 0 : 1;
     }
 
