@@ -3,6 +3,7 @@
 
 var target = Argument("target", "Test");
 var configuration = Argument("configuration", "Release");
+var benchArgs = Argument("bench-args", "e2e");
 var solution = "./Engine.Client.sln";
 var artifacts = Directory("./artifacts");
 
@@ -66,6 +67,19 @@ Task("Demo")
         NoBuild = true,
         NoRestore = true,
     });
+});
+
+// dotnet cake --target=Bench                              SDK vs hand-written, churn, 4 GiB run
+// dotnet cake --target=Bench --bench-args="micro"         BenchmarkDotNet hot paths
+// dotnet cake --target=Bench --bench-args="e2e --quick"   a smoke run
+// Results land in artifacts/bench (JSON and Markdown); see docs/performance.md.
+Task("Bench")
+    .Description("Runs the benchmark harness; --bench-args are passed to it.")
+    .Does(() =>
+{
+    DotNetRun("./test/Engine.Client.Benchmarks/Engine.Client.Benchmarks.csproj",
+        ProcessArgumentBuilder.FromString(benchArgs),
+        new DotNetRunSettings { Configuration = "Release" });
 });
 
 Task("Conformance")

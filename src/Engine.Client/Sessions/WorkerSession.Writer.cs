@@ -50,8 +50,11 @@ public sealed partial class WorkerSession
                         break;
 
                     case OutboundKind.Data:
+                        // Awaited here rather than in a helper: an async helper would allocate its
+                        // state machine on every batch that does not complete synchronously.
                         what = "a DataRequest";
-                        await WriteDataAsync(requests, item.Message!).ConfigureAwait(false);
+                        await requests.WriteAsync(item.Message!).ConfigureAwait(false);
+                        OnDataWritten(item.Message!.Data.Data.Length);
                         break;
 
                     case OutboundKind.Finish:
@@ -117,10 +120,9 @@ public sealed partial class WorkerSession
         SessionLog.InitSent(_logger, Id, _worker, plan.Init.Control.Init.Udf.HasPayloadSize ? (int)plan.Init.Control.Init.Udf.PayloadSize : plan.Init.Control.Init.Udf.Payload.Length, plan.ChunkCount);
     }
 
-    private async ValueTask WriteDataAsync(IClientStreamWriter<UdfRequest> requests, UdfRequest message)
+    /// <summary>Counts a written batch and hands the caller's memory back to the input pump.</summary>
+    private void OnDataWritten(int length)
     {
-        var length = message.Data.Data.Length;
-        await requests.WriteAsync(message).ConfigureAwait(false);
         Volatile.Write(ref _batchesSent, _batchesSent + 1);
         Volatile.Write(ref _bytesSent, _bytesSent + length);
         if (EngineClientTelemetry.Batches.Enabled)

@@ -163,12 +163,15 @@ public sealed partial class WorkerSession : IAsyncDisposable
         _startTimestamp = _time.GetTimestamp();
         RememberArrowSchemas(init, plan);
         StartTelemetry(init);
+
+        // Armed before the call starts: the InitResponse may be handled before StartCall returns,
+        // and its arrival must find the deadline there to disarm.
+        ArmWatchdog(WatchdogKind.InitResponse, _options.InitResponseTimeout);
         if (!StartCall(plan))
         {
             return await _init.Task.ConfigureAwait(false);
         }
 
-        ArmWatchdog(WatchdogKind.InitResponse, _options.InitResponseTimeout);
         using var registration = cancellationToken.UnsafeRegister(
             static state => ((WorkerSession)state!).RequestCancel("the caller cancelled Init", byCaller: true), this);
         try
@@ -355,10 +358,12 @@ public sealed partial class WorkerSession : IAsyncDisposable
         }
 
         _readerTask = ReadLoopAsync(call);
-        _writerTask = WriteLoopAsync(call);
 
-        // Fails only when a Cancel that raced the start completed the queue; the writer settles that.
+        // Queued before the writer starts, so the writer finds Init at once and starts writing it
+        // on this thread instead of waking up for it on another. Fails only when a Cancel that
+        // raced the start completed the queue; the writer settles that.
         _outbound.Writer.TryWrite(new Outbound(OutboundKind.Init, null, plan));
+        _writerTask = WriteLoopAsync(call);
         return true;
     }
 

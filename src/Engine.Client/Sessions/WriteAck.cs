@@ -7,9 +7,16 @@ namespace Engine.Client.Sessions;
 /// written (true) or dropped (false). Exactly one batch is in flight at a time, so the pump can
 /// hand the caller's memory back (ask for the next item) only once the bytes left it.
 /// </summary>
+/// <remarks>
+/// The pump's continuation runs inline, on the thread that completes the signal (the writer):
+/// the pump then asks for the next item and queues it before the writer looks at its queue again,
+/// so a batch costs no thread hop on the way out. Nothing is lost by running them on one thread:
+/// the writer has nothing to write until the pump hands it the next item, and the pump may not
+/// ask for that item before the write finished. <see cref="Complete"/> is never called under a lock.
+/// </remarks>
 internal sealed class WriteAck : IValueTaskSource<bool>
 {
-    private ManualResetValueTaskSourceCore<bool> _core = new() { RunContinuationsAsynchronously = true };
+    private ManualResetValueTaskSourceCore<bool> _core = new() { RunContinuationsAsynchronously = false };
     private int _pending;
 
     /// <summary>Prepares for the next batch; returns the task the pump awaits.</summary>

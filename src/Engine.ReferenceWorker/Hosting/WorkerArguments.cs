@@ -19,9 +19,19 @@ internal sealed class WorkerArguments
     public static readonly TimeSpan DefaultTerminatorGrace = TimeSpan.FromSeconds(2);
     public const long DefaultOutputBufferBytes = 64L * 1024 * 1024;
 
+    /// <summary>HTTP/2 connection receive window (Kestrel <c>InitialConnectionWindowSize</c>).</summary>
+    public const int DefaultHttp2ConnectionWindow = 16 * 1024 * 1024;
+
+    /// <summary>HTTP/2 stream receive window (Kestrel <c>InitialStreamWindowSize</c>).</summary>
+    public const int DefaultHttp2StreamWindow = 4 * 1024 * 1024;
+
+    /// <summary>Largest HTTP/2 frame the worker accepts (Kestrel <c>MaxFrameSize</c>; the protocol's minimum is 16 KiB).</summary>
+    public const int DefaultHttp2MaxFrameSize = 16 * 1024;
+
     public const string Usage =
         "usage: Engine.ReferenceWorker --id <id> --connection <socket path|port> " +
-        "[--max-message-size <bytes>] [--terminator-grace-ms <ms>] [--output-buffer-bytes <bytes>] [--verbose]";
+        "[--max-message-size <bytes>] [--terminator-grace-ms <ms>] [--output-buffer-bytes <bytes>] " +
+        "[--http2-connection-window <bytes>] [--http2-stream-window <bytes>] [--http2-max-frame-size <bytes>] [--verbose]";
 
     public required string Id { get; init; }
 
@@ -42,6 +52,15 @@ internal sealed class WorkerArguments
     /// </summary>
     public long OutputBufferBytes { get; init; } = DefaultOutputBufferBytes;
 
+    /// <summary>HTTP/2 connection receive window, in bytes: how much the engine may send ahead on all streams.</summary>
+    public int Http2ConnectionWindow { get; init; } = DefaultHttp2ConnectionWindow;
+
+    /// <summary>HTTP/2 stream receive window, in bytes: how much the engine may send ahead on one stream.</summary>
+    public int Http2StreamWindow { get; init; } = DefaultHttp2StreamWindow;
+
+    /// <summary>Largest HTTP/2 frame payload the worker accepts, in bytes.</summary>
+    public int Http2MaxFrameSize { get; init; } = DefaultHttp2MaxFrameSize;
+
     public bool Verbose { get; init; }
 
     public bool HelpRequested { get; init; }
@@ -55,6 +74,9 @@ internal sealed class WorkerArguments
         var maxMessageSize = DefaultMaxMessageSize;
         var grace = DefaultTerminatorGrace;
         var outputBuffer = DefaultOutputBufferBytes;
+        var connectionWindow = DefaultHttp2ConnectionWindow;
+        var streamWindow = DefaultHttp2StreamWindow;
+        var maxFrameSize = DefaultHttp2MaxFrameSize;
         var verbose = false;
 
         for (var i = 0; i < args.Count; i++)
@@ -77,7 +99,8 @@ internal sealed class WorkerArguments
                 case "--verbose":
                     verbose = true;
                     continue;
-                case "--id" or "--connection" or "--max-message-size" or "--terminator-grace-ms" or "--output-buffer-bytes":
+                case "--id" or "--connection" or "--max-message-size" or "--terminator-grace-ms" or "--output-buffer-bytes"
+                    or "--http2-connection-window" or "--http2-stream-window" or "--http2-max-frame-size":
                     break;
                 default:
                     error = $"unknown argument '{args[i]}'. {Usage}";
@@ -124,6 +147,30 @@ internal sealed class WorkerArguments
 
                     grace = TimeSpan.FromMilliseconds(ms);
                     break;
+                case "--http2-connection-window":
+                    if (!TryParseBytes(value, 65535, int.MaxValue, out connectionWindow))
+                    {
+                        error = $"--http2-connection-window '{value}' is not a number of bytes between 65535 and {int.MaxValue}. {Usage}";
+                        return false;
+                    }
+
+                    break;
+                case "--http2-stream-window":
+                    if (!TryParseBytes(value, 65535, int.MaxValue, out streamWindow))
+                    {
+                        error = $"--http2-stream-window '{value}' is not a number of bytes between 65535 and {int.MaxValue}. {Usage}";
+                        return false;
+                    }
+
+                    break;
+                case "--http2-max-frame-size":
+                    if (!TryParseBytes(value, 16 * 1024, (16 * 1024 * 1024) - 1, out maxFrameSize))
+                    {
+                        error = $"--http2-max-frame-size '{value}' is not a number of bytes between 16384 and 16777215. {Usage}";
+                        return false;
+                    }
+
+                    break;
                 default:
                     if (!long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out outputBuffer) || outputBuffer < 1)
                     {
@@ -159,11 +206,17 @@ internal sealed class WorkerArguments
             MaxMessageSize = maxMessageSize,
             TerminatorGrace = grace,
             OutputBufferBytes = outputBuffer,
+            Http2ConnectionWindow = connectionWindow,
+            Http2StreamWindow = streamWindow,
+            Http2MaxFrameSize = maxFrameSize,
             Verbose = verbose,
         };
         error = null;
         return true;
     }
+
+    private static bool TryParseBytes(string value, int min, int max, out int bytes) =>
+        int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out bytes) && bytes >= min && bytes <= max;
 
     private static bool TryParseConnection(string value, [NotNullWhen(true)] out WorkerConnection? connection, out string? error)
     {

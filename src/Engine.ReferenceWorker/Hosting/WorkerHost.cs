@@ -117,8 +117,9 @@ internal static class WorkerHost
             kestrel.Limits.MinRequestBodyDataRate = null;
             kestrel.Limits.MinResponseDataRate = null;
             kestrel.Limits.Http2.MaxStreamsPerConnection = 1000;
-            kestrel.Limits.Http2.InitialConnectionWindowSize = 16 * 1024 * 1024;
-            kestrel.Limits.Http2.InitialStreamWindowSize = 4 * 1024 * 1024;
+            kestrel.Limits.Http2.InitialConnectionWindowSize = arguments.Http2ConnectionWindow;
+            kestrel.Limits.Http2.InitialStreamWindowSize = arguments.Http2StreamWindow;
+            kestrel.Limits.Http2.MaxFrameSize = arguments.Http2MaxFrameSize;
 
             var connection = arguments.Connection;
             if (connection.SocketPath is { } path)

@@ -92,6 +92,8 @@ public sealed class ReferenceWorkerProcessTests
     [TestCase(new[] { "--id", "w", "--connection" }, "--connection needs a value")]
     [TestCase(new[] { "--id", "w", "--connection", "/tmp/x.sock", "--bogus" }, "unknown argument '--bogus'")]
     [TestCase(new[] { "--id", "w", "--connection", "/tmp/x.sock", "--max-message-size", "lots" }, "--max-message-size 'lots' is not a number")]
+    [TestCase(new[] { "--id", "w", "--connection", "/tmp/x.sock", "--http2-stream-window", "1000" }, "--http2-stream-window '1000' is not a number of bytes between 65535")]
+    [TestCase(new[] { "--id", "w", "--connection", "/tmp/x.sock", "--http2-max-frame-size", "16777216" }, "--http2-max-frame-size '16777216' is not a number of bytes between 16384 and 16777215")]
     public async Task Bad_arguments_exit_with_code_2_and_one_clear_line_on_stderr(string[] arguments, string message)
     {
         var (exitCode, stdout, stderr) = await ReferenceWorkerProcess.RunToExitAsync(arguments, ExitBound);

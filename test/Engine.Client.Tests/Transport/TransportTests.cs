@@ -73,6 +73,21 @@ public sealed class TransportTests
         });
     }
 
+    [Test]
+    public void The_channel_opens_a_4_MiB_stream_window_by_default_and_null_keeps_the_runtime_default()
+    {
+        var address = WorkerAddress.Parse("unix:///tmp/x.sock");
+        using var tuned = WorkerChannelFactory.CreateHandler(address, new WorkerClientOptions());
+        using var runtime = WorkerChannelFactory.CreateHandler(address, new WorkerClientOptions { Http2InitialStreamWindowSize = null });
+        using var plain = new SocketsHttpHandler();
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(tuned.InitialHttp2StreamWindowSize, Is.EqualTo(4 * 1024 * 1024));
+            Assert.That(runtime.InitialHttp2StreamWindowSize, Is.EqualTo(plain.InitialHttp2StreamWindowSize));
+        });
+    }
+
     [TestCase(nameof(WorkerClientOptions.MaxSendMessageSize))]
     [TestCase(nameof(WorkerClientOptions.HeartbeatTimeout))]
     [TestCase(nameof(WorkerClientOptions.ManageAttempts))]

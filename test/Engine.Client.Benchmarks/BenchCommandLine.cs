@@ -1,0 +1,131 @@
+using System.Diagnostics.CodeAnalysis;
+using System.Globalization;
+using Engine.Client.Benchmarks.Harness;
+
+namespace Engine.Client.Benchmarks;
+
+/// <summary>Options shared by the end-to-end modes.</summary>
+public sealed record BenchOptions
+{
+    public IReadOnlyList<BenchTransport> Transports { get; init; } = [BenchTransport.Uds, BenchTransport.Tcp];
+
+    public IReadOnlyList<int> BatchSizes { get; init; } = [1024, 64 * 1024, 1024 * 1024, 4 * 1024 * 1024];
+
+    public int Repetitions { get; init; } = 20;
+
+    public double Scale { get; init; } = 1;
+
+    public string? OutputDirectory { get; init; }
+
+    public bool SkipThroughput { get; init; }
+
+    public bool SkipChurn { get; init; }
+
+    public bool SkipSoak { get; init; }
+
+    public long SoakBytes { get; init; } = 4L << 30;
+
+    public IReadOnlyList<int> SoakBatchSizes { get; init; } = [1024 * 1024, 4 * 1024 * 1024];
+
+    /// <summary>The client of a standalone <c>soak</c> run: the SDK or the hand-written loop.</summary>
+    public Variant SoakClient { get; init; } = Variant.Sdk;
+
+    /// <summary>Which side's settings the transport sweep measures: client, worker or all.</summary>
+    public string SweepSide { get; init; } = "all";
+}
+
+/// <summary>Parses the harness's command line.</summary>
+public static class BenchCommandLine
+{
+    public const string Usage = """
+        usage: Engine.Client.Benchmarks <mode> [options]
+
+        modes:
+          e2e          throughput (SDK vs hand-written), session churn and the 4 GiB one-session run;
+                       writes JSON and Markdown results
+          throughput   throughput only
+          churn        session churn only
+          soak         the one-session memory run only (normally started by e2e in a fresh process)
+          transport    the transport settings sweep (windows, socket buffers, Kestrel limits)
+          micro        BenchmarkDotNet hot paths; the remaining arguments go to BenchmarkDotNet
+                       (for example: micro --filter '*Envelope*')
+
+        options:
+          --reps <n>             repetitions per measurement (default 20)
+          --quick                half the data per run, 3 repetitions, 1 GiB soak: a smoke run
+          --scale <x>            multiply the data per run
+          --transports <list>    uds,tcp (default both)
+          --sizes <list>         batch sizes, e.g. 1k,64k,1m,4m (default)
+          --soak-bytes <size>    data through the one session (default 4g)
+          --soak-sizes <list>    batch sizes of the one-session run (default 1m,4m)
+          --soak-client <c>      soak mode only: sdk (default) or hand
+          --skip-throughput, --skip-churn, --skip-soak
+          --side <side>          transport sweep: client, worker or all settings (default all)
+          --out <dir>            result directory (default artifacts/bench under the repository)
+        """;
+
+    public static bool TryParse(IReadOnlyList<string> args, [NotNullWhen(true)] out BenchOptions? options, out string? error)
+    {
+        options = new BenchOptions();
+        error = null;
+        for (var i = 0; i < args.Count; i++)
+        {
+            var arg = args[i];
+            string Value()
+            {
+                if (i + 1 >= args.Count)
+                {
+                    throw new FormatException($"{arg} needs a value.");
+                }
+
+                return args[++i];
+            }
+
+            try
+            {
+                options = arg switch
+                {
+                    "--reps" => options with { Repetitions = int.Parse(Value(), CultureInfo.InvariantCulture) },
+                    "--quick" => options with { Scale = 0.5, Repetitions = 3, SoakBytes = 1L << 30 },
+                    "--scale" => options with { Scale = double.Parse(Value(), CultureInfo.InvariantCulture) },
+                    "--transports" => options with { Transports = Value().Split(',').Select(ParseTransport).ToArray() },
+                    "--sizes" => options with { BatchSizes = Value().Split(',').Select(Format.ParseSize).ToArray() },
+                    "--soak-bytes" => options with { SoakBytes = Format.ParseBytes(Value()) },
+                    "--soak-sizes" => options with { SoakBatchSizes = Value().Split(',').Select(Format.ParseSize).ToArray() },
+                    "--skip-throughput" => options with { SkipThroughput = true },
+                    "--skip-churn" => options with { SkipChurn = true },
+                    "--skip-soak" => options with { SkipSoak = true },
+                    "--out" => options with { OutputDirectory = Value() },
+                    "--soak-client" => options with { SoakClient = Value() switch { "sdk" => Variant.Sdk, "hand" => Variant.HandSdkTransport, var other => throw new FormatException($"--soak-client takes sdk or hand, not '{other}'.") } },
+                    "--side" => options with { SweepSide = ParseSide(Value()) },
+                    _ => throw new FormatException($"unknown option '{arg}'."),
+                };
+            }
+            catch (FormatException ex)
+            {
+                error = ex.Message;
+                options = null;
+                return false;
+            }
+        }
+
+        if (options.Repetitions < 1)
+        {
+            error = "--reps must be at least 1.";
+            options = null;
+            return false;
+        }
+
+        return true;
+    }
+
+    private static string ParseSide(string text) =>
+        text is "client" or "worker" or "all" ? text : throw new FormatException($"--side takes client, worker or all, not '{text}'.");
+
+    private static BenchTransport ParseTransport(string text) => text.Trim().ToLowerInvariant() switch
+    {
+        "uds" or "unix" => BenchTransport.Uds,
+        "tcp" => BenchTransport.Tcp,
+        _ => throw new FormatException($"unknown transport '{text}' (uds or tcp)."),
+    };
+}

@@ -1,0 +1,42 @@
+using BenchmarkDotNet.Running;
+using Engine.Client.Benchmarks;
+
+// Engine.Client.Benchmarks <mode> [options]: see BenchCommandLine.Usage and docs/performance.md.
+if (args.Length == 0 || args[0] is "-h" or "--help" or "help")
+{
+    Console.WriteLine(BenchCommandLine.Usage);
+    return 0;
+}
+
+var mode = args[0];
+var rest = args[1..];
+if (mode == "micro")
+{
+    BenchmarkSwitcher.FromAssembly(typeof(BenchCommandLine).Assembly).Run(rest, MicroConfig.Create());
+    return 0;
+}
+
+if (!BenchCommandLine.TryParse(rest, out var options, out var error))
+{
+    await Console.Error.WriteLineAsync(error);
+    await Console.Error.WriteLineAsync(BenchCommandLine.Usage);
+    return 2;
+}
+
+var command = "dotnet run -c Release --project test/Engine.Client.Benchmarks -- " + string.Join(' ', args);
+return mode switch
+{
+    "e2e" => await Runs.EndToEndAsync(options, command),
+    "throughput" => await Runs.ThroughputAsync(options, command),
+    "churn" => await Runs.ChurnAsync(options, command),
+    "transport" => await Runs.TransportAsync(options, command),
+    "soak" => await Runs.SoakAsync(options),
+    _ => Unknown(mode),
+};
+
+static int Unknown(string mode)
+{
+    Console.Error.WriteLine($"unknown mode '{mode}'.");
+    Console.Error.WriteLine(BenchCommandLine.Usage);
+    return 2;
+}
