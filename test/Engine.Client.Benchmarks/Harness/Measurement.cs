@@ -224,6 +224,7 @@ public sealed class RunMeter : IDisposable
                 Interlocked.Exchange(ref _peakHeap, heap);
             }
 
+            // The sampling period of the peak heap, on a dedicated thread: no synchronisation rides on it.
             Thread.Sleep(5);
         }
     }
