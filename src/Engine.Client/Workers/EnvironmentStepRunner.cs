@@ -36,24 +36,8 @@ internal static class EnvironmentStepRunner
         ILogger logger)
     {
         var name = StepName(step);
-        var startInfo = new ProcessStartInfo
-        {
-            UseShellExecute = false,
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            StandardOutputEncoding = Encoding.UTF8,
-            StandardErrorEncoding = Encoding.UTF8,
-        };
-        foreach (var (variable, value) in command.EnvironmentVariables)
-        {
-            startInfo.Environment[variable] = value;
-        }
-
-        startInfo.Environment.TryGetValue("PATH", out var searchPath);
-        var executable = CommandResolver.Resolve(command.Executable, baseDirectory, searchPath, field + ".command[0]", out var error)
+        var startInfo = command.CreateStartInfo(baseDirectory, field, out var executable, out var error)
             ?? throw new WorkerEnvironmentException(step, $"The environment {name} cannot start: {error}", null, false, string.Empty, null);
-        startInfo.FileName = executable;
         foreach (var argument in command.Command.Skip(1).Concat(command.Arguments))
         {
             startInfo.ArgumentList.Add(argument);

@@ -132,22 +132,7 @@ internal sealed class WorkerProcess : IAsyncDisposable
         ArgumentException.ThrowIfNullOrWhiteSpace(id);
 
         var runner = specification.Runner;
-        var startInfo = new ProcessStartInfo
-        {
-            UseShellExecute = false,
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            StandardOutputEncoding = Encoding.UTF8,
-            StandardErrorEncoding = Encoding.UTF8,
-        };
-        foreach (var (name, value) in runner.EnvironmentVariables)
-        {
-            startInfo.Environment[name] = value;
-        }
-
-        startInfo.Environment.TryGetValue("PATH", out var searchPath);
-        var executable = CommandResolver.Resolve(runner.Executable, specification.BaseDirectory, searchPath, "direct.runner.command[0]", out var resolveError)
+        var startInfo = runner.CreateStartInfo(specification.BaseDirectory, "direct.runner", out var executable, out var resolveError)
             ?? throw new WorkerLaunchException(id, WorkerLaunchFailure.StartFailed, $"Cannot launch worker {id}: {resolveError}", null, string.Empty, null);
 
         var endpoint = WorkerEndpoint.Create(specification.Transport, effective.SocketDirectory, id);
