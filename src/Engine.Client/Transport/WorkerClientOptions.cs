@@ -54,12 +54,12 @@ public sealed class WorkerClientOptions
     /// <remarks>
     /// Why 4 MiB: dynamic scaling grows the window only when a window's worth of data takes longer
     /// than a round trip to arrive, which rarely happens over a Unix socket or loopback, where a
-    /// round trip takes microseconds; the worker then stays limited to 64 KiB in flight and the
-    /// engine sends a WINDOW_UPDATE for every 8 KiB it reads. Measured against a real worker
-    /// (docs/performance.md): over loopback TCP, 1 MiB, 4 MiB and 16 MiB windows all streamed
-    /// 64 KiB batches about 12% faster than the runtime default; over a Unix socket the difference
-    /// stayed within the noise. 4 MiB holds a whole batch of the usual 1 to 4 MiB, matches the
-    /// reference worker's own receive window, and bounds what a slow reader buffers per session.
+    /// round trip takes microseconds; the worker then stays limited to a small window in flight.
+    /// Measured against a real worker (docs/performance.md): the runtime default streamed 1 MiB
+    /// batches 9% slower over loopback TCP, with the worker waiting a third longer to send;
+    /// 1 MiB and 16 MiB windows measured within the noise of 4 MiB. 4 MiB holds a whole batch of
+    /// the usual sizes, matches the reference worker's own receive window, and bounds what a slow
+    /// reader buffers per session.
     /// </remarks>
     public int? Http2InitialStreamWindowSize { get; set; } = DefaultHttp2InitialStreamWindowSize;
 
@@ -69,7 +69,7 @@ public sealed class WorkerClientOptions
     /// </summary>
     /// <remarks>
     /// Measured (docs/performance.md): no size was faster than the operating system's defaults,
-    /// and 1 MiB or more over a Unix socket was 10 to 30% slower. Setting a size also turns off
+    /// and 1 MiB or more over a Unix socket was 9 to 36% slower. Setting a size also turns off
     /// TCP's automatic buffer tuning.
     /// </remarks>
     public int? SocketBufferSize { get; set; }
