@@ -59,6 +59,23 @@ internal sealed class ConformanceChecks
 
     private ConformanceStream Open() => ConformanceStream.Open(_client, Timeout, _cancellationToken);
 
+    /// <summary>An Execute stream whose echo Init the worker accepted.</summary>
+    private async Task<ConformanceStream> OpenAcceptedEchoAsync()
+    {
+        var stream = Open();
+        try
+        {
+            await stream.SendInitAsync(EchoInit()).ConfigureAwait(false);
+            await stream.ExpectInitAsync().ConfigureAwait(false);
+            return stream;
+        }
+        catch
+        {
+            stream.Dispose();
+            throw;
+        }
+    }
+
     private Init EchoInit() => NewInit(_options.EchoFormat, _options.EchoPayload);
 
     private Init NewInit(string format, ReadOnlyMemory<byte> payload)
@@ -114,9 +131,7 @@ internal sealed class ConformanceChecks
 
     private async Task EchoOneBatchAsync()
     {
-        using var stream = Open();
-        await stream.SendInitAsync(EchoInit()).ConfigureAwait(false);
-        await stream.ExpectInitAsync().ConfigureAwait(false);
+        using var stream = await OpenAcceptedEchoAsync().ConfigureAwait(false);
         var batch = _options.Batches[0];
         await stream.SendDataAsync(batch).ConfigureAwait(false);
         RequireEcho(stream, await stream.ExpectDataAsync("echoing batch 0").ConfigureAwait(false), batch, 0);
@@ -127,9 +142,7 @@ internal sealed class ConformanceChecks
 
     private async Task EchoInOrderAsync()
     {
-        using var stream = Open();
-        await stream.SendInitAsync(EchoInit()).ConfigureAwait(false);
-        await stream.ExpectInitAsync().ConfigureAwait(false);
+        using var stream = await OpenAcceptedEchoAsync().ConfigureAwait(false);
         var batches = _options.Batches;
         foreach (var batch in batches)
         {
@@ -148,9 +161,7 @@ internal sealed class ConformanceChecks
 
     private async Task FullDuplexAsync()
     {
-        using var stream = Open();
-        await stream.SendInitAsync(EchoInit()).ConfigureAwait(false);
-        await stream.ExpectInitAsync().ConfigureAwait(false);
+        using var stream = await OpenAcceptedEchoAsync().ConfigureAwait(false);
         var batches = _options.Batches;
         var count = _options.DuplexBatchCount;
 
@@ -197,9 +208,7 @@ internal sealed class ConformanceChecks
 
     private async Task FinishWithoutInputAsync()
     {
-        using var stream = Open();
-        await stream.SendInitAsync(EchoInit()).ConfigureAwait(false);
-        await stream.ExpectInitAsync().ConfigureAwait(false);
+        using var stream = await OpenAcceptedEchoAsync().ConfigureAwait(false);
         await stream.SendFinishAsync().ConfigureAwait(false);
         await stream.ExpectFinishAsync().ConfigureAwait(false);
         await stream.ExpectCleanEndAsync().ConfigureAwait(false);
@@ -207,9 +216,7 @@ internal sealed class ConformanceChecks
 
     private async Task CancelBeforeFinishAsync()
     {
-        using var stream = Open();
-        await stream.SendInitAsync(EchoInit()).ConfigureAwait(false);
-        await stream.ExpectInitAsync().ConfigureAwait(false);
+        using var stream = await OpenAcceptedEchoAsync().ConfigureAwait(false);
         var batch = _options.Batches[0];
         await stream.SendDataAsync(batch).ConfigureAwait(false);
         RequireEcho(stream, await stream.ExpectDataAsync("echoing batch 0").ConfigureAwait(false), batch, 0);
@@ -218,9 +225,7 @@ internal sealed class ConformanceChecks
 
     private async Task CancelAfterFinishAsync()
     {
-        using var stream = Open();
-        await stream.SendInitAsync(EchoInit()).ConfigureAwait(false);
-        await stream.ExpectInitAsync().ConfigureAwait(false);
+        using var stream = await OpenAcceptedEchoAsync().ConfigureAwait(false);
         var batch = _options.Batches[0];
         await stream.SendDataAsync(batch).ConfigureAwait(false);
         RequireEcho(stream, await stream.ExpectDataAsync("echoing batch 0").ConfigureAwait(false), batch, 0);
@@ -269,9 +274,7 @@ internal sealed class ConformanceChecks
 
     private async Task SecondInitAsync()
     {
-        using var stream = Open();
-        await stream.SendInitAsync(EchoInit()).ConfigureAwait(false);
-        await stream.ExpectInitAsync().ConfigureAwait(false);
+        using var stream = await OpenAcceptedEchoAsync().ConfigureAwait(false);
         await stream.SendInitAsync(EchoInit()).ConfigureAwait(false);
         await stream.ExpectErrorAsync(ExecutionError.KindOneofCase.Protocol).ConfigureAwait(false);
         await CancelAndExpectCancelResponseAsync(stream).ConfigureAwait(false);
@@ -343,9 +346,7 @@ internal sealed class ConformanceChecks
 
     private async Task ChunkInDataPhaseAsync()
     {
-        using var stream = Open();
-        await stream.SendInitAsync(EchoInit()).ConfigureAwait(false);
-        await stream.ExpectInitAsync().ConfigureAwait(false);
+        using var stream = await OpenAcceptedEchoAsync().ConfigureAwait(false);
         await stream.SendChunkAsync(_options.EchoPayload, last: true).ConfigureAwait(false);
         await stream.ExpectErrorAsync(ExecutionError.KindOneofCase.Protocol).ConfigureAwait(false);
         await CancelAndExpectCancelResponseAsync(stream).ConfigureAwait(false);
@@ -402,9 +403,7 @@ internal sealed class ConformanceChecks
 
     private async Task ShutdownCancelsSessionsAsync()
     {
-        using var stream = Open();
-        await stream.SendInitAsync(EchoInit()).ConfigureAwait(false);
-        await stream.ExpectInitAsync().ConfigureAwait(false);
+        using var stream = await OpenAcceptedEchoAsync().ConfigureAwait(false);
         var batch = _options.Batches[0];
         await stream.SendDataAsync(batch).ConfigureAwait(false);
         RequireEcho(stream, await stream.ExpectDataAsync("echoing batch 0").ConfigureAwait(false), batch, 0);
