@@ -90,6 +90,7 @@ internal static class RunOperation
         var (interrupt, token, force) = tokens;
         state.Session = session;
         RunError? local = null;
+        var processed = false;
         try
         {
             var init = request.BuildInit();
@@ -98,6 +99,7 @@ internal static class RunOperation
             await session.InitAsync(init, token);
             state.Stage = "streaming";
             await data.ProcessAsync(session, state, token);
+            processed = true;
         }
         catch (InputReadException ex)
         {
@@ -134,7 +136,7 @@ internal static class RunOperation
             outcome,
             local,
             interrupted: interrupt.IsCancellationRequested,
-            timedOut: clock.Expired);
+            timedOut: processed ? null : clock.Expired);
         var diagnostics = outcome.Diagnostics;
         return new RunReport
         {
@@ -156,13 +158,14 @@ internal static class RunOperation
 
     /// <summary>
     /// Maps a session outcome to the CLI's outcome, exit code and error: a local input or output
-    /// failure first (exit 2), then an interrupt (130), then a finished session (0), an expired
-    /// <c>--timeout</c> (3), and the session's own outcome.
+    /// failure first (exit 2), then an interrupt (130), then an expired <c>--timeout</c> (3), then a
+    /// finished session (0), and the session's own outcome. The timeout comes before the terminator:
+    /// a run its deadline stopped did not deliver all output, whichever terminator the worker chose.
     /// </summary>
     /// <param name="outcome">The session's outcome.</param>
     /// <param name="local">An input or output failure of the CLI itself, or <see langword="null"/>.</param>
     /// <param name="interrupted">Whether Ctrl+C or SIGTERM arrived before the outcome was known.</param>
-    /// <param name="timedOut">The expired <c>--timeout</c>, or <see langword="null"/>.</param>
+    /// <param name="timedOut">The <c>--timeout</c> that stopped the run before all output was delivered, or <see langword="null"/>.</param>
     internal static (RunOutcome Outcome, int ExitCode, RunError? Error) Classify(
         SessionOutcome outcome,
         RunError? local,
@@ -182,14 +185,14 @@ internal static class RunOperation
             return (RunOutcome.Interrupted, ExitCodes.Interrupted, WorkerError(outcome));
         }
 
-        if (outcome.Kind == SessionOutcomeKind.Finished)
-        {
-            return (RunOutcome.Finished, ExitCodes.Success, null);
-        }
-
         if (timedOut is { } expired)
         {
             return (RunOutcome.TransportFailed, ExitCodes.Transport, TimedOut(expired));
+        }
+
+        if (outcome.Kind == SessionOutcomeKind.Finished)
+        {
+            return (RunOutcome.Finished, ExitCodes.Success, null);
         }
 
         return outcome.Kind switch

@@ -2,14 +2,17 @@ namespace Engine.Client;
 
 /// <summary>
 /// The worker's output could not be used: a <c>DataResponse</c> was not a valid Arrow IPC stream,
-/// or its schema differed from the session's output schema. The session sent Cancel; its outcome
-/// is <see cref="SessionOutcomeKind.Cancelled"/> once the worker acknowledges (or
-/// <see cref="SessionOutcomeKind.Finished"/> if its FinishResponse was already on the way).
+/// or its schema differed from the session's output schema. The engine rejects the output and ends
+/// the session: it sends Cancel unless the session already settled, and the outcome is
+/// <see cref="SessionOutcomeKind.Cancelled"/> once the worker acknowledges, or
+/// <see cref="SessionOutcomeKind.Failed"/> when the worker's FinishResponse was already on the way.
+/// Either way <see cref="SessionOutcome.Exception"/> is this exception: an outcome never reads as
+/// finished after output was rejected.
 /// </summary>
 public sealed class WorkerOutputException : WorkerException
 {
     internal WorkerOutputException(long batchIndex, string problem, SessionDiagnostics session, Exception? innerException)
-        : base(session.Worker, $"Session {session.SessionId}: output batch {batchIndex} (DataResponse {batchIndex}) {problem}. The session was cancelled. [{session.Describe()}]", innerException)
+        : base(session.Worker, $"Session {session.SessionId}: output batch {batchIndex} (DataResponse {batchIndex}) {problem}; the engine rejected it and ended the session. [{session.Describe()}]", innerException)
     {
         BatchIndex = batchIndex;
         Session = session;

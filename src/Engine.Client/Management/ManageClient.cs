@@ -16,7 +16,7 @@ namespace Engine.Client.Management;
 /// </summary>
 internal sealed class ManageClient
 {
-    private readonly UdfWorker.UdfWorkerClient _client;
+    private readonly CallInvoker _invoker;
     private readonly string _worker;
     private readonly WorkerClientOptions _options;
     private readonly ILogger _logger;
@@ -24,7 +24,7 @@ internal sealed class ManageClient
 
     public ManageClient(CallInvoker invoker, string worker, WorkerClientOptions options)
     {
-        _client = new UdfWorker.UdfWorkerClient(invoker);
+        _invoker = invoker;
         _worker = worker;
         _options = options;
         _logger = options.LoggerFactory.CreateLogger<ManageClient>();
@@ -92,16 +92,18 @@ internal sealed class ManageClient
             var response = await _pipeline.ExecuteAsync(
                 static async (state, token) =>
                 {
-                    var (client, request) = state;
-                    return await client.ManageAsync(request, new CallOptions(cancellationToken: token)).ConfigureAwait(false);
+                    var (invoker, request) = state;
+                    return await invoker.AsyncUnaryCall(WireMethods.Manage, null, new CallOptions(cancellationToken: token), request).ConfigureAwait(false);
                 },
-                (_client, request),
+                (_invoker, request),
                 linked.Token).ConfigureAwait(false);
 
             if (response.ManageCase != expected)
             {
                 outcome = "protocol_violation";
-                var got = response.ManageCase == WorkerResponse.ManageOneofCase.None ? "a WorkerResponse with no branch set" : $"a {response.ManageCase} response";
+                var got = WireMethods.ParseErrorOf(response) is { } parseError ? $"bytes that are not a valid WorkerResponse message ({parseError})"
+                    : response.ManageCase == WorkerResponse.ManageOneofCase.None ? "a WorkerResponse with no branch set"
+                    : $"a {response.ManageCase} response";
                 throw new WorkerTransportException(
                     _worker,
                     TransportFailureReason.ProtocolViolation,

@@ -8,10 +8,18 @@ public enum SessionOutcomeKind
     /// <summary>The worker answered Finish with a FinishResponse and no error.</summary>
     Finished,
 
-    /// <summary>The session ended through a CancelResponse (the engine cancelled, or the worker cancelled after an error).</summary>
+    /// <summary>
+    /// The session ended through a CancelResponse (the engine cancelled, or the worker cancelled after
+    /// an error), or through a FinishResponse that came after the engine's Cancel when output arriving
+    /// after that Cancel was discarded (not every output batch reached the consumer).
+    /// </summary>
     Cancelled,
 
-    /// <summary>The session ended through a FinishResponse, but the worker reported an error.</summary>
+    /// <summary>
+    /// The session ended through a FinishResponse, but the worker reported an error, or the engine
+    /// failed the session itself before it (its input source or Finish callback threw, or it rejected
+    /// the worker's output): <see cref="SessionOutcome.Exception"/> says which.
+    /// </summary>
     Failed,
 
     /// <summary>The stream broke, timed out or the worker violated the protocol; the worker is not reused.</summary>

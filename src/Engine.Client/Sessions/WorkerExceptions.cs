@@ -140,6 +140,13 @@ public sealed class WorkerTransportException : WorkerException
             {
                 return inner.Message;
             }
+
+            // Grpc.Net.Client reports a call on a disposed channel as "Cannot access a disposed
+            // object" of its own internals: say what the caller did instead.
+            if (e is ObjectDisposedException || (e is RpcException { Status.DebugException: ObjectDisposedException }))
+            {
+                return "the channel to the worker was closed (its WorkerClient was disposed, or its pool closed) while the call was using it";
+            }
         }
 
         return exception switch

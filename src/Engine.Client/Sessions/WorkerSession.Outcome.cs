@@ -15,6 +15,11 @@ public sealed partial class WorkerSession
     private TimeSpan _watchdogTimeout;
     private string? _sendFailure;
     private bool _telemetryStarted;
+    private PendingFinish? _pendingFinish;
+    private bool _outputDone;
+
+    /// <summary>A FinishResponse held until the consumer has read every output batch.</summary>
+    private sealed record PendingFinish(SessionError? CallbackError, ExecutionMetrics? Metrics, ReadOnlyMemory<byte>? FinishData);
 
     /// <summary>Deadline kinds, by priority: a later one replaces an earlier one, never the reverse.</summary>
     private enum WatchdogKind
@@ -32,16 +37,34 @@ public sealed partial class WorkerSession
     /// </summary>
     private void RequestCancel(string reason, bool byCaller)
     {
+        bool terminated;
         lock (_gate)
         {
-            if (_state.IsSettled || _cancelRequested)
+            if (_state.IsSettled)
             {
                 return;
             }
 
-            _cancelRequested = true;
-            _cancelReason = reason;
-            _cancelByCaller = byCaller;
+            // After a FinishResponse nothing is left to cancel on the wire: the consumer stopped
+            // reading (or failed), so the terminator settles now.
+            terminated = _pendingFinish is not null;
+            if (!terminated)
+            {
+                if (_cancelRequested)
+                {
+                    return;
+                }
+
+                _cancelRequested = true;
+                _cancelReason = reason;
+                _cancelByCaller = byCaller;
+            }
+        }
+
+        if (terminated)
+        {
+            SettlePendingFinish();
+            return;
         }
 
         SessionLog.CancelRequested(_logger, Id, _worker, reason);
@@ -75,11 +98,24 @@ public sealed partial class WorkerSession
         }
     }
 
+    /// <summary>
+    /// Fails Init's task, marked observed: a caller that closed or cancelled the session before
+    /// Init completed never awaits it, and its exception must not surface later as an
+    /// <see cref="TaskScheduler.UnobservedTaskException"/>. A caller that awaits it still gets it.
+    /// </summary>
+    private void FailInit(Exception exception)
+    {
+        if (_init.TrySetException(exception))
+        {
+            _ = _init.Task.Exception;
+        }
+    }
+
     private void ArmWatchdog(WatchdogKind kind, TimeSpan timeout)
     {
         lock (_gate)
         {
-            if (_state.IsSettled || (_watchdogKind >= WatchdogKind.SendFailure && kind <= _watchdogKind))
+            if (_state.IsSettled || _pendingFinish is not null || (_watchdogKind >= WatchdogKind.SendFailure && kind <= _watchdogKind))
             {
                 return;
             }
@@ -173,6 +209,58 @@ public sealed partial class WorkerSession
         }
     }
 
+    /// <summary>
+    /// A FinishResponse arrived while the consumer still reads the output: the terminator is known,
+    /// but the session is a success only once every output batch was consumed without the engine
+    /// rejecting one. Holds the terminator (no deadline runs meanwhile: nothing more is expected from
+    /// the worker) and ends the output, so the consumer settles it when it reads the end, fails, stops
+    /// reading, or closes. Returns false when the consumer is already gone: settle at once.
+    /// </summary>
+    private bool TryDeferFinish(SessionError? callbackError, ExecutionMetrics? metrics, ReadOnlyMemory<byte>? finishData)
+    {
+        lock (_gate)
+        {
+            // Only a success waits for the consumer; an error overtakes buffered output at once.
+            if (_outputDone || _state.IsSettled || callbackError is not null || _priorError is not null || _localFailure is not null)
+            {
+                return false;
+            }
+
+            _pendingFinish = new PendingFinish(callbackError, metrics, finishData);
+            _watchdogKind = WatchdogKind.None;
+            _watchdog?.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        }
+
+        _output.Writer.TryComplete();
+        return true;
+    }
+
+    /// <summary>Settles the held FinishResponse (see <see cref="TryDeferFinish"/>); first wins as always.</summary>
+    private void SettlePendingFinish()
+    {
+        PendingFinish? pending;
+        lock (_gate)
+        {
+            pending = _pendingFinish;
+        }
+
+        if (pending is not null)
+        {
+            SettleTerminator(finished: true, pending.CallbackError, pending.Metrics, pending.FinishData);
+        }
+    }
+
+    /// <summary>The output's consumer is done (read the end, failed or stopped): a held FinishResponse settles.</summary>
+    private void OnOutputDone()
+    {
+        lock (_gate)
+        {
+            _outputDone = true;
+        }
+
+        SettlePendingFinish();
+    }
+
     private void SettleTerminator(bool finished, SessionError? callbackError, ExecutionMetrics? metrics, ReadOnlyMemory<byte>? finishData)
     {
         SessionError? prior;
@@ -188,19 +276,34 @@ public sealed partial class WorkerSession
             cancelRequested = _cancelRequested;
         }
 
+        var discarded = Volatile.Read(ref _outputDiscarded);
+
         // PROTOCOL.md rule 7: a prior init or data-phase error first, then the terminator's own
-        // callback error, then "cancelled".
+        // callback error, then "cancelled". A FinishResponse is a success only when nothing failed
+        // on either side and every output batch reached the consumer: a failure of the engine's own
+        // (its input, its Finish callback, output it rejected) makes the session Failed, and output
+        // discarded after a Cancel makes it Cancelled, whatever terminator the worker chose.
         var primary = prior ?? callbackError;
         var attached = prior is not null ? callbackError : null;
-        var kind = finished ? (primary is null ? SessionOutcomeKind.Finished : SessionOutcomeKind.Failed) : SessionOutcomeKind.Cancelled;
+        var kind = !finished ? SessionOutcomeKind.Cancelled
+            : primary is not null || local is not null ? SessionOutcomeKind.Failed
+            : cancelRequested && discarded > 0 ? SessionOutcomeKind.Cancelled
+            : SessionOutcomeKind.Finished;
         Exception? exception = null;
         if (kind != SessionOutcomeKind.Finished)
         {
+            var cancelled = !cancelRequested ? "The worker cancelled the session."
+                : byCaller ? $"The session was cancelled by the caller ({reason})."
+                : $"The session was cancelled: {reason}.";
+            if (finished && primary is null && local is null)
+            {
+                cancelled += string.Create(
+                    CultureInfo.InvariantCulture,
+                    $" The worker had already finished, but {discarded} output batch(es) that arrived after the Cancel were discarded.");
+            }
+
             exception = primary is not null ? new WorkerExecutionException(primary, attached, Snapshot())
-                : local ?? new OperationCanceledException(
-                    !cancelRequested ? "The worker cancelled the session."
-                    : byCaller ? $"The session was cancelled by the caller ({reason})."
-                    : $"The session was cancelled: {reason}.");
+                : local ?? new OperationCanceledException(cancelled);
         }
 
         Settle(BuildOutcome(kind, primary, attached, exception, metrics, finishData), abort: false);
@@ -209,6 +312,7 @@ public sealed partial class WorkerSession
     private void SettleTransport(TransportFailureReason reason, string message, Exception? cause)
     {
         SessionError? prior;
+        bool terminated;
         lock (_gate)
         {
             if (_state.IsSettled)
@@ -217,6 +321,14 @@ public sealed partial class WorkerSession
             }
 
             prior = _priorError;
+            terminated = _pendingFinish is not null;
+        }
+
+        if (terminated)
+        {
+            // The FinishResponse arrived before this failure: it stands.
+            SettlePendingFinish();
+            return;
         }
 
         var exception = new WorkerTransportException(_worker, reason, message, Snapshot(), cause);
@@ -233,9 +345,17 @@ public sealed partial class WorkerSession
     private void SettleInterrupted(string message)
     {
         SessionError? prior;
+        bool terminated;
         lock (_gate)
         {
             prior = _priorError;
+            terminated = _pendingFinish is not null;
+        }
+
+        if (terminated)
+        {
+            SettlePendingFinish();
+            return;
         }
 
         Settle(BuildOutcome(SessionOutcomeKind.Interrupted, prior, null, new OperationCanceledException(message), null, null), abort: true);
@@ -305,7 +425,7 @@ public sealed partial class WorkerSession
             FailOutput(outcome.Exception ?? new OperationCanceledException("The session ended."));
         }
 
-        _init.TrySetException(outcome.Exception ?? new OperationCanceledException("The session ended before Init completed."));
+        FailInit(outcome.Exception ?? new OperationCanceledException("The session ended before Init completed."));
         if (abort)
         {
             AbortCall();

@@ -1,3 +1,4 @@
+using System.Globalization;
 using Engine.Client.Diagnostics;
 using Engine.Client.Protocol;
 using Google.Protobuf;
@@ -29,7 +30,7 @@ public sealed partial class WorkerSession
             {
                 var response = responses.Current;
                 Volatile.Write(ref _lastWorkerMessageTimestamp, _time.GetTimestamp());
-                if (_state.IsSettled)
+                if (IsTerminated())
                 {
                     if (response.ResponseCase != UdfResponse.ResponseOneofCase.Data)
                     {
@@ -53,24 +54,28 @@ public sealed partial class WorkerSession
                 {
                     OnControl(response.Control);
                 }
+                else if (WireMethods.ParseErrorOf(response) is { } parseError)
+                {
+                    Violation($"the worker sent bytes that are not a valid UdfResponse message ({parseError})");
+                }
                 else
                 {
                     Violation("the worker sent a UdfResponse with no branch of its oneof set (neither control nor data)");
                 }
             }
 
-            if (!_state.IsSettled)
+            if (!IsTerminated())
             {
                 Violation("the worker ended the response stream without a terminator (FinishResponse or CancelResponse)");
             }
         }
         catch (Exception ex)
         {
-            if (!_state.IsSettled)
+            if (!IsTerminated())
             {
                 // A pooled worker may have died: the pool can say how (exit code, signal).
                 var explanation = _lease is null ? null : await ExplainStreamFailureAsync().ConfigureAwait(false);
-                if (!_state.IsSettled)
+                if (!IsTerminated())
                 {
                     OnStreamFailed(ex, explanation);
                 }
@@ -89,6 +94,16 @@ public sealed partial class WorkerSession
             SessionLog.ReleaseHookFailed(_logger, Id, _worker, ex);
             return null;
         }
+    }
+
+    /// <summary>The Execute call could not even start (its channel was disposed, say): say why, as for a broken stream.</summary>
+    private async Task FailToStartAsync(Exception exception)
+    {
+        var explanation = _lease is null ? null : await ExplainStreamFailureAsync().ConfigureAwait(false);
+        SettleTransport(
+            explanation is null ? TransportFailureReason.Rpc : TransportFailureReason.WorkerLost,
+            explanation is null ? "opening the Execute stream failed" : $"{explanation}; opening the Execute stream failed",
+            exception);
     }
 
     private void OnStreamFailed(Exception exception, string? explanation = null)
@@ -148,7 +163,9 @@ public sealed partial class WorkerSession
         }
         catch (System.Threading.Channels.ChannelClosedException)
         {
-            // The output ended (failed, cancelled or abandoned): discard, so the terminator can arrive.
+            // The output ended (failed, cancelled or abandoned): discard, so the terminator can
+            // arrive. Counted: a FinishResponse after discarded output is not a success.
+            Interlocked.Increment(ref _outputDiscarded);
         }
     }
 
@@ -201,7 +218,7 @@ public sealed partial class WorkerSession
         {
             var reported = RecordWorkerError(error, SessionErrorOrigin.Init);
             var exception = new WorkerExecutionException(reported, null, Snapshot());
-            _init.TrySetException(exception);
+            FailInit(exception);
             RequestCancel("the worker's Init failed", byCaller: false);
             return;
         }
@@ -214,7 +231,7 @@ public sealed partial class WorkerSession
         else
         {
             // A Cancel was requested before the worker accepted Init: Init does not succeed.
-            _init.TrySetException(new OperationCanceledException(
+            FailInit(new OperationCanceledException(
                 $"The session was cancelled before the worker accepted Init ({CancelReason()})."));
         }
     }
@@ -238,7 +255,7 @@ public sealed partial class WorkerSession
         var reported = RecordWorkerError(response.Error ?? new ExecutionError(), initResponded ? SessionErrorOrigin.Data : SessionErrorOrigin.Init);
         var exception = new WorkerExecutionException(reported, null, Snapshot());
         FailOutput(exception);
-        _init.TrySetException(exception);
+        FailInit(exception);
 
         // PROTOCOL.md rule 6: after an ErrorResponse the engine must send Cancel.
         RequestCancel("the worker reported an error", byCaller: false);
@@ -265,8 +282,23 @@ public sealed partial class WorkerSession
             return;
         }
 
+        // Every batch went out before Finish, so the count sent is final here. A worker that reports
+        // fewer received answered before it read all input (or dropped some): never a success.
+        var sent = Volatile.Read(ref _batchesSent);
+        if (response.Metrics is { HasBatchesIn: true } metrics && metrics.BatchesIn < (ulong)sent)
+        {
+            Violation(string.Create(
+                CultureInfo.InvariantCulture,
+                $"the FinishResponse reports {metrics.BatchesIn} input batch(es) received, but the engine sent {sent} before Finish: the worker answered before it read all input, or dropped some"));
+            return;
+        }
+
         var callbackError = response.Error is { } error ? SessionError.From(error, SessionErrorOrigin.Finish) : null;
-        SettleTerminator(finished: true, callbackError, response.Metrics, response.HasData ? response.Data.Memory : Unset);
+        var finishData = response.HasData ? response.Data.Memory : Unset;
+        if (!TryDeferFinish(callbackError, response.Metrics, finishData))
+        {
+            SettleTerminator(finished: true, callbackError, response.Metrics, finishData);
+        }
     }
 
     private void OnCancelResponse(CancelResponse response)
@@ -298,6 +330,15 @@ public sealed partial class WorkerSession
 
         SessionLog.WorkerError(_logger, Id, _worker, reported);
         return reported;
+    }
+
+    /// <summary>Whether the outcome is settled or a FinishResponse is held for the consumer: nothing more is expected from the worker.</summary>
+    private bool IsTerminated()
+    {
+        lock (_gate)
+        {
+            return _state.IsSettled || _pendingFinish is not null;
+        }
     }
 
     private bool InitResponded()

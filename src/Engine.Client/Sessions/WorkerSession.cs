@@ -5,6 +5,7 @@ using System.Threading.Channels;
 using Engine.Client.Diagnostics;
 using Engine.Client.Protocol;
 using Engine.Client.Sessions;
+using Engine.Client.Transport;
 using Grpc.Core;
 using Microsoft.Extensions.Logging;
 
@@ -88,6 +89,7 @@ public sealed partial class WorkerSession : IAsyncDisposable
     private long _bytesReceived;
     private long _startTimestamp;
     private long _lastWorkerMessageTimestamp;
+    private long _outputDiscarded;
 
     internal WorkerSession(
         CallInvoker invoker,
@@ -300,6 +302,7 @@ public sealed partial class WorkerSession : IAsyncDisposable
 
                 if (!more)
                 {
+                    OnOutputDone();
                     ThrowIfOutputFailed();
                     completed = true;
                     yield break;
@@ -312,6 +315,8 @@ public sealed partial class WorkerSession : IAsyncDisposable
             {
                 RequestCancel("the engine stopped reading the output", byCaller: false);
             }
+
+            OnOutputDone();
         }
     }
 
@@ -337,11 +342,11 @@ public sealed partial class WorkerSession : IAsyncDisposable
         AsyncDuplexStreamingCall<UdfRequest, UdfResponse> call;
         try
         {
-            call = new UdfWorker.UdfWorkerClient(_invoker).Execute();
+            call = _invoker.AsyncDuplexStreamingCall(WireMethods.Execute, null, default);
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
-            SettleTransport(TransportFailureReason.Rpc, "opening the Execute stream failed", ex);
+            _ = FailToStartAsync(ex);
             return false;
         }
 

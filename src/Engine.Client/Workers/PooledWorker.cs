@@ -36,6 +36,9 @@ internal sealed class PooledWorker
 
     public bool Stopping { get; set; }
 
+    /// <summary>Why the worker is being stopped, once <see cref="Stopping"/>.</summary>
+    public string? StopReason { get; set; }
+
     public bool IsAvailable => Healthy && !Retired && !Stopping;
 
     public CancellationTokenSource MonitorStop { get; } = new();

@@ -348,6 +348,7 @@ public sealed class WorkerPool : IAsyncDisposable
         lock (_gate)
         {
             worker.Stopping = true;
+            worker.StopReason ??= reason;
         }
 
         PoolLog.StoppingWorker(_logger, worker.Id, reason);
@@ -466,7 +467,10 @@ public sealed class WorkerPool : IAsyncDisposable
             string? reason;
             lock (pool._gate)
             {
-                reason = worker.Healthy ? null : worker.UnhealthyReason;
+                reason = !worker.Healthy ? worker.UnhealthyReason
+                    : worker.Stopping ? $"worker {worker.Id} was being stopped ({worker.StopReason})"
+                    : pool._disposed ? "the pool is closing"
+                    : null;
             }
 
             if (reason is not null)

@@ -88,6 +88,14 @@ internal sealed partial class ExecuteStream
 
     private async ValueTask FinishAsync()
     {
+        // Rule 6: a FinishResponse means every input was processed and all its output sent. Once a
+        // Cancel (or shutdown) interrupted or skipped any work, only CancelResponse is true.
+        if (_work.IsCancellationRequested)
+        {
+            _state = StreamState.AwaitingCancel;
+            return;
+        }
+
         ByteString? data = null;
         ExecutionError? error = null;
         var started = Stopwatch.GetTimestamp();
@@ -116,6 +124,13 @@ internal sealed partial class ExecuteStream
 
         if (ApplyOverride())
         {
+            return;
+        }
+
+        if (_work.IsCancellationRequested)
+        {
+            // The Cancel arrived before FinishResponse went out: rule 6 asks for CancelResponse.
+            _state = StreamState.AwaitingCancel;
             return;
         }
 

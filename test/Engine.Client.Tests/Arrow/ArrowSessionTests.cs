@@ -301,7 +301,7 @@ public sealed class ArrowSessionTests(HostKind kind)
         var outcome = await session.CloseAsync().DefaultTimeout();
 
         Assert.That(error.Message, Does.StartWith(
-            $"Session {session.Id}: output batch 0 (DataResponse 0) does not match the session's output schema (declared in Init): field 0 is named 'x' where the schema has 'id'."));
+            $"Session {session.Id}: output batch 0 (DataResponse 0) does not match the session's output schema (declared in Init): field 0 is named 'x' where the schema has 'id'; the engine rejected it and ended the session."));
         Assert.That(outcome.Kind, Is.EqualTo(SessionOutcomeKind.Cancelled));
         Assert.That(outcome.Exception, Is.SameAs(error));
     }

@@ -268,6 +268,24 @@ public sealed class CliRunTests
         });
     }
 
+    // Issue case: the worker was still computing (a slow UDF) when --timeout expired; the session
+    // had sent Finish, then Cancel; the run reported finished with part of the output.
+    [Test]
+    public async Task A_timeout_that_expires_while_the_UDF_works_after_Finish_exits_3_not_0()
+    {
+        var result = await CliProcess.RunAsync(
+            "run", "--worker", _worker.Address, "--format", "builtin", "--payload", "delay 1500ms",
+            "--input", CliTestFiles.SampleStream, "--timeout", "2500ms", "--json", "--no-progress", "--output", Path.Combine(CliTestFiles.Directory, "timeout-out.arrows"));
+
+        Assert.That(result.ExitCode, Is.EqualTo(3), result.ToString());
+        using var json = JsonDocument.Parse(result.Stdout);
+        Assert.Multiple(() =>
+        {
+            Assert.That(json.RootElement.GetProperty("outcome").GetString(), Is.EqualTo("transport_failed"));
+            Assert.That(json.RootElement.GetProperty("error").GetProperty("reason").GetString(), Is.EqualTo("timeout"));
+        });
+    }
+
     [Test]
     public async Task The_timeout_covers_the_wait_for_the_input_schema_on_stdin()
     {

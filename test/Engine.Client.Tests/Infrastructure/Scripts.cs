@@ -48,15 +48,17 @@ public static class Scripts
     /// <summary>Echo data; answer Finish with FinishResponse and Cancel with CancelResponse.</summary>
     public static async Task EchoLoopAsync(ScriptedStream stream, bool answerFinish = true, bool answerCancel = true)
     {
+        ulong batchesIn = 0;
         while (await stream.ReadAsync() is { } request)
         {
             if (ScriptedStream.IsData(request))
             {
+                batchesIn++;
                 await stream.WriteAsync(Responses.Data(request.Data.Data));
             }
             else if (ScriptedStream.IsFinish(request) && answerFinish)
             {
-                await stream.WriteAsync(Responses.Finish(metrics: new ExecutionMetrics { BatchesIn = 1 }));
+                await stream.WriteAsync(Responses.Finish(metrics: new ExecutionMetrics { BatchesIn = batchesIn }));
                 await AwaitHalfCloseAsync(stream);
                 return;
             }

@@ -67,6 +67,26 @@ public sealed class ExecuteStreamTests
         });
     }
 
+    // PROTOCOL.md rule 6: Finish, then Cancel while the UDF still works on the input. A
+    // FinishResponse would claim every input was processed; CancelResponse is the only true answer.
+    [Test]
+    public async Task Finish_then_Cancel_while_the_UDF_still_works_is_answered_with_CancelResponse()
+    {
+        using var stream = Open(_worker);
+        await StartAsync(stream, Fault("slow:600000"));
+        foreach (var text in new[] { "a", "b", "c" })
+        {
+            await stream.SendAsync(Data(text), "DataRequest");
+        }
+
+        await stream.SendFinishAsync();
+        await stream.SendCancelAsync();
+        var cancel = await stream.ExpectCancelAsync();
+        await stream.ExpectCleanEndAsync();
+
+        Assert.That(cancel.Metrics.BatchesOut, Is.Zero, "no batch was processed to its end");
+    }
+
     [Test]
     public async Task CancelResponse_carries_the_partial_totals()
     {

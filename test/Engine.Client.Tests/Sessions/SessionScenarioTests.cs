@@ -465,7 +465,7 @@ public sealed class SessionScenarioTests(HostKind kind)
             Assert.That(output.Select(S), Is.EqualTo(new[] { "a", "b", "c" }));
             Assert.That(outcome.Kind, Is.EqualTo(SessionOutcomeKind.Finished));
             Assert.That(outcome.WorkerReusable, Is.True);
-            Assert.That(outcome.Metrics?.BatchesIn, Is.EqualTo(1UL));
+            Assert.That(outcome.Metrics?.BatchesIn, Is.EqualTo(3UL));
             Assert.That(outcome.Diagnostics.BatchesSent, Is.EqualTo(3));
             Assert.That(outcome.Diagnostics.BatchesReceived, Is.EqualTo(3));
             Assert.That(again, Is.SameAs(outcome));

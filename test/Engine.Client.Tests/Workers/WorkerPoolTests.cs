@@ -439,4 +439,39 @@ public sealed class WorkerPoolTests
         Assert.That(error!.Message, Does.Contain("exit code 3").And.Contain("cannot import udf"));
         Assert.That(pool.Workers, Is.Empty);
     }
+
+    // Issue case: sessions failed by their pool's disposal said "Cannot access a disposed object ...
+    // GrpcCall" instead of saying that the pool was closing.
+    [Test]
+    public async Task A_session_running_when_its_pool_closes_says_why_it_ended()
+    {
+        var pool = Pool();
+        var session = await pool.OpenSessionAsync().DefaultTimeout();
+        await session.InitAsync(Echo()).DefaultTimeout();
+        var reading = session.ProcessAsync(OneThenWait()).ToListAsync();
+
+        await pool.DisposeAsync().AsTask().DefaultTimeout();
+        var outcome = await session.CloseAsync().DefaultTimeout();
+
+        Assert.That(async () => await reading, Throws.InstanceOf<WorkerException>().Or.InstanceOf<OperationCanceledException>());
+        // The reference worker cancels its streams when stopped (WorkerError + CancelResponse); a
+        // stream that breaks instead names the pool's closing. Never a disposed object of gRPC's.
+        Assert.That(outcome.Kind, Is.AnyOf(SessionOutcomeKind.Cancelled, SessionOutcomeKind.TransportFailed));
+        Assert.That(outcome.Exception!.Message, Does.Contain("the pool is closing").Or.Contain("shutting down").Or.Contain("shut down"));
+        Assert.That(outcome.Exception.ToString(), Does.Not.Contain("Cannot access a disposed object"));
+    }
+
+    [Test]
+    public async Task A_session_initialised_after_its_pool_closed_says_the_pool_is_closing()
+    {
+        var pool = Pool();
+        var session = await pool.OpenSessionAsync().DefaultTimeout();
+
+        await pool.DisposeAsync().AsTask().DefaultTimeout();
+        var error = Assert.ThrowsAsync<WorkerTransportException>(() => session.InitAsync(Echo()).DefaultTimeout());
+        await session.CloseAsync().DefaultTimeout();
+
+        Assert.That(error!.Message, Does.Contain("the pool is closing"));
+        Assert.That(error.Message, Does.Not.Contain("Cannot access a disposed object"));
+    }
 }
