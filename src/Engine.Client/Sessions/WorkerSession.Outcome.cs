@@ -72,7 +72,7 @@ public sealed partial class WorkerSession
         FailOutput(new OperationCanceledException(byCaller
             ? $"The session was cancelled by the caller ({reason})."
             : $"The session was cancelled: {reason}."));
-        _ = _stopInput.CancelAsync();
+        StopInput();
         ArmWatchdog(WatchdogKind.CancelAck, _options.CancelAcknowledgementTimeout);
         _outbound.Writer.TryComplete();
     }
@@ -95,6 +95,24 @@ public sealed partial class WorkerSession
         if (Interlocked.CompareExchange(ref _outputFailure, exception, null) is null)
         {
             _output.Writer.TryComplete();
+        }
+    }
+
+    /// <summary>
+    /// Stops the input pump. Asynchronously, so that callbacks registered on the input's token do
+    /// not run on this thread; a callback that throws faults that task, which is observed here
+    /// (it would otherwise surface as an <see cref="TaskScheduler.UnobservedTaskException"/>).
+    /// </summary>
+    private void StopInput()
+    {
+        var cancelling = _stopInput.CancelAsync();
+        if (!cancelling.IsCompletedSuccessfully)
+        {
+            _ = cancelling.ContinueWith(
+                static t => _ = t.Exception,
+                CancellationToken.None,
+                TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously,
+                TaskScheduler.Default);
         }
     }
 
@@ -414,7 +432,7 @@ public sealed partial class WorkerSession
         }
 
         watchdog?.Dispose();
-        _ = _stopInput.CancelAsync();
+        StopInput();
         _outbound.Writer.TryComplete();
         if (outcome.Kind == SessionOutcomeKind.Finished)
         {

@@ -303,14 +303,17 @@ public sealed partial class WorkerSession
 
     private void OnCancelResponse(CancelResponse response)
     {
-        bool initResponded, cancelRequested;
+        bool initResponded, cancelWritten;
         lock (_gate)
         {
             initResponded = _initResponded;
-            cancelRequested = _cancelRequested;
+
+            // Decided by what went on the wire, not by what was requested: a Cancel requested but
+            // not yet written cannot have been answered (the same rule as Finish above).
+            cancelWritten = _cancelWritten;
         }
 
-        if (!initResponded && !cancelRequested)
+        if (!initResponded && !cancelWritten)
         {
             Violation("a CancelResponse arrived before the InitResponse although no Cancel was sent");
             return;

@@ -248,7 +248,7 @@ public sealed partial class WorkerSession
         }
 
         SessionLog.SendFailed(_logger, Id, _worker, what, exception);
-        _stopInput.Cancel();
+        StopInput();
         ArmWatchdog(WatchdogKind.SendFailure, _options.CancelAcknowledgementTimeout);
     }
 
