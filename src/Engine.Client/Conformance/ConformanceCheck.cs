@@ -1,6 +1,6 @@
 namespace Engine.Client.Conformance;
 
-/// <summary>One check of the worker contract (CONFORMANCE.md section C, plus named extras).</summary>
+/// <summary>One check of the worker contract (docs/conformance.md section C, plus named extras).</summary>
 public sealed class ConformanceCheck
 {
     internal ConformanceCheck(string id, string description, bool stopsWorker)

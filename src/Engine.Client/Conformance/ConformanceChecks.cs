@@ -7,13 +7,13 @@ using Grpc.Core;
 namespace Engine.Client.Conformance;
 
 /// <summary>
-/// The checks of CONFORMANCE.md section C, each a short wire script over the raw generated
+/// The checks of docs/conformance.md section C, each a short wire script over the raw generated
 /// client: several need sequences a correct engine never sends (Cancel before Init, a second
 /// Init, a PayloadChunk in the data phase), so they cannot go through <c>WorkerSession</c>.
 /// </summary>
 internal sealed class ConformanceChecks
 {
-    /// <summary>The protocol revision the checks speak (PROTOCOL.md: current = 1).</summary>
+    /// <summary>The protocol revision the checks speak (docs/protocol.md: current = 1).</summary>
     private const uint ProtocolVersion = 1;
 
     private readonly UdfWorker.UdfWorkerClient _client;

@@ -7,7 +7,7 @@ using Grpc.Net.Client;
 namespace Engine.Client.Conformance;
 
 /// <summary>
-/// Checks that a worker follows the worker side of the protocol (CONFORMANCE.md section C):
+/// Checks that a worker follows the worker side of the protocol (docs/conformance.md section C):
 /// each check opens its own Execute stream (or Manage call), sends an exact wire sequence and
 /// compares what comes back with what the protocol requires. Works against any worker that has
 /// an echo UDF; see <see cref="WorkerConformanceOptions"/>.

@@ -4,7 +4,7 @@ using Google.Protobuf;
 namespace Engine.Client.Payloads;
 
 /// <summary>
-/// Splits a UDF payload into <c>PayloadChunk</c> messages (PROTOCOL.md rule 2) without copying it:
+/// Splits a UDF payload into <c>PayloadChunk</c> messages (docs/protocol.md rule 2) without copying it:
 /// each chunk wraps a slice of the caller's memory.
 /// </summary>
 internal static class PayloadChunker

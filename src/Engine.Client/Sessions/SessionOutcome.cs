@@ -61,7 +61,7 @@ public sealed class SessionOutcome
     public SessionOutcomeKind Kind { get; }
 
     /// <summary>
-    /// The error surfaced for this session (PROTOCOL.md rule 7): a prior init or data-phase error
+    /// The error surfaced for this session (docs/protocol.md rule 7): a prior init or data-phase error
     /// first, else the terminator's own callback error; <see langword="null"/> when the worker reported none.
     /// </summary>
     public SessionError? Error { get; }

@@ -31,7 +31,7 @@ public sealed class WorkerExecutionException : WorkerException
         Session = session;
     }
 
-    /// <summary>The error the worker reported (PROTOCOL.md rule 7 precedence).</summary>
+    /// <summary>The error the worker reported (docs/protocol.md rule 7 precedence).</summary>
     public SessionError Error { get; }
 
     /// <summary>The terminator's own callback error when <see cref="Error"/> took precedence.</summary>
@@ -70,7 +70,7 @@ public enum TransportFailureReason
     /// <summary>Nothing listens at the worker's address.</summary>
     Unreachable,
 
-    /// <summary>The worker broke the protocol (PROTOCOL.md rule 8, or a mismatched Manage answer).</summary>
+    /// <summary>The worker broke the protocol (docs/protocol.md rule 8, or a mismatched Manage answer).</summary>
     ProtocolViolation,
 
     /// <summary>The worker did not answer in time.</summary>

@@ -296,7 +296,7 @@ public sealed partial class WorkerSession
 
         var discarded = Volatile.Read(ref _outputDiscarded);
 
-        // PROTOCOL.md rule 7: a prior init or data-phase error first, then the terminator's own
+        // docs/protocol.md rule 7: a prior init or data-phase error first, then the terminator's own
         // callback error, then "cancelled". A FinishResponse is a success only when nothing failed
         // on either side and every output batch reached the consumer: a failure of the engine's own
         // (its input, its Finish callback, output it rejected) makes the session Failed, and output

@@ -19,7 +19,7 @@ public sealed partial class WorkerSession
 
     /// <summary>
     /// Reads the response stream to its end. The wire has no request ids: correlation is positional,
-    /// and every out-of-order message of PROTOCOL.md rule 8 fails the session at once.
+    /// and every out-of-order message of docs/protocol.md rule 8 fails the session at once.
     /// </summary>
     private async Task ReadLoopAsync(AsyncDuplexStreamingCall<UdfRequest, UdfResponse> call)
     {
@@ -257,7 +257,7 @@ public sealed partial class WorkerSession
         FailOutput(exception);
         FailInit(exception);
 
-        // PROTOCOL.md rule 6: after an ErrorResponse the engine must send Cancel.
+        // docs/protocol.md rule 6: after an ErrorResponse the engine must send Cancel.
         RequestCancel("the worker reported an error", byCaller: false);
     }
 

@@ -108,7 +108,7 @@ public sealed partial class WorkerSession
         await requests.WriteAsync(plan.Init).ConfigureAwait(false);
         for (var index = 0; index < plan.ChunkCount; index++)
         {
-            // A Cancel may interrupt chunking (PROTOCOL.md rule 1).
+            // A Cancel may interrupt chunking (docs/protocol.md rule 1).
             if (IsCancelRequested())
             {
                 return;

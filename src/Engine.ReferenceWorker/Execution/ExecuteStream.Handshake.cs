@@ -9,7 +9,7 @@ namespace Engine.ReferenceWorker.Execution;
 /// <summary>The init handshake: Init, its validation, payload chunks, and the UDF's init hook.</summary>
 internal sealed partial class ExecuteStream
 {
-    /// <summary>The protocol revision this worker speaks (PROTOCOL.md: unset = initial, current = 1).</summary>
+    /// <summary>The protocol revision this worker speaks (docs/protocol.md: unset = initial, current = 1).</summary>
     private const uint ProtocolVersion = 1;
 
     private Init? _init;

@@ -8,7 +8,7 @@ using Microsoft.Extensions.Logging;
 namespace Engine.ReferenceWorker.Execution;
 
 /// <summary>
-/// One Execute call: the worker side of PROTOCOL.md "Rules of one Execute stream" as a state
+/// One Execute call: the worker side of docs/protocol.md "Rules of one Execute stream" as a state
 /// machine (<see cref="StreamState"/>). A <see cref="RequestReader"/> task reads the engine's
 /// messages, this loop handles them one at a time in the current state (calling the UDF's
 /// hooks), and a <see cref="ResponseWriter"/> task writes every response, so input and output
@@ -90,7 +90,7 @@ internal sealed partial class ExecuteStream : IDisposable
     public Task Settled => _settled.Task;
 
     /// <summary>
-    /// Cancels the stream on the worker's initiative (PROTOCOL.md, Manage rules): it sends
+    /// Cancels the stream on the worker's initiative (docs/protocol.md, Manage rules): it sends
     /// <c>ErrorResponse(WorkerError)</c> and <c>CancelResponse</c> unless it already settled.
     /// Safe from any thread, any number of times.
     /// </summary>
@@ -258,7 +258,7 @@ internal sealed partial class ExecuteStream : IDisposable
         }
     }
 
-    /// <summary>PROTOCOL.md rule 10: a broken stream is a Cancel nobody can answer.</summary>
+    /// <summary>docs/protocol.md rule 10: a broken stream is a Cancel nobody can answer.</summary>
     private async ValueTask OnBrokenAsync(Exception error)
     {
         WorkerLog.StreamBroken(_logger, Id, _state.ToString(), error.Message);

@@ -3,7 +3,7 @@ using Google.Protobuf;
 namespace Engine.ReferenceWorker.Execution;
 
 /// <summary>
-/// Assembles a chunked UDF payload (PROTOCOL.md rule 2): the inline bytes, then every chunk in
+/// Assembles a chunked UDF payload (docs/protocol.md rule 2): the inline bytes, then every chunk in
 /// arrival order. Keeps references to the received buffers and copies once, at the end.
 /// </summary>
 internal sealed class PayloadAssembler

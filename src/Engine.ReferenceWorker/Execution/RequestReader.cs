@@ -7,7 +7,7 @@ namespace Engine.ReferenceWorker.Execution;
 
 /// <summary>
 /// Reads the engine's request stream on its own task, so reading never waits for the UDF or for
-/// writes (the two directions are independent, PROTOCOL.md). Messages go to a small bounded queue:
+/// writes (the two directions are independent, docs/protocol.md). Messages go to a small bounded queue:
 /// a slow UDF slows the reader, and HTTP/2 flow control slows the engine. A Cancel is signalled
 /// the moment it is read, ahead of the queue, so in-flight UDF work stops at once.
 /// </summary>

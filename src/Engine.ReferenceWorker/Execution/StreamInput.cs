@@ -11,7 +11,7 @@ internal enum StreamInputKind
     /// <summary>The engine half-closed its request stream.</summary>
     End,
 
-    /// <summary>The request stream failed (connection lost, call cancelled): PROTOCOL.md rule 10, treated as Cancel.</summary>
+    /// <summary>The request stream failed (connection lost, call cancelled): docs/protocol.md rule 10, treated as Cancel.</summary>
     Broken,
 }
 

@@ -1,6 +1,6 @@
 namespace Engine.ReferenceWorker.Execution;
 
-/// <summary>Where one Execute stream is in the protocol (PROTOCOL.md, "Rules of one Execute stream").</summary>
+/// <summary>Where one Execute stream is in the protocol (docs/protocol.md, "Rules of one Execute stream").</summary>
 internal enum StreamState
 {
     /// <summary>Nothing received yet: only Init or Cancel is valid.</summary>

@@ -11,7 +11,7 @@ internal sealed record WorkerConnection(string? SocketPath, int? Port)
 
 /// <summary>
 /// The worker's command line. The engine always appends <c>--id &lt;id&gt; --connection &lt;address&gt;</c>
-/// (PROTOCOL.md, worker specification); every other flag is optional and specific to this worker.
+/// (docs/protocol.md, worker specification); every other flag is optional and specific to this worker.
 /// </summary>
 internal sealed class WorkerArguments
 {

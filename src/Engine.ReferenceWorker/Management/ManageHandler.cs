@@ -8,7 +8,7 @@ namespace Engine.ReferenceWorker.Management;
 
 /// <summary>
 /// The Manage call: heartbeat and shutdown. Neither ever waits on an Execute stream's work, so
-/// the worker stays manageable however busy it is (PROTOCOL.md, Manage rules).
+/// the worker stays manageable however busy it is (docs/protocol.md, Manage rules).
 /// </summary>
 internal sealed class ManageHandler
 {

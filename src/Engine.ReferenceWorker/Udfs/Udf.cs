@@ -28,7 +28,7 @@ internal abstract class Udf : IAsyncDisposable
 
     /// <summary>
     /// Runs once InitResponse went out, before any input: a generator UDF emits its output here
-    /// (PROTOCOL.md rule 4: output may precede the first input).
+    /// (docs/protocol.md rule 4: output may precede the first input).
     /// </summary>
     public virtual ValueTask StartAsync(IUdfOutput output, CancellationToken cancellationToken) => ValueTask.CompletedTask;
 

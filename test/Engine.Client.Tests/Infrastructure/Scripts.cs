@@ -74,7 +74,7 @@ public static class Scripts
         }
     }
 
-    /// <summary>After its terminator, a worker waits for the engine's half-close (PROTOCOL.md rule 9 lets a Cancel follow Finish).</summary>
+    /// <summary>After its terminator, a worker waits for the engine's half-close (docs/protocol.md rule 9 lets a Cancel follow Finish).</summary>
     public static async Task AwaitHalfCloseAsync(ScriptedStream stream)
     {
         while (await stream.ReadAsync() is not null)

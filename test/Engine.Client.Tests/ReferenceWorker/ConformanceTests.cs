@@ -2,7 +2,7 @@ using Engine.Client.Conformance;
 
 namespace Engine.Client.Tests.ReferenceWorker;
 
-/// <summary>CONFORMANCE.md section C against the reference worker over a Unix domain socket: one test per check.</summary>
+/// <summary>docs/conformance.md section C against the reference worker over a Unix domain socket: one test per check.</summary>
 [TestFixture]
 public sealed class ConformanceTests
 {

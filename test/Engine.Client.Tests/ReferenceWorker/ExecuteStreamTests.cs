@@ -67,7 +67,7 @@ public sealed class ExecuteStreamTests
         });
     }
 
-    // PROTOCOL.md rule 6: Finish, then Cancel while the UDF still works on the input. A
+    // docs/protocol.md rule 6: Finish, then Cancel while the UDF still works on the input. A
     // FinishResponse would claim every input was processed; CancelResponse is the only true answer.
     [Test]
     public async Task Finish_then_Cancel_while_the_UDF_still_works_is_answered_with_CancelResponse()

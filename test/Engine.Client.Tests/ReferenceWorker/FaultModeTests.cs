@@ -6,7 +6,7 @@ using static Engine.Client.Tests.ReferenceWorker.WireScript;
 namespace Engine.Client.Tests.ReferenceWorker;
 
 /// <summary>
-/// Each fault of the <c>fault</c> format produces exactly its wire sequence (CONFORMANCE.md
+/// Each fault of the <c>fault</c> format produces exactly its wire sequence (docs/conformance.md
 /// section A reproduced by a real process), seen with the raw client.
 /// </summary>
 [TestFixture]

@@ -6,7 +6,7 @@ using Engine.Client.Tests.ReferenceWorker;
 namespace Engine.Client.Tests.Sessions;
 
 /// <summary>
-/// The session against a real reference worker process: CONFORMANCE section A reproduced through
+/// The session against a real reference worker process: docs/conformance.md section A reproduced through
 /// the worker's <c>fault</c> payload format, over a Unix domain socket and over TCP. Protocol
 /// timeouts are minutes unless a scenario needs a short one; every await is bounded.
 /// </summary>

@@ -8,7 +8,7 @@ using static Engine.Client.Tests.Infrastructure.ScriptedStream;
 namespace Engine.Client.Tests.Sessions;
 
 /// <summary>
-/// The engine's obligations of PROTOCOL.md beyond the section A scenarios: Init fields, chunking,
+/// The engine's obligations of docs/protocol.md beyond the section A scenarios: Init fields, chunking,
 /// message limits, termination cases of rule 6, rule 9's half-close, ownership of input memory
 /// and bounded buffers. Runs in-process, over a Unix domain socket and over TCP loopback.
 /// </summary>

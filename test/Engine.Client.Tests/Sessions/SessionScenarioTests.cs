@@ -8,7 +8,7 @@ using static Engine.Client.Tests.Infrastructure.ScriptedStream;
 namespace Engine.Client.Tests.Sessions;
 
 /// <summary>
-/// CONFORMANCE section A: a session against scripted workers. Every scenario runs twice: with the
+/// docs/conformance.md section A: a session against scripted workers. Every scenario runs twice: with the
 /// worker answering re-entrantly on the engine's writing thread (in-process), and across threads
 /// over a real Unix domain socket. "Fast" scenarios set every protocol timeout to minutes and bound
 /// the test's own awaits to seconds, so a regression hangs into a failure instead of passing slowly.

@@ -5,7 +5,7 @@ using static Engine.Client.Tests.Infrastructure.ScriptedStream;
 
 namespace Engine.Client.Tests.Sessions;
 
-/// <summary>CONFORMANCE section B: the session's state machine, outcomes and release hooks.</summary>
+/// <summary>docs/conformance.md section B: the session's state machine, outcomes and release hooks.</summary>
 public sealed class SessionStateTests
 {
     private static readonly TimeSpan Short = TimeSpan.FromMilliseconds(300);

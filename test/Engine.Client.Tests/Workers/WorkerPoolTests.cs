@@ -7,7 +7,7 @@ using Engine.Client.Tests.Infrastructure;
 namespace Engine.Client.Tests.Workers;
 
 /// <summary>
-/// CONFORMANCE section D at the pool level, with real reference worker processes: placement,
+/// docs/conformance.md section D at the pool level, with real reference worker processes: placement,
 /// reuse, concurrency, health (a worker killed or stopped mid-session), stop and close races.
 /// Each test gets its own socket base directory, so "nothing leaks" is checkable: no live process
 /// names it, and no socket directory is left in it.

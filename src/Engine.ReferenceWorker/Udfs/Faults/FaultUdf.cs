@@ -9,7 +9,7 @@ namespace Engine.ReferenceWorker.Udfs.Faults;
 /// <summary>
 /// Format <c>fault</c>: the payload text (<c>name[:argument]</c>, see <see cref="FaultMode"/>)
 /// makes the worker misbehave in one precise way, so the engine's handling of broken workers
-/// (CONFORMANCE.md section A) can be reproduced against a real process. Unless the fault says
+/// (docs/conformance.md section A) can be reproduced against a real process. Unless the fault says
 /// otherwise the UDF echoes its input.
 /// </summary>
 internal sealed class FaultUdf : Udf
