@@ -100,7 +100,11 @@ internal static class CliApp
     public static string UsageLine(string command, string message) =>
         $"{command}: {OneLine(message).TrimEnd()} (see '{command} --help')";
 
-    public static string OneLine(string text) => string.Join(' ', text.ReplaceLineEndings("\n").Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+    /// <summary>
+    /// <paramref name="text"/> on one line, safe for a terminal and bounded (see
+    /// <see cref="Output.TerminalText.OneLine"/>): messages may carry what a worker wrote.
+    /// </summary>
+    public static string OneLine(string text) => Output.TerminalText.OneLine(text);
 
     private static string CommandPath(CommandResult result)
     {

@@ -112,7 +112,7 @@ internal static class RunCommand
             if (report.ExitCode != ExitCodes.Success)
             {
                 // One line for whoever reads only stderr.
-                var reason = report.Error is { } error ? $": {CliApp.OneLine(error.Message)}" : string.Empty;
+                var reason = report.Error is { } error ? $": {CliApp.OneLine(RunReportText.Message(error))}" : string.Empty;
                 await context.Console.Error.WriteLineAsync($"engine-client run: {RunReportJson.OutcomeName(report.Outcome)} (exit {report.ExitCode}){reason}");
             }
 

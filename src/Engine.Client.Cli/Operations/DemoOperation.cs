@@ -69,7 +69,7 @@ internal static class DemoOperation
         RunReportText.Write(report, output);
         if (report.ExitCode != ExitCodes.Success)
         {
-            await error.WriteLineAsync($"engine-client demo: the session ended {RunReportJson.OutcomeName(report.Outcome)}: {report.Error?.Message}");
+            await error.WriteLineAsync($"engine-client demo: the session ended {RunReportJson.OutcomeName(report.Outcome)}: {(report.Error is { } failure ? CliApp.OneLine(RunReportText.Message(failure)) : "no error")}");
             return report.ExitCode;
         }
 
