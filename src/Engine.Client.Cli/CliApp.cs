@@ -54,7 +54,26 @@ internal static class CliApp
             ProcessTerminationTimeout = null,
             EnableDefaultExceptionHandler = false,
         };
-        return await parse.InvokeAsync(invocation);
+        var exitCode = await parse.InvokeAsync(invocation);
+        return await CheckOutputAsync(context, CommandPath(parse.CommandResult), exitCode);
+    }
+
+    /// <summary>
+    /// A command whose results could not all be written to stdout (a closed pipe, a full disk, a
+    /// closed descriptor) did not deliver them: a success becomes exit 2 (an output failure), with
+    /// a line on stderr; another exit code is kept (it says what happened first).
+    /// </summary>
+    internal static async Task<int> CheckOutputAsync(CliContext context, string command, int exitCode)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        if (context.Console.OutputFailure is not { } failure)
+        {
+            return exitCode;
+        }
+
+        var consequence = exitCode == ExitCodes.Success ? "exit 2" : $"exit {exitCode} says what happened first";
+        await context.Console.Error.WriteLineAsync($"{command}: stdout could not be written: {OneLine(failure.Message)}; its output is incomplete ({consequence}).");
+        return exitCode == ExitCodes.Success ? ExitCodes.Usage : exitCode;
     }
 
     /// <summary>The error to show: an unknown token first (the likeliest typo), else the first error.</summary>
