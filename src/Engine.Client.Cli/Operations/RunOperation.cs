@@ -231,7 +231,8 @@ internal static class RunOperation
         _ => null,
     };
 
-    private static RunError InvalidOutput(WorkerOutputException exception) => new()
+    /// <summary>The error of output the engine rejected: <c>protocol</c>, reason <c>invalid_output</c>, origin <c>data</c>.</summary>
+    internal static RunError InvalidOutput(WorkerOutputException exception) => new()
     {
         Kind = RunErrorKind.Protocol,
         Reason = "invalid_output",
