@@ -54,11 +54,12 @@ internal sealed class CliConsole
         var stdout = new DescriptorStream(1, "stdout", stdoutUsable);
         var stderr = new DescriptorStream(2, "stderr", StandardStreams.IsUsable(2));
         var terminal = stdoutUsable && !Console.IsOutputRedirected;
+        var stdinUsable = StandardStreams.IsStandardInputUsable();
         return new(
             terminal ? Console.Out : new FailSafeWriter(stdout),
             new FailSafeWriter(stderr),
             terminal,
-            Console.OpenStandardInput,
+            stdinUsable ? Console.OpenStandardInput : () => new ClosedInputStream("stdin is closed (its file descriptor is not open for reading)."),
             () => stdout);
     }
 }

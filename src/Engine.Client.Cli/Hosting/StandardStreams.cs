@@ -15,6 +15,7 @@ internal static class StandardStreams
     private const int FGetFl = 3;
     private const int AccessModeMask = 3;
     private const int ReadOnly = 0;
+    private const int WriteOnly = 1;
 
     /// <summary>
     /// Whether <paramref name="descriptor"/> is open for writing and was given to the process (not
@@ -31,11 +32,27 @@ internal static class StandardStreams
             return false;
         }
 
-        return !OperatingSystem.IsLinux() || !IsOwnPipe(descriptor);
+        return !OperatingSystem.IsLinux() || !IsOwnPipe(descriptor, ReadOnly);
     }
 
-    /// <summary>Whether <paramref name="descriptor"/> is a pipe whose read end this process also holds.</summary>
-    private static bool IsOwnPipe(int descriptor)
+    /// <summary>
+    /// Whether stdin (descriptor 0) is open for reading and was given to the process: when the
+    /// caller closed it (<c>&lt;&amp;-</c>), the runtime's own pipe may hold the number, and reading
+    /// it would steal the runtime's signal notifications.
+    /// </summary>
+    public static bool IsStandardInputUsable()
+    {
+        var flags = Fcntl(0, FGetFl);
+        if (flags < 0 || (flags & AccessModeMask) == WriteOnly)
+        {
+            return false;
+        }
+
+        return !OperatingSystem.IsLinux() || !IsOwnPipe(0, WriteOnly);
+    }
+
+    /// <summary>Whether <paramref name="descriptor"/> is a pipe whose other end (open with <paramref name="otherEndMode"/>) this process also holds.</summary>
+    private static bool IsOwnPipe(int descriptor, int otherEndMode)
     {
         try
         {
@@ -62,7 +79,7 @@ internal static class StandardStreams
                     continue;
                 }
 
-                if (string.Equals(otherTarget, target, StringComparison.Ordinal) && Fcntl(other, FGetFl) is var flags && flags >= 0 && (flags & AccessModeMask) == ReadOnly)
+                if (string.Equals(otherTarget, target, StringComparison.Ordinal) && Fcntl(other, FGetFl) is var flags && flags >= 0 && (flags & AccessModeMask) == otherEndMode)
                 {
                     return true;
                 }
@@ -330,4 +347,40 @@ internal sealed class FailSafeWriter : TextWriter
             }
         }
     }
+}
+
+/// <summary>A stdin that was closed: every read fails with <see cref="IOException"/> saying so.</summary>
+internal sealed class ClosedInputStream(string message) : Stream
+{
+    public override bool CanRead => true;
+
+    public override bool CanSeek => false;
+
+    public override bool CanWrite => false;
+
+    public override long Length => throw new NotSupportedException();
+
+    public override long Position
+    {
+        get => throw new NotSupportedException();
+        set => throw new NotSupportedException();
+    }
+
+    public override int Read(byte[] buffer, int offset, int count) => throw new IOException(message);
+
+    public override int Read(Span<byte> buffer) => throw new IOException(message);
+
+    public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) => throw new IOException(message);
+
+    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => throw new IOException(message);
+
+    public override void Flush()
+    {
+    }
+
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+    public override void SetLength(long value) => throw new NotSupportedException();
+
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 }

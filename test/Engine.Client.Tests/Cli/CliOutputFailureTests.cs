@@ -19,7 +19,7 @@ public sealed class CliOutputFailureTests
     /// <summary>
     /// argv: mode, then the command. Modes: <c>read:N</c> (stdout is a pipe; read N bytes, then
     /// close it), <c>no-reader</c> (stdout is a pipe whose read end is closed before the start),
-    /// <c>dev-full</c> (stdout is /dev/full), <c>close-stdout</c>, <c>close-stderr</c>. The child's
+    /// <c>dev-full</c> (stdout is /dev/full), <c>close-stdout</c>, <c>close-stderr</c>, <c>close-stdin</c>. The child's
     /// stderr (or, with <c>close-stderr</c>, its stdout) is this process's; the last line this
     /// process prints is <c>exit=&lt;code&gt;</c> (negative: killed by that signal).
     /// </summary>
@@ -50,6 +50,8 @@ public sealed class CliOutputFailureTests
             child = subprocess.Popen(command, preexec_fn=lambda: os.close(1))
         elif mode == 'close-stderr':
             child = subprocess.Popen(command, preexec_fn=lambda: os.close(2))
+        elif mode == 'close-stdin':
+            child = subprocess.Popen(command, preexec_fn=lambda: os.close(0))
         else:
             sys.exit('unknown mode ' + mode)
         code = child.wait()
@@ -152,6 +154,15 @@ public sealed class CliOutputFailureTests
 
         Assert.That(run.ExitCode, Is.EqualTo(0), run.ToString());
         Assert.That(run.Stdout, Does.Contain("\"outcome\": \"finished\""));
+    }
+
+    [Test]
+    public async Task Stdin_input_with_stdin_closed_is_bad_input_with_exit_2()
+    {
+        var run = await RunAsync("close-stdin", "run", "--worker", _worker.Address, "--format", "echo", "--input", "-", "--timeout", "30s", "--no-progress");
+
+        Assert.That(run.ExitCode, Is.EqualTo(2), run.ToString());
+        Assert.That(run.Stderr, Does.Contain("stdin is closed"));
     }
 
     [Test]
