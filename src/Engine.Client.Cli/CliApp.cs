@@ -19,7 +19,7 @@ internal static class CliApp
     public static RootCommand BuildRoot(CliContext context)
     {
         var root = new RootCommand(
-            "Runs UDFs on workers of Apache Spark's language-agnostic UDF worker protocol, asks them for heartbeats, shuts them down, validates worker specifications, launches workers and checks their conformance. Exit codes: 0 success, 1 the worker reported an error, 2 bad usage or input, 3 transport failure or timeout, 130 interrupted.")
+            "Runs UDFs on workers of Apache Spark's language-agnostic UDF worker protocol, asks them for heartbeats, shuts them down, validates worker specifications, launches workers and checks their conformance. Exit codes: 0 success, 1 the worker reported an error, 2 bad usage, input or output (a file or stdout that cannot be written), 3 transport failure or timeout, 130 interrupted.")
         {
             RunCommand.Create(context),
             HeartbeatCommand.Create(context),
@@ -54,7 +54,26 @@ internal static class CliApp
             ProcessTerminationTimeout = null,
             EnableDefaultExceptionHandler = false,
         };
-        return await parse.InvokeAsync(invocation);
+        var exitCode = await parse.InvokeAsync(invocation);
+        return await CheckOutputAsync(context, CommandPath(parse.CommandResult), exitCode);
+    }
+
+    /// <summary>
+    /// A command whose results could not all be written to stdout (a closed pipe, a full disk, a
+    /// closed descriptor) did not deliver them: a success becomes exit 2 (an output failure), with
+    /// a line on stderr; another exit code is kept (it says what happened first).
+    /// </summary>
+    internal static async Task<int> CheckOutputAsync(CliContext context, string command, int exitCode)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        if (context.Console.OutputFailure is not { } failure)
+        {
+            return exitCode;
+        }
+
+        var consequence = exitCode == ExitCodes.Success ? "exit 2" : $"exit {exitCode} says what happened first";
+        await context.Console.Error.WriteLineAsync($"{command}: stdout could not be written: {OneLine(failure.Message)}; its output is incomplete ({consequence}).");
+        return exitCode == ExitCodes.Success ? ExitCodes.Usage : exitCode;
     }
 
     /// <summary>The error to show: an unknown token first (the likeliest typo), else the first error.</summary>
@@ -100,7 +119,11 @@ internal static class CliApp
     public static string UsageLine(string command, string message) =>
         $"{command}: {OneLine(message).TrimEnd()} (see '{command} --help')";
 
-    public static string OneLine(string text) => string.Join(' ', text.ReplaceLineEndings("\n").Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+    /// <summary>
+    /// <paramref name="text"/> on one line, safe for a terminal and bounded (see
+    /// <see cref="Output.TerminalText.OneLine"/>): messages may carry what a worker wrote.
+    /// </summary>
+    public static string OneLine(string text) => Output.TerminalText.OneLine(text);
 
     private static string CommandPath(CommandResult result)
     {

@@ -6,10 +6,14 @@ internal static class ExitCodes
     /// <summary>Success: the session finished, the worker answered, the specification is valid, every check passed.</summary>
     public const int Success = 0;
 
-    /// <summary>The worker reported an error (the session failed or was cancelled), or a conformance check failed.</summary>
+    /// <summary>The worker reported an error (the session failed or was cancelled), the engine rejected its output, or a conformance check failed.</summary>
     public const int WorkerError = 1;
 
-    /// <summary>Bad usage or bad input: a bad argument, an unreadable file, an invalid specification.</summary>
+    /// <summary>
+    /// Bad usage, bad input or an output failure: a bad argument, an unreadable file, an invalid
+    /// specification; an output file or stdout that cannot be written (a closed pipe, a full disk,
+    /// a closed descriptor) when nothing else failed first.
+    /// </summary>
     public const int Usage = 2;
 
     /// <summary>Transport failure: the worker is unreachable, broke the stream or the protocol, did not start, or a timeout expired.</summary>

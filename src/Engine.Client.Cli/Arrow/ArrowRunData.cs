@@ -299,6 +299,13 @@ internal sealed class ArrowOutput : IAsyncDisposable
             _writer ??= NewWriter(new Schema.Builder().Build());
             await _writer.WriteEndAsync(cancellationToken);
             await _stream.FlushAsync(cancellationToken);
+            if (!_stdout)
+            {
+                // Closing the file here, not in DisposeAsync, so that a failure of its last
+                // write (a full disk) is the run's output error, not an unexpected one after it.
+                await _stream.DisposeAsync();
+            }
+
             _completed = true;
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or NotSupportedException)
@@ -309,18 +316,21 @@ internal sealed class ArrowOutput : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        _writer?.Dispose();
-        if (_stdout)
+        try
         {
-            if (_completed)
+            _writer?.Dispose();
+            if (_stdout || _completed)
             {
-                await _stream.FlushAsync();
+                return;
             }
 
-            return;
+            await _stream.DisposeAsync();
         }
-
-        await _stream.DisposeAsync();
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or NotSupportedException)
+        {
+            // The run did not complete its output (an error or an interrupt ended it first, and
+            // the report says so): what the buffer still held cannot be written either.
+        }
     }
 
     private ArrowStreamWriter NewWriter(Schema schema) =>

@@ -41,7 +41,7 @@ internal static class RunCommand
         var json = CommonOptions.Json("Print one JSON object on stdout instead of the summary.");
         var noProgress = new Option<bool>("--no-progress") { Description = "No progress lines on stderr." };
 
-        var command = new Command("run", "Run one UDF session on a worker: Init with the payload, stream the input, read the output, Finish. Exit 0 finished, 1 the worker reported an error, 2 bad usage or input, 3 transport failure or timeout, 130 interrupted.")
+        var command = new Command("run", "Run one UDF session on a worker: Init with the payload, stream the input, read the output, Finish. Exit 0 finished, 1 the worker reported an error, 2 bad usage, input or output (a file or stdout that cannot be written), 3 transport failure or timeout, 130 interrupted.")
         {
             worker, spec, format, payload, payloadFile, input, output, sessionConf, taskContext, chunkSize, maxMessageSize, timeout, json, noProgress,
         };
@@ -112,7 +112,7 @@ internal static class RunCommand
             if (report.ExitCode != ExitCodes.Success)
             {
                 // One line for whoever reads only stderr.
-                var reason = report.Error is { } error ? $": {CliApp.OneLine(error.Message)}" : string.Empty;
+                var reason = report.Error is { } error ? $": {CliApp.OneLine(RunReportText.Message(error))}" : string.Empty;
                 await context.Console.Error.WriteLineAsync($"engine-client run: {RunReportJson.OutcomeName(report.Outcome)} (exit {report.ExitCode}){reason}");
             }
 

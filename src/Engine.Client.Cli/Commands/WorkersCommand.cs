@@ -74,6 +74,13 @@ internal static class WorkersHost
             }
 
             await context.Console.Out.FlushAsync(CancellationToken.None);
+            if (context.Console.OutputFailure is not null)
+            {
+                // Nobody can learn the addresses: keeping the workers up would serve no one.
+                await error.WriteLineAsync("engine-client workers start: the addresses could not be written to stdout; stopping the workers.");
+                return ExitCodes.Usage;
+            }
+
             var pids = string.Join(", ", workers.Select(w => w.ProcessId));
             await error.WriteLineAsync($"engine-client: {workers.Count} worker{(workers.Count == 1 ? string.Empty : "s")} up (pid {pids}); Ctrl+C or SIGTERM stops {(workers.Count == 1 ? "it" : "them")}.");
             await WatchAsync(pool, error, interrupt);
@@ -130,7 +137,7 @@ internal static class WorkersHost
                 {
                     if (worker.State == PooledWorkerState.Unhealthy && reported.Add(worker.Id))
                     {
-                        await error.WriteLineAsync($"engine-client: worker {worker.Id} (pid {worker.ProcessId}, {worker.Address}) is unhealthy: {worker.UnhealthyReason}");
+                        await error.WriteLineAsync($"engine-client: worker {worker.Id} (pid {worker.ProcessId}, {worker.Address}) is unhealthy: {CliApp.OneLine(worker.UnhealthyReason ?? "no reason given")}");
                     }
                 }
             }

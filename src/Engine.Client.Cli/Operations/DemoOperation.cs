@@ -69,7 +69,7 @@ internal static class DemoOperation
         RunReportText.Write(report, output);
         if (report.ExitCode != ExitCodes.Success)
         {
-            await error.WriteLineAsync($"engine-client demo: the session ended {RunReportJson.OutcomeName(report.Outcome)}: {report.Error?.Message}");
+            await error.WriteLineAsync($"engine-client demo: the session ended {RunReportJson.OutcomeName(report.Outcome)}: {(report.Error is { } failure ? CliApp.OneLine(RunReportText.Message(failure)) : "no error")}");
             return report.ExitCode;
         }
 
@@ -123,6 +123,7 @@ internal static class DemoOperation
         var preview = new List<IReadOnlyList<string>>();
         IReadOnlyList<string> columns = [];
         RunError? local = null;
+        RunError? rejected = null;
         try
         {
             var answer = await session.InitAsync(init, interrupt);
@@ -161,13 +162,18 @@ internal static class DemoOperation
                 local = new RunError { Kind = RunErrorKind.Output, Message = verdict };
             }
         }
+        catch (WorkerOutputException ex)
+        {
+            // Rejected output fails the demo whatever terminator follows.
+            rejected = RunOperation.InvalidOutput(ex);
+        }
         catch (Exception ex) when (ex is WorkerException or OperationCanceledException)
         {
             // The outcome says what happened.
         }
 
         var outcome = await session.CloseAsync(force);
-        var (kind, exitCode, error) = RunOperation.Classify(outcome, null, interrupt.IsCancellationRequested, timedOut: null);
+        var (kind, exitCode, error) = RunOperation.Classify(outcome, rejected, interrupt.IsCancellationRequested, timedOut: null);
         if (kind == RunOutcome.Finished && local is not null)
         {
             (kind, exitCode, error) = (RunOutcome.Failed, ExitCodes.WorkerError, local);

@@ -9,17 +9,34 @@ namespace Engine.Client.Cli.Operations;
 internal sealed class RunClock : IDisposable
 {
     private readonly CancellationTokenSource _deadline = new();
-    private readonly CancellationTokenRegistration _atDeadline;
+    private readonly ITimer? _timer;
     private string? _stageAtDeadline;
 
     private RunClock(TimeSpan? timeout, RunState state)
     {
         Timeout = timeout;
         Started = Stopwatch.GetTimestamp();
-        _atDeadline = _deadline.Token.Register(() => _stageAtDeadline = state.Stage);
         if (timeout is { } value)
         {
-            _deadline.CancelAfter(value);
+            // The stage is read before the token is cancelled: cancelling runs the callbacks of
+            // every linked source first (in reverse order of registration), and those move the
+            // run on to "closing the session" before a callback registered here would run.
+            _timer = TimeProvider.System.CreateTimer(
+                _ =>
+                {
+                    Volatile.Write(ref _stageAtDeadline, state.Stage);
+                    try
+                    {
+                        _deadline.Cancel();
+                    }
+                    catch (ObjectDisposedException)
+                    {
+                        // The run ended as the deadline came.
+                    }
+                },
+                null,
+                value,
+                global::System.Threading.Timeout.InfiniteTimeSpan);
         }
     }
 
@@ -44,7 +61,7 @@ internal sealed class RunClock : IDisposable
 
     public void Dispose()
     {
-        _atDeadline.Dispose();
+        _timer?.Dispose();
         _deadline.Dispose();
     }
 }

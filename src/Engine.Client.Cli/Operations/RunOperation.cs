@@ -91,6 +91,7 @@ internal static class RunOperation
         state.Session = session;
         RunError? local = null;
         var processed = false;
+        RunError? rejected = null;
         try
         {
             var init = request.BuildInit();
@@ -104,10 +105,18 @@ internal static class RunOperation
         catch (InputReadException ex)
         {
             local = new RunError { Kind = RunErrorKind.Input, Message = ex.Message };
+            session.Cancel("the engine's input could not be read");
         }
         catch (OutputWriteException ex)
         {
             local = new RunError { Kind = RunErrorKind.Output, Message = ex.Message };
+            session.Cancel("the engine's output could not be written");
+        }
+        catch (WorkerOutputException ex)
+        {
+            // The engine rejected the worker's output (not Arrow, empty, another schema): whatever
+            // terminator follows, the output is not the worker's complete, valid answer.
+            rejected = InvalidOutput(ex);
         }
         catch (ArgumentException ex)
         {
@@ -134,7 +143,7 @@ internal static class RunOperation
         var duration = clock.Elapsed;
         var (kind, exitCode, error) = Classify(
             outcome,
-            local,
+            local ?? rejected,
             interrupted: interrupt.IsCancellationRequested,
             timedOut: processed ? null : clock.Expired);
         var diagnostics = outcome.Diagnostics;
@@ -145,8 +154,9 @@ internal static class RunOperation
             Worker = session.Worker,
             Format = request.Format,
             Error = error,
-            Sent = new Traffic(diagnostics.BatchesSent, state.CountsRows ? state.RowsSent : null, diagnostics.BytesSent),
-            Received = new Traffic(diagnostics.BatchesReceived, state.CountsRows ? state.RowsReceived : null, diagnostics.BytesReceived),
+            // Every run decodes Arrow, so rows are always counted: 0 when the run stopped before streaming.
+            Sent = new Traffic(diagnostics.BatchesSent, state.RowsSent, diagnostics.BytesSent),
+            Received = new Traffic(diagnostics.BatchesReceived, state.RowsReceived, diagnostics.BytesReceived),
             Metrics = outcome.Metrics,
             InitData = outcome.InitData,
             FinishData = outcome.FinishData,
@@ -158,12 +168,17 @@ internal static class RunOperation
 
     /// <summary>
     /// Maps a session outcome to the CLI's outcome, exit code and error: a local input or output
-    /// failure first (exit 2), then an interrupt (130), then an expired <c>--timeout</c> (3), then a
-    /// finished session (0), and the session's own outcome. The timeout comes before the terminator:
-    /// a run its deadline stopped did not deliver all output, whichever terminator the worker chose.
+    /// failure first (exit 2), then an interrupt (130), then output the engine rejected (exit 1,
+    /// whatever terminator followed), then an expired <c>--timeout</c> (3), then a finished
+    /// session (0), and the session's own outcome. The timeout comes before the terminator: a run
+    /// its deadline stopped did not deliver all output, whichever terminator the worker chose.
     /// </summary>
     /// <param name="outcome">The session's outcome.</param>
-    /// <param name="local">An input or output failure of the CLI itself, or <see langword="null"/>.</param>
+    /// <param name="local">
+    /// An input or output failure of the CLI itself (<see cref="RunErrorKind.Input"/>,
+    /// <see cref="RunErrorKind.Output"/>), worker output the engine rejected (reason
+    /// <c>invalid_output</c>), or <see langword="null"/>.
+    /// </param>
     /// <param name="interrupted">Whether Ctrl+C or SIGTERM arrived before the outcome was known.</param>
     /// <param name="timedOut">The <c>--timeout</c> that stopped the run before all output was delivered, or <see langword="null"/>.</param>
     internal static (RunOutcome Outcome, int ExitCode, RunError? Error) Classify(
@@ -173,7 +188,7 @@ internal static class RunOperation
         RunTimeout? timedOut)
     {
         var outcomeKind = Map(outcome.Kind);
-        if (local is not null)
+        if (local is { Kind: RunErrorKind.Input or RunErrorKind.Output })
         {
             return (outcomeKind == RunOutcome.Finished ? RunOutcome.Cancelled : outcomeKind, ExitCodes.Usage, local);
         }
@@ -183,6 +198,13 @@ internal static class RunOperation
         if (interrupted)
         {
             return (RunOutcome.Interrupted, ExitCodes.Interrupted, WorkerError(outcome));
+        }
+
+        // Output the engine rejected: the session was cancelled by the engine, even when the
+        // worker's FinishResponse crossed the Cancel.
+        if (local is not null)
+        {
+            return (RunOutcome.Cancelled, ExitCodes.WorkerError, local);
         }
 
         if (timedOut is { } expired)
@@ -208,14 +230,17 @@ internal static class RunOperation
     internal static RunError? ErrorOf(SessionOutcome outcome) => WorkerError(outcome) ?? outcome.Exception switch
     {
         WorkerTransportException transport => TransportError(transport),
-        WorkerOutputException output => new RunError
-        {
-            Kind = RunErrorKind.Protocol,
-            Reason = "invalid_output",
-            Origin = "data",
-            Message = output.Message,
-        },
+        WorkerOutputException output => InvalidOutput(output),
         _ => null,
+    };
+
+    /// <summary>The error of output the engine rejected: <c>protocol</c>, reason <c>invalid_output</c>, origin <c>data</c>.</summary>
+    internal static RunError InvalidOutput(WorkerOutputException exception) => new()
+    {
+        Kind = RunErrorKind.Protocol,
+        Reason = "invalid_output",
+        Origin = "data",
+        Message = exception.Message,
     };
 
     internal static RunError TransportError(WorkerTransportException exception) => new()

@@ -8,7 +8,10 @@ internal enum RunOutcome
     /// <summary>The worker answered Finish without error. Exit 0.</summary>
     Finished,
 
-    /// <summary>The session ended through a CancelResponse the CLI did not ask for (usually after a worker-reported error). Exit 1.</summary>
+    /// <summary>
+    /// The session ended through a CancelResponse the CLI did not ask for (usually after a
+    /// worker-reported error), or the CLI rejected the worker's output and cancelled it. Exit 1.
+    /// </summary>
     Cancelled,
 
     /// <summary>The worker answered Finish with an error. Exit 1.</summary>

@@ -2,7 +2,10 @@ using System.Text;
 
 namespace Engine.Client.Cli.Output;
 
-/// <summary>Plain text for redirected stdout: stable, aligned, greppable.</summary>
+/// <summary>
+/// Plain text for redirected stdout: stable, aligned, greppable. Every text is escaped and bounded
+/// by <see cref="TerminalText"/>; a multi-line value continues on indented lines.
+/// </summary>
 internal sealed class PlainRenderer : Renderer
 {
     private readonly TextWriter _out;
@@ -12,9 +15,9 @@ internal sealed class PlainRenderer : Renderer
         _out = output;
     }
 
-    public override void Line(string text = "") => _out.WriteLine(text);
+    public override void Line(string text = "") => _out.WriteLine(TerminalText.Escape(text));
 
-    public override void Heading(string text) => _out.WriteLine(text + ":");
+    public override void Heading(string text) => _out.WriteLine(TerminalText.Escape(text) + ":");
 
     public override void Marked(Mark mark, string label, string text)
     {
@@ -25,20 +28,29 @@ internal sealed class PlainRenderer : Renderer
             Mark.Neutral => "--   ",
             _ => "     ",
         };
-        _out.WriteLine(string.IsNullOrEmpty(label) ? prefix + text : $"{prefix}{label}  {text}");
+        text = TerminalText.Escape(text);
+        _out.WriteLine(string.IsNullOrEmpty(label) ? prefix + text : $"{prefix}{TerminalText.Escape(label)}  {text}");
     }
 
     public override void KeyValues(IReadOnlyList<(string Key, string Value)> rows)
     {
-        var width = rows.Count == 0 ? 0 : rows.Max(r => r.Key.Length);
-        foreach (var (key, value) in rows)
+        var keys = rows.Select(r => TerminalText.Escape(r.Key)).ToArray();
+        var width = keys.Length == 0 ? 0 : keys.Max(k => k.Length);
+        for (var i = 0; i < rows.Count; i++)
         {
-            _out.WriteLine($"  {key.PadRight(width)}  {value}");
+            var lines = TerminalText.Lines(rows[i].Value);
+            _out.WriteLine($"  {keys[i].PadRight(width)}  {TerminalText.Escape(lines[0])}".TrimEnd());
+            foreach (var line in lines.Skip(1))
+            {
+                _out.WriteLine($"  {new string(' ', width)}  {TerminalText.Escape(line)}".TrimEnd());
+            }
         }
     }
 
     public override void Table(IReadOnlyList<string> headers, IReadOnlyList<IReadOnlyList<string>> rows)
     {
+        headers = [.. headers.Select(h => TerminalText.Escape(h))];
+        rows = [.. rows.Select(r => (IReadOnlyList<string>)[.. r.Select(c => TerminalText.Escape(c))])];
         var widths = headers.Select(h => h.Length).ToArray();
         foreach (var row in rows)
         {

@@ -3,7 +3,10 @@ using Spectre.Console.Rendering;
 
 namespace Engine.Client.Cli.Output;
 
-/// <summary>Colours and tables for a terminal, through Spectre.Console.</summary>
+/// <summary>
+/// Colours and tables for a terminal, through Spectre.Console. Every text is escaped and bounded
+/// by <see cref="TerminalText"/> first: Spectre escapes its markup, not control characters.
+/// </summary>
 internal sealed class RichRenderer : Renderer
 {
     private readonly IAnsiConsole _console;
@@ -18,9 +21,9 @@ internal sealed class RichRenderer : Renderer
         });
     }
 
-    public override void Line(string text = "") => _console.WriteLine(text);
+    public override void Line(string text = "") => _console.WriteLine(TerminalText.Escape(text));
 
-    public override void Heading(string text) => _console.Write(new Rule(Markup.Escape(text)) { Justification = Justify.Left });
+    public override void Heading(string text) => _console.Write(new Rule(Markup.Escape(TerminalText.Escape(text))) { Justification = Justify.Left });
 
     public override void Marked(Mark mark, string label, string text)
     {
@@ -31,8 +34,8 @@ internal sealed class RichRenderer : Renderer
             Mark.Neutral => "[grey]–[/] ",
             _ => "  ",
         };
-        var labelMarkup = string.IsNullOrEmpty(label) ? string.Empty : $"[bold]{Markup.Escape(label)}[/]  ";
-        _console.MarkupLine(prefix + labelMarkup + Markup.Escape(text));
+        var labelMarkup = string.IsNullOrEmpty(label) ? string.Empty : $"[bold]{Markup.Escape(TerminalText.Escape(label))}[/]  ";
+        _console.MarkupLine(prefix + labelMarkup + Markup.Escape(TerminalText.Escape(text)));
     }
 
     public override void KeyValues(IReadOnlyList<(string Key, string Value)> rows)
@@ -40,7 +43,8 @@ internal sealed class RichRenderer : Renderer
         var grid = new Grid().AddColumn(new GridColumn().PadLeft(2).PadRight(2).NoWrap()).AddColumn();
         foreach (var (key, value) in rows)
         {
-            grid.AddRow(new Text(key, new Style(Color.Grey)), new Text(value));
+            var lines = TerminalText.Lines(value).Select(line => TerminalText.Escape(line));
+            grid.AddRow(new Text(TerminalText.Escape(key), new Style(Color.Grey)), new Text(string.Join('\n', lines)));
         }
 
         _console.Write(grid);
@@ -51,12 +55,12 @@ internal sealed class RichRenderer : Renderer
         var table = new Table().Border(TableBorder.Rounded);
         foreach (var header in headers)
         {
-            table.AddColumn(new TableColumn(new Text(header, new Style(decoration: Decoration.Bold))));
+            table.AddColumn(new TableColumn(new Text(TerminalText.Escape(header), new Style(decoration: Decoration.Bold))));
         }
 
         foreach (var row in rows)
         {
-            table.AddRow([.. row.Select(cell => (IRenderable)new Text(cell))]);
+            table.AddRow([.. row.Select(cell => (IRenderable)new Text(TerminalText.Escape(cell)))]);
         }
 
         _console.Write(table);

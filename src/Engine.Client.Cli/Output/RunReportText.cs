@@ -33,7 +33,10 @@ internal static class RunReportText
         if (report.OutputPath is { } path)
         {
             output.Line();
-            output.Line(path == "-" ? "Output written to stdout." : $"Output written to {path}.");
+            var where = path == "-" ? "stdout" : path;
+            output.Line(report.ExitCode == 0
+                ? $"Output written to {where}."
+                : $"Output to {where} is incomplete: the run did not finish (what was written so far stays).");
         }
         else if (report.Preview is { Rows.Count: > 0 } preview)
         {
@@ -55,11 +58,11 @@ internal static class RunReportText
         var rows = new List<(string, string)>
         {
             ("kind", RunReportJson.ErrorKindName(error.Kind)),
-            ("message", error.Message),
+            ("message", Message(error)),
         };
         if (error.ErrorClass is not null)
         {
-            rows.Add(("class", error.ErrorClass));
+            rows.Add(("class", string.IsNullOrWhiteSpace(error.ErrorClass) ? "(the worker sent an empty class)" : error.ErrorClass));
         }
 
         if (error.Origin is not null)
@@ -75,12 +78,34 @@ internal static class RunReportText
         output.KeyValues(rows);
         if (error.Traceback is not null)
         {
+            if (string.IsNullOrWhiteSpace(error.Traceback))
+            {
+                output.Line("  traceback: (the worker sent an empty traceback)");
+                return;
+            }
+
             output.Line("  traceback:");
-            foreach (var line in error.Traceback.ReplaceLineEndings("\n").Split('\n'))
+            foreach (var line in TerminalText.Lines(error.Traceback))
             {
                 output.Line("    " + line);
             }
         }
+    }
+
+    /// <summary>
+    /// The error's message to show: the worker's (or engine-client's) text, or, when a worker
+    /// sent an empty one, a sentence saying so (the JSON report keeps the message as received).
+    /// </summary>
+    public static string Message(RunError error)
+    {
+        ArgumentNullException.ThrowIfNull(error);
+        if (!string.IsNullOrWhiteSpace(error.Message))
+        {
+            return error.Message;
+        }
+
+        var noClass = error.Kind == RunErrorKind.User && string.IsNullOrWhiteSpace(error.ErrorClass);
+        return noClass ? "(the worker sent no message and no error class)" : "(the worker sent no message)";
     }
 
     public static void WriteMetrics(ExecutionMetrics metrics, Renderer output)

@@ -87,7 +87,10 @@ public sealed class SessionError
         };
     }
 
-    /// <summary>For example <c>user error UdfError: boom in UDF (data phase)</c>.</summary>
+    /// <summary>
+    /// For example <c>user error UdfError: boom in UDF (data phase)</c>; an empty message or class
+    /// is said to be missing (<c>user error: the worker sent no message (data phase)</c>).
+    /// </summary>
     public override string ToString()
     {
         var kind = Kind switch
@@ -103,6 +106,7 @@ public sealed class SessionError
             SessionErrorOrigin.Finish => "finish callback",
             _ => "cancel callback",
         };
-        return ErrorClass is null ? $"{kind}: {Message} ({origin})" : $"{kind} {ErrorClass}: {Message} ({origin})";
+        var message = string.IsNullOrWhiteSpace(Message) ? "the worker sent no message" : Message;
+        return string.IsNullOrWhiteSpace(ErrorClass) ? $"{kind}: {message} ({origin})" : $"{kind} {ErrorClass}: {message} ({origin})";
     }
 }

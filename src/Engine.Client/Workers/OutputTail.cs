@@ -4,7 +4,9 @@ namespace Engine.Client.Workers;
 
 /// <summary>
 /// The last lines a child process wrote to stdout and stderr, bounded by line count and total
-/// characters, filled by pumps that read both pipes to their end. Thread-safe.
+/// characters, filled by pumps that read both pipes to their end. Thread-safe. Lines are kept
+/// escaped (see <see cref="Escape"/>): the tail goes into exception messages and logs, which end
+/// up on terminals, so a process's escape sequences and raw bytes must not travel in it.
 /// </summary>
 internal sealed class OutputTail
 {
@@ -25,6 +27,7 @@ internal sealed class OutputTail
 
     public void Append(string line)
     {
+        line = Escape(line);
         if (line.Length > MaxLineChars)
         {
             line = string.Concat(line.AsSpan(0, MaxLineChars), " [...]");
@@ -111,9 +114,48 @@ internal sealed class OutputTail
         }
     }
 
+    /// <summary>
+    /// <paramref name="line"/> with every control character (C0 but tab, DEL, C1: so ESC and every
+    /// terminal escape sequence), lone surrogate and bidirectional override written as
+    /// <c>\x1b</c> or <c>\u202e</c>. Bytes that were not UTF-8 arrive here already replaced by
+    /// U+FFFD (the pipes are read as UTF-8 with replacement).
+    /// </summary>
+    public static string Escape(string line)
+    {
+        StringBuilder? escaped = null;
+        for (var i = 0; i < line.Length; i++)
+        {
+            var c = line[i];
+            var pair = char.IsHighSurrogate(c) && i + 1 < line.Length && char.IsLowSurrogate(line[i + 1]);
+            if (!pair && IsUnsafe(c))
+            {
+                escaped ??= new StringBuilder(line.Length + 16).Append(line, 0, i);
+                escaped.Append(c <= '\u00ff' ? $"\\x{(int)c:x2}" : $"\\u{(int)c:x4}");
+                continue;
+            }
+
+            escaped?.Append(c);
+            if (pair)
+            {
+                escaped?.Append(line[++i]);
+            }
+        }
+
+        return escaped?.ToString() ?? line;
+    }
+
+    private static bool IsUnsafe(char c) => c switch
+    {
+        '\t' => false,
+        < ' ' => true,
+        >= '\u007f' and <= '\u009f' => true,
+        '\u061c' or '\u200e' or '\u200f' or (>= '\u202a' and <= '\u202e') or (>= '\u2066' and <= '\u2069') => true,
+        _ => char.IsSurrogate(c),
+    };
+
     private void Flush(StringBuilder line, Action<string>? onLine)
     {
-        var text = line.ToString().TrimEnd('\r');
+        var text = Escape(line.ToString().TrimEnd('\r'));
         line.Clear();
         Append(text);
         onLine?.Invoke(text);

@@ -16,6 +16,8 @@ internal enum FaultKind
     EndBeforeInit,
     EmptyEnvelope,
     UserError,
+    BlankUserError,
+    EscapesUserError,
     FinishError,
     CancelCallbackError,
     IgnoreCancel,
@@ -42,6 +44,8 @@ internal readonly record struct FaultMode(FaultKind Kind, long Argument)
         ("end-before-init", FaultKind.EndBeforeInit, null),
         ("empty-envelope", FaultKind.EmptyEnvelope, null),
         ("user-error", FaultKind.UserError, null),
+        ("blank-user-error", FaultKind.BlankUserError, null),
+        ("escapes-user-error", FaultKind.EscapesUserError, null),
         ("finish-error", FaultKind.FinishError, null),
         ("cancel-callback-error", FaultKind.CancelCallbackError, null),
         ("ignore-cancel", FaultKind.IgnoreCancel, null),
@@ -104,7 +108,7 @@ internal readonly record struct FaultMode(FaultKind Kind, long Argument)
     {
         FaultKind.Exit => value <= 255,
         FaultKind.Slow => value <= int.MaxValue,
-        FaultKind.BigOutput => value is >= 1 and <= int.MaxValue,
+        FaultKind.BigOutput => value <= int.MaxValue,
         _ => true,
     };
 
@@ -112,6 +116,6 @@ internal readonly record struct FaultMode(FaultKind Kind, long Argument)
     {
         FaultKind.Exit => "an exit code from 0 to 255",
         FaultKind.Slow => "a delay per batch in milliseconds",
-        _ => "a positive number of bytes",
+        _ => "a number of bytes, 0 for empty data messages",
     };
 }

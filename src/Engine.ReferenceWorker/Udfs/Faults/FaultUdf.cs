@@ -94,6 +94,11 @@ internal sealed class FaultUdf : Udf
                 return;
             case FaultKind.UserError:
                 throw UdfException.User("boom in UDF", "UdfError", "Traceback (most recent call last): ...");
+            case FaultKind.BlankUserError:
+                // Every string of the error empty: the engine must say that nothing was said.
+                throw UdfException.User(string.Empty, string.Empty, string.Empty);
+            case FaultKind.EscapesUserError:
+                throw UdfException.User(HostileText.Message, HostileText.ErrorClass, HostileText.Traceback);
             case FaultKind.CancelCallbackError:
                 throw UdfException.User("data-phase boom");
             case FaultKind.StatusError:
@@ -144,4 +149,19 @@ internal sealed class FaultUdf : Udf
 
         return ValueTask.CompletedTask;
     }
+}
+
+/// <summary>
+/// The strings of <c>escapes-user-error</c>: terminal escape sequences (clear the screen, move the
+/// cursor, set the window title, a bell), C1 controls, lone surrogates and a long multi-line
+/// traceback, as a careless or hostile worker may send. An engine must never copy them raw to a
+/// terminal.
+/// </summary>
+internal static class HostileText
+{
+    public const string Message = "boom\u001b[2J\u001b[H\u001b]0;owned\u0007 after \u009b31m red \ud800 end\r\nsecond line";
+
+    public const string ErrorClass = "Evil\u001b[31mClass\u0000";
+
+    public static string Traceback { get; } = string.Join('\n', Enumerable.Range(0, 300).Select(i => $"frame {i} \u001b[1A\u001b[K\u0008\u0008 \u007f"));
 }
