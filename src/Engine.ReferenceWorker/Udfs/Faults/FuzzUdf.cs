@@ -308,7 +308,7 @@ internal sealed class FuzzUdf : Udf
             wrong = new RecordBatch(new Schema([new Field("fuzz_wrong", Int32Type.Default, nullable: false)], null), [column], batch.Length);
         }
 
-        return Write(wrong.Schema, wrong, wrong);
+        return Write(wrong.Schema, wrong);
     }
 
     /// <summary>The frame's batch twice in one IPC stream.</summary>
