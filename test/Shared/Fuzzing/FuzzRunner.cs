@@ -332,7 +332,8 @@ internal static class FuzzRunner
 
         foreach (var exception in new[] { seen.Init, seen.Process })
         {
-            if (exception is not null and not WorkerException and not OperationCanceledException)
+            // The documented ones: sessions.md "Errors" and "Cancellation", arrow.md "Errors".
+            if (exception is not null and not WorkerTransportException and not WorkerExecutionException and not WorkerOutputException and not OperationCanceledException)
             {
                 problems.Add($"undocumented exception type {exception.GetType().FullName}: {exception.Message}");
             }
