@@ -107,7 +107,7 @@ public sealed class FuzzFormatTests
 
     /// <summary>The seeds of <paramref name="misbehaviour"/> among the fuzz fixture's.</summary>
     private static IEnumerable<FuzzPlan> PlansOf(FuzzMisbehaviour misbehaviour) =>
-        Enumerable.Range(0, 300).Select(FuzzPlan.FromSeed).Where(p => p.Misbehaviour == misbehaviour);
+        Enumerable.Range(0, 7 * FuzzPlan.All.Length).Select(FuzzPlan.FromSeed).Where(p => p.Misbehaviour == misbehaviour);
 
     private static byte[] Frame(int index)
     {

@@ -106,12 +106,16 @@ internal sealed record FuzzExpectation
         [FuzzMisbehaviour.Duplicate] = Finished(Doubled),
         [FuzzMisbehaviour.Sink] = Finished(_ => []),
         [FuzzMisbehaviour.SlowEcho] = Finished(k => Enumerable.Range(0, k)),
-        [FuzzMisbehaviour.HoldUntilFinish] = Finished(k => Enumerable.Range(0, k)) with
-        {
-            // The idle deadline counts between worker messages, not from Finish to FinishResponse.
-            Timeout = FuzzTimeout.Idle,
-        },
+        [FuzzMisbehaviour.HoldUntilFinish] = Finished(k => Enumerable.Range(0, k)),
         [FuzzMisbehaviour.TwoBatchesPerFrame] = Finished(Doubled),
+        [FuzzMisbehaviour.ManyOutputs] = Finished(k => Enumerable.Range(0, k).SelectMany(i => Enumerable.Repeat(i, FuzzPlan.ManyCopies))) with
+        {
+            Documented = "sessions.md Data: output beyond OutputBufferCapacity waits (backpressure); Finished with every batch in order",
+        },
+        [FuzzMisbehaviour.StatusAfterTerminator] = Finished(k => Enumerable.Range(0, k)) with
+        {
+            Documented = "sessions.md Lifecycle: the first outcome settled wins; a status after the FinishResponse changes nothing",
+        },
 
         // Orderings (PROTOCOL.md rule 8; sessions.md, the table under "What goes on the wire").
         [FuzzMisbehaviour.DataBeforeInit] = Violation(FuzzStage.Init, "a DataResponse before the InitResponse"),
@@ -141,6 +145,17 @@ internal sealed record FuzzExpectation
         [FuzzMisbehaviour.DataAfterTerminator] = Finished(k => Enumerable.Range(0, k)) with
         {
             Documented = "sessions.md Lifecycle: the first outcome settled wins, every later message is ignored",
+        },
+        [FuzzMisbehaviour.ErrorInsteadOfInit] = Execution(SessionOutcomeKind.Cancelled, FuzzStage.Init, SessionErrorOrigin.Init, "an ErrorResponse before the InitResponse fails InitAsync (origin Init), Cancel goes out, Cancelled") with
+        {
+            ErrorKind = SessionErrorKind.Worker,
+        },
+        [FuzzMisbehaviour.FinishAfterError] = Violation(FuzzStage.Process, "a FinishResponse before the engine started sending Finish (after an ErrorResponse, which surfaces first)") with
+        {
+            CallerException = typeof(WorkerExecutionException),
+            ErrorKind = SessionErrorKind.User,
+            ErrorOrigin = SessionErrorOrigin.Data,
+            Action = FuzzEngineAction.HoldFinish,
         },
 
         // Empty oneofs (PROTOCOL.md rule 8) and empty messages.
@@ -189,6 +204,7 @@ internal sealed record FuzzExpectation
         [FuzzMisbehaviour.InitError] = Execution(SessionOutcomeKind.Cancelled, FuzzStage.Init, SessionErrorOrigin.Init, "InitResponse.error fails InitAsync, Cancel goes out, Cancelled"),
         [FuzzMisbehaviour.UserError] = Execution(SessionOutcomeKind.Cancelled, FuzzStage.Process, SessionErrorOrigin.Data, "an ErrorResponse fails the output, Cancel goes out, Cancelled"),
         [FuzzMisbehaviour.FinishError] = Execution(SessionOutcomeKind.Failed, FuzzStage.Process, SessionErrorOrigin.Finish, "FinishResponse.error: Failed, the error surfaces from the output"),
+        [FuzzMisbehaviour.ErrorAtFinish] = Execution(SessionOutcomeKind.Cancelled, FuzzStage.Process, SessionErrorOrigin.Data, "an ErrorResponse after Finish fails the output, Cancel follows Finish, the CancelResponse ends it: Cancelled"),
 
         // Silence and slowness (sessions.md "Timeouts" and "Cancellation").
         [FuzzMisbehaviour.SilentAtInit] = TimedOut(FuzzStage.Init, FuzzTimeout.InitResponse, "InitResponseTimeout: TransportFailed (Timeout)"),

@@ -11,8 +11,8 @@ namespace Engine.ReferenceWorker.Udfs.Faults;
 /// </summary>
 /// <remarks>
 /// A seed picks its misbehaviour as <c>seed % count</c> (<see cref="FuzzPlan.FromSeed"/>): the seeds
-/// <c>0 .. count-1</c> cover every misbehaviour once, and appending a value here keeps the seeds of
-/// the ones before it.
+/// <c>0 .. count-1</c> cover every misbehaviour once, in this order. Adding a value moves the seeds
+/// of every misbehaviour above the first <c>count</c> seeds.
 /// </remarks>
 internal enum FuzzMisbehaviour
 {
@@ -35,6 +35,12 @@ internal enum FuzzMisbehaviour
 
     /// <summary>Each output frame holds the input batch twice (one IPC stream, two record batches).</summary>
     TwoBatchesPerFrame,
+
+    /// <summary>Every input batch comes back <see cref="FuzzPlan.ManyCopies"/> times: more output than the engine buffers.</summary>
+    ManyOutputs,
+
+    /// <summary>FinishResponse, then the call fails with <see cref="FuzzPlan.Status"/>: the terminator came first.</summary>
+    StatusAfterTerminator,
 
     // Orderings.
 
@@ -67,6 +73,12 @@ internal enum FuzzMisbehaviour
 
     /// <summary>A DataResponse after the FinishResponse.</summary>
     DataAfterTerminator,
+
+    /// <summary>An ErrorResponse (worker error) instead of the InitResponse.</summary>
+    ErrorInsteadOfInit,
+
+    /// <summary>An ErrorResponse at input batch <see cref="FuzzPlan.At"/>, then a FinishResponse although no Finish came.</summary>
+    FinishAfterError,
 
     // Empty oneofs and empty messages.
 
@@ -136,6 +148,9 @@ internal enum FuzzMisbehaviour
     /// <summary>FinishResponse.error (the finish callback failed).</summary>
     FinishError,
 
+    /// <summary>An ErrorResponse (user error) instead of the FinishResponse; the engine's Cancel after Finish is answered.</summary>
+    ErrorAtFinish,
+
     // Silence and slowness.
 
     /// <summary>Never answers Init, nor anything after it.</summary>
@@ -177,6 +192,9 @@ internal readonly record struct FuzzPlan(
 {
     /// <summary>The format tag of the fuzzing worker.</summary>
     public const string Format = "fuzz";
+
+    /// <summary>How often <see cref="FuzzMisbehaviour.ManyOutputs"/> sends each batch back.</summary>
+    public const int ManyCopies = 25;
 
     /// <summary>Size of the <see cref="FuzzMisbehaviour.Oversized"/> DataResponse: 1 MiB + 4 KiB.</summary>
     public const int OversizedBytes = (1024 * 1024) + 4096;

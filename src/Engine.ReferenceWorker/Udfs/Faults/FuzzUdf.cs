@@ -50,6 +50,10 @@ internal sealed class FuzzUdf : Udf
             case FuzzMisbehaviour.DataBeforeInit:
                 Wire.SendRaw(Responses.Data(ByteString.CopyFromUtf8("fuzz: data before init")));
                 break;
+            case FuzzMisbehaviour.ErrorInsteadOfInit:
+                Wire.SendRaw(Responses.Error(ExecutionErrors.Worker("fuzz: error instead of init")));
+                Wire.Override(StreamOverride.AwaitCancel);
+                break;
             case FuzzMisbehaviour.FinishBeforeInit:
                 Wire.SendRaw(Responses.Finish(metrics: null));
                 Wire.Override(StreamOverride.Terminated);
@@ -127,6 +131,13 @@ internal sealed class FuzzUdf : Udf
             case FuzzMisbehaviour.TwoBatchesPerFrame:
                 await output.EmitAsync(Twice(batch), cancellationToken: cancellationToken).ConfigureAwait(false);
                 break;
+            case FuzzMisbehaviour.ManyOutputs:
+                for (var copy = 0; copy < FuzzPlan.ManyCopies; copy++)
+                {
+                    await output.EmitAsync(batch, cancellationToken: cancellationToken).ConfigureAwait(false);
+                }
+
+                break;
             default:
                 await output.EmitAsync(batch, cancellationToken: cancellationToken).ConfigureAwait(false);
                 break;
@@ -152,6 +163,14 @@ internal sealed class FuzzUdf : Udf
             case FuzzMisbehaviour.TerminatorTwice:
                 // The stream sends the second one when this hook returns.
                 Wire.SendRaw(Responses.Finish(metrics: null, data));
+                break;
+            case FuzzMisbehaviour.StatusAfterTerminator:
+                Wire.SendRaw(Responses.Finish(metrics: null, data));
+                Wire.Override(StreamOverride.FailCall, new Grpc.Core.Status(_plan.Status, "fuzz: status after the terminator"));
+                break;
+            case FuzzMisbehaviour.ErrorAtFinish:
+                Wire.SendRaw(Responses.Error(ExecutionErrors.User("fuzz: error at finish", "FuzzError")));
+                Wire.Override(StreamOverride.AwaitCancel);
                 break;
             case FuzzMisbehaviour.DataAfterTerminator:
                 Wire.SendRaw(Responses.Finish(metrics: null, data));
@@ -186,6 +205,11 @@ internal sealed class FuzzUdf : Udf
                 return true;
             case FuzzMisbehaviour.CancelUnprompted:
                 Wire.SendRaw(Responses.Cancel(metrics: null));
+                Wire.Override(StreamOverride.Terminated);
+                return true;
+            case FuzzMisbehaviour.FinishAfterError:
+                Wire.SendRaw(Responses.Error(ExecutionErrors.User("fuzz: error before an unasked FinishResponse", "FuzzError")));
+                Wire.SendRaw(Responses.Finish(metrics: null));
                 Wire.Override(StreamOverride.Terminated);
                 return true;
             case FuzzMisbehaviour.ErrorTwice:
