@@ -8,14 +8,15 @@ using Engine.ReferenceWorker.Udfs.Faults;
 namespace Engine.Client.Tests.Fuzz;
 
 /// <summary>
-/// A few hundred seeded sessions (seven per misbehaviour) against one real reference worker process (its <c>fuzz</c>
-/// format) over a Unix domain socket, several at a time on one <see cref="WorkerClient"/>. Every
-/// seed must end with the documented outcome of its misbehaviour (<see cref="FuzzExpectation.Table"/>)
-/// within its bound, throw only documented exception types, and leave the connection able to
-/// serve a normal session; no task exception may go unobserved.
+/// A few hundred seeded sessions (seven per misbehaviour) against one real reference worker
+/// process (its <c>fuzz</c> format) over a Unix domain socket, several at a time on one
+/// <see cref="WorkerClient"/>. Every seed must end with the documented outcome of its misbehaviour
+/// (<see cref="FuzzExpectation.Table"/>) within its bound, throw only documented exception types,
+/// and leave the connection able to serve a normal session; no task exception may go unobserved.
 /// </summary>
 /// <remarks>
-/// To run chosen seeds only: <c>ENGINE_CLIENT_FUZZ_SEEDS=17,40-45 dotnet test ... --filter FullyQualifiedName~FuzzWorkerTests</c>.
+/// To run chosen seeds only:
+/// <c>ENGINE_CLIENT_FUZZ_SEEDS=17,40-45 dotnet test ... --filter FullyQualifiedName~FuzzWorkerTests</c>.
 /// A failure lists every failing seed with its misbehaviour, the expectation and what happened.
 /// </remarks>
 [TestFixture]
