@@ -179,7 +179,7 @@ internal sealed record FuzzExpectation
         [FuzzMisbehaviour.WrongSchema] = OutputRejected(),
 
         // Bytes that are not a message of the protocol: a protocol violation by the worker, not a
-        // retryable transport status (issue 8, C13).
+        // retryable transport status.
         [FuzzMisbehaviour.InvalidProtobufAtInit] = Violation(FuzzStage.Init, "bytes that are not a valid protobuf message"),
         [FuzzMisbehaviour.InvalidProtobuf] = Violation(FuzzStage.Process, "bytes that are not a valid protobuf message"),
         [FuzzMisbehaviour.Oversized] = new FuzzExpectation
@@ -287,7 +287,7 @@ internal sealed record FuzzExpectation
     {
         // Cancelled when the Cancel reached the worker before its FinishResponse went out, Failed
         // when the FinishResponse was already on its way (arrow.md "Errors"): either way the local
-        // failure is the outcome's exception and never Finished (issue 8, A3).
+        // failure is the outcome's exception and never Finished.
         Documented = "arrow.md Errors: a DataResponse that is not a valid Arrow IPC stream of the session's schema throws WorkerOutputException and cancels; the outcome carries it and is not Finished",
         Kinds = [SessionOutcomeKind.Cancelled, SessionOutcomeKind.Failed],
         OutcomeException = typeof(WorkerOutputException),
