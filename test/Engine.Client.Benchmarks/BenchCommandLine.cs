@@ -32,6 +32,15 @@ public sealed record BenchOptions
 
     /// <summary>Which side's settings the transport sweep measures: client, worker or all.</summary>
     public string SweepSide { get; init; } = "all";
+
+    /// <summary>Seeds of a fuzzing run.</summary>
+    public int FuzzSeeds { get; init; } = 5000;
+
+    /// <summary>The first seed of a fuzzing run.</summary>
+    public int FuzzFirstSeed { get; init; }
+
+    /// <summary>Fuzzed sessions at a time.</summary>
+    public int FuzzParallelism { get; init; } = 8;
 }
 
 /// <summary>Parses the harness's command line.</summary>
@@ -47,6 +56,8 @@ public static class BenchCommandLine
           churn        session churn only
           soak         the one-session memory run only (normally started by e2e in a fresh process)
           transport    the transport settings sweep (windows, socket buffers, Kestrel limits)
+          fuzz         seeded sessions of the reference worker's fuzz format, each checked against its
+                       documented outcome; counts per misbehaviour and outcome (exit 1 if any differs)
           micro        BenchmarkDotNet hot paths; the remaining arguments go to BenchmarkDotNet
                        (for example: micro --filter '*Envelope*')
 
@@ -61,6 +72,9 @@ public static class BenchCommandLine
           --soak-client <c>      soak mode only: sdk (default) or hand
           --skip-throughput, --skip-churn, --skip-soak
           --side <side>          transport sweep: client, worker or all settings (default all)
+          --seeds <n>            fuzz: seeds to run (default 5000)
+          --first-seed <n>       fuzz: the first seed (default 0)
+          --parallel <n>         fuzz: sessions at a time (default 8)
           --out <dir>            result directory (default artifacts/bench under the repository)
         """;
 
@@ -98,6 +112,9 @@ public static class BenchCommandLine
                     "--out" => options with { OutputDirectory = Value() },
                     "--soak-client" => options with { SoakClient = Value() switch { "sdk" => Variant.Sdk, "hand" => Variant.HandSdkTransport, var other => throw new FormatException($"--soak-client takes sdk or hand, not '{other}'.") } },
                     "--side" => options with { SweepSide = ParseSide(Value()) },
+                    "--seeds" => options with { FuzzSeeds = int.Parse(Value(), CultureInfo.InvariantCulture) },
+                    "--first-seed" => options with { FuzzFirstSeed = int.Parse(Value(), CultureInfo.InvariantCulture) },
+                    "--parallel" => options with { FuzzParallelism = int.Parse(Value(), CultureInfo.InvariantCulture) },
                     _ => throw new FormatException($"unknown option '{arg}'."),
                 };
             }
@@ -112,6 +129,13 @@ public static class BenchCommandLine
         if (options.Repetitions < 1)
         {
             error = "--reps must be at least 1.";
+            options = null;
+            return false;
+        }
+
+        if (options.FuzzSeeds < 1 || options.FuzzFirstSeed < 0 || options.FuzzParallelism < 1)
+        {
+            error = "--seeds and --parallel must be at least 1, --first-seed at least 0.";
             options = null;
             return false;
         }

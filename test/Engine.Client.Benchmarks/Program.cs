@@ -31,6 +31,7 @@ return mode switch
     "churn" => await Runs.ChurnAsync(options, command),
     "transport" => await Runs.TransportAsync(options, command),
     "soak" => await Runs.SoakAsync(options),
+    "fuzz" => await Runs.FuzzAsync(options, command),
     _ => Unknown(mode),
 };
 

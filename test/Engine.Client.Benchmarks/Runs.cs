@@ -66,6 +66,10 @@ public static class Runs
         return results.All(r => r.PeakWorkingSetSinceStart < SoakLimit) ? 0 : 1;
     }
 
+    /// <summary>The long fuzzing run; see <see cref="FuzzRun"/>.</summary>
+    public static Task<int> FuzzAsync(BenchOptions options, string command) =>
+        FuzzRun.RunAsync(options.Transports[0], options.FuzzFirstSeed, options.FuzzSeeds, options.FuzzParallelism, OutputDirectory(options), command, Console.Out);
+
     public static async Task<int> TransportAsync(BenchOptions options, string command)
     {
         var sizes = options.BatchSizes.Where(s => s >= 64 * 1024).ToArray();

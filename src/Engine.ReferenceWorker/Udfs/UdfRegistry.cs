@@ -15,10 +15,11 @@ internal sealed class UdfRegistry
     /// <summary>The formats known, in registration order, for error messages.</summary>
     public IReadOnlyList<string> Formats => [.. _factories.Keys];
 
-    /// <summary>The worker's own formats: <c>echo</c>, <c>fault</c> and <c>builtin</c>.</summary>
+    /// <summary>The worker's own formats: <c>echo</c>, <c>fault</c>, <c>fuzz</c> and <c>builtin</c>.</summary>
     public static UdfRegistry CreateDefault() => new UdfRegistry()
         .Register(EchoUdf.Format, static () => new EchoUdf())
         .Register(FaultUdf.Format, static () => new FaultUdf())
+        .Register(FuzzUdf.Format, static () => new FuzzUdf())
         .Register(BuiltinUdf.Format, static () => new BuiltinUdf());
 
     /// <summary>Adds (or replaces) the factory of <paramref name="format"/>; it is called once per stream.</summary>
