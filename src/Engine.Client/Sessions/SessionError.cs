@@ -83,7 +83,7 @@ public sealed class SessionError
                 origin,
                 error),
             ExecutionError.KindOneofCase.Protocol => new SessionError(SessionErrorKind.Protocol, error.Protocol.Message, null, null, origin, error),
-            _ => new SessionError(SessionErrorKind.Worker, "the worker sent an ExecutionError with no kind set", null, null, origin, error),
+            _ => new SessionError(SessionErrorKind.Protocol, "the worker sent an ExecutionError with no kind set (neither user, worker nor protocol)", null, null, origin, error),
         };
     }
 
