@@ -106,6 +106,36 @@ public sealed class EngineDeathTests
     }
 
     [Test]
+    public async Task Killing_an_engine_during_its_environment_installation_kills_the_installation()
+    {
+        // The installation tells its pid through a named pipe, then runs until killed.
+        var gate = _dir.Fifo("gate");
+        var install = _dir.Script("install", $"""
+            echo $$ > "{gate}"
+            exec sleep 100000
+            """);
+        var proto = Specs.Direct([ReferenceWorker], initializationTimeoutMs: 20_000);
+        proto.Environment = new Engine.Client.Protocol.WorkerEnvironment { Installation = Specs.Callable(install) };
+        var specFile = _dir.File("installing.spec.json");
+        await File.WriteAllTextAsync(specFile, Google.Protobuf.JsonFormatter.Default.Format(proto));
+        using var engine = Process.Start(new ProcessStartInfo(PoolHost)
+        {
+            ArgumentList = { specFile, _dir.Path },
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+        })!;
+        _pids.Add(engine.Id);
+        var step = int.Parse((await Task.Run(() => File.ReadAllText(gate)).WaitAsync(Bound)).Trim(), System.Globalization.CultureInfo.InvariantCulture);
+        _pids.Add(step);
+        Assert.That(Processes.IsAlive(step), Is.True, "the installation runs");
+
+        engine.Kill();
+        await engine.WaitForExitAsync().WaitAsync(Bound);
+
+        Assert.That(await Processes.WaitForExitAsync(step, Bound), Is.True, "the installation outlived the killed engine");
+    }
+
+    [Test]
     public async Task A_worker_launched_from_a_thread_that_then_exits_keeps_running()
     {
         // PR_SET_PDEATHSIG fires when the thread that forked the process exits: a launch from a
