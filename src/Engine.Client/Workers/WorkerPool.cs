@@ -442,9 +442,9 @@ public sealed class WorkerPool : IAsyncDisposable, IDisposable
             session.FailBecauseWorkerLost(worker.UnhealthyReason);
         }
 
-        RaiseWorkerLost(worker);
-
+        // The stop first: a slow handler must not delay it.
         _ = StopWorkerAsync(worker, worker.UnhealthyReason, cancelSessions: false);
+        RaiseWorkerLost(worker);
     }
 
     private void RaiseWorkerLost(PooledWorker worker)

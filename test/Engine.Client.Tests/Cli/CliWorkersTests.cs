@@ -119,6 +119,32 @@ public sealed class CliWorkersTests
     }
 
     [Test]
+    public async Task A_lost_worker_that_cannot_be_replaced_ends_the_command_with_exit_3()
+    {
+        // The worker starts once; every later launch fails.
+        using var dir = new TempDir();
+        var script = dir.Script("once-worker", $"""
+            if [ -e "{dir.File("started")}" ]; then echo "not again" >&2; exit 1; fi
+            touch "{dir.File("started")}"
+            exec "{ReferenceWorkerProcess.ExecutablePath}" "$@"
+            """);
+        var spec = dir.File("once.spec.json");
+        File.WriteAllText(spec, File.ReadAllText(CliTestFiles.ValidSpec).Replace(ReferenceWorkerProcess.ExecutablePath, script, StringComparison.Ordinal));
+        await using var cli = CliProcess.Start(["workers", "start", "--spec", spec]);
+        var victim = await WorkerPidAsync(await cli.WaitForLineAsync(_ => true, Bound));
+
+        Assert.That(Kill(victim, 9), Is.Zero);
+        var result = await cli.WaitForExitAsync(Bound);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(result.ExitCode, Is.EqualTo(3), result.ToString());
+            Assert.That(result.Stderr, Does.Contain("could not be replaced").And.Contain("not again"));
+            Assert.That(result.StderrLines[^1], Does.Contain("1 worker was lost while up and could not be replaced"));
+        });
+    }
+
+    [Test]
     public async Task Killing_workers_start_with_SIGKILL_leaves_no_worker_and_no_child_and_the_next_start_removes_its_socket_directory()
     {
         using var dir = new TempDir();
