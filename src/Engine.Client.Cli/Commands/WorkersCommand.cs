@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Threading.Channels;
 using Engine.Client.Cli.Operations;
 using Engine.Client.Cli.Output;
 
@@ -19,7 +20,7 @@ internal static class WorkersCommand
             }
         });
         var json = CommonOptions.Json("Print the workers as one JSON object on stdout instead of one address per line.");
-        var start = new Command("start", "Launch workers from a specification and print their addresses (one per line, or JSON); keep them up until Ctrl+C or SIGTERM, then stop them cleanly (exit 0). Exit 2 bad specification, 3 a worker could not be started, 130 interrupted while starting.")
+        var start = new Command("start", "Launch workers from a specification and print their addresses (one per line, or JSON); keep them up, replacing any that dies, until Ctrl+C or SIGTERM, then stop them cleanly (exit 0). Exit 2 bad specification, 3 a worker could not be started or was lost while up, 130 interrupted while starting.")
         {
             spec, count, json,
         };
@@ -33,16 +34,17 @@ internal static class WorkersCommand
     }
 }
 
-/// <summary>Keeps launched workers up until interrupted, reporting the ones that fail on stderr.</summary>
+/// <summary>Keeps launched workers up until interrupted, reporting and replacing the ones that fail.</summary>
 internal static class WorkersHost
 {
-    private static readonly TimeSpan WatchInterval = TimeSpan.FromSeconds(1);
-
     public static async Task<int> RunAsync(WorkerSpecification specification, int count, bool json, CliContext context)
     {
         var error = context.Console.Error;
         var interrupt = context.Signals.Interrupt;
         var pool = WorkerPool.Create(specification, new WorkerPoolOptions { MaxIdleWorkers = count, CancelSessionsOnDispose = true });
+        var lost = Channel.CreateUnbounded<PooledWorkerInfo>();
+        pool.WorkerLost += (_, worker) => lost.Writer.TryWrite(worker);
+        WatchResult watched;
         try
         {
             IReadOnlyList<PooledWorkerInfo> workers;
@@ -83,7 +85,7 @@ internal static class WorkersHost
 
             var pids = string.Join(", ", workers.Select(w => w.ProcessId));
             await error.WriteLineAsync($"engine-client: {workers.Count} worker{(workers.Count == 1 ? string.Empty : "s")} up (pid {pids}); Ctrl+C or SIGTERM stops {(workers.Count == 1 ? "it" : "them")}.");
-            await WatchAsync(pool, error, interrupt);
+            watched = await WatchAsync(pool, lost.Reader, error, interrupt);
             await error.WriteLineAsync("engine-client: stopping the workers.");
         }
         finally
@@ -95,13 +97,20 @@ internal static class WorkersHost
             }
             catch (OperationCanceledException)
             {
-                await error.WriteLineAsync("engine-client: interrupted again; exiting without waiting for the workers (they stop when they see their parent gone).");
+                await error.WriteLineAsync("engine-client: interrupted again; exiting without waiting for the workers (they are killed when engine-client exits).");
             }
         }
 
         if (context.Signals.Force.IsCancellationRequested)
         {
             return ExitCodes.Interrupted;
+        }
+
+        if (watched.Lost > 0)
+        {
+            // The workers did not stay up: that is not a success, even when replaced.
+            await error.WriteLineAsync($"engine-client: workers stopped; {watched.Lost} worker{(watched.Lost == 1 ? " was" : "s were")} lost while up{(watched.ReplacementFailed ? " and could not be replaced" : string.Empty)}.");
+            return ExitCodes.Transport;
         }
 
         await error.WriteLineAsync("engine-client: workers stopped.");
@@ -125,20 +134,29 @@ internal static class WorkersHost
         json.WriteEndObject();
     });
 
-    private static async Task WatchAsync(WorkerPool pool, TextWriter error, CancellationToken interrupt)
+    /// <summary>
+    /// Until interrupted: reports each worker the pool declares lost (its process exited, or it
+    /// missed its heartbeats) and launches a replacement. Ends early when a replacement cannot be
+    /// launched.
+    /// </summary>
+    private static async Task<WatchResult> WatchAsync(WorkerPool pool, ChannelReader<PooledWorkerInfo> lost, TextWriter error, CancellationToken interrupt)
     {
-        var reported = new HashSet<string>(StringComparer.Ordinal);
-        using var timer = new PeriodicTimer(WatchInterval);
+        var count = 0;
         try
         {
-            while (await timer.WaitForNextTickAsync(interrupt))
+            await foreach (var worker in lost.ReadAllAsync(interrupt))
             {
-                foreach (var worker in pool.Workers)
+                count++;
+                await error.WriteLineAsync($"engine-client: worker {worker.Id} (pid {worker.ProcessId}, {worker.Address}) is unhealthy: {CliApp.OneLine(worker.UnhealthyReason ?? "no reason given")}; replacing it.");
+                try
                 {
-                    if (worker.State == PooledWorkerState.Unhealthy && reported.Add(worker.Id))
-                    {
-                        await error.WriteLineAsync($"engine-client: worker {worker.Id} (pid {worker.ProcessId}, {worker.Address}) is unhealthy: {CliApp.OneLine(worker.UnhealthyReason ?? "no reason given")}");
-                    }
+                    var replacement = (await pool.StartWorkersAsync(1, interrupt)).Single();
+                    await error.WriteLineAsync($"engine-client: worker {replacement.Id} (pid {replacement.ProcessId}) replaces worker {worker.Id}, at {replacement.Address}.");
+                }
+                catch (Exception ex) when (ex is WorkerLaunchException or WorkerEnvironmentException)
+                {
+                    await error.WriteLineAsync($"engine-client: worker {worker.Id} could not be replaced: {CliApp.OneLine(ex.Message)}");
+                    return new WatchResult(count, ReplacementFailed: true);
                 }
             }
         }
@@ -146,5 +164,9 @@ internal static class WorkersHost
         {
             // Ctrl+C or SIGTERM: stop the workers.
         }
+
+        return new WatchResult(count, ReplacementFailed: false);
     }
+
+    private readonly record struct WatchResult(int Lost, bool ReplacementFailed);
 }

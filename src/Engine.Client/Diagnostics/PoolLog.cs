@@ -25,4 +25,13 @@ internal static partial class PoolLog
 
     [LoggerMessage(406, LogLevel.Warning, "Pool: environment cleanup failed.")]
     public static partial void CleanupFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(420, LogLevel.Information, "Pool: removed socket directory {Directory}, left by an engine that is no longer running.")]
+    public static partial void AbandonedDirectoryRemoved(ILogger logger, string directory);
+
+    [LoggerMessage(421, LogLevel.Warning, "Pool: socket directory {Directory}, left by an engine that is no longer running, could not be removed.")]
+    public static partial void AbandonedDirectoryNotRemoved(ILogger logger, Exception exception, string directory);
+
+    [LoggerMessage(422, LogLevel.Warning, "Pool: a WorkerLost handler failed for worker {WorkerId}.")]
+    public static partial void WorkerLostHandlerFailed(ILogger logger, Exception exception, string workerId);
 }

@@ -18,7 +18,8 @@ internal sealed record EnvironmentStepResult(int? ExitCode, bool TimedOut, strin
 
 /// <summary>
 /// Runs one environment step to completion under a time limit: stdin closed at once, stdout and
-/// stderr captured into a bounded tail, the whole process tree killed at the limit.
+/// stderr captured into a bounded tail, the whole process tree killed at the limit, and the step
+/// killed if the engine dies (<see cref="ChildProcesses"/>).
 /// </summary>
 internal static class EnvironmentStepRunner
 {
@@ -38,12 +39,11 @@ internal static class EnvironmentStepRunner
         var name = StepName(step);
         var startInfo = command.CreateStartInfo(baseDirectory, field, out var executable, out var error)
             ?? throw new WorkerEnvironmentException(step, $"The environment {name} cannot start: {error}", null, false, string.Empty, null);
-        foreach (var argument in command.Command.Skip(1).Concat(command.Arguments))
-        {
-            startInfo.ArgumentList.Add(argument);
-        }
+        string[] arguments = [executable, .. command.Command.Skip(1), .. command.Arguments];
 
-        var commandLine = WorkerCommand.FormatCommandLine(new[] { executable }.Concat(startInfo.ArgumentList));
+        // A parent-death signal, so a killed engine does not leave a step running.
+        ChildProcesses.Prepare(startInfo, arguments, processGroup: false);
+        var commandLine = WorkerCommand.FormatCommandLine(arguments);
         var tail = new OutputTail(options.OutputTailLines, options.OutputTailChars);
         var time = options.TimeProvider;
         var exited = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -53,7 +53,7 @@ internal static class EnvironmentStepRunner
         WorkerLog.StepStarted(logger, name, commandLine);
         try
         {
-            process.Start();
+            ChildProcesses.Start(process);
         }
         catch (Exception ex) when (ex is Win32Exception or InvalidOperationException or IOException)
         {

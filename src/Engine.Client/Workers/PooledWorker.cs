@@ -97,7 +97,8 @@ internal sealed class PooledWorker
             Id = Id,
             ProcessId = Process.ProcessId,
             Address = Process.Address,
-            State = Stopping ? PooledWorkerState.Stopping : !Healthy ? PooledWorkerState.Unhealthy : Active > 0 ? PooledWorkerState.Busy : PooledWorkerState.Idle,
+            // An unhealthy worker is being stopped too: Unhealthy says more (and why) than Stopping.
+            State = !Healthy ? PooledWorkerState.Unhealthy : Stopping ? PooledWorkerState.Stopping : Active > 0 ? PooledWorkerState.Busy : PooledWorkerState.Idle,
             ActiveSessions = Active,
             SessionsServed = Served,
             HeartbeatMetrics = heartbeat?.Metrics,

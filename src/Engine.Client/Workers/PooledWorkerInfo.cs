@@ -9,10 +9,10 @@ public enum PooledWorkerState
     /// <summary>Serving one or more sessions.</summary>
     Busy,
 
-    /// <summary>Its process exited or it missed its heartbeats; its sessions failed and it is being replaced.</summary>
+    /// <summary>Its process exited or it missed its heartbeats; its sessions failed and it is being stopped (a later session gets a fresh worker). Stays so until it leaves the pool.</summary>
     Unhealthy,
 
-    /// <summary>Being stopped.</summary>
+    /// <summary>Being stopped by the pool (idle beyond the count kept, its session ended, the pool is closing); not unhealthy.</summary>
     Stopping,
 }
 

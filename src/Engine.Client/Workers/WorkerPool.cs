@@ -9,7 +9,8 @@ namespace Engine.Client;
 /// <summary>
 /// Launches, watches, reuses and stops the workers of one specification (direct mode), and opens
 /// sessions on them. The long-lived root object an engine builds once: thread-safe, and
-/// <see cref="IAsyncDisposable"/> — disposing it stops every worker and runs the environment cleanup.
+/// <see cref="IAsyncDisposable"/> and <see cref="IDisposable"/> — disposing it stops every worker and
+/// runs the environment cleanup.
 /// </summary>
 /// <remarks>
 /// <para>
@@ -23,10 +24,15 @@ namespace Engine.Client;
 /// Health: each worker gets a heartbeat every <see cref="WorkerPoolOptions.HeartbeatInterval"/>. A
 /// worker whose process exits, or that misses <see cref="WorkerPoolOptions.MaxMissedHeartbeats"/> in
 /// a row, is marked unhealthy at once: its live sessions fail with a transport failure that says why,
-/// it is stopped, and the next request gets a fresh worker.
+/// it is stopped, and the next request gets a fresh worker. <see cref="WorkerLost"/> reports it.
+/// </para>
+/// <para>
+/// A killed engine leaves nothing running: every worker gets a parent-death signal and its process
+/// group is killed (on Linux). Socket directories left by engines that died are removed when a
+/// pool starts.
 /// </para>
 /// </remarks>
-public sealed class WorkerPool : IAsyncDisposable
+public sealed class WorkerPool : IAsyncDisposable, IDisposable
 {
     private readonly WorkerSpecification _specification;
     private readonly WorkerPoolOptions _options;
@@ -49,7 +55,21 @@ public sealed class WorkerPool : IAsyncDisposable
         _time = options.TimeProvider;
         _logger = options.LoggerFactory.CreateLogger<WorkerPool>();
         _environment = new WorkerEnvironmentSetup(specification, options.Environment);
+        if (specification.Transport == WorkerTransport.UnixDomainSocket)
+        {
+            SweepAbandonedDirectories(options.Process.SocketDirectory);
+        }
     }
+
+    /// <summary>
+    /// Raised once for each worker marked unhealthy (its process exited, or it missed its
+    /// heartbeats), with a snapshot whose <see cref="PooledWorkerInfo.State"/> is
+    /// <see cref="PooledWorkerState.Unhealthy"/> and whose <see cref="PooledWorkerInfo.UnhealthyReason"/>
+    /// says why; not for workers the pool stops itself. Raised on a pool thread after the worker's
+    /// sessions were failed; the worker is being stopped. An exception thrown by a handler is
+    /// logged and ignored. The pool does not launch a replacement until a session needs one.
+    /// </summary>
+    public event EventHandler<PooledWorkerInfo>? WorkerLost;
 
     /// <summary>Raised with a worker's id after each answered heartbeat (for tests and diagnostics).</summary>
     internal event Action<string>? HeartbeatAnswered;
@@ -150,6 +170,37 @@ public sealed class WorkerPool : IAsyncDisposable
         {
             _dispose ??= DisposeCoreAsync();
             return new ValueTask(_dispose);
+        }
+    }
+
+    /// <summary>
+    /// Closes the pool as <see cref="DisposeAsync"/> does and blocks until every worker is stopped
+    /// and the cleanup has run: for containers and callers that dispose synchronously. Safe on a
+    /// thread pool thread and under a <see cref="SynchronizationContext"/>.
+    /// </summary>
+    public void Dispose()
+    {
+        // The asynchronous path is the only stop path (one behaviour to test). It is started on a
+        // thread pool thread so that none of its continuations can be posted to the caller's
+        // SynchronizationContext, which this thread blocks: that is the classic sync-over-async
+        // deadlock, and ConfigureAwait(false) alone would not rule it out for continuations of
+        // code the pool calls (a logger, a TimeProvider). Blocking one thread pool thread is safe:
+        // the stop needs only a few short-lived callbacks, which other pool threads (or new ones
+        // the pool injects) run.
+        Task.Run(() => DisposeAsync().AsTask()).GetAwaiter().GetResult();
+    }
+
+    private void SweepAbandonedDirectories(string socketDirectory)
+    {
+        var (removed, failed) = WorkerEndpoint.SweepAbandoned(socketDirectory);
+        foreach (var directory in removed)
+        {
+            PoolLog.AbandonedDirectoryRemoved(_logger, directory);
+        }
+
+        foreach (var (directory, error) in failed)
+        {
+            PoolLog.AbandonedDirectoryNotRemoved(_logger, error, directory);
         }
     }
 
@@ -392,7 +443,32 @@ public sealed class WorkerPool : IAsyncDisposable
             session.FailBecauseWorkerLost(worker.UnhealthyReason);
         }
 
+        // The stop first: a slow handler must not delay it.
         _ = StopWorkerAsync(worker, worker.UnhealthyReason, cancelSessions: false);
+        RaiseWorkerLost(worker);
+    }
+
+    private void RaiseWorkerLost(PooledWorker worker)
+    {
+        if (WorkerLost is not { } handlers)
+        {
+            return;
+        }
+
+        PooledWorkerInfo info;
+        lock (_gate)
+        {
+            info = worker.Describe();
+        }
+
+        try
+        {
+            handlers(this, info);
+        }
+        catch (Exception ex)
+        {
+            PoolLog.WorkerLostHandlerFailed(_logger, ex, worker.Id);
+        }
     }
 
     private async Task WatchExitAsync(PooledWorker worker)

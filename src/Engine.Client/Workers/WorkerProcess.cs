@@ -22,13 +22,17 @@ namespace Engine.Client.Workers;
 /// process group (via <c>setsid</c>, which keeps the pid), and SIGTERM and SIGKILL go to the
 /// whole group, so the inner worker of a launcher script is stopped with it. A stop also waits
 /// until every process holding the worker's stdout and stderr is gone (all of them, when the
-/// group is used). A worker that leaves its group or closes its output is not tracked; workers
-/// are expected to exit when their parent dies, as the reference worker does.
+/// group is used); whatever else is left in the group is killed once the stop has finished. A
+/// worker that leaves its group is not tracked.
+/// </para>
+/// <para>
+/// A killed engine: the worker gets SIGKILL as its parent-death signal, and its group is killed
+/// by the group watch, so nothing depends on the worker watching its parent (see
+/// <see cref="ChildProcesses"/>).
 /// </para>
 /// </remarks>
 internal sealed class WorkerProcess : IAsyncDisposable
 {
-    private static readonly string? SetsidPath = new[] { "/usr/bin/setsid", "/bin/setsid" }.FirstOrDefault(File.Exists);
     private static long s_sequence;
 
     private readonly WorkerSpecification _specification;
@@ -141,12 +145,7 @@ internal sealed class WorkerProcess : IAsyncDisposable
         commandLine.AddRange(runner.Arguments);
         commandLine.AddRange(["--id", id, "--connection", endpoint.ConnectionArgument]);
 
-        var processGroup = effective.UseProcessGroup && SetsidPath is not null;
-        startInfo.FileName = processGroup ? SetsidPath! : executable;
-        foreach (var argument in processGroup ? commandLine : commandLine.Skip(1))
-        {
-            startInfo.ArgumentList.Add(argument);
-        }
+        var processGroup = ChildProcesses.Prepare(startInfo, commandLine, effective.UseProcessGroup);
 
         WorkerProcess worker;
         try
@@ -232,7 +231,7 @@ internal sealed class WorkerProcess : IAsyncDisposable
 
     private void Start()
     {
-        _process.Start();
+        ChildProcesses.Start(_process);
         _processId = _process.Id;
         if (_process.HasExited)
         {
@@ -407,6 +406,7 @@ internal sealed class WorkerProcess : IAsyncDisposable
             Client.Dispose();
             try
             {
+                // End-of-file for the group watch: it kills what is left in the worker's group.
                 _process.StandardInput.Dispose();
             }
             catch (Exception ex) when (ex is IOException or InvalidOperationException)

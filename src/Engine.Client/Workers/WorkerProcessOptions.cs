@@ -39,7 +39,9 @@ public sealed class WorkerProcessOptions
     /// <summary>
     /// Start each worker in its own process group (through <c>setsid</c>, when the system has it),
     /// so that SIGTERM and SIGKILL reach the worker's children too, such as the inner worker of a
-    /// launcher script. Default <see langword="true"/>.
+    /// launcher script, and so that the group is killed when the engine process dies (the worker
+    /// itself gets a parent-death signal either way, on Linux with util-linux <c>setpriv</c>).
+    /// Default <see langword="true"/>.
     /// </summary>
     public bool UseProcessGroup { get; set; } = true;
 

@@ -33,6 +33,7 @@ public sealed class CliProcess : IAsyncDisposable
     private readonly MemoryStream _stdout = new();
     private readonly StringBuilder _stderr = new();
     private readonly Channel<string> _lines = Channel.CreateUnbounded<string>();
+    private readonly Channel<string> _stderrLines = Channel.CreateUnbounded<string>();
     private readonly Lock _gate = new();
     private readonly Task _stdoutPump;
     private readonly Task _stderrPump;
@@ -106,6 +107,28 @@ public sealed class CliProcess : IAsyncDisposable
         }
 
         throw new InvalidOperationException($"engine-client closed stdout before printing such a line. stderr: [{Stderr}]");
+    }
+
+    /// <summary>Waits for a stderr line that satisfies <paramref name="predicate"/>; returns it.</summary>
+    public async Task<string> WaitForStderrLineAsync(Func<string, bool> predicate, TimeSpan timeout)
+    {
+        using var deadline = new CancellationTokenSource(timeout);
+        try
+        {
+            await foreach (var line in _stderrLines.Reader.ReadAllAsync(deadline.Token))
+            {
+                if (predicate(line))
+                {
+                    return line;
+                }
+            }
+        }
+        catch (OperationCanceledException) when (deadline.IsCancellationRequested)
+        {
+            throw new TimeoutException($"engine-client printed no such line on stderr within {timeout.TotalSeconds} s. stderr: [{Stderr}]");
+        }
+
+        throw new InvalidOperationException($"engine-client closed stderr before printing such a line. stderr: [{Stderr}]");
     }
 
     /// <summary>Sends <paramref name="signal"/> to the process.</summary>
@@ -183,6 +206,7 @@ public sealed class CliProcess : IAsyncDisposable
     {
         var reader = _process.StandardError;
         var buffer = new char[4096];
+        var line = new StringBuilder();
         int read;
         while ((read = await reader.ReadAsync(buffer)) > 0)
         {
@@ -190,7 +214,22 @@ public sealed class CliProcess : IAsyncDisposable
             {
                 _stderr.Append(buffer, 0, read);
             }
+
+            for (var i = 0; i < read; i++)
+            {
+                if (buffer[i] == '\n')
+                {
+                    _stderrLines.Writer.TryWrite(line.ToString().TrimEnd('\r'));
+                    line.Clear();
+                }
+                else
+                {
+                    line.Append(buffer[i]);
+                }
+            }
         }
+
+        _stderrLines.Writer.TryComplete();
     }
 
     [DllImport("libc", EntryPoint = "kill", SetLastError = true)]

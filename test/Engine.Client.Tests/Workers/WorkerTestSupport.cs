@@ -147,4 +147,46 @@ internal static class Processes
     }
 
     public static int ReadPid(string path) => int.Parse(File.ReadAllText(path).Trim(), System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>
+    /// Waits until a process that need not be ours has exited (a zombie counts as exited), through
+    /// a pidfd, which becomes readable when the process ends: no polling. False at the timeout.
+    /// </summary>
+    public static Task<bool> WaitForExitAsync(int pid, TimeSpan timeout) => Task.Run(() =>
+    {
+        var fd = PidfdOpen(pid, 0);
+        if (fd < 0)
+        {
+            var errno = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
+            return errno == 3 ? true : throw new InvalidOperationException($"pidfd_open({pid}) failed with errno {errno}.");
+        }
+
+        try
+        {
+            var poll = new PollFd { Fd = fd, Events = 1 };
+            var ready = Poll(ref poll, 1, (int)timeout.TotalMilliseconds);
+            return ready > 0 || !IsAlive(pid);
+        }
+        finally
+        {
+            _ = Close(fd);
+        }
+    });
+
+    [System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Sequential)]
+    private struct PollFd
+    {
+        public int Fd;
+        public short Events;
+        public short Revents;
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "pidfd_open", SetLastError = true)]
+    private static extern int PidfdOpen(int pid, uint flags);
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "poll", SetLastError = true)]
+    private static extern int Poll(ref PollFd fds, ulong count, int timeoutMs);
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "close", SetLastError = true)]
+    private static extern int Close(int fd);
 }
