@@ -65,6 +65,27 @@ public sealed class CliFieldCaseTests
     }
 
     [Test]
+    public async Task A_builtin_filter_over_a_replacement_dictionary_keeps_each_batchs_own_values()
+    {
+        var result = await CliProcess.RunAsync("run", "--worker", _worker.Address, "--format", "builtin", "--payload", "filter n > 2", "--input", FieldCase("dict.stream"), "--output", "-", "--no-progress");
+
+        Assert.That(result.ExitCode, Is.EqualTo(0), result.ToString());
+        var batches = await CliTestFiles.ReadStreamAsync(new MemoryStream(result.StdoutBytes));
+        Assert.That(batches.Select(Colors), Is.EqualTo(new[] { new[] { "red" }, new[] { "black", "yellow", "blue", "black" } }));
+    }
+
+    [Test]
+    public async Task A_builtin_filter_over_a_view_column_keeps_its_values()
+    {
+        var result = await CliProcess.RunAsync("run", "--worker", _worker.Address, "--format", "builtin", "--payload", "filter id >= 59990", "--input", FieldCase("view.arrow"), "--output", "-", "--no-progress");
+
+        Assert.That(result.ExitCode, Is.EqualTo(0), result.ToString());
+        var output = await CliTestFiles.ReadStreamAsync(new MemoryStream(result.StdoutBytes));
+        var input = RandomArrow.Rows(await CliTestFiles.ReadFileAsync(FieldCase("view.arrow")));
+        Assert.That(RandomArrow.Rows(output), Is.EqualTo(input.Skip(59_990)));
+    }
+
+    [Test]
     public async Task An_empty_filter_result_carries_the_workers_output_schema_and_the_next_stage_answers_count_0()
     {
         var first = await CliProcess.RunAsync("run", "--worker", _worker.Address, "--format", "builtin", "--payload", "filter x > 1000", "--input", FieldCase("zerorow.stream"), "--output", "-", "--no-progress");
