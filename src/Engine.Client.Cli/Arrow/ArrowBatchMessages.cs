@@ -28,18 +28,18 @@ internal sealed class ArrowBatchMessages : IDisposable
     private (int Start, int Length) _batch;
 
     /// <summary>The schema message.</summary>
-    public ReadOnlySpan<byte> Schema => Span(_schema);
+    public ReadOnlyMemory<byte> Schema => Slice(_schema);
 
     /// <summary>The record batch message.</summary>
-    public ReadOnlySpan<byte> Batch => Span(_batch);
+    public ReadOnlyMemory<byte> Batch => Slice(_batch);
 
     /// <summary>How many dictionary batch messages the batch has.</summary>
     public int DictionaryCount => _dictionaries.Count;
 
     /// <summary>Dictionary batch message <paramref name="id"/> (dictionary id = position).</summary>
-    public ReadOnlySpan<byte> Dictionary(int id) => Span(_dictionaries[id]);
+    public ReadOnlyMemory<byte> Dictionary(int id) => Slice(_dictionaries[id]);
 
-    /// <summary>Encodes <paramref name="batch"/>; the spans above are valid until the next call.</summary>
+    /// <summary>Encodes <paramref name="batch"/>; the messages above are valid until the next call.</summary>
     /// <exception cref="InvalidDataException">The writer produced a message layout this reader does not know.</exception>
     public void Encode(RecordBatch batch)
     {
@@ -149,5 +149,5 @@ internal sealed class ArrowBatchMessages : IDisposable
     private static int FieldOffset(ReadOnlySpan<byte> metadata, int vtable, int vtableLength, int index) =>
         4 + (2 * index) < vtableLength ? BinaryPrimitives.ReadUInt16LittleEndian(metadata[(vtable + 4 + (2 * index))..]) : 0;
 
-    private ReadOnlySpan<byte> Span((int Start, int Length) range) => _buffer.GetBuffer().AsSpan(range.Start, range.Length);
+    private ReadOnlyMemory<byte> Slice((int Start, int Length) range) => _buffer.GetBuffer().AsMemory(range.Start, range.Length);
 }

@@ -377,7 +377,7 @@ internal sealed class ArrowInput : IAsyncDisposable
 /// </summary>
 internal sealed class ArrowOutput : IAsyncDisposable
 {
-    private static ReadOnlySpan<byte> EndOfStream => [0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0, 0];
+    private static readonly byte[] EndOfStream = [0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0, 0];
 
     private readonly Stream _stream;
     private readonly bool _stdout;
@@ -446,7 +446,7 @@ internal sealed class ArrowOutput : IAsyncDisposable
                 }
                 else
                 {
-                    await _stream.WriteAsync(EndOfStream.ToArray(), cancellationToken);
+                    await _stream.WriteAsync(EndOfStream, cancellationToken);
                 }
             }
             else
@@ -498,13 +498,13 @@ internal sealed class ArrowOutput : IAsyncDisposable
         {
             _schema = batch.Schema;
             _dictionaries = new byte[_messages.DictionaryCount][];
-            await _stream.WriteAsync(_messages.Schema.ToArray(), cancellationToken);
+            await _stream.WriteAsync(_messages.Schema, cancellationToken);
         }
 
         for (var id = 0; id < _messages.DictionaryCount && id < _dictionaries.Length; id++)
         {
             var dictionary = _messages.Dictionary(id);
-            if (_dictionaries[id] is { } written && dictionary.SequenceEqual(written))
+            if (_dictionaries[id] is { } written && dictionary.Span.SequenceEqual(written))
             {
                 continue;
             }
@@ -513,7 +513,7 @@ internal sealed class ArrowOutput : IAsyncDisposable
             await _stream.WriteAsync(_dictionaries[id], cancellationToken);
         }
 
-        await _stream.WriteAsync(_messages.Batch.ToArray(), cancellationToken);
+        await _stream.WriteAsync(_messages.Batch, cancellationToken);
     }
 
     /// <summary>
@@ -551,7 +551,7 @@ internal sealed class ArrowOutput : IAsyncDisposable
         _messages.Encode(batch);
         for (var id = 0; id < _messages.DictionaryCount && id < _dictionaries.Length; id++)
         {
-            if (!_messages.Dictionary(id).SequenceEqual(_dictionaries[id]))
+            if (!_messages.Dictionary(id).Span.SequenceEqual(_dictionaries[id]))
             {
                 var column = id < _dictionaryFields.Count ? $"column '{_dictionaryFields[id]}'" : $"dictionary {id}";
                 throw new OutputWriteException(

@@ -165,7 +165,9 @@ internal static class ArrowViewCompaction
         }
 
         var viewBuffer = new ArrowBuffer(System.Runtime.InteropServices.MemoryMarshal.AsBytes(views.AsSpan()).ToArray());
-        var buffers = new[] { Validity(array), viewBuffer, new ArrowBuffer(bytes) };
+
+        // No data buffer at all when every value is inline: an empty one would still be written.
+        ArrowBuffer[] buffers = referenced == 0 ? [Validity(array), viewBuffer] : [Validity(array), viewBuffer, new ArrowBuffer(bytes)];
         var data = new ArrayData(array.Data.DataType, array.Length, array.NullCount, 0, buffers);
         return (BinaryViewArray)ArrowArrayFactory.BuildArray(data);
     }
