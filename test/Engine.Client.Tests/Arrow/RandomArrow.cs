@@ -13,10 +13,10 @@ internal enum ArrowKind
     Int8, Int16, Int32, Int64, UInt8, UInt16, UInt32, UInt64, Float, Double, Boolean,
     Utf8, Binary, LargeUtf8, LargeBinary, Utf8View, BinaryView, FixedSizeBinary,
     Decimal128, Decimal256, TimestampTz, TimestampNaive, Date32, Date64, Time32, Time64, Duration,
-    Dictionary, Extension,
+    Dictionary, Extension, HalfFloat, Null, Interval,
 
     // Nested: one child (list kinds) or two (struct, map, unions).
-    List, LargeList, FixedSizeList, Struct, Map, DenseUnion, SparseUnion,
+    List, LargeList, FixedSizeList, ListView, Struct, Map, DenseUnion, SparseUnion,
 }
 
 /// <summary>A column type: its kind and, for nested kinds, its children.</summary>
@@ -70,7 +70,7 @@ internal static class RandomArrow
         }
 
         var child = Type(depth - 1, allowUnions);
-        var one = Gen.OneOf(ArrowKind.List, ArrowKind.LargeList, ArrowKind.FixedSizeList)
+        var one = Gen.OneOf(ArrowKind.List, ArrowKind.LargeList, ArrowKind.FixedSizeList, ArrowKind.ListView)
             .SelectMany(k => child.Select(c => new TypeSpec(k, [c])));
         var kinds = allowUnions
             ? new[] { ArrowKind.Struct, ArrowKind.Map, ArrowKind.DenseUnion, ArrowKind.SparseUnion }
@@ -163,6 +163,10 @@ internal static class RandomArrow
         ArrowKind.Time64 => new Time64Type(TimeUnit.Nanosecond),
         ArrowKind.Duration => DurationType.Microsecond,
         ArrowKind.Dictionary => new DictionaryType(Int32Type.Default, StringType.Default, ordered: false),
+        ArrowKind.HalfFloat => HalfFloatType.Default,
+        ArrowKind.Null => NullType.Default,
+        ArrowKind.Interval => new IntervalType(IntervalUnit.MonthDayNanosecond),
+        ArrowKind.ListView => new ListViewType(ChildField("item", spec.Children[0], random, metadata)),
         ArrowKind.List => new ListType(ChildField("item", spec.Children[0], random, metadata)),
         ArrowKind.LargeList => new LargeListType(ChildField("item", spec.Children[0], random, metadata)),
         ArrowKind.FixedSizeList => new FixedSizeListType(ChildField("item", spec.Children[0], random, metadata), 2),
@@ -217,6 +221,10 @@ internal static class RandomArrow
             case ArrowKind.Time64: return Fill(new Time64Array.Builder((Time64Type)type), length, random, (b, r) => b.Append(r.NextInt64(0, 86_400_000_000_000)));
             case ArrowKind.Duration: return Fill(new DurationArray.Builder((DurationType)type), length, random, (b, r) => b.Append(r.NextInt64(-1_000_000_000, 1_000_000_000)));
             case ArrowKind.Dictionary: return MakeDictionary((DictionaryType)type, length, random, context);
+            case ArrowKind.HalfFloat: return Fill(new HalfFloatArray.Builder(), length, random, (b, r) => b.Append((Half)(r.Next(-2048, 2048) / 8.0)));
+            case ArrowKind.Null: return new NullArray(length);
+            case ArrowKind.Interval:
+                return Fill(new MonthDayNanosecondIntervalArray.Builder(), length, random, (b, r) => b.Append(new Apache.Arrow.Scalars.MonthDayNanosecondInterval(r.Next(-24, 24), r.Next(-60, 60), r.NextInt64(-1_000_000_000_000, 1_000_000_000_000))));
             default: return MakeNested(type, spec, length, random, context);
         }
     }
@@ -260,6 +268,21 @@ internal static class RandomArrow
                 var values = MakeArray(map.ValueField.DataType, spec.Children[1], total, random, context.Child(1));
                 var entries = new StructArray(map.KeyValueType, total, [keys, values], ArrowBuffer.Empty, 0);
                 return new MapArray(map, length, offsets, entries, validity, nulls);
+            }
+
+            case ListViewType listView:
+            {
+                // Views in reverse order over a shared child: offsets need not be increasing.
+                var sizes = Enumerable.Range(0, length).Select(_ => random.Next(0, 3)).ToArray();
+                var total = sizes.Sum();
+                var offsets = new int[length];
+                for (int i = length - 1, at = 0; i >= 0; at += sizes[i], i--)
+                {
+                    offsets[i] = at;
+                }
+
+                var values = MakeArray(listView.ValueDataType, spec.Children[0], total, random, context.Child(0));
+                return new ListViewArray(listView, length, new ArrowBuffer.Builder<int>().AppendRange(offsets).Build(), new ArrowBuffer.Builder<int>().AppendRange(sizes).Build(), values, validity, nulls);
             }
 
             case LargeListType large:
@@ -451,6 +474,9 @@ internal static class RandomArrow
             Time64Array a => Invariant(a.GetValue(index)),
             DurationArray a => Invariant(a.GetValue(index)),
             DictionaryArray a => Value(a.Dictionary, DictionaryIndex(a.Indices, index)),
+            HalfFloatArray a => ((double)a.GetValue(index)!.Value).ToString("R", CultureInfo.InvariantCulture),
+            MonthDayNanosecondIntervalArray a => $"{a.GetValue(index)!.Value.Months}m{a.GetValue(index)!.Value.Days}d{a.GetValue(index)!.Value.Nanoseconds}ns",
+            ListViewArray a => "[" + string.Join(", ", Range(a.ValueOffsets[index], a.ValueOffsets[index] + a.Sizes[index]).Select(i => Value(a.Values, i))) + "]",
             MapArray a => "{" + string.Join(", ", Range(a.ValueOffsets[index], a.ValueOffsets[index + 1]).Select(i => Value(a.Keys, i) + ": " + Value(a.Values, i))) + "}",
             ListArray a => "[" + string.Join(", ", Range(a.ValueOffsets[index], a.ValueOffsets[index + 1]).Select(i => Value(a.Values, i))) + "]",
             LargeListArray a => "[" + string.Join(", ", Range(checked((int)a.ValueOffsets[index]), checked((int)a.ValueOffsets[index + 1])).Select(i => Value(a.Values, i))) + "]",
