@@ -19,6 +19,7 @@ internal sealed class ArrowRunData : IRunData
     private readonly List<IReadOnlyList<string>> _preview = [];
     private IReadOnlyList<string> _columns = [];
     private bool _complete = true;
+    private Schema? _declaredOutput;
 
     public ArrowRunData(ArrowInput? input, ArrowOutput? output, int previewLimit)
     {
@@ -38,6 +39,20 @@ internal sealed class ArrowRunData : IRunData
         if (_input is not null)
         {
             init.InputArrowSchema = _input.Schema;
+        }
+    }
+
+    /// <summary>
+    /// The output schema the worker declared in <c>InitResponse.data</c> (a schema-only Arrow IPC
+    /// stream, as the reference worker's UDFs answer), kept for an output with no batch.
+    /// </summary>
+    public void Initialized(SessionInitResult result)
+    {
+        ArgumentNullException.ThrowIfNull(result);
+        _declaredOutput = ArrowSchemaText.TryRead(result.Data);
+        if (_output is not null)
+        {
+            _output.DeclaredSchema = _declaredOutput;
         }
     }
 
@@ -66,6 +81,11 @@ internal sealed class ArrowRunData : IRunData
         if (_output is not null)
         {
             await _output.CompleteAsync(cancellationToken);
+        }
+        else if (_columns.Count == 0 && _declaredOutput is not null)
+        {
+            // No batch came back: the table still shows the declared columns, with no rows.
+            _columns = [.. _declaredOutput.FieldsList.Select(f => f.Name)];
         }
     }
 
@@ -115,9 +135,11 @@ internal sealed class ArrowRunData : IRunData
 }
 
 /// <summary>
-/// The input: an Arrow IPC file (seekable, starts with <c>ARROW1</c>) or an Arrow IPC stream
-/// (anything else, and always for stdin). Opened and its schema read before the session starts,
-/// so an unreadable input is a usage error (exit 2) and the schema can go into Init.
+/// The input: an Arrow IPC file (starts with <c>ARROW1</c>) or an Arrow IPC stream (anything
+/// else), from a path, a device, a pipe or stdin alike. Opened and its schema read before the
+/// session starts, so an unreadable input is a usage error (exit 2) and the schema can go into
+/// Init. An input without a schema (no bytes at all, or an end-of-stream marker first, as
+/// <c>/dev/zero</c> gives) is not Arrow: refused the same way, naming the input.
 /// </summary>
 internal sealed class ArrowInput : IAsyncDisposable
 {
@@ -138,7 +160,7 @@ internal sealed class ArrowInput : IAsyncDisposable
     public Schema Schema { get; }
 
     /// <summary>Opens <paramref name="path"/> (or stdin for <c>-</c>) and reads its schema.</summary>
-    /// <exception cref="UsageException">The input cannot be read or is not Arrow IPC.</exception>
+    /// <exception cref="UsageException">The input cannot be read, is empty, has no schema or is not Arrow IPC.</exception>
     /// <exception cref="OperationCanceledException">Interrupted while waiting for the schema on stdin.</exception>
     public static async Task<ArrowInput> OpenAsync(string path, Func<Stream> openStandardInput, CancellationToken cancellationToken)
     {
@@ -147,21 +169,8 @@ internal sealed class ArrowInput : IAsyncDisposable
         var stream = stdin ? openStandardInput() : InputFiles.OpenRead(path, "--input");
         try
         {
-            var isFile = !stdin && await StartsWithFileMagicAsync(stream, path, cancellationToken);
-            IArrowReader reader = isFile ? new ArrowFileReader(stream, leaveOpen: true) : new ArrowStreamReader(stream, leaveOpen: true);
-
-            // Reading the schema blocks until stdin delivers it; an interrupt abandons the wait.
-            Schema schema;
-            try
-            {
-                schema = await Task.Run(() => ReadSchema(reader), CancellationToken.None).WaitAsync(cancellationToken);
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException)
-            {
-                ((IDisposable)reader).Dispose();
-                throw new UsageException($"--input {name} is not an Arrow IPC {(isFile ? "file" : "stream")}: {CliApp.OneLine(ex.Message)} Give an Arrow IPC file or stream (for example one written by pyarrow or engine-client --output).", ex);
-            }
-
+            // Reading blocks until stdin (or a pipe) delivers; an interrupt abandons the wait.
+            var (reader, schema) = await Task.Run(() => Open(stream, path, name), CancellationToken.None).WaitAsync(cancellationToken);
             return new ArrowInput(stream, reader, schema, name);
         }
         catch
@@ -175,7 +184,10 @@ internal sealed class ArrowInput : IAsyncDisposable
         }
     }
 
-    /// <summary>The batches, counted as they go; each one is disposed when the session asks for the next.</summary>
+    /// <summary>
+    /// The batches. A batch's rows count as sent once the session asks for the next batch (it has
+    /// then written every data message of it) or the input ends; each batch is disposed then.
+    /// </summary>
     public async IAsyncEnumerable<RecordBatch> ReadAsync(Operations.RunState state, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         RecordBatch? previous = null;
@@ -183,8 +195,13 @@ internal sealed class ArrowInput : IAsyncDisposable
         {
             while (true)
             {
-                previous?.Dispose();
-                previous = null;
+                if (previous is not null)
+                {
+                    state.AddRowsSent(previous.Length);
+                    previous.Dispose();
+                    previous = null;
+                }
+
                 RecordBatch? batch;
                 try
                 {
@@ -200,7 +217,6 @@ internal sealed class ArrowInput : IAsyncDisposable
                     yield break;
                 }
 
-                state.AddRowsSent(batch.Length);
                 previous = batch;
                 yield return batch;
             }
@@ -220,46 +236,157 @@ internal sealed class ArrowInput : IAsyncDisposable
         }
     }
 
-    private static Schema ReadSchema(IArrowReader reader) => reader switch
+    private static (IArrowReader Reader, Schema Schema) Open(Stream stream, string path, string name)
     {
-        ArrowFileReader file => file.Schema,
-        ArrowStreamReader stream => stream.Schema,
-        _ => throw new InvalidOperationException("Unknown Arrow reader."),
-    };
-
-    private static async Task<bool> StartsWithFileMagicAsync(Stream stream, string path, CancellationToken cancellationToken)
-    {
-        var head = new byte[FileMagic.Length];
+        var head = new byte[8];
         int read;
         try
         {
-            read = await stream.ReadAtLeastAsync(head, head.Length, throwOnEndOfStream: false, cancellationToken);
-            stream.Position = 0;
+            read = stream.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
         }
         catch (IOException ex)
         {
-            throw new UsageException($"--input '{path}': {InputFiles.Describe(path, ex)}", ex);
+            throw new UsageException($"--input {name}: {InputFiles.Describe(path, ex)}", ex);
         }
 
         if (read == 0)
         {
-            throw new UsageException($"--input '{path}' is empty; give an Arrow IPC file or stream.");
+            throw new UsageException($"--input {name} is empty (0 bytes), so it holds no Arrow schema: it is not an Arrow IPC file or stream. Give an Arrow IPC file or stream, or leave out --input for a run without input.");
         }
 
-        return read == head.Length && head.AsSpan().SequenceEqual(FileMagic);
+        var isFile = read >= FileMagic.Length && head.AsSpan(0, FileMagic.Length).SequenceEqual(FileMagic);
+        IArrowReader reader;
+        if (isFile && stream.CanSeek)
+        {
+            stream.Position = 0;
+            reader = new ArrowFileReader(stream, leaveOpen: true);
+        }
+        else if (isFile)
+        {
+            // A file on stdin or a pipe: its schema and batch index are in the footer, at the end,
+            // so it is read whole into memory first.
+            var whole = new MemoryStream();
+            whole.Write(head, 0, read);
+            try
+            {
+                stream.CopyTo(whole);
+            }
+            catch (IOException ex)
+            {
+                throw new UsageException($"--input {name}: {InputFiles.Describe(path, ex)}", ex);
+            }
+
+            whole.Position = 0;
+            reader = new ArrowFileReader(whole, leaveOpen: false);
+        }
+        else
+        {
+            reader = new ArrowStreamReader(new PrefixedStream(head.AsMemory(0, read), stream), leaveOpen: true);
+        }
+
+        Schema? schema;
+        try
+        {
+            schema = reader switch
+            {
+                ArrowFileReader file => file.Schema,
+                ArrowStreamReader streamReader => streamReader.Schema,
+                _ => null,
+            };
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            ((IDisposable)reader).Dispose();
+            throw new UsageException($"--input {name} is not an Arrow IPC {(isFile ? "file" : "stream")}: {CliApp.OneLine(ex.Message)} Give an Arrow IPC file or stream (for example one written by pyarrow or engine-client --output).", ex);
+        }
+
+        if (schema is null)
+        {
+            ((IDisposable)reader).Dispose();
+            throw new UsageException($"--input {name} holds no Arrow schema: it starts with an end-of-stream marker ({BytePreview.Describe(head.AsSpan(0, read))}), so it is not an Arrow IPC file or stream. Give an Arrow IPC file or stream, or leave out --input for a run without input.");
+        }
+
+        return (reader, schema);
+    }
+
+    /// <summary>Bytes already read from a stream, then the rest of it: a look at the head without seeking.</summary>
+    private sealed class PrefixedStream(ReadOnlyMemory<byte> head, Stream rest) : Stream
+    {
+        private ReadOnlyMemory<byte> _head = head;
+
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position
+        {
+            get => throw new NotSupportedException();
+            set => throw new NotSupportedException();
+        }
+
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+        public override int Read(Span<byte> buffer)
+        {
+            if (_head.IsEmpty)
+            {
+                return rest.Read(buffer);
+            }
+
+            var count = Math.Min(buffer.Length, _head.Length);
+            _head.Span[..count].CopyTo(buffer);
+            _head = _head[count..];
+            return count;
+        }
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            if (_head.IsEmpty)
+            {
+                return await rest.ReadAsync(buffer, cancellationToken);
+            }
+
+            return Read(buffer.Span);
+        }
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }
 
 /// <summary>
-/// The output: an Arrow IPC file, or an Arrow IPC stream on stdout for <c>-</c>. The writer is
-/// created with the first output batch's schema; when no batch comes back, the file or stream
-/// holds an empty schema and no batches.
+/// The output: an Arrow IPC file, or an Arrow IPC stream on stdout for <c>-</c>, with the first
+/// output batch's schema; when no batch comes back, with the output schema the worker declared
+/// (<see cref="DeclaredSchema"/>), else with an empty schema. Each batch is written with its own
+/// dictionaries: the stream carries a replacement dictionary batch whenever a column's dictionary
+/// changes; the file format holds one dictionary per column, so a change there fails the run.
 /// </summary>
 internal sealed class ArrowOutput : IAsyncDisposable
 {
+    private static readonly byte[] EndOfStream = [0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0, 0];
+
     private readonly Stream _stream;
     private readonly bool _stdout;
-    private ArrowStreamWriter? _writer;
+    private readonly ArrowBatchMessages _messages = new();
+    private ArrowFileWriter? _fileWriter;
+    private Schema? _schema;
+    private List<string> _dictionaryFields = [];
+    private byte[][] _dictionaries = [];
+    private long _index;
     private bool _completed;
 
     private ArrowOutput(Stream stream, string path, bool stdout)
@@ -272,6 +399,9 @@ internal sealed class ArrowOutput : IAsyncDisposable
     /// <summary>The file path, or <c>-</c> for stdout.</summary>
     public string Path { get; }
 
+    /// <summary>The output schema the worker declared at Init, written when no batch comes back.</summary>
+    public Schema? DeclaredSchema { get; set; }
+
     /// <summary>Creates (truncates) the file now, so an unwritable path is a usage error before the run.</summary>
     /// <exception cref="UsageException">The file cannot be created.</exception>
     public static ArrowOutput Create(string path, Func<Stream> openStandardOutput) => path == "-"
@@ -282,8 +412,18 @@ internal sealed class ArrowOutput : IAsyncDisposable
     {
         try
         {
-            _writer ??= NewWriter(batch.Schema);
-            await _writer.WriteRecordBatchAsync(batch, cancellationToken);
+            if (_stdout)
+            {
+                await WriteStreamAsync(batch, cancellationToken);
+            }
+            else
+            {
+                CheckFileDictionaries(batch);
+                _fileWriter ??= new ArrowFileWriter(_stream, batch.Schema, leaveOpen: true);
+                await _fileWriter.WriteRecordBatchAsync(batch, cancellationToken);
+            }
+
+            _index++;
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or NotSupportedException)
         {
@@ -291,13 +431,36 @@ internal sealed class ArrowOutput : IAsyncDisposable
         }
     }
 
-    /// <summary>Writes the end of the file or stream (an empty schema when no batch came back).</summary>
+    /// <summary>Writes the end of the file or stream (the declared or an empty schema when no batch came back).</summary>
     public async Task CompleteAsync(CancellationToken cancellationToken)
     {
         try
         {
-            _writer ??= NewWriter(new Schema.Builder().Build());
-            await _writer.WriteEndAsync(cancellationToken);
+            if (_stdout)
+            {
+                if (_schema is null)
+                {
+                    using var writer = new ArrowStreamWriter(_stream, DeclaredSchema ?? new Schema.Builder().Build(), leaveOpen: true);
+                    await writer.WriteStartAsync(cancellationToken);
+                    await writer.WriteEndAsync(cancellationToken);
+                }
+                else
+                {
+                    await _stream.WriteAsync(EndOfStream, cancellationToken);
+                }
+            }
+            else
+            {
+                if (_fileWriter is null)
+                {
+                    // No batch came back: the file still starts with its magic and schema.
+                    _fileWriter = new ArrowFileWriter(_stream, DeclaredSchema ?? new Schema.Builder().Build(), leaveOpen: true);
+                    await _fileWriter.WriteStartAsync(cancellationToken);
+                }
+
+                await _fileWriter.WriteEndAsync(cancellationToken);
+            }
+
             await _stream.FlushAsync(cancellationToken);
             if (!_stdout)
             {
@@ -318,7 +481,8 @@ internal sealed class ArrowOutput : IAsyncDisposable
     {
         try
         {
-            _writer?.Dispose();
+            _fileWriter?.Dispose();
+            _messages.Dispose();
             if (_stdout || _completed)
             {
                 return;
@@ -326,15 +490,85 @@ internal sealed class ArrowOutput : IAsyncDisposable
 
             await _stream.DisposeAsync();
         }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or NotSupportedException)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or NotSupportedException or ObjectDisposedException)
         {
             // The run did not complete its output (an error or an interrupt ended it first, and
             // the report says so): what the buffer still held cannot be written either.
         }
     }
 
-    private ArrowStreamWriter NewWriter(Schema schema) =>
-        _stdout ? new ArrowStreamWriter(_stream, schema, leaveOpen: true) : new ArrowFileWriter(_stream, schema, leaveOpen: true);
+    /// <summary>
+    /// The stream: the schema and dictionaries with the first batch, then each batch preceded by
+    /// the dictionaries that differ from the ones last written for their id (replacements).
+    /// </summary>
+    private async Task WriteStreamAsync(RecordBatch batch, CancellationToken cancellationToken)
+    {
+        _messages.Encode(batch);
+        if (_schema is null)
+        {
+            _schema = batch.Schema;
+            _dictionaries = new byte[_messages.DictionaryCount][];
+            await _stream.WriteAsync(_messages.Schema, cancellationToken);
+        }
+
+        for (var id = 0; id < _messages.DictionaryCount && id < _dictionaries.Length; id++)
+        {
+            var dictionary = _messages.Dictionary(id);
+            if (_dictionaries[id] is { } written && dictionary.Span.SequenceEqual(written))
+            {
+                continue;
+            }
+
+            _dictionaries[id] = dictionary.ToArray();
+            await _stream.WriteAsync(_dictionaries[id], cancellationToken);
+        }
+
+        await _stream.WriteAsync(_messages.Batch, cancellationToken);
+    }
+
+    /// <summary>
+    /// The file format holds one dictionary per column for the whole file (no replacement, and
+    /// Apache.Arrow writes no deltas): a batch whose dictionary differs from the first batch's is
+    /// refused rather than written against the first batch's dictionary.
+    /// </summary>
+    /// <exception cref="OutputWriteException">A dictionary differs from the one already written.</exception>
+    private void CheckFileDictionaries(RecordBatch batch)
+    {
+        if (_schema is null)
+        {
+            _schema = batch.Schema;
+            _dictionaryFields = ArrowBatchMessages.DictionaryFields(batch.Schema);
+            if (_dictionaryFields.Count == 0)
+            {
+                return;
+            }
+
+            _messages.Encode(batch);
+            _dictionaries = new byte[_messages.DictionaryCount][];
+            for (var id = 0; id < _messages.DictionaryCount; id++)
+            {
+                _dictionaries[id] = _messages.Dictionary(id).ToArray();
+            }
+
+            return;
+        }
+
+        if (_dictionaryFields.Count == 0)
+        {
+            return;
+        }
+
+        _messages.Encode(batch);
+        for (var id = 0; id < _messages.DictionaryCount && id < _dictionaries.Length; id++)
+        {
+            if (!_messages.Dictionary(id).Span.SequenceEqual(_dictionaries[id]))
+            {
+                var column = id < _dictionaryFields.Count ? $"column '{_dictionaryFields[id]}'" : $"dictionary {id}";
+                throw new OutputWriteException(
+                    $"--output {Describe()}: output batch {_index} brings a different dictionary for {column} than the batches before it, and an Arrow IPC file holds one dictionary per column (no replacement dictionaries); nothing of that batch was written. Write an Arrow IPC stream instead (--output - > file.arrows), which carries the replacement.");
+            }
+        }
+    }
 
     private string Describe() => _stdout ? "(stdout)" : $"'{Path}'";
 }

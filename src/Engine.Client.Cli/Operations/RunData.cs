@@ -43,6 +43,9 @@ internal interface IRunData : IAsyncDisposable
     /// <summary>Adds what the data needs to Init (for Arrow: the input schema).</summary>
     void Configure(SessionInit init);
 
+    /// <summary>Takes what the worker answered to Init (for Arrow: its declared output schema, if any).</summary>
+    void Initialized(SessionInitResult result);
+
     /// <summary>
     /// Streams the input and consumes the output of an initialized session until the worker's
     /// terminator. Throws <see cref="InputReadException"/> or <see cref="OutputWriteException"/> for

@@ -97,7 +97,7 @@ internal static class RunOperation
             var init = request.BuildInit();
             data.Configure(init);
             state.Stage = "waiting for InitResponse";
-            await session.InitAsync(init, token);
+            data.Initialized(await session.InitAsync(init, token));
             state.Stage = "streaming";
             await data.ProcessAsync(session, state, token);
             processed = true;

@@ -9,7 +9,8 @@ namespace Engine.Client.Arrow;
 /// Encodes record batches as data-message frames: each frame is one complete Arrow IPC stream
 /// (schema message, one record batch, end-of-stream marker). Every frame is written into the same
 /// reused pooled buffer, so a frame is valid only until the next one is asked for. A batch whose
-/// frame would exceed the size limit is split by rows (zero-copy slices) into frames that fit.
+/// frame would exceed the size limit is split by rows (zero-copy slices; view columns are copied
+/// down to the bytes of their rows) into frames that fit.
 /// </summary>
 /// <remarks>Not thread-safe: one writer per input stream.</remarks>
 internal sealed class ArrowFrameWriter : IDisposable
@@ -90,8 +91,9 @@ internal sealed class ArrowFrameWriter : IDisposable
 
     /// <summary>
     /// A lower bound of the encoded size of <paramref name="batch"/>'s data, computed from the
-    /// value and offset buffers of the common column types without encoding anything. Column
-    /// types it does not know count zero; the real encoding decides for them.
+    /// value, offset and view buffers of the common column types without encoding anything (a view
+    /// column counts the bytes its rows reference, which is what its frame carries). Column types
+    /// it does not know count zero; the real encoding decides for them.
     /// </summary>
     public static long EstimateDataBytes(RecordBatch batch)
     {
@@ -117,6 +119,8 @@ internal sealed class ArrowFrameWriter : IDisposable
             case BinaryArray binary when length > 0:
                 var offsets = binary.ValueOffsets;
                 return bitmap + (4L * (length + 1)) + (offsets[length] - offsets[0]);
+            case BinaryViewArray views:
+                return bitmap + (16L * length) + ArrowViewCompaction.ReferencedBytes(views);
             case LargeBinaryArray large when length > 0:
                 var largeOffsets = large.ValueOffsets;
                 return bitmap + (8L * (length + 1)) + (largeOffsets[length] - largeOffsets[0]);
@@ -154,7 +158,9 @@ internal sealed class ArrowFrameWriter : IDisposable
                 }
             }
 
-            var frame = Encode(part);
+            // View columns are copied down to the bytes these rows reference: the IPC writer
+            // writes a view array's data buffers whole, whatever the rows.
+            var frame = Encode(ArrowViewCompaction.Compact(part));
             return frame.Length <= MaxFrameSize ? (frame, frame.Length) : (NoFrame, frame.Length);
         }
         finally

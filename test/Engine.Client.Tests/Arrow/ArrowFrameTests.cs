@@ -153,6 +153,73 @@ public sealed class ArrowFrameTests
         });
     }
 
+    [TestCase(false, TestName = "A view-type batch split by rows: each part carries only its rows' string bytes")]
+    [TestCase(true, TestName = "A view-type column inside a struct and a list split by rows: each part carries only its rows' string bytes")]
+    public void A_view_batch_split_by_rows_sends_about_its_own_size_value_for_value(bool nested)
+    {
+        const int Limit = 256 * 1024;
+        const int Rows = 20_000;
+        var strings = Enumerable.Range(0, Rows).Select(i => i % 17 == 0 ? null : $"row {i} ".PadRight(60 + (i % 20), '~')).ToList();
+        var views = new StringViewArray.Builder();
+        foreach (var text in strings)
+        {
+            if (text is null)
+            {
+                views.AppendNull();
+            }
+            else
+            {
+                views.Append(text);
+            }
+        }
+
+        IArrowArray column = views.Build();
+        if (nested)
+        {
+            // struct<sv: utf8_view> whose rows are each a one-item list<struct<...>>.
+            var structType = new StructType([new Field("sv", StringViewType.Default, true)]);
+            var structs = new StructArray(structType, Rows, [column], ArrowBuffer.Empty, 0);
+            var offsets = new ArrowBuffer.Builder<int>().AppendRange(Enumerable.Range(0, Rows + 1)).Build();
+            column = new ListArray(new ListType(new Field("item", structType, true)), Rows, offsets, structs, ArrowBuffer.Empty, 0);
+        }
+
+        using var batch = new RecordBatch(new Schema([new Field("v", column.Data.DataType, true)], null), [column], Rows);
+        using var writer = new ArrowFrameWriter(Limit);
+        var whole = writer.Encode(batch).Length;
+
+        var frames = writer.Frames(batch, 0).Select(f => f.ToArray()).ToList();
+
+        var parts = frames.Select(f => ArrowFrameReader.Read(f).Batches.Single()).ToList();
+        Assert.Multiple(() =>
+        {
+            Assert.That(frames, Has.Count.GreaterThan(whole / Limit), "split into parts that fit");
+            Assert.That(frames.Select(f => f.Length), Is.All.LessThanOrEqualTo(Limit));
+            Assert.That(frames.Sum(f => (long)f.Length), Is.LessThan(whole * 11L / 10), $"the parts together are about the batch's {whole} bytes");
+            Assert.That(RandomArrow.Rows(parts), Is.EqualTo(RandomArrow.Rows([batch])));
+        });
+    }
+
+    [Test]
+    public void A_single_row_of_a_large_view_batch_encodes_to_its_own_size()
+    {
+        var builder = new StringViewArray.Builder();
+        foreach (var i in Enumerable.Range(0, 50_000))
+        {
+            builder.Append($"a string of more than twelve bytes, number {i}");
+        }
+
+        using var batch = new RecordBatch(new Schema([new Field("sv", StringViewType.Default, true)], null), [builder.Build()], 50_000);
+        using var writer = new ArrowFrameWriter(Unlimited);
+        using var row = batch.SliceShared(25_000, 1);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(writer.Encode(ArrowViewCompaction.Compact(row)).Length, Is.LessThan(1024), "one row, its view and its 50 bytes");
+            Assert.That(ArrowFrameWriter.EstimateDataBytes(row), Is.EqualTo(1 + 16 + "a string of more than twelve bytes, number 25000".Length), "the estimate counts the bytes the row references");
+            Assert.That(new ArrowFrameWriter(4096).Frames(row, 0).Single().Length, Is.LessThan(1024), "the frame of a one-row slice fits a small limit");
+        });
+    }
+
     [Test]
     public void A_batch_read_from_an_IPC_stream_splits_too_and_stays_intact()
     {

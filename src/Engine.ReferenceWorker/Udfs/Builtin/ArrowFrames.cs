@@ -112,6 +112,13 @@ internal sealed class ArrowFrames : IDisposable
     /// </summary>
     public ByteString Write(RecordBatch batch, Schema schema)
     {
+        // The writer finds a dictionary column's id through the schema it was given: a batch that
+        // still carries its input frame's schema object is written under the output schema.
+        if (!ReferenceEquals(batch.Schema, schema))
+        {
+            batch = new RecordBatch(schema, batch.Arrays, batch.Length);
+        }
+
         _stream.SetLength(0);
         using (var writer = new ArrowStreamWriter(_stream, schema, leaveOpen: true))
         {

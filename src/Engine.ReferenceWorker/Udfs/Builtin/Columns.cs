@@ -19,8 +19,8 @@ internal static class Columns
     /// <summary>Whether <c>filter</c> can carry a column of <paramref name="type"/> (copy rows of it).</summary>
     public static bool CanTake(IArrowType type) => type switch
     {
-        BooleanType or StringType or BinaryType => true,
-        DictionaryType => false,
+        BooleanType or StringType or BinaryType or StringViewType or BinaryViewType => true,
+        DictionaryType dictionary => CanTake(dictionary.IndexType),
         FixedWidthType { BitWidth: > 0 } fixedWidth => fixedWidth.BitWidth % 8 == 0,
         _ => false,
     };
@@ -192,6 +192,17 @@ internal static class Columns
     /// <summary>The rows of <paramref name="array"/> at <paramref name="rows"/>, in that order.</summary>
     public static IArrowArray Take(IArrowArray array, int[] rows)
     {
+        // A dictionary column keeps its dictionary: only its indices are taken.
+        if (array is DictionaryArray dictionary)
+        {
+            return new DictionaryArray((DictionaryType)dictionary.Data.DataType, Take(dictionary.Indices, rows), dictionary.Dictionary);
+        }
+
+        if (array is BinaryViewArray views)
+        {
+            return TakeViews(views, rows);
+        }
+
         var type = array.Data.DataType;
         var count = rows.Length;
         var validity = new byte[(count + 7) / 8];
@@ -252,6 +263,29 @@ internal static class Columns
 
                 return Build(type, count, nulls, validityBuffer, new ArrowBuffer(values));
         }
+    }
+
+    /// <summary>The rows of a view column, their bytes copied into one data buffer.</summary>
+    private static IArrowArray TakeViews(BinaryViewArray views, int[] rows)
+    {
+        if (views is StringViewArray)
+        {
+            var strings = new StringViewArray.Builder();
+            foreach (var row in rows)
+            {
+                _ = views.IsNull(row) ? strings.AppendNull() : strings.Append(views.GetBytes(row));
+            }
+
+            return strings.Build();
+        }
+
+        var binary = new BinaryViewArray.Builder();
+        foreach (var row in rows)
+        {
+            _ = views.IsNull(row) ? binary.AppendNull() : binary.Append(views.GetBytes(row));
+        }
+
+        return binary.Build();
     }
 
     /// <summary>A nullable int64 or double column from managed values (the aggregate results).</summary>
