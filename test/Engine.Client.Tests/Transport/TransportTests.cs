@@ -56,7 +56,7 @@ public sealed class TransportTests
         Assert.That(() => WorkerClient.Create("localhost:5000"), Throws.TypeOf<FormatException>().With.Message.Contains("unknown scheme"));
 
     [Test]
-    public void The_channel_sets_limits_explicitly_and_pings_only_while_calls_are_active()
+    public void The_channel_sets_limits_explicitly_and_sends_no_keepalive_pings_by_default()
     {
         var options = new WorkerClientOptions();
         using var handler = WorkerChannelFactory.CreateHandler(WorkerAddress.Parse("unix:///tmp/x.sock"), options);
@@ -66,11 +66,24 @@ public sealed class TransportTests
             Assert.That(options.MaxReceiveMessageSize, Is.EqualTo(128 * 1024 * 1024));
             Assert.That(options.MaxSendMessageSize, Is.EqualTo(4 * 1024 * 1024));
             Assert.That(handler.KeepAlivePingPolicy, Is.EqualTo(HttpKeepAlivePingPolicy.WithActiveRequests));
-            Assert.That(handler.KeepAlivePingDelay, Is.EqualTo(TimeSpan.FromSeconds(60)));
+            Assert.That(handler.KeepAlivePingDelay, Is.EqualTo(Timeout.InfiniteTimeSpan));
             Assert.That(handler.ConnectCallback, Is.Not.Null);
             Assert.That(handler.EnableMultipleHttp2Connections, Is.True);
             Assert.That(handler.PooledConnectionIdleTimeout, Is.EqualTo(Timeout.InfiniteTimeSpan));
         });
+    }
+
+    [Test]
+    public void A_keepalive_delay_is_passed_to_the_handler_and_one_below_1_s_is_rejected_naming_the_setting()
+    {
+        var address = WorkerAddress.Parse("unix:///tmp/x.sock");
+        using var handler = WorkerChannelFactory.CreateHandler(address, new WorkerClientOptions { KeepAlivePingDelay = WorkerClientOptions.MinKeepAlivePingDelay });
+
+        Assert.That(handler.KeepAlivePingDelay, Is.EqualTo(TimeSpan.FromSeconds(1)));
+        Assert.That(
+            () => new WorkerClientOptions { KeepAlivePingDelay = TimeSpan.FromMilliseconds(999) }.Validate(),
+            Throws.ArgumentException.With.Message.Contains("KeepAlivePingDelay").And.Message.Contains("at least 1 s"));
+        Assert.That(() => new WorkerClientOptions { KeepAlivePingDelay = Timeout.InfiniteTimeSpan }.Validate(), Throws.Nothing);
     }
 
     [Test]
