@@ -199,7 +199,7 @@ class ExecuteStream:
             await self.send_error(protocol_error(f"the first message must be Init, got {kind(request)}"))
             return await self.wait_for_cancel()
         init = request.control.init
-        payload = bytes(init.udf.payload)
+        payload = bytearray(init.udf.payload)
         if init.is_chunking_payload:
             while True:  # rule 2
                 request = await self.next()
@@ -210,6 +210,7 @@ class ExecuteStream:
                 payload += request.control.payload.data
                 if request.control.payload.last:
                     break
+        payload = bytes(payload)
         error = self.check_init(init, payload)
         if error is not None:
             return await self.init_failed(error)
