@@ -190,6 +190,30 @@ public sealed class PythonWorkerSessionTests(bool tcp)
     }
 
     [Test]
+    public async Task The_largest_batch_and_payload_chunk_the_SDK_sends_fit_gRPC_cores_4_MiB_limit()
+    {
+        // The SDK's framing allowances against the real limit: the largest data item it lets
+        // through, and payload chunks of the largest size it accepts, both reach the worker.
+        const int Limit = WorkerClientOptions.DefaultMaxSendMessageSize;
+        var largestItem = Limit - 16;
+        var session = Open(o => o.PayloadChunkSize = Limit - Payloads.PayloadChunker.ChunkFramingAllowance);
+        var payload = new byte[Limit + 1024];
+        Random.Shared.NextBytes(payload);
+        await session.InitAsync(new SessionInit(payload, "echo")).DefaultTimeout();
+
+        var output = await session.ProcessAsync(Big(largestItem)).ToListAsync();
+
+        Assert.That(output.Single().Length, Is.EqualTo(largestItem));
+        Assert.That((await session.CloseAsync().DefaultTimeout()).Kind, Is.EqualTo(SessionOutcomeKind.Finished), _worker.Describe());
+
+        var refused = Open();
+        await refused.InitAsync(Udf("echo")).DefaultTimeout();
+        var error = Assert.ThrowsAsync<ArgumentException>(() => refused.ProcessAsync(Big(largestItem + 1)).ToListAsync());
+        Assert.That(error!.Message, Does.Contain("over the worker's message limit"));
+        await refused.CloseAsync().DefaultTimeout();
+    }
+
+    [Test]
     public async Task A_batch_over_the_workers_limit_fails_as_a_transport_failure_naming_the_limit()
     {
         // The engine claims a 16 MiB limit the worker does not have: gRPC core refuses the message.
