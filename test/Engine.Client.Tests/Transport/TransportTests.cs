@@ -86,6 +86,24 @@ public sealed class TransportTests
         Assert.That(() => new WorkerClientOptions { KeepAlivePingDelay = Timeout.InfiniteTimeSpan }.Validate(), Throws.Nothing);
     }
 
+    public static IEnumerable<TestCaseData> ConnectionEnds()
+    {
+        var goAway = new HttpProtocolException(0xb, "The HTTP/2 server closed the connection. HTTP/2 error code 'ENHANCE_YOUR_CALM' (0xb).", null);
+        yield return new TestCaseData(new Grpc.Core.RpcException(new Grpc.Core.Status(Grpc.Core.StatusCode.ResourceExhausted, "Error reading next message.", goAway)), true).SetName("GOAWAY ENHANCE_YOUR_CALM");
+        yield return new TestCaseData(new Grpc.Core.RpcException(new Grpc.Core.Status(Grpc.Core.StatusCode.Unavailable, "Too many pings")), true).SetName("Unavailable Too many pings");
+        yield return new TestCaseData(new Grpc.Core.RpcException(new Grpc.Core.Status(Grpc.Core.StatusCode.Unavailable, "Connection reset by peer")), false).SetName("Unavailable for another reason");
+        yield return new TestCaseData(new Grpc.Core.RpcException(new Grpc.Core.Status(Grpc.Core.StatusCode.ResourceExhausted, "Received message larger than max")), false).SetName("ResourceExhausted for a message size");
+    }
+
+    [TestCaseSource(nameof(ConnectionEnds))]
+    public void A_connection_closed_for_too_many_pings_says_so_and_names_the_keepalive_setting(Exception cause, bool tooManyPings)
+    {
+        var error = new WorkerTransportException("unix:///tmp/w.sock", TransportFailureReason.Rpc, "the Execute stream failed", null, cause);
+
+        Assert.That(error.Message.Contains("too many keepalive pings", StringComparison.Ordinal), Is.EqualTo(tooManyPings), error.Message);
+        Assert.That(error.Message, Does.StartWith("the Execute stream failed: gRPC status"));
+    }
+
     [Test]
     public void The_channel_opens_a_4_MiB_stream_window_by_default_and_null_keeps_the_runtime_default()
     {
