@@ -51,7 +51,7 @@ public sealed class WorkerClientOptions
     /// grpc-go (<c>EnforcementPolicy.MinTime</c>) default to 5 minutes as well. A session that
     /// carries no data for a while (an engine whose input pauses, a sink UDF computing) is exactly
     /// that case: a ping every 60 s ended such a session on a Python worker after about 4 minutes.
-    /// Kestrel does not limit pings; any value works against .NET workers.
+    /// Kestrel (the reference worker) enforces no such limit.
     /// </para>
     /// <para>
     /// Nothing is lost by default: the liveness of a worker is the Manage heartbeat's job
