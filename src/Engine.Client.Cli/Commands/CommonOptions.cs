@@ -24,6 +24,25 @@ internal static class CommonOptions
         CustomParser = result => ParseDuration(result, "--timeout"),
     };
 
+    /// <summary><c>--keepalive &lt;duration|off&gt;</c>: <see cref="WorkerClientOptions.KeepAlivePingDelay"/>; not given = the SDK default (off).</summary>
+    public static Option<TimeSpan?> KeepAlive() => new("--keepalive")
+    {
+        Description = "HTTP/2 keepalive: ping the worker when nothing arrived from it for this long while a call is active, for example 10m, or off. " +
+            "Default off: gRPC-core, Java and Go workers close a connection pinged more often than every 5 minutes while they send nothing.",
+        HelpName = "duration|off",
+        CustomParser = result =>
+        {
+            var text = result.Tokens.Count > 0 ? result.Tokens[0].Value : null;
+            if (Durations.TryParseKeepAlive(text, out var value, out var error))
+            {
+                return value;
+            }
+
+            result.AddError($"--keepalive {error}");
+            return null;
+        },
+    };
+
     public static TimeSpan? ParseDuration(ArgumentResult result, string option)
     {
         var text = result.Tokens.Count > 0 ? result.Tokens[0].Value : null;

@@ -21,10 +21,11 @@ internal static class ConformanceCommand
             HelpName = "id",
         };
         var timeout = CommonOptions.Timeout("Bound on every single wait of a check (a send, a response, a Manage call). Default 10s.");
+        var keepAlive = CommonOptions.KeepAlive();
         var json = CommonOptions.Json("Print one JSON object on stdout instead of a line per check.");
         var command = new Command("conformance", "Check that a worker follows the worker side of the protocol: a line per check. Exit 0 all passed, 1 a check failed, 2 unknown check, 3 the worker is unreachable, 130 interrupted.")
         {
-            worker, check, timeout, json,
+            worker, check, timeout, keepAlive, json,
         };
         command.SetAction((parse, _) => CliApp.GuardAsync(context, parse, async () =>
         {
@@ -32,9 +33,10 @@ internal static class ConformanceCommand
             var address = parse.GetValue(worker)!;
             var wait = parse.GetValue(timeout) ?? TimeSpan.FromSeconds(10);
             var jsonOutput = parse.GetValue(json);
+            var keepAliveDelay = parse.GetValue(keepAlive);
 
             // One heartbeat first: an unreachable worker is one clear line, not a failure per check.
-            var probe = await ManageOperations.HeartbeatAsync(address, wait > ProbeTimeout ? wait : ProbeTimeout, context.Signals.Interrupt);
+            var probe = await ManageOperations.HeartbeatAsync(address, wait > ProbeTimeout ? wait : ProbeTimeout, context.Signals.Interrupt, keepAliveDelay);
             if (!probe.Answered)
             {
                 if (jsonOutput)
@@ -47,7 +49,13 @@ internal static class ConformanceCommand
             }
 
             var renderer = Renderer.For(context.Console);
-            using var conformance = WorkerConformance.Create(address, options: new WorkerConformanceOptions { Timeout = wait });
+            var clientOptions = new WorkerClientOptions();
+            if (keepAliveDelay is { } delay)
+            {
+                clientOptions.KeepAlivePingDelay = delay;
+            }
+
+            using var conformance = WorkerConformance.Create(address, clientOptions, new WorkerConformanceOptions { Timeout = wait });
             var progress = jsonOutput ? null : new ImmediateProgress(result => ConformanceOutput.Line(result, renderer));
             var results = await conformance.RunAsync(ids, progress, context.Signals.Interrupt);
             if (jsonOutput)

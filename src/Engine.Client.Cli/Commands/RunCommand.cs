@@ -38,12 +38,13 @@ internal static class RunCommand
             CustomParser = r => CommonOptions.ParseByteSize(r, "--max-message-size"),
         };
         var timeout = CommonOptions.Timeout("Bound on the whole run (launch, Init, data, Finish), for example 500ms, 30s, 2m; also the cap of the session's protocol timeouts. Default: none (the protocol timeouts of 30 s still apply).");
+        var keepAlive = CommonOptions.KeepAlive();
         var json = CommonOptions.Json("Print one JSON object on stdout instead of the summary.");
         var noProgress = new Option<bool>("--no-progress") { Description = "No progress lines on stderr." };
 
         var command = new Command("run", "Run one UDF session on a worker: Init with the payload, stream the input, read the output, Finish. Exit 0 finished, 1 the worker reported an error, 2 bad usage, input or output (a file or stdout that cannot be written), 3 transport failure or timeout, 130 interrupted.")
         {
-            worker, spec, format, payload, payloadFile, input, output, sessionConf, taskContext, chunkSize, maxMessageSize, timeout, json, noProgress,
+            worker, spec, format, payload, payloadFile, input, output, sessionConf, taskContext, chunkSize, maxMessageSize, timeout, keepAlive, json, noProgress,
         };
 
         command.SetAction((parse, _) => CliApp.GuardAsync(context, parse, async () =>
@@ -61,6 +62,7 @@ internal static class RunCommand
                 ChunkSize = ToInt(parse.GetValue(chunkSize), "--chunk-size"),
                 MaxMessageSize = ToInt(parse.GetValue(maxMessageSize), "--max-message-size") ?? WorkerClientOptions.DefaultMaxSendMessageSize,
                 Timeout = parse.GetValue(timeout),
+                KeepAlive = parse.GetValue(keepAlive),
                 PreviewLimit = PreviewRows,
             };
             CheckOptions(request);

@@ -13,10 +13,11 @@ internal static class ShutdownCommand
         var cancelSessions = new Option<bool>("--cancel-sessions") { Description = "Ask the worker to cancel its in-flight sessions at once (otherwise they complete normally)." };
         var reason = new Option<string?>("--reason") { Description = "A diagnostic reason sent with the request.", HelpName = "text" };
         var timeout = CommonOptions.Timeout("Deadline of the request, for example 10s. Default 30s (the worker may settle its sessions first).");
+        var keepAlive = CommonOptions.KeepAlive();
         var json = CommonOptions.Json("Print one JSON object on stdout.");
         var command = new Command("shutdown", "Tell a worker that no further sessions will come: it settles (or with --cancel-sessions cancels) its sessions and exits. Exit 0 answered, 3 unreachable or no answer in time, 130 interrupted.")
         {
-            worker, cancelSessions, reason, timeout, json,
+            worker, cancelSessions, reason, timeout, keepAlive, json,
         };
         command.SetAction((parse, _) => CliApp.GuardAsync(context, parse, async () =>
         {
@@ -25,7 +26,8 @@ internal static class ShutdownCommand
                 parse.GetValue(reason) ?? "engine-client shutdown",
                 parse.GetValue(cancelSessions),
                 parse.GetValue(timeout) ?? TimeSpan.FromSeconds(30),
-                context.Signals.Interrupt);
+                context.Signals.Interrupt,
+                parse.GetValue(keepAlive));
             if (parse.GetValue(json))
             {
                 await context.Console.Out.WriteLineAsync(ManageJson.Shutdown(result));

@@ -25,8 +25,8 @@ internal sealed record ManageReport
 /// <summary>Manage calls on one worker.</summary>
 internal static class ManageOperations
 {
-    public static Task<ManageReport> HeartbeatAsync(WorkerAddress address, TimeSpan timeout, CancellationToken interrupt) =>
-        CallAsync(address, timeout, async (client, token) =>
+    public static Task<ManageReport> HeartbeatAsync(WorkerAddress address, TimeSpan timeout, CancellationToken interrupt, TimeSpan? keepAlive = null) =>
+        CallAsync(address, timeout, keepAlive, async (client, token) =>
         {
             var answer = await client.HeartbeatAsync(timeout, token);
             return new ManageReport
@@ -38,8 +38,8 @@ internal static class ManageOperations
             };
         }, interrupt);
 
-    public static Task<ManageReport> ShutdownAsync(WorkerAddress address, string reason, bool cancelSessions, TimeSpan timeout, CancellationToken interrupt) =>
-        CallAsync(address, timeout, async (client, token) =>
+    public static Task<ManageReport> ShutdownAsync(WorkerAddress address, string reason, bool cancelSessions, TimeSpan timeout, CancellationToken interrupt, TimeSpan? keepAlive = null) =>
+        CallAsync(address, timeout, keepAlive, async (client, token) =>
         {
             var answer = await client.ShutdownAsync(reason, cancelSessions, timeout, token);
             return new ManageReport
@@ -54,6 +54,7 @@ internal static class ManageOperations
     private static async Task<ManageReport> CallAsync(
         WorkerAddress address,
         TimeSpan timeout,
+        TimeSpan? keepAlive,
         Func<WorkerClient, CancellationToken, Task<ManageReport>> call,
         CancellationToken interrupt)
     {
@@ -61,6 +62,11 @@ internal static class ManageOperations
         {
             ConnectTimeout = timeout < TimeSpan.FromSeconds(10) ? timeout : TimeSpan.FromSeconds(10),
         };
+        if (keepAlive is { } delay)
+        {
+            options.KeepAlivePingDelay = delay;
+        }
+
         await using var client = WorkerClient.Create(address, options);
         try
         {

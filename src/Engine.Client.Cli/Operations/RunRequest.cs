@@ -25,6 +25,9 @@ internal sealed record RunRequest
     /// <summary>Bound on the whole run, and cap of the session's protocol timeouts; <see langword="null"/> for none.</summary>
     public TimeSpan? Timeout { get; init; }
 
+    /// <summary>The keepalive ping delay (<c>--keepalive</c>); <see langword="null"/> keeps the SDK default (no pings).</summary>
+    public TimeSpan? KeepAlive { get; init; }
+
     /// <summary>Output rows (or batches) kept to show as a table when no output file is given.</summary>
     public int PreviewLimit { get; init; } = 20;
 
@@ -48,7 +51,7 @@ internal sealed record RunRequest
         return options;
     }
 
-    /// <summary>The client settings: the worker's message limit, a connect timeout capped at <see cref="Timeout"/>.</summary>
+    /// <summary>The client settings: the worker's message limit, the keepalive, a connect timeout capped at <see cref="Timeout"/>.</summary>
     public WorkerClientOptions BuildClientOptions()
     {
         var options = new WorkerClientOptions
@@ -56,6 +59,10 @@ internal sealed record RunRequest
             MaxSendMessageSize = MaxMessageSize,
             Session = BuildSessionOptions(),
         };
+        if (KeepAlive is { } keepAlive)
+        {
+            options.KeepAlivePingDelay = keepAlive;
+        }
         if (Timeout is { } timeout)
         {
             options.ConnectTimeout = Min(options.ConnectTimeout, timeout);

@@ -97,6 +97,34 @@ internal static class Durations
         return true;
     }
 
+    /// <summary>
+    /// A keepalive ping delay: <c>off</c> (no pings, <see cref="Timeout.InfiniteTimeSpan"/>) or a
+    /// duration of at least 1 s (the shortest the .NET HTTP/2 client accepts).
+    /// </summary>
+    public static bool TryParseKeepAlive(string? text, out TimeSpan value, [NotNullWhen(false)] out string? error)
+    {
+        if (string.Equals(text?.Trim(), "off", StringComparison.OrdinalIgnoreCase))
+        {
+            value = Timeout.InfiniteTimeSpan;
+            error = null;
+            return true;
+        }
+
+        if (!TryParse(text, out value, out error))
+        {
+            error = error.TrimEnd('.') + ", or off.";
+            return false;
+        }
+
+        if (value < WorkerClientOptions.MinKeepAlivePingDelay)
+        {
+            error = $"'{text}' is shorter than 1 s, the shortest keepalive delay; give 1s or more (more than 5m for gRPC-core, Java and Go workers), or off.";
+            return false;
+        }
+
+        return true;
+    }
+
     /// <summary>A short human form: <c>500 ms</c>, <c>1.5 s</c>, <c>2 min</c>.</summary>
     public static string Format(TimeSpan value) => value.TotalMilliseconds switch
     {

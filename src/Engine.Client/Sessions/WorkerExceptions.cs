@@ -149,7 +149,7 @@ public sealed class WorkerTransportException : WorkerException
             }
         }
 
-        return exception switch
+        var cause = exception switch
         {
             null => null,
             RpcException rpc => string.IsNullOrEmpty(rpc.Status.Detail)
@@ -157,6 +157,30 @@ public sealed class WorkerTransportException : WorkerException
                 : $"gRPC status {rpc.StatusCode}: {rpc.Status.Detail}",
             _ => exception.Message,
         };
+        return exception is not null && IsTooManyPings(exception)
+            ? cause?.TrimEnd('.') + ". The worker closed the connection for too many keepalive pings: keep WorkerClientOptions.KeepAlivePingDelay off (the default) or above the worker's limit (5 minutes for gRPC-core, Java and Go servers)."
+            : cause;
+    }
+
+    /// <summary>
+    /// Whether the worker closed the connection for too many pings: gRPC servers send GOAWAY
+    /// ENHANCE_YOUR_CALM (0xb, which the client maps to ResourceExhausted), and gRPC core also ends
+    /// the connection's calls with status Unavailable "Too many pings"; either may arrive first.
+    /// </summary>
+    private static bool IsTooManyPings(Exception exception)
+    {
+        const long EnhanceYourCalm = 0xb;
+        for (var e = exception; e is not null; e = e.InnerException)
+        {
+            if (e is HttpProtocolException { ErrorCode: EnhanceYourCalm }
+                || (e is RpcException { StatusCode: Grpc.Core.StatusCode.Unavailable } rpc && rpc.Status.Detail.Contains("too many pings", StringComparison.OrdinalIgnoreCase))
+                || (e is RpcException { Status.DebugException: { } debug } && IsTooManyPings(debug)))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private static WorkerUnreachableException? FindUnreachable(Exception exception)

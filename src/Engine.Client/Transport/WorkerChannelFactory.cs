@@ -39,6 +39,8 @@ internal static class WorkerChannelFactory
         {
             EnableMultipleHttp2Connections = true,
             // Pings only while calls are active: an idle engine must not keep idle workers busy.
+            // None at all by default: gRPC-core servers close a connection pinged more often than
+            // every 5 minutes while quiet (WorkerClientOptions.KeepAlivePingDelay).
             KeepAlivePingDelay = options.KeepAlivePingDelay,
             KeepAlivePingTimeout = options.KeepAlivePingTimeout,
             KeepAlivePingPolicy = HttpKeepAlivePingPolicy.WithActiveRequests,

@@ -30,13 +30,45 @@ public sealed class WorkerClientOptions
     /// </summary>
     public int MaxSendMessageSize { get; set; } = DefaultMaxSendMessageSize;
 
-    /// <summary>
-    /// Delay between HTTP/2 keepalive pings, sent only while calls are active. Default 60 s;
-    /// <see cref="Timeout.InfiniteTimeSpan"/> disables pings.
-    /// </summary>
-    public TimeSpan KeepAlivePingDelay { get; set; } = TimeSpan.FromSeconds(60);
+    /// <summary>The shortest <see cref="KeepAlivePingDelay"/> the .NET HTTP/2 client accepts: 1 s.</summary>
+    public static readonly TimeSpan MinKeepAlivePingDelay = TimeSpan.FromSeconds(1);
 
-    /// <summary>How long a keepalive ping may stay unanswered before the connection is dropped. Default 20 s.</summary>
+    /// <summary>
+    /// Delay between HTTP/2 keepalive pings, sent only while calls are active: a ping goes out
+    /// when nothing arrived from the worker for this long. Default
+    /// <see cref="Timeout.InfiniteTimeSpan"/>: no pings. When set, at least 1 s
+    /// (<see cref="MinKeepAlivePingDelay"/>); to stay within every mainstream gRPC server's default
+    /// limits, more than 5 minutes (for example 10 minutes).
+    /// </summary>
+    /// <remarks>
+    /// <para>
+    /// Why no pings by default: gRPC servers limit how often a client may ping while the server
+    /// sends nothing, and close the connection of a client that pings more often. gRPC core (the
+    /// C++, Python and Ruby servers) accepts one ping per 5 minutes
+    /// (<c>grpc.http2.min_ping_interval_without_data_ms</c> = 300000) and, after more than 2 early
+    /// pings (<c>grpc.http2.max_ping_strikes</c>), sends GOAWAY ENHANCE_YOUR_CALM "too_many_pings",
+    /// which fails every call on the connection. grpc-java (<c>permitKeepAliveTime</c>) and
+    /// grpc-go (<c>EnforcementPolicy.MinTime</c>) default to 5 minutes as well. A session that
+    /// carries no data for a while (an engine whose input pauses, a sink UDF computing) is exactly
+    /// that case: a ping every 60 s ended such a session on a Python worker after about 4 minutes.
+    /// Kestrel (the reference worker) enforces no such limit.
+    /// </para>
+    /// <para>
+    /// Nothing is lost by default: the liveness of a worker is the Manage heartbeat's job
+    /// (<see cref="WorkerClient.HeartbeatAsync"/>, and the pool's heartbeat monitor), and a worker
+    /// on a Unix socket or on loopback that dies closes its socket, which fails its sessions at
+    /// once. gRPC's own clients do not ping by default either. Set a delay (above 5 minutes, or
+    /// lower the server's limit to match) for a remote worker behind a network that can drop a
+    /// connection silently (a host that vanishes, a NAT or firewall that forgets idle
+    /// connections).
+    /// </para>
+    /// </remarks>
+    public TimeSpan KeepAlivePingDelay { get; set; } = Timeout.InfiniteTimeSpan;
+
+    /// <summary>
+    /// How long a keepalive ping may stay unanswered before the connection is dropped. Default
+    /// 20 s; at least 1 s. Used only when <see cref="KeepAlivePingDelay"/> is set.
+    /// </summary>
     public TimeSpan KeepAlivePingTimeout { get; set; } = TimeSpan.FromSeconds(20);
 
     /// <summary>Time allowed to establish a connection. Default 10 s.</summary>
@@ -109,10 +141,14 @@ public sealed class WorkerClientOptions
             throw new ArgumentException($"{nameof(MaxSendMessageSize)} is {MaxSendMessageSize} bytes; it must be at least {Min}.");
         }
 
-        RequirePositive(KeepAlivePingTimeout, nameof(KeepAlivePingTimeout));
-        if (KeepAlivePingDelay != Timeout.InfiniteTimeSpan)
+        if (KeepAlivePingTimeout != Timeout.InfiniteTimeSpan && KeepAlivePingTimeout < MinKeepAlivePingDelay)
         {
-            RequirePositive(KeepAlivePingDelay, nameof(KeepAlivePingDelay));
+            throw new ArgumentException($"{nameof(KeepAlivePingTimeout)} is {KeepAlivePingTimeout}; it must be at least 1 s (or Timeout.InfiniteTimeSpan).");
+        }
+
+        if (KeepAlivePingDelay != Timeout.InfiniteTimeSpan && KeepAlivePingDelay < MinKeepAlivePingDelay)
+        {
+            throw new ArgumentException($"{nameof(KeepAlivePingDelay)} is {KeepAlivePingDelay}; it must be at least 1 s (or Timeout.InfiniteTimeSpan for no pings).");
         }
 
         RequirePositive(ConnectTimeout, nameof(ConnectTimeout));

@@ -5,7 +5,7 @@ using cli::Engine.Client.Cli.Parsing;
 
 namespace Engine.Client.Tests.Cli;
 
-/// <summary>The parsers behind --timeout, --chunk-size, --session-conf and --task-context, and the session options --timeout implies.</summary>
+/// <summary>The parsers behind --timeout, --keepalive, --chunk-size, --session-conf and --task-context, and the session options --timeout implies.</summary>
 [TestFixture]
 public sealed class CliParsingTests
 {
@@ -38,6 +38,38 @@ public sealed class CliParsingTests
         Assert.That(Durations.TryParse(text, out _, out var error), Is.False);
         Assert.That(error, Does.Contain(fragment));
         Assert.That(error, Does.Contain("500ms").Or.Contain("positive").Or.Contain("shorter"));
+    }
+
+    [TestCase("off", -1)]
+    [TestCase(" OFF ", -1)]
+    [TestCase("1s", 1_000)]
+    [TestCase("10m", 600_000)]
+    public void Keepalive_delays_are_off_or_a_duration_of_at_least_1_s(string text, int milliseconds)
+    {
+        Assert.That(Durations.TryParseKeepAlive(text, out var value, out var error), Is.True, error);
+        Assert.That(value, Is.EqualTo(TimeSpan.FromMilliseconds(milliseconds)));
+    }
+
+    [TestCase("999ms", "shorter than 1 s")]
+    [TestCase("30", "has no unit")]
+    [TestCase("never", "or off.")]
+    public void Bad_keepalive_delays_say_why(string text, string fragment)
+    {
+        Assert.That(Durations.TryParseKeepAlive(text, out _, out var error), Is.False);
+        Assert.That(error, Does.Contain(fragment));
+    }
+
+    [Test]
+    public void The_keepalive_reaches_the_client_options_and_without_it_the_sdk_default_stays()
+    {
+        var request = new RunRequest { Target = WorkerTarget.At(WorkerAddress.Parse("unix:///tmp/w.sock")), Format = "echo" };
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(request.BuildClientOptions().KeepAlivePingDelay, Is.EqualTo(new WorkerClientOptions().KeepAlivePingDelay));
+            Assert.That((request with { KeepAlive = TimeSpan.FromMinutes(10) }).BuildClientOptions().KeepAlivePingDelay, Is.EqualTo(TimeSpan.FromMinutes(10)));
+            Assert.That((request with { KeepAlive = Timeout.InfiniteTimeSpan }).BuildClientOptions().KeepAlivePingDelay, Is.EqualTo(Timeout.InfiniteTimeSpan));
+        });
     }
 
     [TestCase(250, "250 ms")]

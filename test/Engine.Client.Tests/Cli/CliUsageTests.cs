@@ -49,6 +49,8 @@ public sealed class CliUsageTests
         yield return Case("workers start without --spec", "'--spec' is required", "workers", "start");
         yield return Case("workers start --count 0", "--count must be at least 1", "workers", "start", "--spec", "x.json", "--count", "0");
         yield return Case("workers start with an invalid spec", "has 3 problems", "workers", "start", "--spec", "<invalid-spec>");
+        yield return Case("--keepalive below 1 s", "--keepalive '500ms' is shorter than 1 s", "run", "--worker", Worker, "--format", "echo", "--keepalive", "500ms");
+        yield return Case("--keepalive neither a duration nor off", "--keepalive 'never' is not a duration", "heartbeat", "--worker", Worker, "--keepalive", "never");
         yield return Case("conformance with an unknown check", "--check 'C99' names no check; known: C1", "conformance", "--worker", Worker, "--check", "C99");
     }
 

@@ -56,7 +56,7 @@ public sealed class TransportTests
         Assert.That(() => WorkerClient.Create("localhost:5000"), Throws.TypeOf<FormatException>().With.Message.Contains("unknown scheme"));
 
     [Test]
-    public void The_channel_sets_limits_explicitly_and_pings_only_while_calls_are_active()
+    public void The_channel_sets_limits_explicitly_and_sends_no_keepalive_pings_by_default()
     {
         var options = new WorkerClientOptions();
         using var handler = WorkerChannelFactory.CreateHandler(WorkerAddress.Parse("unix:///tmp/x.sock"), options);
@@ -66,11 +66,42 @@ public sealed class TransportTests
             Assert.That(options.MaxReceiveMessageSize, Is.EqualTo(128 * 1024 * 1024));
             Assert.That(options.MaxSendMessageSize, Is.EqualTo(4 * 1024 * 1024));
             Assert.That(handler.KeepAlivePingPolicy, Is.EqualTo(HttpKeepAlivePingPolicy.WithActiveRequests));
-            Assert.That(handler.KeepAlivePingDelay, Is.EqualTo(TimeSpan.FromSeconds(60)));
+            Assert.That(handler.KeepAlivePingDelay, Is.EqualTo(Timeout.InfiniteTimeSpan));
             Assert.That(handler.ConnectCallback, Is.Not.Null);
             Assert.That(handler.EnableMultipleHttp2Connections, Is.True);
             Assert.That(handler.PooledConnectionIdleTimeout, Is.EqualTo(Timeout.InfiniteTimeSpan));
         });
+    }
+
+    [Test]
+    public void A_keepalive_delay_is_passed_to_the_handler_and_one_below_1_s_is_rejected_naming_the_setting()
+    {
+        var address = WorkerAddress.Parse("unix:///tmp/x.sock");
+        using var handler = WorkerChannelFactory.CreateHandler(address, new WorkerClientOptions { KeepAlivePingDelay = WorkerClientOptions.MinKeepAlivePingDelay });
+
+        Assert.That(handler.KeepAlivePingDelay, Is.EqualTo(TimeSpan.FromSeconds(1)));
+        Assert.That(
+            () => new WorkerClientOptions { KeepAlivePingDelay = TimeSpan.FromMilliseconds(999) }.Validate(),
+            Throws.ArgumentException.With.Message.Contains("KeepAlivePingDelay").And.Message.Contains("at least 1 s"));
+        Assert.That(() => new WorkerClientOptions { KeepAlivePingDelay = Timeout.InfiniteTimeSpan }.Validate(), Throws.Nothing);
+    }
+
+    public static IEnumerable<TestCaseData> ConnectionEnds()
+    {
+        var goAway = new HttpProtocolException(0xb, "The HTTP/2 server closed the connection. HTTP/2 error code 'ENHANCE_YOUR_CALM' (0xb).", null);
+        yield return new TestCaseData(new Grpc.Core.RpcException(new Grpc.Core.Status(Grpc.Core.StatusCode.ResourceExhausted, "Error reading next message.", goAway)), true).SetName("GOAWAY ENHANCE_YOUR_CALM");
+        yield return new TestCaseData(new Grpc.Core.RpcException(new Grpc.Core.Status(Grpc.Core.StatusCode.Unavailable, "Too many pings")), true).SetName("Unavailable Too many pings");
+        yield return new TestCaseData(new Grpc.Core.RpcException(new Grpc.Core.Status(Grpc.Core.StatusCode.Unavailable, "Connection reset by peer")), false).SetName("Unavailable for another reason");
+        yield return new TestCaseData(new Grpc.Core.RpcException(new Grpc.Core.Status(Grpc.Core.StatusCode.ResourceExhausted, "Received message larger than max")), false).SetName("ResourceExhausted for a message size");
+    }
+
+    [TestCaseSource(nameof(ConnectionEnds))]
+    public void A_connection_closed_for_too_many_pings_says_so_and_names_the_keepalive_setting(Exception cause, bool tooManyPings)
+    {
+        var error = new WorkerTransportException("unix:///tmp/w.sock", TransportFailureReason.Rpc, "the Execute stream failed", null, cause);
+
+        Assert.That(error.Message.Contains("too many keepalive pings", StringComparison.Ordinal), Is.EqualTo(tooManyPings), error.Message);
+        Assert.That(error.Message, Does.StartWith("the Execute stream failed: gRPC status"));
     }
 
     [Test]
