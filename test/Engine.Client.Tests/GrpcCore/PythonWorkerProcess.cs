@@ -4,6 +4,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using System.Text;
+using Engine.Client.Tests.Infrastructure;
 using Engine.Client.Tests.Workers;
 
 namespace Engine.Client.Tests.GrpcCore;
@@ -205,45 +206,8 @@ public sealed class PythonWorkerProcess : IAsyncDisposable
         }
     }
 
-    private async Task WaitUntilReadyAsync()
-    {
-        using var client = WorkerClient.Create(Address);
-        using var deadline = new CancellationTokenSource(ReadinessTimeout);
-
-        // Readiness is a heartbeat answer. Until the worker listens (Python starts, protoc runs),
-        // attempts fail at once, so they are spaced by a short period.
-        using var period = new PeriodicTimer(TimeSpan.FromMilliseconds(50));
-        Exception? last = null;
-        while (!deadline.IsCancellationRequested)
-        {
-            if (Process.HasExited)
-            {
-                await Process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(5));
-                throw new InvalidOperationException($"The Python worker exited with code {Process.ExitCode} before it answered a heartbeat. {Describe()}");
-            }
-
-            try
-            {
-                await client.HeartbeatAsync(TimeSpan.FromSeconds(2), deadline.Token);
-                return;
-            }
-            catch (Exception ex) when (ex is WorkerTransportException or OperationCanceledException)
-            {
-                last = ex;
-            }
-
-            try
-            {
-                await period.WaitForNextTickAsync(deadline.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                break;
-            }
-        }
-
-        throw new TimeoutException($"The Python worker did not answer a heartbeat within {ReadinessTimeout.TotalSeconds} s (last error: {last?.Message}). {Describe()}");
-    }
+    private Task WaitUntilReadyAsync() =>
+        WorkerReadiness.WaitAsync(Address, Process, ReadinessTimeout, "The Python worker", Describe, TimeSpan.FromMilliseconds(50));
 
     private void Append(string? line)
     {

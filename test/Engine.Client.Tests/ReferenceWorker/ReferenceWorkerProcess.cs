@@ -5,6 +5,7 @@ using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using System.Text;
 using Engine.Client.Protocol;
+using Engine.Client.Tests.Infrastructure;
 using Engine.Client.Transport;
 using Grpc.Net.Client;
 
@@ -290,46 +291,8 @@ public sealed class ReferenceWorkerProcess : IAsyncDisposable
         }
     }
 
-    private async Task WaitUntilReadyAsync(TimeSpan timeout)
-    {
-        using var client = WorkerClient.Create(Address);
-        using var deadline = new CancellationTokenSource(timeout);
-
-        // Readiness is a heartbeat answer (a socket file alone proves nothing). Until the worker
-        // listens, attempts fail at once, so they are spaced by a short period.
-        using var period = new PeriodicTimer(TimeSpan.FromMilliseconds(20));
-        Exception? last = null;
-        while (!deadline.IsCancellationRequested)
-        {
-            if (Process.HasExited)
-            {
-                // Let the output pipes drain so the message shows why it exited.
-                await Process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(5));
-                throw new InvalidOperationException($"The reference worker exited with code {Process.ExitCode} before it answered a heartbeat. {Describe()}");
-            }
-
-            try
-            {
-                await client.HeartbeatAsync(TimeSpan.FromSeconds(2), deadline.Token);
-                return;
-            }
-            catch (Exception ex) when (ex is WorkerTransportException or OperationCanceledException)
-            {
-                last = ex;
-            }
-
-            try
-            {
-                await period.WaitForNextTickAsync(deadline.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                break;
-            }
-        }
-
-        throw new TimeoutException($"The reference worker did not answer a heartbeat within {timeout.TotalSeconds} s (last error: {last?.Message}). {Describe()}");
-    }
+    private Task WaitUntilReadyAsync(TimeSpan timeout) =>
+        WorkerReadiness.WaitAsync(Address, Process, timeout, "The reference worker", Describe, TimeSpan.FromMilliseconds(20));
 
     private void Append(StringBuilder target, string? line)
     {
