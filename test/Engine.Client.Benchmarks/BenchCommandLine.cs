@@ -32,6 +32,18 @@ public sealed record BenchOptions
 
     /// <summary>Which side's settings the transport sweep measures: client, worker or all.</summary>
     public string SweepSide { get; init; } = "all";
+
+    /// <summary>Concurrent streams of the worker-memory run.</summary>
+    public int MemoryStreams { get; init; } = 64;
+
+    /// <summary>How long each stream of the worker-memory run sends.</summary>
+    public TimeSpan MemoryDuration { get; init; } = TimeSpan.FromSeconds(20);
+
+    /// <summary>Extra reference worker flags of the worker-memory run.</summary>
+    public IReadOnlyList<string> WorkerArguments { get; init; } = [];
+
+    /// <summary>Environment variables of the reference worker in the worker-memory run (GC settings, say).</summary>
+    public IReadOnlyDictionary<string, string> WorkerEnvironment { get; init; } = new Dictionary<string, string>();
 }
 
 /// <summary>Parses the harness's command line.</summary>
@@ -47,6 +59,8 @@ public static class BenchCommandLine
           churn        session churn only
           soak         the one-session memory run only (normally started by e2e in a fresh process)
           transport    the transport settings sweep (windows, socket buffers, Kestrel limits)
+          pool         8 concurrent sessions on a WorkerPool (4 per worker): workers launched, time, rows/s
+          worker-memory  the reference worker's RSS under many concurrent 1 MiB echo streams
           micro        BenchmarkDotNet hot paths; the remaining arguments go to BenchmarkDotNet
                        (for example: micro --filter '*Envelope*')
 
@@ -61,6 +75,10 @@ public static class BenchCommandLine
           --soak-client <c>      soak mode only: sdk (default) or hand
           --skip-throughput, --skip-churn, --skip-soak
           --side <side>          transport sweep: client, worker or all settings (default all)
+          --streams <n>          worker-memory: concurrent streams (default 64)
+          --seconds <n>          worker-memory: how long each stream sends (default 20)
+          --worker-arg <flag>    worker-memory: a reference worker flag (repeatable; value as --flag=value)
+          --worker-env <N=V>     worker-memory: an environment variable of the worker (repeatable)
           --out <dir>            result directory (default artifacts/bench under the repository)
         """;
 
@@ -98,6 +116,10 @@ public static class BenchCommandLine
                     "--out" => options with { OutputDirectory = Value() },
                     "--soak-client" => options with { SoakClient = Value() switch { "sdk" => Variant.Sdk, "hand" => Variant.HandSdkTransport, var other => throw new FormatException($"--soak-client takes sdk or hand, not '{other}'.") } },
                     "--side" => options with { SweepSide = ParseSide(Value()) },
+                    "--streams" => options with { MemoryStreams = int.Parse(Value(), CultureInfo.InvariantCulture) },
+                    "--seconds" => options with { MemoryDuration = TimeSpan.FromSeconds(double.Parse(Value(), CultureInfo.InvariantCulture)) },
+                    "--worker-arg" => options with { WorkerArguments = [.. options.WorkerArguments, Value()] },
+                    "--worker-env" => options with { WorkerEnvironment = WithVariable(options.WorkerEnvironment, Value()) },
                     _ => throw new FormatException($"unknown option '{arg}'."),
                 };
             }
@@ -117,6 +139,17 @@ public static class BenchCommandLine
         }
 
         return true;
+    }
+
+    private static Dictionary<string, string> WithVariable(IReadOnlyDictionary<string, string> variables, string text)
+    {
+        var equals = text.IndexOf('=', StringComparison.Ordinal);
+        if (equals < 1)
+        {
+            throw new FormatException($"--worker-env takes NAME=VALUE, not '{text}'.");
+        }
+
+        return new Dictionary<string, string>(variables) { [text[..equals]] = text[(equals + 1)..] };
     }
 
     private static string ParseSide(string text) =>
