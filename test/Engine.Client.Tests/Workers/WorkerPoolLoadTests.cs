@@ -210,6 +210,52 @@ public sealed class WorkerPoolLoadTests
         Assert.That(WorkerPoolOptions.DefaultMaxWorkers, Is.EqualTo(Math.Max(4, 2 * Environment.ProcessorCount)));
     }
 
+    private static async IAsyncEnumerable<ReadOnlyMemory<byte>> Endless(int size)
+    {
+        var batch = new byte[size];
+        while (true)
+        {
+            await Task.Yield();
+            yield return batch;
+        }
+    }
+
+    [Test]
+    public async Task A_worker_that_stops_reading_mid_stream_while_its_heartbeats_answer_fails_the_session_after_the_progress_timeout_and_is_not_reused()
+    {
+        await using var pool = Pool();
+        var answered = 0;
+        pool.HeartbeatAnswered += _ => Interlocked.Increment(ref answered);
+        var options = TaskTimeouts.HugeTimeouts(o => o.ProgressTimeout = TimeSpan.FromSeconds(2));
+        var session = await pool.OpenSessionAsync(options).DefaultTimeout();
+        var worker = pool.Workers.Single();
+        await session.InitAsync(new SessionInit(Encoding.UTF8.GetBytes("stop-reading:3"), "fault")).DefaultTimeout();
+
+        var received = 0;
+        var reading = Task.Run(async () =>
+        {
+            await foreach (var batch in session.ProcessAsync(Endless(256 * 1024)))
+            {
+                received++;
+            }
+        });
+
+        // Every other deadline of the session is minutes; the progress deadline is 2 s.
+        var error = Assert.ThrowsAsync<WorkerTransportException>(() => reading.WaitAsync(TimeSpan.FromSeconds(60)));
+        var outcome = await session.CloseAsync().DefaultTimeout();
+
+        Assert.That(received, Is.EqualTo(3), "three batches were echoed before the worker stopped reading");
+        Assert.That(error!.Reason, Is.EqualTo(TransportFailureReason.Timeout));
+        Assert.That(error.Message, Does.Contain("accepted no input and sent nothing for 2 s").And.Contain("ProgressTimeout"));
+        Assert.That(Volatile.Read(ref answered), Is.GreaterThan(0), "the worker kept answering heartbeats");
+        Assert.That(outcome.Kind, Is.EqualTo(SessionOutcomeKind.TransportFailed));
+        Assert.That(outcome.WorkerReusable, Is.False);
+        var next = await pool.OpenSessionAsync().DefaultTimeout();
+        Assert.That(next.Worker, Is.Not.EqualTo(session.Worker), "the wedged worker takes no new session");
+        Assert.That((await RunEcho(next)).Kind, Is.EqualTo(SessionOutcomeKind.Finished));
+        Assert.That(pool.Workers.Select(w => w.Id), Does.Not.Contain(worker.Id));
+    }
+
     private static async IAsyncEnumerable<ReadOnlyMemory<byte>> OneThenWait([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct = default)
     {
         yield return new byte[16];
