@@ -36,6 +36,12 @@ public sealed record BenchOptions
     /// <summary>Concurrent streams of the worker-memory run.</summary>
     public int MemoryStreams { get; init; } = 64;
 
+    /// <summary>HTTP/2 connections of the worker-memory run (the streams are spread over them).</summary>
+    public int MemoryConnections { get; init; } = 64;
+
+    /// <summary>Pause of the worker-memory run's consumer after each output batch (a slow engine).</summary>
+    public TimeSpan MemoryReadDelay { get; init; }
+
     /// <summary>How long each stream of the worker-memory run sends.</summary>
     public TimeSpan MemoryDuration { get; init; } = TimeSpan.FromSeconds(20);
 
@@ -76,6 +82,8 @@ public static class BenchCommandLine
           --skip-throughput, --skip-churn, --skip-soak
           --side <side>          transport sweep: client, worker or all settings (default all)
           --streams <n>          worker-memory: concurrent streams (default 64)
+          --connections <n>      worker-memory: HTTP/2 connections the streams share (default 64)
+          --read-delay-ms <n>    worker-memory: pause after reading each output batch (default 0)
           --seconds <n>          worker-memory: how long each stream sends (default 20)
           --worker-arg <flag>    worker-memory: a reference worker flag (repeatable; value as --flag=value)
           --worker-env <N=V>     worker-memory: an environment variable of the worker (repeatable)
@@ -117,6 +125,8 @@ public static class BenchCommandLine
                     "--soak-client" => options with { SoakClient = Value() switch { "sdk" => Variant.Sdk, "hand" => Variant.HandSdkTransport, var other => throw new FormatException($"--soak-client takes sdk or hand, not '{other}'.") } },
                     "--side" => options with { SweepSide = ParseSide(Value()) },
                     "--streams" => options with { MemoryStreams = int.Parse(Value(), CultureInfo.InvariantCulture) },
+                    "--connections" => options with { MemoryConnections = int.Parse(Value(), CultureInfo.InvariantCulture) },
+                    "--read-delay-ms" => options with { MemoryReadDelay = TimeSpan.FromMilliseconds(double.Parse(Value(), CultureInfo.InvariantCulture)) },
                     "--seconds" => options with { MemoryDuration = TimeSpan.FromSeconds(double.Parse(Value(), CultureInfo.InvariantCulture)) },
                     "--worker-arg" => options with { WorkerArguments = [.. options.WorkerArguments, Value()] },
                     "--worker-env" => options with { WorkerEnvironment = WithVariable(options.WorkerEnvironment, Value()) },

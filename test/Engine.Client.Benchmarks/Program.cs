@@ -33,7 +33,7 @@ return mode switch
     "transport" => await Runs.TransportAsync(options, command),
     "soak" => await Runs.SoakAsync(options),
     "pool" => await PoolRun.RunAsync(options.Repetitions == 20 ? 3 : options.Repetitions, options.Scale, Console.Out),
-    "worker-memory" => await WorkerMemoryRun.RunAsync(options.MemoryStreams, options.MemoryDuration, 1024 * 1024, options.WorkerArguments, options.WorkerEnvironment, Console.Out),
+    "worker-memory" => await WorkerMemoryRun.RunAsync(options.MemoryStreams, options.MemoryConnections, options.MemoryDuration, 1024 * 1024, options.MemoryReadDelay, options.WorkerArguments, options.WorkerEnvironment, Console.Out),
     _ => Unknown(mode),
 };
 

@@ -7,8 +7,10 @@ namespace Engine.Client.Benchmarks.Harness;
 /// <summary>
 /// The reference worker's memory under many concurrent streams: one worker process (its default
 /// settings unless flags or environment variables are given), <c>streams</c> concurrent echo
-/// sessions over one connection, each sending ~1 MiB batches for a fixed time while the engine
-/// reads the echoes as fast as it can. The worker's resident set (VmRSS) is sampled every 250 ms
+/// sessions spread over <c>connections</c> HTTP/2 connections (by default one each, as many
+/// engines would), each sending ~1 MiB batches for a fixed time while the engine
+/// reads the echoes as fast as it can (or, with a read delay, slowly: the worst case for the
+/// worker's output queues). The worker's resident set (VmRSS) is sampled every 250 ms
 /// from before the first stream until some seconds after the last one ended, to show the plateau
 /// and whether the memory is given back.
 /// </summary>
@@ -18,17 +20,20 @@ public static class WorkerMemoryRun
 
     public static async Task<int> RunAsync(
         int streams,
+        int connections,
         TimeSpan duration,
         int batchSize,
+        TimeSpan readDelay,
         IReadOnlyList<string> workerArguments,
         IReadOnlyDictionary<string, string> workerEnvironment,
         TextWriter log)
     {
         await using var worker = await ReferenceWorker.StartAsync(BenchTransport.Uds, workerArguments, workerEnvironment).ConfigureAwait(false);
-        using var client = WorkerClient.Create(worker.Address, ClientSet.SdkOptions());
+        var clients = Enumerable.Range(0, Math.Clamp(connections, 1, streams)).Select(_ => WorkerClient.Create(worker.Address, ClientSet.SdkOptions())).ToArray();
+        var client = clients[0];
         var pid = worker.Process.Id;
         var settings = string.Join(' ', workerArguments.Concat(workerEnvironment.Select(e => $"{e.Key}={e.Value}")));
-        log.WriteLine($"worker memory: {streams} concurrent echo streams of {Format.Size(batchSize)} batches for {duration.TotalSeconds:0} s; worker settings: {(settings.Length == 0 ? "defaults" : settings)}");
+        log.WriteLine($"worker memory: {streams} concurrent echo streams over {clients.Length} connections, {Format.Size(batchSize)} batches, for {duration.TotalSeconds:0} s, {readDelay.TotalMilliseconds:0} ms pause after each output batch read; worker settings: {(settings.Length == 0 ? "defaults" : settings)}");
 
         // One answered heartbeat first: the idle figure is that of a worker that has served a call.
         await client.HeartbeatAsync().ConfigureAwait(false);
@@ -40,15 +45,17 @@ public static class WorkerMemoryRun
         var sampler = SampleAsync(pid, clock, samples, stop.Token);
 
         var batch = ThroughputSuite.NewBatch(batchSize);
-        var sessions = await Task.WhenAll(Enumerable.Range(0, streams).Select(_ => StreamAsync(client, batch, duration))).ConfigureAwait(false);
+        var sessions = await Task.WhenAll(Enumerable.Range(0, streams).Select(i => StreamAsync(clients[i % clients.Length], batch, duration, readDelay))).ConfigureAwait(false);
         var streamsEnd = clock.Elapsed.TotalSeconds;
         var atEnd = ProcStatus.Read(pid, "VmRSS");
+        var heapAtEnd = await GcAsync(client).ConfigureAwait(false);
 
         // Memory the worker keeps after the load: sampled for a while after the last stream ended.
         await Task.Delay(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
         await stop.CancelAsync().ConfigureAwait(false);
         await sampler.ConfigureAwait(false);
         var after = ProcStatus.Read(pid, "VmRSS");
+        var heapAfter = await GcAsync(client).ConfigureAwait(false);
         var peak = ProcStatus.Read(pid, "VmHWM");
         var bytes = sessions.Sum(s => s.Bytes);
         var failed = sessions.Count(s => !s.Finished);
@@ -59,17 +66,33 @@ public static class WorkerMemoryRun
         }
 
         log.WriteLine();
-        log.WriteLine("| streams | batch | seconds | echoed | sessions not finished | worker RSS idle | peak (VmHWM) | at the end of the streams | 10 s later |");
-        log.WriteLine("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        log.WriteLine("| streams | connections | batch | seconds | echoed | sessions not finished | worker RSS idle | peak (VmHWM) | at the end of the streams | 10 s later |");
+        log.WriteLine("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         log.WriteLine(string.Create(
             CultureInfo.InvariantCulture,
-            $"| {streams} | {Format.Size(batchSize)} | {streamsEnd:0.0} | {Format.Size(bytes)} | {failed} | {Mib(idle)} | {Mib(peak)} | {Mib(atEnd)} | {Mib(after)} |"));
+            $"| {streams} | {clients.Length} | {Format.Size(batchSize)} | {streamsEnd:0.0} | {Format.Size(bytes)} | {failed} | {Mib(idle)} | {Mib(peak)} | {Mib(atEnd)} | {Mib(after)} |"));
+        log.WriteLine($"worker GC heap / committed: at the end {heapAtEnd}, 10 s later {heapAfter}");
         if (worker.Stderr.Length > 0)
         {
             log.WriteLine("worker stderr: " + worker.Stderr);
         }
 
+        // The connections' own buffers go with them: once they closed (and the worker trimmed).
+        foreach (var each in clients.Skip(1))
+        {
+            each.Dispose();
+        }
+
+        await Task.Delay(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
+        log.WriteLine($"worker RSS 5 s after all but one connection closed: {Mib(ProcStatus.Read(pid, "VmRSS"))}; GC heap / committed {await GcAsync(client).ConfigureAwait(false)}");
+        client.Dispose();
         return failed == 0 ? 0 : 1;
+    }
+
+    private static async Task<string> GcAsync(WorkerClient client)
+    {
+        var metrics = (await client.HeartbeatAsync().ConfigureAwait(false)).Metrics;
+        return $"{Mib(long.Parse(metrics["gc_heap_bytes"], CultureInfo.InvariantCulture))} / {(metrics.TryGetValue("gc_committed_bytes", out var committed) ? Mib(long.Parse(committed, CultureInfo.InvariantCulture)) : "?")}";
     }
 
     private static string Mib(long bytes) => string.Create(CultureInfo.InvariantCulture, $"{bytes / 1048576.0:0} MiB");
@@ -90,7 +113,7 @@ public static class WorkerMemoryRun
         }
     }
 
-    private static async Task<(long Bytes, bool Finished)> StreamAsync(WorkerClient client, ReadOnlyMemory<byte> batch, TimeSpan duration)
+    private static async Task<(long Bytes, bool Finished)> StreamAsync(WorkerClient client, ReadOnlyMemory<byte> batch, TimeSpan duration, TimeSpan readDelay)
     {
         await using var session = client.OpenSession();
         await session.InitAsync(new SessionInit(EchoPayload, "echo")).ConfigureAwait(false);
@@ -98,6 +121,11 @@ public static class WorkerMemoryRun
         await foreach (var output in session.ProcessAsync(Until(batch, duration)).ConfigureAwait(false))
         {
             bytes += output.Length;
+            if (readDelay > TimeSpan.Zero)
+            {
+                // A slow consumer: the worker's output queues fill, the worst case for its memory.
+                await Task.Delay(readDelay).ConfigureAwait(false);
+            }
         }
 
         var outcome = await session.CloseAsync().ConfigureAwait(false);
