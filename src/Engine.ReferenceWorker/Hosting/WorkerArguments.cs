@@ -17,7 +17,7 @@ internal sealed class WorkerArguments
 {
     public const int DefaultMaxMessageSize = 128 * 1024 * 1024;
     public static readonly TimeSpan DefaultTerminatorGrace = TimeSpan.FromSeconds(2);
-    public const long DefaultOutputBufferBytes = 8L * 1024 * 1024;
+    public const long DefaultOutputBufferBytes = 16L * 1024 * 1024;
 
     /// <summary>HTTP/2 connection receive window (Kestrel <c>InitialConnectionWindowSize</c>).</summary>
     public const int DefaultHttp2ConnectionWindow = 16 * 1024 * 1024;
