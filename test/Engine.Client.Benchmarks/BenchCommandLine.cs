@@ -65,7 +65,8 @@ public static class BenchCommandLine
           churn        session churn only
           soak         the one-session memory run only (normally started by e2e in a fresh process)
           transport    the transport settings sweep (windows, socket buffers, Kestrel limits)
-          pool         8 concurrent sessions on a WorkerPool (4 per worker): workers launched, time, rows/s
+          pool         8 concurrent sessions on a WorkerPool (4 per worker): workers launched, time, rows/s,
+                       workers' peak RSS (3 repetitions unless --reps is given)
           worker-memory  the reference worker's RSS under many concurrent 1 MiB echo streams
           micro        BenchmarkDotNet hot paths; the remaining arguments go to BenchmarkDotNet
                        (for example: micro --filter '*Envelope*')
