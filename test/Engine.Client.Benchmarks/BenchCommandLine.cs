@@ -41,6 +41,24 @@ public sealed record BenchOptions
 
     /// <summary>Fuzzed sessions at a time.</summary>
     public int FuzzParallelism { get; init; } = 8;
+
+    /// <summary>Concurrent streams of the worker-memory run.</summary>
+    public int MemoryStreams { get; init; } = 64;
+
+    /// <summary>HTTP/2 connections of the worker-memory run (the streams are spread over them).</summary>
+    public int MemoryConnections { get; init; } = 64;
+
+    /// <summary>Pause of the worker-memory run's consumer after each output batch (a slow engine).</summary>
+    public TimeSpan MemoryReadDelay { get; init; }
+
+    /// <summary>How long each stream of the worker-memory run sends.</summary>
+    public TimeSpan MemoryDuration { get; init; } = TimeSpan.FromSeconds(20);
+
+    /// <summary>Extra reference worker flags of the worker-memory run.</summary>
+    public IReadOnlyList<string> WorkerArguments { get; init; } = [];
+
+    /// <summary>Environment variables of the reference worker in the worker-memory run (GC settings, say).</summary>
+    public IReadOnlyDictionary<string, string> WorkerEnvironment { get; init; } = new Dictionary<string, string>();
 }
 
 /// <summary>Parses the harness's command line.</summary>
@@ -58,6 +76,9 @@ public static class BenchCommandLine
           transport    the transport settings sweep (windows, socket buffers, Kestrel limits)
           fuzz         seeded sessions of the reference worker's fuzz format, each checked against its
                        documented outcome; counts per misbehaviour and outcome (exit 1 if any differs)
+          pool         8 concurrent sessions on a WorkerPool (4 per worker): workers launched, time, rows/s,
+                       workers' peak RSS (3 repetitions unless --reps is given)
+          worker-memory  the reference worker's RSS under many concurrent 1 MiB echo streams
           micro        BenchmarkDotNet hot paths; the remaining arguments go to BenchmarkDotNet
                        (for example: micro --filter '*Envelope*')
 
@@ -75,6 +96,12 @@ public static class BenchCommandLine
           --seeds <n>            fuzz: seeds to run (default 5000)
           --first-seed <n>       fuzz: the first seed (default 0)
           --parallel <n>         fuzz: sessions at a time (default 8)
+          --streams <n>          worker-memory: concurrent streams (default 64)
+          --connections <n>      worker-memory: HTTP/2 connections the streams share (default 64)
+          --read-delay-ms <n>    worker-memory: pause after reading each output batch (default 0)
+          --seconds <n>          worker-memory: how long each stream sends (default 20)
+          --worker-arg <flag>    worker-memory: a reference worker flag (repeatable; value as --flag=value)
+          --worker-env <N=V>     worker-memory: an environment variable of the worker (repeatable)
           --out <dir>            result directory (default artifacts/bench under the repository)
         """;
 
@@ -115,6 +142,12 @@ public static class BenchCommandLine
                     "--seeds" => options with { FuzzSeeds = int.Parse(Value(), CultureInfo.InvariantCulture) },
                     "--first-seed" => options with { FuzzFirstSeed = int.Parse(Value(), CultureInfo.InvariantCulture) },
                     "--parallel" => options with { FuzzParallelism = int.Parse(Value(), CultureInfo.InvariantCulture) },
+                    "--streams" => options with { MemoryStreams = int.Parse(Value(), CultureInfo.InvariantCulture) },
+                    "--connections" => options with { MemoryConnections = int.Parse(Value(), CultureInfo.InvariantCulture) },
+                    "--read-delay-ms" => options with { MemoryReadDelay = TimeSpan.FromMilliseconds(double.Parse(Value(), CultureInfo.InvariantCulture)) },
+                    "--seconds" => options with { MemoryDuration = TimeSpan.FromSeconds(double.Parse(Value(), CultureInfo.InvariantCulture)) },
+                    "--worker-arg" => options with { WorkerArguments = [.. options.WorkerArguments, Value()] },
+                    "--worker-env" => options with { WorkerEnvironment = WithVariable(options.WorkerEnvironment, Value()) },
                     _ => throw new FormatException($"unknown option '{arg}'."),
                 };
             }
@@ -141,6 +174,17 @@ public static class BenchCommandLine
         }
 
         return true;
+    }
+
+    private static Dictionary<string, string> WithVariable(IReadOnlyDictionary<string, string> variables, string text)
+    {
+        var equals = text.IndexOf('=', StringComparison.Ordinal);
+        if (equals < 1)
+        {
+            throw new FormatException($"--worker-env takes NAME=VALUE, not '{text}'.");
+        }
+
+        return new Dictionary<string, string>(variables) { [text[..equals]] = text[(equals + 1)..] };
     }
 
     private static string ParseSide(string text) =>

@@ -1,5 +1,6 @@
 using BenchmarkDotNet.Running;
 using Engine.Client.Benchmarks;
+using Engine.Client.Benchmarks.Harness;
 
 // Engine.Client.Benchmarks <mode> [options]: see BenchCommandLine.Usage and docs/performance.md.
 if (args.Length == 0 || args[0] is "-h" or "--help" or "help")
@@ -32,6 +33,8 @@ return mode switch
     "transport" => await Runs.TransportAsync(options, command),
     "soak" => await Runs.SoakAsync(options),
     "fuzz" => await Runs.FuzzAsync(options, command),
+    "pool" => await PoolRun.RunAsync(options.Repetitions == 20 ? 3 : options.Repetitions, options.Scale, Console.Out),
+    "worker-memory" => await WorkerMemoryRun.RunAsync(options.MemoryStreams, options.MemoryConnections, options.MemoryDuration, 1024 * 1024, options.MemoryReadDelay, options.WorkerArguments, options.WorkerEnvironment, Console.Out),
     _ => Unknown(mode),
 };
 

@@ -31,8 +31,11 @@ internal sealed class HeartbeatMonitor
     /// <summary>An answered heartbeat.</summary>
     public event Action<HeartbeatResult>? Answered;
 
-    /// <summary>A missed heartbeat: how many in a row, and why.</summary>
-    public event Action<int, Exception>? Missed;
+    /// <summary>
+    /// A missed heartbeat: how many in a row, and why (the deadline, or the call's own failure such
+    /// as <c>gRPC status Unavailable</c>), never the monitor's own cancellation of the call.
+    /// </summary>
+    public event Action<int, string>? Missed;
 
     /// <summary>
     /// Runs until <paramref name="stop"/> is cancelled (returns <see langword="null"/>) or the worker
@@ -60,13 +63,11 @@ internal sealed class HeartbeatMonitor
                 catch (Exception ex) when (!stop.IsCancellationRequested && ex is WorkerTransportException or OperationCanceledException)
                 {
                     missed++;
-                    Missed?.Invoke(missed, ex);
+                    var why = Describe(ex, deadline.IsCancellationRequested);
+                    Missed?.Invoke(missed, why);
                     if (missed >= _maxMissed)
                     {
                         var since = _time.GetElapsedTime(lastAnswer).TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture);
-                        var why = ex is OperationCanceledException
-                            ? string.Create(CultureInfo.InvariantCulture, $"no answer within {_timeout.TotalSeconds:0.###} s")
-                            : ex.Message;
                         return $"missed {missed} heartbeats in a row (last answer {since} s ago; {why})";
                     }
                 }
@@ -78,4 +79,13 @@ internal sealed class HeartbeatMonitor
 
         return null;
     }
+
+    /// <summary>
+    /// Why a heartbeat was missed. The deadline cancels the call through its token, which the call
+    /// reports as a cancellation by its caller; that is the deadline, and is said so.
+    /// </summary>
+    private string Describe(Exception error, bool deadlineExpired) =>
+        deadlineExpired || error is WorkerTransportException { Reason: TransportFailureReason.Timeout }
+            ? string.Create(CultureInfo.InvariantCulture, $"deadline exceeded: no answer within {_timeout.TotalSeconds:0.###} s")
+            : error.Message;
 }

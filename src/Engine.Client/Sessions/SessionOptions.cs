@@ -31,6 +31,21 @@ public sealed class SessionOptions
     public TimeSpan CancelAcknowledgementTimeout { get; set; } = TimeSpan.FromSeconds(2);
 
     /// <summary>
+    /// While processing, the longest time a worker may go without accepting input the engine is
+    /// sending (a batch, or Finish) and without sending anything. On expiry the session ends with
+    /// a transport failure (<see cref="TransportFailureReason.Timeout"/>): the call is aborted (the
+    /// worker sees the stream reset, which the protocol treats as Cancel; a Cancel message cannot
+    /// pass a worker that stopped reading) and the worker is not reused. The clock runs only while
+    /// a write waits for the worker, restarts at each message from the worker, and stops while the
+    /// session's output buffer is full (the engine is not consuming). <see langword="null"/>
+    /// (default): off, because a UDF may legitimately compute for long without taking input or
+    /// producing output (a large batch, a sink or an aggregate), and a dead or frozen worker is
+    /// already caught by the pool's heartbeats; set it to more than the slowest batch a UDF may
+    /// take, for example minutes.
+    /// </summary>
+    public TimeSpan? ProgressTimeout { get; set; }
+
+    /// <summary>
     /// Size of each <c>PayloadChunk</c> when the UDF payload is chunked. <see langword="null"/>
     /// (default) uses 1 MiB, or less when the worker's message limit is smaller. When set, it must be
     /// positive and leave room for framing under the worker's message limit.
@@ -48,6 +63,11 @@ public sealed class SessionOptions
         WorkerClientOptions.RequirePositive(InitResponseTimeout, nameof(InitResponseTimeout));
         WorkerClientOptions.RequirePositive(IdleTimeout, nameof(IdleTimeout));
         WorkerClientOptions.RequirePositive(CancelAcknowledgementTimeout, nameof(CancelAcknowledgementTimeout));
+        if (ProgressTimeout is { } progress)
+        {
+            WorkerClientOptions.RequirePositive(progress, nameof(ProgressTimeout));
+        }
+
         if (PayloadChunkSize < 1)
         {
             throw new ArgumentException($"{nameof(PayloadChunkSize)} is {PayloadChunkSize}; it must be positive.");

@@ -53,7 +53,9 @@ public sealed partial class WorkerSession
                         // Awaited here rather than in a helper: an async helper would allocate its
                         // state machine on every batch that does not complete synchronously.
                         what = "a DataRequest";
+                        ProgressWaitStarted();
                         await requests.WriteAsync(item.Message!).ConfigureAwait(false);
+                        ProgressWaitEnded();
                         OnDataWritten(item.Message!.Data.Data.Length);
                         break;
 
@@ -147,7 +149,9 @@ public sealed partial class WorkerSession
             _finishStarted = true;
         }
 
+        ProgressWaitStarted();
         await requests.WriteAsync(message).ConfigureAwait(false);
+        ProgressWaitEnded();
         SessionLog.FinishSent(_logger, Id, _worker, Volatile.Read(ref _batchesSent));
         ArmWatchdog(WatchdogKind.Idle, _options.IdleTimeout);
         return true;

@@ -25,6 +25,9 @@ internal sealed class PooledWorker
 
     public long Served { get; set; }
 
+    /// <summary>Sessions placed on it so far (reserved slots included): the tie-break of placement.</summary>
+    public long Placed { get; set; }
+
     public HashSet<WorkerSession> Sessions { get; } = [];
 
     public bool Healthy { get; set; } = true;

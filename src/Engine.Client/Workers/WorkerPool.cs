@@ -24,7 +24,14 @@ namespace Engine.Client;
 /// Health: each worker gets a heartbeat every <see cref="WorkerPoolOptions.HeartbeatInterval"/>. A
 /// worker whose process exits, or that misses <see cref="WorkerPoolOptions.MaxMissedHeartbeats"/> in
 /// a row, is marked unhealthy at once: its live sessions fail with a transport failure that says why,
-/// it is stopped, and the next request gets a fresh worker. <see cref="WorkerLost"/> reports it.
+/// it is killed (SIGKILL to its process group, no graceful stop), and the next request gets a fresh
+/// worker. <see cref="WorkerLost"/> reports it.
+/// </para>
+/// <para>
+/// Launches: concurrent requests share the workers still starting (a starting worker's capacity is
+/// reserved for the requests waiting for it), sessions go to the least loaded worker, and
+/// <see cref="WorkerPoolOptions.MaxWorkers"/> (by default twice the processor count, at least 4)
+/// caps the workers alive at once.
 /// </para>
 /// <para>
 /// A killed engine leaves nothing running: every worker gets a parent-death signal and its process
@@ -41,6 +48,7 @@ public sealed class WorkerPool : IAsyncDisposable, IDisposable
     private readonly TimeProvider _time;
     private readonly Lock _gate = new();
     private readonly List<PooledWorker> _workers = [];
+    private readonly List<PendingLaunch> _pending = [];
     private readonly CancellationTokenSource _disposing = new();
     private TaskCompletionSource _changed = NewSignal();
     private int _launching;
@@ -146,7 +154,9 @@ public sealed class WorkerPool : IAsyncDisposable, IDisposable
 
     /// <summary>
     /// Launches <paramref name="count"/> workers now and keeps them idle, ready for sessions (for
-    /// example to expose them to scripts). They count as idle workers of the pool.
+    /// example to expose them to scripts). They count as idle workers of the pool; session requests
+    /// made while they start wait for them instead of launching others. Not limited by
+    /// <see cref="WorkerPoolOptions.MaxWorkers"/>.
     /// </summary>
     /// <exception cref="ObjectDisposedException">The pool is closed.</exception>
     /// <exception cref="WorkerLaunchException">A worker could not be launched; those already up keep running.</exception>
@@ -155,8 +165,28 @@ public sealed class WorkerPool : IAsyncDisposable, IDisposable
         ArgumentOutOfRangeException.ThrowIfLessThan(count, 1);
         ThrowIfDisposed();
         await _environment.EnsureAsync(cancellationToken).ConfigureAwait(false);
-        var launched = await Task.WhenAll(Enumerable.Range(0, count).Select(_ => LaunchAsync(active: 0, cancellationToken))).ConfigureAwait(false);
-        return [.. launched.Select(w => w.Describe())];
+        var launches = new PendingLaunch[count];
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            for (var i = 0; i < count; i++)
+            {
+                // Held by this call, no slot reserved: session requests may take the capacity meanwhile.
+                launches[i] = BeginLaunch();
+                launches[i].Holders = 1;
+            }
+        }
+
+        foreach (var launch in launches)
+        {
+            _ = RunLaunchAsync(launch);
+        }
+
+        var launched = await Task.WhenAll(launches.Select(l => JoinAsync(l, reserved: false, cancellationToken))).ConfigureAwait(false);
+        lock (_gate)
+        {
+            return [.. launched.Select(w => w.Describe())];
+        }
     }
 
     /// <summary>
@@ -252,86 +282,207 @@ public sealed class WorkerPool : IAsyncDisposable, IDisposable
         while (true)
         {
             Task changed;
+            PendingLaunch? launch = null;
+            var begin = false;
             lock (_gate)
             {
                 ObjectDisposedException.ThrowIf(_disposed, this);
                 if (_specification.SupportsReuse)
                 {
+                    // The least loaded worker; among equals the one that got the fewest sessions, so
+                    // that sessions spread over the workers instead of piling on the first one.
                     var capacity = Capacity;
-                    var candidate = _workers
-                        .Where(w => w.IsAvailable && w.Active < capacity)
-                        .OrderBy(w => w.Active)
-                        .FirstOrDefault();
+                    PooledWorker? candidate = null;
+                    foreach (var worker in _workers)
+                    {
+                        if (worker.IsAvailable && worker.Active < capacity
+                            && (candidate is null || worker.Active < candidate.Active || (worker.Active == candidate.Active && worker.Placed < candidate.Placed)))
+                        {
+                            candidate = worker;
+                        }
+                    }
+
                     if (candidate is not null)
                     {
                         candidate.Active++;
+                        candidate.Placed++;
                         return candidate;
                     }
+
+                    // A worker still starting has room: its capacity is reserved for the requests
+                    // that wait for it, so concurrent requests do not each launch a worker.
+                    launch = _pending.FirstOrDefault(l => !l.Abandoned && l.Reserved < capacity);
                 }
 
-                if (_options.MaxWorkers is not { } max || _workers.Count + _launching < max)
+                if (launch is null && (_options.MaxWorkers is not { } max || _workers.Count + _pending.Count < max))
                 {
-                    break;
+                    launch = BeginLaunch();
+                    begin = true;
+                }
+
+                if (launch is not null)
+                {
+                    launch.Reserved++;
+                    launch.Holders++;
                 }
 
                 changed = _changed.Task;
             }
 
+            if (launch is not null)
+            {
+                if (begin)
+                {
+                    _ = RunLaunchAsync(launch);
+                }
+
+                return await JoinAsync(launch, reserved: true, cancellationToken).ConfigureAwait(false);
+            }
+
             await changed.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
-
-        return await LaunchAsync(active: 1, cancellationToken).ConfigureAwait(false);
     }
 
-    private async Task<PooledWorker> LaunchAsync(int active, CancellationToken cancellationToken)
+    /// <summary>Registers a launch; the caller holds the lock and starts <see cref="RunLaunchAsync"/> once it is released.</summary>
+    private PendingLaunch BeginLaunch()
     {
-        lock (_gate)
-        {
-            ObjectDisposedException.ThrowIf(_disposed, this);
-            _launching++;
-        }
+        var launch = new PendingLaunch(_disposing.Token);
+        _pending.Add(launch);
+        _launching++;
+        return launch;
+    }
 
-        WorkerProcess? process = null;
+    /// <summary>
+    /// Waits for a launch this request holds. <paramref name="reserved"/>: the request reserved a
+    /// session slot on it. Cancelling gives the hold (and the slot) back; a launch nobody holds any
+    /// more is abandoned and its process stopped.
+    /// </summary>
+    private async Task<PooledWorker> JoinAsync(PendingLaunch launch, bool reserved, CancellationToken cancellationToken)
+    {
         try
         {
-            using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _disposing.Token);
-            try
-            {
-                process = await WorkerProcess.StartAsync(_specification, _options.Process, id: null, linked.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (_disposing.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
-            {
-                throw new ObjectDisposedException(nameof(WorkerPool), "The pool was closed while a worker was being launched for this request.");
-            }
-
-            PooledWorker worker;
+            return await launch.Joined.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            PooledWorker? joined;
+            var abandon = false;
             lock (_gate)
             {
-                if (_disposed)
+                joined = launch.Worker;
+                if (joined is null)
                 {
-                    worker = null!;
+                    launch.Holders--;
+                    if (reserved)
+                    {
+                        launch.Reserved--;
+                    }
+
+                    abandon = launch.Holders == 0;
+                    launch.Abandoned = abandon;
+                }
+            }
+
+            if (abandon)
+            {
+                try
+                {
+                    await launch.Abandon.CancelAsync().ConfigureAwait(false);
+                }
+                catch (ObjectDisposedException)
+                {
+                    // The launch ended meanwhile; a worker it started nobody holds is stopped.
+                }
+            }
+            else if (joined is not null && reserved)
+            {
+                // The worker joined with this request's slot taken: give it back.
+                await ReleaseAsync(joined, null).ConfigureAwait(false);
+            }
+
+            throw;
+        }
+    }
+
+    /// <summary>Launches the worker of <paramref name="launch"/> and hands it to the requests holding it, with their slots taken.</summary>
+    private async Task RunLaunchAsync(PendingLaunch launch)
+    {
+        try
+        {
+            WorkerProcess process;
+            try
+            {
+                process = await WorkerProcess.StartAsync(_specification, _options.Process, id: null, launch.Abandon.Token).ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                lock (_gate)
+                {
+                    _pending.Remove(launch);
+                }
+
+                if (ex is OperationCanceledException && _disposing.IsCancellationRequested)
+                {
+                    launch.Joined.TrySetException(new ObjectDisposedException(nameof(WorkerPool), "The pool was closed while a worker was being launched for this request."));
+                }
+                else if (ex is OperationCanceledException)
+                {
+                    // Abandoned: nobody waits for it any more.
+                    launch.Joined.TrySetCanceled();
                 }
                 else
                 {
-                    worker = new PooledWorker(process, _time) { Active = active };
+                    launch.Joined.TrySetException(ex);
+                }
+
+                return;
+            }
+
+            PooledWorker? worker = null;
+            string? stopReason = null;
+            lock (_gate)
+            {
+                _pending.Remove(launch);
+                if (_disposed)
+                {
+                    stopReason = "the pool is closing";
+                }
+                else if (launch.Holders == 0)
+                {
+                    stopReason = "the requests it was launched for were abandoned";
+                }
+                else
+                {
+                    worker = new PooledWorker(process, _time) { Active = launch.Reserved, Placed = launch.Reserved };
                     _workers.Add(worker);
+                    launch.Worker = worker;
                 }
             }
 
             if (worker is null)
             {
-                // The pool closed while this worker started: nothing may leak.
-                await process.StopAsync(reason: "the pool is closing", cancellationToken: CancellationToken.None).ConfigureAwait(false);
-                throw new ObjectDisposedException(nameof(WorkerPool), "The pool was closed while a worker was being launched for this request.");
+                // Nothing may leak.
+                await process.StopAsync(reason: stopReason, cancellationToken: CancellationToken.None).ConfigureAwait(false);
+                if (_disposed)
+                {
+                    launch.Joined.TrySetException(new ObjectDisposedException(nameof(WorkerPool), "The pool was closed while a worker was being launched for this request."));
+                }
+                else
+                {
+                    launch.Joined.TrySetCanceled();
+                }
+
+                return;
             }
 
             PoolLog.WorkerJoined(_logger, worker.Id, process.ProcessId, process.Address.ToString());
             _ = WatchExitAsync(worker);
             _ = MonitorHeartbeatsAsync(worker);
-            return worker;
+            launch.Joined.TrySetResult(worker);
         }
         finally
         {
+            launch.Abandon.Dispose();
             TaskCompletionSource? done = null;
             lock (_gate)
             {
@@ -353,6 +504,7 @@ public sealed class WorkerPool : IAsyncDisposable, IDisposable
     private async ValueTask ReleaseAsync(PooledWorker worker, WorkerSession? session)
     {
         string? stopReason = null;
+        var kill = false;
         lock (_gate)
         {
             worker.Active--;
@@ -374,6 +526,7 @@ public sealed class WorkerPool : IAsyncDisposable, IDisposable
                 else if (!worker.Healthy)
                 {
                     stopReason = worker.UnhealthyReason;
+                    kill = true;
                 }
                 else if (worker.Retired)
                 {
@@ -390,11 +543,12 @@ public sealed class WorkerPool : IAsyncDisposable, IDisposable
 
         if (stopReason is not null)
         {
-            await StopWorkerAsync(worker, stopReason, cancelSessions: false).ConfigureAwait(false);
+            await StopWorkerAsync(worker, stopReason, cancelSessions: false, kill).ConfigureAwait(false);
         }
     }
 
-    private async Task StopWorkerAsync(PooledWorker worker, string reason, bool cancelSessions)
+    /// <summary>Stops a worker: asked to stop, or (<paramref name="kill"/>, a lost worker) killed at once.</summary>
+    private async Task StopWorkerAsync(PooledWorker worker, string reason, bool cancelSessions, bool kill = false)
     {
         lock (_gate)
         {
@@ -406,7 +560,7 @@ public sealed class WorkerPool : IAsyncDisposable, IDisposable
         await worker.StopMonitoring().ConfigureAwait(false);
         try
         {
-            await worker.Process.StopAsync(cancelSessions, reason).ConfigureAwait(false);
+            await (kill ? worker.Process.KillAsync(reason) : worker.Process.StopAsync(cancelSessions, reason)).ConfigureAwait(false);
         }
         catch (Exception ex)
         {
@@ -444,7 +598,8 @@ public sealed class WorkerPool : IAsyncDisposable, IDisposable
         }
 
         // The stop first: a slow handler must not delay it.
-        _ = StopWorkerAsync(worker, worker.UnhealthyReason, cancelSessions: false);
+        // It is known not to answer (or gone): no Manage shutdown, no SIGTERM grace.
+        _ = StopWorkerAsync(worker, worker.UnhealthyReason, cancelSessions: false, kill: true);
         RaiseWorkerLost(worker);
     }
 
@@ -491,10 +646,10 @@ public sealed class WorkerPool : IAsyncDisposable, IDisposable
             worker.Answered(heartbeat);
             HeartbeatAnswered?.Invoke(worker.Id);
         };
-        monitor.Missed += (missed, error) =>
+        monitor.Missed += (missed, reason) =>
         {
             worker.Missed(missed);
-            PoolLog.HeartbeatMissed(_logger, worker.Id, missed, _options.MaxMissedHeartbeats, error.Message);
+            PoolLog.HeartbeatMissed(_logger, worker.Id, missed, _options.MaxMissedHeartbeats, reason);
         };
         try
         {
@@ -522,6 +677,31 @@ public sealed class WorkerPool : IAsyncDisposable, IDisposable
     }
 
     private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>
+    /// A worker being launched. Its session slots are reserved, as they are taken, by the requests
+    /// that wait for it. Mutable fields are guarded by the pool's lock.
+    /// </summary>
+    private sealed class PendingLaunch(CancellationToken disposing)
+    {
+        /// <summary>Cancelled when the pool closes or nobody holds the launch any more.</summary>
+        public CancellationTokenSource Abandon { get; } = CancellationTokenSource.CreateLinkedTokenSource(disposing);
+
+        /// <summary>Completes with the worker once it joined the pool (its <see cref="PooledWorker.Active"/> counts the reserved slots).</summary>
+        public TaskCompletionSource<PooledWorker> Joined { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        /// <summary>Session slots reserved by waiting requests.</summary>
+        public int Reserved { get; set; }
+
+        /// <summary>Requests waiting for it (session requests and <see cref="StartWorkersAsync"/> calls).</summary>
+        public int Holders { get; set; }
+
+        /// <summary>Nobody holds it any more: no request may join it.</summary>
+        public bool Abandoned { get; set; }
+
+        /// <summary>The worker, once it joined.</summary>
+        public PooledWorker? Worker { get; set; }
+    }
 
     /// <summary>One session's hold on one worker.</summary>
     private sealed class Lease(WorkerPool pool, PooledWorker worker) : ISessionLease

@@ -22,10 +22,27 @@ public sealed class WorkerPoolOptions
     public int MaxSessionsPerWorker { get; set; } = 4;
 
     /// <summary>
-    /// Workers alive at once (starting, serving, idle or stopping). <see langword="null"/> (default):
-    /// no cap. At the cap, session requests wait for a worker to become free or to stop.
+    /// The default of <see cref="MaxWorkers"/>: twice the processors this process may use
+    /// (<see cref="Environment.ProcessorCount"/>, which honours container CPU limits), at least 4.
     /// </summary>
-    public int? MaxWorkers { get; set; }
+    /// <remarks>
+    /// A worker is a whole process (the reference worker idles at about 60 MB and takes some
+    /// 100 MB under load) whose UDFs compete for the same processors as the engine: workers beyond
+    /// the processors add memory and context switches, not throughput. Twice the processors leaves
+    /// room for a task that holds two sessions at once (two UDFs in one stage) and for UDFs that
+    /// wait on I/O; the floor of 4 keeps a one- or two-processor container from serialising
+    /// sessions of workers that serve one session at a time.
+    /// </remarks>
+    public static int DefaultMaxWorkers => Math.Max(4, 2 * System.Environment.ProcessorCount);
+
+    /// <summary>
+    /// Workers alive at once (starting, serving, idle or stopping). Default
+    /// <see cref="DefaultMaxWorkers"/> (twice the processor count, at least 4);
+    /// <see langword="null"/>: no cap. At the cap, session requests wait for a worker to become free
+    /// or to stop. <see cref="WorkerPool.StartWorkersAsync"/> launches the count it is asked for
+    /// regardless of the cap.
+    /// </summary>
+    public int? MaxWorkers { get; set; } = DefaultMaxWorkers;
 
     /// <summary>Time between heartbeats to each worker. Default 2 s.</summary>
     public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(2);

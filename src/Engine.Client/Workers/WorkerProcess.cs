@@ -47,6 +47,7 @@ internal sealed class WorkerProcess : IAsyncDisposable
     private Task _outputClosed = Task.CompletedTask;
     private Task<WorkerProcessExit?>? _stop;
     private volatile bool _stopRequested;
+    private volatile bool _kill;
     private volatile bool _ready;
     private int _processId;
 
@@ -223,6 +224,25 @@ internal sealed class WorkerProcess : IAsyncDisposable
         return stop.WaitAsync(cancellationToken);
     }
 
+    /// <summary>
+    /// Stops a worker known to be unresponsive or gone (a lost worker): SIGKILL to its process group
+    /// at once, no Manage shutdown and no SIGTERM grace; then the clean-up of <see cref="StopAsync"/>.
+    /// Escalates a graceful stop already in progress. Idempotent.
+    /// </summary>
+    /// <param name="reason">A diagnostic reason for the log.</param>
+    /// <param name="cancellationToken">Stops waiting; the kill itself goes on.</param>
+    /// <returns>How the process ended, or <see langword="null"/> when it did not disappear even after SIGKILL.</returns>
+    public Task<WorkerProcessExit?> KillAsync(string? reason = null, CancellationToken cancellationToken = default)
+    {
+        _kill = true;
+        if (_processId != 0 && Volatile.Read(ref _stop) is not { IsCompleted: true })
+        {
+            Signal(NativeMethods.SIGKILL);
+        }
+
+        return StopAsync(cancelSessions: false, reason, cancellationToken);
+    }
+
     /// <summary>Stops the worker (see <see cref="StopAsync"/>).</summary>
     public async ValueTask DisposeAsync() => await StopAsync().ConfigureAwait(false);
 
@@ -369,7 +389,7 @@ internal sealed class WorkerProcess : IAsyncDisposable
         WorkerLog.Stopping(_logger, Id, _processId);
         try
         {
-            if (_ready && !_exited.Task.IsCompleted)
+            if (_ready && !_exited.Task.IsCompleted && !_kill)
             {
                 try
                 {
@@ -385,8 +405,15 @@ internal sealed class WorkerProcess : IAsyncDisposable
             var grace = _specification.GracefulTerminationTimeout;
             if (!Gone())
             {
-                Signal(NativeMethods.SIGTERM);
-                if (!await WaitGoneAsync(grace).ConfigureAwait(false))
+                Signal(_kill ? NativeMethods.SIGKILL : NativeMethods.SIGTERM);
+                if (_kill)
+                {
+                    if (!await WaitGoneAsync(_options.KillWaitTimeout).ConfigureAwait(false))
+                    {
+                        WorkerLog.KillIneffective(_logger, Id, _processId, _options.KillWaitTimeout.TotalMilliseconds, _exited.Task.IsCompleted, !_outputClosed.IsCompleted);
+                    }
+                }
+                else if (!await WaitGoneAsync(grace).ConfigureAwait(false))
                 {
                     WorkerLog.Killing(_logger, Id, _processId, grace.TotalMilliseconds);
                     Signal(NativeMethods.SIGKILL);

@@ -14,8 +14,10 @@ namespace Engine.ReferenceWorker.Execution;
 internal sealed class RequestReader : IDisposable
 {
     // Small: enough to decouple reading from processing, small enough that a Cancel queued
-    // behind data is reached quickly (queued data is discarded once Cancel is signalled).
-    private const int QueueCapacity = 16;
+    // behind data is reached quickly (queued data is discarded once Cancel is signalled), and
+    // that a stream whose UDF is blocked holds few batches: with 1 MiB batches, 4 MiB per stream
+    // here plus the HTTP/2 stream window, times every concurrent stream.
+    private const int QueueCapacity = 4;
 
     private readonly IAsyncStreamReader<UdfRequest> _requests;
     private readonly StreamMetrics _metrics;

@@ -6,10 +6,17 @@ namespace Engine.ReferenceWorker.Execution;
 /// </summary>
 internal sealed class StreamRegistry
 {
+    /// <summary>How long the worker must stay without streams before it gives memory back.</summary>
+    private static readonly TimeSpan TrimDelay = TimeSpan.FromSeconds(1);
+
+    /// <summary>Committed GC memory below which an idle worker keeps what it has.</summary>
+    private const long TrimThreshold = 96L * 1024 * 1024;
+
     private readonly Lock _lock = new();
     private readonly HashSet<ExecuteStream> _live = [];
     private TaskCompletionSource? _idle;
     private bool _accepting = true;
+    private long _idleEpoch;
 
     public int LiveCount
     {
@@ -40,15 +47,44 @@ internal sealed class StreamRegistry
     public void Remove(ExecuteStream stream)
     {
         TaskCompletionSource? idle = null;
+        long epoch = -1;
         lock (_lock)
         {
             if (_live.Remove(stream) && _live.Count == 0)
             {
                 idle = _idle;
+                epoch = ++_idleEpoch;
             }
         }
 
         idle?.TrySetResult();
+        if (epoch >= 0)
+        {
+            _ = TrimWhenStillIdleAsync(epoch);
+        }
+    }
+
+    /// <summary>
+    /// After a burst of streams the garbage collector keeps the memory it grew to, and with no
+    /// allocation no collection ever runs to give it back: a worker that stays idle for
+    /// <see cref="TrimDelay"/> with more than <see cref="TrimThreshold"/> committed runs one
+    /// aggressive collection, which compacts and returns the free memory to the system.
+    /// </summary>
+    private async Task TrimWhenStillIdleAsync(long epoch)
+    {
+        await Task.Delay(TrimDelay).ConfigureAwait(false);
+        lock (_lock)
+        {
+            if (_idleEpoch != epoch || _live.Count != 0)
+            {
+                return;
+            }
+        }
+
+        if (GC.GetGCMemoryInfo().TotalCommittedBytes > TrimThreshold)
+        {
+            GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        }
     }
 
     /// <summary>Refuses new streams from now on; returns the streams live at that moment.</summary>

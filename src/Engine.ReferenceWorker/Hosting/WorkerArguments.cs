@@ -17,7 +17,7 @@ internal sealed class WorkerArguments
 {
     public const int DefaultMaxMessageSize = 128 * 1024 * 1024;
     public static readonly TimeSpan DefaultTerminatorGrace = TimeSpan.FromSeconds(2);
-    public const long DefaultOutputBufferBytes = 64L * 1024 * 1024;
+    public const long DefaultOutputBufferBytes = 16L * 1024 * 1024;
 
     /// <summary>HTTP/2 connection receive window (Kestrel <c>InitialConnectionWindowSize</c>).</summary>
     public const int DefaultHttp2ConnectionWindow = 16 * 1024 * 1024;
@@ -47,8 +47,9 @@ internal sealed class WorkerArguments
     public TimeSpan TerminatorGrace { get; init; } = DefaultTerminatorGrace;
 
     /// <summary>
-    /// Output a stream may queue before its UDF waits for the engine to read. High on purpose:
-    /// the two directions are independent, so an engine may send many batches before reading any.
+    /// Output a stream may queue before its UDF waits for the engine to read. Enough for several
+    /// batches of the usual sizes (one larger batch always passes), so an engine may send ahead
+    /// before reading; bounded, because it is held per stream, times every concurrent stream.
     /// </summary>
     public long OutputBufferBytes { get; init; } = DefaultOutputBufferBytes;
 

@@ -54,6 +54,7 @@ internal sealed class ManageHandler
         metrics["bytes_out"] = Text(_stats.BytesOut);
         metrics["working_set_bytes"] = Text(Environment.WorkingSet);
         metrics["gc_heap_bytes"] = Text(GC.GetTotalMemory(forceFullCollection: false));
+        metrics["gc_committed_bytes"] = Text(GC.GetGCMemoryInfo().TotalCommittedBytes);
         return response;
     }
 

@@ -135,6 +135,85 @@ public sealed class SessionTimeoutTests
         Assert.That((await session.CloseAsync().DefaultTimeout()).Kind, Is.EqualTo(SessionOutcomeKind.Finished));
     }
 
+    private static async IAsyncEnumerable<ReadOnlyMemory<byte>> Endless()
+    {
+        for (var i = 0; ; i++)
+        {
+            await Task.Yield();
+            yield return Encoding.UTF8.GetBytes($"in-{i}");
+        }
+    }
+
+    [Test]
+    public async Task A_worker_that_stops_taking_input_and_sends_nothing_fails_after_the_progress_timeout_counted_from_its_last_message()
+    {
+        var gate = new SemaphoreSlim(0);
+        _host.Use(async stream =>
+        {
+            // Init, then never read again: the engine's writes back up behind the flow-control window.
+            await Scripts.ReadInitAsync(stream);
+            await stream.WriteAsync(Responses.InitOk());
+            await gate.WaitAsync();
+            await stream.WriteAsync(Responses.Data("still-busy"));
+            await stream.Aborted;
+        });
+        var session = _client.OpenSession(TaskTimeouts.HugeTimeouts(o => o.ProgressTimeout = TimeSpan.FromSeconds(10)));
+        await session.InitAsync(Init()).DefaultTimeout();
+        var output = session.ProcessAsync(Endless()).GetAsyncEnumerator();
+        var next = output.MoveNextAsync().AsTask();
+        var call = await _host.NextCallAsync();
+        await call.WaitForAsync(r => r.Count(IsData) == InProcessStream.FlowControlWindow).DefaultTimeout();
+
+        // A write now waits for the worker. Its one message restarts the clock.
+        _time.Advance(TimeSpan.FromSeconds(9));
+        gate.Release();
+        Assert.That(await next.DefaultTimeout(), Is.True);
+        next = output.MoveNextAsync().AsTask();
+        _time.Advance(TimeSpan.FromSeconds(9.9));
+        Assert.That(next.IsCompleted, Is.False, "10 s have not passed since the worker's last message");
+        _time.Advance(TimeSpan.FromSeconds(0.1));
+
+        var error = Assert.ThrowsAsync<WorkerTransportException>(() => next.DefaultTimeout());
+        Assert.That(error!.Reason, Is.EqualTo(TransportFailureReason.Timeout));
+        Assert.That(error.Message, Does.Contain("accepted no input and sent nothing for 10 s").And.Contain("ProgressTimeout"));
+        var outcome = await session.CloseAsync().DefaultTimeout();
+        Assert.That(outcome.Kind, Is.EqualTo(SessionOutcomeKind.TransportFailed));
+        Assert.That(outcome.WorkerReusable, Is.False);
+        await call.Aborted.DefaultTimeout();
+        await output.DisposeAsync();
+    }
+
+    [Test]
+    public async Task The_progress_clock_does_not_run_while_the_engine_has_no_input_to_send()
+    {
+        var resume = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _host.Use(Scripts.Echo);
+        var session = _client.OpenSession(TaskTimeouts.HugeTimeouts(o => o.ProgressTimeout = TimeSpan.FromSeconds(10)));
+        await session.InitAsync(Init()).DefaultTimeout();
+
+        async IAsyncEnumerable<ReadOnlyMemory<byte>> SlowInput()
+        {
+            yield return Encoding.UTF8.GetBytes("a");
+            await resume.Task;
+            yield return Encoding.UTF8.GetBytes("b");
+        }
+
+        var reading = session.ProcessAsync(SlowInput()).ToListAsync();
+        await (await _host.NextCallAsync()).WaitForAsync(r => r.Any(IsData)).DefaultTimeout();
+        _time.Advance(TimeSpan.FromMinutes(10));
+        resume.TrySetResult();
+
+        Assert.That((await reading).Count, Is.EqualTo(2));
+        Assert.That((await session.CloseAsync().DefaultTimeout()).Kind, Is.EqualTo(SessionOutcomeKind.Finished));
+    }
+
+    [Test]
+    public void The_progress_deadline_is_off_by_default_and_must_be_positive()
+    {
+        Assert.That(new SessionOptions().ProgressTimeout, Is.Null);
+        Assert.That(() => _client.OpenSession(new SessionOptions { ProgressTimeout = TimeSpan.Zero }), Throws.ArgumentException.With.Message.Contain("ProgressTimeout"));
+    }
+
     [Test]
     public async Task An_unacknowledged_Cancel_aborts_after_the_acknowledgement_timeout()
     {

@@ -125,7 +125,7 @@ public sealed class WorkerPoolTests
     [Test]
     public async Task D02_eight_concurrent_requests_get_distinct_workers_and_socket_paths_when_reuse_is_off()
     {
-        await using var pool = Pool();
+        await using var pool = Pool(adjust: o => o.MaxWorkers = 8);
 
         var sessions = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => pool.OpenSessionAsync())).WaitAsync(TimeSpan.FromSeconds(60));
         var workers = pool.Workers;

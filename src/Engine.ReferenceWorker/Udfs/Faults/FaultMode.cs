@@ -27,6 +27,7 @@ internal enum FaultKind
     Exit,
     Slow,
     BigOutput,
+    StopReading,
 }
 
 /// <summary>A parsed fault payload: <c>name</c> or <c>name:argument</c>.</summary>
@@ -55,6 +56,7 @@ internal readonly record struct FaultMode(FaultKind Kind, long Argument)
         ("exit", FaultKind.Exit, "code"),
         ("slow", FaultKind.Slow, "ms"),
         ("big-output", FaultKind.BigOutput, "bytes"),
+        ("stop-reading", FaultKind.StopReading, "batches"),
     ];
 
     /// <summary>Every fault, as written in a payload (<c>exit:&lt;code&gt;</c> for those taking an argument).</summary>
@@ -109,6 +111,7 @@ internal readonly record struct FaultMode(FaultKind Kind, long Argument)
         FaultKind.Exit => value <= 255,
         FaultKind.Slow => value <= int.MaxValue,
         FaultKind.BigOutput => value <= int.MaxValue,
+        FaultKind.StopReading => true,
         _ => true,
     };
 
@@ -116,6 +119,7 @@ internal readonly record struct FaultMode(FaultKind Kind, long Argument)
     {
         FaultKind.Exit => "an exit code from 0 to 255",
         FaultKind.Slow => "a delay per batch in milliseconds",
+        FaultKind.StopReading => "how many batches to echo before reading stops",
         _ => "a number of bytes, 0 for empty data messages",
     };
 }

@@ -116,6 +116,12 @@ internal sealed class FaultUdf : Udf
             case FaultKind.BigOutput:
                 await output.EmitAsync(_bigOutput!, cancellationToken: cancellationToken).ConfigureAwait(false);
                 return;
+            case FaultKind.StopReading when _batches > _mode.Argument:
+                // Wedged mid-stream: the UDF takes no more input and sends nothing, while the
+                // process (and its heartbeat) stays healthy. Input backs up until HTTP/2 flow
+                // control stops the engine's writes. Only a cancellation (the call's end) frees it.
+                await Task.Delay(Timeout.Infinite, cancellationToken).ConfigureAwait(false);
+                return;
             default:
                 await output.EmitAsync(batch, cancellationToken: cancellationToken).ConfigureAwait(false);
                 return;
