@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Engine.Client.Diagnostics;
 using Engine.Client.Management;
 using Engine.Client.Sessions;
@@ -39,6 +40,8 @@ public sealed class WorkerPool : IAsyncDisposable, IDisposable
     private readonly WorkerEnvironmentSetup _environment;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
+    private readonly EngineClientTelemetry _telemetry;
+    private readonly KeyValuePair<string, object?>[] _poolTag;
     private readonly Lock _gate = new();
     private readonly List<PooledWorker> _workers = [];
     private readonly CancellationTokenSource _disposing = new();
@@ -55,6 +58,9 @@ public sealed class WorkerPool : IAsyncDisposable, IDisposable
         _time = options.TimeProvider;
         _logger = options.LoggerFactory.CreateLogger<WorkerPool>();
         _environment = new WorkerEnvironmentSetup(specification, options.Environment);
+        _telemetry = EngineClientTelemetry.For(options.MeterFactory);
+        _poolTag = [new(EngineClientTelemetry.PoolTag, Name)];
+        _telemetry.Register(this);
         if (specification.Transport == WorkerTransport.UnixDomainSocket)
         {
             SweepAbandonedDirectories(options.Process.SocketDirectory);
@@ -73,6 +79,24 @@ public sealed class WorkerPool : IAsyncDisposable, IDisposable
 
     /// <summary>Raised with a worker's id after each answered heartbeat (for tests and diagnostics).</summary>
     internal event Action<string>? HeartbeatAnswered;
+
+    /// <summary>
+    /// The pool's name (<see cref="WorkerPoolOptions.Name"/>, or <c>default</c>): the
+    /// <c>engine_client.pool.name</c> tag of its measurements and spans.
+    /// </summary>
+    public string Name => _options.Name!;
+
+    /// <summary>Whether the pool is closed (disposed, or being disposed): it opens no more sessions.</summary>
+    public bool IsClosed
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _disposed;
+            }
+        }
+    }
 
     /// <summary>The specification the pool launches workers from.</summary>
     public WorkerSpecification Specification => _specification;
@@ -113,17 +137,35 @@ public sealed class WorkerPool : IAsyncDisposable, IDisposable
     public async Task<WorkerSession> OpenSessionAsync(SessionOptions? options = null, CancellationToken cancellationToken = default)
     {
         ThrowIfDisposed();
-        await _environment.EnsureAsync(cancellationToken).ConfigureAwait(false);
-        var worker = await AcquireAsync(cancellationToken).ConfigureAwait(false);
+
+        // The session span starts here, so that a worker launched for it is its child; the session
+        // ends it with its outcome. Activity.Current is restored for the caller when this returns.
+        var activity = EngineClientTelemetry.ActivitySource.StartActivity("udf.session", ActivityKind.Client);
+        PooledWorker worker;
+        try
+        {
+            await _environment.EnsureAsync(cancellationToken).ConfigureAwait(false);
+            worker = await AcquireAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            activity?.SetStatus(ActivityStatusCode.Error, ex.Message);
+            activity?.Dispose();
+            throw;
+        }
+
         var lease = new Lease(this, worker);
         WorkerSession session;
         try
         {
-            session = worker.Process.Client.OpenSession(options ?? _options.Session, lease);
+            session = worker.Process.Client.OpenSession(options ?? _options.Session, lease, activity);
             lease.Session = session;
         }
-        catch
+        catch (Exception ex)
         {
+            activity?.SetStatus(ActivityStatusCode.Error, ex.Message);
+            activity?.Dispose();
+
             // Nothing will ever release this slot: do it now (a non-reusable worker is stopped).
             await ReleaseAsync(worker, null).ConfigureAwait(false);
             throw;
@@ -225,6 +267,7 @@ public sealed class WorkerPool : IAsyncDisposable, IDisposable
         }
 
         await Task.WhenAll(workers.Select(w => StopWorkerAsync(w, "the pool is closing", _options.CancelSessionsOnDispose))).ConfigureAwait(false);
+        _telemetry.Unregister(this);
         try
         {
             await _environment.CleanupAsync().ConfigureAwait(false);
@@ -295,13 +338,37 @@ public sealed class WorkerPool : IAsyncDisposable, IDisposable
         try
         {
             using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _disposing.Token);
-            try
+            using (var launch = EngineClientTelemetry.ActivitySource.StartActivity("udf.worker.launch", ActivityKind.Internal))
             {
-                process = await WorkerProcess.StartAsync(_specification, _options.Process, id: null, linked.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (_disposing.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
-            {
-                throw new ObjectDisposedException(nameof(WorkerPool), "The pool was closed while a worker was being launched for this request.");
+                launch?.SetTag(EngineClientTelemetry.PoolTag, Name);
+                var start = _time.GetTimestamp();
+                var launched = "failure";
+                try
+                {
+                    process = await WorkerProcess.StartAsync(_specification, _options.Process, id: null, linked.Token).ConfigureAwait(false);
+                    launched = "success";
+                    if (launch is { IsAllDataRequested: true })
+                    {
+                        launch.SetTag("engine_client.worker", process.Id);
+                        launch.SetTag("engine_client.worker.pid", process.ProcessId);
+                    }
+                }
+                catch (OperationCanceledException) when (_disposing.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+                {
+                    launch?.SetStatus(ActivityStatusCode.Error, "the pool closed");
+                    throw new ObjectDisposedException(nameof(WorkerPool), "The pool was closed while a worker was being launched for this request.");
+                }
+                catch (Exception ex)
+                {
+                    launch?.SetStatus(ActivityStatusCode.Error, ex.Message);
+                    throw;
+                }
+                finally
+                {
+                    var tags = new TagList { _poolTag[0], { "outcome", launched } };
+                    _telemetry.Launches.Add(1, tags);
+                    _telemetry.LaunchDuration.Record(_time.GetElapsedTime(start).TotalSeconds, tags);
+                }
             }
 
             PooledWorker worker;
@@ -421,7 +488,7 @@ public sealed class WorkerPool : IAsyncDisposable, IDisposable
     }
 
     /// <summary>Marks a worker unhealthy: its sessions fail now with the reason, and it is stopped.</summary>
-    private void MarkLost(PooledWorker worker, string reason)
+    private void MarkLost(PooledWorker worker, string reason, string kind)
     {
         WorkerSession[] sessions;
         lock (_gate)
@@ -438,6 +505,7 @@ public sealed class WorkerPool : IAsyncDisposable, IDisposable
         }
 
         PoolLog.WorkerLost(_logger, worker.Id, reason, sessions.Length);
+        _telemetry.Losses.Add(1, _poolTag[0], new KeyValuePair<string, object?>("reason", kind));
         foreach (var session in sessions)
         {
             session.FailBecauseWorkerLost(worker.UnhealthyReason);
@@ -474,7 +542,7 @@ public sealed class WorkerPool : IAsyncDisposable, IDisposable
     private async Task WatchExitAsync(PooledWorker worker)
     {
         var exit = await worker.Process.Exited.ConfigureAwait(false);
-        MarkLost(worker, $"exited with {exit}");
+        MarkLost(worker, $"exited with {exit}", "exited");
     }
 
     private async Task MonitorHeartbeatsAsync(PooledWorker worker)
@@ -494,6 +562,7 @@ public sealed class WorkerPool : IAsyncDisposable, IDisposable
         monitor.Missed += (missed, error) =>
         {
             worker.Missed(missed);
+            _telemetry.MissedHeartbeats.Add(1, _poolTag);
             PoolLog.HeartbeatMissed(_logger, worker.Id, missed, _options.MaxMissedHeartbeats, error.Message);
         };
         try
@@ -501,7 +570,7 @@ public sealed class WorkerPool : IAsyncDisposable, IDisposable
             var lost = await monitor.RunAsync(worker.MonitorStop.Token).ConfigureAwait(false);
             if (lost is not null)
             {
-                MarkLost(worker, lost);
+                MarkLost(worker, lost, "heartbeats");
             }
         }
         catch (ObjectDisposedException)
