@@ -109,6 +109,38 @@ internal sealed class EngineClientTelemetry
         _ => "interrupted",
     };
 
+    /// <summary>
+    /// The OpenTelemetry <c>error.type</c> of an outcome: the kind of the worker's error when it
+    /// reported one (<c>user</c>, <c>worker</c>, <c>protocol</c>; an error answering Init ends the
+    /// session Cancelled, with that error), <c>engine</c> for any other failure on the engine's side
+    /// (its callback, its input, output it rejected), the transport failure's reason (<c>rpc</c>,
+    /// <c>unreachable</c>, <c>protocol_violation</c>, <c>timeout</c>, <c>send_failed</c>,
+    /// <c>worker_lost</c>); <see langword="null"/> for a session without error. A bounded set.
+    /// </summary>
+    public static string? ErrorTypeTag(SessionOutcome outcome) => outcome.Error?.Kind switch
+    {
+        SessionErrorKind.User => "user",
+        SessionErrorKind.Worker => "worker",
+        SessionErrorKind.Protocol => "protocol",
+        _ => ErrorTypeWithoutWorkerError(outcome),
+    };
+
+    private static string? ErrorTypeWithoutWorkerError(SessionOutcome outcome) => outcome.Kind switch
+    {
+        SessionOutcomeKind.Failed => "engine",
+        SessionOutcomeKind.TransportFailed => (outcome.Exception as WorkerTransportException)?.Reason switch
+        {
+            TransportFailureReason.Rpc => "rpc",
+            TransportFailureReason.Unreachable => "unreachable",
+            TransportFailureReason.ProtocolViolation => "protocol_violation",
+            TransportFailureReason.Timeout => "timeout",
+            TransportFailureReason.SendFailed => "send_failed",
+            TransportFailureReason.WorkerLost => "worker_lost",
+            _ => "transport",
+        },
+        _ => null,
+    };
+
     public static string StateTag(PooledWorkerState state) => state switch
     {
         PooledWorkerState.Idle => "idle",

@@ -451,7 +451,18 @@ public sealed partial class WorkerSession
 
         if (telemetry)
         {
-            var tags = SessionTelemetry.Tags(_telemetry.Pool, new("outcome", EngineClientTelemetry.OutcomeTag(outcome.Kind)));
+            var tags = new TagList();
+            if (_telemetry.Pool is { } pool)
+            {
+                tags.Add(EngineClientTelemetry.PoolTag, pool);
+            }
+
+            if (EngineClientTelemetry.ErrorTypeTag(outcome) is { } errorType)
+            {
+                tags.Add("error.type", errorType);
+            }
+
+            tags.Add("outcome", EngineClientTelemetry.OutcomeTag(outcome.Kind));
             var instruments = _telemetry.Instruments;
             instruments.ActiveSessions.Add(-1, _telemetry.PoolOnly);
             instruments.EndedSessions.Add(1, tags);
@@ -467,6 +478,11 @@ public sealed partial class WorkerSession
                 activity.SetTag("engine_client.session.outcome", EngineClientTelemetry.OutcomeTag(outcome.Kind));
                 activity.SetTag("engine_client.session.batches_sent", outcome.Diagnostics.BatchesSent);
                 activity.SetTag("engine_client.session.batches_received", outcome.Diagnostics.BatchesReceived);
+            }
+
+            if (activity.IsAllDataRequested && EngineClientTelemetry.ErrorTypeTag(outcome) is { } type)
+            {
+                activity.SetTag("error.type", type);
             }
 
             if (outcome.Kind != SessionOutcomeKind.Finished)

@@ -123,6 +123,38 @@ public sealed class OpenTelemetryTests
     }
 
     [Test]
+    public async Task A_session_with_an_error_is_counted_with_its_error_type_and_a_finished_one_without()
+    {
+        var (host, metrics, spans) = StartHost(HostedWorkers.WriteSpecification(_dir));
+        using (host)
+        {
+            await host.StartAsync().DefaultTimeout();
+            var pool = host.Services.GetRequiredKeyedService<WorkerPool>("udf");
+            Assert.That((await HostedWorkers.EchoAsync(pool)).Kind, Is.EqualTo(SessionOutcomeKind.Finished));
+            await using (var session = await pool.OpenSessionAsync(TaskTimeouts.HugeTimeouts()).DefaultTimeout())
+            {
+                // A program that does not parse: Init fails with UserError(SyntaxError), the engine
+                // cancels, and the outcome is Cancelled with that error.
+                Assert.ThrowsAsync<WorkerExecutionException>(() => session.InitAsync(new SessionInit("add x abc"u8.ToArray(), "builtin")).DefaultTimeout());
+                var outcome = await session.CloseAsync().DefaultTimeout();
+                Assert.That(outcome.Kind, Is.EqualTo(SessionOutcomeKind.Cancelled));
+                Assert.That(outcome.Error?.Kind, Is.EqualTo(SessionErrorKind.User));
+            }
+
+            var ended = Points(host, metrics, "engine_client.session.ended")
+                .Select(p => (Tags(p).GetValueOrDefault("outcome"), Tags(p).GetValueOrDefault("error.type"), Tags(p)[EngineClientTelemetry.PoolTag], p.GetSumLong()));
+            Assert.That(ended, Is.EquivalentTo(new[] { ((object?)"finished", (object?)null, (object?)"udf", 1L), ("cancelled", "user", "udf", 1L) }));
+            await host.StopAsync().DefaultTimeout();
+        }
+
+        lock (spans)
+        {
+            var failed = spans.Single(a => a.OperationName == "udf.session" && a.GetTagItem("engine_client.session.outcome") as string == "cancelled");
+            Assert.That(failed.GetTagItem("error.type"), Is.EqualTo("user"));
+        }
+    }
+
+    [Test]
     public async Task Pool_metrics_count_launches_workers_by_state_missed_heartbeats_and_losses_and_readiness_probes_are_not_errors()
     {
         // The worker starts listening a second after it is spawned: the readiness probes of that
