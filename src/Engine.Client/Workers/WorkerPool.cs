@@ -393,6 +393,11 @@ public sealed class WorkerPool : IAsyncDisposable, IDisposable
             }
 
             PoolLog.WorkerJoined(_logger, worker.Id, process.ProcessId, process.Address.ToString());
+
+            // The worker's watchers outlive this request: they must not run under its session span
+            // (their heartbeats would all become its children). The caller's current activity is
+            // restored when this method returns.
+            Activity.Current = null;
             _ = WatchExitAsync(worker);
             _ = MonitorHeartbeatsAsync(worker);
             return worker;

@@ -251,6 +251,59 @@ public sealed class OpenTelemetryTests
         }
     }
 
+    [Test]
+    public async Task The_heartbeats_of_a_worker_launched_for_a_session_are_not_children_of_that_session()
+    {
+        // Every HTTP request (a heartbeat is one) makes an activity of System.Net.Http when listened to.
+        var requests = new List<(ActivitySpanId Parent, ActivityTraceId Trace, DateTime Start)>();
+        using var listener = new ActivityListener
+        {
+            ShouldListenTo = source => source.Name == "System.Net.Http",
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = activity =>
+            {
+                lock (requests)
+                {
+                    requests.Add((activity.ParentSpanId, activity.TraceId, activity.StartTimeUtc));
+                }
+            },
+        };
+        ActivitySource.AddActivityListener(listener);
+
+        var (host, _, spans) = StartHost(HostedWorkers.WriteSpecification(_dir));
+        using (host)
+        {
+            await host.StartAsync().DefaultTimeout();
+            var pool = host.Services.GetRequiredKeyedService<WorkerPool>("udf");
+            Assert.That((await HostedWorkers.EchoAsync(pool)).Kind, Is.EqualTo(SessionOutcomeKind.Finished));
+            var ended = DateTime.UtcNow;
+
+            // The next answered heartbeat after the session ended (every 200 ms).
+            var heartbeat = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            pool.HeartbeatAnswered += _ => heartbeat.TrySetResult();
+            await heartbeat.Task.DefaultTimeout();
+            var after = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            pool.HeartbeatAnswered += _ => after.TrySetResult();
+            await after.Task.DefaultTimeout();
+
+            Activity session;
+            lock (spans)
+            {
+                session = spans.Single(a => a.OperationName == "udf.session");
+            }
+
+            lock (requests)
+            {
+                var later = requests.Where(r => r.Start > ended).ToList();
+                Assert.That(later, Is.Not.Empty, "heartbeats were sent after the session");
+                Assert.That(later.Select(r => r.Parent), Has.None.EqualTo(session.SpanId), "a heartbeat is no child of the session that launched the worker");
+                Assert.That(later.Select(r => r.Trace), Has.None.EqualTo(session.TraceId));
+            }
+
+            await host.StopAsync().DefaultTimeout();
+        }
+    }
+
     private static void Signal(string signal, int pid)
     {
         using var kill = Process.Start(new ProcessStartInfo("kill") { ArgumentList = { signal, pid.ToString(System.Globalization.CultureInfo.InvariantCulture) } })!;
