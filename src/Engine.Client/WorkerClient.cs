@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using Engine.Client.Diagnostics;
 using Engine.Client.Management;
 using Engine.Client.Sessions;
 using Engine.Client.Transport;
@@ -78,7 +80,7 @@ public sealed class WorkerClient : IAsyncDisposable, IDisposable
     /// <exception cref="ObjectDisposedException">The client was disposed.</exception>
     public WorkerSession OpenSession(SessionOptions? options = null) => OpenSession(options, lease: null);
 
-    internal WorkerSession OpenSession(SessionOptions? options, ISessionLease? lease)
+    internal WorkerSession OpenSession(SessionOptions? options, ISessionLease? lease, Activity? started = null)
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
         return new WorkerSession(
@@ -88,7 +90,8 @@ public sealed class WorkerClient : IAsyncDisposable, IDisposable
             _options.MaxSendMessageSize,
             _options.TimeProvider,
             _options.LoggerFactory,
-            lease);
+            lease,
+            new SessionTelemetry(EngineClientTelemetry.For(_options.MeterFactory), _options.PoolName) { Started = started });
     }
 
     /// <summary>
@@ -101,6 +104,13 @@ public sealed class WorkerClient : IAsyncDisposable, IDisposable
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
         return _manage.HeartbeatAsync(timeout, cancellationToken);
+    }
+
+    /// <summary>A heartbeat that only asks whether the worker is up yet: not recorded as a Manage call.</summary>
+    internal Task<HeartbeatResult> ProbeAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        return _manage.HeartbeatAsync(timeout, cancellationToken, probe: true);
     }
 
     /// <summary>

@@ -1,48 +1,104 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using System.Reflection;
+using System.Runtime.CompilerServices;
 
 namespace Engine.Client.Diagnostics;
 
 /// <summary>
-/// The one <see cref="Meter"/> and the one <see cref="ActivitySource"/> of the library, both named
-/// <c>Engine.Client</c>. Instruments follow OpenTelemetry naming; activities exist only when
-/// someone listens.
+/// The one <see cref="ActivitySource"/> of the library and the instruments of its <see cref="Meter"/>,
+/// both named <see cref="EngineClientDiagnostics.MeterName"/>. Instruments follow OpenTelemetry naming;
+/// activities exist only when someone listens. A client or pool given an <see cref="IMeterFactory"/>
+/// records on that factory's meter (<see cref="For"/>), otherwise on the shared one.
 /// </summary>
-internal static class EngineClientTelemetry
+internal sealed class EngineClientTelemetry
 {
-    public const string Name = "Engine.Client";
+    public const string Name = EngineClientDiagnostics.MeterName;
+
+    /// <summary>The pool's name on every measurement a pool's worker makes.</summary>
+    public const string PoolTag = "engine_client.pool.name";
 
     private static readonly string? Version = typeof(EngineClientTelemetry).Assembly
         .GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion;
 
-    public static readonly ActivitySource ActivitySource = new(Name, Version);
+    /// <summary>Sessions last from milliseconds (a tiny batch) to minutes (a long stream), in seconds.</summary>
+    internal static readonly double[] SessionBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
 
-    public static readonly Meter Meter = new(Name, Version);
+    /// <summary>Init and Manage calls: sub-millisecond on a local socket to seconds for a large payload, in seconds.</summary>
+    internal static readonly double[] CallBuckets = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
-    public static readonly UpDownCounter<long> ActiveSessions = Meter.CreateUpDownCounter<long>(
-        "engine_client.session.active", "{session}", "Sessions that have started Init and not yet ended.");
+    /// <summary>Worker launches: tens of milliseconds (a native worker) to a minute (an interpreter importing much), in seconds.</summary>
+    internal static readonly double[] LaunchBuckets = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
-    public static readonly Counter<long> EndedSessions = Meter.CreateCounter<long>(
-        "engine_client.session.ended", "{session}", "Sessions that ended, by outcome.");
+    public static readonly ActivitySource ActivitySource = new(EngineClientDiagnostics.ActivitySourceName, Version);
 
-    public static readonly Histogram<double> SessionDuration = Meter.CreateHistogram<double>(
-        "engine_client.session.duration", "s", "From the start of Init to the settled outcome.");
+    public static readonly EngineClientTelemetry Shared = new(new Meter(Name, Version));
 
-    public static readonly Histogram<double> InitDuration = Meter.CreateHistogram<double>(
-        "engine_client.session.init.duration", "s", "From the start of Init to the InitResponse.");
+    private static readonly ConditionalWeakTable<IMeterFactory, EngineClientTelemetry> ByFactory = [];
 
-    public static readonly Counter<long> Batches = Meter.CreateCounter<long>(
-        "engine_client.session.batches", "{batch}", "Data messages, by direction (sent, received).");
+    private readonly Lock _poolsGate = new();
+    private readonly List<WeakReference<WorkerPool>> _pools = [];
 
-    public static readonly Counter<long> Bytes = Meter.CreateCounter<long>(
-        "engine_client.session.bytes", "By", "Data message bytes without framing, by direction (sent, received).");
+    private EngineClientTelemetry(Meter meter)
+    {
+        Meter = meter;
+        ActiveSessions = meter.CreateUpDownCounter<long>(
+            "engine_client.session.active", "{session}", "Sessions that have started Init and not yet ended.");
+        EndedSessions = meter.CreateCounter<long>(
+            "engine_client.session.ended", "{session}", "Sessions that ended, by outcome.");
+        SessionDuration = meter.CreateHistogram(
+            "engine_client.session.duration", "s", "From the start of Init to the settled outcome.", tags: null,
+            new InstrumentAdvice<double> { HistogramBucketBoundaries = SessionBuckets });
+        InitDuration = meter.CreateHistogram(
+            "engine_client.session.init.duration", "s", "From the start of Init to the InitResponse.", tags: null,
+            new InstrumentAdvice<double> { HistogramBucketBoundaries = CallBuckets });
+        Batches = meter.CreateCounter<long>(
+            "engine_client.session.batches", "{batch}", "Data messages, by direction (sent, received).");
+        Bytes = meter.CreateCounter<long>(
+            "engine_client.session.bytes", "By", "Data message bytes without framing, by direction (sent, received).");
+        ManageDuration = meter.CreateHistogram(
+            "engine_client.manage.duration", "s", "Manage calls (heartbeat, shutdown), by operation and outcome; readiness probes excluded.", tags: null,
+            new InstrumentAdvice<double> { HistogramBucketBoundaries = CallBuckets });
+        Launches = meter.CreateCounter<long>(
+            "engine_client.pool.worker.launches", "{worker}", "Worker launches by a pool, by outcome (success, failure).");
+        LaunchDuration = meter.CreateHistogram(
+            "engine_client.pool.worker.launch.duration", "s", "From spawning a worker to its first answered readiness probe, by outcome.", tags: null,
+            new InstrumentAdvice<double> { HistogramBucketBoundaries = LaunchBuckets });
+        Losses = meter.CreateCounter<long>(
+            "engine_client.pool.worker.losses", "{worker}", "Workers a pool marked unhealthy, by reason (exited, heartbeats).");
+        MissedHeartbeats = meter.CreateCounter<long>(
+            "engine_client.pool.heartbeat.missed", "{heartbeat}", "Heartbeats a pooled worker did not answer in time.");
+        meter.CreateObservableUpDownCounter(
+            "engine_client.pool.workers", ObserveWorkers, "{worker}", "Workers of each pool, by state (idle, busy, unhealthy, stopping).");
+    }
 
-    public static readonly Histogram<double> ManageDuration = Meter.CreateHistogram<double>(
-        "engine_client.manage.duration", "s", "Manage calls (heartbeat, shutdown), by operation and outcome.");
+    public Meter Meter { get; }
 
-    public static readonly KeyValuePair<string, object?> Sent = new("direction", "sent");
-    public static readonly KeyValuePair<string, object?> Received = new("direction", "received");
+    public UpDownCounter<long> ActiveSessions { get; }
+
+    public Counter<long> EndedSessions { get; }
+
+    public Histogram<double> SessionDuration { get; }
+
+    public Histogram<double> InitDuration { get; }
+
+    public Counter<long> Batches { get; }
+
+    public Counter<long> Bytes { get; }
+
+    public Histogram<double> ManageDuration { get; }
+
+    public Counter<long> Launches { get; }
+
+    public Histogram<double> LaunchDuration { get; }
+
+    public Counter<long> Losses { get; }
+
+    public Counter<long> MissedHeartbeats { get; }
+
+    /// <summary>The instruments on <paramref name="factory"/>'s meter, or the shared ones.</summary>
+    public static EngineClientTelemetry For(IMeterFactory? factory) =>
+        factory is null ? Shared : ByFactory.GetValue(factory, f => new EngineClientTelemetry(f.Create(new MeterOptions(Name) { Version = Version })));
 
     public static string OutcomeTag(SessionOutcomeKind kind) => kind switch
     {
@@ -52,4 +108,85 @@ internal static class EngineClientTelemetry
         SessionOutcomeKind.TransportFailed => "transport_failed",
         _ => "interrupted",
     };
+
+    /// <summary>
+    /// The OpenTelemetry <c>error.type</c> of an outcome: the kind of the worker's error when it
+    /// reported one (<c>user</c>, <c>worker</c>, <c>protocol</c>; an error answering Init ends the
+    /// session Cancelled, with that error), <c>engine</c> for any other failure on the engine's side
+    /// (its callback, its input, output it rejected), the transport failure's reason (<c>rpc</c>,
+    /// <c>unreachable</c>, <c>protocol_violation</c>, <c>timeout</c>, <c>send_failed</c>,
+    /// <c>worker_lost</c>); <see langword="null"/> for a session without error. A bounded set.
+    /// </summary>
+    public static string? ErrorTypeTag(SessionOutcome outcome) => outcome.Error?.Kind switch
+    {
+        SessionErrorKind.User => "user",
+        SessionErrorKind.Worker => "worker",
+        SessionErrorKind.Protocol => "protocol",
+        _ => ErrorTypeWithoutWorkerError(outcome),
+    };
+
+    private static string? ErrorTypeWithoutWorkerError(SessionOutcome outcome) => outcome.Kind switch
+    {
+        SessionOutcomeKind.Failed => "engine",
+        SessionOutcomeKind.TransportFailed => (outcome.Exception as WorkerTransportException)?.Reason switch
+        {
+            TransportFailureReason.Rpc => "rpc",
+            TransportFailureReason.Unreachable => "unreachable",
+            TransportFailureReason.ProtocolViolation => "protocol_violation",
+            TransportFailureReason.Timeout => "timeout",
+            TransportFailureReason.SendFailed => "send_failed",
+            TransportFailureReason.WorkerLost => "worker_lost",
+            _ => "transport",
+        },
+        _ => null,
+    };
+
+    public static string StateTag(PooledWorkerState state) => state switch
+    {
+        PooledWorkerState.Idle => "idle",
+        PooledWorkerState.Busy => "busy",
+        PooledWorkerState.Unhealthy => "unhealthy",
+        _ => "stopping",
+    };
+
+    /// <summary>A pool whose workers <c>engine_client.pool.workers</c> observes until it closes.</summary>
+    public void Register(WorkerPool pool)
+    {
+        lock (_poolsGate)
+        {
+            _pools.Add(new WeakReference<WorkerPool>(pool));
+        }
+    }
+
+    public void Unregister(WorkerPool pool)
+    {
+        lock (_poolsGate)
+        {
+            _pools.RemoveAll(w => !w.TryGetTarget(out var p) || ReferenceEquals(p, pool));
+        }
+    }
+
+    private List<Measurement<long>> ObserveWorkers()
+    {
+        WorkerPool[] pools;
+        lock (_poolsGate)
+        {
+            pools = [.. _pools.Select(w => w.TryGetTarget(out var p) ? p : null).OfType<WorkerPool>()];
+        }
+
+        var measurements = new List<Measurement<long>>();
+        foreach (var pool in pools)
+        {
+            var workers = pool.Workers;
+            foreach (var state in Enum.GetValues<PooledWorkerState>())
+            {
+                measurements.Add(new Measurement<long>(
+                    workers.Count(w => w.State == state),
+                    new KeyValuePair<string, object?>(PoolTag, pool.Name),
+                    new KeyValuePair<string, object?>("state", StateTag(state))));
+            }
+        }
+
+        return measurements;
+    }
 }

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using Engine.Client.Diagnostics;
 using Engine.Client.Protocol;
@@ -20,6 +21,7 @@ internal sealed class ManageClient
     private readonly string _worker;
     private readonly WorkerClientOptions _options;
     private readonly ILogger _logger;
+    private readonly EngineClientTelemetry _telemetry;
     private readonly ResiliencePipeline _pipeline;
 
     public ManageClient(CallInvoker invoker, string worker, WorkerClientOptions options)
@@ -27,6 +29,7 @@ internal sealed class ManageClient
         _invoker = invoker;
         _worker = worker;
         _options = options;
+        _telemetry = EngineClientTelemetry.For(options.MeterFactory);
         _logger = options.LoggerFactory.CreateLogger<ManageClient>();
         _pipeline = options.ManageAttempts <= 1
             ? ResiliencePipeline.Empty
@@ -43,7 +46,7 @@ internal sealed class ManageClient
                 .Build();
     }
 
-    public async Task<HeartbeatResult> HeartbeatAsync(TimeSpan? timeout, CancellationToken cancellationToken)
+    public async Task<HeartbeatResult> HeartbeatAsync(TimeSpan? timeout, CancellationToken cancellationToken, bool probe = false)
     {
         var time = _options.TimeProvider;
         var start = time.GetTimestamp();
@@ -52,7 +55,8 @@ internal sealed class ManageClient
             WorkerResponse.ManageOneofCase.Heartbeat,
             "heartbeat",
             timeout ?? _options.HeartbeatTimeout,
-            cancellationToken).ConfigureAwait(false);
+            cancellationToken,
+            probe).ConfigureAwait(false);
         var metrics = new Dictionary<string, string>(response.Heartbeat.Metrics, StringComparer.Ordinal);
         return new HeartbeatResult(metrics, time.GetElapsedTime(start), time.GetUtcNow());
     }
@@ -80,7 +84,8 @@ internal sealed class ManageClient
         WorkerResponse.ManageOneofCase expected,
         string operation,
         TimeSpan timeout,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken,
+        bool probe = false)
     {
         var time = _options.TimeProvider;
         var start = time.GetTimestamp();
@@ -147,10 +152,21 @@ internal sealed class ManageClient
         }
         finally
         {
-            EngineClientTelemetry.ManageDuration.Record(
-                time.GetElapsedTime(start).TotalSeconds,
-                new KeyValuePair<string, object?>("operation", operation),
-                new KeyValuePair<string, object?>("outcome", outcome));
+            // A readiness probe failing is the expected answer of a worker still starting: not an error.
+            if (!probe)
+            {
+                var tags = new TagList
+                {
+                    { "operation", operation },
+                    { "outcome", outcome },
+                };
+                if (_options.PoolName is { } pool)
+                {
+                    tags.Add(EngineClientTelemetry.PoolTag, pool);
+                }
+
+                _telemetry.ManageDuration.Record(time.GetElapsedTime(start).TotalSeconds, tags);
+            }
             ManageLog.Call(_logger, operation, _worker, outcome, time.GetElapsedTime(start).TotalMilliseconds);
         }
     }

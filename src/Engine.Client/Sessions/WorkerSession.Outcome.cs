@@ -451,17 +451,40 @@ public sealed partial class WorkerSession
 
         if (telemetry)
         {
-            var tag = new KeyValuePair<string, object?>("outcome", EngineClientTelemetry.OutcomeTag(outcome.Kind));
-            EngineClientTelemetry.ActiveSessions.Add(-1);
-            EngineClientTelemetry.EndedSessions.Add(1, tag);
-            EngineClientTelemetry.SessionDuration.Record(outcome.Diagnostics.Elapsed.TotalSeconds, tag);
+            var tags = new TagList();
+            if (_telemetry.Pool is { } pool)
+            {
+                tags.Add(EngineClientTelemetry.PoolTag, pool);
+            }
+
+            if (EngineClientTelemetry.ErrorTypeTag(outcome) is { } errorType)
+            {
+                tags.Add("error.type", errorType);
+            }
+
+            tags.Add("outcome", EngineClientTelemetry.OutcomeTag(outcome.Kind));
+            var instruments = _telemetry.Instruments;
+            instruments.ActiveSessions.Add(-1, _telemetry.PoolOnly);
+            instruments.EndedSessions.Add(1, tags);
+            instruments.SessionDuration.Record(outcome.Diagnostics.Elapsed.TotalSeconds, tags);
         }
 
+        Interlocked.Exchange(ref _initActivity, null)?.Dispose();
+        Interlocked.Exchange(ref _endActivity, null)?.Dispose();
         if (_activity is { } activity)
         {
-            activity.SetTag("engine_client.session.outcome", EngineClientTelemetry.OutcomeTag(outcome.Kind));
-            activity.SetTag("engine_client.session.batches_sent", outcome.Diagnostics.BatchesSent);
-            activity.SetTag("engine_client.session.batches_received", outcome.Diagnostics.BatchesReceived);
+            if (activity.IsAllDataRequested)
+            {
+                activity.SetTag("engine_client.session.outcome", EngineClientTelemetry.OutcomeTag(outcome.Kind));
+                activity.SetTag("engine_client.session.batches_sent", outcome.Diagnostics.BatchesSent);
+                activity.SetTag("engine_client.session.batches_received", outcome.Diagnostics.BatchesReceived);
+            }
+
+            if (activity.IsAllDataRequested && EngineClientTelemetry.ErrorTypeTag(outcome) is { } type)
+            {
+                activity.SetTag("error.type", type);
+            }
+
             if (outcome.Kind != SessionOutcomeKind.Finished)
             {
                 activity.SetStatus(ActivityStatusCode.Error, outcome.Exception?.Message);

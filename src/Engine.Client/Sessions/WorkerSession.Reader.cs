@@ -142,10 +142,11 @@ public sealed partial class WorkerSession
     {
         Volatile.Write(ref _batchesReceived, _batchesReceived + 1);
         Volatile.Write(ref _bytesReceived, _bytesReceived + data.Length);
-        if (EngineClientTelemetry.Batches.Enabled)
+        var instruments = _telemetry.Instruments;
+        if (instruments.Batches.Enabled)
         {
-            EngineClientTelemetry.Batches.Add(1, EngineClientTelemetry.Received);
-            EngineClientTelemetry.Bytes.Add(data.Length, EngineClientTelemetry.Received);
+            instruments.Batches.Add(1, _telemetry.Received);
+            instruments.Bytes.Add(data.Length, _telemetry.Received);
         }
 
         // ByteString.Memory is the parsed message's own buffer: handed out without a copy.
@@ -212,7 +213,8 @@ public sealed partial class WorkerSession
 
         DisarmWatchdog(WatchdogKind.InitResponse);
         var elapsed = _time.GetElapsedTime(_startTimestamp);
-        EngineClientTelemetry.InitDuration.Record(elapsed.TotalSeconds);
+        _telemetry.Instruments.InitDuration.Record(elapsed.TotalSeconds, _telemetry.PoolOnly);
+        Interlocked.Exchange(ref _initActivity, null)?.Dispose();
 
         if (response.Error is { } error)
         {

@@ -127,10 +127,11 @@ public sealed partial class WorkerSession
     {
         Volatile.Write(ref _batchesSent, _batchesSent + 1);
         Volatile.Write(ref _bytesSent, _bytesSent + length);
-        if (EngineClientTelemetry.Batches.Enabled)
+        var instruments = _telemetry.Instruments;
+        if (instruments.Batches.Enabled)
         {
-            EngineClientTelemetry.Batches.Add(1, EngineClientTelemetry.Sent);
-            EngineClientTelemetry.Bytes.Add(length, EngineClientTelemetry.Sent);
+            instruments.Batches.Add(1, _telemetry.Sent);
+            instruments.Bytes.Add(length, _telemetry.Sent);
         }
 
         _ack.Complete(true);
@@ -150,6 +151,7 @@ public sealed partial class WorkerSession
         }
 
         ProgressWaitStarted();
+        StartEndActivity("udf.session.finish");
         await requests.WriteAsync(message).ConfigureAwait(false);
         ProgressWaitEnded();
         SessionLog.FinishSent(_logger, Id, _worker, Volatile.Read(ref _batchesSent));
@@ -186,6 +188,7 @@ public sealed partial class WorkerSession
         }
 
         var cancel = new Cancel { Reason = reason };
+        StartEndActivity("udf.session.cancel");
         await requests.WriteAsync(new UdfRequest { Control = new UdfControlRequest { Cancel = cancel } }).ConfigureAwait(false);
         SessionLog.CancelSent(_logger, Id, _worker);
     }

@@ -60,7 +60,10 @@ public sealed partial class WorkerSession : IAsyncDisposable
     private Task _readerTask = Task.CompletedTask;
     private Task _writerTask = Task.CompletedTask;
     private TaskCompletionSource<SessionOutcome>? _close;
+    private readonly SessionTelemetry _telemetry;
     private Activity? _activity;
+    private Activity? _initActivity;
+    private Activity? _endActivity;
     private int _released;
     private int _processStarted;
 
@@ -98,7 +101,8 @@ public sealed partial class WorkerSession : IAsyncDisposable
         int maxSendMessageSize,
         TimeProvider timeProvider,
         ILoggerFactory loggerFactory,
-        ISessionLease? lease = null)
+        ISessionLease? lease = null,
+        SessionTelemetry? telemetry = null)
     {
         ArgumentNullException.ThrowIfNull(invoker);
         ArgumentNullException.ThrowIfNull(options);
@@ -111,6 +115,8 @@ public sealed partial class WorkerSession : IAsyncDisposable
         _time = timeProvider;
         _logger = loggerFactory.CreateLogger<WorkerSession>();
         _lease = lease;
+        _telemetry = telemetry ?? SessionTelemetry.Default;
+        _activity = _telemetry.Started;
         Id = Interlocked.Increment(ref s_lastSessionId);
         _output = Channel.CreateBounded<ReadOnlyMemory<byte>>(
             new BoundedChannelOptions(_options.OutputBufferCapacity) { SingleReader = true, SingleWriter = true });
@@ -379,19 +385,50 @@ public sealed partial class WorkerSession : IAsyncDisposable
             _telemetryStarted = true;
         }
 
-        EngineClientTelemetry.ActiveSessions.Add(1);
-        var activity = EngineClientTelemetry.ActivitySource.StartActivity("udf.session", ActivityKind.Client);
+        _telemetry.Instruments.ActiveSessions.Add(1, _telemetry.PoolOnly);
+        var activity = _activity ?? EngineClientTelemetry.ActivitySource.StartActivity("udf.session", ActivityKind.Client);
         if (activity is not null)
         {
+            _activity = activity;
+            _initActivity = EngineClientTelemetry.ActivitySource.StartActivity("udf.session.init", ActivityKind.Internal, activity.Context);
+        }
+
+        if (activity is { IsAllDataRequested: true })
+        {
             activity.SetTag("engine_client.worker", _worker);
+            if (_telemetry.Pool is { } pool)
+            {
+                activity.SetTag(EngineClientTelemetry.PoolTag, pool);
+            }
+
             activity.SetTag("engine_client.session.id", Id);
             activity.SetTag("engine_client.udf.format", init.Format);
             if (init.Name is not null)
             {
                 activity.SetTag("engine_client.udf.name", init.Name);
             }
+        }
+    }
 
-            _activity = activity;
+    /// <summary>Starts the span of the session's ending step (Finish or Cancel), a child of the session span, ended with the outcome.</summary>
+    private void StartEndActivity(string name)
+    {
+        if (_activity is not { } session || Volatile.Read(ref _endActivity) is not null)
+        {
+            return;
+        }
+
+        var step = EngineClientTelemetry.ActivitySource.StartActivity(name, ActivityKind.Internal, session.Context);
+        if (step is null)
+        {
+            return;
+        }
+
+        Volatile.Write(ref _endActivity, step);
+        if (_state.IsSettled)
+        {
+            // The outcome came first: end the span here, once.
+            Interlocked.Exchange(ref _endActivity, null)?.Dispose();
         }
     }
 

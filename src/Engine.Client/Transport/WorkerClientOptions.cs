@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -126,6 +127,16 @@ public sealed class WorkerClientOptions
 
     /// <summary>Clock for every timeout and deadline. Default <see cref="TimeProvider.System"/>.</summary>
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
+
+    /// <summary>
+    /// Creates the meter (named <see cref="EngineClientDiagnostics.MeterName"/>) that this client's
+    /// sessions and Manage calls record on; a dependency-injection container's factory, typically.
+    /// Default <see langword="null"/>: a meter shared by the process.
+    /// </summary>
+    public IMeterFactory? MeterFactory { get; set; }
+
+    /// <summary>The name of the pool this client's worker belongs to, tagged on its measurements; <see langword="null"/> outside a pool.</summary>
+    internal string? PoolName { get; set; }
 
     /// <summary>Checks every setting; throws an <see cref="ArgumentException"/> naming the first bad one.</summary>
     public void Validate()

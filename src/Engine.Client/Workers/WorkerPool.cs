@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Engine.Client.Diagnostics;
 using Engine.Client.Management;
 using Engine.Client.Sessions;
@@ -46,6 +47,8 @@ public sealed class WorkerPool : IAsyncDisposable, IDisposable
     private readonly WorkerEnvironmentSetup _environment;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
+    private readonly EngineClientTelemetry _telemetry;
+    private readonly KeyValuePair<string, object?>[] _poolTag;
     private readonly Lock _gate = new();
     private readonly List<PooledWorker> _workers = [];
     private readonly List<PendingLaunch> _pending = [];
@@ -63,6 +66,9 @@ public sealed class WorkerPool : IAsyncDisposable, IDisposable
         _time = options.TimeProvider;
         _logger = options.LoggerFactory.CreateLogger<WorkerPool>();
         _environment = new WorkerEnvironmentSetup(specification, options.Environment);
+        _telemetry = EngineClientTelemetry.For(options.MeterFactory);
+        _poolTag = [new(EngineClientTelemetry.PoolTag, Name)];
+        _telemetry.Register(this);
         if (specification.Transport == WorkerTransport.UnixDomainSocket)
         {
             SweepAbandonedDirectories(options.Process.SocketDirectory);
@@ -81,6 +87,24 @@ public sealed class WorkerPool : IAsyncDisposable, IDisposable
 
     /// <summary>Raised with a worker's id after each answered heartbeat (for tests and diagnostics).</summary>
     internal event Action<string>? HeartbeatAnswered;
+
+    /// <summary>
+    /// The pool's name (<see cref="WorkerPoolOptions.Name"/>, or <c>default</c>): the
+    /// <c>engine_client.pool.name</c> tag of its measurements and spans.
+    /// </summary>
+    public string Name => _options.Name!;
+
+    /// <summary>Whether the pool is closed (disposed, or being disposed): it opens no more sessions.</summary>
+    public bool IsClosed
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _disposed;
+            }
+        }
+    }
 
     /// <summary>The specification the pool launches workers from.</summary>
     public WorkerSpecification Specification => _specification;
@@ -121,17 +145,35 @@ public sealed class WorkerPool : IAsyncDisposable, IDisposable
     public async Task<WorkerSession> OpenSessionAsync(SessionOptions? options = null, CancellationToken cancellationToken = default)
     {
         ThrowIfDisposed();
-        await _environment.EnsureAsync(cancellationToken).ConfigureAwait(false);
-        var worker = await AcquireAsync(cancellationToken).ConfigureAwait(false);
+
+        // The session span starts here, so that a worker launched for it is its child; the session
+        // ends it with its outcome. Activity.Current is restored for the caller when this returns.
+        var activity = EngineClientTelemetry.ActivitySource.StartActivity("udf.session", ActivityKind.Client);
+        PooledWorker worker;
+        try
+        {
+            await _environment.EnsureAsync(cancellationToken).ConfigureAwait(false);
+            worker = await AcquireAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            activity?.SetStatus(ActivityStatusCode.Error, ex.Message);
+            activity?.Dispose();
+            throw;
+        }
+
         var lease = new Lease(this, worker);
         WorkerSession session;
         try
         {
-            session = worker.Process.Client.OpenSession(options ?? _options.Session, lease);
+            session = worker.Process.Client.OpenSession(options ?? _options.Session, lease, activity);
             lease.Session = session;
         }
-        catch
+        catch (Exception ex)
         {
+            activity?.SetStatus(ActivityStatusCode.Error, ex.Message);
+            activity?.Dispose();
+
             // Nothing will ever release this slot: do it now (a non-reusable worker is stopped).
             await ReleaseAsync(worker, null).ConfigureAwait(false);
             throw;
@@ -255,6 +297,7 @@ public sealed class WorkerPool : IAsyncDisposable, IDisposable
         }
 
         await Task.WhenAll(workers.Select(w => StopWorkerAsync(w, "the pool is closing", _options.CancelSessionsOnDispose))).ConfigureAwait(false);
+        _telemetry.Unregister(this);
         try
         {
             await _environment.CleanupAsync().ConfigureAwait(false);
@@ -404,18 +447,36 @@ public sealed class WorkerPool : IAsyncDisposable, IDisposable
         }
     }
 
+    private void RecordLaunch(long start, string outcome)
+    {
+        var tags = new TagList { _poolTag[0], { "outcome", outcome } };
+        _telemetry.Launches.Add(1, tags);
+        _telemetry.LaunchDuration.Record(_time.GetElapsedTime(start).TotalSeconds, tags);
+    }
+
     /// <summary>Launches the worker of <paramref name="launch"/> and hands it to the requests holding it, with their slots taken.</summary>
     private async Task RunLaunchAsync(PendingLaunch launch)
     {
         try
         {
             WorkerProcess process;
+            using var activity = EngineClientTelemetry.ActivitySource.StartActivity("udf.worker.launch", ActivityKind.Internal);
+            activity?.SetTag(EngineClientTelemetry.PoolTag, Name);
+            var start = _time.GetTimestamp();
             try
             {
                 process = await WorkerProcess.StartAsync(_specification, _options.Process, id: null, launch.Abandon.Token).ConfigureAwait(false);
+                RecordLaunch(start, "success");
+                if (activity is { IsAllDataRequested: true })
+                {
+                    activity.SetTag("engine_client.worker", process.Id);
+                    activity.SetTag("engine_client.worker.pid", process.ProcessId);
+                }
             }
             catch (Exception ex)
             {
+                RecordLaunch(start, "failure");
+                activity?.SetStatus(ActivityStatusCode.Error, ex is OperationCanceledException && _disposing.IsCancellationRequested ? "the pool closed" : ex.Message);
                 lock (_gate)
                 {
                     _pending.Remove(launch);
@@ -476,6 +537,11 @@ public sealed class WorkerPool : IAsyncDisposable, IDisposable
             }
 
             PoolLog.WorkerJoined(_logger, worker.Id, process.ProcessId, process.Address.ToString());
+
+            // The worker's watchers outlive this request: they must not run under its session span
+            // (their heartbeats would all become its children). The caller's current activity is
+            // restored when this method returns.
+            Activity.Current = null;
             _ = WatchExitAsync(worker);
             _ = MonitorHeartbeatsAsync(worker);
             launch.Joined.TrySetResult(worker);
@@ -575,7 +641,7 @@ public sealed class WorkerPool : IAsyncDisposable, IDisposable
     }
 
     /// <summary>Marks a worker unhealthy: its sessions fail now with the reason, and it is stopped.</summary>
-    private void MarkLost(PooledWorker worker, string reason)
+    private void MarkLost(PooledWorker worker, string reason, string kind)
     {
         WorkerSession[] sessions;
         lock (_gate)
@@ -592,6 +658,7 @@ public sealed class WorkerPool : IAsyncDisposable, IDisposable
         }
 
         PoolLog.WorkerLost(_logger, worker.Id, reason, sessions.Length);
+        _telemetry.Losses.Add(1, _poolTag[0], new KeyValuePair<string, object?>("reason", kind));
         foreach (var session in sessions)
         {
             session.FailBecauseWorkerLost(worker.UnhealthyReason);
@@ -629,7 +696,7 @@ public sealed class WorkerPool : IAsyncDisposable, IDisposable
     private async Task WatchExitAsync(PooledWorker worker)
     {
         var exit = await worker.Process.Exited.ConfigureAwait(false);
-        MarkLost(worker, $"exited with {exit}");
+        MarkLost(worker, $"exited with {exit}", "exited");
     }
 
     private async Task MonitorHeartbeatsAsync(PooledWorker worker)
@@ -649,6 +716,7 @@ public sealed class WorkerPool : IAsyncDisposable, IDisposable
         monitor.Missed += (missed, reason) =>
         {
             worker.Missed(missed);
+            _telemetry.MissedHeartbeats.Add(1, _poolTag);
             PoolLog.HeartbeatMissed(_logger, worker.Id, missed, _options.MaxMissedHeartbeats, reason);
         };
         try
@@ -656,7 +724,7 @@ public sealed class WorkerPool : IAsyncDisposable, IDisposable
             var lost = await monitor.RunAsync(worker.MonitorStop.Token).ConfigureAwait(false);
             if (lost is not null)
             {
-                MarkLost(worker, lost);
+                MarkLost(worker, lost, "heartbeats");
             }
         }
         catch (ObjectDisposedException)

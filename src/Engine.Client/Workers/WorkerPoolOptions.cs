@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -80,6 +81,20 @@ public sealed class WorkerPoolOptions
     /// <summary>Clock for heartbeats and every deadline of the pool, its workers and their sessions. Default <see cref="TimeProvider.System"/>.</summary>
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 
+    /// <summary>
+    /// Creates the meter (named <see cref="EngineClientDiagnostics.MeterName"/>) that the pool, its
+    /// workers and their sessions record on; a dependency-injection container's factory, typically.
+    /// Default <see langword="null"/>: a meter shared by the process.
+    /// </summary>
+    public IMeterFactory? MeterFactory { get; set; }
+
+    /// <summary>
+    /// The pool's name: the <c>engine_client.pool.name</c> tag of every measurement of the pool, its
+    /// workers and their sessions, and of its health check. Keep it to a handful of fixed values
+    /// (one per pool). Default <see langword="null"/>: <c>default</c>. Must not be empty or blank.
+    /// </summary>
+    public string? Name { get; set; }
+
     /// <summary>Checks every setting; throws an <see cref="ArgumentException"/> naming the first bad one.</summary>
     public void Validate()
     {
@@ -106,6 +121,11 @@ public sealed class WorkerPoolOptions
             throw new ArgumentException($"{nameof(MaxMissedHeartbeats)} is {MaxMissedHeartbeats}; it must be at least 1.");
         }
 
+        if (Name is not null && string.IsNullOrWhiteSpace(Name))
+        {
+            throw new ArgumentException($"{nameof(Name)} is blank; set a name or leave it null.");
+        }
+
         ArgumentNullException.ThrowIfNull(Process, nameof(Process));
         ArgumentNullException.ThrowIfNull(Environment, nameof(Environment));
         ArgumentNullException.ThrowIfNull(LoggerFactory, nameof(LoggerFactory));
@@ -114,6 +134,9 @@ public sealed class WorkerPoolOptions
         Session?.Validate(Process.Client.MaxSendMessageSize);
     }
 
+    /// <summary>The pool name used when <see cref="Name"/> is <see langword="null"/>.</summary>
+    internal const string DefaultName = "default";
+
     /// <summary>A copy whose process, client and environment options carry this pool's logging and clock.</summary>
     internal WorkerPoolOptions Effective()
     {
@@ -121,6 +144,9 @@ public sealed class WorkerPoolOptions
         clone.Process = Process.Clone();
         clone.Process.Client.LoggerFactory = LoggerFactory;
         clone.Process.Client.TimeProvider = TimeProvider;
+        clone.Process.Client.MeterFactory = MeterFactory;
+        clone.Name = Name ?? DefaultName;
+        clone.Process.Client.PoolName = clone.Name;
         clone.Environment = Environment.Clone();
         clone.Environment.LoggerFactory = LoggerFactory;
         clone.Environment.TimeProvider = TimeProvider;

@@ -307,7 +307,7 @@ internal sealed class WorkerProcess : IAsyncDisposable
             }
 
             attempts++;
-            var probe = Client.HeartbeatAsync(remaining < _options.ReadinessProbeTimeout ? remaining : _options.ReadinessProbeTimeout, linked.Token);
+            var probe = Client.ProbeAsync(remaining < _options.ReadinessProbeTimeout ? remaining : _options.ReadinessProbeTimeout, linked.Token);
             var first = await Task.WhenAny(probe, _exited.Task).ConfigureAwait(false);
             if (first != probe)
             {

@@ -1,0 +1,33 @@
+using System.Diagnostics;
+
+namespace Engine.Client.Diagnostics;
+
+/// <summary>
+/// Where a session reports: the instruments it records on, the pool it belongs to (its
+/// <c>engine_client.pool.name</c> tag), and the session span its pool started already (so the
+/// worker's launch is a child of it), if any.
+/// </summary>
+internal sealed class SessionTelemetry(EngineClientTelemetry instruments, string? pool)
+{
+    public static readonly SessionTelemetry Default = new(EngineClientTelemetry.Shared, pool: null);
+
+    public EngineClientTelemetry Instruments { get; } = instruments;
+
+    public string? Pool { get; } = pool;
+
+    /// <summary>The session span, started by the pool before the worker was acquired; <see langword="null"/> otherwise.</summary>
+    public Activity? Started { get; init; }
+
+    public KeyValuePair<string, object?>[] Sent { get; } = Tags(pool, new("direction", "sent"));
+
+    public KeyValuePair<string, object?>[] Received { get; } = Tags(pool, new("direction", "received"));
+
+    public KeyValuePair<string, object?>[] PoolOnly { get; } = pool is null ? [] : [new(EngineClientTelemetry.PoolTag, pool)];
+
+    /// <summary>Pool tag first, then <paramref name="tag"/>.</summary>
+    public static KeyValuePair<string, object?>[] Tags(string? pool, KeyValuePair<string, object?> tag) =>
+        pool is null ? [tag] : [new(EngineClientTelemetry.PoolTag, pool), tag];
+
+    /// <summary>The same place, with the pool's session span.</summary>
+    public SessionTelemetry WithStarted(Activity? started) => new(Instruments, Pool) { Started = started };
+}
