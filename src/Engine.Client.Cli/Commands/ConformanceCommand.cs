@@ -1,4 +1,7 @@
 using System.CommandLine;
+using System.Globalization;
+using System.Xml;
+using System.Xml.Linq;
 using Engine.Client.Cli.Operations;
 using Engine.Client.Cli.Output;
 using Engine.Client.Cli.Parsing;
@@ -23,9 +26,19 @@ internal static class ConformanceCommand
         var timeout = CommonOptions.Timeout("Bound on every single wait of a check (a send, a response, a Manage call). Default 10s.");
         var keepAlive = CommonOptions.KeepAlive();
         var json = CommonOptions.Json("Print one JSON object on stdout instead of a line per check.");
-        var command = new Command("conformance", "Check that a worker follows the worker side of the protocol: a line per check. Exit 0 all passed, 1 a check failed, 2 unknown check, 3 the worker is unreachable, 130 interrupted.")
+        var profile = new Option<string>("--profile")
         {
-            worker, check, timeout, keepAlive, json,
+            Description = "The worker's profile (JSON): how it echoes, fails an init and raises a user error, and the Arrow schema to send (docs/conformance.md). Checks the profile gives no behaviour for are reported not applicable. Default: the reference worker's profile.",
+            HelpName = "file",
+        };
+        var junit = new Option<string>("--junit")
+        {
+            Description = "Also write the results as JUnit XML (one testcase per check) to this file, for CI systems.",
+            HelpName = "file",
+        };
+        var command = new Command("conformance", "Check that a worker follows the worker side of the protocol: a line per check. Exit 0 no check failed (passed or not applicable), 1 a check failed, 2 bad usage (unknown check, unreadable profile, unwritable report), 3 the worker is unreachable, 130 interrupted.")
+        {
+            worker, check, timeout, keepAlive, json, profile, junit,
         };
         command.SetAction((parse, _) => CliApp.GuardAsync(context, parse, async () =>
         {
@@ -34,6 +47,10 @@ internal static class ConformanceCommand
             var wait = parse.GetValue(timeout) ?? TimeSpan.FromSeconds(10);
             var jsonOutput = parse.GetValue(json);
             var keepAliveDelay = parse.GetValue(keepAlive);
+            var profilePath = parse.GetValue(profile);
+            var junitPath = parse.GetValue(junit);
+            var options = LoadProfile(profilePath);
+            options.Timeout = wait;
 
             // One heartbeat first: an unreachable worker is one clear line, not a failure per check.
             var probe = await ManageOperations.HeartbeatAsync(address, wait > ProbeTimeout ? wait : ProbeTimeout, context.Signals.Interrupt, keepAliveDelay);
@@ -55,7 +72,7 @@ internal static class ConformanceCommand
                 clientOptions.KeepAlivePingDelay = delay;
             }
 
-            using var conformance = WorkerConformance.Create(address, clientOptions, new WorkerConformanceOptions { Timeout = wait });
+            using var conformance = WorkerConformance.Create(address, clientOptions, options);
             var progress = jsonOutput ? null : new ImmediateProgress(result => ConformanceOutput.Line(result, renderer));
             var results = await conformance.RunAsync(ids, progress, context.Signals.Interrupt);
             if (jsonOutput)
@@ -64,7 +81,19 @@ internal static class ConformanceCommand
             }
             else
             {
-                ConformanceOutput.Summary(results, renderer);
+                ConformanceOutput.Summary(results, options.ProfileName, profilePath, renderer);
+            }
+
+            if (junitPath is not null)
+            {
+                try
+                {
+                    await File.WriteAllTextAsync(junitPath, ConformanceJUnit.Document(address, options.ProfileName, results));
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                {
+                    throw new UsageException($"--junit '{junitPath}' could not be written: {ex.Message}");
+                }
             }
 
             if (context.Signals.Interrupt.IsCancellationRequested)
@@ -72,9 +101,27 @@ internal static class ConformanceCommand
                 return ExitCodes.Interrupted;
             }
 
-            return results.All(r => r.Passed) ? ExitCodes.Success : ExitCodes.WorkerError;
+            return results.Any(r => r.Status == ConformanceStatus.Failed) ? ExitCodes.WorkerError : ExitCodes.Success;
         }));
         return command;
+    }
+
+    /// <summary>The profile file's options, or the reference worker's (the library's defaults) when none is given.</summary>
+    private static WorkerConformanceOptions LoadProfile(string? path)
+    {
+        if (path is null)
+        {
+            return new WorkerConformanceOptions();
+        }
+
+        try
+        {
+            return WorkerConformanceOptions.LoadProfile(path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or FormatException)
+        {
+            throw new UsageException($"--profile '{path}': {ex.Message}");
+        }
     }
 
     private static IReadOnlyList<string> ResolveChecks(string[]? requested)
@@ -124,36 +171,56 @@ internal static class ConformanceOutput
         }
 
         output.Marked(mark, result.Check.Id, text);
+        if (result.Status == ConformanceStatus.Failed)
+        {
+            output.Line($"       rule: {result.Check.Rule}");
+            output.Line($"       sent: {CliApp.OneLine(Join(result.Sent))}");
+            output.Line($"       received: {CliApp.OneLine(Join(result.Received))}");
+            output.Line($"       a correct worker sends: {result.Check.Expected}");
+        }
     }
 
-    public static void Summary(IReadOnlyList<ConformanceResult> results, Renderer output)
+    public static void Summary(IReadOnlyList<ConformanceResult> results, string profileName, string? profilePath, Renderer output)
     {
-        var (passed, failed, skipped) = Count(results);
-        output.Line($"{passed} passed, {failed} failed, {skipped} skipped");
+        var (passed, failed, notApplicable) = Count(results);
+        var source = profilePath is null ? "built in; give yours with --profile" : profilePath;
+        output.Line($"{passed} passed, {failed} failed, {notApplicable} not applicable (profile: {CliApp.OneLine(profileName)}, {CliApp.OneLine(source)})");
     }
 
     public static string Json(WorkerAddress worker, IReadOnlyList<ConformanceResult> results, RunError? error) => JsonOutput.Document(json =>
     {
-        var (passed, failed, skipped) = Count(results);
+        var (passed, failed, notApplicable) = Count(results);
         json.WriteStartObject();
         json.WriteString("worker", worker.ToString());
         json.WriteNumber("passed", passed);
         json.WriteNumber("failed", failed);
-        json.WriteNumber("skipped", skipped);
+        json.WriteNumber("notApplicable", notApplicable);
         json.WriteStartArray("checks");
         foreach (var result in results)
         {
             json.WriteStartObject();
             json.WriteString("id", result.Check.Id);
             json.WriteString("description", result.Check.Description);
-            json.WriteString("status", result.Status switch
-            {
-                ConformanceStatus.Passed => "passed",
-                ConformanceStatus.Failed => "failed",
-                _ => "skipped",
-            });
+            json.WriteString("status", Status(result.Status));
             JsonOutput.WriteStringOrNull(json, "message", result.Message);
             json.WriteNumber("durationSeconds", Math.Round(result.Duration.TotalSeconds, 6));
+            json.WriteString("rule", result.Check.Rule);
+            json.WriteString("expected", result.Check.Expected);
+            json.WriteStartArray("sent");
+            foreach (var sent in result.Sent)
+            {
+                json.WriteStringValue(sent);
+            }
+
+            json.WriteEndArray();
+            json.WriteStartArray("received");
+            foreach (var received in result.Received)
+            {
+                json.WriteStringValue(received);
+            }
+
+            json.WriteEndArray();
+            JsonOutput.WriteStringOrNull(json, "profileKey", result.ProfileKey);
             json.WriteEndObject();
         }
 
@@ -162,8 +229,73 @@ internal static class ConformanceOutput
         json.WriteEndObject();
     });
 
-    private static (int Passed, int Failed, int Skipped) Count(IReadOnlyList<ConformanceResult> results) => (
+    public static string Status(ConformanceStatus status) => status switch
+    {
+        ConformanceStatus.Passed => "passed",
+        ConformanceStatus.Failed => "failed",
+        _ => "not-applicable",
+    };
+
+    public static string Join(IReadOnlyList<string> items) => items.Count == 0 ? "nothing" : string.Join(", ", items);
+
+    private static (int Passed, int Failed, int NotApplicable) Count(IReadOnlyList<ConformanceResult> results) => (
         results.Count(r => r.Status == ConformanceStatus.Passed),
         results.Count(r => r.Status == ConformanceStatus.Failed),
-        results.Count(r => r.Status == ConformanceStatus.Skipped));
+        results.Count(r => r.Status == ConformanceStatus.NotApplicable));
+}
+
+/// <summary>The results of <c>conformance</c> as JUnit XML: one testsuite, a testcase per check.</summary>
+internal static class ConformanceJUnit
+{
+    public static string Document(WorkerAddress worker, string profileName, IReadOnlyList<ConformanceResult> results)
+    {
+        var suite = new XElement(
+            "testsuite",
+            new XAttribute("name", "engine-client conformance"),
+            new XAttribute("tests", results.Count),
+            new XAttribute("failures", results.Count(r => r.Status == ConformanceStatus.Failed)),
+            new XAttribute("errors", 0),
+            new XAttribute("skipped", results.Count(r => r.Status == ConformanceStatus.NotApplicable)),
+            new XAttribute("time", Seconds(results.Aggregate(TimeSpan.Zero, (sum, r) => sum + r.Duration))),
+            new XElement(
+                "properties",
+                new XElement("property", new XAttribute("name", "worker"), new XAttribute("value", worker.ToString())),
+                new XElement("property", new XAttribute("name", "profile"), new XAttribute("value", Xml(profileName)))));
+        foreach (var result in results)
+        {
+            var testCase = new XElement(
+                "testcase",
+                new XAttribute("classname", "conformance"),
+                new XAttribute("name", $"{result.Check.Id}: {result.Check.Description}"),
+                new XAttribute("time", Seconds(result.Duration)));
+            if (result.Status == ConformanceStatus.Failed)
+            {
+                testCase.Add(new XElement(
+                    "failure",
+                    new XAttribute("message", Xml(result.Message ?? "failed")),
+                    new XAttribute("type", result.Check.Rule),
+                    Xml(string.Join(
+                        "\n",
+                        $"rule: {result.Check.Rule}",
+                        $"sent: {ConformanceOutput.Join(result.Sent)}",
+                        $"received: {ConformanceOutput.Join(result.Received)}",
+                        $"a correct worker sends: {result.Check.Expected}",
+                        $"message: {result.Message}"))));
+            }
+            else if (result.Status == ConformanceStatus.NotApplicable)
+            {
+                testCase.Add(new XElement("skipped", new XAttribute("message", Xml(result.Message ?? "not applicable"))));
+            }
+
+            suite.Add(testCase);
+        }
+
+        return "<?xml version=\"1.0\" encoding=\"utf-8\"?>" + Environment.NewLine + suite.ToString(SaveOptions.None);
+    }
+
+    private static string Seconds(TimeSpan duration) => duration.TotalSeconds.ToString("0.######", CultureInfo.InvariantCulture);
+
+    /// <summary>Worker text may hold characters XML 1.0 cannot carry; they become U+FFFD.</summary>
+    private static string Xml(string text) =>
+        string.Concat(text.Select(c => XmlConvert.IsXmlChar(c) || char.IsSurrogate(c) ? c : '\uFFFD'));
 }

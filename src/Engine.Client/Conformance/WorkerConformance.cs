@@ -10,7 +10,8 @@ namespace Engine.Client.Conformance;
 /// Checks that a worker follows the worker side of the protocol (docs/conformance.md section C):
 /// each check opens its own Execute stream (or Manage call), sends an exact wire sequence and
 /// compares what comes back with what the protocol requires. Works against any worker that has
-/// an echo UDF; see <see cref="WorkerConformanceOptions"/>.
+/// a profile (<see cref="WorkerConformanceOptions"/>): checks whose behaviour the profile does not
+/// give end as <see cref="ConformanceStatus.NotApplicable"/>, never as failed.
 /// </summary>
 /// <example>
 /// <code>
@@ -153,11 +154,11 @@ public sealed class WorkerConformance : IDisposable, IAsyncDisposable
         }
         catch (ConformanceFailure failure)
         {
-            return new ConformanceResult(entry.Check, ConformanceStatus.Failed, failure.Message, Stopwatch.GetElapsedTime(started));
+            return new ConformanceResult(entry.Check, ConformanceStatus.Failed, failure.Message, Stopwatch.GetElapsedTime(started), failure.Sent, failure.Received);
         }
-        catch (ConformanceSkip skip)
+        catch (ConformanceNotApplicable notApplicable)
         {
-            return new ConformanceResult(entry.Check, ConformanceStatus.Skipped, skip.Message, Stopwatch.GetElapsedTime(started));
+            return new ConformanceResult(entry.Check, ConformanceStatus.NotApplicable, notApplicable.Message, Stopwatch.GetElapsedTime(started), profileKey: notApplicable.ProfileKey);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
