@@ -17,10 +17,15 @@ internal static class ConformanceCommand
 
     public static Command Create(CliContext context)
     {
-        var worker = CommonOptions.Worker(required: true, "The worker's address: unix:///path/to/socket or http://host:port.");
+        var worker = CommonOptions.Worker(required: false, "The worker's address: unix:///path/to/socket or http://host:port. Give this or --spec.");
+        var spec = new Option<string?>("--spec")
+        {
+            Description = "A worker specification file: the kit launches the worker itself, checks its process contract (process-ready, process-stale-socket, process-sigterm, each on a worker of its own), then runs the protocol checks on one more worker and stops it. Give this or --worker.",
+            HelpName = "file",
+        };
         var check = new Option<string[]>("--check")
         {
-            Description = "Run only this check (repeatable), for example C1 or payload-crc-mismatch. Default: every check that leaves the worker running; C18 and shutdown-cancels-sessions stop the worker and run only when named.",
+            Description = "Run only this check (repeatable), for example C1 or payload-crc-mismatch. Default: every check that leaves the worker running (and, with --spec, the process checks); C18 and shutdown-cancels-sessions stop the worker and run only when named.",
             HelpName = "id",
         };
         var timeout = CommonOptions.Timeout("Bound on every single wait of a check (a send, a response, a Manage call). Default 10s.");
@@ -36,14 +41,23 @@ internal static class ConformanceCommand
             Description = "Also write the results as JUnit XML (one testcase per check) to this file, for CI systems.",
             HelpName = "file",
         };
-        var command = new Command("conformance", "Check that a worker follows the worker side of the protocol: a line per check. Exit 0 no check failed (passed or not applicable), 1 a check failed, 2 bad usage (unknown check, unreadable profile, unwritable report), 3 the worker is unreachable, 130 interrupted.")
+        var command = new Command("conformance", "Check that a worker follows the worker side of the protocol: a line per check. Exit 0 no check failed (passed or not applicable), 1 a check failed, 2 bad usage (unknown check, unreadable profile or specification, unwritable report), 3 the worker is unreachable or could not be launched, 130 interrupted.")
         {
-            worker, check, timeout, keepAlive, json, profile, junit,
+            worker, spec, check, timeout, keepAlive, json, profile, junit,
         };
         command.SetAction((parse, _) => CliApp.GuardAsync(context, parse, async () =>
         {
-            var ids = ResolveChecks(parse.GetValue(check));
-            var address = parse.GetValue(worker)!;
+            var address = parse.GetValue(worker);
+            var specPath = parse.GetValue(spec);
+            if ((address is null) == (specPath is null))
+            {
+                throw new UsageException(address is null
+                    ? "no worker given; give exactly one of --worker <address> (a running worker) or --spec <file> (the kit launches it)."
+                    : "--worker and --spec are both given; give exactly one.");
+            }
+
+            var specification = specPath is null ? null : SpecificationFiles.LoadValid(specPath, "--spec");
+            var (processIds, protocolIds) = ResolveChecks(parse.GetValue(check), launches: specification is not null);
             var wait = parse.GetValue(timeout) ?? TimeSpan.FromSeconds(10);
             var jsonOutput = parse.GetValue(json);
             var keepAliveDelay = parse.GetValue(keepAlive);
@@ -51,33 +65,74 @@ internal static class ConformanceCommand
             var junitPath = parse.GetValue(junit);
             var options = LoadProfile(profilePath);
             options.Timeout = wait;
-
-            // One heartbeat first: an unreachable worker is one clear line, not a failure per check.
-            var probe = await ManageOperations.HeartbeatAsync(address, wait > ProbeTimeout ? wait : ProbeTimeout, context.Signals.Interrupt, keepAliveDelay);
-            if (!probe.Answered)
-            {
-                if (jsonOutput)
-                {
-                    await context.Console.Out.WriteLineAsync(ConformanceOutput.Json(address, [], probe.Error));
-                }
-
-                await context.Console.Error.WriteLineAsync($"engine-client conformance: the worker at {address} did not answer a heartbeat: {CliApp.OneLine(probe.Error?.Message ?? "no answer")}");
-                return probe.ExitCode;
-            }
-
-            var renderer = Renderer.For(context.Console);
             var clientOptions = new WorkerClientOptions();
             if (keepAliveDelay is { } delay)
             {
                 clientOptions.KeepAlivePingDelay = delay;
             }
 
-            using var conformance = WorkerConformance.Create(address, clientOptions, options);
+            var renderer = Renderer.For(context.Console);
             var progress = jsonOutput ? null : new ImmediateProgress(result => ConformanceOutput.Line(result, renderer));
-            var results = await conformance.RunAsync(ids, progress, context.Signals.Interrupt);
+            var results = new List<ConformanceResult>();
+            string target;
+            if (specification is not null)
+            {
+                target = specPath!;
+                var processOptions = new WorkerProcessOptions { Client = clientOptions };
+                if (processIds.Count > 0)
+                {
+                    var processResults = await WorkerConformance.CheckProcessAsync(specification, processOptions, progress, context.Signals.Interrupt);
+                    results.AddRange(processResults.Where(r => processIds.Contains(r.Check.Id, StringComparer.OrdinalIgnoreCase)));
+                }
+
+                if (protocolIds.Count > 0 && !context.Signals.Interrupt.IsCancellationRequested)
+                {
+                    WorkerConformance conformance;
+                    try
+                    {
+                        conformance = await WorkerConformance.LaunchAsync(specification, options, processOptions, context.Signals.Interrupt);
+                    }
+                    catch (WorkerLaunchException ex)
+                    {
+                        if (jsonOutput)
+                        {
+                            await context.Console.Out.WriteLineAsync(ConformanceOutput.Json(target, results, new RunError { Kind = RunErrorKind.Transport, Message = ex.Message, Reason = "launch_failed" }));
+                        }
+
+                        await context.Console.Error.WriteLineAsync($"engine-client conformance: the worker of {specPath} could not be launched: {CliApp.OneLine(ex.Message)}");
+                        return ExitCodes.Transport;
+                    }
+
+                    await using (conformance)
+                    {
+                        results.AddRange(await conformance.RunAsync(protocolIds, progress, context.Signals.Interrupt));
+                    }
+                }
+            }
+            else
+            {
+                target = address!.ToString();
+
+                // One heartbeat first: an unreachable worker is one clear line, not a failure per check.
+                var probe = await ManageOperations.HeartbeatAsync(address, wait > ProbeTimeout ? wait : ProbeTimeout, context.Signals.Interrupt, keepAliveDelay);
+                if (!probe.Answered)
+                {
+                    if (jsonOutput)
+                    {
+                        await context.Console.Out.WriteLineAsync(ConformanceOutput.Json(target, [], probe.Error));
+                    }
+
+                    await context.Console.Error.WriteLineAsync($"engine-client conformance: the worker at {address} did not answer a heartbeat: {CliApp.OneLine(probe.Error?.Message ?? "no answer")}");
+                    return probe.ExitCode;
+                }
+
+                using var conformance = WorkerConformance.Create(address, clientOptions, options);
+                results.AddRange(await conformance.RunAsync(protocolIds, progress, context.Signals.Interrupt));
+            }
+
             if (jsonOutput)
             {
-                await context.Console.Out.WriteLineAsync(ConformanceOutput.Json(address, results, null));
+                await context.Console.Out.WriteLineAsync(ConformanceOutput.Json(target, results, null));
             }
             else
             {
@@ -88,7 +143,7 @@ internal static class ConformanceCommand
             {
                 try
                 {
-                    await File.WriteAllTextAsync(junitPath, ConformanceJUnit.Document(address, options.ProfileName, results));
+                    await File.WriteAllTextAsync(junitPath, ConformanceJUnit.Document(target, options.ProfileName, results));
                 }
                 catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
                 {
@@ -124,26 +179,43 @@ internal static class ConformanceCommand
         }
     }
 
-    private static IReadOnlyList<string> ResolveChecks(string[]? requested)
+    /// <summary>The process checks and the protocol checks to run; process checks only when the kit launches the worker.</summary>
+    private static (IReadOnlyList<string> Process, IReadOnlyList<string> Protocol) ResolveChecks(string[]? requested, bool launches)
     {
+        var processIds = WorkerConformance.ProcessChecks.Select(c => c.Id).ToList();
         if (requested is null || requested.Length == 0)
         {
-            return WorkerConformance.DefaultCheckIds;
+            return (launches ? processIds : [], WorkerConformance.DefaultCheckIds);
         }
 
+        var process = new List<string>();
+        var protocol = new List<string>();
         foreach (var id in requested)
         {
+            if (processIds.Contains(id, StringComparer.OrdinalIgnoreCase))
+            {
+                if (!launches)
+                {
+                    throw new UsageException($"--check '{id}' is a process check: it needs --spec, so that the kit launches the worker.");
+                }
+
+                process.Add(id);
+                continue;
+            }
+
             try
             {
                 WorkerConformance.GetCheck(id);
             }
             catch (ArgumentException)
             {
-                throw new UsageException($"--check '{id}' names no check; known: {string.Join(", ", WorkerConformance.Checks.Select(c => c.Id))}.");
+                throw new UsageException($"--check '{id}' names no check; known: {string.Join(", ", WorkerConformance.Checks.Concat(WorkerConformance.ProcessChecks).Select(c => c.Id))}.");
             }
+
+            protocol.Add(id);
         }
 
-        return requested;
+        return (process, protocol);
     }
 
     /// <summary>Reports on the caller's thread, in order (<see cref="Progress{T}"/> posts to the thread pool).</summary>
@@ -187,11 +259,11 @@ internal static class ConformanceOutput
         output.Line($"{passed} passed, {failed} failed, {notApplicable} not applicable (profile: {CliApp.OneLine(profileName)}, {CliApp.OneLine(source)})");
     }
 
-    public static string Json(WorkerAddress worker, IReadOnlyList<ConformanceResult> results, RunError? error) => JsonOutput.Document(json =>
+    public static string Json(string worker, IReadOnlyList<ConformanceResult> results, RunError? error) => JsonOutput.Document(json =>
     {
         var (passed, failed, notApplicable) = Count(results);
         json.WriteStartObject();
-        json.WriteString("worker", worker.ToString());
+        json.WriteString("worker", worker);
         json.WriteNumber("passed", passed);
         json.WriteNumber("failed", failed);
         json.WriteNumber("notApplicable", notApplicable);
@@ -247,7 +319,7 @@ internal static class ConformanceOutput
 /// <summary>The results of <c>conformance</c> as JUnit XML: one testsuite, a testcase per check.</summary>
 internal static class ConformanceJUnit
 {
-    public static string Document(WorkerAddress worker, string profileName, IReadOnlyList<ConformanceResult> results)
+    public static string Document(string worker, string profileName, IReadOnlyList<ConformanceResult> results)
     {
         var suite = new XElement(
             "testsuite",
@@ -259,7 +331,7 @@ internal static class ConformanceJUnit
             new XAttribute("time", Seconds(results.Aggregate(TimeSpan.Zero, (sum, r) => sum + r.Duration))),
             new XElement(
                 "properties",
-                new XElement("property", new XAttribute("name", "worker"), new XAttribute("value", worker.ToString())),
+                new XElement("property", new XAttribute("name", "worker"), new XAttribute("value", Xml(worker))),
                 new XElement("property", new XAttribute("name", "profile"), new XAttribute("value", Xml(profileName)))));
         foreach (var result in results)
         {

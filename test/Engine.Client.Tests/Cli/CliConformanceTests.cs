@@ -166,6 +166,38 @@ public sealed class CliConformanceTests
     }
 
     [Test]
+    public async Task With_a_specification_the_kit_launches_the_worker_checks_its_process_contract_and_the_protocol()
+    {
+        var junit = Path.Combine(CliTestFiles.Directory, $"junit-{Guid.NewGuid():N}.xml");
+
+        var result = await CliProcess.RunAsync("conformance", "--spec", CliTestFiles.ValidSpec, "--junit", junit);
+
+        Assert.That(result.ExitCode, Is.EqualTo(0), result.ToString());
+        var ids = WorkerConformance.ProcessChecks.Select(c => c.Id).Concat(WorkerConformance.DefaultCheckIds).ToList();
+        var lines = result.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Multiple(() =>
+        {
+            for (var i = 0; i < ids.Count; i++)
+            {
+                Assert.That(lines[i], Does.StartWith($"ok   {ids[i]}  "));
+            }
+
+            Assert.That(lines[^1], Does.StartWith($"{ids.Count} passed, 0 failed, 0 not applicable"));
+            Assert.That(XDocument.Load(junit).Root!.Elements("testcase").Count(), Is.EqualTo(ids.Count));
+        });
+    }
+
+    [TestCase("--check", "process-sigterm", "it needs --spec")]
+    [TestCase("--spec", "x.json", "give exactly one")]
+    public async Task Process_checks_need_a_specification_and_worker_and_spec_exclude_each_other(string option, string value, string expected)
+    {
+        var result = await CliProcess.RunAsync("conformance", "--worker", _worker.Address, option, value);
+
+        Assert.That(result.ExitCode, Is.EqualTo(2), result.ToString());
+        Assert.That(result.Stderr, Does.Contain(expected));
+    }
+
+    [Test]
     public async Task An_unreachable_worker_exits_3_with_one_line()
     {
         var result = await CliProcess.RunAsync("conformance", "--worker", CliTestFiles.UnreachableAddress);

@@ -62,6 +62,21 @@ public sealed class PythonWorkerConformanceTests
     }
 
     [Test]
+    public async Task Launched_from_a_specification_it_passes_every_process_check_and_every_protocol_check()
+    {
+        var specification = WorkerSpecification.FromProto(Specs.Direct([PythonWorkerProcess.Python, PythonWorkerProcess.Script], initializationTimeoutMs: 30_000));
+
+        var process = await WorkerConformance.CheckProcessAsync(specification).WaitAsync(TimeSpan.FromSeconds(180));
+        IReadOnlyList<ConformanceResult> protocol;
+        await using (var conformance = await WorkerConformance.LaunchAsync(specification, Options()).WaitAsync(TimeSpan.FromSeconds(60)))
+        {
+            protocol = await conformance.RunAsync().WaitAsync(TimeSpan.FromSeconds(120));
+        }
+
+        Assert.That(process.Concat(protocol).Where(r => r.Status != ConformanceStatus.Passed), Is.Empty);
+    }
+
+    [Test]
     public async Task With_the_reference_workers_profile_only_the_user_error_check_fails_and_says_why()
     {
         // What a user sees running the suite with the wrong profile: the Python worker has no
