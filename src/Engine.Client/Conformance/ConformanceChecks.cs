@@ -24,6 +24,8 @@ internal sealed class ConformanceChecks
     private const string Rule7 = "docs/protocol.md#rule-7-errors";
     private const string InitFields = "docs/protocol.md#init";
     private const string Manage = "docs/protocol.md#manage-rules";
+    private const string Metrics = "docs/protocol.md#executionmetrics";
+    private const int ConcurrentStreams = 8;
 
     private readonly UdfWorker.UdfWorkerClient _client;
     private readonly WorkerConformanceOptions _options;
@@ -60,6 +62,9 @@ internal sealed class ConformanceChecks
         (new("payload-crc-mismatch", "Chunked payload whose payload_crc32 is wrong: InitResponse.error(ProtocolError), then CancelResponse", false, Rule2, "InitResponse carrying a ProtocolError, then CancelResponse after the engine's Cancel"), c => c.PayloadMismatchAsync(size: false)),
         (new("data-format-unspecified", "Init with data format UNSPECIFIED: InitResponse.error(ProtocolError), then CancelResponse", false, InitFields, "InitResponse carrying a ProtocolError, then CancelResponse after the engine's Cancel"), c => c.DataFormatAsync(UDFWorkerDataFormat.Unspecified)),
         (new("data-format-unsupported", "Init with a data format the protocol does not define: InitResponse.error(ProtocolError), then CancelResponse", false, InitFields, "InitResponse carrying a ProtocolError, then CancelResponse after the engine's Cancel"), c => c.DataFormatAsync((UDFWorkerDataFormat)99)),
+        (new("manage-while-busy", "Manage Heartbeat while 8 Execute streams are live on the same connection: answered within the timeout", false, Manage, "a WorkerResponse with the heartbeat branch while the streams stay live, then CancelResponse on each after the engine's Cancel"), c => c.ManageWhileBusyAsync()),
+        (new("concurrent-streams", "8 Execute streams at once on one connection, their batches interleaved: each stream echoes its own batches, then FinishResponse", false, Stream, "on every stream its own batches echoed in order, then FinishResponse and status OK"), c => c.ConcurrentStreamsAsync()),
+        (new("metrics", "Three batches, Finish: the FinishResponse's metrics, where set, count the whole stream", false, Metrics, "FinishResponse whose batches_in and batches_out, when set, are 3 (the whole stream, not the last batch), and bytes_in and bytes_out, when set, at least the data bytes sent and echoed"), c => c.MetricsAsync()),
         (new("C18", "Manage Shutdown (cancel_sessions = false): answered with the shutdown branch; the worker may exit afterwards", true, Manage, "a WorkerResponse with the shutdown branch"), c => c.ShutdownAsync()),
         (new("shutdown-cancels-sessions", "Manage Shutdown with cancel_sessions = true while a stream is live: the stream gets ErrorResponse(WorkerError) then CancelResponse, and the Manage call the shutdown branch; the worker exits afterwards", true, Manage, "on the live stream ErrorResponse(WorkerError) then CancelResponse and status OK; on the Manage call the shutdown branch"), c => c.ShutdownCancelsSessionsAsync()),
     ];
@@ -436,6 +441,123 @@ internal sealed class ConformanceChecks
         await stream.SendInitAsync(init).ConfigureAwait(false);
         await stream.ExpectInitErrorAsync(ExecutionError.KindOneofCase.Protocol).ConfigureAwait(false);
         await CancelAndExpectCancelResponseAsync(stream).ConfigureAwait(false);
+    }
+
+    private async Task ManageWhileBusyAsync()
+    {
+        var streams = new List<ConformanceStream>(ConcurrentStreams);
+        try
+        {
+            for (var i = 0; i < ConcurrentStreams; i++)
+            {
+                streams.Add(await OpenAcceptedEchoAsync().ConfigureAwait(false));
+            }
+
+            await HeartbeatAsync().ConfigureAwait(false);
+            foreach (var stream in streams)
+            {
+                await CancelAndExpectCancelResponseAsync(stream).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            foreach (var stream in streams)
+            {
+                stream.Dispose();
+            }
+        }
+    }
+
+    private async Task ConcurrentStreamsAsync()
+    {
+        var streams = new List<ConformanceStream>(ConcurrentStreams);
+        var batches = _options.Batches;
+        try
+        {
+            for (var i = 0; i < ConcurrentStreams; i++)
+            {
+                streams.Add(await OpenAcceptedEchoAsync().ConfigureAwait(false));
+            }
+
+            // Two rounds, interleaved across the streams; stream i sends batches i and i + 1.
+            for (var round = 0; round < 2; round++)
+            {
+                for (var i = 0; i < streams.Count; i++)
+                {
+                    await streams[i].SendDataAsync(batches[(i + round) % batches.Count]).ConfigureAwait(false);
+                }
+            }
+
+            // Output may come before or after Finish (the echo only promises order), so every
+            // stream is finished before any output is required.
+            foreach (var stream in streams)
+            {
+                await stream.SendFinishAsync().ConfigureAwait(false);
+            }
+
+            for (var i = 0; i < streams.Count; i++)
+            {
+                for (var round = 0; round < 2; round++)
+                {
+                    var output = await streams[i].ExpectDataAsync(string.Create(CultureInfo.InvariantCulture, $"echoing batch {round} of stream {i}")).ConfigureAwait(false);
+                    RequireEcho(streams[i], output, batches[(i + round) % batches.Count], round);
+                }
+
+                await streams[i].ExpectFinishAsync().ConfigureAwait(false);
+                await streams[i].ExpectCleanEndAsync().ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            foreach (var stream in streams)
+            {
+                stream.Dispose();
+            }
+        }
+    }
+
+    private async Task MetricsAsync()
+    {
+        using var stream = await OpenAcceptedEchoAsync().ConfigureAwait(false);
+        var batches = _options.Batches.Take(3).ToList();
+        long bytesIn = 0, bytesOut = 0;
+        foreach (var batch in batches)
+        {
+            await stream.SendDataAsync(batch).ConfigureAwait(false);
+            bytesIn += batch.Length;
+        }
+
+        await stream.SendFinishAsync().ConfigureAwait(false);
+        for (var i = 0; i < batches.Count; i++)
+        {
+            bytesOut += (await stream.ExpectDataAsync(string.Create(CultureInfo.InvariantCulture, $"echoing batch {i}")).ConfigureAwait(false)).Length;
+        }
+
+        var finish = await stream.ExpectFinishAsync().ConfigureAwait(false);
+        if (finish.Metrics is { } metrics)
+        {
+            if (metrics.HasBatchesIn && metrics.BatchesIn != (ulong)batches.Count)
+            {
+                throw stream.Fail(string.Create(CultureInfo.InvariantCulture, $"expected metrics.batches_in = {batches.Count} (cumulative for the stream), got {metrics.BatchesIn}"));
+            }
+
+            if (metrics.HasBatchesOut && metrics.BatchesOut != (ulong)batches.Count)
+            {
+                throw stream.Fail(string.Create(CultureInfo.InvariantCulture, $"expected metrics.batches_out = {batches.Count} (the outputs of the whole stream), got {metrics.BatchesOut}"));
+            }
+
+            if (metrics.HasBytesIn && metrics.BytesIn < (ulong)bytesIn)
+            {
+                throw stream.Fail(string.Create(CultureInfo.InvariantCulture, $"expected metrics.bytes_in of at least {bytesIn} (the data bytes sent), got {metrics.BytesIn}"));
+            }
+
+            if (metrics.HasBytesOut && metrics.BytesOut < (ulong)bytesOut)
+            {
+                throw stream.Fail(string.Create(CultureInfo.InvariantCulture, $"expected metrics.bytes_out of at least {bytesOut} (the data bytes echoed), got {metrics.BytesOut}"));
+            }
+        }
+
+        await stream.ExpectCleanEndAsync().ConfigureAwait(false);
     }
 
     private async Task HeartbeatAsync()

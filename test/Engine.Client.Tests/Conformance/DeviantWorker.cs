@@ -51,10 +51,15 @@ public sealed class DeviantWorker
         ["payload-crc-mismatch"] = "expected InitResponse with error ProtocolError, got InitResponse",
         ["data-format-unspecified"] = "expected InitResponse with error ProtocolError, got InitResponse",
         ["data-format-unsupported"] = "expected InitResponse with error ProtocolError, got InitResponse",
+        ["manage-while-busy"] = "expected a WorkerResponse with the heartbeat branch, got the Shutdown branch",
+        ["concurrent-streams"] = "expected output 0 to be input batch 0 unchanged",
+        ["metrics"] = "expected metrics.batches_in = 3 (cumulative for the stream), got 1",
         ["shutdown-cancels-sessions"] = "expected ErrorResponse(WorkerError), got ErrorResponse carrying UserError",
     };
 
     private static readonly UdfRequest ShutdownSignal = new();
+
+    private int _live;
 
     private readonly TaskCompletionSource _shutdown = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -75,7 +80,8 @@ public sealed class DeviantWorker
         switch (request.ManageCase)
         {
             case WorkerRequest.ManageOneofCase.Heartbeat:
-                return Task.FromResult(Is("C17") ? shutdown : heartbeat);
+                // Deviation manage-while-busy: with four streams live or more, the wrong branch.
+                return Task.FromResult((Is("C17") && Volatile.Read(ref _live) == 0) || (Is("manage-while-busy") && Volatile.Read(ref _live) >= 4) ? shutdown : heartbeat);
             case WorkerRequest.ManageOneofCase.Shutdown when request.Shutdown.CancelSessions:
                 _shutdown.TrySetResult();
                 return Task.FromResult(shutdown);
@@ -88,11 +94,19 @@ public sealed class DeviantWorker
 
     internal async Task RunAsync(WireStream stream)
     {
-        await RunToTerminatorAsync(stream);
+        Interlocked.Increment(ref _live);
+        try
+        {
+            await RunToTerminatorAsync(stream);
 
-        // The call ends when the engine half-closes (rule 9), so a Cancel that follows Finish can
-        // still be sent.
-        await stream.IgnoreEverythingAsync();
+            // The call ends when the engine half-closes (rule 9), so a Cancel that follows Finish
+            // can still be sent.
+            await stream.IgnoreEverythingAsync();
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _live);
+        }
     }
 
     private async Task RunToTerminatorAsync(WireStream stream)
@@ -212,6 +226,7 @@ public sealed class DeviantWorker
     private async Task DataPhaseAsync(WireStream stream, int raiseAt, bool inline)
     {
         var batches = 0;
+        var outputs = 0;
         var held = new List<ByteString>();
         while (true)
         {
@@ -258,7 +273,10 @@ public sealed class DeviantWorker
                 }
 
                 held.Clear();
-                await stream.WriteAsync(Responses.Data(request.Data.Data));
+
+                // Deviation concurrent-streams: with another stream live, the output loses its bytes.
+                await stream.WriteAsync(Responses.Data(Is("concurrent-streams") && Volatile.Read(ref _live) >= 2 ? ByteString.Empty : request.Data.Data));
+                outputs++;
             }
             else if (ScriptedStream.IsFinish(request))
             {
@@ -267,6 +285,7 @@ public sealed class DeviantWorker
                 foreach (var output in held.Count == 2 ? Enumerable.Reverse(held) : held)
                 {
                     await stream.WriteAsync(Responses.Data(output));
+                    outputs++;
                 }
 
                 if (Is("C5") && batches == 0)
@@ -280,7 +299,9 @@ public sealed class DeviantWorker
                     return;
                 }
 
-                await stream.WriteAsync(Responses.Finish());
+                // Deviation metrics: the counts of the last batch only, not of the whole stream.
+                var metrics = new ExecutionMetrics { BatchesIn = Is("metrics") ? 1UL : (ulong)batches, BatchesOut = (ulong)outputs };
+                await stream.WriteAsync(Responses.Finish(metrics: metrics));
                 if (Is("C7") && await stream.ReadAsync() is { } next && ScriptedStream.IsCancel(next))
                 {
                     await stream.WriteAsync(Responses.Cancel());
@@ -290,7 +311,8 @@ public sealed class DeviantWorker
             }
             else if (ScriptedStream.IsCancel(request))
             {
-                await stream.WriteAsync(Is("C6") ? Responses.Finish() : Responses.Cancel());
+                // Deviation C6: a Cancel after input is answered with FinishResponse.
+                await stream.WriteAsync(Is("C6") && batches > 0 ? Responses.Finish() : Responses.Cancel());
                 return;
             }
             else if (ScriptedStream.IsInit(request) && Is("C9"))
