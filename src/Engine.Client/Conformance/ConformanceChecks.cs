@@ -26,6 +26,7 @@ internal sealed class ConformanceChecks
     private const string Manage = "docs/protocol.md#manage-rules";
     private const string Metrics = "docs/protocol.md#executionmetrics";
     private const int ConcurrentStreams = 8;
+    private const string Transport = "docs/protocol.md#transport-facts";
 
     private readonly UdfWorker.UdfWorkerClient _client;
     private readonly WorkerConformanceOptions _options;
@@ -65,6 +66,7 @@ internal sealed class ConformanceChecks
         (new("manage-while-busy", "Manage Heartbeat while 8 Execute streams are live on the same connection: answered within the timeout", false, Manage, "a WorkerResponse with the heartbeat branch while the streams stay live, then CancelResponse on each after the engine's Cancel"), c => c.ManageWhileBusyAsync()),
         (new("concurrent-streams", "8 Execute streams at once on one connection, their batches interleaved: each stream echoes its own batches, then FinishResponse", false, Stream, "on every stream its own batches echoed in order, then FinishResponse and status OK"), c => c.ConcurrentStreamsAsync()),
         (new("metrics", "Three batches, Finish: the FinishResponse's metrics, where set, count the whole stream", false, Metrics, "FinishResponse whose batches_in and batches_out, when set, are 3 (the whole stream, not the last batch), and bytes_in and bytes_out, when set, at least the data bytes sent and echoed"), c => c.MetricsAsync()),
+        (new("large-output", "A UDF whose output batch is larger than gRPC's 4 MiB default (the profile's largeOutput): the output arrives whole, then FinishResponse", false, Transport, "one DataResponse of exactly the profile's size, then FinishResponse; the worker's send limit is above 4 MiB"), c => c.LargeOutputAsync()),
         (new("C18", "Manage Shutdown (cancel_sessions = false): answered with the shutdown branch; the worker may exit afterwards", true, Manage, "a WorkerResponse with the shutdown branch"), c => c.ShutdownAsync()),
         (new("shutdown-cancels-sessions", "Manage Shutdown with cancel_sessions = true while a stream is live: the stream gets ErrorResponse(WorkerError) then CancelResponse, and the Manage call the shutdown branch; the worker exits afterwards", true, Manage, "on the live stream ErrorResponse(WorkerError) then CancelResponse and status OK; on the Manage call the shutdown branch"), c => c.ShutdownCancelsSessionsAsync()),
     ];
@@ -557,6 +559,28 @@ internal sealed class ConformanceChecks
             }
         }
 
+        await stream.ExpectCleanEndAsync().ConfigureAwait(false);
+    }
+
+    private async Task LargeOutputAsync()
+    {
+        if (_options.LargeOutputFormat is not { } format)
+        {
+            throw new ConformanceNotApplicable(WorkerConformanceOptions.LargeOutputKey, "UDF whose output batch is larger than 4 MiB");
+        }
+
+        using var stream = Open();
+        await stream.SendInitAsync(NewInit(format, _options.LargeOutputPayload)).ConfigureAwait(false);
+        await stream.ExpectInitAsync().ConfigureAwait(false);
+        await stream.SendDataAsync(_options.Batches[0]).ConfigureAwait(false);
+        var output = await stream.ExpectDataAsync(string.Create(CultureInfo.InvariantCulture, $"of {_options.LargeOutputBytes} bytes")).ConfigureAwait(false);
+        if (output.Length != _options.LargeOutputBytes)
+        {
+            throw stream.Fail(string.Create(CultureInfo.InvariantCulture, $"expected one DataResponse of {_options.LargeOutputBytes} bytes, got {output.Length} bytes"));
+        }
+
+        await stream.SendFinishAsync().ConfigureAwait(false);
+        await stream.ExpectFinishAsync().ConfigureAwait(false);
         await stream.ExpectCleanEndAsync().ConfigureAwait(false);
     }
 

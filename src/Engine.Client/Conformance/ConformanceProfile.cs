@@ -15,7 +15,8 @@ namespace Engine.Client.Conformance;
 /// </summary>
 internal static class ConformanceProfile
 {
-    private static readonly string[] TopKeys = ["name", WorkerConformanceOptions.EchoKey, WorkerConformanceOptions.InitFailureKey, WorkerConformanceOptions.UserErrorKey, "schema"];
+    private static readonly string[] TopKeys = ["name", WorkerConformanceOptions.EchoKey, WorkerConformanceOptions.InitFailureKey, WorkerConformanceOptions.UserErrorKey, WorkerConformanceOptions.LargeOutputKey, "schema"];
+    private static readonly string[] LargeOutputKeys = ["format", "payload", "payloadBase64", "bytes"];
     private static readonly string[] EchoKeys = ["format", "payload", "payloadBase64"];
     private static readonly string[] InitFailureKeys = ["format", "payload", "payloadBase64", "errorKind"];
     private static readonly string[] UserErrorKeys = ["format", "payload", "payloadBase64", "batch", "message", "errorClass", "traceback"];
@@ -47,6 +48,7 @@ internal static class ConformanceProfile
                 UserErrorFormat = null,
                 ExpectedUserErrorMessage = null,
                 ExpectedUserErrorClass = null,
+                LargeOutputFormat = null,
             };
 
             if (Section(root, WorkerConformanceOptions.EchoKey, EchoKeys) is { } echo)
@@ -76,6 +78,15 @@ internal static class ConformanceProfile
                 options.ExpectedUserErrorMessage = OptionalString(userError, "message", "userError.");
                 options.ExpectedUserErrorClass = OptionalString(userError, "errorClass", "userError.");
                 options.ExpectedUserErrorTraceback = OptionalString(userError, "traceback", "userError.");
+            }
+
+            if (Section(root, WorkerConformanceOptions.LargeOutputKey, LargeOutputKeys) is { } largeOutput)
+            {
+                options.LargeOutputFormat = RequiredString(largeOutput, "format", "largeOutput.");
+                options.LargeOutputPayload = Payload(largeOutput, "largeOutput.") ?? ReadOnlyMemory<byte>.Empty;
+                options.LargeOutputBytes = largeOutput.TryGetProperty("bytes", out var bytes) && bytes.ValueKind == JsonValueKind.Number && bytes.TryGetInt32(out var size) && size > 4 * 1024 * 1024
+                    ? size
+                    : throw new FormatException("The profile key largeOutput.bytes is required: the exact size of the output, above 4194304 (4 MiB).");
             }
 
             if (root.TryGetProperty("schema", out var schema))

@@ -23,6 +23,9 @@ public sealed class WorkerConformanceOptions
     /// <summary>The profile key of the UDF that raises a user error (<see cref="UserErrorFormat"/>).</summary>
     public const string UserErrorKey = "userError";
 
+    /// <summary>The profile key of the UDF with a large output (<see cref="LargeOutputFormat"/>).</summary>
+    public const string LargeOutputKey = "largeOutput";
+
     /// <summary>The name of the profile, shown in reports. Default <c>reference worker</c>.</summary>
     public string ProfileName { get; set; } = "reference worker";
 
@@ -105,6 +108,20 @@ public sealed class WorkerConformanceOptions
     public string? ExpectedUserErrorTraceback { get; set; }
 
     /// <summary>
+    /// The payload format of a UDF that answers each input batch with one output of
+    /// <see cref="LargeOutputBytes"/> bytes (check <c>large-output</c>), or <see langword="null"/> when
+    /// the profile gives none (the check is then not applicable, key <c>largeOutput</c>). Default
+    /// <c>fault</c> (the reference worker's <c>big-output</c>).
+    /// </summary>
+    public string? LargeOutputFormat { get; set; } = "fault";
+
+    /// <summary>The payload sent with <see cref="LargeOutputFormat"/>. Default <c>big-output:5242880</c>.</summary>
+    public ReadOnlyMemory<byte> LargeOutputPayload { get; set; } = Encoding.UTF8.GetBytes("big-output:5242880");
+
+    /// <summary>The exact size of that output, in bytes; above 4 MiB (gRPC's default message limit). Default 5 MiB (5,242,880).</summary>
+    public int LargeOutputBytes { get; set; } = 5 * 1024 * 1024;
+
+    /// <summary>
     /// Applied to every Init the checks send (after the check set its own fields), for workers
     /// that need schemas, session settings or task context. Default <see langword="null"/>.
     /// </summary>
@@ -178,6 +195,11 @@ public sealed class WorkerConformanceOptions
         if (UserErrorBatch < 0 || UserErrorBatch >= Batches.Count)
         {
             throw new ArgumentException($"{nameof(UserErrorBatch)} must be an index of {nameof(Batches)} (0 to {Batches.Count - 1}).");
+        }
+
+        if (LargeOutputFormat is not null && (LargeOutputFormat.Length == 0 || LargeOutputBytes <= 4 * 1024 * 1024))
+        {
+            throw new ArgumentException($"{nameof(LargeOutputFormat)} must name a payload format, and {nameof(LargeOutputBytes)} must be above 4 MiB (4194304).");
         }
 
         ArgumentNullException.ThrowIfNull(ShutdownReason, nameof(ShutdownReason));

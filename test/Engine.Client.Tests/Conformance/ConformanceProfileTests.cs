@@ -32,6 +32,9 @@ public sealed class ConformanceProfileTests
             Assert.That(file.ExpectedUserErrorMessage, Is.EqualTo(defaults.ExpectedUserErrorMessage));
             Assert.That(file.ExpectedUserErrorClass, Is.EqualTo(defaults.ExpectedUserErrorClass));
             Assert.That(file.ExpectedUserErrorTraceback, Is.EqualTo(defaults.ExpectedUserErrorTraceback));
+            Assert.That(file.LargeOutputFormat, Is.EqualTo(defaults.LargeOutputFormat));
+            Assert.That(file.LargeOutputPayload.ToArray(), Is.EqualTo(defaults.LargeOutputPayload.ToArray()));
+            Assert.That(file.LargeOutputBytes, Is.EqualTo(defaults.LargeOutputBytes));
             Assert.That(file.ArrowSchema, Is.Null);
             Assert.That(file.Batches.Select(b => b.ToArray()), Is.EqualTo(defaults.Batches.Select(b => b.ToArray())));
         });
@@ -63,7 +66,7 @@ public sealed class ConformanceProfileTests
         var notApplicable = results.Where(r => r.Status == ConformanceStatus.NotApplicable).ToDictionary(r => r.Check.Id, r => r.ProfileKey);
         Assert.Multiple(() =>
         {
-            Assert.That(notApplicable, Is.EquivalentTo(new Dictionary<string, string?> { ["C8"] = "userError", ["C10"] = "initFailure", ["C11"] = "initFailure" }));
+            Assert.That(notApplicable, Is.EquivalentTo(new Dictionary<string, string?> { ["C8"] = "userError", ["C10"] = "initFailure", ["C11"] = "initFailure", ["large-output"] = "largeOutput" }));
             Assert.That(results.Where(r => r.Status == ConformanceStatus.Failed), Is.Empty);
             Assert.That(results.Single(r => r.Check.Id == "C8").Message, Does.Contain("profile key 'userError'"));
         });
@@ -82,7 +85,7 @@ public sealed class ConformanceProfileTests
             Assert.That(results.Where(r => r.Status == ConformanceStatus.Passed).Select(r => r.Check.Id), Is.EquivalentTo(new[] { "C13", "C17", "C18" }));
             Assert.That(results.Where(r => r.Status == ConformanceStatus.Failed), Is.Empty);
             Assert.That(
-                results.Where(r => r.Status == ConformanceStatus.NotApplicable && r.Check.Id is not ("C8" or "C10" or "C11")).Select(r => r.ProfileKey),
+                results.Where(r => r.Status == ConformanceStatus.NotApplicable && r.Check.Id is not ("C8" or "C10" or "C11" or "large-output")).Select(r => r.ProfileKey),
                 Is.All.EqualTo("echo"));
         });
     }
@@ -95,6 +98,7 @@ public sealed class ConformanceProfileTests
     [TestCase("""{ "echo": { "format": "echo", "payload": "x", "payloadBase64": "eA==" } }""", "give one")]
     [TestCase("""{ "schema": [ { "name": "x", "type": "decimal" } ] }""", "schema[0].type must be one of")]
     [TestCase("""{ "schema": "bytes" }""", "The profile key schema must be")]
+    [TestCase("""{ "largeOutput": { "format": "big", "bytes": 4194304 } }""", "largeOutput.bytes is required")]
     [TestCase("""[1]""", "must be a JSON object")]
     [TestCase("""{ "echo": """, "not valid JSON")]
     public void A_malformed_profile_is_rejected_naming_the_key(string json, string expected)

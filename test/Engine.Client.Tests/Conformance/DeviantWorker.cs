@@ -10,7 +10,8 @@ namespace Engine.Client.Tests.Conformance;
 /// A small scripted worker that follows the protocol (over a real Unix socket), except, when <see cref="Breaks"/> names a check, in exactly the
 /// one way that check tests. It runs behind <see cref="DeviantWorkerHost"/>, whose calls read
 /// their requests until the handler ends, so that rapid calls on one connection never overlap. Its formats: <c>echo</c>; <c>raise</c> (payload: the index of the batch
-/// that raises UserError "boom in UDF" class "UdfError"; earlier batches are echoed); <c>fail-init</c>
+/// that raises UserError "boom in UDF" class "UdfError"; earlier batches are echoed); <c>big</c>
+/// (payload: a byte count; one output of that size per input); <c>fail-init</c>
 /// (init fails with a WorkerError). Any other format fails its init with a WorkerError too, and it
 /// fails nothing for a convention of the reference worker's.
 /// </summary>
@@ -22,7 +23,8 @@ public sealed class DeviantWorker
           "name": "scripted worker",
           "echo": { "format": "echo", "payload": "a payload for the echo" },
           "initFailure": { "format": "fail-init", "payload": "any", "errorKind": "worker" },
-          "userError": { "format": "raise", "payload": "1", "batch": 1, "message": "boom in UDF", "errorClass": "UdfError" }
+          "userError": { "format": "raise", "payload": "1", "batch": 1, "message": "boom in UDF", "errorClass": "UdfError" },
+          "largeOutput": { "format": "big", "payload": "5242880", "bytes": 5242880 }
         }
         """;
 
@@ -54,6 +56,7 @@ public sealed class DeviantWorker
         ["manage-while-busy"] = "expected a WorkerResponse with the heartbeat branch, got the Shutdown branch",
         ["concurrent-streams"] = "expected output 0 to be input batch 0 unchanged",
         ["metrics"] = "expected metrics.batches_in = 3 (cumulative for the stream), got 1",
+        ["large-output"] = "expected one DataResponse of 5242880 bytes, got 4194304 bytes",
         ["shutdown-cancels-sessions"] = "expected ErrorResponse(WorkerError), got ErrorResponse carrying UserError",
     };
 
@@ -206,9 +209,13 @@ public sealed class DeviantWorker
         }
 
         var raiseAt = -1;
+        var bigOutput = -1;
         switch (init.Udf.Format)
         {
             case "echo":
+                break;
+            case "big":
+                bigOutput = int.Parse(System.Text.Encoding.UTF8.GetString([.. payload]), System.Globalization.CultureInfo.InvariantCulture);
                 break;
             case "raise":
                 raiseAt = int.Parse(System.Text.Encoding.UTF8.GetString([.. payload]), System.Globalization.CultureInfo.InvariantCulture);
@@ -220,10 +227,10 @@ public sealed class DeviantWorker
         }
 
         await stream.WriteAsync(Responses.InitOk());
-        await DataPhaseAsync(stream, raiseAt, inline: !chunked);
+        await DataPhaseAsync(stream, raiseAt, bigOutput, inline: !chunked);
     }
 
-    private async Task DataPhaseAsync(WireStream stream, int raiseAt, bool inline)
+    private async Task DataPhaseAsync(WireStream stream, int raiseAt, int bigOutput, bool inline)
     {
         var batches = 0;
         var outputs = 0;
@@ -252,6 +259,15 @@ public sealed class DeviantWorker
                     var error = Is("C8") ? Responses.Worker("boom in UDF") : Responses.User("boom in UDF", "UdfError");
                     await FailAsync(stream, Responses.Error(error));
                     return;
+                }
+
+                if (bigOutput >= 0)
+                {
+                    // Deviation large-output: output capped at gRPC's 4 MiB default.
+                    var size = Is("large-output") ? Math.Min(bigOutput, 4 * 1024 * 1024) : bigOutput;
+                    await stream.WriteAsync(Responses.Data(ByteString.CopyFrom(new byte[size])));
+                    outputs++;
+                    continue;
                 }
 
                 if (Is("C3") && batches > 64)
@@ -293,7 +309,7 @@ public sealed class DeviantWorker
                     await stream.WriteAsync(Responses.Data(ByteString.Empty));
                 }
 
-                if (Is("C1") && batches == 1 && inline)
+                if (Is("C1") && batches == 1 && inline && bigOutput < 0)
                 {
                     await stream.WriteAsync(Responses.Cancel());
                     return;
