@@ -103,7 +103,8 @@ public sealed class ConformanceResult
 
     /// <summary>
     /// For <see cref="ConformanceStatus.NotApplicable"/>: the profile key that would enable the
-    /// check (<c>echo</c>, <c>initFailure</c> or <c>userError</c>); otherwise <see langword="null"/>.
+    /// check (<c>echo</c>, <c>initFailure</c>, <c>userError</c> or <c>largeOutput</c>; <see langword="null"/> for a
+    /// process check that does not apply to the specification's transport); otherwise <see langword="null"/>.
     /// </summary>
     public string? ProfileKey { get; }
 
