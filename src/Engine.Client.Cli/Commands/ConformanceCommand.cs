@@ -1,4 +1,7 @@
 using System.CommandLine;
+using System.Globalization;
+using System.Xml;
+using System.Xml.Linq;
 using Engine.Client.Cli.Operations;
 using Engine.Client.Cli.Output;
 using Engine.Client.Cli.Parsing;
@@ -14,57 +17,138 @@ internal static class ConformanceCommand
 
     public static Command Create(CliContext context)
     {
-        var worker = CommonOptions.Worker(required: true, "The worker's address: unix:///path/to/socket or http://host:port.");
+        var worker = CommonOptions.Worker(required: false, "The worker's address: unix:///path/to/socket or http://host:port. Give this or --spec.");
+        var spec = new Option<string?>("--spec")
+        {
+            Description = "A worker specification file: the kit launches the worker itself, checks its process contract (process-ready, process-stale-socket, process-sigterm, each on a worker of its own), then runs the protocol checks on one more worker and stops it. Give this or --worker.",
+            HelpName = "file",
+        };
         var check = new Option<string[]>("--check")
         {
-            Description = "Run only this check (repeatable), for example C1 or payload-crc-mismatch. Default: every check that leaves the worker running; C18 and shutdown-cancels-sessions stop the worker and run only when named.",
+            Description = "Run only this check (repeatable), for example C1 or payload-crc-mismatch. Default: every check that leaves the worker running (and, with --spec, the process checks); C18 and shutdown-cancels-sessions stop the worker and run only when named.",
             HelpName = "id",
         };
         var timeout = CommonOptions.Timeout("Bound on every single wait of a check (a send, a response, a Manage call). Default 10s.");
         var keepAlive = CommonOptions.KeepAlive();
         var json = CommonOptions.Json("Print one JSON object on stdout instead of a line per check.");
-        var command = new Command("conformance", "Check that a worker follows the worker side of the protocol: a line per check. Exit 0 all passed, 1 a check failed, 2 unknown check, 3 the worker is unreachable, 130 interrupted.")
+        var profile = new Option<string>("--profile")
         {
-            worker, check, timeout, keepAlive, json,
+            Description = "The worker's profile (JSON): how it echoes, fails an init and raises a user error, and the Arrow schema to send (docs/conformance.md). Checks the profile gives no behaviour for are reported not applicable. Default: the reference worker's profile.",
+            HelpName = "file",
+        };
+        var junit = new Option<string>("--junit")
+        {
+            Description = "Also write the results as JUnit XML (one testcase per check) to this file, for CI systems.",
+            HelpName = "file",
+        };
+        var command = new Command("conformance", "Check that a worker follows the worker side of the protocol: a line per check. Exit 0 no check failed (passed or not applicable), 1 a check failed, 2 bad usage (unknown check, unreadable profile or specification, unwritable report), 3 the worker is unreachable or could not be launched, 130 interrupted.")
+        {
+            worker, spec, check, timeout, keepAlive, json, profile, junit,
         };
         command.SetAction((parse, _) => CliApp.GuardAsync(context, parse, async () =>
         {
-            var ids = ResolveChecks(parse.GetValue(check));
-            var address = parse.GetValue(worker)!;
+            var address = parse.GetValue(worker);
+            var specPath = parse.GetValue(spec);
+            if ((address is null) == (specPath is null))
+            {
+                throw new UsageException(address is null
+                    ? "no worker given; give exactly one of --worker <address> (a running worker) or --spec <file> (the kit launches it)."
+                    : "--worker and --spec are both given; give exactly one.");
+            }
+
+            var specification = specPath is null ? null : SpecificationFiles.LoadValid(specPath, "--spec");
+            var (processIds, protocolIds) = ResolveChecks(parse.GetValue(check), launches: specification is not null);
             var wait = parse.GetValue(timeout) ?? TimeSpan.FromSeconds(10);
             var jsonOutput = parse.GetValue(json);
             var keepAliveDelay = parse.GetValue(keepAlive);
-
-            // One heartbeat first: an unreachable worker is one clear line, not a failure per check.
-            var probe = await ManageOperations.HeartbeatAsync(address, wait > ProbeTimeout ? wait : ProbeTimeout, context.Signals.Interrupt, keepAliveDelay);
-            if (!probe.Answered)
-            {
-                if (jsonOutput)
-                {
-                    await context.Console.Out.WriteLineAsync(ConformanceOutput.Json(address, [], probe.Error));
-                }
-
-                await context.Console.Error.WriteLineAsync($"engine-client conformance: the worker at {address} did not answer a heartbeat: {CliApp.OneLine(probe.Error?.Message ?? "no answer")}");
-                return probe.ExitCode;
-            }
-
-            var renderer = Renderer.For(context.Console);
+            var profilePath = parse.GetValue(profile);
+            var junitPath = parse.GetValue(junit);
+            var options = LoadProfile(profilePath);
+            options.Timeout = wait;
             var clientOptions = new WorkerClientOptions();
             if (keepAliveDelay is { } delay)
             {
                 clientOptions.KeepAlivePingDelay = delay;
             }
 
-            using var conformance = WorkerConformance.Create(address, clientOptions, new WorkerConformanceOptions { Timeout = wait });
+            var renderer = Renderer.For(context.Console);
             var progress = jsonOutput ? null : new ImmediateProgress(result => ConformanceOutput.Line(result, renderer));
-            var results = await conformance.RunAsync(ids, progress, context.Signals.Interrupt);
-            if (jsonOutput)
+            var results = new List<ConformanceResult>();
+            string target;
+            if (specification is not null)
             {
-                await context.Console.Out.WriteLineAsync(ConformanceOutput.Json(address, results, null));
+                target = specPath!;
+                var processOptions = new WorkerProcessOptions { Client = clientOptions };
+                if (processIds.Count > 0)
+                {
+                    var processResults = await WorkerConformance.CheckProcessAsync(specification, processOptions, progress, context.Signals.Interrupt);
+                    results.AddRange(processResults.Where(r => processIds.Contains(r.Check.Id, StringComparer.OrdinalIgnoreCase)));
+                }
+
+                if (protocolIds.Count > 0 && !context.Signals.Interrupt.IsCancellationRequested)
+                {
+                    WorkerConformance conformance;
+                    try
+                    {
+                        conformance = await WorkerConformance.LaunchAsync(specification, options, processOptions, context.Signals.Interrupt);
+                    }
+                    catch (WorkerLaunchException ex)
+                    {
+                        if (jsonOutput)
+                        {
+                            await context.Console.Out.WriteLineAsync(ConformanceOutput.Json(target, results, new RunError { Kind = RunErrorKind.Transport, Message = ex.Message, Reason = "launch_failed" }));
+                        }
+
+                        await context.Console.Error.WriteLineAsync($"engine-client conformance: the worker of {specPath} could not be launched: {CliApp.OneLine(ex.Message)}");
+                        return ExitCodes.Transport;
+                    }
+
+                    await using (conformance)
+                    {
+                        results.AddRange(await conformance.RunAsync(protocolIds, progress, context.Signals.Interrupt));
+                    }
+                }
             }
             else
             {
-                ConformanceOutput.Summary(results, renderer);
+                target = address!.ToString();
+
+                // One heartbeat first: an unreachable worker is one clear line, not a failure per check.
+                var probe = await ManageOperations.HeartbeatAsync(address, wait > ProbeTimeout ? wait : ProbeTimeout, context.Signals.Interrupt, keepAliveDelay);
+                if (!probe.Answered)
+                {
+                    if (jsonOutput)
+                    {
+                        await context.Console.Out.WriteLineAsync(ConformanceOutput.Json(target, [], probe.Error));
+                    }
+
+                    await context.Console.Error.WriteLineAsync($"engine-client conformance: the worker at {address} did not answer a heartbeat: {CliApp.OneLine(probe.Error?.Message ?? "no answer")}");
+                    return probe.ExitCode;
+                }
+
+                using var conformance = WorkerConformance.Create(address, clientOptions, options);
+                results.AddRange(await conformance.RunAsync(protocolIds, progress, context.Signals.Interrupt));
+            }
+
+            if (jsonOutput)
+            {
+                await context.Console.Out.WriteLineAsync(ConformanceOutput.Json(target, results, null));
+            }
+            else
+            {
+                ConformanceOutput.Summary(results, options.ProfileName, profilePath, renderer);
+            }
+
+            if (junitPath is not null)
+            {
+                try
+                {
+                    await File.WriteAllTextAsync(junitPath, ConformanceJUnit.Document(target, options.ProfileName, results));
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                {
+                    throw new UsageException($"--junit '{junitPath}' could not be written: {ex.Message}");
+                }
             }
 
             if (context.Signals.Interrupt.IsCancellationRequested)
@@ -72,31 +156,66 @@ internal static class ConformanceCommand
                 return ExitCodes.Interrupted;
             }
 
-            return results.All(r => r.Passed) ? ExitCodes.Success : ExitCodes.WorkerError;
+            return results.Any(r => r.Status == ConformanceStatus.Failed) ? ExitCodes.WorkerError : ExitCodes.Success;
         }));
         return command;
     }
 
-    private static IReadOnlyList<string> ResolveChecks(string[]? requested)
+    /// <summary>The profile file's options, or the reference worker's (the library's defaults) when none is given.</summary>
+    private static WorkerConformanceOptions LoadProfile(string? path)
     {
-        if (requested is null || requested.Length == 0)
+        if (path is null)
         {
-            return WorkerConformance.DefaultCheckIds;
+            return new WorkerConformanceOptions();
         }
 
+        try
+        {
+            return WorkerConformanceOptions.LoadProfile(path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or FormatException)
+        {
+            throw new UsageException($"--profile '{path}': {ex.Message}");
+        }
+    }
+
+    /// <summary>The process checks and the protocol checks to run; process checks only when the kit launches the worker.</summary>
+    private static (IReadOnlyList<string> Process, IReadOnlyList<string> Protocol) ResolveChecks(string[]? requested, bool launches)
+    {
+        var processIds = WorkerConformance.ProcessChecks.Select(c => c.Id).ToList();
+        if (requested is null || requested.Length == 0)
+        {
+            return (launches ? processIds : [], WorkerConformance.DefaultCheckIds);
+        }
+
+        var process = new List<string>();
+        var protocol = new List<string>();
         foreach (var id in requested)
         {
+            if (processIds.Contains(id, StringComparer.OrdinalIgnoreCase))
+            {
+                if (!launches)
+                {
+                    throw new UsageException($"--check '{id}' is a process check: it needs --spec, so that the kit launches the worker.");
+                }
+
+                process.Add(id);
+                continue;
+            }
+
             try
             {
                 WorkerConformance.GetCheck(id);
             }
             catch (ArgumentException)
             {
-                throw new UsageException($"--check '{id}' names no check; known: {string.Join(", ", WorkerConformance.Checks.Select(c => c.Id))}.");
+                throw new UsageException($"--check '{id}' names no check; known: {string.Join(", ", WorkerConformance.Checks.Concat(WorkerConformance.ProcessChecks).Select(c => c.Id))}.");
             }
+
+            protocol.Add(id);
         }
 
-        return requested;
+        return (process, protocol);
     }
 
     /// <summary>Reports on the caller's thread, in order (<see cref="Progress{T}"/> posts to the thread pool).</summary>
@@ -124,36 +243,56 @@ internal static class ConformanceOutput
         }
 
         output.Marked(mark, result.Check.Id, text);
+        if (result.Status == ConformanceStatus.Failed)
+        {
+            output.Line($"       rule: {result.Check.Rule}");
+            output.Line($"       sent: {CliApp.OneLine(Join(result.Sent))}");
+            output.Line($"       received: {CliApp.OneLine(Join(result.Received))}");
+            output.Line($"       a correct worker sends: {result.Check.Expected}");
+        }
     }
 
-    public static void Summary(IReadOnlyList<ConformanceResult> results, Renderer output)
+    public static void Summary(IReadOnlyList<ConformanceResult> results, string profileName, string? profilePath, Renderer output)
     {
-        var (passed, failed, skipped) = Count(results);
-        output.Line($"{passed} passed, {failed} failed, {skipped} skipped");
+        var (passed, failed, notApplicable) = Count(results);
+        var source = profilePath is null ? "built in; give yours with --profile" : profilePath;
+        output.Line($"{passed} passed, {failed} failed, {notApplicable} not applicable (profile: {CliApp.OneLine(profileName)}, {CliApp.OneLine(source)})");
     }
 
-    public static string Json(WorkerAddress worker, IReadOnlyList<ConformanceResult> results, RunError? error) => JsonOutput.Document(json =>
+    public static string Json(string worker, IReadOnlyList<ConformanceResult> results, RunError? error) => JsonOutput.Document(json =>
     {
-        var (passed, failed, skipped) = Count(results);
+        var (passed, failed, notApplicable) = Count(results);
         json.WriteStartObject();
-        json.WriteString("worker", worker.ToString());
+        json.WriteString("worker", worker);
         json.WriteNumber("passed", passed);
         json.WriteNumber("failed", failed);
-        json.WriteNumber("skipped", skipped);
+        json.WriteNumber("notApplicable", notApplicable);
         json.WriteStartArray("checks");
         foreach (var result in results)
         {
             json.WriteStartObject();
             json.WriteString("id", result.Check.Id);
             json.WriteString("description", result.Check.Description);
-            json.WriteString("status", result.Status switch
-            {
-                ConformanceStatus.Passed => "passed",
-                ConformanceStatus.Failed => "failed",
-                _ => "skipped",
-            });
+            json.WriteString("status", Status(result.Status));
             JsonOutput.WriteStringOrNull(json, "message", result.Message);
             json.WriteNumber("durationSeconds", Math.Round(result.Duration.TotalSeconds, 6));
+            json.WriteString("rule", result.Check.Rule);
+            json.WriteString("expected", result.Check.Expected);
+            json.WriteStartArray("sent");
+            foreach (var sent in result.Sent)
+            {
+                json.WriteStringValue(sent);
+            }
+
+            json.WriteEndArray();
+            json.WriteStartArray("received");
+            foreach (var received in result.Received)
+            {
+                json.WriteStringValue(received);
+            }
+
+            json.WriteEndArray();
+            JsonOutput.WriteStringOrNull(json, "profileKey", result.ProfileKey);
             json.WriteEndObject();
         }
 
@@ -162,8 +301,73 @@ internal static class ConformanceOutput
         json.WriteEndObject();
     });
 
-    private static (int Passed, int Failed, int Skipped) Count(IReadOnlyList<ConformanceResult> results) => (
+    public static string Status(ConformanceStatus status) => status switch
+    {
+        ConformanceStatus.Passed => "passed",
+        ConformanceStatus.Failed => "failed",
+        _ => "not-applicable",
+    };
+
+    public static string Join(IReadOnlyList<string> items) => items.Count == 0 ? "nothing" : string.Join(", ", items);
+
+    private static (int Passed, int Failed, int NotApplicable) Count(IReadOnlyList<ConformanceResult> results) => (
         results.Count(r => r.Status == ConformanceStatus.Passed),
         results.Count(r => r.Status == ConformanceStatus.Failed),
-        results.Count(r => r.Status == ConformanceStatus.Skipped));
+        results.Count(r => r.Status == ConformanceStatus.NotApplicable));
+}
+
+/// <summary>The results of <c>conformance</c> as JUnit XML: one testsuite, a testcase per check.</summary>
+internal static class ConformanceJUnit
+{
+    public static string Document(string worker, string profileName, IReadOnlyList<ConformanceResult> results)
+    {
+        var suite = new XElement(
+            "testsuite",
+            new XAttribute("name", "engine-client conformance"),
+            new XAttribute("tests", results.Count),
+            new XAttribute("failures", results.Count(r => r.Status == ConformanceStatus.Failed)),
+            new XAttribute("errors", 0),
+            new XAttribute("skipped", results.Count(r => r.Status == ConformanceStatus.NotApplicable)),
+            new XAttribute("time", Seconds(results.Aggregate(TimeSpan.Zero, (sum, r) => sum + r.Duration))),
+            new XElement(
+                "properties",
+                new XElement("property", new XAttribute("name", "worker"), new XAttribute("value", Xml(worker))),
+                new XElement("property", new XAttribute("name", "profile"), new XAttribute("value", Xml(profileName)))));
+        foreach (var result in results)
+        {
+            var testCase = new XElement(
+                "testcase",
+                new XAttribute("classname", "conformance"),
+                new XAttribute("name", $"{result.Check.Id}: {result.Check.Description}"),
+                new XAttribute("time", Seconds(result.Duration)));
+            if (result.Status == ConformanceStatus.Failed)
+            {
+                testCase.Add(new XElement(
+                    "failure",
+                    new XAttribute("message", Xml(result.Message ?? "failed")),
+                    new XAttribute("type", result.Check.Rule),
+                    Xml(string.Join(
+                        "\n",
+                        $"rule: {result.Check.Rule}",
+                        $"sent: {ConformanceOutput.Join(result.Sent)}",
+                        $"received: {ConformanceOutput.Join(result.Received)}",
+                        $"a correct worker sends: {result.Check.Expected}",
+                        $"message: {result.Message}"))));
+            }
+            else if (result.Status == ConformanceStatus.NotApplicable)
+            {
+                testCase.Add(new XElement("skipped", new XAttribute("message", Xml(result.Message ?? "not applicable"))));
+            }
+
+            suite.Add(testCase);
+        }
+
+        return "<?xml version=\"1.0\" encoding=\"utf-8\"?>" + Environment.NewLine + suite.ToString(SaveOptions.None);
+    }
+
+    private static string Seconds(TimeSpan duration) => duration.TotalSeconds.ToString("0.######", CultureInfo.InvariantCulture);
+
+    /// <summary>Worker text may hold characters XML 1.0 cannot carry; they become U+FFFD.</summary>
+    private static string Xml(string text) =>
+        string.Concat(text.Select(c => XmlConvert.IsXmlChar(c) || char.IsSurrogate(c) ? c : '\uFFFD'));
 }

@@ -3,11 +3,13 @@ namespace Engine.Client.Conformance;
 /// <summary>One check of the worker contract (docs/conformance.md section C, plus named extras).</summary>
 public sealed class ConformanceCheck
 {
-    internal ConformanceCheck(string id, string description, bool stopsWorker)
+    internal ConformanceCheck(string id, string description, bool stopsWorker, string rule, string expected)
     {
         Id = id;
         Description = description;
         StopsWorker = stopsWorker;
+        Rule = rule;
+        Expected = expected;
     }
 
     /// <summary>The stable id: <c>C1</c> to <c>C18</c>, or a name such as <c>payload-crc-mismatch</c>.</summary>
@@ -15,6 +17,15 @@ public sealed class ConformanceCheck
 
     /// <summary>What is sent and what must come back.</summary>
     public string Description { get; }
+
+    /// <summary>
+    /// The rule the check tests, as a path and anchor in this repository's documentation, for
+    /// example <c>docs/protocol.md#rule-6-termination</c>.
+    /// </summary>
+    public string Rule { get; }
+
+    /// <summary>What a correct worker sends in this check, in wire terms.</summary>
+    public string Expected { get; }
 
     /// <summary>
     /// True when the check asks the worker to shut down, after which it may exit. Such checks are
@@ -36,35 +47,66 @@ public enum ConformanceStatus
     /// <summary>The worker did something else; <see cref="ConformanceResult.Message"/> says what was expected and what arrived.</summary>
     Failed,
 
-    /// <summary>The check could not run with the given options (for example no UDF that raises a user error was configured).</summary>
-    Skipped,
+    /// <summary>
+    /// The profile does not say how to make this worker show the behaviour the check needs (for
+    /// example no UDF that raises a user error); <see cref="ConformanceResult.ProfileKey"/> names the
+    /// profile key that would enable it. Never a failure.
+    /// </summary>
+    NotApplicable,
 }
 
 /// <summary>The result of one check.</summary>
 public sealed class ConformanceResult
 {
-    internal ConformanceResult(ConformanceCheck check, ConformanceStatus status, string? message, TimeSpan duration)
+    internal ConformanceResult(
+        ConformanceCheck check,
+        ConformanceStatus status,
+        string? message,
+        TimeSpan duration,
+        IReadOnlyList<string>? sent = null,
+        IReadOnlyList<string>? received = null,
+        string? profileKey = null)
     {
         Check = check;
         Status = status;
         Message = message;
         Duration = duration;
+        Sent = sent ?? [];
+        Received = received ?? [];
+        ProfileKey = profileKey;
     }
 
     /// <summary>The check that ran.</summary>
     public ConformanceCheck Check { get; }
 
-    /// <summary>Passed, failed or skipped.</summary>
+    /// <summary>Passed, failed or not applicable.</summary>
     public ConformanceStatus Status { get; }
 
     /// <summary><see langword="true"/> when <see cref="Status"/> is <see cref="ConformanceStatus.Passed"/>.</summary>
     public bool Passed => Status == ConformanceStatus.Passed;
 
     /// <summary>
-    /// For a failure: what was expected, what arrived instead, and the responses received so far.
-    /// For a skip: why. <see langword="null"/> when passed.
+    /// For a failure: what was expected and what arrived instead. For a check that is not
+    /// applicable: why. <see langword="null"/> when passed.
     /// </summary>
     public string? Message { get; }
+
+    /// <summary>
+    /// For a failure, the messages the kit sent on the failing call, in order, described by kind and
+    /// size (never payload bytes), for example <c>Init(format 'echo', 30-byte payload)</c>; empty
+    /// otherwise.
+    /// </summary>
+    public IReadOnlyList<string> Sent { get; }
+
+    /// <summary>For a failure, the messages the worker sent back on the failing call, in order; empty otherwise.</summary>
+    public IReadOnlyList<string> Received { get; }
+
+    /// <summary>
+    /// For <see cref="ConformanceStatus.NotApplicable"/>: the profile key that would enable the
+    /// check (<c>echo</c>, <c>initFailure</c>, <c>userError</c> or <c>largeOutput</c>; <see langword="null"/> for a
+    /// process check that does not apply to the specification's transport); otherwise <see langword="null"/>.
+    /// </summary>
+    public string? ProfileKey { get; }
 
     /// <summary>How long the check took.</summary>
     public TimeSpan Duration { get; }

@@ -16,6 +16,18 @@ internal sealed class ConformanceChecks
     /// <summary>The protocol revision the checks speak (docs/protocol.md: current = 1).</summary>
     private const uint ProtocolVersion = 1;
 
+    private const string Stream = "docs/protocol.md#rules-of-one-execute-stream";
+    private const string Rule1 = "docs/protocol.md#rule-1-init-first-exactly-once";
+    private const string Rule2 = "docs/protocol.md#rule-2-chunking";
+    private const string Rule4 = "docs/protocol.md#rule-4-initresponse-before-any-output";
+    private const string Rule6 = "docs/protocol.md#rule-6-termination";
+    private const string Rule7 = "docs/protocol.md#rule-7-errors";
+    private const string InitFields = "docs/protocol.md#init";
+    private const string Manage = "docs/protocol.md#manage-rules";
+    private const string Metrics = "docs/protocol.md#executionmetrics";
+    private const int ConcurrentStreams = 8;
+    private const string Transport = "docs/protocol.md#transport-facts";
+
     private readonly UdfWorker.UdfWorkerClient _client;
     private readonly WorkerConformanceOptions _options;
     private readonly CancellationToken _cancellationToken;
@@ -30,29 +42,33 @@ internal sealed class ConformanceChecks
     /// <summary>Every check, in run order: id, description, whether it stops the worker, and its script.</summary>
     public static IReadOnlyList<(ConformanceCheck Check, Func<ConformanceChecks, Task> Run)> Catalog { get; } =
     [
-        (new("C1", "Init, one batch, Finish: the batch is echoed, then FinishResponse", false), c => c.EchoOneBatchAsync()),
-        (new("C2", "Several batches: the outputs keep the input order", false), c => c.EchoInOrderAsync()),
-        (new("C3", "Input and output on separate tasks: many batches sent while the output is read concurrently", false), c => c.FullDuplexAsync()),
-        (new("C4", "Payload in one chunk (inline payload empty, last = true): init succeeds and the UDF works", false), c => c.ChunkedPayloadAsync(1)),
-        (new("C5", "Finish right after InitResponse (no input): no output, FinishResponse", false), c => c.FinishWithoutInputAsync()),
-        (new("C6", "Cancel before Finish: CancelResponse and the call ends with status OK", false), c => c.CancelBeforeFinishAsync()),
-        (new("C7", "Cancel right after Finish: FinishResponse or CancelResponse, never a gRPC error", false), c => c.CancelAfterFinishAsync()),
-        (new("C8", "A batch raising a user error: ErrorResponse(UserError) exactly as produced, then CancelResponse after the engine's Cancel", false), c => c.UserErrorAsync()),
-        (new("C9", "A second Init: ErrorResponse(ProtocolError), then CancelResponse after the engine's Cancel", false), c => c.SecondInitAsync()),
-        (new("C10", "Inline init failure (unknown payload format): InitResponse.error(WorkerError), then CancelResponse", false), c => c.UnknownFormatAsync(chunked: false)),
-        (new("C11", "Chunked init failure (unknown payload format): InitResponse.error, then CancelResponse", false), c => c.UnknownFormatAsync(chunked: true)),
-        (new("C12", "Unsupported protocol version (current + 999): InitResponse.error(ProtocolError), then CancelResponse", false), c => c.UnsupportedVersionAsync()),
-        (new("C13", "Cancel before Init: the call ends cleanly (CancelResponse or nothing, status OK)", false), c => c.CancelBeforeInitAsync()),
-        (new("C14", "Cancel during payload chunking: the call ends cleanly (CancelResponse or nothing, status OK)", false), c => c.CancelDuringChunkingAsync()),
-        (new("C15", "Payload in three chunks: init succeeds and the UDF works", false), c => c.ChunkedPayloadAsync(3)),
-        (new("C16", "A PayloadChunk in the data phase: ErrorResponse(ProtocolError), then CancelResponse", false), c => c.ChunkInDataPhaseAsync()),
-        (new("C17", "Manage Heartbeat: answered with the heartbeat branch", false), c => c.HeartbeatAsync()),
-        (new("payload-size-mismatch", "Chunked payload whose payload_size is wrong: InitResponse.error(ProtocolError), then CancelResponse", false), c => c.PayloadMismatchAsync(size: true)),
-        (new("payload-crc-mismatch", "Chunked payload whose payload_crc32 is wrong: InitResponse.error(ProtocolError), then CancelResponse", false), c => c.PayloadMismatchAsync(size: false)),
-        (new("data-format-unspecified", "Init with data format UNSPECIFIED: InitResponse.error(ProtocolError), then CancelResponse", false), c => c.DataFormatAsync(UDFWorkerDataFormat.Unspecified)),
-        (new("data-format-unsupported", "Init with a data format the protocol does not define: InitResponse.error(ProtocolError), then CancelResponse", false), c => c.DataFormatAsync((UDFWorkerDataFormat)99)),
-        (new("C18", "Manage Shutdown (cancel_sessions = false): answered with the shutdown branch; the worker may exit afterwards", true), c => c.ShutdownAsync()),
-        (new("shutdown-cancels-sessions", "Manage Shutdown with cancel_sessions = true while a stream is live: the stream gets ErrorResponse(WorkerError) then CancelResponse, and the Manage call the shutdown branch; the worker exits afterwards", true), c => c.ShutdownCancelsSessionsAsync()),
+        (new("C1", "Init, one batch, Finish: the batch is echoed, then FinishResponse", false, Stream, "InitResponse, the batch echoed in a DataResponse, FinishResponse, and the call ends with status OK"), c => c.EchoOneBatchAsync()),
+        (new("C2", "Several batches: the outputs keep the input order", false, Stream, "InitResponse, one DataResponse per batch in input order, FinishResponse, status OK"), c => c.EchoInOrderAsync()),
+        (new("C3", "Input and output on separate tasks: many batches sent while the output is read concurrently", false, Stream, "every batch echoed in order while input still arrives (the worker reads and writes independently), then FinishResponse"), c => c.FullDuplexAsync()),
+        (new("C4", "Payload in one chunk (inline payload empty, last = true): init succeeds and the UDF works", false, Rule2, "InitResponse without error once the chunk with last = true arrived, then the echo and FinishResponse"), c => c.ChunkedPayloadAsync(1)),
+        (new("C5", "Finish right after InitResponse (no input): no output, FinishResponse", false, Rule4, "FinishResponse and no DataResponse"), c => c.FinishWithoutInputAsync()),
+        (new("C6", "Cancel before Finish: CancelResponse and the call ends with status OK", false, Rule6, "CancelResponse, then the call ends with status OK"), c => c.CancelBeforeFinishAsync()),
+        (new("C7", "Cancel right after Finish: FinishResponse or CancelResponse, never a gRPC error", false, Rule6, "exactly one terminator (FinishResponse or CancelResponse), then status OK"), c => c.CancelAfterFinishAsync()),
+        (new("C8", "A batch raising a user error: ErrorResponse(UserError) exactly as produced, then CancelResponse after the engine's Cancel", false, Rule7, "ErrorResponse(UserError) with the UDF's message and class, then CancelResponse after the engine's Cancel"), c => c.UserErrorAsync()),
+        (new("C9", "A second Init: ErrorResponse(ProtocolError), then CancelResponse after the engine's Cancel", false, Rule1, "ErrorResponse(ProtocolError), then CancelResponse after the engine's Cancel"), c => c.SecondInitAsync()),
+        (new("C10", "Inline init failure (the profile's failing UDF): InitResponse.error, then CancelResponse", false, Rule7, "InitResponse carrying the error (of the profile's kind), then CancelResponse after the engine's Cancel"), c => c.InitFailureAsync(chunked: false)),
+        (new("C11", "Chunked init failure (the profile's failing UDF): InitResponse.error, then CancelResponse", false, Rule7, "InitResponse carrying the error after the last chunk, then CancelResponse after the engine's Cancel"), c => c.InitFailureAsync(chunked: true)),
+        (new("C12", "Unsupported protocol version (current + 999): InitResponse.error(ProtocolError), then CancelResponse", false, InitFields, "InitResponse carrying a ProtocolError, then CancelResponse after the engine's Cancel"), c => c.UnsupportedVersionAsync()),
+        (new("C13", "Cancel before Init: the call ends cleanly (CancelResponse or nothing, status OK)", false, Rule1, "CancelResponse or nothing, and the call ends with status OK"), c => c.CancelBeforeInitAsync()),
+        (new("C14", "Cancel during payload chunking: the call ends cleanly (CancelResponse or nothing, status OK)", false, Rule1, "CancelResponse or nothing, and the call ends with status OK"), c => c.CancelDuringChunkingAsync()),
+        (new("C15", "Payload in three chunks: init succeeds and the UDF works", false, Rule2, "InitResponse without error after the third chunk, then the echo and FinishResponse"), c => c.ChunkedPayloadAsync(3)),
+        (new("C16", "A PayloadChunk in the data phase: ErrorResponse(ProtocolError), then CancelResponse", false, Rule2, "ErrorResponse(ProtocolError), then CancelResponse after the engine's Cancel"), c => c.ChunkInDataPhaseAsync()),
+        (new("C17", "Manage Heartbeat: answered with the heartbeat branch", false, Manage, "a WorkerResponse with the heartbeat branch"), c => c.HeartbeatAsync()),
+        (new("payload-size-mismatch", "Chunked payload whose payload_size is wrong: InitResponse.error(ProtocolError), then CancelResponse", false, Rule2, "InitResponse carrying a ProtocolError, then CancelResponse after the engine's Cancel"), c => c.PayloadMismatchAsync(size: true)),
+        (new("payload-crc-mismatch", "Chunked payload whose payload_crc32 is wrong: InitResponse.error(ProtocolError), then CancelResponse", false, Rule2, "InitResponse carrying a ProtocolError, then CancelResponse after the engine's Cancel"), c => c.PayloadMismatchAsync(size: false)),
+        (new("data-format-unspecified", "Init with data format UNSPECIFIED: InitResponse.error(ProtocolError), then CancelResponse", false, InitFields, "InitResponse carrying a ProtocolError, then CancelResponse after the engine's Cancel"), c => c.DataFormatAsync(UDFWorkerDataFormat.Unspecified)),
+        (new("data-format-unsupported", "Init with a data format the protocol does not define: InitResponse.error(ProtocolError), then CancelResponse", false, InitFields, "InitResponse carrying a ProtocolError, then CancelResponse after the engine's Cancel"), c => c.DataFormatAsync((UDFWorkerDataFormat)99)),
+        (new("manage-while-busy", "Manage Heartbeat while 8 Execute streams are live on the same connection: answered within the timeout", false, Manage, "a WorkerResponse with the heartbeat branch while the streams stay live, then CancelResponse on each after the engine's Cancel"), c => c.ManageWhileBusyAsync()),
+        (new("concurrent-streams", "8 Execute streams at once on one connection, their batches interleaved: each stream echoes its own batches, then FinishResponse", false, Stream, "on every stream its own batches echoed in order, then FinishResponse and status OK"), c => c.ConcurrentStreamsAsync()),
+        (new("metrics", "Three batches, Finish: the FinishResponse's metrics, where set, count the whole stream", false, Metrics, "FinishResponse whose batches_in and batches_out, when set, are 3 (the whole stream, not the last batch), and bytes_in and bytes_out, when set, at least the data bytes sent and echoed"), c => c.MetricsAsync()),
+        (new("large-output", "A UDF whose output batch is larger than gRPC's 4 MiB default (the profile's largeOutput): the output arrives whole, then FinishResponse", false, Transport, "one DataResponse of exactly the profile's size, then FinishResponse; the worker's send limit is above 4 MiB"), c => c.LargeOutputAsync()),
+        (new("C18", "Manage Shutdown (cancel_sessions = false): answered with the shutdown branch; the worker may exit afterwards", true, Manage, "a WorkerResponse with the shutdown branch"), c => c.ShutdownAsync()),
+        (new("shutdown-cancels-sessions", "Manage Shutdown with cancel_sessions = true while a stream is live: the stream gets ErrorResponse(WorkerError) then CancelResponse, and the Manage call the shutdown branch; the worker exits afterwards", true, Manage, "on the live stream ErrorResponse(WorkerError) then CancelResponse and status OK; on the Manage call the shutdown branch"), c => c.ShutdownCancelsSessionsAsync()),
     ];
 
     private TimeSpan Timeout => _options.Timeout;
@@ -76,7 +92,10 @@ internal sealed class ConformanceChecks
         }
     }
 
-    private Init EchoInit() => NewInit(_options.EchoFormat, _options.EchoPayload);
+    private Init EchoInit() => NewInit(EchoFormat, _options.EchoPayload);
+
+    /// <summary>The profile's echo format; a check that needs one is not applicable without it.</summary>
+    private string EchoFormat => _options.EchoFormat ?? throw new ConformanceNotApplicable(WorkerConformanceOptions.EchoKey, "echo-like UDF");
 
     private Init NewInit(string format, ReadOnlyMemory<byte> payload)
     {
@@ -86,6 +105,12 @@ internal sealed class ConformanceChecks
             DataFormat = UDFWorkerDataFormat.Arrow,
             Udf = new UdfPayload { Format = format, Payload = UnsafeByteOperations.UnsafeWrap(payload) },
         };
+        if (_options.ArrowSchema is { } schema)
+        {
+            init.InputSchema = UnsafeByteOperations.UnsafeWrap(schema);
+            init.OutputSchema = UnsafeByteOperations.UnsafeWrap(schema);
+        }
+
         _options.ConfigureInit?.Invoke(init);
         return init;
     }
@@ -111,8 +136,18 @@ internal sealed class ConformanceChecks
         }
     }
 
-    private static void RequireEcho(ConformanceStream stream, ByteString output, ReadOnlyMemory<byte> input, int index)
+    private void RequireEcho(ConformanceStream stream, ByteString output, ReadOnlyMemory<byte> input, int index)
     {
+        if (_options.ArrowSchema is not null)
+        {
+            if (ConformanceArrow.FindEchoDifference(input, output.Memory) is { } difference)
+            {
+                throw stream.Fail(string.Create(CultureInfo.InvariantCulture, $"expected output {index} to hold input batch {index}'s schema and values, but {difference}"));
+            }
+
+            return;
+        }
+
         if (!output.Span.SequenceEqual(input.Span))
         {
             throw stream.Fail(string.Create(
@@ -195,7 +230,7 @@ internal sealed class ConformanceChecks
     {
         using var stream = Open();
         var payload = _options.EchoPayload;
-        await stream.SendInitAsync(ChunkedInit(_options.EchoFormat, payload)).ConfigureAwait(false);
+        await stream.SendInitAsync(ChunkedInit(EchoFormat, payload)).ConfigureAwait(false);
         await SendChunksAsync(stream, payload, chunks).ConfigureAwait(false);
         await stream.ExpectInitAsync().ConfigureAwait(false);
         var batch = _options.Batches[0];
@@ -246,17 +281,41 @@ internal sealed class ConformanceChecks
     {
         if (_options.UserErrorFormat is not { } format)
         {
-            throw new ConformanceSkip($"no UDF raising a user error is configured ({nameof(WorkerConformanceOptions.UserErrorFormat)} is null)");
+            throw new ConformanceNotApplicable(WorkerConformanceOptions.UserErrorKey, "UDF that raises a user error");
         }
 
         using var stream = Open();
         await stream.SendInitAsync(NewInit(format, _options.UserErrorPayload)).ConfigureAwait(false);
         await stream.ExpectInitAsync().ConfigureAwait(false);
-        await stream.SendDataAsync(_options.Batches[0]).ConfigureAwait(false);
-        var error = (await stream.ExpectErrorAsync(ExecutionError.KindOneofCase.User).ConfigureAwait(false)).User;
-        if (!string.Equals(error.Message, _options.ExpectedUserErrorMessage, StringComparison.Ordinal))
+        for (var i = 0; i <= _options.UserErrorBatch; i++)
         {
-            throw stream.Fail($"expected the UserError message '{_options.ExpectedUserErrorMessage}' exactly as produced, got '{error.Message}'");
+            await stream.SendDataAsync(_options.Batches[i]).ConfigureAwait(false);
+        }
+
+        // The batches before the erring one may produce output (the UDF's business): skip it.
+        var expected = $"ErrorResponse({ConformanceStream.KindName(ExecutionError.KindOneofCase.User)}) on batch {_options.UserErrorBatch}";
+        UdfResponse response;
+        do
+        {
+            response = await stream.ExpectAsync(expected).ConfigureAwait(false);
+        }
+        while (response.ResponseCase == UdfResponse.ResponseOneofCase.Data);
+
+        if (response.Control?.ControlCase != UdfControlResponse.ControlOneofCase.Error)
+        {
+            throw stream.Fail($"expected {expected}, got {WireDescription.Describe(response)}");
+        }
+
+        var raised = response.Control.Error.Error;
+        if (raised?.KindCase != ExecutionError.KindOneofCase.User)
+        {
+            throw stream.Fail($"expected {expected}, got ErrorResponse carrying {WireDescription.Describe(raised)}");
+        }
+
+        var error = raised.User;
+        if (_options.ExpectedUserErrorMessage is { } message && !string.Equals(error.Message, message, StringComparison.Ordinal))
+        {
+            throw stream.Fail($"expected the UserError message '{message}' exactly as produced, got '{error.Message}'");
         }
 
         if (_options.ExpectedUserErrorClass is { } errorClass && (!error.HasErrorClass || !string.Equals(error.ErrorClass, errorClass, StringComparison.Ordinal)))
@@ -280,22 +339,26 @@ internal sealed class ConformanceChecks
         await CancelAndExpectCancelResponseAsync(stream).ConfigureAwait(false);
     }
 
-    private async Task UnknownFormatAsync(bool chunked)
+    private async Task InitFailureAsync(bool chunked)
     {
+        if (_options.InitFailureFormat is not { } format)
+        {
+            throw new ConformanceNotApplicable(WorkerConformanceOptions.InitFailureKey, "UDF whose init fails");
+        }
+
         using var stream = Open();
-        var payload = _options.EchoPayload;
+        var payload = _options.InitFailurePayload;
         if (chunked)
         {
-            await stream.SendInitAsync(ChunkedInit(_options.UnknownFormat, payload)).ConfigureAwait(false);
+            await stream.SendInitAsync(ChunkedInit(format, payload)).ConfigureAwait(false);
             await SendChunksAsync(stream, payload, 2).ConfigureAwait(false);
-            await stream.ExpectInitErrorAsync(kind: null).ConfigureAwait(false);
         }
         else
         {
-            await stream.SendInitAsync(NewInit(_options.UnknownFormat, payload)).ConfigureAwait(false);
-            await stream.ExpectInitErrorAsync(ExecutionError.KindOneofCase.Worker).ConfigureAwait(false);
+            await stream.SendInitAsync(NewInit(format, payload)).ConfigureAwait(false);
         }
 
+        await stream.ExpectInitErrorAsync(_options.ExpectedInitFailureKind).ConfigureAwait(false);
         await CancelAndExpectCancelResponseAsync(stream).ConfigureAwait(false);
     }
 
@@ -320,7 +383,7 @@ internal sealed class ConformanceChecks
     {
         using var stream = Open();
         var payload = _options.EchoPayload;
-        await stream.SendInitAsync(ChunkedInit(_options.EchoFormat, payload)).ConfigureAwait(false);
+        await stream.SendInitAsync(ChunkedInit(EchoFormat, payload)).ConfigureAwait(false);
         await stream.SendChunkAsync(payload[..1], last: false).ConfigureAwait(false);
         await stream.SendCancelAsync().ConfigureAwait(false);
         await ExpectCleanCancelAsync(stream).ConfigureAwait(false);
@@ -356,7 +419,7 @@ internal sealed class ConformanceChecks
     {
         using var stream = Open();
         var payload = _options.EchoPayload;
-        var init = ChunkedInit(_options.EchoFormat, payload);
+        var init = ChunkedInit(EchoFormat, payload);
         if (size)
         {
             init.Udf.PayloadSize = payload.Length + 1;
@@ -382,12 +445,151 @@ internal sealed class ConformanceChecks
         await CancelAndExpectCancelResponseAsync(stream).ConfigureAwait(false);
     }
 
+    private async Task ManageWhileBusyAsync()
+    {
+        var streams = new List<ConformanceStream>(ConcurrentStreams);
+        try
+        {
+            for (var i = 0; i < ConcurrentStreams; i++)
+            {
+                streams.Add(await OpenAcceptedEchoAsync().ConfigureAwait(false));
+            }
+
+            await HeartbeatAsync().ConfigureAwait(false);
+            foreach (var stream in streams)
+            {
+                await CancelAndExpectCancelResponseAsync(stream).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            foreach (var stream in streams)
+            {
+                stream.Dispose();
+            }
+        }
+    }
+
+    private async Task ConcurrentStreamsAsync()
+    {
+        var streams = new List<ConformanceStream>(ConcurrentStreams);
+        var batches = _options.Batches;
+        try
+        {
+            for (var i = 0; i < ConcurrentStreams; i++)
+            {
+                streams.Add(await OpenAcceptedEchoAsync().ConfigureAwait(false));
+            }
+
+            // Two rounds, interleaved across the streams; stream i sends batches i and i + 1.
+            for (var round = 0; round < 2; round++)
+            {
+                for (var i = 0; i < streams.Count; i++)
+                {
+                    await streams[i].SendDataAsync(batches[(i + round) % batches.Count]).ConfigureAwait(false);
+                }
+            }
+
+            // Output may come before or after Finish (the echo only promises order), so every
+            // stream is finished before any output is required.
+            foreach (var stream in streams)
+            {
+                await stream.SendFinishAsync().ConfigureAwait(false);
+            }
+
+            for (var i = 0; i < streams.Count; i++)
+            {
+                for (var round = 0; round < 2; round++)
+                {
+                    var output = await streams[i].ExpectDataAsync(string.Create(CultureInfo.InvariantCulture, $"echoing batch {round} of stream {i}")).ConfigureAwait(false);
+                    RequireEcho(streams[i], output, batches[(i + round) % batches.Count], round);
+                }
+
+                await streams[i].ExpectFinishAsync().ConfigureAwait(false);
+                await streams[i].ExpectCleanEndAsync().ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            foreach (var stream in streams)
+            {
+                stream.Dispose();
+            }
+        }
+    }
+
+    private async Task MetricsAsync()
+    {
+        using var stream = await OpenAcceptedEchoAsync().ConfigureAwait(false);
+        var batches = _options.Batches.Take(3).ToList();
+        long bytesIn = 0, bytesOut = 0;
+        foreach (var batch in batches)
+        {
+            await stream.SendDataAsync(batch).ConfigureAwait(false);
+            bytesIn += batch.Length;
+        }
+
+        await stream.SendFinishAsync().ConfigureAwait(false);
+        for (var i = 0; i < batches.Count; i++)
+        {
+            bytesOut += (await stream.ExpectDataAsync(string.Create(CultureInfo.InvariantCulture, $"echoing batch {i}")).ConfigureAwait(false)).Length;
+        }
+
+        var finish = await stream.ExpectFinishAsync().ConfigureAwait(false);
+        if (finish.Metrics is { } metrics)
+        {
+            if (metrics.HasBatchesIn && metrics.BatchesIn != (ulong)batches.Count)
+            {
+                throw stream.Fail(string.Create(CultureInfo.InvariantCulture, $"expected metrics.batches_in = {batches.Count} (cumulative for the stream), got {metrics.BatchesIn}"));
+            }
+
+            if (metrics.HasBatchesOut && metrics.BatchesOut != (ulong)batches.Count)
+            {
+                throw stream.Fail(string.Create(CultureInfo.InvariantCulture, $"expected metrics.batches_out = {batches.Count} (the outputs of the whole stream), got {metrics.BatchesOut}"));
+            }
+
+            if (metrics.HasBytesIn && metrics.BytesIn < (ulong)bytesIn)
+            {
+                throw stream.Fail(string.Create(CultureInfo.InvariantCulture, $"expected metrics.bytes_in of at least {bytesIn} (the data bytes sent), got {metrics.BytesIn}"));
+            }
+
+            if (metrics.HasBytesOut && metrics.BytesOut < (ulong)bytesOut)
+            {
+                throw stream.Fail(string.Create(CultureInfo.InvariantCulture, $"expected metrics.bytes_out of at least {bytesOut} (the data bytes echoed), got {metrics.BytesOut}"));
+            }
+        }
+
+        await stream.ExpectCleanEndAsync().ConfigureAwait(false);
+    }
+
+    private async Task LargeOutputAsync()
+    {
+        if (_options.LargeOutputFormat is not { } format)
+        {
+            throw new ConformanceNotApplicable(WorkerConformanceOptions.LargeOutputKey, "UDF whose output batch is larger than 4 MiB");
+        }
+
+        using var stream = Open();
+        await stream.SendInitAsync(NewInit(format, _options.LargeOutputPayload)).ConfigureAwait(false);
+        await stream.ExpectInitAsync().ConfigureAwait(false);
+        await stream.SendDataAsync(_options.Batches[0]).ConfigureAwait(false);
+        var output = await stream.ExpectDataAsync(string.Create(CultureInfo.InvariantCulture, $"of {_options.LargeOutputBytes} bytes")).ConfigureAwait(false);
+        if (output.Length != _options.LargeOutputBytes)
+        {
+            throw stream.Fail(string.Create(CultureInfo.InvariantCulture, $"expected one DataResponse of {_options.LargeOutputBytes} bytes, got {output.Length} bytes"));
+        }
+
+        await stream.SendFinishAsync().ConfigureAwait(false);
+        await stream.ExpectFinishAsync().ConfigureAwait(false);
+        await stream.ExpectCleanEndAsync().ConfigureAwait(false);
+    }
+
     private async Task HeartbeatAsync()
     {
         var response = await ManageAsync(new WorkerRequest { Heartbeat = new Heartbeat() }, "Heartbeat").ConfigureAwait(false);
         if (response.ManageCase != WorkerResponse.ManageOneofCase.Heartbeat)
         {
-            throw new ConformanceFailure($"expected a WorkerResponse with the heartbeat branch, got {DescribeManage(response)}");
+            throw ManageFailure($"expected a WorkerResponse with the heartbeat branch, got {DescribeManage(response)}", "Manage(Heartbeat)", response);
         }
     }
 
@@ -397,7 +599,7 @@ internal sealed class ConformanceChecks
         var response = await ManageAsync(request, "Shutdown").ConfigureAwait(false);
         if (response.ManageCase != WorkerResponse.ManageOneofCase.Shutdown)
         {
-            throw new ConformanceFailure($"expected a WorkerResponse with the shutdown branch, got {DescribeManage(response)}");
+            throw ManageFailure($"expected a WorkerResponse with the shutdown branch, got {DescribeManage(response)}", "Manage(Shutdown, cancel_sessions = false)", response);
         }
     }
 
@@ -427,7 +629,7 @@ internal sealed class ConformanceChecks
         var response = await shutdown.ConfigureAwait(false);
         if (response.ManageCase != WorkerResponse.ManageOneofCase.Shutdown)
         {
-            throw new ConformanceFailure($"expected a WorkerResponse with the shutdown branch, got {DescribeManage(response)}");
+            throw ManageFailure($"expected a WorkerResponse with the shutdown branch, got {DescribeManage(response)}", "Manage(Shutdown, cancel_sessions = true)", response);
         }
     }
 
@@ -440,16 +642,19 @@ internal sealed class ConformanceChecks
         }
         catch (TimeoutException)
         {
-            throw new ConformanceFailure($"expected an answer to Manage {what} within {ConformanceStream.Seconds(Timeout)}, got none");
+            throw new ConformanceFailure($"expected an answer to Manage {what} within {ConformanceStream.Seconds(Timeout)}, got none", [$"Manage({what})"], []);
         }
         catch (RpcException ex) when (!_cancellationToken.IsCancellationRequested)
         {
             var detail = ex.StatusCode == StatusCode.DeadlineExceeded
                 ? $"no answer within {ConformanceStream.Seconds(Timeout)}"
                 : $"the call failed with {ConformanceStream.DescribeError(ex)}";
-            throw new ConformanceFailure($"expected an answer to Manage {what}, but {detail}");
+            throw new ConformanceFailure($"expected an answer to Manage {what}, but {detail}", [$"Manage({what})"], [ConformanceStream.DescribeError(ex)]);
         }
     }
+
+    private static ConformanceFailure ManageFailure(string message, string sent, WorkerResponse response) =>
+        new(message, [sent], [$"WorkerResponse({DescribeManage(response)})"]);
 
     private static string DescribeManage(WorkerResponse response) =>
         response.ManageCase == WorkerResponse.ManageOneofCase.None ? "a WorkerResponse with no branch set" : $"the {response.ManageCase} branch";

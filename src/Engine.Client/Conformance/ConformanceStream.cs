@@ -16,6 +16,8 @@ internal sealed class ConformanceStream : IDisposable
     private readonly CancellationTokenSource _abort;
     private readonly TimeSpan _timeout;
     private readonly List<string> _received = [];
+    private readonly List<string> _sent = [];
+    private string? _ending;
     private readonly Lock _transcriptLock = new();
 
     private ConformanceStream(AsyncDuplexStreamingCall<UdfRequest, UdfResponse> call, CancellationTokenSource abort, TimeSpan timeout)
@@ -54,6 +56,11 @@ internal sealed class ConformanceStream : IDisposable
 
     public async Task SendAsync(UdfRequest request, string what)
     {
+        lock (_transcriptLock)
+        {
+            _sent.Add(WireDescription.Describe(request));
+        }
+
         try
         {
             await _call.RequestStream.WriteAsync(request).WaitAsync(_timeout).ConfigureAwait(false);
@@ -92,11 +99,13 @@ internal sealed class ConformanceStream : IDisposable
         }
         catch (Exception ex) when (ex is RpcException or IOException or InvalidOperationException or HttpRequestException)
         {
+            Record("the call failed: " + DescribeError(ex));
             throw Fail($"expected {expectation}, but the call failed with {DescribeError(ex)}");
         }
 
         if (!more)
         {
+            Record("the end of the call (status OK)");
             return null;
         }
 
@@ -107,6 +116,15 @@ internal sealed class ConformanceStream : IDisposable
         }
 
         return response;
+    }
+
+    /// <summary>How the call ended (its status), for the received list of a failure; not part of <see cref="Transcript"/>.</summary>
+    private void Record(string what)
+    {
+        lock (_transcriptLock)
+        {
+            _ending = what;
+        }
     }
 
     public async Task<UdfResponse> ExpectAsync(string expectation)
@@ -227,6 +245,11 @@ internal sealed class ConformanceStream : IDisposable
     /// <summary>Half-closes the request stream; a call the worker already ended is not an error here.</summary>
     public async Task HalfCloseAsync()
     {
+        lock (_transcriptLock)
+        {
+            _sent.Add("half-close");
+        }
+
         try
         {
             await _call.RequestStream.CompleteAsync().WaitAsync(_timeout).ConfigureAwait(false);
@@ -241,7 +264,19 @@ internal sealed class ConformanceStream : IDisposable
         }
     }
 
-    public ConformanceFailure Fail(string message) => new($"{message}. Received: {Transcript}.");
+    public ConformanceFailure Fail(string message)
+    {
+        lock (_transcriptLock)
+        {
+            List<string> received = [.. _received];
+            if (_ending is not null)
+            {
+                received.Add(_ending);
+            }
+
+            return new($"{message}. Received: {(_received.Count == 0 ? "nothing" : string.Join(", ", _received))}.", [.. _sent], received);
+        }
+    }
 
     public void Dispose()
     {

@@ -26,6 +26,34 @@ internal static class WireDescription
         _ => "a UdfResponse with no branch set",
     };
 
+    public static string Describe(UdfRequest request) => request.RequestCase switch
+    {
+        UdfRequest.RequestOneofCase.Data => string.Create(CultureInfo.InvariantCulture, $"DataRequest({request.Data.Data.Length} bytes)"),
+        UdfRequest.RequestOneofCase.Control => request.Control.ControlCase switch
+        {
+            UdfControlRequest.ControlOneofCase.Init => DescribeInit(request.Control.Init),
+            UdfControlRequest.ControlOneofCase.Payload => string.Create(
+                CultureInfo.InvariantCulture,
+                $"PayloadChunk({request.Control.Payload.Data.Length} bytes{(request.Control.Payload.Last ? ", last" : "")})"),
+            UdfControlRequest.ControlOneofCase.Finish => "Finish",
+            UdfControlRequest.ControlOneofCase.Cancel => "Cancel",
+            _ => "a UdfControlRequest with no branch set",
+        },
+        _ => "a UdfRequest with no branch set",
+    };
+
+    private static string DescribeInit(Init init)
+    {
+        var text = string.Create(CultureInfo.InvariantCulture, $"Init(format '{init.Udf?.Format}', {init.Udf?.Payload.Length ?? 0}-byte payload");
+        if (init.IsChunkingPayload)
+        {
+            text += string.Create(CultureInfo.InvariantCulture, $", chunked: payload_size {init.Udf?.PayloadSize}, payload_crc32 {init.Udf?.PayloadCrc32}");
+        }
+
+        text += string.Create(CultureInfo.InvariantCulture, $", protocol_version {(init.HasProtocolVersion ? init.ProtocolVersion.ToString(CultureInfo.InvariantCulture) : "unset")}, data_format {init.DataFormat})");
+        return text;
+    }
+
     public static string Describe(ExecutionError? error) => error?.KindCase switch
     {
         ExecutionError.KindOneofCase.User => $"UserError '{error.User.Message}'" + (error.User.HasErrorClass ? $" class '{error.User.ErrorClass}'" : ""),

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Engine.Client.Protocol;
 using Engine.Client.Transport;
+using Engine.Client.Workers;
 using Grpc.Core;
 using Grpc.Net.Client;
 
@@ -10,7 +11,8 @@ namespace Engine.Client.Conformance;
 /// Checks that a worker follows the worker side of the protocol (docs/conformance.md section C):
 /// each check opens its own Execute stream (or Manage call), sends an exact wire sequence and
 /// compares what comes back with what the protocol requires. Works against any worker that has
-/// an echo UDF; see <see cref="WorkerConformanceOptions"/>.
+/// a profile (<see cref="WorkerConformanceOptions"/>): checks whose behaviour the profile does not
+/// give end as <see cref="ConformanceStatus.NotApplicable"/>, never as failed.
 /// </summary>
 /// <example>
 /// <code>
@@ -27,6 +29,7 @@ public sealed class WorkerConformance : IDisposable, IAsyncDisposable
     private readonly UdfWorker.UdfWorkerClient _client;
     private readonly WorkerConformanceOptions _options;
     private readonly GrpcChannel? _ownedChannel;
+    private WorkerProcess? _ownedProcess;
 
     /// <summary>Runs checks over <paramref name="callInvoker"/> (which the caller keeps owning).</summary>
     /// <param name="callInvoker">The gRPC call invoker of the worker's channel.</param>
@@ -93,6 +96,42 @@ public sealed class WorkerConformance : IDisposable, IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Launches a worker from <paramref name="specification"/> (as a pool does: <c>--id</c> and
+    /// <c>--connection</c> appended, ready once it answers a heartbeat within its initialization
+    /// timeout) and runs checks against it; disposing the returned object stops the worker (Manage
+    /// Shutdown with <c>cancel_sessions</c>, SIGTERM, SIGKILL after the graceful timeout) and removes
+    /// its socket directory.
+    /// </summary>
+    /// <param name="specification">The worker's specification.</param>
+    /// <param name="options">Check settings (the worker's profile); <see langword="null"/> uses the defaults.</param>
+    /// <param name="processOptions">Launch settings (socket directory, client options); <see langword="null"/> uses the defaults.</param>
+    /// <param name="cancellationToken">Abandons the launch (the process is stopped).</param>
+    /// <exception cref="WorkerSpecificationException">The specification is invalid.</exception>
+    /// <exception cref="WorkerLaunchException">The worker could not be started or did not become ready; nothing is left behind.</exception>
+    /// <exception cref="ArgumentException">An option is invalid.</exception>
+    public static async Task<WorkerConformance> LaunchAsync(
+        WorkerSpecification specification,
+        WorkerConformanceOptions? options = null,
+        WorkerProcessOptions? processOptions = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(specification);
+        (options ?? new WorkerConformanceOptions()).Clone().Validate();
+        var process = await WorkerProcess.StartAsync(specification, processOptions, id: null, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var conformance = Create(process.Address, (processOptions ?? new WorkerProcessOptions()).Client, options);
+            conformance._ownedProcess = process;
+            return conformance;
+        }
+        catch
+        {
+            await process.StopAsync(cancellationToken: CancellationToken.None).ConfigureAwait(false);
+            throw;
+        }
+    }
+
     /// <summary>The check with <paramref name="id"/> (case-insensitive).</summary>
     /// <exception cref="ArgumentException">No check has that id; the message lists them.</exception>
     public static ConformanceCheck GetCheck(string id) => Find(id).Check;
@@ -142,22 +181,71 @@ public sealed class WorkerConformance : IDisposable, IAsyncDisposable
     public Task<ConformanceResult> RunCheckAsync(string checkId, CancellationToken cancellationToken = default) =>
         RunOneAsync(Find(checkId), cancellationToken);
 
-    private async Task<ConformanceResult> RunOneAsync((ConformanceCheck Check, Func<ConformanceChecks, Task> Run) entry, CancellationToken cancellationToken)
+    /// <summary>
+    /// The checks of the process contract that <see cref="CheckProcessAsync"/> runs on workers it
+    /// launches from a specification: ready within the initialization timeout, a stale socket file
+    /// removed, exit on SIGTERM within the graceful termination timeout.
+    /// </summary>
+    public static IReadOnlyList<ConformanceCheck> ProcessChecks { get; } = [.. Conformance.ProcessChecks.Catalog.Select(static c => c.Check)];
+
+    /// <summary>
+    /// Checks the process contract of the worker <paramref name="specification"/> describes: each of
+    /// <see cref="ProcessChecks"/> launches its own worker (through <see cref="WorkerProcess"/>, as a
+    /// pool does) and stops it afterwards. Not covered: exiting when the parent dies, and ignoring
+    /// unknown command-line flags.
+    /// </summary>
+    /// <param name="specification">The worker's specification; a check whose transport it does not use (a stale socket file over TCP) is not applicable.</param>
+    /// <param name="processOptions">Launch settings (socket directory, client options); <see langword="null"/> uses the defaults.</param>
+    /// <param name="progress">Told each result as soon as its check ends; <see langword="null"/> for none.</param>
+    /// <param name="cancellationToken">Stops the run; the check in progress ends as failed and its worker is stopped.</param>
+    /// <returns>One result per process check, in <see cref="ProcessChecks"/> order. Never throws for a misbehaving worker.</returns>
+    /// <exception cref="WorkerSpecificationException">The specification is invalid.</exception>
+    /// <exception cref="PlatformNotSupportedException">On Windows (launching needs signals and Unix domain sockets).</exception>
+    public static async Task<IReadOnlyList<ConformanceResult>> CheckProcessAsync(
+        WorkerSpecification specification,
+        WorkerProcessOptions? processOptions = null,
+        IProgress<ConformanceResult>? progress = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(specification);
+        if (OperatingSystem.IsWindows())
+        {
+            throw new PlatformNotSupportedException("Launching worker processes needs Linux or macOS.");
+        }
+
+        specification.Validate();
+        var options = (processOptions ?? new WorkerProcessOptions()).Clone();
+        options.Validate();
+        var results = new List<ConformanceResult>();
+        foreach (var (check, run) in Conformance.ProcessChecks.Catalog)
+        {
+            var result = await GuardAsync(check, () => run(specification, options, cancellationToken), cancellationToken).ConfigureAwait(false);
+            results.Add(result);
+            progress?.Report(result);
+        }
+
+        return results;
+    }
+
+    private Task<ConformanceResult> RunOneAsync((ConformanceCheck Check, Func<ConformanceChecks, Task> Run) entry, CancellationToken cancellationToken) =>
+        GuardAsync(entry.Check, () => entry.Run(new ConformanceChecks(_client, _options, cancellationToken)), cancellationToken);
+
+    private static async Task<ConformanceResult> GuardAsync(ConformanceCheck check, Func<Task> run, CancellationToken cancellationToken)
     {
         var started = Stopwatch.GetTimestamp();
-        var checks = new ConformanceChecks(_client, _options, cancellationToken);
+        var entry = (Check: check, Run: run);
         try
         {
-            await entry.Run(checks).ConfigureAwait(false);
+            await entry.Run().ConfigureAwait(false);
             return new ConformanceResult(entry.Check, ConformanceStatus.Passed, null, Stopwatch.GetElapsedTime(started));
         }
         catch (ConformanceFailure failure)
         {
-            return new ConformanceResult(entry.Check, ConformanceStatus.Failed, failure.Message, Stopwatch.GetElapsedTime(started));
+            return new ConformanceResult(entry.Check, ConformanceStatus.Failed, failure.Message, Stopwatch.GetElapsedTime(started), failure.Sent, failure.Received);
         }
-        catch (ConformanceSkip skip)
+        catch (ConformanceNotApplicable notApplicable)
         {
-            return new ConformanceResult(entry.Check, ConformanceStatus.Skipped, skip.Message, Stopwatch.GetElapsedTime(started));
+            return new ConformanceResult(entry.Check, ConformanceStatus.NotApplicable, notApplicable.Message, Stopwatch.GetElapsedTime(started), profileKey: notApplicable.ProfileKey);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
@@ -183,13 +271,19 @@ public sealed class WorkerConformance : IDisposable, IAsyncDisposable
             : throw new ArgumentException($"No conformance check has the id '{id}'. Known: {string.Join(", ", ById.Keys)}.", nameof(id));
     }
 
-    /// <summary>Closes the channel this object opened (the <c>Create</c> methods); a caller's call invoker is left alone.</summary>
-    public void Dispose() => _ownedChannel?.Dispose();
+    /// <summary>
+    /// Closes the channel this object opened (the <c>Create</c> methods) and stops the worker it
+    /// launched (<see cref="LaunchAsync"/>), waiting for it to exit; a caller's call invoker is left alone.
+    /// </summary>
+    public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();
 
     /// <inheritdoc cref="Dispose"/>
-    public ValueTask DisposeAsync()
+    public async ValueTask DisposeAsync()
     {
-        Dispose();
-        return ValueTask.CompletedTask;
+        _ownedChannel?.Dispose();
+        if (Interlocked.Exchange(ref _ownedProcess, null) is { } process)
+        {
+            await process.StopAsync(cancelSessions: true, reason: "engine-client conformance: done").ConfigureAwait(false);
+        }
     }
 }

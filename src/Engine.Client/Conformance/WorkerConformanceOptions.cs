@@ -4,12 +4,31 @@ using Engine.Client.Protocol;
 namespace Engine.Client.Conformance;
 
 /// <summary>
-/// Settings of a <see cref="WorkerConformance"/> run. The defaults fit the reference worker
-/// (<c>Engine.ReferenceWorker</c>); for another worker, name its echo format and the UDF that
-/// raises a user error, and give batches it accepts.
+/// Settings of a <see cref="WorkerConformance"/> run, and the worker's profile: how this worker
+/// is made to echo, to fail its init and to raise a user error, which the protocol leaves to each
+/// worker. The defaults are the reference worker's profile (<c>Engine.ReferenceWorker</c>); for
+/// another worker, load its profile with <see cref="LoadProfile(string)"/> or
+/// <see cref="ParseProfile(string)"/> (docs/conformance.md, "Writing a profile"). A check that needs
+/// a behaviour the profile does not give ends as <see cref="ConformanceStatus.NotApplicable"/>,
+/// naming the profile key that would enable it.
 /// </summary>
 public sealed class WorkerConformanceOptions
 {
+    /// <summary>The profile key of the echo UDF (<see cref="EchoFormat"/>).</summary>
+    public const string EchoKey = "echo";
+
+    /// <summary>The profile key of the UDF whose init fails (<see cref="InitFailureFormat"/>).</summary>
+    public const string InitFailureKey = "initFailure";
+
+    /// <summary>The profile key of the UDF that raises a user error (<see cref="UserErrorFormat"/>).</summary>
+    public const string UserErrorKey = "userError";
+
+    /// <summary>The profile key of the UDF with a large output (<see cref="LargeOutputFormat"/>).</summary>
+    public const string LargeOutputKey = "largeOutput";
+
+    /// <summary>The name of the profile, shown in reports. Default <c>reference worker</c>.</summary>
+    public string ProfileName { get; set; } = "reference worker";
+
     /// <summary>
     /// Bound on every single wait (a send, a response, a Manage call), so a broken worker fails
     /// a check instead of hanging it. Default 10 s.
@@ -18,44 +37,89 @@ public sealed class WorkerConformanceOptions
 
     /// <summary>
     /// The payload format of a UDF that returns every input batch unchanged, one output per
-    /// input. Default <c>echo</c>.
+    /// input, in order; <see langword="null"/> when the worker has none (every check that needs it is
+    /// then not applicable, key <c>echo</c>). Default <c>echo</c>.
     /// </summary>
-    public string EchoFormat { get; set; } = "echo";
+    public string? EchoFormat { get; set; } = "echo";
 
     /// <summary>The payload sent with <see cref="EchoFormat"/>; at least 3 bytes (it is split into three chunks). Default a short text.</summary>
     public ReadOnlyMemory<byte> EchoPayload { get; set; } = Encoding.UTF8.GetBytes("engine-client conformance echo");
 
     /// <summary>
     /// Input batches, in the session's data format (each <c>DataRequest.data</c>). At least 3;
-    /// an echo UDF must return each unchanged. Default the bytes of "a", "b" and "c", which a
-    /// worker that does not decode its input accepts.
+    /// an echo UDF must return each unchanged (byte for byte, or, when
+    /// <see cref="ArrowSchema"/> is set, as the same Arrow schema and values). Default the bytes
+    /// of "a", "b" and "c" (opaque bytes), which a worker that does not decode its input accepts.
     /// </summary>
     public IReadOnlyList<ReadOnlyMemory<byte>> Batches { get; set; } =
         [Encoding.UTF8.GetBytes("a"), Encoding.UTF8.GetBytes("b"), Encoding.UTF8.GetBytes("c")];
 
+    /// <summary>
+    /// The Arrow schema of <see cref="Batches"/> as an IPC stream holding only the schema, or
+    /// <see langword="null"/> (default) for opaque bytes. When set, every Init carries it as
+    /// <c>input_schema</c> and <c>output_schema</c>, and echoed output is compared by decoding it
+    /// (schema and values) instead of byte for byte.
+    /// </summary>
+    public ReadOnlyMemory<byte>? ArrowSchema { get; set; }
+
     /// <summary>How many batches C3 streams while reading concurrently. Default 256.</summary>
     public int DuplexBatchCount { get; set; } = 256;
 
-    /// <summary>A payload format the worker does not know (C10, C11). Default <c>engine-client-conformance-unknown-format</c>.</summary>
-    public string UnknownFormat { get; set; } = "engine-client-conformance-unknown-format";
+    /// <summary>
+    /// The payload format of a UDF whose init fails (C10 inline, C11 chunked), or
+    /// <see langword="null"/> when the profile gives none (C10 and C11 are then not applicable, key
+    /// <c>initFailure</c>). Default <c>engine-client-conformance-unknown-format</c>: the reference
+    /// worker fails the init of a format it does not know, which the protocol does not require.
+    /// </summary>
+    public string? InitFailureFormat { get; set; } = "engine-client-conformance-unknown-format";
+
+    /// <summary>The payload sent with <see cref="InitFailureFormat"/>; at least 2 bytes (C11 sends it in two chunks). Default a short text.</summary>
+    public ReadOnlyMemory<byte> InitFailurePayload { get; set; } = Encoding.UTF8.GetBytes("engine-client conformance init failure");
 
     /// <summary>
-    /// The payload format of a UDF that raises a user error on its first input batch (C8), or
-    /// <see langword="null"/> to skip C8. Default <c>fault</c> (the reference worker's).
+    /// The kind the init error must have, or <see langword="null"/> to accept any kind. Default
+    /// <see cref="ExecutionError.KindOneofCase.Worker"/> (an unknown format is the worker's error).
+    /// </summary>
+    public ExecutionError.KindOneofCase? ExpectedInitFailureKind { get; set; } = ExecutionError.KindOneofCase.Worker;
+
+    /// <summary>
+    /// The payload format of a UDF that raises a user error on input batch
+    /// <see cref="UserErrorBatch"/> (C8), or <see langword="null"/> when the profile gives none (C8
+    /// is then not applicable, key <c>userError</c>). Default <c>fault</c> (the reference worker's).
     /// </summary>
     public string? UserErrorFormat { get; set; } = "fault";
 
     /// <summary>The payload sent with <see cref="UserErrorFormat"/>. Default <c>user-error</c>.</summary>
     public ReadOnlyMemory<byte> UserErrorPayload { get; set; } = Encoding.UTF8.GetBytes("user-error");
 
-    /// <summary>The message the user error must carry, exactly. Default <c>boom in UDF</c>.</summary>
-    public string ExpectedUserErrorMessage { get; set; } = "boom in UDF";
+    /// <summary>
+    /// The index (0-based, below the number of <see cref="Batches"/>) of the input batch on which
+    /// the UDF raises; the batches before it may produce output or not. Default 0.
+    /// </summary>
+    public int UserErrorBatch { get; set; }
+
+    /// <summary>The message the user error must carry, exactly, or <see langword="null"/> to accept any. Default <c>boom in UDF</c>.</summary>
+    public string? ExpectedUserErrorMessage { get; set; } = "boom in UDF";
 
     /// <summary>The error class the user error must carry, exactly, or <see langword="null"/> to accept any. Default <c>UdfError</c>.</summary>
     public string? ExpectedUserErrorClass { get; set; } = "UdfError";
 
     /// <summary>The traceback the user error must carry, exactly, or <see langword="null"/> (default) to accept any.</summary>
     public string? ExpectedUserErrorTraceback { get; set; }
+
+    /// <summary>
+    /// The payload format of a UDF that answers each input batch with one output of
+    /// <see cref="LargeOutputBytes"/> bytes (check <c>large-output</c>), or <see langword="null"/> when
+    /// the profile gives none (the check is then not applicable, key <c>largeOutput</c>). Default
+    /// <c>fault</c> (the reference worker's <c>big-output</c>).
+    /// </summary>
+    public string? LargeOutputFormat { get; set; } = "fault";
+
+    /// <summary>The payload sent with <see cref="LargeOutputFormat"/>. Default <c>big-output:5242880</c>.</summary>
+    public ReadOnlyMemory<byte> LargeOutputPayload { get; set; } = Encoding.UTF8.GetBytes("big-output:5242880");
+
+    /// <summary>The exact size of that output, in bytes; above 4 MiB (gRPC's default message limit). Default 5 MiB (5,242,880).</summary>
+    public int LargeOutputBytes { get; set; } = 5 * 1024 * 1024;
 
     /// <summary>
     /// Applied to every Init the checks send (after the check set its own fields), for workers
@@ -66,16 +130,39 @@ public sealed class WorkerConformanceOptions
     /// <summary>The reason sent with Manage Shutdown. Default <c>engine-client conformance check</c>.</summary>
     public string ShutdownReason { get; set; } = "engine-client conformance check";
 
+    /// <summary>
+    /// Reads a profile file (JSON, docs/conformance.md "Writing a profile") into options whose
+    /// other settings are the defaults. A behaviour the file does not give is left unset, so its
+    /// checks are not applicable; nothing is taken from the reference worker's profile.
+    /// </summary>
+    /// <param name="path">The profile file.</param>
+    /// <exception cref="IOException">The file cannot be read.</exception>
+    /// <exception cref="FormatException">The file is not a valid profile; the message names the key.</exception>
+    public static WorkerConformanceOptions LoadProfile(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        return ParseProfile(File.ReadAllText(path));
+    }
+
+    /// <summary>Reads a profile (JSON text); see <see cref="LoadProfile(string)"/>.</summary>
+    /// <param name="json">The profile.</param>
+    /// <exception cref="FormatException">The text is not a valid profile; the message names the key.</exception>
+    public static WorkerConformanceOptions ParseProfile(string json)
+    {
+        ArgumentNullException.ThrowIfNull(json);
+        return ConformanceProfile.Parse(json);
+    }
+
     /// <summary>Checks every setting; throws an <see cref="ArgumentException"/> naming the first bad one.</summary>
     public void Validate()
     {
         WorkerClientOptions.RequirePositive(Timeout, nameof(Timeout));
-        if (string.IsNullOrEmpty(EchoFormat))
+        if (EchoFormat is not null && EchoFormat.Length == 0)
         {
-            throw new ArgumentException($"{nameof(EchoFormat)} must name a payload format.");
+            throw new ArgumentException($"{nameof(EchoFormat)} must name a payload format, or be null when the worker has no echo UDF.");
         }
 
-        if (EchoPayload.Length < 3)
+        if (EchoFormat is not null && EchoPayload.Length < 3)
         {
             throw new ArgumentException($"{nameof(EchoPayload)} must hold at least 3 bytes: C15 splits it into three chunks.");
         }
@@ -90,14 +177,29 @@ public sealed class WorkerConformanceOptions
             throw new ArgumentException($"{nameof(DuplexBatchCount)} must be at least 1.");
         }
 
-        if (string.IsNullOrEmpty(UnknownFormat) || string.Equals(UnknownFormat, EchoFormat, StringComparison.Ordinal))
+        if (InitFailureFormat is not null && (InitFailureFormat.Length == 0 || string.Equals(InitFailureFormat, EchoFormat, StringComparison.Ordinal)))
         {
-            throw new ArgumentException($"{nameof(UnknownFormat)} must name a format the worker does not know.");
+            throw new ArgumentException($"{nameof(InitFailureFormat)} must name a format whose init fails, not the echo format.");
         }
 
-        if (UserErrorFormat is not null && string.IsNullOrEmpty(ExpectedUserErrorMessage))
+        if (InitFailureFormat is not null && InitFailurePayload.Length < 2)
         {
-            throw new ArgumentException($"{nameof(ExpectedUserErrorMessage)} must be set when {nameof(UserErrorFormat)} is.");
+            throw new ArgumentException($"{nameof(InitFailurePayload)} must hold at least 2 bytes: C11 sends it in two chunks.");
+        }
+
+        if (UserErrorFormat is not null && UserErrorFormat.Length == 0)
+        {
+            throw new ArgumentException($"{nameof(UserErrorFormat)} must name a payload format, or be null.");
+        }
+
+        if (UserErrorBatch < 0 || UserErrorBatch >= Batches.Count)
+        {
+            throw new ArgumentException($"{nameof(UserErrorBatch)} must be an index of {nameof(Batches)} (0 to {Batches.Count - 1}).");
+        }
+
+        if (LargeOutputFormat is not null && (LargeOutputFormat.Length == 0 || LargeOutputBytes <= 4 * 1024 * 1024))
+        {
+            throw new ArgumentException($"{nameof(LargeOutputFormat)} must name a payload format, and {nameof(LargeOutputBytes)} must be above 4 MiB (4194304).");
         }
 
         ArgumentNullException.ThrowIfNull(ShutdownReason, nameof(ShutdownReason));

@@ -151,6 +151,7 @@ internal sealed class WorkerProcess : IAsyncDisposable
         WorkerProcess worker;
         try
         {
+            effective.BeforeStart?.Invoke(endpoint.SocketPath);
             worker = new WorkerProcess(id, specification, effective, endpoint, startInfo, commandLine, processGroup);
         }
         catch

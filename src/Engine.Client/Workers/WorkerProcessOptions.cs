@@ -84,6 +84,12 @@ public sealed class WorkerProcessOptions
         Client.Validate();
     }
 
+    /// <summary>
+    /// Called with the socket path (or <see langword="null"/> for TCP) after the endpoint was made and
+    /// before the process starts; the conformance kit's process checks place a stale socket there.
+    /// </summary>
+    internal Action<string?>? BeforeStart { get; set; }
+
     internal WorkerProcessOptions Clone()
     {
         var clone = (WorkerProcessOptions)MemberwiseClone();

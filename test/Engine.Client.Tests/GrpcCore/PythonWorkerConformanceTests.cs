@@ -1,13 +1,13 @@
-using System.Text;
 using Engine.Client.Conformance;
+using Engine.Client.Tests.Workers;
 
 namespace Engine.Client.Tests.GrpcCore;
 
 /// <summary>
-/// The conformance suite (CONFORMANCE.md section C) against the gRPC-core worker, every check.
-/// The suite's defaults name the reference worker's formats; the mapping below names the Python
-/// worker's: <c>echo</c> is the same, and the user error comes from its <c>raise</c> format, a
-/// Python <c>ValueError</c> (C8 still requires the message exactly as produced, and the class).
+/// The conformance suite (CONFORMANCE.md section C) against the gRPC-core worker, every check,
+/// driven by the worker's profile file (<c>test/workers/python/conformance-profile.json</c>): its
+/// echo, an init that fails in its <c>hold-finish</c> UDF (a Python <c>ValueError</c>, so a
+/// UserError), and the user error of its <c>raise</c> format.
 /// </summary>
 [TestFixture]
 public sealed class PythonWorkerConformanceTests
@@ -18,15 +18,10 @@ public sealed class PythonWorkerConformanceTests
 
     public static IEnumerable<string> StoppingChecks => WorkerConformance.Checks.Where(c => c.StopsWorker).Select(c => c.Id);
 
-    /// <summary>The Python worker's formats in the suite's terms.</summary>
-    public static WorkerConformanceOptions Options() => new()
-    {
-        EchoFormat = "echo",
-        UserErrorFormat = "raise",
-        UserErrorPayload = Encoding.UTF8.GetBytes("boom in UDF"),
-        ExpectedUserErrorMessage = "boom in UDF",
-        ExpectedUserErrorClass = "ValueError",
-    };
+    public static string ProfilePath => Path.Combine(Specs.RepositoryRoot(), "test", "workers", "python", "conformance-profile.json");
+
+    /// <summary>The Python worker's profile file, as the CLI's <c>--profile</c> reads it.</summary>
+    public static WorkerConformanceOptions Options() => WorkerConformanceOptions.LoadProfile(ProfilePath);
 
     [OneTimeSetUp]
     public async Task StartWorker() => _worker = await PythonWorkerProcess.StartAsync();
@@ -57,16 +52,41 @@ public sealed class PythonWorkerConformanceTests
     }
 
     [Test]
-    public async Task With_the_reference_workers_defaults_only_the_user_error_check_fails_and_says_why()
+    public async Task Every_check_of_the_profile_run_passes_and_none_is_not_applicable()
     {
-        // What a user sees running the suite unmapped (as `engine-client conformance` does): the
-        // Python worker has no `fault` format, so C8 cannot start its UDF; every other check passes.
+        await using var conformance = WorkerConformance.Create(_worker.Address, options: Options());
+
+        var results = await conformance.RunAsync().WaitAsync(TimeSpan.FromSeconds(120));
+
+        Assert.That(results.Where(r => r.Status != ConformanceStatus.Passed), Is.Empty, _worker.Describe());
+    }
+
+    [Test]
+    public async Task Launched_from_a_specification_it_passes_every_process_check_and_every_protocol_check()
+    {
+        var specification = WorkerSpecification.FromProto(Specs.Direct([PythonWorkerProcess.Python, PythonWorkerProcess.Script], initializationTimeoutMs: 30_000));
+
+        var process = await WorkerConformance.CheckProcessAsync(specification).WaitAsync(TimeSpan.FromSeconds(180));
+        IReadOnlyList<ConformanceResult> protocol;
+        await using (var conformance = await WorkerConformance.LaunchAsync(specification, Options()).WaitAsync(TimeSpan.FromSeconds(60)))
+        {
+            protocol = await conformance.RunAsync().WaitAsync(TimeSpan.FromSeconds(120));
+        }
+
+        Assert.That(process.Concat(protocol).Where(r => r.Status != ConformanceStatus.Passed), Is.Empty);
+    }
+
+    [Test]
+    public async Task With_the_reference_workers_profile_only_the_checks_of_its_fault_format_fail_and_say_why()
+    {
+        // What a user sees running the suite with the wrong profile: the Python worker has no
+        // `fault` format, so C8 and large-output cannot start their UDF; every other check passes.
         await using var conformance = WorkerConformance.Create(_worker.Address);
 
         var results = await conformance.RunAsync().WaitAsync(TimeSpan.FromSeconds(120));
 
         var failed = results.Where(r => !r.Passed).ToList();
-        Assert.That(failed.Select(r => r.Check.Id), Is.EqualTo(new[] { "C8" }), string.Join(Environment.NewLine, failed));
-        Assert.That(failed[0].Message, Does.Contain("unknown payload format 'fault'"));
+        Assert.That(failed.Select(r => r.Check.Id), Is.EqualTo(new[] { "C8", "large-output" }), string.Join(Environment.NewLine, failed));
+        Assert.That(failed.Select(r => r.Message), Is.All.Contain("unknown payload format 'fault'"));
     }
 }

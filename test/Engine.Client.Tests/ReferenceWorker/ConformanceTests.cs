@@ -112,13 +112,14 @@ public sealed class ConformanceTests
     }
 
     [Test]
-    public async Task C8_is_skipped_when_no_user_error_udf_is_configured()
+    public async Task C8_is_not_applicable_when_no_user_error_udf_is_configured()
     {
         using var conformance = new WorkerConformance(_worker.Channel.CreateCallInvoker(), new WorkerConformanceOptions { UserErrorFormat = null });
 
         var result = await conformance.RunCheckAsync("C8").WaitAsync(TimeSpan.FromSeconds(30));
 
-        Assert.That(result.Status, Is.EqualTo(ConformanceStatus.Skipped));
+        Assert.That(result.Status, Is.EqualTo(ConformanceStatus.NotApplicable));
+        Assert.That(result.ProfileKey, Is.EqualTo("userError"));
     }
 
     private sealed class SynchronousProgress(List<ConformanceResult> target) : IProgress<ConformanceResult>

@@ -87,6 +87,18 @@ class Raise(Echo):
         raise ValueError(self.message)
 
 
+class Big(Echo):
+    """Answers every input batch with one output of <payload> bytes (a decimal count)."""
+
+    def __init__(self, payload):
+        super().__init__(payload)
+        self.output = bytes(i % 251 for i in range(int(payload.decode())))
+
+    def process(self, batch):
+        self.batches += 1
+        return [self.output]
+
+
 class HoldFinish(Echo):
     """Echo, but Finish is answered only after <payload> seconds, or by CancelResponse if Cancel comes first."""
 
@@ -99,7 +111,7 @@ class Abort(Echo):
     """Ends the call with gRPC status INTERNAL: at Init when the payload is "init", else on the first batch."""
 
 
-UDFS = {"echo": Echo, "sink": Sink, "raise": Raise, "hold-finish": HoldFinish, "abort": Abort}
+UDFS = {"echo": Echo, "sink": Sink, "raise": Raise, "big": Big, "hold-finish": HoldFinish, "abort": Abort}
 
 
 # ---- one Execute stream (PROTOCOL.md, rules of one Execute stream) -----------------------------
