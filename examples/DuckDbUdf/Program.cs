@@ -5,6 +5,8 @@
 // when all of them held.
 //
 //   dotnet run --project examples/DuckDbUdf -- [--rows N] [--threads T] [--worker path/Engine.ReferenceWorker.dll]
+//
+// docs/embedding.md explains the pattern.
 using System.Diagnostics;
 using System.Globalization;
 using DuckDB.NET.Data;
@@ -149,13 +151,31 @@ connection.RegisterScalarFunction<long, long>("local_add_one", (readers, writer,
     Check("after errors", reader.GetInt64(0) == 10000L * 10001 / 2, $"sum over 10000 rows = {reader.GetInt64(0)}");
 }
 
-// 6. Cost per row: the same query with the function in the worker and in process (one run each).
+// 6. The alternative: one session per DuckDB thread, kept open across vectors and finished by the
+//    engine after the query. Every row checked the same way.
+var streamed = new StreamingScalarFunction(pool, "add x 1", interrupt.Token);
+connection.RegisterScalarFunction<long, long>("worker_add_one_streamed", streamed.Invoke);
 {
-    var inWorker = Time(connection, "SELECT sum(worker_add_one(i))::BIGINT FROM numbers", rows);
+    using (var reader = Query(connection, "SELECT sum(y)::BIGINT, count(*) FILTER (WHERE y IS DISTINCT FROM i + 1) FROM (SELECT i, worker_add_one_streamed(i) AS y FROM numbers)"))
+    {
+        reader.Read();
+        Check("session per thread", reader.GetInt64(0) == rows * (rows + 1) / 2 && reader.GetInt64(1) == 0, $"sum {reader.GetInt64(0)}, {reader.GetInt64(1)} rows where worker_add_one_streamed(i) <> i + 1");
+    }
+
+    var outcomes = await streamed.FinishAsync();
+    Check("session per thread, finished", outcomes.Count > 0 && outcomes.All(outcome => outcome.Kind == SessionOutcomeKind.Finished), $"{outcomes.Count} sessions, {outcomes.Count(outcome => outcome.Kind == SessionOutcomeKind.Finished)} finished");
+}
+
+// 7. Cost per row: the same query with the function in a worker (a session per vector, a session
+//    per thread) and in process (one run each).
+{
+    var perVector = Time(connection, "SELECT sum(worker_add_one(i))::BIGINT FROM numbers", rows);
+    var perThread = Time(connection, "SELECT sum(worker_add_one_streamed(i))::BIGINT FROM numbers", rows);
+    var perThreadOutcomes = await streamed.FinishAsync();
+    Check("session per thread, finished after the timed query", perThreadOutcomes.All(outcome => outcome.Kind == SessionOutcomeKind.Finished), $"{perThreadOutcomes.Count} sessions");
     var inProcess = Time(connection, "SELECT sum(local_add_one(i))::BIGINT FROM numbers", rows);
-    var perRowWorker = inWorker.TotalNanoseconds / rows;
-    var perRowLocal = inProcess.TotalNanoseconds / rows;
-    Console.WriteLine($"cost: in a worker {inWorker.TotalMilliseconds:F0} ms ({perRowWorker:F0} ns/row); in process {inProcess.TotalMilliseconds:F0} ms ({perRowLocal:F1} ns/row); {perRowWorker - perRowLocal:F0} ns/row more in the worker");
+    string PerRow(TimeSpan elapsed) => $"{elapsed.TotalMilliseconds:F0} ms, {elapsed.TotalNanoseconds / rows:F0} ns/row";
+    Console.WriteLine($"cost: a session per vector {PerRow(perVector)}; a session per thread {PerRow(perThread)}; in process {PerRow(inProcess)}");
 }
 
 Console.WriteLine(failures == 0 ? "all checks passed" : $"{failures} check(s) failed");

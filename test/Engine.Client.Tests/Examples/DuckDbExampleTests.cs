@@ -31,6 +31,8 @@ public sealed partial class DuckDbExampleTests
             Assert.That(output, Does.Contain($"ok: sum: sum(worker_add_one(i)) = {expectedSum}, expected n(n+1)/2 = {expectedSum}"));
             Assert.That(output, Does.Contain("ok: every row: 0 rows where worker_add_one(i) <> i + 1"));
             Assert.That(output, Does.Contain($"ok: spot rows: 0 -> 1, 1 -> 2, 2047 -> 2048, 2048 -> 2049, {Rows / 2} -> {Rows / 2 + 1}, {Rows - 1} -> {Rows}"));
+            Assert.That(output, Does.Contain($"ok: session per thread: sum {expectedSum}, 0 rows where worker_add_one_streamed(i) <> i + 1"));
+            Assert.That(output, Does.Match(@"ok: session per thread, finished: (\d+) sessions, \1 finished"));
             Assert.That(output, Does.Contain("all checks passed"));
         });
 
