@@ -46,15 +46,6 @@ internal sealed class WorkerScalarFunction(WorkerPool pool, string program, Canc
     /// <summary>The most calls (sessions) in flight at once.</summary>
     public int MaxConcurrentCalls => Volatile.Read(ref _maxActive);
 
-    /// <summary>Forgets the counts, between queries.</summary>
-    public void Reset()
-    {
-        Interlocked.Exchange(ref _calls, 0);
-        Interlocked.Exchange(ref _rows, 0);
-        Volatile.Write(ref _maxActive, 0);
-        _threads.Clear();
-    }
-
     /// <summary>DuckDB's callback: one vector of <paramref name="rowCount"/> rows in, the same rows out.</summary>
     public void Invoke(IReadOnlyList<IDuckDBDataReader> readers, IDuckDBDataWriter writer, ulong rowCount)
     {
