@@ -338,13 +338,7 @@ public sealed partial class WorkerSession
     }
 
     /// <summary>Whether the outcome is settled or a FinishResponse is held for the consumer: nothing more is expected from the worker.</summary>
-    private bool IsTerminated()
-    {
-        lock (_gate)
-        {
-            return _state.IsSettled || _pendingFinish is not null;
-        }
-    }
+    private bool IsTerminated() => _state.IsSettled || Volatile.Read(ref _pendingFinish) is not null;
 
     private bool InitResponded()
     {
