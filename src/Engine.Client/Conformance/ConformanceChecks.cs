@@ -27,6 +27,7 @@ internal sealed class ConformanceChecks
     private const string Metrics = "docs/protocol.md#executionmetrics";
     private const int ConcurrentStreams = 8;
     private const string Transport = "docs/protocol.md#transport-facts";
+    private const string Rule10 = "docs/protocol.md#rule-10-a-broken-stream-is-a-cancel";
 
     private readonly UdfWorker.UdfWorkerClient _client;
     private readonly WorkerConformanceOptions _options;
@@ -67,6 +68,7 @@ internal sealed class ConformanceChecks
         (new("concurrent-streams", "8 Execute streams at once on one connection, their batches interleaved: each stream echoes its own batches, then FinishResponse", false, Stream, "on every stream its own batches echoed in order, then FinishResponse and status OK"), c => c.ConcurrentStreamsAsync()),
         (new("metrics", "Three batches, Finish: the FinishResponse's metrics, where set, count the whole stream", false, Metrics, "FinishResponse whose batches_in and batches_out, when set, are 3 (the whole stream, not the last batch), and bytes_in and bytes_out, when set, at least the data bytes sent and echoed"), c => c.MetricsAsync()),
         (new("large-output", "A UDF whose output batch is larger than gRPC's 4 MiB default (the profile's largeOutput): the output arrives whole, then FinishResponse", false, Transport, "one DataResponse of exactly the profile's size, then FinishResponse; the worker's send limit is above 4 MiB"), c => c.LargeOutputAsync()),
+        (new("abort-mid-batch", "The engine aborts a stream in its data phase (batch 0 echoed, batch 1 sent, no Finish): the worker still answers a heartbeat and serves a whole echo session on the same connection", false, Rule10, "after the aborted stream, a WorkerResponse with the heartbeat branch, then on a new stream two batches echoed in order, FinishResponse and status OK"), c => c.AbortMidBatchAsync()),
         (new("C18", "Manage Shutdown (cancel_sessions = false): answered with the shutdown branch; the worker may exit afterwards", true, Manage, "a WorkerResponse with the shutdown branch"), c => c.ShutdownAsync()),
         (new("shutdown-cancels-sessions", "Manage Shutdown with cancel_sessions = true while a stream is live: the stream gets ErrorResponse(WorkerError) then CancelResponse, and the Manage call the shutdown branch; the worker exits afterwards", true, Manage, "on the live stream ErrorResponse(WorkerError) then CancelResponse and status OK; on the Manage call the shutdown branch"), c => c.ShutdownCancelsSessionsAsync()),
     ];
@@ -468,6 +470,36 @@ internal sealed class ConformanceChecks
                 stream.Dispose();
             }
         }
+    }
+
+    private async Task AbortMidBatchAsync()
+    {
+        // Batch 0 is echoed (the data phase is under way), batch 1 sent and the call aborted
+        // (RST_STREAM) before its echo is read or Finish sent: for the worker a Cancel (rule 10),
+        // after which the connection serves on.
+        using (var aborted = await OpenAcceptedEchoAsync().ConfigureAwait(false))
+        {
+            await aborted.SendDataAsync(_options.Batches[0]).ConfigureAwait(false);
+            RequireEcho(aborted, await aborted.ExpectDataAsync("echoing batch 0 of the stream to abort").ConfigureAwait(false), _options.Batches[0], 0);
+            await aborted.SendDataAsync(_options.Batches[1]).ConfigureAwait(false);
+        }
+
+        await HeartbeatAsync().ConfigureAwait(false);
+
+        // A whole echo session of two batches on a new stream of the same connection. Output may
+        // come before or after Finish (the echo only promises order).
+        using var stream = await OpenAcceptedEchoAsync().ConfigureAwait(false);
+        var batches = _options.Batches;
+        await stream.SendDataAsync(batches[0]).ConfigureAwait(false);
+        await stream.SendDataAsync(batches[1]).ConfigureAwait(false);
+        await stream.SendFinishAsync().ConfigureAwait(false);
+        for (var i = 0; i < 2; i++)
+        {
+            RequireEcho(stream, await stream.ExpectDataAsync(string.Create(CultureInfo.InvariantCulture, $"echoing batch {i} after the aborted stream")).ConfigureAwait(false), batches[i], i);
+        }
+
+        await stream.ExpectFinishAsync().ConfigureAwait(false);
+        await stream.ExpectCleanEndAsync().ConfigureAwait(false);
     }
 
     private async Task ConcurrentStreamsAsync()

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Engine.Client.Payloads;
 using Engine.Client.Protocol;
 using Engine.Client.Tests.Infrastructure;
@@ -57,12 +58,21 @@ public sealed class DeviantWorker
         ["concurrent-streams"] = "expected output 0 to be input batch 0 unchanged",
         ["metrics"] = "expected metrics.batches_in = 3 (cumulative for the stream), got 1",
         ["large-output"] = "expected one DataResponse of 5242880 bytes, got 4194304 bytes",
+        ["abort-mid-batch"] = "gRPC status Unavailable 'deviation: the first call after an aborted stream is refused'",
         ["shutdown-cancels-sessions"] = "expected ErrorResponse(WorkerError), got ErrorResponse carrying UserError",
     };
 
     private static readonly UdfRequest ShutdownSignal = new();
 
     private int _live;
+
+    private int _abortedMidBatch;
+
+    private int _idleHeartbeats;
+
+    private readonly Lock _dataPhasesLock = new();
+
+    private readonly List<Task> _dataPhases = [];
 
     private readonly TaskCompletionSource _shutdown = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -83,8 +93,10 @@ public sealed class DeviantWorker
         switch (request.ManageCase)
         {
             case WorkerRequest.ManageOneofCase.Heartbeat:
-                // Deviation manage-while-busy: with four streams live or more, the wrong branch.
-                return Task.FromResult((Is("C17") && Volatile.Read(ref _live) == 0) || (Is("manage-while-busy") && Volatile.Read(ref _live) >= 4) ? shutdown : heartbeat);
+                // Deviation C17: the first heartbeat with no stream live (C17's, which runs
+                // before abort-mid-batch's) gets the wrong branch. Deviation manage-while-busy:
+                // with four streams live or more, the wrong branch.
+                return Task.FromResult((Is("C17") && Volatile.Read(ref _live) == 0 && Interlocked.Exchange(ref _idleHeartbeats, 1) == 0) || (Is("manage-while-busy") && Volatile.Read(ref _live) >= 4) ? shutdown : heartbeat);
             case WorkerRequest.ManageOneofCase.Shutdown when request.Shutdown.CancelSessions:
                 _shutdown.TrySetResult();
                 return Task.FromResult(shutdown);
@@ -135,6 +147,24 @@ public sealed class DeviantWorker
         {
             await FailAsync(stream, Responses.Error(Protocol("the first message must be Init")));
             return;
+        }
+
+        if (Is("abort-mid-batch"))
+        {
+            // Deviation abort-mid-batch: the first call after a stream aborted in its data phase is
+            // refused. The earlier streams that had a batch are awaited so that their abort is seen
+            // first (the check reads an echo before it aborts, so its stream is among them).
+            Task[] earlier;
+            lock (_dataPhasesLock)
+            {
+                earlier = [.. _dataPhases];
+            }
+
+            await Task.WhenAll(earlier).WaitAsync(TimeSpan.FromSeconds(60));
+            if (Interlocked.Exchange(ref _abortedMidBatch, 0) == 1)
+            {
+                throw new RpcException(new Status(StatusCode.Unavailable, "deviation: the first call after an aborted stream is refused"));
+            }
         }
 
         var init = first.Control.Init;
@@ -232,6 +262,30 @@ public sealed class DeviantWorker
 
     private async Task DataPhaseAsync(WireStream stream, int raiseAt, int bigOutput, bool inline)
     {
+        var ended = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var hadBatch = new StrongBox<bool>();
+        try
+        {
+            await DataPhaseCoreAsync(stream, raiseAt, bigOutput, inline, ended.Task, hadBatch);
+        }
+        catch (StreamAbortedException) when (hadBatch.Value && Is("abort-mid-batch"))
+        {
+            Volatile.Write(ref _abortedMidBatch, 1);
+            throw;
+        }
+        finally
+        {
+            lock (_dataPhasesLock)
+            {
+                _dataPhases.Remove(ended.Task);
+            }
+
+            ended.TrySetResult();
+        }
+    }
+
+    private async Task DataPhaseCoreAsync(WireStream stream, int raiseAt, int bigOutput, bool inline, Task ended, StrongBox<bool> hadBatch)
+    {
         var batches = 0;
         var outputs = 0;
         var held = new List<ByteString>();
@@ -254,6 +308,15 @@ public sealed class DeviantWorker
             if (ScriptedStream.IsData(request))
             {
                 var index = batches++;
+                if (index == 0 && Is("abort-mid-batch"))
+                {
+                    hadBatch.Value = true;
+                    lock (_dataPhasesLock)
+                    {
+                        _dataPhases.Add(ended);
+                    }
+                }
+
                 if (index == raiseAt)
                 {
                     var error = Is("C8") ? Responses.Worker("boom in UDF") : Responses.User("boom in UDF", "UdfError");
