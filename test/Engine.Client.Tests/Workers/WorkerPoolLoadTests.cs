@@ -50,24 +50,7 @@ public sealed class WorkerPoolLoadTests
         }
     }
 
-    private int[] LiveWorkers() =>
-    [
-        .. Directory.GetDirectories("/proc")
-            .Select(d => int.TryParse(Path.GetFileName(d), out var pid) ? pid : -1)
-            .Where(pid => pid > 0 && pid != Environment.ProcessId && Processes.IsAlive(pid) && CommandLine(pid).Contains(_dir.Path, StringComparison.Ordinal)),
-    ];
-
-    private static string CommandLine(int pid)
-    {
-        try
-        {
-            return File.ReadAllText($"/proc/{pid}/cmdline").Replace('\0', ' ');
-        }
-        catch (IOException)
-        {
-            return string.Empty;
-        }
-    }
+    private int[] LiveWorkers() => Processes.CommandLineNames(_dir.Path);
 
     private WorkerPool Pool(Action<WorkerPoolOptions>? adjust = null, int gracefulTerminationTimeoutMs = 1000)
     {

@@ -42,24 +42,7 @@ public sealed class WorkerPoolTests
     }
 
     /// <summary>Processes whose command line names this test's socket directory.</summary>
-    private int[] LiveWorkers() =>
-    [
-        .. Directory.GetDirectories("/proc")
-            .Select(d => int.TryParse(Path.GetFileName(d), out var pid) ? pid : -1)
-            .Where(pid => pid > 0 && pid != Environment.ProcessId && Processes.IsAlive(pid) && CommandLine(pid).Contains(_dir.Path, StringComparison.Ordinal)),
-    ];
-
-    private static string CommandLine(int pid)
-    {
-        try
-        {
-            return File.ReadAllText($"/proc/{pid}/cmdline").Replace('\0', ' ');
-        }
-        catch (IOException)
-        {
-            return string.Empty;
-        }
-    }
+    private int[] LiveWorkers() => Processes.CommandLineNames(_dir.Path);
 
     private WorkerPool Pool(bool reuse = false, bool concurrent = false, Action<WorkerPoolOptions>? adjust = null, Action<UDFWorkerSpecification>? spec = null)
     {

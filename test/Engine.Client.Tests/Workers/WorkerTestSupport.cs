@@ -129,6 +129,27 @@ internal static class Specs
 [UnsupportedOSPlatform("windows")]
 internal static class Processes
 {
+    /// <summary>Live processes (other than this one) whose command line names <paramref name="directory"/>.</summary>
+    public static int[] CommandLineNames(string directory) =>
+    [
+        .. Directory.GetDirectories("/proc")
+            .Select(d => int.TryParse(Path.GetFileName(d), out var pid) ? pid : -1)
+            .Where(pid => pid > 0 && pid != Environment.ProcessId && IsAlive(pid) && CommandLine(pid).Contains(directory, StringComparison.Ordinal)),
+    ];
+
+    /// <summary>A process's command line with its arguments separated by spaces; empty once it is gone.</summary>
+    public static string CommandLine(int pid)
+    {
+        try
+        {
+            return File.ReadAllText($"/proc/{pid}/cmdline").Replace('\0', ' ');
+        }
+        catch (IOException)
+        {
+            return string.Empty;
+        }
+    }
+
     /// <summary>Whether a process exists and is not a zombie (a zombie has exited; only its entry remains).</summary>
     public static bool IsAlive(int pid)
     {
