@@ -17,13 +17,13 @@ namespace Engine.Client;
 /// <example>
 /// <code>
 /// await using var worker = WorkerClient.Create("unix:///tmp/worker.sock");
-/// await using var session = worker.OpenSession();
+/// await using var session = await worker.OpenSessionAsync();
 /// await session.InitAsync(new SessionInit(payload, "builtin"));
 /// await foreach (var batch in session.ProcessAsync(input)) { ... }
 /// var outcome = await session.CloseAsync();
 /// </code>
 /// </example>
-public sealed class WorkerClient : IAsyncDisposable, IDisposable
+public sealed class WorkerClient : WorkerSessionSource
 {
     private readonly GrpcChannel? _channel;
     private readonly CallInvoker _invoker;
@@ -45,7 +45,7 @@ public sealed class WorkerClient : IAsyncDisposable, IDisposable
     public WorkerAddress? Address { get; }
 
     /// <summary>The worker's name in errors and logs (its address by default).</summary>
-    public string Name { get; }
+    public override string Name { get; }
 
     /// <summary>The options in effect (a copy of those given).</summary>
     public WorkerClientOptions Options => _options;
@@ -75,10 +75,15 @@ public sealed class WorkerClient : IAsyncDisposable, IDisposable
         return new WorkerClient(null, null, invoker, name, effective);
     }
 
-    /// <summary>Opens a session: nothing goes on the wire until <see cref="WorkerSession.InitAsync"/>.</summary>
+    /// <summary>
+    /// Opens a session on this worker. It completes at once: nothing goes on the wire until
+    /// <see cref="WorkerSession.InitAsync"/>.
+    /// </summary>
     /// <param name="options">Session settings; <see langword="null"/> uses <see cref="WorkerClientOptions.Session"/>.</param>
+    /// <param name="cancellationToken">Not used: opening does no I/O.</param>
     /// <exception cref="ObjectDisposedException">The client was disposed.</exception>
-    public WorkerSession OpenSession(SessionOptions? options = null) => OpenSession(options, lease: null);
+    public override ValueTask<WorkerSession> OpenSessionAsync(SessionOptions? options = null, CancellationToken cancellationToken = default) =>
+        ValueTask.FromResult(OpenSession(options, lease: null));
 
     internal WorkerSession OpenSession(SessionOptions? options, ISessionLease? lease, Activity? started = null)
     {
@@ -128,7 +133,7 @@ public sealed class WorkerClient : IAsyncDisposable, IDisposable
     }
 
     /// <summary>Closes the channel; sessions still open fail with a transport failure.</summary>
-    public void Dispose()
+    public override void Dispose()
     {
         if (Interlocked.Exchange(ref _disposed, 1) == 0)
         {
@@ -137,7 +142,7 @@ public sealed class WorkerClient : IAsyncDisposable, IDisposable
     }
 
     /// <inheritdoc cref="Dispose"/>
-    public ValueTask DisposeAsync()
+    public override ValueTask DisposeAsync()
     {
         Dispose();
         return ValueTask.CompletedTask;

@@ -54,7 +54,8 @@ internal static class RunCommand
             var target = ResolveTarget(parse.GetValue(worker), parse.GetValue(spec));
             var request = new RunRequest
             {
-                Target = target,
+                Worker = target.Worker,
+                Specification = target.Specification,
                 Format = RequireFormat(parse.GetValue(format)),
                 Payload = ReadPayload(parse.GetValue(payload), parse.GetValue(payloadFile)),
                 SessionConf = KeyValues.ParseAll(parse.GetValue(sessionConf), "--session-conf"),
@@ -123,7 +124,7 @@ internal static class RunCommand
         return command;
     }
 
-    private static WorkerTarget ResolveTarget(WorkerAddress? address, string? specPath)
+    private static (WorkerAddress? Worker, WorkerSpecification? Specification) ResolveTarget(WorkerAddress? address, string? specPath)
     {
         if (address is not null && specPath is not null)
         {
@@ -132,7 +133,7 @@ internal static class RunCommand
 
         if (address is not null)
         {
-            return WorkerTarget.At(address);
+            return (address, null);
         }
 
         if (specPath is null)
@@ -140,7 +141,7 @@ internal static class RunCommand
             throw new UsageException("no worker given; give exactly one of --worker <address> (a running worker) or --spec <file> (launch one).");
         }
 
-        return WorkerTarget.From(SpecificationFiles.LoadValid(specPath, "--spec"));
+        return (null, SpecificationFiles.LoadValid(specPath, "--spec"));
     }
 
     private static string RequireFormat(string? format) => string.IsNullOrWhiteSpace(format)

@@ -32,24 +32,24 @@ internal static class RunOperation
     {
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(interrupt, clock.Deadline);
         var token = linked.Token;
-        var connection = request.Target.Connect(request.BuildClientOptions());
+        var source = request.OpenSource();
         try
         {
             WorkerSession session;
             try
             {
-                state.Stage = request.Target.Launches ? "starting a worker" : "connecting";
-                session = await connection.OpenSessionAsync(request.BuildSessionOptions(), token);
+                state.Stage = request.Launches ? "starting a worker" : "connecting";
+                session = await source.OpenSessionAsync(request.BuildSessionOptions(), token);
             }
             catch (OperationCanceledException) when (token.IsCancellationRequested)
             {
-                return WithoutSession(request, connection.Worker, clock, interrupt.IsCancellationRequested
+                return WithoutSession(request, request.Worker?.ToString(), clock, interrupt.IsCancellationRequested
                     ? (RunOutcome.Interrupted, ExitCodes.Interrupted, null)
                     : (RunOutcome.TransportFailed, ExitCodes.Transport, TimedOut(clock.Expired)));
             }
             catch (Exception ex) when (ex is WorkerLaunchException or WorkerEnvironmentException)
             {
-                return WithoutSession(request, connection.Worker, clock, (RunOutcome.TransportFailed, ExitCodes.Transport, new RunError
+                return WithoutSession(request, request.Worker?.ToString(), clock, (RunOutcome.TransportFailed, ExitCodes.Transport, new RunError
                 {
                     Kind = RunErrorKind.Transport,
                     Reason = "launch_failed",
@@ -62,7 +62,7 @@ internal static class RunOperation
         finally
         {
             state.Stage = "stopping";
-            await connection.DisposeAsync();
+            await source.DisposeAsync();
         }
     }
 

@@ -3,8 +3,35 @@ namespace Engine.Client.Cli.Operations;
 /// <summary>What <c>engine-client run</c> was asked to do, parsed and checked.</summary>
 internal sealed record RunRequest
 {
-    /// <summary>The worker to run on: an address, or a specification to launch one from.</summary>
-    public required WorkerTarget Target { get; init; }
+    /// <summary>The running worker to run on (<c>--worker</c>), or <see langword="null"/> when <see cref="Specification"/> is given.</summary>
+    public WorkerAddress? Worker { get; init; }
+
+    /// <summary>The worker specification to launch a worker from for the run (<c>--spec</c>); it is stopped after.</summary>
+    public WorkerSpecification? Specification { get; init; }
+
+    /// <summary>Whether the run launches its own worker.</summary>
+    public bool Launches => Specification is not null;
+
+    /// <summary>
+    /// The run's session source: a client for <see cref="Worker"/>, or a pool that launches one
+    /// worker from <see cref="Specification"/>, keeps none idle and cancels its sessions when
+    /// disposed. The caller disposes it.
+    /// </summary>
+    public WorkerSessionSource OpenSource()
+    {
+        var client = BuildClientOptions();
+        if (Specification is { } specification)
+        {
+            return WorkerPool.Create(specification, new WorkerPoolOptions
+            {
+                MaxIdleWorkers = 0,
+                CancelSessionsOnDispose = true,
+                Process = new WorkerProcessOptions { Client = client },
+            });
+        }
+
+        return WorkerClient.Create(Worker ?? throw new InvalidOperationException("A run needs a worker address or a specification."), client);
+    }
 
     /// <summary>The payload format tag (<c>Init.udf.format</c>).</summary>
     public required string Format { get; init; }

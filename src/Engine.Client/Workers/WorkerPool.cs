@@ -40,7 +40,7 @@ namespace Engine.Client;
 /// pool starts.
 /// </para>
 /// </remarks>
-public sealed class WorkerPool : IAsyncDisposable, IDisposable
+public sealed class WorkerPool : WorkerSessionSource
 {
     private readonly WorkerSpecification _specification;
     private readonly WorkerPoolOptions _options;
@@ -92,7 +92,7 @@ public sealed class WorkerPool : IAsyncDisposable, IDisposable
     /// The pool's name (<see cref="WorkerPoolOptions.Name"/>, or <c>default</c>): the
     /// <c>engine_client.pool.name</c> tag of its measurements and spans.
     /// </summary>
-    public string Name => _options.Name!;
+    public override string Name => _options.Name!;
 
     /// <summary>Whether the pool is closed (disposed, or being disposed): it opens no more sessions.</summary>
     public bool IsClosed
@@ -142,7 +142,7 @@ public sealed class WorkerPool : IAsyncDisposable, IDisposable
     /// <exception cref="ObjectDisposedException">The pool is closed.</exception>
     /// <exception cref="WorkerEnvironmentException">The environment setup failed (it is not retried).</exception>
     /// <exception cref="WorkerLaunchException">The worker could not be launched; the message shows its exit code and output.</exception>
-    public async Task<WorkerSession> OpenSessionAsync(SessionOptions? options = null, CancellationToken cancellationToken = default)
+    public override async ValueTask<WorkerSession> OpenSessionAsync(SessionOptions? options = null, CancellationToken cancellationToken = default)
     {
         ThrowIfDisposed();
 
@@ -236,7 +236,7 @@ public sealed class WorkerPool : IAsyncDisposable, IDisposable
     /// worker is stopped (Manage shutdown, SIGTERM, SIGKILL after the graceful timeout) and the
     /// environment cleanup runs once. Idempotent and safe to call concurrently.
     /// </summary>
-    public ValueTask DisposeAsync()
+    public override ValueTask DisposeAsync()
     {
         lock (_gate)
         {
@@ -250,7 +250,7 @@ public sealed class WorkerPool : IAsyncDisposable, IDisposable
     /// and the cleanup has run: for containers and callers that dispose synchronously. Safe on a
     /// thread pool thread and under a <see cref="SynchronizationContext"/>.
     /// </summary>
-    public void Dispose()
+    public override void Dispose()
     {
         // The asynchronous path is the only stop path (one behaviour to test). It is started on a
         // thread pool thread so that none of its continuations can be posted to the caller's

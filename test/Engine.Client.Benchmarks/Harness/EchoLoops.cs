@@ -32,7 +32,7 @@ public static class EchoLoops
     /// <summary>One SDK session: Init, ProcessAsync over the batches, CloseAsync.</summary>
     public static async Task<EchoTotals> SdkAsync(WorkerClient client, ReadOnlyMemory<byte> batch, long count, CancellationToken cancellationToken = default)
     {
-        await using var session = client.OpenSession();
+        await using var session = await client.OpenSessionAsync(cancellationToken: cancellationToken);
         await session.InitAsync(new SessionInit(EchoPayload, "echo"), cancellationToken).ConfigureAwait(false);
         long bytes = 0, batches = 0;
         await foreach (var output in session.ProcessAsync(new RepeatedInput(batch, count), cancellationToken).ConfigureAwait(false))

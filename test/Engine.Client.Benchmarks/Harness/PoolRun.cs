@@ -74,7 +74,7 @@ public static class PoolRun
             using var stop = new CancellationTokenSource();
             var peak = SamplePeakAsync(pool, stop.Token);
             var start = Stopwatch.GetTimestamp();
-            var opened = await Task.WhenAll(Enumerable.Range(0, Sessions).Select(_ => pool.OpenSessionAsync())).ConfigureAwait(false);
+            var opened = await Task.WhenAll(Enumerable.Range(0, Sessions).Select(_ => pool.OpenSessionAsync().AsTask())).ConfigureAwait(false);
             foreach (var worker in pool.Workers)
             {
                 launched.Add(worker.Id);

@@ -45,7 +45,7 @@ public static class SessionPhases
     {
         var marks = new long[5];
         marks[0] = Stopwatch.GetTimestamp();
-        await using var session = client.OpenSession();
+        await using var session = await client.OpenSessionAsync();
         await session.InitAsync(new SessionInit(EchoPayload, "echo")).ConfigureAwait(false);
         marks[1] = Stopwatch.GetTimestamp();
         var first = true;

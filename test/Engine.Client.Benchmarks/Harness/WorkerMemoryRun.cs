@@ -115,7 +115,7 @@ public static class WorkerMemoryRun
 
     private static async Task<(long Bytes, bool Finished)> StreamAsync(WorkerClient client, ReadOnlyMemory<byte> batch, TimeSpan duration, TimeSpan readDelay)
     {
-        await using var session = client.OpenSession();
+        await using var session = await client.OpenSessionAsync();
         await session.InitAsync(new SessionInit(EchoPayload, "echo")).ConfigureAwait(false);
         long bytes = 0;
         await foreach (var output in session.ProcessAsync(Until(batch, duration)).ConfigureAwait(false))

@@ -39,7 +39,7 @@ public sealed class ArrowBackpressureTests
     {
         const int Capacity = 3;
         const int Batches = 200;
-        await using var session = _client.OpenSession(TaskTimeouts.HugeTimeouts(o => o.OutputBufferCapacity = Capacity));
+        await using var session = await _client.OpenSessionAsync(TaskTimeouts.HugeTimeouts(o => o.OutputBufferCapacity = Capacity));
         await session.InitAsync(SessionInit.ForArrow(Encoding.UTF8.GetBytes($"generate {Batches * 1000} batch 1000"), "builtin", inputSchema: null)).DefaultTimeout();
         using var deadline = new CancellationTokenSource(TaskTimeouts.Default);
         long consumed = 0;
@@ -83,7 +83,7 @@ public sealed class ArrowBackpressureTests
     {
         const int Batches = 60;
         const int Capacity = 4;
-        await using var session = _client.OpenSession(TaskTimeouts.HugeTimeouts(o => o.OutputBufferCapacity = Capacity));
+        await using var session = await _client.OpenSessionAsync(TaskTimeouts.HugeTimeouts(o => o.OutputBufferCapacity = Capacity));
         await session.InitAsync(SessionInit.ForArrow(Encoding.UTF8.GetBytes("delay 3ms; add x 1"), "builtin", SampleData.Schema)).DefaultTimeout();
         long requested = 0;
         long maxAhead = 0;

@@ -121,7 +121,7 @@ public sealed class ArrowRoundTripPropertyTests
         await RandomArrow.Cases().SampleAsync(async spec =>
         {
             var (schema, batches) = RandomArrow.Build(spec);
-            await using var session = client.OpenSession(TaskTimeouts.HugeTimeouts());
+            await using var session = await client.OpenSessionAsync(TaskTimeouts.HugeTimeouts());
             await session.InitAsync(SessionInit.ForArrow(ReadOnlyMemory<byte>.Empty, "echo", schema)).DefaultTimeout();
 
             var output = await session.ProcessAsync(batches.ToAsyncEnumerable()).ToListAsync();

@@ -31,7 +31,7 @@ public sealed class ArrowSessionTests(HostKind kind)
     [SetUp]
     public void Reset() => _host.Registry.Reset();
 
-    private static WorkerSession Open(WorkerClient client) => client.OpenSession(TaskTimeouts.HugeTimeouts());
+    private static WorkerSession Open(WorkerClient client) => client.OpenSession(TaskTimeouts.HugeTimeouts(), lease: null);
 
     private static SessionInit Init(Schema? input = null, Schema? output = null) =>
         SessionInit.ForArrow(Encoding.UTF8.GetBytes("udf"), "test", input, output);
@@ -138,7 +138,7 @@ public sealed class ArrowSessionTests(HostKind kind)
         const int Limit = 64 * 1024;
         _host.Use(Scripts.Echo);
         using var client = _host.CreateClient(new WorkerClientOptions { MaxSendMessageSize = Limit });
-        var session = client.OpenSession(TaskTimeouts.HugeTimeouts(o => o.PayloadChunkSize = 16 * 1024));
+        var session = await client.OpenSessionAsync(TaskTimeouts.HugeTimeouts(o => o.PayloadChunkSize = 16 * 1024));
         await session.InitAsync(Init(SampleData.Schema)).DefaultTimeout();
 
         var output = await session.ProcessAsync(SampleBatches(20_000, 20_000)).ToListAsync();
@@ -242,7 +242,7 @@ public sealed class ArrowSessionTests(HostKind kind)
     {
         _host.Use(Scripts.Echo);
         using var client = _host.CreateClient(new WorkerClientOptions { MaxSendMessageSize = 64 * 1024 });
-        var session = client.OpenSession(TaskTimeouts.HugeTimeouts(o => o.PayloadChunkSize = 16 * 1024));
+        var session = await client.OpenSessionAsync(TaskTimeouts.HugeTimeouts(o => o.PayloadChunkSize = 16 * 1024));
         await session.InitAsync(Init()).DefaultTimeout();
         using var batch = new RecordBatch.Builder().Append("s", true, c => c.String(b => b.Append(new string('x', 100_000)))).Build();
 

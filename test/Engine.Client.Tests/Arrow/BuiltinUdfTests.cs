@@ -45,7 +45,7 @@ public sealed class BuiltinUdfTests(bool tcp)
 
     private async Task<Run> RunAsync(string program, IAsyncEnumerable<RecordBatch> input, Schema? inputSchema, Schema? outputSchema = null)
     {
-        await using var session = _client.OpenSession(TaskTimeouts.HugeTimeouts());
+        await using var session = await _client.OpenSessionAsync(TaskTimeouts.HugeTimeouts());
         var init = await session.InitAsync(SessionInit.ForArrow(Encoding.UTF8.GetBytes(program), "builtin", inputSchema, outputSchema)).DefaultTimeout();
         var output = await session.ProcessAsync(input).ToListAsync();
         var outcome = await session.CloseAsync().DefaultTimeout();
@@ -169,7 +169,7 @@ public sealed class BuiltinUdfTests(bool tcp)
     [Test]
     public async Task Raise_is_a_user_error_with_its_class_message_and_traceback_and_the_session_is_cancelled()
     {
-        await using var session = _client.OpenSession(TaskTimeouts.HugeTimeouts());
+        await using var session = await _client.OpenSessionAsync(TaskTimeouts.HugeTimeouts());
         await session.InitAsync(SessionInit.ForArrow(Encoding.UTF8.GetBytes("add x 1\nraise ValueError \"x too large\" when x > 99"), "builtin", SampleData.Schema)).DefaultTimeout();
 
         WorkerExecutionException? error = null;
@@ -200,7 +200,7 @@ public sealed class BuiltinUdfTests(bool tcp)
     [TestCase("add x 2147483600", "OverflowError", "add x 2147483600 overflows int32", "OverflowError: add x 2147483600 overflows int32 (row 48 of input batch 0)")]
     public async Task Other_user_errors_carry_their_class_and_where_they_happened(string program, string errorClass, string message, string tracebackEnd)
     {
-        await using var session = _client.OpenSession(TaskTimeouts.HugeTimeouts());
+        await using var session = await _client.OpenSessionAsync(TaskTimeouts.HugeTimeouts());
         var generator = program.StartsWith("generate", StringComparison.Ordinal);
         await session.InitAsync(SessionInit.ForArrow(Encoding.UTF8.GetBytes(program), "builtin", generator ? null : SampleData.Schema)).DefaultTimeout();
 
@@ -224,7 +224,7 @@ public sealed class BuiltinUdfTests(bool tcp)
     [TestCase("# only a comment", "line 1, column 1: the program is empty")]
     public async Task A_program_that_does_not_parse_fails_Init_with_a_SyntaxError_naming_the_position(string program, string message)
     {
-        await using var session = _client.OpenSession(TaskTimeouts.HugeTimeouts());
+        await using var session = await _client.OpenSessionAsync(TaskTimeouts.HugeTimeouts());
 
         var error = Assert.ThrowsAsync<WorkerExecutionException>(() => session.InitAsync(SessionInit.ForArrow(Encoding.UTF8.GetBytes(program), "builtin", SampleData.Schema)));
         var outcome = await session.CloseAsync().DefaultTimeout();
@@ -242,7 +242,7 @@ public sealed class BuiltinUdfTests(bool tcp)
     [TestCase("select id, x", "mismatch", "the builtin program's output does not match Init.output_schema: it has 2 fields where the schema has 6")]
     public async Task A_program_that_does_not_fit_the_declared_schemas_fails_Init_with_an_AnalysisError(string program, string? output, string message)
     {
-        await using var session = _client.OpenSession(TaskTimeouts.HugeTimeouts());
+        await using var session = await _client.OpenSessionAsync(TaskTimeouts.HugeTimeouts());
 
         var error = Assert.ThrowsAsync<WorkerExecutionException>(() => session.InitAsync(
             SessionInit.ForArrow(Encoding.UTF8.GetBytes(program), "builtin", SampleData.Schema, output is null ? null : SampleData.Schema)));
@@ -255,7 +255,7 @@ public sealed class BuiltinUdfTests(bool tcp)
     [Test]
     public async Task Without_a_declared_schema_the_program_is_checked_against_the_first_batch()
     {
-        await using var session = _client.OpenSession(TaskTimeouts.HugeTimeouts());
+        await using var session = await _client.OpenSessionAsync(TaskTimeouts.HugeTimeouts());
         var init = await session.InitAsync(SessionInit.ForArrow(Encoding.UTF8.GetBytes("select nope"), "builtin", inputSchema: null)).DefaultTimeout();
 
         var error = Assert.ThrowsAsync<WorkerExecutionException>(() => session.ProcessAsync(SampleBatches(1_000, 100)).ToListAsync());
@@ -270,7 +270,7 @@ public sealed class BuiltinUdfTests(bool tcp)
     [Test]
     public async Task Data_that_is_not_Arrow_is_a_ProtocolError_from_the_worker()
     {
-        await using var session = _client.OpenSession(TaskTimeouts.HugeTimeouts());
+        await using var session = await _client.OpenSessionAsync(TaskTimeouts.HugeTimeouts());
         await session.InitAsync(new SessionInit(Encoding.UTF8.GetBytes("filter x > 1"), "builtin")).DefaultTimeout();
 
         var error = Assert.ThrowsAsync<WorkerExecutionException>(() =>
@@ -284,7 +284,7 @@ public sealed class BuiltinUdfTests(bool tcp)
     [Test]
     public async Task A_generator_rejects_input()
     {
-        await using var session = _client.OpenSession(TaskTimeouts.HugeTimeouts());
+        await using var session = await _client.OpenSessionAsync(TaskTimeouts.HugeTimeouts());
         await session.InitAsync(SessionInit.ForArrow(Encoding.UTF8.GetBytes("generate 10"), "builtin", inputSchema: null)).DefaultTimeout();
 
         var error = Assert.ThrowsAsync<WorkerExecutionException>(() => session.ProcessAsync(SampleBatches(10, 10)).ToListAsync());

@@ -62,7 +62,7 @@ public sealed class CliParsingTests
     [Test]
     public void The_keepalive_reaches_the_client_options_and_without_it_the_sdk_default_stays()
     {
-        var request = new RunRequest { Target = WorkerTarget.At(WorkerAddress.Parse("unix:///tmp/w.sock")), Format = "echo" };
+        var request = new RunRequest { Worker = WorkerAddress.Parse("unix:///tmp/w.sock"), Format = "echo" };
 
         Assert.Multiple(() =>
         {
@@ -153,7 +153,7 @@ public sealed class CliParsingTests
     [Test]
     public void A_timeout_caps_the_protocol_timeouts_and_the_connect_timeout()
     {
-        var request = new RunRequest { Target = WorkerTarget.At(WorkerAddress.Parse("unix:///tmp/w.sock")), Format = "echo", Timeout = TimeSpan.FromSeconds(5) };
+        var request = new RunRequest { Worker = WorkerAddress.Parse("unix:///tmp/w.sock"), Format = "echo", Timeout = TimeSpan.FromSeconds(5) };
 
         var client = request.BuildClientOptions();
 
@@ -169,7 +169,7 @@ public sealed class CliParsingTests
     [Test]
     public void Without_a_timeout_the_sdk_defaults_stay()
     {
-        var request = new RunRequest { Target = WorkerTarget.At(WorkerAddress.Parse("unix:///tmp/w.sock")), Format = "echo" };
+        var request = new RunRequest { Worker = WorkerAddress.Parse("unix:///tmp/w.sock"), Format = "echo" };
         var defaults = new SessionOptions();
 
         var client = request.BuildClientOptions();
@@ -186,8 +186,8 @@ public sealed class CliParsingTests
     [Test]
     public void A_chunk_size_smaller_than_the_payload_forces_chunking()
     {
-        var target = WorkerTarget.At(WorkerAddress.Parse("unix:///tmp/w.sock"));
-        var small = new RunRequest { Target = target, Format = "echo", Payload = new byte[100], ChunkSize = 64 };
+        var target = WorkerAddress.Parse("unix:///tmp/w.sock");
+        var small = new RunRequest { Worker = target, Format = "echo", Payload = new byte[100], ChunkSize = 64 };
         var large = small with { ChunkSize = 100 };
         var none = small with { ChunkSize = null };
 
@@ -205,7 +205,7 @@ public sealed class CliParsingTests
     {
         var request = new RunRequest
         {
-            Target = WorkerTarget.At(WorkerAddress.Parse("unix:///tmp/w.sock")),
+            Worker = WorkerAddress.Parse("unix:///tmp/w.sock"),
             Format = "builtin",
             Payload = new byte[] { 1, 2, 3 },
             SessionConf = new Dictionary<string, string> { ["spark.sql.session.timeZone"] = "UTC" },

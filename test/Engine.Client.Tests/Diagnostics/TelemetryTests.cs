@@ -67,7 +67,7 @@ public sealed class TelemetryTests
         await using var host = await ScriptHost.StartAsync(HostKind.InProcess);
         host.Use(Scripts.Echo);
         using var client = host.CreateClient();
-        var session = client.OpenSession(TaskTimeouts.HugeTimeouts());
+        var session = await client.OpenSessionAsync(TaskTimeouts.HugeTimeouts());
         await session.InitAsync(new SessionInit(Encoding.UTF8.GetBytes("p"), "echo") { Name = "my_udf" }).DefaultTimeout();
         await session.ProcessAsync(Items("ab", "cde")).ToListAsync();
         await session.CloseAsync().DefaultTimeout();
@@ -117,7 +117,7 @@ public sealed class TelemetryTests
             await stream.IgnoreEverythingAsync();
         });
         using var client = host.CreateClient();
-        var session = client.OpenSession(TaskTimeouts.HugeTimeouts());
+        var session = await client.OpenSessionAsync(TaskTimeouts.HugeTimeouts());
 
         Assert.ThrowsAsync<WorkerTransportException>(() => session.InitAsync(new SessionInit(Encoding.UTF8.GetBytes("p"), "f")));
         await session.CloseAsync().DefaultTimeout();

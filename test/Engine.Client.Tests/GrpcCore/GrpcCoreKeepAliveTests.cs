@@ -51,7 +51,7 @@ public sealed class GrpcCoreKeepAliveTests
     public async Task With_the_default_keepalive_a_session_quiet_for_longer_than_the_servers_ping_limit_finishes()
     {
         await using var client = _worker.CreateClient(new WorkerClientOptions { KeepAlivePingDelay = ScaledDefaultDelay() });
-        var session = client.OpenSession(TaskTimeouts.HugeTimeouts());
+        var session = await client.OpenSessionAsync(TaskTimeouts.HugeTimeouts());
         await session.InitAsync(new SessionInit(ReadOnlyMemory<byte>.Empty, "sink")).DefaultTimeout();
 
         var output = await ReadAllAsync(session.ProcessAsync(OneBatchThenQuiet())).WaitAsync(QuietTime + TaskTimeouts.Default);
@@ -68,7 +68,7 @@ public sealed class GrpcCoreKeepAliveTests
         // The same quiet session with a ping every second (the .NET client's shortest delay):
         // the worker closes the connection after its third early ping.
         await using var client = _worker.CreateClient(new WorkerClientOptions { KeepAlivePingDelay = TimeSpan.FromSeconds(1) });
-        var session = client.OpenSession(TaskTimeouts.HugeTimeouts());
+        var session = await client.OpenSessionAsync(TaskTimeouts.HugeTimeouts());
         await session.InitAsync(new SessionInit(ReadOnlyMemory<byte>.Empty, "sink")).DefaultTimeout();
         using var stopInput = new CancellationTokenSource();
 

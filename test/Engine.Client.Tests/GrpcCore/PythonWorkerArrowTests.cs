@@ -36,7 +36,7 @@ public sealed class PythonWorkerArrowTests
     [Test]
     public async Task Sample_batches_round_trip_row_for_row_with_both_schemas_declared()
     {
-        var session = _client.OpenSession(TaskTimeouts.HugeTimeouts());
+        var session = await _client.OpenSessionAsync(TaskTimeouts.HugeTimeouts());
         await session.InitAsync(Echo(SampleData.Schema)).DefaultTimeout();
 
         var output = await session.ProcessAsync(SampleBatches(20_000, 1_000)).ToListAsync();
@@ -51,7 +51,7 @@ public sealed class PythonWorkerArrowTests
     [Test]
     public async Task A_batch_larger_than_the_workers_4_MiB_limit_is_split_by_rows_and_comes_back_whole()
     {
-        var session = _client.OpenSession(TaskTimeouts.HugeTimeouts());
+        var session = await _client.OpenSessionAsync(TaskTimeouts.HugeTimeouts());
         await session.InitAsync(Echo()).DefaultTimeout();
         using var big = SampleData.CreateBatch(0, 200_000);
 
@@ -67,7 +67,7 @@ public sealed class PythonWorkerArrowTests
     [Test]
     public async Task A_zero_row_batch_round_trips()
     {
-        var session = _client.OpenSession(TaskTimeouts.HugeTimeouts());
+        var session = await _client.OpenSessionAsync(TaskTimeouts.HugeTimeouts());
         await session.InitAsync(Echo()).DefaultTimeout();
 
         var output = await session.ProcessAsync(Batches(Ints("n", 3), Ints("n", 0), Ints("n", 2, first: 3))).ToListAsync();
@@ -81,7 +81,7 @@ public sealed class PythonWorkerArrowTests
     [Test]
     public async Task A_user_error_on_an_Arrow_session_comes_back_structured()
     {
-        var session = _client.OpenSession(TaskTimeouts.HugeTimeouts());
+        var session = await _client.OpenSessionAsync(TaskTimeouts.HugeTimeouts());
         await session.InitAsync(SessionInit.ForArrow(Encoding.UTF8.GetBytes("no rows for you"), "raise", null)).DefaultTimeout();
 
         var error = Assert.ThrowsAsync<WorkerExecutionException>(() => session.ProcessAsync(Batches(Ints("n", 3))).ToListAsync());

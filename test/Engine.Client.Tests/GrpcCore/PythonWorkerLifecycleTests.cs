@@ -37,7 +37,7 @@ public sealed class PythonWorkerLifecycleTests
     {
         await using var worker = await PythonWorkerProcess.StartAsync();
         await using var client = worker.CreateClient();
-        var session = client.OpenSession(TaskTimeouts.HugeTimeouts());
+        var session = await client.OpenSessionAsync(TaskTimeouts.HugeTimeouts());
         await session.InitAsync(new SessionInit(ReadOnlyMemory<byte>.Empty, "echo")).DefaultTimeout();
         await using var output = session.ProcessAsync(OneThenWait()).GetAsyncEnumerator();
         Assert.That(await output.MoveNextAsync().AsTask().DefaultTimeout(), Is.True);
@@ -58,7 +58,7 @@ public sealed class PythonWorkerLifecycleTests
         const int Limit = 16 * 1024 * 1024;
         await using var worker = await PythonWorkerProcess.StartAsync(tcp: false, $"grpc.max_receive_message_length={Limit}");
         await using var client = worker.CreateClient(new WorkerClientOptions { MaxSendMessageSize = Limit });
-        var session = client.OpenSession(TaskTimeouts.HugeTimeouts());
+        var session = await client.OpenSessionAsync(TaskTimeouts.HugeTimeouts());
         await session.InitAsync(new SessionInit(ReadOnlyMemory<byte>.Empty, "echo")).DefaultTimeout();
         var batch = new byte[5 * 1024 * 1024];
         Random.Shared.NextBytes(batch);
@@ -82,7 +82,7 @@ public sealed class PythonWorkerLifecycleTests
         string? socketDirectory;
         try
         {
-            await using (var session = await pool.OpenSessionAsync().WaitAsync(TimeSpan.FromSeconds(60)))
+            await using (var session = await pool.OpenSessionAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(60)))
             {
                 await session.InitAsync(new SessionInit(ReadOnlyMemory<byte>.Empty, "echo")).DefaultTimeout();
                 var output = await session.ProcessAsync(Items("a", "b")).ToListAsync();

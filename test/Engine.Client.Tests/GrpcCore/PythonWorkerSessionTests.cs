@@ -31,7 +31,7 @@ public sealed class PythonWorkerSessionTests(bool tcp)
         await _worker.DisposeAsync();
     }
 
-    private WorkerSession Open(Action<SessionOptions>? adjust = null) => _client.OpenSession(TaskTimeouts.HugeTimeouts(adjust));
+    private WorkerSession Open(Action<SessionOptions>? adjust = null) => _client.OpenSession(TaskTimeouts.HugeTimeouts(adjust), lease: null);
 
     private static SessionInit Udf(string format, string payload = "") => new(Encoding.UTF8.GetBytes(payload), format);
 
@@ -218,7 +218,7 @@ public sealed class PythonWorkerSessionTests(bool tcp)
     {
         // The engine claims a 16 MiB limit the worker does not have: gRPC core refuses the message.
         using var client = _worker.CreateClient(new WorkerClientOptions { MaxSendMessageSize = 16 * 1024 * 1024 });
-        var session = client.OpenSession(TaskTimeouts.HugeTimeouts());
+        var session = await client.OpenSessionAsync(TaskTimeouts.HugeTimeouts());
         await session.InitAsync(Udf("echo")).DefaultTimeout();
 
         var error = await Expect<WorkerTransportException>(() => session.ProcessAsync(Big(6 * 1024 * 1024)).ToListAsync());

@@ -31,7 +31,7 @@ public sealed class ReferenceWorkerMemoryTests
 
         await using var worker = await ReferenceWorkerProcess.StartAsync();
         await using var client = worker.CreateClient();
-        var session = client.OpenSession(TaskTimeouts.HugeTimeouts(options =>
+        var session = await client.OpenSessionAsync(TaskTimeouts.HugeTimeouts(options =>
         {
             options.OutputBufferCapacity = 1;
             options.CancelAcknowledgementTimeout = TimeSpan.FromSeconds(2);
@@ -141,7 +141,7 @@ public sealed class ReferenceWorkerMemoryTests
     /// </summary>
     private static async Task<long> EchoAheadAsync(WorkerClient client, byte[] batch, int batches, Countdown allSent)
     {
-        await using var session = client.OpenSession(TaskTimeouts.HugeTimeouts(options => options.OutputBufferCapacity = 1));
+        await using var session = await client.OpenSessionAsync(TaskTimeouts.HugeTimeouts(options => options.OutputBufferCapacity = 1));
         await session.InitAsync(new SessionInit(EchoPayload, "echo")).DefaultTimeout();
         long bytes = 0;
         await foreach (var output in session.ProcessAsync(Repeat(batch, batches, allSent.Signal)))

@@ -33,7 +33,7 @@ public sealed class ReferenceWorkerSessionTests(bool tcp)
         await _worker.DisposeAsync();
     }
 
-    private WorkerSession Open(Action<SessionOptions>? adjust = null) => _client.OpenSession(TaskTimeouts.HugeTimeouts(adjust));
+    private WorkerSession Open(Action<SessionOptions>? adjust = null) => _client.OpenSession(TaskTimeouts.HugeTimeouts(adjust), lease: null);
 
     private static SessionInit Fault(string fault) => new(Encoding.UTF8.GetBytes(fault), "fault");
 
@@ -340,7 +340,7 @@ public sealed class ReferenceWorkerCrashTests
     {
         await using var worker = await ReferenceWorkerProcess.StartAsync();
         using var client = worker.CreateClient();
-        var session = client.OpenSession(TaskTimeouts.HugeTimeouts());
+        var session = await client.OpenSessionAsync(TaskTimeouts.HugeTimeouts());
         await session.InitAsync(new SessionInit("exit:3"u8.ToArray(), "fault")).DefaultTimeout();
 
         var error = Assert.ThrowsAsync<WorkerTransportException>(() => session.ProcessAsync(Items()).ToListAsync());

@@ -39,7 +39,7 @@ public sealed class SessionProtocolTests(HostKind kind)
         }
     }
 
-    private WorkerSession Open(WorkerClient client, Action<SessionOptions>? adjust = null) => client.OpenSession(TaskTimeouts.HugeTimeouts(adjust));
+    private WorkerSession Open(WorkerClient client, Action<SessionOptions>? adjust = null) => client.OpenSession(TaskTimeouts.HugeTimeouts(adjust), lease: null);
 
     // ---- Init: every field, explicit presence ----
 

@@ -38,7 +38,7 @@ public sealed class SessionScenarioTests(HostKind kind)
     [TearDown]
     public void DisposeClient() => _client.Dispose();
 
-    private WorkerSession Open(SessionOptions? options = null) => _client.OpenSession(options ?? TaskTimeouts.HugeTimeouts());
+    private WorkerSession Open(SessionOptions? options = null) => _client.OpenSession(options ?? TaskTimeouts.HugeTimeouts(), lease: null);
 
     private static SessionInit Init(string payload = "udf") => new(Encoding.UTF8.GetBytes(payload), "test");
 
@@ -768,7 +768,7 @@ public sealed class SessionScenarioTests(HostKind kind)
         _host.Use(stream => stream.IgnoreEverythingAsync());
         WorkerSession? session = null;
         using var client = _host.CreateClient(wrap: inner => new CallProbe(inner) { OnCall = () => session!.Cancel("before Init") });
-        session = client.OpenSession(TaskTimeouts.HugeTimeouts());
+        session = await client.OpenSessionAsync(TaskTimeouts.HugeTimeouts());
 
         Assert.That(async () => await session.InitAsync(Init()).DefaultTimeout(), Throws.InstanceOf<OperationCanceledException>());
         var outcome = await session.CloseAsync().DefaultTimeout();
@@ -788,7 +788,7 @@ public sealed class SessionScenarioTests(HostKind kind)
         _host.Use(stream => stream.IgnoreEverythingAsync());
         CallProbe? probe = null;
         using var client = _host.CreateClient(wrap: inner => probe = new CallProbe(inner) { FailWrite = 1 });
-        var session = client.OpenSession(TaskTimeouts.HugeTimeouts());
+        var session = await client.OpenSessionAsync(TaskTimeouts.HugeTimeouts());
 
         var error = await ExpectAsync<WorkerTransportException>(() => session.InitAsync(Init()));
         var outcome = await session.CloseAsync().DefaultTimeout();

@@ -57,7 +57,7 @@ public sealed class SessionTimeoutTests
     public async Task No_InitResponse_within_the_timeout_is_a_transport_failure_naming_the_setting()
     {
         _host.Use(stream => stream.IgnoreEverythingAsync());
-        var session = _client.OpenSession();
+        var session = await _client.OpenSessionAsync();
         var init = session.InitAsync(Init());
         await (await _host.NextCallAsync()).WaitForAsync(r => r.Any(IsInit)).DefaultTimeout();
 
@@ -88,7 +88,7 @@ public sealed class SessionTimeoutTests
 
             await stream.IgnoreEverythingAsync();
         });
-        var session = _client.OpenSession();
+        var session = await _client.OpenSessionAsync();
         await session.InitAsync(Init()).DefaultTimeout();
         var output = session.ProcessAsync(Items()).GetAsyncEnumerator();
         var next = output.MoveNextAsync().AsTask();
@@ -116,7 +116,7 @@ public sealed class SessionTimeoutTests
     {
         var resume = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         _host.Use(Scripts.Echo);
-        var session = _client.OpenSession();
+        var session = await _client.OpenSessionAsync();
         await session.InitAsync(Init()).DefaultTimeout();
 
         async IAsyncEnumerable<ReadOnlyMemory<byte>> SlowInput()
@@ -157,7 +157,7 @@ public sealed class SessionTimeoutTests
             await stream.WriteAsync(Responses.Data("still-busy"));
             await stream.Aborted;
         });
-        var session = _client.OpenSession(TaskTimeouts.HugeTimeouts(o => o.ProgressTimeout = TimeSpan.FromSeconds(10)));
+        var session = await _client.OpenSessionAsync(TaskTimeouts.HugeTimeouts(o => o.ProgressTimeout = TimeSpan.FromSeconds(10)));
         await session.InitAsync(Init()).DefaultTimeout();
         var output = session.ProcessAsync(Endless()).GetAsyncEnumerator();
         var next = output.MoveNextAsync().AsTask();
@@ -188,7 +188,7 @@ public sealed class SessionTimeoutTests
     {
         var resume = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         _host.Use(Scripts.Echo);
-        var session = _client.OpenSession(TaskTimeouts.HugeTimeouts(o => o.ProgressTimeout = TimeSpan.FromSeconds(10)));
+        var session = await _client.OpenSessionAsync(TaskTimeouts.HugeTimeouts(o => o.ProgressTimeout = TimeSpan.FromSeconds(10)));
         await session.InitAsync(Init()).DefaultTimeout();
 
         async IAsyncEnumerable<ReadOnlyMemory<byte>> SlowInput()
@@ -211,7 +211,7 @@ public sealed class SessionTimeoutTests
     public void The_progress_deadline_is_off_by_default_and_must_be_positive()
     {
         Assert.That(new SessionOptions().ProgressTimeout, Is.Null);
-        Assert.That(() => _client.OpenSession(new SessionOptions { ProgressTimeout = TimeSpan.Zero }), Throws.ArgumentException.With.Message.Contain("ProgressTimeout"));
+        Assert.That(async () => await _client.OpenSessionAsync(new SessionOptions { ProgressTimeout = TimeSpan.Zero }), Throws.ArgumentException.With.Message.Contain("ProgressTimeout"));
     }
 
     [Test]
@@ -223,7 +223,7 @@ public sealed class SessionTimeoutTests
             await stream.WriteAsync(Responses.InitOk());
             await stream.IgnoreEverythingAsync();
         });
-        var session = _client.OpenSession();
+        var session = await _client.OpenSessionAsync();
         await session.InitAsync(Init()).DefaultTimeout();
         var call = await _host.NextCallAsync();
 
@@ -248,7 +248,7 @@ public sealed class SessionTimeoutTests
             await stream.WriteAsync(Responses.InitOk());
             await stream.IgnoreEverythingAsync();
         });
-        var session = _client.OpenSession();
+        var session = await _client.OpenSessionAsync();
         await session.InitAsync(Init()).DefaultTimeout();
         var call = await _host.NextCallAsync();
         using var cts = new CancellationTokenSource();
@@ -269,7 +269,7 @@ public sealed class SessionTimeoutTests
         _host.Use(stream => stream.IgnoreEverythingAsync());
         var writes = new FailingWrites.Control();
         using var client = _host.CreateClient(new WorkerClientOptions { TimeProvider = _time }, inner => new FailingWrites(inner, writes));
-        var session = client.OpenSession();
+        var session = await client.OpenSessionAsync();
 
         var init = session.InitAsync(Init());
         await writes.Started.Task.DefaultTimeout();

@@ -62,7 +62,7 @@ public sealed class SessionTruthTests(HostKind kind)
         var outcomes = new List<SessionOutcome>();
         for (var i = 0; i < 60; i++)
         {
-            var session = client.OpenSession(TaskTimeouts.HugeTimeouts());
+            var session = await client.OpenSessionAsync(TaskTimeouts.HugeTimeouts());
             await session.InitAsync(new SessionInit(Encoding.UTF8.GetBytes("p"), "f")).DefaultTimeout();
             try
             {
@@ -90,7 +90,7 @@ public sealed class SessionTruthTests(HostKind kind)
     {
         _host.Use(Scripts.Echo);
         using var client = _host.CreateClient();
-        var session = client.OpenSession(TaskTimeouts.HugeTimeouts());
+        var session = await client.OpenSessionAsync(TaskTimeouts.HugeTimeouts());
         await session.InitAsync(new SessionInit(Encoding.UTF8.GetBytes("p"), "f")).DefaultTimeout();
 
         var output = await session.ProcessAsync(Items(5)).ToListAsync();
@@ -119,7 +119,7 @@ public sealed class SessionTruthTests(HostKind kind)
         for (var i = 0; i < 20; i++)
         {
             using var input = Ints("x", 3);
-            var session = client.OpenSession(TaskTimeouts.HugeTimeouts());
+            var session = await client.OpenSessionAsync(TaskTimeouts.HugeTimeouts());
             await session.InitAsync(SessionInit.ForArrow(Encoding.UTF8.GetBytes("udf"), "test", input.Schema, input.Schema)).DefaultTimeout();
             WorkerOutputException? rejected = null;
             try
@@ -193,11 +193,11 @@ public sealed class SessionTruthTests(HostKind kind)
         for (var i = 0; i < 50; i++)
         {
             // Closed before Init.
-            var closed = client.OpenSession(TaskTimeouts.HugeTimeouts());
+            var closed = await client.OpenSessionAsync(TaskTimeouts.HugeTimeouts());
             await closed.CloseAsync().DefaultTimeout();
 
             // InitAsync cancelled by its token while the worker withholds InitResponse.
-            var cancelled = client.OpenSession(TaskTimeouts.HugeTimeouts());
+            var cancelled = await client.OpenSessionAsync(TaskTimeouts.HugeTimeouts());
             using var cts = new CancellationTokenSource();
             var init = cancelled.InitAsync(new SessionInit(Encoding.UTF8.GetBytes("p"), "f"), cts.Token);
             await cts.CancelAsync();

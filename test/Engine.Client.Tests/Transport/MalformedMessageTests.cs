@@ -90,7 +90,7 @@ public sealed class MalformedMessageTests
     {
         _executeFrames = [Garbage];
         using var client = Client();
-        var session = client.OpenSession(TaskTimeouts.HugeTimeouts());
+        var session = await client.OpenSessionAsync(TaskTimeouts.HugeTimeouts());
 
         var error = Assert.ThrowsAsync<WorkerTransportException>(
             () => session.InitAsync(new SessionInit(new byte[] { 1 }, "echo")).DefaultTimeout());
@@ -110,7 +110,7 @@ public sealed class MalformedMessageTests
         }.ToByteArray();
         _executeFrames = [init, Garbage];
         using var client = Client();
-        var session = client.OpenSession(TaskTimeouts.HugeTimeouts());
+        var session = await client.OpenSessionAsync(TaskTimeouts.HugeTimeouts());
 
         try
         {

@@ -158,7 +158,7 @@ public sealed class TransportTests
     {
         var path = $"/tmp/ec-missing-{Guid.NewGuid():N}.sock";
         using var client = WorkerClient.Create("unix://" + path);
-        var session = client.OpenSession(TaskTimeouts.HugeTimeouts());
+        var session = await client.OpenSessionAsync(TaskTimeouts.HugeTimeouts());
 
         var error = Assert.ThrowsAsync<WorkerTransportException>(() => session.InitAsync(new SessionInit(Encoding.UTF8.GetBytes("p"), "f")).DefaultTimeout());
         var outcome = await session.CloseAsync().DefaultTimeout();
@@ -232,13 +232,13 @@ public sealed class TransportTests
             await stream.IgnoreEverythingAsync();
         });
         var client = WorkerClient.Create(host.Address!);
-        var session = client.OpenSession(TaskTimeouts.HugeTimeouts());
+        var session = await client.OpenSessionAsync(TaskTimeouts.HugeTimeouts());
         await session.InitAsync(new SessionInit(Encoding.UTF8.GetBytes("p"), "f")).DefaultTimeout();
 
         client.Dispose();
         var outcome = await session.CloseAsync().DefaultTimeout();
 
         Assert.That(outcome.Kind, Is.EqualTo(SessionOutcomeKind.TransportFailed));
-        Assert.That(() => client.OpenSession(), Throws.TypeOf<ObjectDisposedException>());
+        Assert.That(async () => await client.OpenSessionAsync(), Throws.TypeOf<ObjectDisposedException>());
     }
 }

@@ -122,7 +122,7 @@ public sealed class SynchronousDisposalTests
 
         provider.Dispose();
 
-        Assert.Throws<ObjectDisposedException>(() => client.OpenSession());
+        Assert.ThrowsAsync<ObjectDisposedException>(async () => await client.OpenSessionAsync());
     }
 
     /// <summary>Keeps posted callbacks until <see cref="RunPosted"/>.</summary>

@@ -104,7 +104,7 @@ public sealed class WorkerPoolLoadTests
             started = pool.StartWorkersAsync(1);
         }
 
-        var sessions = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => pool.OpenSessionAsync())).WaitAsync(TimeSpan.FromSeconds(60));
+        var sessions = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => pool.OpenSessionAsync().AsTask())).WaitAsync(TimeSpan.FromSeconds(60));
         if (started is not null)
         {
             await started.DefaultTimeout();
@@ -149,7 +149,7 @@ public sealed class WorkerPoolLoadTests
     {
         await using var pool = Pool(o => o.MaxWorkers = 2);
 
-        var sessions = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => pool.OpenSessionAsync())).WaitAsync(TimeSpan.FromSeconds(60));
+        var sessions = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => pool.OpenSessionAsync().AsTask())).WaitAsync(TimeSpan.FromSeconds(60));
 
         Assert.That(pool.Workers.Select(w => w.ActiveSessions), Is.EqualTo(new[] { 4, 4 }));
         await Task.WhenAll(sessions.Select(RunEcho)).WaitAsync(TimeSpan.FromSeconds(60));

@@ -85,6 +85,31 @@ public sealed class WorkerPoolTests
 
     private static int Pid(WorkerPool pool, string workerId) => pool.Workers.Single(w => w.Id == workerId).ProcessId;
 
+    /// <summary>Code that only runs sessions: it sees a <see cref="WorkerSessionSource"/>, not what is behind it.</summary>
+    private static async Task<(SessionOutcome Outcome, string Worker)> EchoThrough(WorkerSessionSource source)
+    {
+        await using var session = await source.OpenSessionAsync(TaskTimeouts.HugeTimeouts()).AsTask().DefaultTimeout();
+        return (await RunEcho(session), session.Worker);
+    }
+
+    [Test]
+    public async Task A_pool_and_a_client_open_sessions_through_one_abstraction()
+    {
+        await using var pool = Pool(reuse: true, adjust: o => o.MaxIdleWorkers = 1);
+        var (pooled, worker) = await EchoThrough(pool);
+        var address = pool.Workers.Single().Address;
+
+        await using WorkerSessionSource client = WorkerClient.Create(address);
+        var (direct, directWorker) = await EchoThrough(client);
+
+        Assert.That(pooled.Kind, Is.EqualTo(SessionOutcomeKind.Finished), pooled.ToString());
+        Assert.That(direct.Kind, Is.EqualTo(SessionOutcomeKind.Finished), direct.ToString());
+        Assert.That(worker, Is.EqualTo(address.ToString()), "the pool's session ran on its launched worker");
+        Assert.That(directWorker, Is.EqualTo(address.ToString()), "the client's session ran on the same worker");
+        Assert.That(pool.Name, Is.Not.Empty);
+        Assert.That(client.Name, Is.EqualTo(address.ToString()));
+    }
+
     [Test]
     public async Task D01_a_spawned_worker_round_trips_a_5_MiB_output_batch_and_closing_the_session_stops_it_and_removes_its_socket()
     {
@@ -110,7 +135,7 @@ public sealed class WorkerPoolTests
     {
         await using var pool = Pool(adjust: o => o.MaxWorkers = 8);
 
-        var sessions = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => pool.OpenSessionAsync())).WaitAsync(TimeSpan.FromSeconds(60));
+        var sessions = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => pool.OpenSessionAsync().AsTask())).WaitAsync(TimeSpan.FromSeconds(60));
         var workers = pool.Workers;
 
         Assert.That(workers, Has.Count.EqualTo(8));
@@ -170,7 +195,7 @@ public sealed class WorkerPoolTests
     {
         var pool = Pool();
 
-        var request = Task.Run(() => pool.OpenSessionAsync());
+        var request = Task.Run(async () => await pool.OpenSessionAsync());
         var dispose = Task.Run(async () => await pool.DisposeAsync());
         await dispose.WaitAsync(TimeSpan.FromSeconds(30));
         try
@@ -192,7 +217,7 @@ public sealed class WorkerPoolTests
         var pool = Pool();
         await pool.DisposeAsync();
 
-        Assert.That(() => pool.OpenSessionAsync(), Throws.TypeOf<ObjectDisposedException>());
+        Assert.That(async () => await pool.OpenSessionAsync(), Throws.TypeOf<ObjectDisposedException>());
         Assert.That(() => pool.StartWorkersAsync(1), Throws.TypeOf<ObjectDisposedException>());
         await pool.DisposeAsync();
     }
@@ -202,7 +227,7 @@ public sealed class WorkerPoolTests
     {
         await using var pool = Pool();
 
-        var error = Assert.ThrowsAsync<ArgumentException>(() => pool.OpenSessionAsync(new SessionOptions { OutputBufferCapacity = 0 }));
+        var error = Assert.ThrowsAsync<ArgumentException>(async () => await pool.OpenSessionAsync(new SessionOptions { OutputBufferCapacity = 0 }));
 
         Assert.That(error!.Message, Does.Contain("OutputBufferCapacity"));
         Assert.That(pool.Workers, Is.Empty);
@@ -229,7 +254,7 @@ public sealed class WorkerPoolTests
     public async Task Idle_workers_beyond_the_configured_count_are_stopped()
     {
         await using var pool = Pool(reuse: true, adjust: o => o.MaxIdleWorkers = 1);
-        var sessions = await Task.WhenAll(Enumerable.Range(0, 3).Select(_ => pool.OpenSessionAsync())).WaitAsync(TimeSpan.FromSeconds(60));
+        var sessions = await Task.WhenAll(Enumerable.Range(0, 3).Select(_ => pool.OpenSessionAsync().AsTask())).WaitAsync(TimeSpan.FromSeconds(60));
         Assert.That(pool.Workers, Has.Count.EqualTo(3));
 
         foreach (var session in sessions)
@@ -380,7 +405,7 @@ public sealed class WorkerPoolTests
         var cleanup = _dir.Script("cleanup.sh", $"echo x >> {cleanups}");
         var pool = Pool(spec: s => s.Environment = new WorkerEnvironment { Installation = Specs.Callable(install), EnvironmentCleanup = Specs.Callable(cleanup) });
 
-        var sessions = await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => pool.OpenSessionAsync())).WaitAsync(TimeSpan.FromSeconds(60));
+        var sessions = await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => pool.OpenSessionAsync().AsTask())).WaitAsync(TimeSpan.FromSeconds(60));
         foreach (var session in sessions)
         {
             await RunEcho(session);
@@ -400,8 +425,8 @@ public sealed class WorkerPoolTests
         var install = _dir.Script("install.sh", $"echo x >> {counter}; echo 'no space left' >&2; exit 7");
         await using var pool = Pool(spec: s => s.Environment = new WorkerEnvironment { Installation = Specs.Callable(install) });
 
-        var first = Assert.ThrowsAsync<WorkerEnvironmentException>(() => pool.OpenSessionAsync());
-        var second = Assert.ThrowsAsync<WorkerEnvironmentException>(() => pool.OpenSessionAsync());
+        var first = Assert.ThrowsAsync<WorkerEnvironmentException>(async () => await pool.OpenSessionAsync());
+        var second = Assert.ThrowsAsync<WorkerEnvironmentException>(async () => await pool.OpenSessionAsync());
 
         Assert.That(first!.Message, Does.Contain("7").And.Contain("no space left"));
         Assert.That(second, Is.SameAs(first));
@@ -417,7 +442,7 @@ public sealed class WorkerPoolTests
             WorkerSpecification.FromProto(Specs.Direct([script])),
             new WorkerPoolOptions { Process = new WorkerProcessOptions { SocketDirectory = _dir.Path } });
 
-        var error = Assert.ThrowsAsync<WorkerLaunchException>(() => pool.OpenSessionAsync());
+        var error = Assert.ThrowsAsync<WorkerLaunchException>(async () => await pool.OpenSessionAsync());
 
         Assert.That(error!.Message, Does.Contain("exit code 3").And.Contain("cannot import udf"));
         Assert.That(pool.Workers, Is.Empty);

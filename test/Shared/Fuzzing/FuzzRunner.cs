@@ -94,7 +94,7 @@ internal static class FuzzRunner
         var plan = FuzzPlan.FromSeed(seed);
         var expected = FuzzExpectation.For(plan.Misbehaviour);
         var bound = Bound(expected);
-        var session = client.OpenSession(OptionsFor(expected));
+        var session = await client.OpenSessionAsync(OptionsFor(expected));
         var seen = new Observation();
         var started = Stopwatch.GetTimestamp();
         var run = DriveAsync(session, plan, expected, seen);
@@ -133,7 +133,7 @@ internal static class FuzzRunner
     /// <summary>A normal echo session on <paramref name="client"/>; <see langword="null"/> when it finished with its input echoed.</summary>
     public static async Task<string?> CheckConnectionAsync(WorkerClient client)
     {
-        var session = client.OpenSession(new SessionOptions { InitResponseTimeout = HugeTimeout, IdleTimeout = HugeTimeout, CancelAcknowledgementTimeout = HugeTimeout });
+        var session = await client.OpenSessionAsync(new SessionOptions { InitResponseTimeout = HugeTimeout, IdleTimeout = HugeTimeout, CancelAcknowledgementTimeout = HugeTimeout });
         try
         {
             var work = EchoAsync(session);
