@@ -61,7 +61,7 @@ internal static class RunCommand
                 SessionConf = KeyValues.ParseAll(parse.GetValue(sessionConf), "--session-conf"),
                 TaskContext = KeyValues.ParseAll(parse.GetValue(taskContext), "--task-context"),
                 ChunkSize = ToInt(parse.GetValue(chunkSize), "--chunk-size"),
-                MaxMessageSize = ToInt(parse.GetValue(maxMessageSize), "--max-message-size") ?? WorkerClientOptions.DefaultMaxSendMessageSize,
+                MaxMessageSize = ToInt(parse.GetValue(maxMessageSize), "--max-message-size") ?? new WorkerClientOptions().MaxSendMessageSize,
                 Timeout = parse.GetValue(timeout),
                 KeepAlive = parse.GetValue(keepAlive),
                 PreviewLimit = PreviewRows,

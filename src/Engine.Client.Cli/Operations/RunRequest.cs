@@ -47,7 +47,7 @@ internal sealed record RunRequest
     public int? ChunkSize { get; init; }
 
     /// <summary>The worker's inbound message limit (default 4 MiB).</summary>
-    public int MaxMessageSize { get; init; } = WorkerClientOptions.DefaultMaxSendMessageSize;
+    public int MaxMessageSize { get; init; } = new WorkerClientOptions().MaxSendMessageSize;
 
     /// <summary>Bound on the whole run, and cap of the session's protocol timeouts; <see langword="null"/> for none.</summary>
     public TimeSpan? Timeout { get; init; }

@@ -75,6 +75,7 @@ internal static class WorkerChannelFactory
         if (!File.Exists(path))
         {
             throw new WorkerUnreachableException(
+                "unix://" + path,
                 $"no socket file exists at {path}: the worker is not running there, or has not started listening yet.");
         }
 
@@ -88,7 +89,7 @@ internal static class WorkerChannelFactory
         catch (SocketException ex)
         {
             socket.Dispose();
-            throw new WorkerUnreachableException(DescribeSocketError(ex, "unix://" + path), ex);
+            throw new WorkerUnreachableException("unix://" + path, DescribeSocketError(ex, "unix://" + path), ex);
         }
         catch
         {
@@ -109,7 +110,7 @@ internal static class WorkerChannelFactory
         catch (SocketException ex)
         {
             socket.Dispose();
-            throw new WorkerUnreachableException(DescribeSocketError(ex, $"http://{endPoint.Host}:{endPoint.Port}"), ex);
+            throw new WorkerUnreachableException($"http://{endPoint.Host}:{endPoint.Port}", DescribeSocketError(ex, $"http://{endPoint.Host}:{endPoint.Port}"), ex);
         }
         catch
         {

@@ -12,10 +12,10 @@ namespace Engine.Client;
 public sealed class WorkerClientOptions
 {
     /// <summary>128 MiB: what Spark's engine accepts inbound.</summary>
-    public const int DefaultMaxReceiveMessageSize = 128 * 1024 * 1024;
+    internal const int DefaultMaxReceiveMessageSize = 128 * 1024 * 1024;
 
     /// <summary>4 MiB: the gRPC default most worker servers keep for inbound messages.</summary>
-    public const int DefaultMaxSendMessageSize = 4 * 1024 * 1024;
+    internal const int DefaultMaxSendMessageSize = 4 * 1024 * 1024;
 
     /// <summary>
     /// Largest message accepted from the worker, in bytes. Default 128 MiB. Must be at least
@@ -32,13 +32,13 @@ public sealed class WorkerClientOptions
     public int MaxSendMessageSize { get; set; } = DefaultMaxSendMessageSize;
 
     /// <summary>The shortest <see cref="KeepAlivePingDelay"/> the .NET HTTP/2 client accepts: 1 s.</summary>
-    public static readonly TimeSpan MinKeepAlivePingDelay = TimeSpan.FromSeconds(1);
+    internal static readonly TimeSpan MinKeepAlivePingDelay = TimeSpan.FromSeconds(1);
 
     /// <summary>
     /// Delay between HTTP/2 keepalive pings, sent only while calls are active: a ping goes out
     /// when nothing arrived from the worker for this long. Default
     /// <see cref="Timeout.InfiniteTimeSpan"/>: no pings. When set, at least 1 s
-    /// (<see cref="MinKeepAlivePingDelay"/>); to stay within every mainstream gRPC server's default
+    /// (1 s); to stay within every mainstream gRPC server's default
     /// limits, more than 5 minutes (for example 10 minutes).
     /// </summary>
     /// <remarks>
@@ -76,7 +76,7 @@ public sealed class WorkerClientOptions
     public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>4 MiB: the default <see cref="Http2InitialStreamWindowSize"/>.</summary>
-    public const int DefaultHttp2InitialStreamWindowSize = 4 * 1024 * 1024;
+    internal const int DefaultHttp2InitialStreamWindowSize = 4 * 1024 * 1024;
 
     /// <summary>
     /// Initial HTTP/2 stream receive window, in bytes: how much output a worker may send on one

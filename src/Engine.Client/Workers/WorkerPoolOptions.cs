@@ -34,11 +34,11 @@ public sealed class WorkerPoolOptions
     /// wait on I/O; the floor of 4 keeps a one- or two-processor container from serialising
     /// sessions of workers that serve one session at a time.
     /// </remarks>
-    public static int DefaultMaxWorkers => Math.Max(4, 2 * System.Environment.ProcessorCount);
+    internal static int DefaultMaxWorkers => Math.Max(4, 2 * System.Environment.ProcessorCount);
 
     /// <summary>
     /// Workers alive at once (starting, serving, idle or stopping). Default
-    /// <see cref="DefaultMaxWorkers"/> (twice the processor count, at least 4);
+    /// twice the processor count, at least 4 (the remarks say why);
     /// <see langword="null"/>: no cap. At the cap, session requests wait for a worker to become free
     /// or to stop. <see cref="WorkerPool.StartWorkersAsync"/> launches the count it is asked for
     /// regardless of the cap.
