@@ -125,7 +125,7 @@ internal static class Durations
         return true;
     }
 
-    /// <summary>The shortest keepalive delay .NET's HTTP/2 client accepts (WorkerClientOptions.KeepAlivePingDelay says so too).</summary>
+    /// <summary>The shortest keepalive delay .NET's HTTP/2 client accepts (WorkerConnectionOptions.KeepAlivePingDelay says so too).</summary>
     private static readonly TimeSpan MinKeepAlivePingDelay = TimeSpan.FromSeconds(1);
 
     /// <summary>A short human form: <c>500 ms</c>, <c>1.5 s</c>, <c>2 min</c>.</summary>

@@ -150,7 +150,7 @@ public sealed partial class SessionInit
         if (envelopeWithoutPayload + PayloadFieldsAllowance > maxMessageSize)
         {
             throw new ArgumentException(
-                $"Init without its payload is {envelopeWithoutPayload} bytes, over the worker's message limit of {maxMessageSize} bytes: schemas, task context, session conf and parameters must fit in one message. Make them smaller or raise {nameof(WorkerClientOptions)}.{nameof(WorkerClientOptions.MaxSendMessageSize)} if the worker accepts more.");
+                $"Init without its payload is {envelopeWithoutPayload} bytes, over the worker's message limit of {maxMessageSize} bytes: schemas, task context, session conf and parameters must fit in one message. Make them smaller or raise {nameof(WorkerClientOptions)}.{nameof(WorkerConnectionOptions.MaxSendMessageSize)} if the worker accepts more.");
         }
 
         if (chunk)

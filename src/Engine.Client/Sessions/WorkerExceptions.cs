@@ -165,7 +165,7 @@ public sealed class WorkerTransportException : WorkerException
             _ => exception.Message,
         };
         return exception is not null && IsTooManyPings(exception)
-            ? cause?.TrimEnd('.') + ". The worker closed the connection for too many keepalive pings: keep WorkerClientOptions.KeepAlivePingDelay off (the default) or above the worker's limit (5 minutes for gRPC-core, Java and Go servers)."
+            ? cause?.TrimEnd('.') + ". The worker closed the connection for too many keepalive pings: keep WorkerConnectionOptions.KeepAlivePingDelay off (the default) or above the worker's limit (5 minutes for gRPC-core, Java and Go servers)."
             : cause;
     }
 

@@ -25,7 +25,7 @@ public sealed partial class WorkerSession
     /// <param name="input">
     /// The input batches. Each one is encoded as one Arrow IPC stream per DataRequest, split by
     /// rows into several DataRequests when it would not fit the worker's message limit
-    /// (<see cref="WorkerClientOptions.MaxSendMessageSize"/>). The caller keeps owning every input
+    /// (<see cref="WorkerConnectionOptions.MaxSendMessageSize"/>). The caller keeps owning every input
     /// batch: the session is done with a batch once it asks for the next one, so the source may
     /// dispose it then, never before.
     /// </param>

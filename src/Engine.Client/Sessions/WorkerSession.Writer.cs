@@ -349,7 +349,7 @@ public sealed partial class WorkerSession
         if (item.Length + DataFramingAllowance > _maxSendMessageSize)
         {
             throw new ArgumentException(
-                $"Input item {index} is {item.Length} bytes, over the worker's message limit of {_maxSendMessageSize} bytes. Send smaller batches, or raise {nameof(WorkerClientOptions)}.{nameof(WorkerClientOptions.MaxSendMessageSize)} if the worker accepts more.");
+                $"Input item {index} is {item.Length} bytes, over the worker's message limit of {_maxSendMessageSize} bytes. Send smaller batches, or raise {nameof(WorkerClientOptions)}.{nameof(WorkerConnectionOptions.MaxSendMessageSize)} if the worker accepts more.");
         }
     }
 

@@ -137,7 +137,7 @@ public sealed class ArrowSessionTests(HostKind kind)
     {
         const int Limit = 64 * 1024;
         _host.Use(Scripts.Echo);
-        using var client = _host.CreateClient(new WorkerClientOptions { MaxSendMessageSize = Limit });
+        using var client = _host.CreateClient(new WorkerClientOptions { Connection = { MaxSendMessageSize = Limit } });
         var session = await client.OpenSessionAsync(TaskTimeouts.HugeTimeouts(o => o.PayloadChunkSize = 16 * 1024));
         await session.InitAsync(Init(SampleData.Schema)).DefaultTimeout();
 
@@ -241,7 +241,7 @@ public sealed class ArrowSessionTests(HostKind kind)
     public async Task A_single_row_over_the_message_limit_is_rejected_before_anything_of_it_is_sent()
     {
         _host.Use(Scripts.Echo);
-        using var client = _host.CreateClient(new WorkerClientOptions { MaxSendMessageSize = 64 * 1024 });
+        using var client = _host.CreateClient(new WorkerClientOptions { Connection = { MaxSendMessageSize = 64 * 1024 } });
         var session = await client.OpenSessionAsync(TaskTimeouts.HugeTimeouts(o => o.PayloadChunkSize = 16 * 1024));
         await session.InitAsync(Init()).DefaultTimeout();
         using var batch = new RecordBatch.Builder().Append("s", true, c => c.String(b => b.Append(new string('x', 100_000)))).Build();

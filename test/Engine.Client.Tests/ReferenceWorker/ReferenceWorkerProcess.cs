@@ -196,12 +196,12 @@ public sealed class ReferenceWorkerProcess : IAsyncDisposable
     }
 
     /// <summary>A fresh SDK client for the worker (128 MiB both ways).</summary>
-    public WorkerClient CreateClient() => WorkerClient.Create(Address, new WorkerClientOptions { MaxSendMessageSize = MaxMessageSize });
+    public WorkerClient CreateClient() => WorkerClient.Create(Address, new WorkerClientOptions { Connection = { MaxSendMessageSize = MaxMessageSize } });
 
     /// <summary>A fresh channel that accepts 128 MiB messages both ways; the caller disposes it.</summary>
     public GrpcChannel CreateChannel() => WorkerChannelFactory.Create(
         WorkerAddress.Parse(Address),
-        new WorkerClientOptions { MaxSendMessageSize = MaxMessageSize, MaxReceiveMessageSize = MaxMessageSize });
+        new WorkerClientOptions { Connection = { MaxSendMessageSize = MaxMessageSize, MaxReceiveMessageSize = MaxMessageSize } });
 
     /// <summary>Sends <paramref name="signal"/> to the started process.</summary>
     public void Signal(int signal)

@@ -136,7 +136,7 @@ public sealed class SessionProtocolTests(HostKind kind)
     [Test]
     public void Init_rejects_settings_that_cannot_fit_one_message_even_with_the_payload_chunked()
     {
-        using var client = _host.CreateClient(new WorkerClientOptions { MaxSendMessageSize = 64 * 1024 });
+        using var client = _host.CreateClient(new WorkerClientOptions { Connection = { MaxSendMessageSize = 64 * 1024 } });
         var session = Open(client, o => o.PayloadChunkSize = 16 * 1024);
 
         var error = Assert.ThrowsAsync<ArgumentException>(() => session.InitAsync(new SessionInit(B("p"), "f") { InputSchema = new byte[100_000] }));
@@ -166,7 +166,7 @@ public sealed class SessionProtocolTests(HostKind kind)
             await stream.WriteAsync(Responses.InitOk());
             await Scripts.EchoLoopAsync(stream);
         });
-        using var client = _host.CreateClient(new WorkerClientOptions { MaxSendMessageSize = 128 * 1024 });
+        using var client = _host.CreateClient(new WorkerClientOptions { Connection = { MaxSendMessageSize = 128 * 1024 } });
         var session = Open(client, o => o.PayloadChunkSize = 100 * 1024);
 
         await session.InitAsync(new SessionInit(payload, "big")).DefaultTimeout();
@@ -247,7 +247,7 @@ public sealed class SessionProtocolTests(HostKind kind)
             await resume.Task;
             await Scripts.AnswerCancelAsync(stream);
         });
-        using var client = _host.CreateClient(new WorkerClientOptions { MaxSendMessageSize = 64 * 1024 });
+        using var client = _host.CreateClient(new WorkerClientOptions { Connection = { MaxSendMessageSize = 64 * 1024 } });
         var session = Open(client, o => o.PayloadChunkSize = 1024);
         using var cts = new CancellationTokenSource();
 
@@ -273,7 +273,7 @@ public sealed class SessionProtocolTests(HostKind kind)
     public async Task A_batch_over_the_workers_message_limit_is_rejected_before_sending_and_Cancel_goes_out()
     {
         _host.Use(Scripts.Echo);
-        using var client = _host.CreateClient(new WorkerClientOptions { MaxSendMessageSize = 64 * 1024 });
+        using var client = _host.CreateClient(new WorkerClientOptions { Connection = { MaxSendMessageSize = 64 * 1024 } });
         var session = Open(client, o => o.PayloadChunkSize = 16 * 1024);
         await session.InitAsync(new SessionInit(B("p"), "f")).DefaultTimeout();
 
@@ -290,7 +290,7 @@ public sealed class SessionProtocolTests(HostKind kind)
     public async Task Batches_above_the_4_MiB_gRPC_default_round_trip_both_ways_when_the_limits_allow()
     {
         _host.Use(Scripts.Echo);
-        using var client = _host.CreateClient(new WorkerClientOptions { MaxSendMessageSize = 16 * 1024 * 1024 });
+        using var client = _host.CreateClient(new WorkerClientOptions { Connection = { MaxSendMessageSize = 16 * 1024 * 1024 } });
         var session = Open(client);
         await session.InitAsync(new SessionInit(B("p"), "f")).DefaultTimeout();
         var big = Payload(5 * 1024 * 1024);
