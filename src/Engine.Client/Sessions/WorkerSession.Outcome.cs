@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using Engine.Client.Diagnostics;
 using Engine.Client.Protocol;
+using Engine.Client.Sessions;
 using Grpc.Core;
 
 namespace Engine.Client;
@@ -13,13 +14,7 @@ public sealed partial class WorkerSession
     private WatchdogKind _watchdogKind;
     private long _watchdogArmedAt;
     private TimeSpan _watchdogTimeout;
-    private string? _sendFailure;
     private bool _telemetryStarted;
-    private PendingFinish? _pendingFinish;
-    private bool _outputDone;
-
-    /// <summary>A FinishResponse held until the consumer has read every output batch.</summary>
-    private sealed record PendingFinish(SessionError? CallbackError, ExecutionMetrics? Metrics, ReadOnlyMemory<byte>? FinishData);
 
     /// <summary>Deadline kinds, by priority: a later one replaces an earlier one, never the reverse.</summary>
     private enum WatchdogKind
@@ -37,52 +32,22 @@ public sealed partial class WorkerSession
     /// </summary>
     private void RequestCancel(string reason, bool byCaller)
     {
-        bool terminated;
-        lock (_gate)
+        switch (_state.RequestCancel(reason, byCaller))
         {
-            if (_state.IsSettled)
-            {
+            case CancelDecision.Ignored:
                 return;
-            }
-
-            // After a FinishResponse nothing is left to cancel on the wire: the consumer stopped
-            // reading (or failed), so the terminator settles now.
-            terminated = _pendingFinish is not null;
-            if (!terminated)
-            {
-                if (_cancelRequested)
-                {
-                    return;
-                }
-
-                _cancelRequested = true;
-                _cancelReason = reason;
-                _cancelByCaller = byCaller;
-            }
-        }
-
-        if (terminated)
-        {
-            SettlePendingFinish();
-            return;
+            case CancelDecision.SettleHeldFinish:
+                SettlePendingFinish();
+                return;
         }
 
         SessionLog.CancelRequested(_logger, Id, _worker, reason);
-        _state.TryAdvanceTo(SessionPhase.Cancelling);
         FailOutput(new OperationCanceledException(byCaller
             ? $"The session was cancelled by the caller ({reason})."
             : $"The session was cancelled: {reason}."));
         StopInput();
         ArmWatchdog(WatchdogKind.CancelAck, _options.CancelAcknowledgementTimeout);
         _outbound.Writer.TryComplete();
-    }
-
-    private string CancelReason()
-    {
-        lock (_gate)
-        {
-            return _cancelReason ?? "no reason given";
-        }
     }
 
     /// <summary>
@@ -133,7 +98,7 @@ public sealed partial class WorkerSession
     {
         lock (_gate)
         {
-            if (_state.IsSettled || _pendingFinish is not null || (_watchdogKind >= WatchdogKind.SendFailure && kind <= _watchdogKind))
+            if (_state.IsTerminated || (_watchdogKind >= WatchdogKind.SendFailure && kind <= _watchdogKind))
             {
                 return;
             }
@@ -193,10 +158,10 @@ public sealed partial class WorkerSession
             }
 
             timeout = _watchdogTimeout;
-            byCaller = _cancelByCaller;
-            sendFailure = _sendFailure;
-            firstError = _firstTransportError;
         }
+
+        byCaller = _state.Facts.CancelByCaller;
+        (sendFailure, firstError) = _state.SendFailure;
 
         var seconds = string.Create(CultureInfo.InvariantCulture, $"{timeout.TotalSeconds:0.###} s");
         switch (kind)
@@ -228,71 +193,49 @@ public sealed partial class WorkerSession
     }
 
     /// <summary>
-    /// A FinishResponse arrived while the consumer still reads the output: the terminator is known,
+    /// A FinishResponse is held while the consumer still reads the output: the terminator is known,
     /// but the session is a success only once every output batch was consumed without the engine
-    /// rejecting one. Holds the terminator (no deadline runs meanwhile: nothing more is expected from
-    /// the worker) and ends the output, so the consumer settles it when it reads the end, fails, stops
-    /// reading, or closes. Returns false when the consumer is already gone: settle at once.
+    /// rejecting one. No deadline runs meanwhile (nothing more is expected from the worker), and the
+    /// output ends, so the consumer settles it when it reads the end, fails, stops reading, or closes.
     /// </summary>
-    private bool TryDeferFinish(SessionError? callbackError, ExecutionMetrics? metrics, ReadOnlyMemory<byte>? finishData)
+    private void OnFinishHeld()
     {
         lock (_gate)
         {
-            // Only a success waits for the consumer; an error overtakes buffered output at once.
-            if (_outputDone || _state.IsSettled || callbackError is not null || _priorError is not null || _localFailure is not null)
-            {
-                return false;
-            }
-
-            _pendingFinish = new PendingFinish(callbackError, metrics, finishData);
             _watchdogKind = WatchdogKind.None;
             _watchdog?.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
         }
 
         _output.Writer.TryComplete();
-        return true;
     }
 
-    /// <summary>Settles the held FinishResponse (see <see cref="TryDeferFinish"/>); first wins as always.</summary>
+    /// <summary>Settles the held FinishResponse (see <see cref="OnFinishHeld"/>); first wins as always.</summary>
     private void SettlePendingFinish()
     {
-        PendingFinish? pending;
-        lock (_gate)
+        if (_state.HeldFinish is { } held)
         {
-            pending = _pendingFinish;
-        }
-
-        if (pending is not null)
-        {
-            SettleTerminator(finished: true, pending.CallbackError, pending.Metrics, pending.FinishData);
+            SettleTerminator(finished: true, held);
         }
     }
 
     /// <summary>The output's consumer is done (read the end, failed or stopped): a held FinishResponse settles.</summary>
     private void OnOutputDone()
     {
-        lock (_gate)
+        if (_state.OnOutputDone() is { } held)
         {
-            _outputDone = true;
+            SettleTerminator(finished: true, held);
         }
-
-        SettlePendingFinish();
     }
 
-    private void SettleTerminator(bool finished, SessionError? callbackError, ExecutionMetrics? metrics, ReadOnlyMemory<byte>? finishData)
+    private void SettleTerminator(bool finished, SessionTerminator terminator)
     {
-        SessionError? prior;
-        Exception? local;
-        string? reason;
-        bool byCaller, cancelRequested;
-        lock (_gate)
-        {
-            prior = _priorError;
-            local = _localFailure;
-            reason = _cancelReason;
-            byCaller = _cancelByCaller;
-            cancelRequested = _cancelRequested;
-        }
+        var (callbackError, metrics, finishData) = terminator;
+        var facts = _state.Facts;
+        var prior = facts.PriorError;
+        var local = facts.LocalFailure;
+        var reason = facts.CancelReason;
+        var byCaller = facts.CancelByCaller;
+        var cancelRequested = facts.CancelRequested;
 
         var discarded = Volatile.Read(ref _outputDiscarded);
 
@@ -324,33 +267,26 @@ public sealed partial class WorkerSession
                 : local ?? new OperationCanceledException(cancelled);
         }
 
-        Settle(BuildOutcome(kind, primary, attached, exception, metrics, finishData), abort: false);
+        Settle(finished ? SessionEvent.FinishResponse : SessionEvent.CancelResponse, BuildOutcome(kind, primary, attached, exception, metrics, finishData), abort: false);
     }
 
     private void SettleTransport(TransportFailureReason reason, string message, Exception? cause)
     {
-        SessionError? prior;
-        bool terminated;
-        lock (_gate)
+        if (_state.IsSettled)
         {
-            if (_state.IsSettled)
-            {
-                return;
-            }
-
-            prior = _priorError;
-            terminated = _pendingFinish is not null;
+            return;
         }
 
-        if (terminated)
+        if (_state.HeldFinish is not null)
         {
             // The FinishResponse arrived before this failure: it stands.
             SettlePendingFinish();
             return;
         }
 
+        var prior = _state.Facts.PriorError;
         var exception = new WorkerTransportException(_worker, reason, message, Snapshot(), cause);
-        Settle(BuildOutcome(SessionOutcomeKind.TransportFailed, prior, null, exception, null, null), abort: true);
+        Settle(SessionEvent.TransportFailed, BuildOutcome(SessionOutcomeKind.TransportFailed, prior, null, exception, null, null), abort: true);
     }
 
     /// <summary>
@@ -362,36 +298,24 @@ public sealed partial class WorkerSession
 
     private void SettleInterrupted(string message)
     {
-        SessionError? prior;
-        bool terminated;
-        lock (_gate)
-        {
-            prior = _priorError;
-            terminated = _pendingFinish is not null;
-        }
-
-        if (terminated)
+        if (_state.HeldFinish is not null)
         {
             SettlePendingFinish();
             return;
         }
 
-        Settle(BuildOutcome(SessionOutcomeKind.Interrupted, prior, null, new OperationCanceledException(message), null, null), abort: true);
+        var prior = _state.Facts.PriorError;
+        Settle(SessionEvent.Interrupted, BuildOutcome(SessionOutcomeKind.Interrupted, prior, null, new OperationCanceledException(message), null, null), abort: true);
     }
 
     /// <summary>Cancelled before Init reached the worker: nothing to acknowledge, nothing to reuse-proof.</summary>
     private void SettleCancelledLocally(string? why = null)
     {
-        Exception? local;
-        string? reason;
-        lock (_gate)
-        {
-            local = _localFailure;
-            reason = why ?? _cancelReason;
-        }
-
+        var facts = _state.Facts;
+        var local = facts.LocalFailure;
+        var reason = why ?? facts.CancelReason;
         var exception = local ?? new OperationCanceledException($"The session was cancelled before Init reached the worker ({reason}).");
-        Settle(BuildOutcome(SessionOutcomeKind.Cancelled, null, null, exception, null, null), abort: true);
+        Settle(SessionEvent.CancelledLocally, BuildOutcome(SessionOutcomeKind.Cancelled, null, null, exception, null, null), abort: true);
     }
 
     private SessionOutcome BuildOutcome(
@@ -402,21 +326,14 @@ public sealed partial class WorkerSession
         ExecutionMetrics? metrics,
         ReadOnlyMemory<byte>? finishData)
     {
-        ReadOnlyMemory<byte>? initData;
-        string? reason;
-        lock (_gate)
-        {
-            initData = _initData;
-            reason = _cancelReason;
-        }
-
-        return new SessionOutcome(kind, error, callbackError, exception, metrics, initData, finishData, reason, Snapshot());
+        var facts = _state.Facts;
+        return new SessionOutcome(kind, error, callbackError, exception, metrics, facts.InitData, finishData, facts.CancelReason, Snapshot());
     }
 
     /// <summary>Settles the outcome (first wins) and wakes every waiter; aborts the call after a failure.</summary>
-    private bool Settle(SessionOutcome outcome, bool abort)
+    private bool Settle(SessionEvent @event, SessionOutcome outcome, bool abort)
     {
-        if (!_state.TrySettle(outcome))
+        if (!_state.TrySettle(@event, outcome))
         {
             return false;
         }
@@ -500,19 +417,7 @@ public sealed partial class WorkerSession
     /// <summary>Disposes the call exactly once: an abort (RST_STREAM) unless the stream already ended.</summary>
     private void AbortCall()
     {
-        AsyncDuplexStreamingCall<UdfRequest, UdfResponse>? call;
-        lock (_gate)
-        {
-            if (_aborted)
-            {
-                return;
-            }
-
-            _aborted = true;
-            call = _call;
-        }
-
-        if (call is not null)
+        if (_state.TryAbort() && Interlocked.Exchange(ref _call, null) is { } call)
         {
             DisposeCall(call);
         }
@@ -537,7 +442,7 @@ public sealed partial class WorkerSession
         {
             if (!_state.IsSettled)
             {
-                if (_state.TryAdvance(SessionPhase.Created, SessionPhase.Cancelling))
+                if (_state.TryCloseBeforeInit())
                 {
                     SettleCancelledLocally("the session was closed before Init");
                 }

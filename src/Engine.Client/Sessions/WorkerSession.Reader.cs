@@ -1,6 +1,7 @@
 using System.Globalization;
 using Engine.Client.Diagnostics;
 using Engine.Client.Protocol;
+using Engine.Client.Sessions;
 using Google.Protobuf;
 using Engine.Client.Transport;
 using Grpc.Core;
@@ -108,13 +109,7 @@ public sealed partial class WorkerSession
 
     private void OnStreamFailed(Exception exception, string? explanation = null)
     {
-        string? sendFailure;
-        Exception? sendError;
-        lock (_gate)
-        {
-            sendFailure = _sendFailure;
-            sendError = _firstTransportError;
-        }
+        var (sendFailure, sendError) = _state.SendFailure;
 
         // The worker's own status says more than a write that failed because of it; a bare
         // cancellation on the read side says less than the send failure that came first.
@@ -194,18 +189,8 @@ public sealed partial class WorkerSession
 
     private void OnInitResponse(InitResponse response)
     {
-        bool duplicate;
-        lock (_gate)
-        {
-            duplicate = _initResponded;
-            _initResponded = true;
-            if (!duplicate && response.Error is null && response.HasData)
-            {
-                _initData = response.Data.Memory;
-            }
-        }
-
-        if (duplicate)
+        var decision = _state.OnInitResponse(response.Error is not null, response.HasData ? response.Data.Memory : Unset);
+        if (decision == InitResponseDecision.Duplicate)
         {
             Violation("a second InitResponse arrived; Init is answered exactly once");
             return;
@@ -216,8 +201,9 @@ public sealed partial class WorkerSession
         _telemetry.Instruments.InitDuration.Record(elapsed.TotalSeconds, _telemetry.PoolOnly);
         Interlocked.Exchange(ref _initActivity, null)?.Dispose();
 
-        if (response.Error is { } error)
+        if (decision == InitResponseDecision.Failed)
         {
+            var error = response.Error!;
             var reported = RecordWorkerError(error, SessionErrorOrigin.Init);
             var exception = new WorkerExecutionException(reported, null, Snapshot());
             FailInit(exception);
@@ -226,7 +212,7 @@ public sealed partial class WorkerSession
         }
 
         SessionLog.InitAccepted(_logger, Id, _worker, elapsed.TotalMilliseconds);
-        if (_state.TryAdvance(SessionPhase.Initializing, SessionPhase.Ready))
+        if (decision == InitResponseDecision.Accepted)
         {
             _init.TrySetResult(new SessionInitResult(response.HasData ? response.Data.Memory : Unset, elapsed));
         }
@@ -234,27 +220,19 @@ public sealed partial class WorkerSession
         {
             // A Cancel was requested before the worker accepted Init: Init does not succeed.
             FailInit(new OperationCanceledException(
-                $"The session was cancelled before the worker accepted Init ({CancelReason()})."));
+                $"The session was cancelled before the worker accepted Init ({_state.CancelReason})."));
         }
     }
 
     private void OnErrorResponse(ErrorResponse response)
     {
-        bool duplicate, initResponded;
-        lock (_gate)
-        {
-            duplicate = _errorReceived;
-            _errorReceived = true;
-            initResponded = _initResponded;
-        }
-
-        if (duplicate)
+        if (!_state.TryAcceptErrorResponse(out var origin))
         {
             Violation("a second ErrorResponse arrived; the protocol allows at most one per stream");
             return;
         }
 
-        var reported = RecordWorkerError(response.Error ?? new ExecutionError(), initResponded ? SessionErrorOrigin.Data : SessionErrorOrigin.Init);
+        var reported = RecordWorkerError(response.Error ?? new ExecutionError(), origin);
         var exception = new WorkerExecutionException(reported, null, Snapshot());
         FailOutput(exception);
         FailInit(exception);
@@ -265,88 +243,61 @@ public sealed partial class WorkerSession
 
     private void OnFinishResponse(FinishResponse response)
     {
-        bool initResponded, finishStarted;
-        lock (_gate)
-        {
-            initResponded = _initResponded;
-            finishStarted = _finishStarted;
-        }
-
-        if (!initResponded)
-        {
-            Violation("a FinishResponse arrived before the InitResponse");
-            return;
-        }
-
-        if (!finishStarted)
-        {
-            Violation("a FinishResponse arrived before the engine sent Finish: input not yet sent would be silently dropped");
-            return;
-        }
-
         // Every batch went out before Finish, so the count sent is final here. A worker that reports
         // fewer received answered before it read all input (or dropped some): never a success.
         var sent = Volatile.Read(ref _batchesSent);
-        if (response.Metrics is { HasBatchesIn: true } metrics && metrics.BatchesIn < (ulong)sent)
+        var batchesIn = response.Metrics is { HasBatchesIn: true } metrics ? metrics.BatchesIn : (ulong?)null;
+        var terminator = new SessionTerminator(
+            response.Error is { } error ? SessionError.From(error, SessionErrorOrigin.Finish) : null,
+            response.Metrics,
+            response.HasData ? response.Data.Memory : Unset);
+        switch (_state.OnFinishResponse(batchesIn, sent, terminator))
         {
-            Violation(string.Create(
-                CultureInfo.InvariantCulture,
-                $"the FinishResponse reports {metrics.BatchesIn} input batch(es) received, but the engine sent {sent} before Finish: the worker answered before it read all input, or dropped some"));
-            return;
-        }
-
-        var callbackError = response.Error is { } error ? SessionError.From(error, SessionErrorOrigin.Finish) : null;
-        var finishData = response.HasData ? response.Data.Memory : Unset;
-        if (!TryDeferFinish(callbackError, response.Metrics, finishData))
-        {
-            SettleTerminator(finished: true, callbackError, response.Metrics, finishData);
+            case FinishResponseDecision.BeforeInitResponse:
+                Violation("a FinishResponse arrived before the InitResponse");
+                break;
+            case FinishResponseDecision.BeforeFinish:
+                Violation("a FinishResponse arrived before the engine sent Finish: input not yet sent would be silently dropped");
+                break;
+            case FinishResponseDecision.InputUnaccounted:
+                Violation(string.Create(
+                    CultureInfo.InvariantCulture,
+                    $"the FinishResponse reports {batchesIn} input batch(es) received, but the engine sent {sent} before Finish: the worker answered before it read all input, or dropped some"));
+                break;
+            case FinishResponseDecision.HoldUntilOutputRead:
+                OnFinishHeld();
+                break;
+            default:
+                SettleTerminator(finished: true, terminator);
+                break;
         }
     }
 
     private void OnCancelResponse(CancelResponse response)
     {
-        bool initResponded, cancelWritten;
-        lock (_gate)
-        {
-            initResponded = _initResponded;
-
-            // Decided by what went on the wire, not by what was requested: a Cancel requested but
-            // not yet written cannot have been answered (the same rule as Finish above).
-            cancelWritten = _cancelWritten;
-        }
-
-        if (!initResponded && !cancelWritten)
+        if (!_state.AcceptsCancelResponse())
         {
             Violation("a CancelResponse arrived before the InitResponse although no Cancel was sent");
             return;
         }
 
         var callbackError = response.Error is { } error ? SessionError.From(error, SessionErrorOrigin.Cancel) : null;
-        SettleTerminator(finished: false, callbackError, response.Metrics, finishData: null);
+        SettleTerminator(finished: false, new SessionTerminator(callbackError, response.Metrics, FinishData: null));
     }
 
     private SessionError RecordWorkerError(ExecutionError error, SessionErrorOrigin origin)
     {
         var reported = SessionError.From(error, origin);
-        lock (_gate)
-        {
-            _priorError ??= reported;
-        }
+        _state.RecordWorkerError(reported);
 
         SessionLog.WorkerError(_logger, Id, _worker, reported);
         return reported;
     }
 
     /// <summary>Whether the outcome is settled or a FinishResponse is held for the consumer: nothing more is expected from the worker.</summary>
-    private bool IsTerminated() => _state.IsSettled || Volatile.Read(ref _pendingFinish) is not null;
+    private bool IsTerminated() => _state.IsTerminated;
 
-    private bool InitResponded()
-    {
-        lock (_gate)
-        {
-            return _initResponded;
-        }
-    }
+    private bool InitResponded() => _state.InitResponded;
 
     private void Violation(string what)
     {

@@ -1,6 +1,7 @@
 using Engine.Client.Diagnostics;
 using Engine.Client.Payloads;
 using Engine.Client.Protocol;
+using Engine.Client.Sessions;
 using Google.Protobuf;
 using Grpc.Core;
 
@@ -97,14 +98,9 @@ public sealed partial class WorkerSession
 
     private async ValueTask WriteInitAsync(IClientStreamWriter<UdfRequest> requests, InitPlan plan)
     {
-        lock (_gate)
+        if (!_state.TryBeginInitWrite())
         {
-            if (_cancelRequested)
-            {
-                return;
-            }
-
-            _initWritten = true;
+            return;
         }
 
         await requests.WriteAsync(plan.Init).ConfigureAwait(false);
@@ -139,15 +135,9 @@ public sealed partial class WorkerSession
 
     private async ValueTask<bool> WriteFinishAsync(IClientStreamWriter<UdfRequest> requests, UdfRequest message)
     {
-        lock (_gate)
+        if (!_state.TryBeginFinishWrite())
         {
-            if (_cancelRequested)
-            {
-                return false;
-            }
-
-            // Set before the write: a FinishResponse may arrive while the write is still running.
-            _finishStarted = true;
+            return false;
         }
 
         ProgressWaitStarted();
@@ -161,33 +151,17 @@ public sealed partial class WorkerSession
 
     private async ValueTask WriteCancelIfRequestedAsync(IClientStreamWriter<UdfRequest> requests)
     {
-        string? reason;
-        lock (_gate)
+        switch (_state.DecideCancelWrite())
         {
-            if (!_cancelRequested || _state.IsSettled)
-            {
+            case CancelWriteDecision.None:
                 return;
-            }
-
-            if (!_initWritten)
-            {
-                reason = null;
-            }
-            else
-            {
-                _cancelWritten = true;
-                reason = _cancelReason;
-            }
+            case CancelWriteDecision.SettleLocally:
+                // Nothing reached the worker: there is nothing to cancel on the wire.
+                SettleCancelledLocally();
+                return;
         }
 
-        if (reason is null)
-        {
-            // Nothing reached the worker: there is nothing to cancel on the wire.
-            SettleCancelledLocally();
-            return;
-        }
-
-        var cancel = new Cancel { Reason = reason };
+        var cancel = new Cancel { Reason = _state.Facts.CancelReason };
         StartEndActivity("udf.session.cancel");
         await requests.WriteAsync(new UdfRequest { Control = new UdfControlRequest { Cancel = cancel } }).ConfigureAwait(false);
         SessionLog.CancelSent(_logger, Id, _worker);
@@ -195,19 +169,9 @@ public sealed partial class WorkerSession
 
     private async ValueTask HalfCloseAsync(IClientStreamWriter<UdfRequest> requests, SessionOutcome outcome)
     {
-        if (!outcome.WorkerReusable)
+        if (!outcome.WorkerReusable || !_state.TryHalfClose())
         {
             return;
-        }
-
-        lock (_gate)
-        {
-            if (_aborted || _halfClosed)
-            {
-                return;
-            }
-
-            _halfClosed = true;
         }
 
         try
@@ -228,13 +192,7 @@ public sealed partial class WorkerSession
         }
     }
 
-    private bool IsCancelRequested()
-    {
-        lock (_gate)
-        {
-            return _cancelRequested;
-        }
-    }
+    private bool IsCancelRequested() => _state.IsCancelRequested;
 
     /// <summary>
     /// A write failed. A write fails when the worker already ended the call, and then its final
@@ -243,15 +201,9 @@ public sealed partial class WorkerSession
     /// </summary>
     private void OnSendFailed(string what, Exception exception)
     {
-        if (_state.IsSettled)
+        if (!_state.RecordSendFailure(what, exception))
         {
             return;
-        }
-
-        lock (_gate)
-        {
-            _firstTransportError ??= exception;
-            _sendFailure ??= what;
         }
 
         SessionLog.SendFailed(_logger, Id, _worker, what, exception);
@@ -305,7 +257,7 @@ public sealed partial class WorkerSession
                 finish = new UdfRequest { Control = new UdfControlRequest { Finish = built } };
             }
 
-            if (!stop.IsCancellationRequested && _state.TryAdvance(SessionPhase.Processing, SessionPhase.Finishing))
+            if (!stop.IsCancellationRequested && _state.Fire(SessionEvent.InputExhausted))
             {
                 _outbound.Writer.TryWrite(new Outbound(OutboundKind.Finish, finish, null));
             }
@@ -358,14 +310,9 @@ public sealed partial class WorkerSession
     /// <param name="cancelReason">The reason sent in Cancel; <see langword="null"/> says the engine's input failed.</param>
     private void FailLocally(Exception exception, string? cancelReason = null)
     {
-        lock (_gate)
+        if (!_state.RecordLocalFailure(exception))
         {
-            if (_state.IsSettled)
-            {
-                return;
-            }
-
-            _localFailure ??= exception;
+            return;
         }
 
         FailOutput(exception);

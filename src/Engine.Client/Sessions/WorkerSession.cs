@@ -67,22 +67,6 @@ public sealed partial class WorkerSession : IAsyncDisposable
     private int _released;
     private int _processStarted;
 
-    // Guarded by _gate.
-    private bool _initWritten;
-    private bool _initResponded;
-    private bool _finishStarted;
-    private bool _cancelRequested;
-    private bool _cancelByCaller;
-    private bool _cancelWritten;
-    private bool _errorReceived;
-    private bool _aborted;
-    private bool _halfClosed;
-    private string? _cancelReason;
-    private SessionError? _priorError;
-    private Exception? _localFailure;
-    private Exception? _firstTransportError;
-    private ReadOnlyMemory<byte>? _initData;
-
     private Exception? _outputFailure;
 
     // Writer-owned and reader-owned counters; read by snapshots.
@@ -157,7 +141,7 @@ public sealed partial class WorkerSession : IAsyncDisposable
         ThrowIfEnded("InitAsync");
         var plan = init.BuildPlan(_maxSendMessageSize, _options.EffectiveChunkSize(_maxSendMessageSize));
         cancellationToken.ThrowIfCancellationRequested();
-        if (!_state.TryAdvance(SessionPhase.Created, SessionPhase.Initializing))
+        if (!_state.Fire(SessionEvent.InitCalled))
         {
             ThrowIfEnded("InitAsync");
             if (_state.Phase == SessionPhase.Cancelling)
@@ -239,7 +223,7 @@ public sealed partial class WorkerSession : IAsyncDisposable
 
         // Init succeeded. If the session failed since (an ErrorResponse right after the
         // InitResponse, say), the enumeration surfaces that failure.
-        _state.TryAdvance(SessionPhase.Ready, SessionPhase.Processing);
+        _state.Fire(SessionEvent.ProcessCalled);
         return ReadOutputAsync(input, options, cancellationToken);
     }
 
@@ -356,16 +340,10 @@ public sealed partial class WorkerSession : IAsyncDisposable
             return false;
         }
 
-        bool abortNow;
-        lock (_gate)
+        Volatile.Write(ref _call, call);
+        if (_state.IsAborted && Interlocked.Exchange(ref _call, null) is { } aborted)
         {
-            _call = call;
-            abortNow = _aborted;
-        }
-
-        if (abortNow)
-        {
-            DisposeCall(call);
+            DisposeCall(aborted);
         }
 
         _readerTask = ReadLoopAsync(call);
@@ -434,13 +412,8 @@ public sealed partial class WorkerSession : IAsyncDisposable
 
     private SessionDiagnostics Snapshot()
     {
-        bool finish, cancel;
-        lock (_gate)
-        {
-            finish = _finishStarted;
-            cancel = _cancelWritten;
-        }
-
+        var finish = _state.FinishStarted;
+        var cancel = _state.CancelWritten;
         var now = _time.GetTimestamp();
         var start = Volatile.Read(ref _startTimestamp);
         var last = Volatile.Read(ref _lastWorkerMessageTimestamp);
