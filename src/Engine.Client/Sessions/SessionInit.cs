@@ -171,4 +171,8 @@ public sealed partial class SessionInit
 }
 
 /// <summary>The Init message and, when chunking, the payload to send after it.</summary>
-internal sealed record InitPlan(UdfRequest Init, ReadOnlyMemory<byte> ChunkedPayload, int ChunkSize, int ChunkCount);
+internal sealed record InitPlan(UdfRequest Init, ReadOnlyMemory<byte> ChunkedPayload, int ChunkSize, int ChunkCount)
+{
+    /// <summary>The payload's whole size: <c>payload_size</c> when chunking, else the inline payload's.</summary>
+    public int PayloadSize => Init.Control.Init.Udf.HasPayloadSize ? (int)Init.Control.Init.Udf.PayloadSize : Init.Control.Init.Udf.Payload.Length;
+}

@@ -3,6 +3,7 @@ using System.Runtime.CompilerServices;
 using Apache.Arrow;
 using Engine.Client.Arrow;
 using Engine.Client.Diagnostics;
+using Engine.Client.Sessions;
 
 namespace Engine.Client;
 
@@ -110,7 +111,7 @@ public sealed partial class WorkerSession
         IAsyncEnumerable<RecordBatch> input,
         [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        using var writer = new ArrowFrameWriter(_maxSendMessageSize - DataFramingAllowance);
+        using var writer = new ArrowFrameWriter(_maxSendMessageSize - SessionWriter.DataFramingAllowance);
         var reference = _declaredInputSchema;
         var origin = "declared in Init";
         long index = 0;

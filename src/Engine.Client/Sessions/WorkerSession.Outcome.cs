@@ -7,30 +7,17 @@ using Grpc.Core;
 
 namespace Engine.Client;
 
-/// <content>Cancel requests, the watchdog, settling the outcome, close and release.</content>
+/// <content>
+/// Acting on the state machine's decisions: Cancel requests, failures of the engine's own side,
+/// settling the outcome, close and release. No fields: the façade's are in WorkerSession.cs.
+/// </content>
 public sealed partial class WorkerSession
 {
-    private ITimer? _watchdog;
-    private WatchdogKind _watchdogKind;
-    private long _watchdogArmedAt;
-    private TimeSpan _watchdogTimeout;
-    private bool _telemetryStarted;
-
-    /// <summary>Deadline kinds, by priority: a later one replaces an earlier one, never the reverse.</summary>
-    private enum WatchdogKind
-    {
-        None,
-        InitResponse,
-        Idle,
-        SendFailure,
-        CancelAck,
-    }
-
     /// <summary>
     /// Requests a protocol Cancel: stops the input, discards output nobody will read, wakes the
     /// writer (Cancel overtakes queued data) and starts the acknowledgement deadline. Idempotent.
     /// </summary>
-    private void RequestCancel(string reason, bool byCaller)
+    internal void RequestCancel(string reason, bool byCaller)
     {
         switch (_state.RequestCancel(reason, byCaller))
         {
@@ -42,43 +29,26 @@ public sealed partial class WorkerSession
         }
 
         SessionLog.CancelRequested(_logger, Id, _worker, reason);
-        FailOutput(new OperationCanceledException(byCaller
+        _reader.FailOutput(new OperationCanceledException(byCaller
             ? $"The session was cancelled by the caller ({reason})."
             : $"The session was cancelled: {reason}."));
-        StopInput();
-        ArmWatchdog(WatchdogKind.CancelAck, _options.CancelAcknowledgementTimeout);
-        _outbound.Writer.TryComplete();
+        _writer.StopInput();
+        _watchdog.Arm(WatchdogKind.CancelAck, _options.CancelAcknowledgementTimeout);
+        _writer.CompleteQueue();
     }
 
-    /// <summary>
-    /// Ends the output for its consumer at once (errors overtake buffered batches). Completing the
-    /// buffer also releases a reader blocked on it: from then on it discards output, so the
-    /// terminator can arrive.
-    /// </summary>
-    private void FailOutput(Exception exception)
+    /// <summary>The engine's own side failed (input source, Finish callback, reading the output): surface it, then cancel.</summary>
+    /// <param name="exception">What the consumer sees.</param>
+    /// <param name="cancelReason">The reason sent in Cancel; <see langword="null"/> says the engine's input failed.</param>
+    internal void FailLocally(Exception exception, string? cancelReason = null)
     {
-        if (Interlocked.CompareExchange(ref _outputFailure, exception, null) is null)
+        if (!_state.RecordLocalFailure(exception))
         {
-            _output.Writer.TryComplete();
+            return;
         }
-    }
 
-    /// <summary>
-    /// Stops the input pump. Asynchronously, so that callbacks registered on the input's token do
-    /// not run on this thread; a callback that throws faults that task, which is observed here
-    /// (it would otherwise surface as an <see cref="TaskScheduler.UnobservedTaskException"/>).
-    /// </summary>
-    private void StopInput()
-    {
-        var cancelling = _stopInput.CancelAsync();
-        if (!cancelling.IsCompletedSuccessfully)
-        {
-            _ = cancelling.ContinueWith(
-                static t => _ = t.Exception,
-                CancellationToken.None,
-                TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously,
-                TaskScheduler.Default);
-        }
+        _reader.FailOutput(exception);
+        RequestCancel(cancelReason ?? $"the engine's input failed: {exception.Message}", byCaller: false);
     }
 
     /// <summary>
@@ -86,7 +56,7 @@ public sealed partial class WorkerSession
     /// Init completed never awaits it, and its exception must not surface later as an
     /// <see cref="TaskScheduler.UnobservedTaskException"/>. A caller that awaits it still gets it.
     /// </summary>
-    private void FailInit(Exception exception)
+    internal void FailInit(Exception exception)
     {
         if (_init.TrySetException(exception))
         {
@@ -94,122 +64,7 @@ public sealed partial class WorkerSession
         }
     }
 
-    private void ArmWatchdog(WatchdogKind kind, TimeSpan timeout)
-    {
-        lock (_gate)
-        {
-            if (_state.IsTerminated || (_watchdogKind >= WatchdogKind.SendFailure && kind <= _watchdogKind))
-            {
-                return;
-            }
-
-            _watchdogKind = kind;
-            _watchdogArmedAt = _time.GetTimestamp();
-            _watchdogTimeout = timeout;
-            if (timeout == Timeout.InfiniteTimeSpan)
-            {
-                _watchdog?.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-            }
-            else if (_watchdog is null)
-            {
-                _watchdog = _time.CreateTimer(static state => ((WorkerSession)state!).OnWatchdog(), this, timeout, Timeout.InfiniteTimeSpan);
-            }
-            else
-            {
-                _watchdog.Change(timeout, Timeout.InfiniteTimeSpan);
-            }
-        }
-    }
-
-    private void DisarmWatchdog(WatchdogKind kind)
-    {
-        lock (_gate)
-        {
-            if (_watchdogKind == kind)
-            {
-                _watchdogKind = WatchdogKind.None;
-                _watchdog?.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-            }
-        }
-    }
-
-    private void OnWatchdog()
-    {
-        WatchdogKind kind;
-        TimeSpan timeout;
-        bool byCaller;
-        string? sendFailure;
-        Exception? firstError;
-        lock (_gate)
-        {
-            kind = _watchdogKind;
-            if (_state.IsSettled || kind == WatchdogKind.None || _watchdog is null)
-            {
-                return;
-            }
-
-            // The idle deadline counts from the worker's last message; re-arm for what is left.
-            var since = kind == WatchdogKind.Idle ? Math.Max(_watchdogArmedAt, Volatile.Read(ref _lastWorkerMessageTimestamp)) : _watchdogArmedAt;
-            var elapsed = _time.GetElapsedTime(since);
-            if (elapsed < _watchdogTimeout)
-            {
-                _watchdog.Change(_watchdogTimeout - elapsed, Timeout.InfiniteTimeSpan);
-                return;
-            }
-
-            timeout = _watchdogTimeout;
-        }
-
-        byCaller = _state.Facts.CancelByCaller;
-        (sendFailure, firstError) = _state.SendFailure;
-
-        var seconds = string.Create(CultureInfo.InvariantCulture, $"{timeout.TotalSeconds:0.###} s");
-        switch (kind)
-        {
-            case WatchdogKind.InitResponse:
-                SessionLog.TimedOut(_logger, Id, _worker, "InitResponseTimeout", timeout.TotalSeconds);
-                SettleTransport(TransportFailureReason.Timeout, $"the worker sent no InitResponse within {seconds} ({nameof(SessionOptions)}.{nameof(SessionOptions.InitResponseTimeout)})", null);
-                break;
-            case WatchdogKind.Idle:
-                SessionLog.TimedOut(_logger, Id, _worker, "IdleTimeout", timeout.TotalSeconds);
-                SettleTransport(TransportFailureReason.Timeout, $"timed out: the worker sent nothing for {seconds} after Finish ({nameof(SessionOptions)}.{nameof(SessionOptions.IdleTimeout)})", null);
-                break;
-            case WatchdogKind.SendFailure:
-                SettleTransport(TransportFailureReason.SendFailed, $"sending {sendFailure} failed", firstError);
-                break;
-            default:
-                SessionLog.TimedOut(_logger, Id, _worker, "CancelAcknowledgementTimeout", timeout.TotalSeconds);
-                if (byCaller)
-                {
-                    SettleInterrupted($"The caller cancelled and the worker did not acknowledge Cancel within {seconds} ({nameof(SessionOptions)}.{nameof(SessionOptions.CancelAcknowledgementTimeout)}); the call was aborted and the worker will not be reused.");
-                }
-                else
-                {
-                    SettleTransport(TransportFailureReason.Timeout, $"timed out: the worker did not acknowledge Cancel within {seconds} ({nameof(SessionOptions)}.{nameof(SessionOptions.CancelAcknowledgementTimeout)})", null);
-                }
-
-                break;
-        }
-    }
-
-    /// <summary>
-    /// A FinishResponse is held while the consumer still reads the output: the terminator is known,
-    /// but the session is a success only once every output batch was consumed without the engine
-    /// rejecting one. No deadline runs meanwhile (nothing more is expected from the worker), and the
-    /// output ends, so the consumer settles it when it reads the end, fails, stops reading, or closes.
-    /// </summary>
-    private void OnFinishHeld()
-    {
-        lock (_gate)
-        {
-            _watchdogKind = WatchdogKind.None;
-            _watchdog?.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-        }
-
-        _output.Writer.TryComplete();
-    }
-
-    /// <summary>Settles the held FinishResponse (see <see cref="OnFinishHeld"/>); first wins as always.</summary>
+    /// <summary>Settles the held FinishResponse; first wins as always.</summary>
     private void SettlePendingFinish()
     {
         if (_state.HeldFinish is { } held)
@@ -227,7 +82,7 @@ public sealed partial class WorkerSession
         }
     }
 
-    private void SettleTerminator(bool finished, SessionTerminator terminator)
+    internal void SettleTerminator(bool finished, SessionTerminator terminator)
     {
         var (callbackError, metrics, finishData) = terminator;
         var facts = _state.Facts;
@@ -237,7 +92,7 @@ public sealed partial class WorkerSession
         var byCaller = facts.CancelByCaller;
         var cancelRequested = facts.CancelRequested;
 
-        var discarded = Volatile.Read(ref _outputDiscarded);
+        var discarded = _reader.OutputDiscarded;
 
         // docs/protocol.md rule 7: a prior init or data-phase error first, then the terminator's own
         // callback error, then "cancelled". A FinishResponse is a success only when nothing failed
@@ -270,7 +125,7 @@ public sealed partial class WorkerSession
         Settle(finished ? SessionEvent.FinishResponse : SessionEvent.CancelResponse, BuildOutcome(kind, primary, attached, exception, metrics, finishData), abort: false);
     }
 
-    private void SettleTransport(TransportFailureReason reason, string message, Exception? cause)
+    internal void SettleTransport(TransportFailureReason reason, string message, Exception? cause)
     {
         if (_state.IsSettled)
         {
@@ -296,7 +151,7 @@ public sealed partial class WorkerSession
     internal void FailBecauseWorkerLost(string explanation) =>
         SettleTransport(TransportFailureReason.WorkerLost, explanation, null);
 
-    private void SettleInterrupted(string message)
+    internal void SettleInterrupted(string message)
     {
         if (_state.HeldFinish is not null)
         {
@@ -309,7 +164,7 @@ public sealed partial class WorkerSession
     }
 
     /// <summary>Cancelled before Init reached the worker: nothing to acknowledge, nothing to reuse-proof.</summary>
-    private void SettleCancelledLocally(string? why = null)
+    internal void SettleCancelledLocally(string? why = null)
     {
         var facts = _state.Facts;
         var local = facts.LocalFailure;
@@ -338,26 +193,17 @@ public sealed partial class WorkerSession
             return false;
         }
 
-        ITimer? watchdog;
-        bool telemetry;
-        lock (_gate)
-        {
-            watchdog = _watchdog;
-            _watchdog = null;
-            _watchdogKind = WatchdogKind.None;
-            telemetry = _telemetryStarted;
-        }
-
-        watchdog?.Dispose();
-        StopInput();
-        _outbound.Writer.TryComplete();
+        _watchdog.Stop();
+        var telemetry = Volatile.Read(ref _telemetryStarted);
+        _writer.StopInput();
+        _writer.CompleteQueue();
         if (outcome.Kind == SessionOutcomeKind.Finished)
         {
-            _output.Writer.TryComplete();
+            _reader.CompleteOutput();
         }
         else
         {
-            FailOutput(outcome.Exception ?? new OperationCanceledException("The session ended."));
+            _reader.FailOutput(outcome.Exception ?? new OperationCanceledException("The session ended."));
         }
 
         FailInit(outcome.Exception ?? new OperationCanceledException("The session ended before Init completed."));
@@ -464,7 +310,7 @@ public sealed partial class WorkerSession
                 // Let the writer half-close and the reader see the end of the stream; bounded.
                 try
                 {
-                    await Task.WhenAll(_writerTask, _readerTask)
+                    await Task.WhenAll(_writer.Completion, _reader.Completion)
                         .WaitAsync(_options.CancelAcknowledgementTimeout, _time, cancellationToken)
                         .ConfigureAwait(false);
                 }

@@ -1,7 +1,5 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
-using System.Runtime.ExceptionServices;
-using System.Threading.Channels;
 using Engine.Client.Diagnostics;
 using Engine.Client.Protocol;
 using Engine.Client.Sessions;
@@ -18,11 +16,12 @@ namespace Engine.Client;
 /// </summary>
 /// <remarks>
 /// <para>
-/// Shape: a single writer task owns the request stream (Init, payload chunks, data, Finish, Cancel
-/// all pass through one bounded queue); a single reader task reads the response stream, delivers
-/// data to a bounded output buffer and correlates control responses by position, enforcing the
-/// protocol's order. One atomic state settles the outcome: the first terminal wins and wakes every
-/// waiter.
+/// Shape: a façade over four collaborators, each owning its own fields. The state machine owns
+/// every protocol fact and decides (whether to write Cancel, whether a response is in order,
+/// whether a terminator settles now); the writer's single task owns the request stream (Init,
+/// payload chunks, data, Finish, Cancel all pass through one bounded queue) and pumps the input;
+/// the reader's single task reads the response stream into a bounded output buffer; the watchdog
+/// runs the deadlines. The outcome is settled once: the first terminal wins and wakes every waiter.
 /// </para>
 /// <para>
 /// Thread safety: <see cref="CloseAsync"/>, <see cref="Cancel"/> and <see cref="DisposeAsync"/> may
@@ -35,8 +34,6 @@ public sealed partial class WorkerSession : IAsyncDisposable
 {
     private static long s_lastSessionId;
 
-    private static readonly UdfRequest EmptyFinish = new() { Control = new UdfControlRequest { Finish = new Finish() } };
-
     private readonly string _worker;
     private readonly CallInvoker _invoker;
     private readonly SessionOptions _options;
@@ -45,38 +42,21 @@ public sealed partial class WorkerSession : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly ISessionLease? _lease;
     private readonly SessionStateMachine _state = new();
-    private readonly Lock _gate = new();
-
-    // Outbound: Init, one data batch at a time, Finish. Cancel never waits in it: it overtakes.
-    private readonly Channel<Outbound> _outbound = Channel.CreateBounded<Outbound>(
-        new BoundedChannelOptions(2) { SingleReader = true, SingleWriter = false });
-
-    private readonly Channel<ReadOnlyMemory<byte>> _output;
-    private readonly WriteAck _ack = new();
-    private readonly CancellationTokenSource _stopInput = new();
+    private readonly SessionWatchdog _watchdog;
+    private readonly SessionWriter _writer;
+    private readonly SessionReader _reader;
     private readonly TaskCompletionSource<SessionInitResult> _init = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly SessionTelemetry _telemetry;
 
     private AsyncDuplexStreamingCall<UdfRequest, UdfResponse>? _call;
-    private Task _readerTask = Task.CompletedTask;
-    private Task _writerTask = Task.CompletedTask;
     private TaskCompletionSource<SessionOutcome>? _close;
-    private readonly SessionTelemetry _telemetry;
     private Activity? _activity;
     private Activity? _initActivity;
     private Activity? _endActivity;
     private int _released;
     private int _processStarted;
-
-    private Exception? _outputFailure;
-
-    // Writer-owned and reader-owned counters; read by snapshots.
-    private long _batchesSent;
-    private long _bytesSent;
-    private long _batchesReceived;
-    private long _bytesReceived;
     private long _startTimestamp;
-    private long _lastWorkerMessageTimestamp;
-    private long _outputDiscarded;
+    private bool _telemetryStarted;
 
     internal WorkerSession(
         CallInvoker invoker,
@@ -102,8 +82,9 @@ public sealed partial class WorkerSession : IAsyncDisposable
         _telemetry = telemetry ?? SessionTelemetry.Default;
         _activity = _telemetry.Started;
         Id = Interlocked.Increment(ref s_lastSessionId);
-        _output = Channel.CreateBounded<ReadOnlyMemory<byte>>(
-            new BoundedChannelOptions(_options.OutputBufferCapacity) { SingleReader = true, SingleWriter = true });
+        _watchdog = new SessionWatchdog(this, _state, _time, _options);
+        _writer = new SessionWriter(this, _state, _watchdog, _options, maxSendMessageSize);
+        _reader = new SessionReader(this, _state, _watchdog, _time, _options.OutputBufferCapacity);
     }
 
     /// <summary>Process-unique number of this session, used in logs, traces and errors.</summary>
@@ -158,7 +139,7 @@ public sealed partial class WorkerSession : IAsyncDisposable
 
         // Armed before the call starts: the InitResponse may be handled before StartCall returns,
         // and its arrival must find the deadline there to disarm.
-        ArmWatchdog(WatchdogKind.InitResponse, _options.InitResponseTimeout);
+        _watchdog.Arm(WatchdogKind.InitResponse, _options.InitResponseTimeout);
         if (!StartCall(plan))
         {
             return await _init.Task.ConfigureAwait(false);
@@ -257,6 +238,33 @@ public sealed partial class WorkerSession : IAsyncDisposable
     /// <summary>Closes the session (see <see cref="CloseAsync"/>).</summary>
     public async ValueTask DisposeAsync() => await CloseAsync().ConfigureAwait(false);
 
+    /// <summary>The session's logger.</summary>
+    internal ILogger Logger => _logger;
+
+    /// <summary>The session's meters and tags.</summary>
+    internal SessionTelemetry Telemetry => _telemetry;
+
+    /// <summary>The outbound side.</summary>
+    internal SessionWriter Writer => _writer;
+
+    /// <summary>The inbound side.</summary>
+    internal SessionReader Reader => _reader;
+
+    /// <summary>Whether Init succeeded.</summary>
+    internal bool InitSucceeded => _init.Task.IsCompletedSuccessfully;
+
+    /// <summary>The worker answered Init: records its duration, ends its span, returns the time since InitAsync started.</summary>
+    internal TimeSpan OnInitAnswered()
+    {
+        var elapsed = _time.GetElapsedTime(_startTimestamp);
+        _telemetry.Instruments.InitDuration.Record(elapsed.TotalSeconds, _telemetry.PoolOnly);
+        Interlocked.Exchange(ref _initActivity, null)?.Dispose();
+        return elapsed;
+    }
+
+    /// <summary>Init succeeded.</summary>
+    internal void CompleteInit(SessionInitResult result) => _init.TrySetResult(result);
+
     private async IAsyncEnumerable<ReadOnlyMemory<byte>> ReadOutputAsync(
         IAsyncEnumerable<ReadOnlyMemory<byte>> input,
         ProcessOptions? options,
@@ -264,15 +272,15 @@ public sealed partial class WorkerSession : IAsyncDisposable
     {
         using var registration = cancellationToken.UnsafeRegister(
             static state => ((WorkerSession)state!).RequestCancel("the caller cancelled processing", byCaller: true), this);
-        _ = PumpInputAsync(input, options, cancellationToken);
+        _ = _writer.PumpInputAsync(input, options, cancellationToken);
 
-        var reader = _output.Reader;
+        var reader = _reader.Output;
         var completed = false;
         try
         {
             while (true)
             {
-                ThrowIfOutputFailed();
+                _reader.ThrowIfOutputFailed();
                 if (reader.TryRead(out var item))
                 {
                     yield return item;
@@ -293,7 +301,7 @@ public sealed partial class WorkerSession : IAsyncDisposable
                 if (!more)
                 {
                     OnOutputDone();
-                    ThrowIfOutputFailed();
+                    _reader.ThrowIfOutputFailed();
                     completed = true;
                     yield break;
                 }
@@ -307,14 +315,6 @@ public sealed partial class WorkerSession : IAsyncDisposable
             }
 
             OnOutputDone();
-        }
-    }
-
-    private void ThrowIfOutputFailed()
-    {
-        if (Volatile.Read(ref _outputFailure) is { } failure)
-        {
-            ExceptionDispatchInfo.Throw(failure);
         }
     }
 
@@ -346,22 +346,43 @@ public sealed partial class WorkerSession : IAsyncDisposable
             DisposeCall(aborted);
         }
 
-        _readerTask = ReadLoopAsync(call);
-
-        // Queued before the writer starts, so the writer finds Init at once and starts writing it
-        // on this thread instead of waking up for it on another. Fails only when a Cancel that
-        // raced the start completed the queue; the writer settles that.
-        _outbound.Writer.TryWrite(new Outbound(OutboundKind.Init, null, plan));
-        _writerTask = WriteLoopAsync(call);
+        _reader.Start(call);
+        _writer.Start(call, plan);
         return true;
+    }
+
+    /// <summary>How a pooled worker failed (exit code, signal), or <see langword="null"/>: no pool, or it cannot say.</summary>
+    internal async ValueTask<string?> ExplainStreamFailureAsync()
+    {
+        if (_lease is null)
+        {
+            return null;
+        }
+
+        try
+        {
+            return await _lease.ExplainStreamFailureAsync().ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            SessionLog.ReleaseHookFailed(_logger, Id, _worker, ex);
+            return null;
+        }
+    }
+
+    /// <summary>The Execute call could not even start (its channel was disposed, say): say why, as for a broken stream.</summary>
+    private async Task FailToStartAsync(Exception exception)
+    {
+        var explanation = await ExplainStreamFailureAsync().ConfigureAwait(false);
+        SettleTransport(
+            explanation is null ? TransportFailureReason.Rpc : TransportFailureReason.WorkerLost,
+            explanation is null ? "opening the Execute stream failed" : $"{explanation}; opening the Execute stream failed",
+            exception);
     }
 
     private void StartTelemetry(SessionInit init)
     {
-        lock (_gate)
-        {
-            _telemetryStarted = true;
-        }
+        Volatile.Write(ref _telemetryStarted, true);
 
         _telemetry.Instruments.ActiveSessions.Add(1, _telemetry.PoolOnly);
         var activity = _activity ?? EngineClientTelemetry.ActivitySource.StartActivity("udf.session", ActivityKind.Client);
@@ -389,7 +410,7 @@ public sealed partial class WorkerSession : IAsyncDisposable
     }
 
     /// <summary>Starts the span of the session's ending step (Finish or Cancel), a child of the session span, ended with the outcome.</summary>
-    private void StartEndActivity(string name)
+    internal void StartEndActivity(string name)
     {
         if (_activity is not { } session || Volatile.Read(ref _endActivity) is not null)
         {
@@ -416,29 +437,20 @@ public sealed partial class WorkerSession : IAsyncDisposable
         var cancel = _state.CancelWritten;
         var now = _time.GetTimestamp();
         var start = Volatile.Read(ref _startTimestamp);
-        var last = Volatile.Read(ref _lastWorkerMessageTimestamp);
+        var last = _reader.LastWorkerMessageTimestamp;
         return new SessionDiagnostics
         {
             Worker = _worker,
             SessionId = Id,
             Phase = _state.LastActivePhase,
-            BatchesSent = Volatile.Read(ref _batchesSent),
-            BytesSent = Volatile.Read(ref _bytesSent),
-            BatchesReceived = Volatile.Read(ref _batchesReceived),
-            BytesReceived = Volatile.Read(ref _bytesReceived),
+            BatchesSent = _writer.BatchesSent,
+            BytesSent = _writer.BytesSent,
+            BatchesReceived = _reader.BatchesReceived,
+            BytesReceived = _reader.BytesReceived,
             FinishSent = finish,
             CancelSent = cancel,
             SinceLastWorkerMessage = last == 0 ? null : _time.GetElapsedTime(last, now),
             Elapsed = start == 0 ? TimeSpan.Zero : _time.GetElapsedTime(start, now),
         };
     }
-
-    private enum OutboundKind
-    {
-        Init,
-        Data,
-        Finish,
-    }
-
-    private readonly record struct Outbound(OutboundKind Kind, UdfRequest? Message, InitPlan? Plan);
 }

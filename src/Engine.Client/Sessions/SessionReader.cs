@@ -1,15 +1,20 @@
 using System.Globalization;
+using System.Runtime.ExceptionServices;
+using System.Threading.Channels;
 using Engine.Client.Diagnostics;
 using Engine.Client.Protocol;
-using Engine.Client.Sessions;
-using Google.Protobuf;
 using Engine.Client.Transport;
+using Google.Protobuf;
 using Grpc.Core;
 
-namespace Engine.Client;
+namespace Engine.Client.Sessions;
 
-/// <content>The inbound side: the single reader task that correlates the worker's responses.</content>
-public sealed partial class WorkerSession
+/// <summary>
+/// The inbound side of a session: the single read loop and the bounded output buffer it fills.
+/// The wire has no request ids: correlation is positional, and whether a response is in order
+/// (docs/protocol.md rule 8) the state machine decides.
+/// </summary>
+internal sealed class SessionReader
 {
     /// <summary>
     /// An unset optional bytes field. Not the <c>null</c> literal: in <c>cond ? memory : null</c>
@@ -18,10 +23,80 @@ public sealed partial class WorkerSession
     /// </summary>
     private static ReadOnlyMemory<byte>? Unset => null;
 
+    private readonly WorkerSession _session;
+    private readonly SessionStateMachine _state;
+    private readonly SessionWatchdog _watchdog;
+    private readonly TimeProvider _time;
+    private readonly Channel<ReadOnlyMemory<byte>> _output;
+    private Task _completion = Task.CompletedTask;
+    private Exception? _outputFailure;
+
+    // Written by the read loop only; read by snapshots and deadlines.
+    private long _batchesReceived;
+    private long _bytesReceived;
+    private long _lastWorkerMessageTimestamp;
+    private long _outputDiscarded;
+
+    public SessionReader(WorkerSession session, SessionStateMachine state, SessionWatchdog watchdog, TimeProvider time, int outputCapacity)
+    {
+        _session = session;
+        _state = state;
+        _watchdog = watchdog;
+        _time = time;
+        _output = Channel.CreateBounded<ReadOnlyMemory<byte>>(
+            new BoundedChannelOptions(outputCapacity) { SingleReader = true, SingleWriter = true });
+    }
+
+    /// <summary>The output buffer's consumer side.</summary>
+    public ChannelReader<ReadOnlyMemory<byte>> Output => _output.Reader;
+
+    /// <summary>Output batches waiting for the consumer.</summary>
+    public int BufferedCount => _output.Reader.Count;
+
+    /// <summary>The read loop; completed at the end of the response stream.</summary>
+    public Task Completion => _completion;
+
+    /// <summary>Batches received so far.</summary>
+    public long BatchesReceived => Volatile.Read(ref _batchesReceived);
+
+    /// <summary>Batch bytes received so far.</summary>
+    public long BytesReceived => Volatile.Read(ref _bytesReceived);
+
+    /// <summary>Output batches discarded because nobody would read them (after a Cancel or a failure).</summary>
+    public long OutputDiscarded => Volatile.Read(ref _outputDiscarded);
+
+    /// <summary>The <see cref="TimeProvider"/> timestamp of the worker's last message; 0 before the first.</summary>
+    public long LastWorkerMessageTimestamp => Volatile.Read(ref _lastWorkerMessageTimestamp);
+
+    /// <summary>Starts the read loop.</summary>
+    public void Start(AsyncDuplexStreamingCall<UdfRequest, UdfResponse> call) => _completion = ReadLoopAsync(call);
+
     /// <summary>
-    /// Reads the response stream to its end. The wire has no request ids: correlation is positional,
-    /// and every out-of-order message of docs/protocol.md rule 8 fails the session at once.
+    /// Ends the output for its consumer at once (errors overtake buffered batches). Completing the
+    /// buffer also releases a read loop blocked on it: from then on it discards output, so the
+    /// terminator can arrive.
     /// </summary>
+    public void FailOutput(Exception exception)
+    {
+        if (Interlocked.CompareExchange(ref _outputFailure, exception, null) is null)
+        {
+            _output.Writer.TryComplete();
+        }
+    }
+
+    /// <summary>Ends the output after what is buffered.</summary>
+    public void CompleteOutput() => _output.Writer.TryComplete();
+
+    /// <summary>Throws the failure that ended the output, if any.</summary>
+    public void ThrowIfOutputFailed()
+    {
+        if (Volatile.Read(ref _outputFailure) is { } failure)
+        {
+            ExceptionDispatchInfo.Throw(failure);
+        }
+    }
+
+    /// <summary>Reads the response stream to its end; every out-of-order message fails the session at once.</summary>
     private async Task ReadLoopAsync(AsyncDuplexStreamingCall<UdfRequest, UdfResponse> call)
     {
         var responses = call.ResponseStream;
@@ -31,11 +106,11 @@ public sealed partial class WorkerSession
             {
                 var response = responses.Current;
                 Volatile.Write(ref _lastWorkerMessageTimestamp, _time.GetTimestamp());
-                if (IsTerminated())
+                if (_state.IsTerminated)
                 {
                     if (response.ResponseCase != UdfResponse.ResponseOneofCase.Data)
                     {
-                        SessionLog.MessageAfterEnd(_logger, Id, _worker, Describe(response));
+                        SessionLog.MessageAfterEnd(_session.Logger, _session.Id, _session.Worker, Describe(response));
                     }
 
                     continue;
@@ -43,7 +118,7 @@ public sealed partial class WorkerSession
 
                 if (response.ResponseCase == UdfResponse.ResponseOneofCase.Data)
                 {
-                    if (!InitResponded())
+                    if (!_state.InitResponded)
                     {
                         Violation("a DataResponse arrived before the InitResponse");
                         continue;
@@ -65,46 +140,23 @@ public sealed partial class WorkerSession
                 }
             }
 
-            if (!IsTerminated())
+            if (!_state.IsTerminated)
             {
                 Violation("the worker ended the response stream without a terminator (FinishResponse or CancelResponse)");
             }
         }
         catch (Exception ex)
         {
-            if (!IsTerminated())
+            if (!_state.IsTerminated)
             {
                 // A pooled worker may have died: the pool can say how (exit code, signal).
-                var explanation = _lease is null ? null : await ExplainStreamFailureAsync().ConfigureAwait(false);
-                if (!IsTerminated())
+                var explanation = await _session.ExplainStreamFailureAsync().ConfigureAwait(false);
+                if (!_state.IsTerminated)
                 {
                     OnStreamFailed(ex, explanation);
                 }
             }
         }
-    }
-
-    private async ValueTask<string?> ExplainStreamFailureAsync()
-    {
-        try
-        {
-            return await _lease!.ExplainStreamFailureAsync().ConfigureAwait(false);
-        }
-        catch (Exception ex)
-        {
-            SessionLog.ReleaseHookFailed(_logger, Id, _worker, ex);
-            return null;
-        }
-    }
-
-    /// <summary>The Execute call could not even start (its channel was disposed, say): say why, as for a broken stream.</summary>
-    private async Task FailToStartAsync(Exception exception)
-    {
-        var explanation = _lease is null ? null : await ExplainStreamFailureAsync().ConfigureAwait(false);
-        SettleTransport(
-            explanation is null ? TransportFailureReason.Rpc : TransportFailureReason.WorkerLost,
-            explanation is null ? "opening the Execute stream failed" : $"{explanation}; opening the Execute stream failed",
-            exception);
     }
 
     private void OnStreamFailed(Exception exception, string? explanation = null)
@@ -130,18 +182,19 @@ public sealed partial class WorkerSession
             message = $"{explanation}; {message}";
         }
 
-        SettleTransport(reason, message, cause);
+        _session.SettleTransport(reason, message, cause);
     }
 
     private async ValueTask DeliverAsync(ByteString data)
     {
         Volatile.Write(ref _batchesReceived, _batchesReceived + 1);
         Volatile.Write(ref _bytesReceived, _bytesReceived + data.Length);
-        var instruments = _telemetry.Instruments;
+        var telemetry = _session.Telemetry;
+        var instruments = telemetry.Instruments;
         if (instruments.Batches.Enabled)
         {
-            instruments.Batches.Add(1, _telemetry.Received);
-            instruments.Bytes.Add(data.Length, _telemetry.Received);
+            instruments.Batches.Add(1, telemetry.Received);
+            instruments.Bytes.Add(data.Length, telemetry.Received);
         }
 
         // ByteString.Memory is the parsed message's own buffer: handed out without a copy.
@@ -157,7 +210,7 @@ public sealed partial class WorkerSession
             // stops the worker.
             await _output.Writer.WriteAsync(memory).ConfigureAwait(false);
         }
-        catch (System.Threading.Channels.ChannelClosedException)
+        catch (ChannelClosedException)
         {
             // The output ended (failed, cancelled or abandoned): discard, so the terminator can
             // arrive. Counted: a FinishResponse after discarded output is not a success.
@@ -196,31 +249,26 @@ public sealed partial class WorkerSession
             return;
         }
 
-        DisarmWatchdog(WatchdogKind.InitResponse);
-        var elapsed = _time.GetElapsedTime(_startTimestamp);
-        _telemetry.Instruments.InitDuration.Record(elapsed.TotalSeconds, _telemetry.PoolOnly);
-        Interlocked.Exchange(ref _initActivity, null)?.Dispose();
+        _watchdog.Disarm(WatchdogKind.InitResponse);
+        var elapsed = _session.OnInitAnswered();
+        switch (decision)
+        {
+            case InitResponseDecision.Failed:
+                var reported = RecordWorkerError(response.Error!, SessionErrorOrigin.Init);
+                _session.FailInit(new WorkerExecutionException(reported, null, _session.Diagnostics));
+                _session.RequestCancel("the worker's Init failed", byCaller: false);
+                break;
+            case InitResponseDecision.Accepted:
+                SessionLog.InitAccepted(_session.Logger, _session.Id, _session.Worker, elapsed.TotalMilliseconds);
+                _session.CompleteInit(new SessionInitResult(response.HasData ? response.Data.Memory : Unset, elapsed));
+                break;
+            default:
+                SessionLog.InitAccepted(_session.Logger, _session.Id, _session.Worker, elapsed.TotalMilliseconds);
 
-        if (decision == InitResponseDecision.Failed)
-        {
-            var error = response.Error!;
-            var reported = RecordWorkerError(error, SessionErrorOrigin.Init);
-            var exception = new WorkerExecutionException(reported, null, Snapshot());
-            FailInit(exception);
-            RequestCancel("the worker's Init failed", byCaller: false);
-            return;
-        }
-
-        SessionLog.InitAccepted(_logger, Id, _worker, elapsed.TotalMilliseconds);
-        if (decision == InitResponseDecision.Accepted)
-        {
-            _init.TrySetResult(new SessionInitResult(response.HasData ? response.Data.Memory : Unset, elapsed));
-        }
-        else
-        {
-            // A Cancel was requested before the worker accepted Init: Init does not succeed.
-            FailInit(new OperationCanceledException(
-                $"The session was cancelled before the worker accepted Init ({_state.CancelReason})."));
+                // A Cancel was requested before the worker accepted Init: Init does not succeed.
+                _session.FailInit(new OperationCanceledException(
+                    $"The session was cancelled before the worker accepted Init ({_state.CancelReason})."));
+                break;
         }
     }
 
@@ -233,19 +281,19 @@ public sealed partial class WorkerSession
         }
 
         var reported = RecordWorkerError(response.Error ?? new ExecutionError(), origin);
-        var exception = new WorkerExecutionException(reported, null, Snapshot());
+        var exception = new WorkerExecutionException(reported, null, _session.Diagnostics);
         FailOutput(exception);
-        FailInit(exception);
+        _session.FailInit(exception);
 
         // docs/protocol.md rule 6: after an ErrorResponse the engine must send Cancel.
-        RequestCancel("the worker reported an error", byCaller: false);
+        _session.RequestCancel("the worker reported an error", byCaller: false);
     }
 
     private void OnFinishResponse(FinishResponse response)
     {
         // Every batch went out before Finish, so the count sent is final here. A worker that reports
         // fewer received answered before it read all input (or dropped some): never a success.
-        var sent = Volatile.Read(ref _batchesSent);
+        var sent = _session.Writer.BatchesSent;
         var batchesIn = response.Metrics is { HasBatchesIn: true } metrics ? metrics.BatchesIn : (ulong?)null;
         var terminator = new SessionTerminator(
             response.Error is { } error ? SessionError.From(error, SessionErrorOrigin.Finish) : null,
@@ -265,10 +313,13 @@ public sealed partial class WorkerSession
                     $"the FinishResponse reports {batchesIn} input batch(es) received, but the engine sent {sent} before Finish: the worker answered before it read all input, or dropped some"));
                 break;
             case FinishResponseDecision.HoldUntilOutputRead:
-                OnFinishHeld();
+                // Nothing more is expected from the worker: no deadline runs while the consumer
+                // reads the rest, and the output ends after it.
+                _watchdog.DisarmAll();
+                CompleteOutput();
                 break;
             default:
-                SettleTerminator(finished: true, terminator);
+                _session.SettleTerminator(finished: true, terminator);
                 break;
         }
     }
@@ -282,27 +333,21 @@ public sealed partial class WorkerSession
         }
 
         var callbackError = response.Error is { } error ? SessionError.From(error, SessionErrorOrigin.Cancel) : null;
-        SettleTerminator(finished: false, new SessionTerminator(callbackError, response.Metrics, FinishData: null));
+        _session.SettleTerminator(finished: false, new SessionTerminator(callbackError, response.Metrics, FinishData: null));
     }
 
     private SessionError RecordWorkerError(ExecutionError error, SessionErrorOrigin origin)
     {
         var reported = SessionError.From(error, origin);
         _state.RecordWorkerError(reported);
-
-        SessionLog.WorkerError(_logger, Id, _worker, reported);
+        SessionLog.WorkerError(_session.Logger, _session.Id, _session.Worker, reported);
         return reported;
     }
 
-    /// <summary>Whether the outcome is settled or a FinishResponse is held for the consumer: nothing more is expected from the worker.</summary>
-    private bool IsTerminated() => _state.IsTerminated;
-
-    private bool InitResponded() => _state.InitResponded;
-
     private void Violation(string what)
     {
-        SessionLog.ProtocolViolation(_logger, Id, _worker, what);
-        SettleTransport(TransportFailureReason.ProtocolViolation, $"Protocol violation by the worker: {what}", null);
+        SessionLog.ProtocolViolation(_session.Logger, _session.Id, _session.Worker, what);
+        _session.SettleTransport(TransportFailureReason.ProtocolViolation, $"Protocol violation by the worker: {what}", null);
     }
 
     private static string Describe(UdfResponse response) => response.ResponseCase switch
