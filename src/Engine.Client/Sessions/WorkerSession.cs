@@ -1,6 +1,9 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
+using Apache.Arrow;
+using Engine.Client.Arrow;
 using Engine.Client.Diagnostics;
+using Engine.Client.Payloads;
 using Engine.Client.Protocol;
 using Engine.Client.Sessions;
 using Engine.Client.Transport;
@@ -53,6 +56,7 @@ public sealed partial class WorkerSession : IAsyncDisposable
     private Activity? _activity;
     private Activity? _initActivity;
     private Activity? _endActivity;
+    private ArrowSessionLayer? _arrow;
     private int _released;
     private int _processStarted;
     private long _startTimestamp;
@@ -134,7 +138,7 @@ public sealed partial class WorkerSession : IAsyncDisposable
         }
 
         _startTimestamp = _time.GetTimestamp();
-        RememberArrowSchemas(init, plan);
+        _arrow = new ArrowSessionLayer(this, init.InputSchema, init.OutputSchema, _maxSendMessageSize - SessionWriter.DataFramingAllowance);
         StartTelemetry(init);
 
         // Armed before the call starts: the InitResponse may be handled before StartCall returns,
@@ -206,6 +210,58 @@ public sealed partial class WorkerSession : IAsyncDisposable
         // InitResponse, say), the enumeration surfaces that failure.
         _state.Fire(SessionEvent.ProcessCalled);
         return ReadOutputAsync(input, options, cancellationToken);
+    }
+
+    /// <summary>
+    /// Streams Arrow record batches to the worker and its output batches back, full duplex, then
+    /// sends Finish. Enumerate the result to drive the session; it ends when the worker's
+    /// FinishResponse arrives.
+    /// </summary>
+    /// <param name="input">
+    /// The input batches. Each one is encoded as one Arrow IPC stream per DataRequest, split by
+    /// rows into several DataRequests when it would not fit the worker's message limit
+    /// (<see cref="WorkerClientOptions.MaxSendMessageSize"/>). The caller keeps owning every input
+    /// batch: the session is done with a batch once it asks for the next one, so the source may
+    /// dispose it then, never before.
+    /// </param>
+    /// <param name="cancellationToken">Cancels the session: Cancel is sent and the enumeration throws <see cref="OperationCanceledException"/>.</param>
+    /// <returns>
+    /// The output batches, read without copying: their buffers point into the received message,
+    /// which the batch keeps alive. The caller owns each batch; it stays valid after the
+    /// enumeration moves on, and disposing it is optional (its memory is managed).
+    /// </returns>
+    /// <remarks>
+    /// <para>
+    /// Input batches are checked before anything of them is sent: a null batch, a batch whose
+    /// memory was released by <see cref="RecordBatch.Dispose()"/>, or a batch whose schema differs
+    /// from the session's input schema (<see cref="SessionInit.InputSchema"/>, else the first
+    /// batch's) ends the session: the enumeration throws <see cref="ArgumentException"/> naming the
+    /// batch (and the field that differs) and Cancel is sent.
+    /// </para>
+    /// <para>
+    /// Output that is not a valid Arrow IPC stream, or whose schema differs from the session's
+    /// output schema (<see cref="SessionInit.OutputSchema"/>, else the first output batch's),
+    /// ends the session the same way with a <see cref="WorkerOutputException"/>.
+    /// </para>
+    /// </remarks>
+    /// <exception cref="InvalidOperationException">Init has not succeeded, processing already started, or the session ended.</exception>
+    public IAsyncEnumerable<RecordBatch> ProcessAsync(IAsyncEnumerable<RecordBatch> input, CancellationToken cancellationToken = default) =>
+        ProcessAsync(input, options: null, cancellationToken);
+
+    /// <inheritdoc cref="ProcessAsync(IAsyncEnumerable{RecordBatch}, CancellationToken)"/>
+    /// <param name="input">The input batches; see the other overload.</param>
+    /// <param name="options">Per-call options, such as the Finish callback; <see langword="null"/> for defaults.</param>
+    /// <param name="cancellationToken">Cancels the session.</param>
+    public IAsyncEnumerable<RecordBatch> ProcessAsync(
+        IAsyncEnumerable<RecordBatch> input,
+        ProcessOptions? options,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+
+        // Before InitAsync there is no layer yet; the bytes level then refuses with the reason.
+        var arrow = _arrow ?? new ArrowSessionLayer(this, null, null, _maxSendMessageSize - SessionWriter.DataFramingAllowance);
+        return arrow.ProcessAsync(input, options, cancellationToken);
     }
 
     /// <summary>
@@ -401,7 +457,7 @@ public sealed partial class WorkerSession : IAsyncDisposable
             }
 
             activity.SetTag("engine_client.session.id", Id);
-            activity.SetTag("engine_client.udf.format", init.Format);
+            activity.SetTag("engine_client.udf.format", init.PayloadFormat);
             if (init.Name is not null)
             {
                 activity.SetTag("engine_client.udf.name", init.Name);
