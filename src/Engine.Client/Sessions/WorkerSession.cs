@@ -138,7 +138,10 @@ public sealed partial class WorkerSession : IAsyncDisposable
         }
 
         _startTimestamp = _time.GetTimestamp();
-        _arrow = new ArrowSessionLayer(this, init.InputSchema, init.OutputSchema, _maxSendMessageSize - SessionWriter.DataFramingAllowance);
+        if (init.InputSchema is not null || init.OutputSchema is not null)
+        {
+            _arrow = NewArrowLayer(init.InputSchema, init.OutputSchema);
+        }
         StartTelemetry(init);
 
         // Armed before the call starts: the InitResponse may be handled before StartCall returns,
@@ -259,10 +262,14 @@ public sealed partial class WorkerSession : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(input);
 
-        // Before InitAsync there is no layer yet; the bytes level then refuses with the reason.
-        var arrow = _arrow ?? new ArrowSessionLayer(this, null, null, _maxSendMessageSize - SessionWriter.DataFramingAllowance);
+        // Without declared schemas (or before InitAsync, when the bytes level refuses with the
+        // reason) the layer takes the first batch's schema.
+        var arrow = _arrow ?? NewArrowLayer(null, null);
         return arrow.ProcessAsync(input, options, cancellationToken);
     }
+
+    private ArrowSessionLayer NewArrowLayer(Schema? input, Schema? output) =>
+        new(this, input, output, _maxSendMessageSize - SessionWriter.DataFramingAllowance);
 
     /// <summary>
     /// Asks the worker to cancel this execution (Cancel, after Finish when Finish already went). Returns
