@@ -216,7 +216,7 @@ public sealed class CliParsingTests
 
         Assert.Multiple(() =>
         {
-            Assert.That(init.Format, Is.EqualTo("builtin"));
+            Assert.That(init.PayloadFormat, Is.EqualTo("builtin"));
             Assert.That(init.Payload.ToArray(), Is.EqualTo(new byte[] { 1, 2, 3 }));
             Assert.That(init.SessionConf, Is.EquivalentTo(request.SessionConf));
             Assert.That(init.TaskContext, Is.EquivalentTo(request.TaskContext));
