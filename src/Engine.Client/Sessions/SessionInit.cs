@@ -140,7 +140,7 @@ public sealed partial class SessionInit
         init.SessionConf.Add(SessionConf);
 
         var payload = Payload;
-        var envelopeWithoutPayload = new UdfRequest { Control = new UdfControlRequest { Init = init } }.CalculateSize();
+        var envelopeWithoutPayload = UdfRequests.Init(init).CalculateSize();
 
         // Size and CRC fields, the chunking flag and the payload's own tag and length prefix.
         const int PayloadFieldsAllowance = 32;
@@ -157,16 +157,16 @@ public sealed partial class SessionInit
         {
             init.IsChunkingPayload = true;
             udf.PayloadSize = payload.Length;
-            udf.PayloadCrc32 = PayloadChunker.Crc32(payload.Span);
+            udf.PayloadCrc32 = UdfRequests.PayloadCrc32(payload.Span);
             return new InitPlan(
-                new UdfRequest { Control = new UdfControlRequest { Init = init } },
+                UdfRequests.Init(init),
                 payload,
                 chunkSize,
                 PayloadChunker.ChunkCount(payload.Length, chunkSize));
         }
 
         udf.Payload = UnsafeByteOperations.UnsafeWrap(payload);
-        return new InitPlan(new UdfRequest { Control = new UdfControlRequest { Init = init } }, ReadOnlyMemory<byte>.Empty, chunkSize, 0);
+        return new InitPlan(UdfRequests.Init(init), ReadOnlyMemory<byte>.Empty, chunkSize, 0);
     }
 }
 

@@ -34,7 +34,7 @@ public sealed partial class WorkerSession
                 {
                     if (response.ResponseCase != UdfResponse.ResponseOneofCase.Data)
                     {
-                        SessionLog.MessageAfterEnd(_logger, Id, _worker, Describe(response));
+                        SessionLog.MessageAfterEnd(_logger, Id, _worker, WireText.Name(response));
                     }
 
                     continue;
@@ -354,17 +354,4 @@ public sealed partial class WorkerSession
         SettleTransport(TransportFailureReason.ProtocolViolation, $"Protocol violation by the worker: {what}", null);
     }
 
-    private static string Describe(UdfResponse response) => response.ResponseCase switch
-    {
-        UdfResponse.ResponseOneofCase.Data => "DataResponse",
-        UdfResponse.ResponseOneofCase.Control => response.Control.ControlCase switch
-        {
-            UdfControlResponse.ControlOneofCase.Init => "InitResponse",
-            UdfControlResponse.ControlOneofCase.Error => "ErrorResponse",
-            UdfControlResponse.ControlOneofCase.Finish => "FinishResponse",
-            UdfControlResponse.ControlOneofCase.Cancel => "CancelResponse",
-            _ => "control envelope with no branch",
-        },
-        _ => "envelope with no branch",
-    };
 }

@@ -187,9 +187,8 @@ public sealed partial class WorkerSession
             return;
         }
 
-        var cancel = new Cancel { Reason = reason };
         StartEndActivity("udf.session.cancel");
-        await requests.WriteAsync(new UdfRequest { Control = new UdfControlRequest { Cancel = cancel } }).ConfigureAwait(false);
+        await requests.WriteAsync(UdfRequests.Cancel(reason)).ConfigureAwait(false);
         SessionLog.CancelSent(_logger, Id, _worker);
     }
 
@@ -282,7 +281,7 @@ public sealed partial class WorkerSession
                 var item = items.Current;
                 CheckInputItem(item, index);
                 var written = _ack.Arm();
-                var message = new UdfRequest { Data = new DataRequest { Data = UnsafeByteOperations.UnsafeWrap(item) } };
+                var message = UdfRequests.Data(item);
                 if (!_outbound.Writer.TryWrite(new Outbound(OutboundKind.Data, message, null)))
                 {
                     _ack.Complete(false);
@@ -302,7 +301,7 @@ public sealed partial class WorkerSession
             {
                 var built = await build(stop).ConfigureAwait(false)
                     ?? throw new InvalidOperationException("The finish callback (ProcessOptions.BuildFinish) returned null; it must return the Finish message to send. The session was cancelled instead.");
-                finish = new UdfRequest { Control = new UdfControlRequest { Finish = built } };
+                finish = UdfRequests.Finish(built);
             }
 
             if (!stop.IsCancellationRequested && _state.TryAdvance(SessionPhase.Processing, SessionPhase.Finishing))

@@ -35,7 +35,7 @@ public sealed partial class WorkerSession : IAsyncDisposable
 {
     private static long s_lastSessionId;
 
-    private static readonly UdfRequest EmptyFinish = new() { Control = new UdfControlRequest { Finish = new Finish() } };
+    private static readonly UdfRequest EmptyFinish = UdfRequests.Finish();
 
     private readonly string _worker;
     private readonly CallInvoker _invoker;

@@ -145,7 +145,7 @@ public sealed class DeviantWorker
 
         if (!ScriptedStream.IsInit(first))
         {
-            await FailAsync(stream, Responses.Error(Protocol("the first message must be Init")));
+            await FailAsync(stream, Responses.Error(ExecutionErrors.Protocol("the first message must be Init")));
             return;
         }
 
@@ -189,7 +189,7 @@ public sealed class DeviantWorker
 
                 if (!ScriptedStream.IsChunk(request))
                 {
-                    await FailAsync(stream, Responses.InitError(Protocol("expected a PayloadChunk")));
+                    await FailAsync(stream, Responses.InitError(ExecutionErrors.Protocol("expected a PayloadChunk")));
                     return;
                 }
 
@@ -214,27 +214,27 @@ public sealed class DeviantWorker
 
             if (init.Udf.HasPayloadSize && init.Udf.PayloadSize != payload.Count && !Is("payload-size-mismatch"))
             {
-                await FailAsync(stream, Responses.InitError(Protocol("payload_size does not match the assembled payload")));
+                await FailAsync(stream, Responses.InitError(ExecutionErrors.Protocol("payload_size does not match the assembled payload")));
                 return;
             }
 
-            if (init.Udf.HasPayloadCrc32 && init.Udf.PayloadCrc32 != PayloadChunker.Crc32([.. payload]) && !Is("payload-crc-mismatch"))
+            if (init.Udf.HasPayloadCrc32 && init.Udf.PayloadCrc32 != UdfRequests.PayloadCrc32([.. payload]) && !Is("payload-crc-mismatch"))
             {
-                await FailAsync(stream, Responses.InitError(Protocol("payload_crc32 does not match the assembled payload")));
+                await FailAsync(stream, Responses.InitError(ExecutionErrors.Protocol("payload_crc32 does not match the assembled payload")));
                 return;
             }
         }
 
         if (init.HasProtocolVersion && init.ProtocolVersion > 1 && !Is("C12"))
         {
-            await FailAsync(stream, Responses.InitError(Protocol("unsupported protocol version")));
+            await FailAsync(stream, Responses.InitError(ExecutionErrors.Protocol("unsupported protocol version")));
             return;
         }
 
         if ((init.DataFormat == UDFWorkerDataFormat.Unspecified && !Is("data-format-unspecified"))
             || (init.DataFormat != UDFWorkerDataFormat.Unspecified && init.DataFormat != UDFWorkerDataFormat.Arrow && !Is("data-format-unsupported")))
         {
-            await FailAsync(stream, Responses.InitError(Protocol("unsupported data format")));
+            await FailAsync(stream, Responses.InitError(ExecutionErrors.Protocol("unsupported data format")));
             return;
         }
 
@@ -404,7 +404,7 @@ public sealed class DeviantWorker
             }
             else
             {
-                await FailAsync(stream, Responses.Error(Protocol("a message out of place in the data phase")));
+                await FailAsync(stream, Responses.Error(ExecutionErrors.Protocol("a message out of place in the data phase")));
                 return;
             }
         }
@@ -431,6 +431,4 @@ public sealed class DeviantWorker
         _ = read.ContinueWith(static t => t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
         return ShutdownSignal;
     }
-
-    private static ExecutionError Protocol(string message) => new() { Protocol = new ProtocolError { Message = message } };
 }

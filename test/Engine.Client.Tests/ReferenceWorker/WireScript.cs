@@ -33,5 +33,5 @@ internal static class WireScript
         return await stream.ExpectInitAsync();
     }
 
-    public static UdfRequest Data(string text) => Requests.Data(Bytes(text));
+    public static UdfRequest Data(string text) => UdfRequests.Data(Bytes(text));
 }

@@ -1,5 +1,4 @@
 using System.Globalization;
-using Engine.Client.Payloads;
 using Engine.Client.Protocol;
 using Google.Protobuf;
 using Grpc.Core;
@@ -123,7 +122,7 @@ internal sealed class ConformanceChecks
         var init = NewInit(format, ReadOnlyMemory<byte>.Empty);
         init.IsChunkingPayload = true;
         init.Udf.PayloadSize = payload.Length;
-        init.Udf.PayloadCrc32 = PayloadChunker.Crc32(payload.Span);
+        init.Udf.PayloadCrc32 = UdfRequests.PayloadCrc32(payload.Span);
         return init;
     }
 
@@ -273,7 +272,7 @@ internal sealed class ConformanceChecks
         var terminator = await stream.ExpectAsync(Expected).ConfigureAwait(false);
         if (terminator.Control?.ControlCase is not (UdfControlResponse.ControlOneofCase.Finish or UdfControlResponse.ControlOneofCase.Cancel))
         {
-            throw stream.Fail($"expected {Expected}, got {WireDescription.Describe(terminator)}");
+            throw stream.Fail($"expected {Expected}, got {WireText.Describe(terminator)}");
         }
 
         await stream.ExpectCleanEndAsync().ConfigureAwait(false);
@@ -295,7 +294,7 @@ internal sealed class ConformanceChecks
         }
 
         // The batches before the erring one may produce output (the UDF's business): skip it.
-        var expected = $"ErrorResponse({ConformanceStream.KindName(ExecutionError.KindOneofCase.User)}) on batch {_options.UserErrorBatch}";
+        var expected = $"ErrorResponse({WireText.KindName(ExecutionError.KindOneofCase.User)}) on batch {_options.UserErrorBatch}";
         UdfResponse response;
         do
         {
@@ -305,13 +304,13 @@ internal sealed class ConformanceChecks
 
         if (response.Control?.ControlCase != UdfControlResponse.ControlOneofCase.Error)
         {
-            throw stream.Fail($"expected {expected}, got {WireDescription.Describe(response)}");
+            throw stream.Fail($"expected {expected}, got {WireText.Describe(response)}");
         }
 
         var raised = response.Control.Error.Error;
         if (raised?.KindCase != ExecutionError.KindOneofCase.User)
         {
-            throw stream.Fail($"expected {expected}, got ErrorResponse carrying {WireDescription.Describe(raised)}");
+            throw stream.Fail($"expected {expected}, got ErrorResponse carrying {WireText.Describe(raised)}");
         }
 
         var error = raised.User;
@@ -403,7 +402,7 @@ internal sealed class ConformanceChecks
 
         if (response.Control?.ControlCase != UdfControlResponse.ControlOneofCase.Cancel)
         {
-            throw stream.Fail($"expected {Expected}, got {WireDescription.Describe(response)}");
+            throw stream.Fail($"expected {Expected}, got {WireText.Describe(response)}");
         }
 
         await stream.ExpectCleanEndAsync().ConfigureAwait(false);
@@ -621,7 +620,7 @@ internal sealed class ConformanceChecks
         var response = await ManageAsync(new WorkerRequest { Heartbeat = new Heartbeat() }, "Heartbeat").ConfigureAwait(false);
         if (response.ManageCase != WorkerResponse.ManageOneofCase.Heartbeat)
         {
-            throw ManageFailure($"expected a WorkerResponse with the heartbeat branch, got {DescribeManage(response)}", "Manage(Heartbeat)", response);
+            throw ManageFailure($"expected a WorkerResponse with the heartbeat branch, got {WireText.Name(response)}", "Manage(Heartbeat)", response);
         }
     }
 
@@ -631,7 +630,7 @@ internal sealed class ConformanceChecks
         var response = await ManageAsync(request, "Shutdown").ConfigureAwait(false);
         if (response.ManageCase != WorkerResponse.ManageOneofCase.Shutdown)
         {
-            throw ManageFailure($"expected a WorkerResponse with the shutdown branch, got {DescribeManage(response)}", "Manage(Shutdown, cancel_sessions = false)", response);
+            throw ManageFailure($"expected a WorkerResponse with the shutdown branch, got {WireText.Name(response)}", "Manage(Shutdown, cancel_sessions = false)", response);
         }
     }
 
@@ -661,7 +660,7 @@ internal sealed class ConformanceChecks
         var response = await shutdown.ConfigureAwait(false);
         if (response.ManageCase != WorkerResponse.ManageOneofCase.Shutdown)
         {
-            throw ManageFailure($"expected a WorkerResponse with the shutdown branch, got {DescribeManage(response)}", "Manage(Shutdown, cancel_sessions = true)", response);
+            throw ManageFailure($"expected a WorkerResponse with the shutdown branch, got {WireText.Name(response)}", "Manage(Shutdown, cancel_sessions = true)", response);
         }
     }
 
@@ -686,8 +685,5 @@ internal sealed class ConformanceChecks
     }
 
     private static ConformanceFailure ManageFailure(string message, string sent, WorkerResponse response) =>
-        new(message, [sent], [$"WorkerResponse({DescribeManage(response)})"]);
-
-    private static string DescribeManage(WorkerResponse response) =>
-        response.ManageCase == WorkerResponse.ManageOneofCase.None ? "a WorkerResponse with no branch set" : $"the {response.ManageCase} branch";
+        new(message, [sent], [$"WorkerResponse({WireText.Name(response)})"]);
 }
