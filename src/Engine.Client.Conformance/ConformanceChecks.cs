@@ -28,13 +28,13 @@ internal sealed class ConformanceChecks
     private const string Transport = "docs/protocol.md#transport-facts";
     private const string Rule10 = "docs/protocol.md#rule-10-a-broken-stream-is-a-cancel";
 
-    private readonly UdfWorker.UdfWorkerClient _client;
+    private readonly CallInvoker _invoker;
     private readonly WorkerConformanceOptions _options;
     private readonly CancellationToken _cancellationToken;
 
-    public ConformanceChecks(UdfWorker.UdfWorkerClient client, WorkerConformanceOptions options, CancellationToken cancellationToken)
+    public ConformanceChecks(CallInvoker invoker, WorkerConformanceOptions options, CancellationToken cancellationToken)
     {
-        _client = client;
+        _invoker = invoker;
         _options = options;
         _cancellationToken = cancellationToken;
     }
@@ -74,7 +74,7 @@ internal sealed class ConformanceChecks
 
     private TimeSpan Timeout => _options.Timeout;
 
-    private ConformanceStream Open() => ConformanceStream.Open(_client, Timeout, _cancellationToken);
+    private ConformanceStream Open() => ConformanceStream.Open(_invoker, Timeout, _cancellationToken);
 
     /// <summary>An Execute stream whose echo Init the worker accepted.</summary>
     private async Task<ConformanceStream> OpenAcceptedEchoAsync()
@@ -617,7 +617,7 @@ internal sealed class ConformanceChecks
 
     private async Task HeartbeatAsync()
     {
-        var response = await ManageAsync(new WorkerRequest { Heartbeat = new Heartbeat() }, "Heartbeat").ConfigureAwait(false);
+        var response = await ManageAsync(new WorkerRequest { Heartbeat = new Heartbeat() }, "Heartbeat", "a WorkerResponse with the heartbeat branch").ConfigureAwait(false);
         if (response.ManageCase != WorkerResponse.ManageOneofCase.Heartbeat)
         {
             throw ManageFailure($"expected a WorkerResponse with the heartbeat branch, got {WireText.Name(response)}", "Manage(Heartbeat)", response);
@@ -627,7 +627,7 @@ internal sealed class ConformanceChecks
     private async Task ShutdownAsync()
     {
         var request = new WorkerRequest { Shutdown = new ShutdownRequest { Reason = _options.ShutdownReason, CancelSessions = false } };
-        var response = await ManageAsync(request, "Shutdown").ConfigureAwait(false);
+        var response = await ManageAsync(request, "Shutdown", "a WorkerResponse with the shutdown branch").ConfigureAwait(false);
         if (response.ManageCase != WorkerResponse.ManageOneofCase.Shutdown)
         {
             throw ManageFailure($"expected a WorkerResponse with the shutdown branch, got {WireText.Name(response)}", "Manage(Shutdown, cancel_sessions = false)", response);
@@ -644,7 +644,7 @@ internal sealed class ConformanceChecks
         // The stream is live and idle. The shutdown's answer may wait for the stream to settle,
         // so the stream is read while the Manage call runs.
         var request = new WorkerRequest { Shutdown = new ShutdownRequest { Reason = _options.ShutdownReason, CancelSessions = true } };
-        var shutdown = ManageAsync(request, "Shutdown");
+        var shutdown = ManageAsync(request, "Shutdown", "a WorkerResponse with the shutdown branch");
         try
         {
             await stream.ExpectErrorAsync(ExecutionError.KindOneofCase.Worker).ConfigureAwait(false);
@@ -664,12 +664,17 @@ internal sealed class ConformanceChecks
         }
     }
 
-    private async Task<WorkerResponse> ManageAsync(WorkerRequest request, string what)
+    /// <summary>
+    /// A Manage call through <see cref="WireMethods.Manage"/>: bytes that are not a WorkerResponse
+    /// fail the check as a protocol violation that says so, not as a gRPC status.
+    /// </summary>
+    private async Task<WorkerResponse> ManageAsync(WorkerRequest request, string what, string expected)
     {
+        WorkerResponse response;
         try
         {
-            var call = _client.ManageAsync(request, new CallOptions(deadline: DateTime.UtcNow + Timeout, cancellationToken: _cancellationToken));
-            return await call.ResponseAsync.WaitAsync(Timeout + TimeSpan.FromSeconds(1), _cancellationToken).ConfigureAwait(false);
+            var call = _invoker.AsyncUnaryCall(WireMethods.Manage, null, new CallOptions(deadline: DateTime.UtcNow + Timeout, cancellationToken: _cancellationToken), request);
+            response = await call.ResponseAsync.WaitAsync(Timeout + TimeSpan.FromSeconds(1), _cancellationToken).ConfigureAwait(false);
         }
         catch (TimeoutException)
         {
@@ -682,6 +687,16 @@ internal sealed class ConformanceChecks
                 : $"the call failed with {ConformanceStream.DescribeError(ex)}";
             throw new ConformanceFailure($"expected an answer to Manage {what}, but {detail}", [$"Manage({what})"], [ConformanceStream.DescribeError(ex)]);
         }
+
+        if (WireMethods.ParseErrorOf(response) is { } parseError)
+        {
+            throw new ConformanceFailure(
+                $"expected {expected}, but the worker sent bytes that are not a valid WorkerResponse message: a protocol violation",
+                [$"Manage({what})"],
+                [$"bytes that are not a valid WorkerResponse message ({parseError})"]);
+        }
+
+        return response;
     }
 
     private static ConformanceFailure ManageFailure(string message, string sent, WorkerResponse response) =>

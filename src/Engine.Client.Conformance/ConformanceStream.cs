@@ -27,12 +27,16 @@ internal sealed class ConformanceStream : IDisposable
         _timeout = timeout;
     }
 
-    public static ConformanceStream Open(UdfWorker.UdfWorkerClient client, TimeSpan timeout, CancellationToken cancellationToken)
+    /// <summary>
+    /// Opens an Execute call through <see cref="WireMethods.Execute"/>, whose marshaller turns bytes
+    /// that are not a UdfResponse into a named protocol violation instead of a gRPC status.
+    /// </summary>
+    public static ConformanceStream Open(CallInvoker invoker, TimeSpan timeout, CancellationToken cancellationToken)
     {
         var abort = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         try
         {
-            var call = client.Execute(new CallOptions(cancellationToken: abort.Token));
+            var call = invoker.AsyncDuplexStreamingCall(WireMethods.Execute, null, new CallOptions(cancellationToken: abort.Token));
             return new ConformanceStream(call, abort, timeout);
         }
         catch
@@ -110,6 +114,16 @@ internal sealed class ConformanceStream : IDisposable
         }
 
         var response = _call.ResponseStream.Current;
+        if (WireMethods.ParseErrorOf(response) is { } parseError)
+        {
+            lock (_transcriptLock)
+            {
+                _received.Add($"bytes that are not a valid UdfResponse message ({parseError})");
+            }
+
+            throw Fail($"expected {expectation}, but the worker sent bytes that are not a valid UdfResponse message: a protocol violation");
+        }
+
         lock (_transcriptLock)
         {
             _received.Add(WireText.Describe(response));

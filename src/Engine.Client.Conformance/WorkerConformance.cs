@@ -26,7 +26,7 @@ public sealed class WorkerConformance : IDisposable, IAsyncDisposable
     private static readonly Dictionary<string, (ConformanceCheck Check, Func<ConformanceChecks, Task> Run)> ById =
         ConformanceChecks.Catalog.ToDictionary(static c => c.Check.Id, StringComparer.OrdinalIgnoreCase);
 
-    private readonly UdfWorker.UdfWorkerClient _client;
+    private readonly CallInvoker _invoker;
     private readonly WorkerConformanceOptions _options;
     private readonly GrpcChannel? _ownedChannel;
     private WorkerProcess? _ownedProcess;
@@ -45,7 +45,7 @@ public sealed class WorkerConformance : IDisposable, IAsyncDisposable
         ArgumentNullException.ThrowIfNull(callInvoker);
         var effective = (options ?? new WorkerConformanceOptions()).Clone();
         effective.Validate();
-        _client = new UdfWorker.UdfWorkerClient(callInvoker);
+        _invoker = callInvoker;
         _options = effective;
         _ownedChannel = ownedChannel;
     }
@@ -228,7 +228,7 @@ public sealed class WorkerConformance : IDisposable, IAsyncDisposable
     }
 
     private Task<ConformanceResult> RunOneAsync((ConformanceCheck Check, Func<ConformanceChecks, Task> Run) entry, CancellationToken cancellationToken) =>
-        GuardAsync(entry.Check, () => entry.Run(new ConformanceChecks(_client, _options, cancellationToken)), cancellationToken);
+        GuardAsync(entry.Check, () => entry.Run(new ConformanceChecks(_invoker, _options, cancellationToken)), cancellationToken);
 
     private static async Task<ConformanceResult> GuardAsync(ConformanceCheck check, Func<Task> run, CancellationToken cancellationToken)
     {
