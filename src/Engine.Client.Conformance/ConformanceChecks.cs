@@ -1,5 +1,7 @@
 using System.Globalization;
+using Engine.Client.Arrow;
 using Engine.Client.Protocol;
+using Engine.Client.Transport;
 using Google.Protobuf;
 using Grpc.Core;
 
@@ -28,13 +30,22 @@ internal sealed class ConformanceChecks
     private const string Transport = "docs/protocol.md#transport-facts";
     private const string Rule10 = "docs/protocol.md#rule-10-a-broken-stream-is-a-cancel";
 
+    /// <summary>
+    /// How many ping delays the stream of <c>keepalive-pings</c> stays quiet. gRPC core closes the
+    /// connection on its third ping strike; the .NET client looks at its ping schedule once a second,
+    /// so at a 1 s delay its pings go out about every 2 s: eight delays see four pings at least.
+    /// </summary>
+    private const int QuietPings = 8;
+
     private readonly CallInvoker _invoker;
+    private readonly ConformanceTarget? _target;
     private readonly WorkerConformanceOptions _options;
     private readonly CancellationToken _cancellationToken;
 
-    public ConformanceChecks(CallInvoker invoker, WorkerConformanceOptions options, CancellationToken cancellationToken)
+    public ConformanceChecks(CallInvoker invoker, ConformanceTarget? target, WorkerConformanceOptions options, CancellationToken cancellationToken)
     {
         _invoker = invoker;
+        _target = target;
         _options = options;
         _cancellationToken = cancellationToken;
     }
@@ -67,6 +78,8 @@ internal sealed class ConformanceChecks
         (new("concurrent-streams", "8 Execute streams at once on one connection, their batches interleaved: each stream echoes its own batches, then FinishResponse", false, Stream, "on every stream its own batches echoed in order, then FinishResponse and status OK"), c => c.ConcurrentStreamsAsync()),
         (new("metrics", "Three batches, Finish: the FinishResponse's metrics, where set, count the whole stream", false, Metrics, "FinishResponse whose batches_in and batches_out, when set, are 3 (the whole stream, not the last batch), and bytes_in and bytes_out, when set, at least the data bytes sent and echoed"), c => c.MetricsAsync()),
         (new("large-output", "A UDF whose output batch is larger than gRPC's 4 MiB default (the profile's largeOutput): the output arrives whole, then FinishResponse", false, Transport, "one DataResponse of exactly the profile's size, then FinishResponse; the worker's send limit is above 4 MiB"), c => c.LargeOutputAsync()),
+        (new("keepalive-pings", "HTTP/2 keepalive pings (the profile's keepalive delay) on a connection of its own, over a Unix socket with :authority localhost, while an echo stream is quiet for eight delays after its InitResponse: the connection survives and the stream then echoes two batches", false, Transport, "an ACK for every PING and no GOAWAY or reset: after the quiet span both batches echoed in order, FinishResponse and status OK"), c => c.KeepAlivePingsAsync()),
+        (new("arrow-output", "A UDF with Arrow output of its own schema (the profile's arrowOutput), three Arrow batches and Finish: every output batch is a valid Arrow IPC stream of the declared output_schema", false, InitFields, "at least one DataResponse, each one Arrow IPC stream (schema, batches, end) whose schema equals Init.output_schema and whose values can be read, then FinishResponse"), c => c.ArrowOutputAsync()),
         (new("abort-mid-batch", "The engine aborts a stream in its data phase (batch 0 echoed, batch 1 sent, no Finish): the worker still answers a heartbeat and serves a whole echo session on the same connection", false, Rule10, "after the aborted stream, a WorkerResponse with the heartbeat branch, then on a new stream two batches echoed in order, FinishResponse and status OK"), c => c.AbortMidBatchAsync()),
         (new("C18", "Manage Shutdown (cancel_sessions = false): answered with the shutdown branch; the worker may exit afterwards", true, Manage, "a WorkerResponse with the shutdown branch"), c => c.ShutdownAsync()),
         (new("shutdown-cancels-sessions", "Manage Shutdown with cancel_sessions = true while a stream is live: the stream gets ErrorResponse(WorkerError) then CancelResponse, and the Manage call the shutdown branch; the worker exits afterwards", true, Manage, "on the live stream ErrorResponse(WorkerError) then CancelResponse and status OK; on the Manage call the shutdown branch"), c => c.ShutdownCancelsSessionsAsync()),
@@ -612,6 +625,116 @@ internal sealed class ConformanceChecks
 
         await stream.SendFinishAsync().ConfigureAwait(false);
         await stream.ExpectFinishAsync().ConfigureAwait(false);
+        await stream.ExpectCleanEndAsync().ConfigureAwait(false);
+    }
+
+    private async Task KeepAlivePingsAsync()
+    {
+        if (_options.KeepAlivePingDelay is not { } delay)
+        {
+            throw new ConformanceNotApplicable(WorkerConformanceOptions.KeepAliveKey, "keepalive ping delay the worker accepts");
+        }
+
+        if (_target is null)
+        {
+            throw new ConformanceNotApplicable("not applicable: the kit was given a call invoker, not the worker's address, so it cannot open a connection with keepalive pings of its own");
+        }
+
+        // A connection of its own, as the engine makes it (a Unix socket addressed as localhost),
+        // pinging while the call is active whenever nothing arrived for the delay.
+        var clientOptions = _target.ClientOptions.Clone();
+        clientOptions.KeepAlivePingDelay = delay;
+        clientOptions.KeepAlivePingTimeout = Timeout < WorkerClientOptions.MinKeepAlivePingDelay ? WorkerClientOptions.MinKeepAlivePingDelay : Timeout;
+        using var channel = WorkerChannelFactory.Create(_target.Address, clientOptions);
+        using var stream = ConformanceStream.Open(channel.CreateCallInvoker(), Timeout, _cancellationToken);
+        await stream.SendInitAsync(EchoInit()).ConfigureAwait(false);
+        await stream.ExpectInitAsync().ConfigureAwait(false);
+
+        // The stream is quiet: nothing either way but the pings. The read is pending throughout,
+        // so a connection the worker closes fails it at once.
+        var quiet = (delay * QuietPings) + TimeSpan.FromSeconds(1);
+        var pings = $"keepalive pings every {ConformanceStream.Seconds(delay)}";
+        stream.Note($"quiet for {ConformanceStream.Seconds(quiet)} with {pings}");
+        var expected = $"the echo of batch 0 after the stream was quiet for {ConformanceStream.Seconds(quiet)} with {pings} (the connection must survive the engine's pings)";
+        var read = stream.ReadAsync(expected, quiet + Timeout);
+        if (await Task.WhenAny(read, Task.Delay(quiet, _cancellationToken)).ConfigureAwait(false) == read)
+        {
+            var early = await read.ConfigureAwait(false);
+            throw stream.Fail(early is null
+                ? $"expected the stream to stay open while quiet with {pings}, but the worker ended the call"
+                : $"expected nothing while the stream was quiet with {pings}, got {WireText.Describe(early)}");
+        }
+
+        _cancellationToken.ThrowIfCancellationRequested();
+        var batch = _options.Batches[0];
+        await stream.SendAsync(UdfRequests.Data(batch), $"DataRequest after the quiet span with {pings}").ConfigureAwait(false);
+        var output = await read.ConfigureAwait(false);
+        if (output?.ResponseCase != UdfResponse.ResponseOneofCase.Data)
+        {
+            throw stream.Fail($"expected {expected}, got {(output is null ? "the end of the call (status OK)" : WireText.Describe(output))}");
+        }
+
+        RequireEcho(stream, output.Data.Data, batch, 0);
+
+        // And the stream goes on as any other: a second batch, Finish.
+        var next = _options.Batches[1];
+        await stream.SendDataAsync(next).ConfigureAwait(false);
+        await stream.SendFinishAsync().ConfigureAwait(false);
+        RequireEcho(stream, await stream.ExpectDataAsync("echoing batch 1").ConfigureAwait(false), next, 1);
+        await stream.ExpectFinishAsync().ConfigureAwait(false);
+        await stream.ExpectCleanEndAsync().ConfigureAwait(false);
+    }
+
+    private async Task ArrowOutputAsync()
+    {
+        if (_options.ArrowOutputFormat is not { } format)
+        {
+            throw new ConformanceNotApplicable(WorkerConformanceOptions.ArrowOutputKey, "UDF whose output is Arrow data of a schema of its own");
+        }
+
+        var declared = ArrowSchemas.Deserialize(_options.ArrowOutputSchema);
+        using var stream = Open();
+        var init = NewInit(format, _options.ArrowOutputPayload);
+        init.InputSchema = UnsafeByteOperations.UnsafeWrap(_options.ArrowOutputInputSchema);
+        init.OutputSchema = UnsafeByteOperations.UnsafeWrap(_options.ArrowOutputSchema);
+        await stream.SendInitAsync(init).ConfigureAwait(false);
+        await stream.ExpectInitAsync().ConfigureAwait(false);
+        foreach (var batch in _options.ArrowOutputBatches)
+        {
+            await stream.SendDataAsync(batch).ConfigureAwait(false);
+        }
+
+        await stream.SendFinishAsync().ConfigureAwait(false);
+
+        // Output may come before or after Finish, any number of batches: each is checked.
+        const string Expected = "a DataResponse holding Arrow data of the declared output_schema, or FinishResponse";
+        var outputs = 0;
+        while (true)
+        {
+            var response = await stream.ExpectAsync(Expected).ConfigureAwait(false);
+            if (response.ResponseCase != UdfResponse.ResponseOneofCase.Data)
+            {
+                if (response.Control?.ControlCase != UdfControlResponse.ControlOneofCase.Finish || response.Control.Finish.Error is not null)
+                {
+                    throw stream.Fail($"expected {Expected} without error, got {WireText.Describe(response)}");
+                }
+
+                break;
+            }
+
+            if (ConformanceArrow.FindOutputDifference(declared, response.Data.Data.Memory) is { } difference)
+            {
+                throw stream.Fail(string.Create(CultureInfo.InvariantCulture, $"expected output {outputs} to be an Arrow IPC stream of the declared output_schema, but {difference}"));
+            }
+
+            outputs++;
+        }
+
+        if (outputs == 0)
+        {
+            throw stream.Fail("expected at least one DataResponse of Arrow data before FinishResponse, got none (the profile's arrowOutput UDF must produce output for three input batches)");
+        }
+
         await stream.ExpectCleanEndAsync().ConfigureAwait(false);
     }
 

@@ -90,16 +90,19 @@ internal sealed class ConformanceStream : IDisposable
     public Task SendChunkAsync(ReadOnlyMemory<byte> data, bool last) => SendAsync(UdfRequests.Chunk(data, last), "PayloadChunk");
 
     /// <summary>The next response, or <see langword="null"/> when the worker ended the call with status OK.</summary>
-    public async Task<UdfResponse?> ReadAsync(string expectation)
+    public Task<UdfResponse?> ReadAsync(string expectation) => ReadAsync(expectation, _timeout);
+
+    /// <summary>The next response within <paramref name="within"/>, or <see langword="null"/> when the worker ended the call with status OK.</summary>
+    public async Task<UdfResponse?> ReadAsync(string expectation, TimeSpan within)
     {
         bool more;
         try
         {
-            more = await _call.ResponseStream.MoveNext(CancellationToken.None).WaitAsync(_timeout).ConfigureAwait(false);
+            more = await _call.ResponseStream.MoveNext(CancellationToken.None).WaitAsync(within).ConfigureAwait(false);
         }
         catch (TimeoutException)
         {
-            throw Fail($"expected {expectation}, but nothing arrived within {Seconds(_timeout)}");
+            throw Fail($"expected {expectation}, but nothing arrived within {Seconds(within)}");
         }
         catch (Exception ex) when (ex is RpcException or IOException or InvalidOperationException or HttpRequestException)
         {
@@ -130,6 +133,15 @@ internal sealed class ConformanceStream : IDisposable
         }
 
         return response;
+    }
+
+    /// <summary>Adds what the kit did besides sending a message (a quiet span) to the sent list of a failure.</summary>
+    public void Note(string what)
+    {
+        lock (_transcriptLock)
+        {
+            _sent.Add(what);
+        }
     }
 
     /// <summary>How the call ended (its status), for the received list of a failure; not part of <see cref="Transcript"/>.</summary>
