@@ -117,6 +117,16 @@ public sealed class ConformanceProfileTests
     }
 
     [Test]
+    public void Arrow_output_that_is_not_an_Arrow_stream_is_named_as_such()
+    {
+        var declared = new Apache.Arrow.Schema([new Apache.Arrow.Field("n", Apache.Arrow.Types.Int64Type.Default, nullable: true)], null);
+
+        var difference = ConformanceArrow.FindOutputDifference(declared, "not arrow at all"u8.ToArray());
+
+        Assert.That(difference, Does.StartWith("the 16-byte output is not a valid Arrow IPC stream"));
+    }
+
+    [Test]
     public void A_binary_payload_is_given_in_base64()
     {
         var profile = WorkerConformanceOptions.ParseProfile("""{ "echo": { "format": "echo", "payloadBase64": "AAECAw==" } }""");
