@@ -107,7 +107,7 @@ internal sealed class ManageClient
             {
                 outcome = "protocol_violation";
                 var got = WireMethods.ParseErrorOf(response) is { } parseError ? $"bytes that are not a valid WorkerResponse message ({parseError})"
-                    : response.ManageCase == WorkerResponse.ManageOneofCase.None ? "a WorkerResponse with no branch set"
+                    : response.ManageCase == WorkerResponse.ManageOneofCase.None ? WireText.Name(response)
                     : $"a {response.ManageCase} response";
                 throw new WorkerTransportException(
                     _worker,

@@ -26,7 +26,7 @@ internal sealed record InitPlan(UdfRequest Init, ReadOnlyMemory<byte> ChunkedPay
     public static InitPlan Create(Init init, ReadOnlyMemory<byte> payload, bool alwaysChunk, int maxMessageSize, int chunkSize)
     {
         var udf = init.Udf;
-        var envelopeWithoutPayload = new UdfRequest { Control = new UdfControlRequest { Init = init } }.CalculateSize();
+        var envelopeWithoutPayload = UdfRequests.Init(init).CalculateSize();
         var inlineSize = envelopeWithoutPayload + PayloadFieldsAllowance + payload.Length;
         var chunk = payload.Length > 0 && (alwaysChunk || inlineSize > maxMessageSize);
 
@@ -40,15 +40,15 @@ internal sealed record InitPlan(UdfRequest Init, ReadOnlyMemory<byte> ChunkedPay
         {
             init.IsChunkingPayload = true;
             udf.PayloadSize = payload.Length;
-            udf.PayloadCrc32 = PayloadChunker.Crc32(payload.Span);
+            udf.PayloadCrc32 = UdfRequests.PayloadCrc32(payload.Span);
             return new InitPlan(
-                new UdfRequest { Control = new UdfControlRequest { Init = init } },
+                UdfRequests.Init(init),
                 payload,
                 chunkSize,
                 PayloadChunker.ChunkCount(payload.Length, chunkSize));
         }
 
         udf.Payload = UnsafeByteOperations.UnsafeWrap(payload);
-        return new InitPlan(new UdfRequest { Control = new UdfControlRequest { Init = init } }, ReadOnlyMemory<byte>.Empty, chunkSize, 0);
+        return new InitPlan(UdfRequests.Init(init), ReadOnlyMemory<byte>.Empty, chunkSize, 0);
     }
 }

@@ -1,5 +1,4 @@
 using Engine.Client.Protocol;
-using Google.Protobuf;
 
 namespace Engine.Client.Payloads;
 
@@ -12,9 +11,6 @@ internal static class PayloadChunker
     /// <summary>Bytes reserved for the envelope, tags and length prefixes around a chunk's data.</summary>
     public const int ChunkFramingAllowance = 64;
 
-    /// <summary>CRC-32 (IEEE 802.3, zlib-compatible) of the assembled payload.</summary>
-    public static uint Crc32(ReadOnlySpan<byte> payload) => System.IO.Hashing.Crc32.HashToUInt32(payload);
-
     /// <summary>How many chunks <paramref name="payloadLength"/> bytes make at <paramref name="chunkSize"/>.</summary>
     public static int ChunkCount(int payloadLength, int chunkSize) => (payloadLength + chunkSize - 1) / chunkSize;
 
@@ -23,12 +19,6 @@ internal static class PayloadChunker
     {
         var start = index * chunkSize;
         var length = Math.Min(chunkSize, payload.Length - start);
-        var chunk = new PayloadChunk { Data = UnsafeByteOperations.UnsafeWrap(payload.Slice(start, length)) };
-        if (start + length == payload.Length)
-        {
-            chunk.Last = true;
-        }
-
-        return new UdfRequest { Control = new UdfControlRequest { Payload = chunk } };
+        return UdfRequests.Chunk(payload.Slice(start, length), last: start + length == payload.Length);
     }
 }

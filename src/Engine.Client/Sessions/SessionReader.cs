@@ -110,7 +110,7 @@ internal sealed class SessionReader
                 {
                     if (response.ResponseCase != UdfResponse.ResponseOneofCase.Data)
                     {
-                        SessionLog.MessageAfterEnd(_session.Logger, _session.Id, _session.Worker, Describe(response));
+                        SessionLog.MessageAfterEnd(_session.Logger, _session.Id, _session.Worker, WireText.Name(response));
                     }
 
                     continue;
@@ -349,18 +349,4 @@ internal sealed class SessionReader
         SessionLog.ProtocolViolation(_session.Logger, _session.Id, _session.Worker, what);
         _session.SettleTransport(TransportFailureReason.ProtocolViolation, $"Protocol violation by the worker: {what}", null);
     }
-
-    private static string Describe(UdfResponse response) => response.ResponseCase switch
-    {
-        UdfResponse.ResponseOneofCase.Data => "DataResponse",
-        UdfResponse.ResponseOneofCase.Control => response.Control.ControlCase switch
-        {
-            UdfControlResponse.ControlOneofCase.Init => "InitResponse",
-            UdfControlResponse.ControlOneofCase.Error => "ErrorResponse",
-            UdfControlResponse.ControlOneofCase.Finish => "FinishResponse",
-            UdfControlResponse.ControlOneofCase.Cancel => "CancelResponse",
-            _ => "control envelope with no branch",
-        },
-        _ => "envelope with no branch",
-    };
 }

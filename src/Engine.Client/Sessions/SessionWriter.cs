@@ -19,7 +19,7 @@ internal sealed class SessionWriter
     /// <summary>Bytes a DataRequest adds around a batch: two tags and two length prefixes.</summary>
     public const int DataFramingAllowance = 16;
 
-    private static readonly UdfRequest EmptyFinish = new() { Control = new UdfControlRequest { Finish = new Finish() } };
+    private static readonly UdfRequest EmptyFinish = UdfRequests.Finish();
 
     private readonly WorkerSession _session;
     private readonly SessionStateMachine _state;
@@ -122,7 +122,7 @@ internal sealed class SessionWriter
                 var item = items.Current;
                 CheckInputItem(item, index);
                 var written = _ack.Arm();
-                var message = new UdfRequest { Data = new DataRequest { Data = UnsafeByteOperations.UnsafeWrap(item) } };
+                var message = UdfRequests.Data(item);
                 if (!_outbound.Writer.TryWrite(new Outbound(OutboundKind.Data, message, null)))
                 {
                     _ack.Complete(false);
@@ -142,7 +142,7 @@ internal sealed class SessionWriter
             {
                 var built = await build(stop).ConfigureAwait(false)
                     ?? throw new InvalidOperationException("The finish callback (ProcessOptions.BuildFinish) returned null; it must return the Finish message to send. The session was cancelled instead.");
-                finish = new UdfRequest { Control = new UdfControlRequest { Finish = built } };
+                finish = UdfRequests.Finish(built);
             }
 
             if (!stop.IsCancellationRequested && _state.Fire(SessionEvent.InputExhausted))
@@ -327,9 +327,8 @@ internal sealed class SessionWriter
                 return;
         }
 
-        var cancel = new Cancel { Reason = _state.Facts.CancelReason };
         _session.StartEndActivity("udf.session.cancel");
-        await requests.WriteAsync(new UdfRequest { Control = new UdfControlRequest { Cancel = cancel } }).ConfigureAwait(false);
+        await requests.WriteAsync(UdfRequests.Cancel(_state.Facts.CancelReason)).ConfigureAwait(false);
         SessionLog.CancelSent(_session.Logger, _session.Id, _session.Worker);
     }
 

@@ -1,7 +1,6 @@
 using System.Globalization;
 using Engine.Client.Protocol;
 using Engine.ReferenceWorker.Udfs;
-using Engine.ReferenceWorker.Wire;
 using Google.Protobuf;
 
 namespace Engine.ReferenceWorker.Execution;
@@ -31,7 +30,7 @@ internal sealed partial class ExecuteStream
                 // Rule 1: Cancel may come before Init; nothing started, so just the terminator.
                 return CancelAsync(request.Control.Cancel.Reason);
             default:
-                SendError(ExecutionErrors.Protocol($"the first message must be Init (or Cancel), got {WireText.Describe(request)}"));
+                SendError(ExecutionErrors.Protocol($"the first message must be Init (or Cancel), got {WireText.Name(request)}"));
                 return ValueTask.CompletedTask;
         }
     }
@@ -105,7 +104,7 @@ internal sealed partial class ExecuteStream
                 // Rule 1: Cancel may interrupt chunking; the UDF never started.
                 return CancelAsync(request.Control.Cancel.Reason);
             default:
-                SendInitError(ExecutionErrors.Protocol($"expected PayloadChunk or Cancel while the payload is chunked, got {WireText.Describe(request)}"));
+                SendInitError(ExecutionErrors.Protocol($"expected PayloadChunk or Cancel while the payload is chunked, got {WireText.Name(request)}"));
                 return ValueTask.CompletedTask;
         }
     }
@@ -144,7 +143,7 @@ internal sealed partial class ExecuteStream
 
         if (udfPayload.HasPayloadCrc32)
         {
-            var crc = System.IO.Hashing.Crc32.HashToUInt32(payload.Span);
+            var crc = UdfRequests.PayloadCrc32(payload.Span);
             if (crc != udfPayload.PayloadCrc32)
             {
                 SendInitError(ExecutionErrors.Protocol(string.Create(
@@ -192,7 +191,7 @@ internal sealed partial class ExecuteStream
             return;
         }
 
-        _writer.Send(Responses.Init(data));
+        _writer.Send(UdfResponses.Init(data));
         _metrics.InitCompleted();
         _udfStarted = true;
         _state = StreamState.DataPhase;

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using Engine.Client.Protocol;
 using Engine.ReferenceWorker.Udfs;
-using Engine.ReferenceWorker.Wire;
 using Google.Protobuf;
 
 namespace Engine.ReferenceWorker.Execution;
@@ -36,7 +35,7 @@ internal sealed partial class ExecuteStream
                 SendError(ExecutionErrors.Protocol("a PayloadChunk arrived after InitResponse; chunks belong to the init handshake only"));
                 break;
             default:
-                SendError(ExecutionErrors.Protocol($"got {WireText.Describe(request)}"));
+                SendError(ExecutionErrors.Protocol($"got {WireText.Name(request)}"));
                 break;
         }
 
@@ -139,7 +138,7 @@ internal sealed partial class ExecuteStream
             LogError(error);
         }
 
-        SendTerminator(Responses.Finish(_metrics.Snapshot(), data, error), finished: true);
+        SendTerminator(UdfResponses.Finish(_metrics.Snapshot(), data, error), finished: true);
     }
 
     private ValueTask OnAwaitingCancelAsync(StreamInput input)
@@ -179,7 +178,7 @@ internal sealed partial class ExecuteStream
             LogError(error);
         }
 
-        SendTerminator(Responses.Cancel(_metrics.Snapshot(), error), finished: false);
+        SendTerminator(UdfResponses.Cancel(_metrics.Snapshot(), error), finished: false);
     }
 
     /// <summary>The UDF's cancel hook, once, and only for a UDF whose init succeeded. Returns its error, if any.</summary>

@@ -1,6 +1,5 @@
 using Engine.Client.Protocol;
 using Engine.ReferenceWorker.Udfs;
-using Engine.ReferenceWorker.Wire;
 using Google.Protobuf;
 using Grpc.Core;
 
@@ -52,7 +51,7 @@ internal sealed partial class ExecuteStream
         {
             ArgumentNullException.ThrowIfNull(batch);
             stream._metrics.BatchOut(batch.Length, rows);
-            return stream._writer.SendDataAsync(Responses.Data(batch), cancellationToken.CanBeCanceled ? cancellationToken : stream._work.Token);
+            return stream._writer.SendDataAsync(UdfResponses.Data(batch), cancellationToken.CanBeCanceled ? cancellationToken : stream._work.Token);
         }
 
         public void RecordInputRows(long rows) => stream._metrics.RowsIn(rows);

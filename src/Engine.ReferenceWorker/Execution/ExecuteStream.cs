@@ -1,7 +1,6 @@
 using Engine.Client.Protocol;
 using Engine.ReferenceWorker.Management;
 using Engine.ReferenceWorker.Udfs;
-using Engine.ReferenceWorker.Wire;
 using Grpc.Core;
 using Microsoft.Extensions.Logging;
 
@@ -297,10 +296,10 @@ internal sealed partial class ExecuteStream : IDisposable
         // At most one error per stream: when one already went out it stands as the reason.
         if (!_errorReported)
         {
-            _writer.Send(Responses.Error(ExecutionErrors.Worker(reason)));
+            _writer.Send(UdfResponses.Error(ExecutionErrors.Worker(reason)));
         }
 
-        SendTerminator(Responses.Cancel(_metrics.Snapshot()), finished: false);
+        SendTerminator(UdfResponses.Cancel(_metrics.Snapshot()), finished: false);
     }
 
     /// <summary>The one terminator: after it nothing is sent, and the call ends when the engine half-closes or the grace runs out.</summary>
@@ -323,7 +322,7 @@ internal sealed partial class ExecuteStream : IDisposable
     private void SendInitError(ExecutionError error)
     {
         LogError(error);
-        _writer.Send(Responses.InitError(error));
+        _writer.Send(UdfResponses.InitError(error));
         _errorReported = true;
         _state = StreamState.AwaitingCancel;
     }
@@ -332,7 +331,7 @@ internal sealed partial class ExecuteStream : IDisposable
     private void SendError(ExecutionError error)
     {
         LogError(error);
-        _writer.Send(Responses.Error(error));
+        _writer.Send(UdfResponses.Error(error));
         _errorReported = true;
         _state = StreamState.AwaitingCancel;
     }
@@ -345,7 +344,7 @@ internal sealed partial class ExecuteStream : IDisposable
         }
         else
         {
-            WorkerLog.UdfError(_logger, Id, ExecutionErrors.Describe(error));
+            WorkerLog.UdfError(_logger, Id, WireText.Describe(error));
         }
     }
 

@@ -1,5 +1,4 @@
 using Engine.Client.Protocol;
-using Engine.ReferenceWorker.Wire;
 
 namespace Engine.ReferenceWorker.Udfs;
 
@@ -23,7 +22,7 @@ internal sealed class UdfException : Exception
     }
 
     public UdfException(ExecutionError error)
-        : base(ExecutionErrors.Describe(error))
+        : base(WireText.Describe(error))
     {
         Error = error;
     }

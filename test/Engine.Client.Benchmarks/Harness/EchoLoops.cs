@@ -72,10 +72,10 @@ public static class EchoLoops
             {
                 for (long i = 0; i < count; i++)
                 {
-                    await call.RequestStream.WriteAsync(new UdfRequest { Data = new DataRequest { Data = UnsafeByteOperations.UnsafeWrap(batch) } }, cancellationToken).ConfigureAwait(false);
+                    await call.RequestStream.WriteAsync(UdfRequests.Data(batch), cancellationToken).ConfigureAwait(false);
                 }
 
-                await call.RequestStream.WriteAsync(new UdfRequest { Control = new UdfControlRequest { Finish = new Finish() } }, cancellationToken).ConfigureAwait(false);
+                await call.RequestStream.WriteAsync(UdfRequests.Finish(), cancellationToken).ConfigureAwait(false);
             },
             cancellationToken);
 
@@ -140,8 +140,8 @@ public static class EchoLoops
             throw new InvalidOperationException("The worker did not accept Init.");
         }
 
-        await requests.WriteAsync(new UdfRequest { Data = new DataRequest { Data = UnsafeByteOperations.UnsafeWrap(batch) } }, cancellationToken).ConfigureAwait(false);
-        await requests.WriteAsync(new UdfRequest { Control = new UdfControlRequest { Finish = new Finish() } }, cancellationToken).ConfigureAwait(false);
+        await requests.WriteAsync(UdfRequests.Data(batch), cancellationToken).ConfigureAwait(false);
+        await requests.WriteAsync(UdfRequests.Finish(), cancellationToken).ConfigureAwait(false);
         if (!await responses.MoveNext(cancellationToken).ConfigureAwait(false) || responses.Current.Data?.Data.Length != batch.Length)
         {
             throw new InvalidOperationException("The worker did not echo the batch.");
@@ -168,18 +168,13 @@ public static class EchoLoops
         }
     }
 
-    private static UdfRequest EchoInit() => new()
+    /// <summary>The echo UDF's Init envelope, shared with <see cref="SessionPhases"/>.</summary>
+    internal static UdfRequest EchoInit() => UdfRequests.Init(new Init
     {
-        Control = new UdfControlRequest
-        {
-            Init = new Init
-            {
-                ProtocolVersion = SessionInit.CurrentProtocolVersion,
-                DataFormat = UDFWorkerDataFormat.Arrow,
-                Udf = new UdfPayload { Format = "echo", Payload = UnsafeByteOperations.UnsafeWrap(EchoPayload) },
-            },
-        },
-    };
+        ProtocolVersion = SessionInit.CurrentProtocolVersion,
+        DataFormat = UDFWorkerDataFormat.Arrow,
+        Udf = new UdfPayload { Format = "echo", Payload = UnsafeByteOperations.UnsafeWrap(EchoPayload) },
+    });
 
     private static EchoTotals Check(EchoTotals totals, int batchLength, long count)
     {

@@ -76,22 +76,11 @@ public static class SessionPhases
         using var call = new UdfWorker.UdfWorkerClient(channel).Execute();
         var requests = call.RequestStream;
         var responses = call.ResponseStream;
-        await requests.WriteAsync(new UdfRequest
-        {
-            Control = new UdfControlRequest
-            {
-                Init = new Init
-                {
-                    ProtocolVersion = SessionInit.CurrentProtocolVersion,
-                    DataFormat = UDFWorkerDataFormat.Arrow,
-                    Udf = new UdfPayload { Format = "echo", Payload = UnsafeByteOperations.UnsafeWrap(EchoPayload) },
-                },
-            },
-        }).ConfigureAwait(false);
+        await requests.WriteAsync(EchoLoops.EchoInit()).ConfigureAwait(false);
         await responses.MoveNext(CancellationToken.None).ConfigureAwait(false);
         marks[1] = Stopwatch.GetTimestamp();
-        await requests.WriteAsync(new UdfRequest { Data = new DataRequest { Data = UnsafeByteOperations.UnsafeWrap(batch) } }).ConfigureAwait(false);
-        await requests.WriteAsync(new UdfRequest { Control = new UdfControlRequest { Finish = new Finish() } }).ConfigureAwait(false);
+        await requests.WriteAsync(UdfRequests.Data(batch)).ConfigureAwait(false);
+        await requests.WriteAsync(UdfRequests.Finish()).ConfigureAwait(false);
         await responses.MoveNext(CancellationToken.None).ConfigureAwait(false);
         marks[2] = Stopwatch.GetTimestamp();
         await responses.MoveNext(CancellationToken.None).ConfigureAwait(false);

@@ -1,5 +1,6 @@
 using BenchmarkDotNet.Attributes;
 using Engine.Client.Payloads;
+using Engine.Client.Protocol;
 using Google.Protobuf;
 
 namespace Engine.Client.Benchmarks.Micro;
@@ -27,7 +28,7 @@ public class ChunkingBenchmarks
     }
 
     [Benchmark]
-    public uint Crc32() => PayloadChunker.Crc32(_payload);
+    public uint Crc32() => UdfRequests.PayloadCrc32(_payload);
 
     [Benchmark]
     public long ChunkAndSerialize()

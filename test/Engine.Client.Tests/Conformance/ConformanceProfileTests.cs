@@ -35,6 +35,11 @@ public sealed class ConformanceProfileTests
             Assert.That(file.LargeOutputFormat, Is.EqualTo(defaults.LargeOutputFormat));
             Assert.That(file.LargeOutputPayload.ToArray(), Is.EqualTo(defaults.LargeOutputPayload.ToArray()));
             Assert.That(file.LargeOutputBytes, Is.EqualTo(defaults.LargeOutputBytes));
+            Assert.That(file.KeepAlivePingDelay, Is.EqualTo(defaults.KeepAlivePingDelay));
+            Assert.That(file.ArrowOutputFormat, Is.EqualTo(defaults.ArrowOutputFormat));
+            Assert.That(file.ArrowOutputPayload.ToArray(), Is.EqualTo(defaults.ArrowOutputPayload.ToArray()));
+            Assert.That(file.ArrowOutputInputSchema.ToArray(), Is.EqualTo(defaults.ArrowOutputInputSchema.ToArray()));
+            Assert.That(file.ArrowOutputSchema.ToArray(), Is.EqualTo(defaults.ArrowOutputSchema.ToArray()));
             Assert.That(file.ArrowSchema, Is.Null);
             Assert.That(file.Batches.Select(b => b.ToArray()), Is.EqualTo(defaults.Batches.Select(b => b.ToArray())));
         });
@@ -66,7 +71,7 @@ public sealed class ConformanceProfileTests
         var notApplicable = results.Where(r => r.Status == ConformanceStatus.NotApplicable).ToDictionary(r => r.Check.Id, r => r.ProfileKey);
         Assert.Multiple(() =>
         {
-            Assert.That(notApplicable, Is.EquivalentTo(new Dictionary<string, string?> { ["C8"] = "userError", ["C10"] = "initFailure", ["C11"] = "initFailure", ["large-output"] = "largeOutput" }));
+            Assert.That(notApplicable, Is.EquivalentTo(new Dictionary<string, string?> { ["C8"] = "userError", ["C10"] = "initFailure", ["C11"] = "initFailure", ["large-output"] = "largeOutput", ["keepalive-pings"] = "keepalive", ["arrow-output"] = "arrowOutput" }));
             Assert.That(results.Where(r => r.Status == ConformanceStatus.Failed), Is.Empty);
             Assert.That(results.Single(r => r.Check.Id == "C8").Message, Does.Contain("profile key 'userError'"));
         });
@@ -85,7 +90,7 @@ public sealed class ConformanceProfileTests
             Assert.That(results.Where(r => r.Status == ConformanceStatus.Passed).Select(r => r.Check.Id), Is.EquivalentTo(new[] { "C13", "C17", "C18" }));
             Assert.That(results.Where(r => r.Status == ConformanceStatus.Failed), Is.Empty);
             Assert.That(
-                results.Where(r => r.Status == ConformanceStatus.NotApplicable && r.Check.Id is not ("C8" or "C10" or "C11" or "large-output")).Select(r => r.ProfileKey),
+                results.Where(r => r.Status == ConformanceStatus.NotApplicable && r.Check.Id is not ("C8" or "C10" or "C11" or "large-output" or "keepalive-pings" or "arrow-output")).Select(r => r.ProfileKey),
                 Is.All.EqualTo("echo"));
         });
     }
@@ -99,6 +104,9 @@ public sealed class ConformanceProfileTests
     [TestCase("""{ "schema": [ { "name": "x", "type": "decimal" } ] }""", "schema[0].type must be one of")]
     [TestCase("""{ "schema": "bytes" }""", "The profile key schema must be")]
     [TestCase("""{ "largeOutput": { "format": "big", "bytes": 4194304 } }""", "largeOutput.bytes is required")]
+    [TestCase("""{ "keepalive": { "pingDelayMs": 500 } }""", "keepalive.pingDelayMs is required")]
+    [TestCase("""{ "arrowOutput": { "format": "f", "outputSchema": [ { "name": "n", "type": "int64" } ] } }""", "arrowOutput.inputSchema is required")]
+    [TestCase("""{ "arrowOutput": { "format": "f", "inputSchema": [ { "name": "n", "type": "int64" } ], "outputSchema": [] } }""", "arrowOutput.outputSchema must be a non-empty array")]
     [TestCase("""[1]""", "must be a JSON object")]
     [TestCase("""{ "echo": """, "not valid JSON")]
     public void A_malformed_profile_is_rejected_naming_the_key(string json, string expected)
@@ -106,6 +114,16 @@ public sealed class ConformanceProfileTests
         var error = Assert.Throws<FormatException>(() => WorkerConformanceOptions.ParseProfile(json));
 
         Assert.That(error!.Message, Does.Contain(expected));
+    }
+
+    [Test]
+    public void Arrow_output_that_is_not_an_Arrow_stream_is_named_as_such()
+    {
+        var declared = new Apache.Arrow.Schema([new Apache.Arrow.Field("n", Apache.Arrow.Types.Int64Type.Default, nullable: true)], null);
+
+        var difference = ConformanceArrow.FindOutputDifference(declared, "not arrow at all"u8.ToArray());
+
+        Assert.That(difference, Does.StartWith("the 16-byte output is not a valid Arrow IPC stream"));
     }
 
     [Test]
@@ -123,7 +141,7 @@ public sealed class ConformanceProfileTests
         const string Schema = """[ { "name": "id", "type": "int64" }, { "name": "name", "type": "utf8" }, { "name": "score", "type": "float64", "nullable": false }, { "name": "ok", "type": "bool" }, { "name": "n", "type": "int32" } ]""";
         var options = WorkerConformanceOptions.ParseProfile(File.ReadAllText(ReferenceProfilePath).Replace("\"opaque\"", Schema, StringComparison.Ordinal));
         Assert.That(options.ArrowSchema, Is.Not.Null);
-        using var conformance = new WorkerConformance(worker.Channel.CreateCallInvoker(), options);
+        using var conformance = WorkerConformance.Create(worker.Address, options: options);
 
         var results = await conformance.RunAsync(WorkerConformance.DefaultCheckIds).WaitAsync(TimeSpan.FromSeconds(120));
 

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
-using Engine.Client.Payloads;
+using Apache.Arrow;
+using Engine.Client.Arrow;
 using Engine.Client.Protocol;
 using Engine.Client.Tests.Infrastructure;
 using Google.Protobuf;
@@ -12,7 +13,8 @@ namespace Engine.Client.Tests.Conformance;
 /// one way that check tests. It runs behind <see cref="DeviantWorkerHost"/>, whose calls read
 /// their requests until the handler ends, so that rapid calls on one connection never overlap. Its formats: <c>echo</c>; <c>raise</c> (payload: the index of the batch
 /// that raises UserError "boom in UDF" class "UdfError"; earlier batches are echoed); <c>big</c>
-/// (payload: a byte count; one output of that size per input); <c>fail-init</c>
+/// (payload: a byte count; one output of that size per input); <c>arrow</c> (each input batch
+/// answered with a one-row Arrow batch <c>n: int64</c> holding the batch's index); <c>fail-init</c>
 /// (init fails with a WorkerError). Any other format fails its init with a WorkerError too, and it
 /// fails nothing for a convention of the reference worker's.
 /// </summary>
@@ -25,7 +27,14 @@ public sealed class DeviantWorker
           "echo": { "format": "echo", "payload": "a payload for the echo" },
           "initFailure": { "format": "fail-init", "payload": "any", "errorKind": "worker" },
           "userError": { "format": "raise", "payload": "1", "batch": 1, "message": "boom in UDF", "errorClass": "UdfError" },
-          "largeOutput": { "format": "big", "payload": "5242880", "bytes": 5242880 }
+          "largeOutput": { "format": "big", "payload": "5242880", "bytes": 5242880 },
+          "keepalive": { "pingDelayMs": 1000 },
+          "arrowOutput": {
+            "format": "arrow",
+            "payload": "any",
+            "inputSchema": [ { "name": "n", "type": "int64" } ],
+            "outputSchema": [ { "name": "n", "type": "int64" } ]
+          }
         }
         """;
 
@@ -58,11 +67,16 @@ public sealed class DeviantWorker
         ["concurrent-streams"] = "expected output 0 to be input batch 0 unchanged",
         ["metrics"] = "expected metrics.batches_in = 3 (cumulative for the stream), got 1",
         ["large-output"] = "expected one DataResponse of 5242880 bytes, got 4194304 bytes",
+        ["keepalive-pings"] = "keepalive pings every 1 s",
+        ["arrow-output"] = "expected output 0 to be an Arrow IPC stream of the declared output_schema, but its schema differs from the declared output_schema: field 0 'n' is int32 where the schema has int64",
         ["abort-mid-batch"] = "gRPC status Unavailable 'deviation: the first call after an aborted stream is refused'",
         ["shutdown-cancels-sessions"] = "expected ErrorResponse(WorkerError), got ErrorResponse carrying UserError",
     };
 
     private static readonly UdfRequest ShutdownSignal = new();
+
+    /// <summary>The data phase's marker for format <c>arrow</c> (in place of a byte count).</summary>
+    private const int ArrowOutput = -2;
 
     private int _live;
 
@@ -145,7 +159,7 @@ public sealed class DeviantWorker
 
         if (!ScriptedStream.IsInit(first))
         {
-            await FailAsync(stream, Responses.Error(Protocol("the first message must be Init")));
+            await FailAsync(stream, Responses.Error(ExecutionErrors.Protocol("the first message must be Init")));
             return;
         }
 
@@ -189,7 +203,7 @@ public sealed class DeviantWorker
 
                 if (!ScriptedStream.IsChunk(request))
                 {
-                    await FailAsync(stream, Responses.InitError(Protocol("expected a PayloadChunk")));
+                    await FailAsync(stream, Responses.InitError(ExecutionErrors.Protocol("expected a PayloadChunk")));
                     return;
                 }
 
@@ -214,27 +228,27 @@ public sealed class DeviantWorker
 
             if (init.Udf.HasPayloadSize && init.Udf.PayloadSize != payload.Count && !Is("payload-size-mismatch"))
             {
-                await FailAsync(stream, Responses.InitError(Protocol("payload_size does not match the assembled payload")));
+                await FailAsync(stream, Responses.InitError(ExecutionErrors.Protocol("payload_size does not match the assembled payload")));
                 return;
             }
 
-            if (init.Udf.HasPayloadCrc32 && init.Udf.PayloadCrc32 != PayloadChunker.Crc32([.. payload]) && !Is("payload-crc-mismatch"))
+            if (init.Udf.HasPayloadCrc32 && init.Udf.PayloadCrc32 != UdfRequests.PayloadCrc32([.. payload]) && !Is("payload-crc-mismatch"))
             {
-                await FailAsync(stream, Responses.InitError(Protocol("payload_crc32 does not match the assembled payload")));
+                await FailAsync(stream, Responses.InitError(ExecutionErrors.Protocol("payload_crc32 does not match the assembled payload")));
                 return;
             }
         }
 
         if (init.HasProtocolVersion && init.ProtocolVersion > 1 && !Is("C12"))
         {
-            await FailAsync(stream, Responses.InitError(Protocol("unsupported protocol version")));
+            await FailAsync(stream, Responses.InitError(ExecutionErrors.Protocol("unsupported protocol version")));
             return;
         }
 
         if ((init.DataFormat == UDFWorkerDataFormat.Unspecified && !Is("data-format-unspecified"))
             || (init.DataFormat != UDFWorkerDataFormat.Unspecified && init.DataFormat != UDFWorkerDataFormat.Arrow && !Is("data-format-unsupported")))
         {
-            await FailAsync(stream, Responses.InitError(Protocol("unsupported data format")));
+            await FailAsync(stream, Responses.InitError(ExecutionErrors.Protocol("unsupported data format")));
             return;
         }
 
@@ -243,6 +257,9 @@ public sealed class DeviantWorker
         switch (init.Udf.Format)
         {
             case "echo":
+                break;
+            case "arrow":
+                bigOutput = ArrowOutput;
                 break;
             case "big":
                 bigOutput = int.Parse(System.Text.Encoding.UTF8.GetString([.. payload]), System.Globalization.CultureInfo.InvariantCulture);
@@ -322,6 +339,13 @@ public sealed class DeviantWorker
                     var error = Is("C8") ? Responses.Worker("boom in UDF") : Responses.User("boom in UDF", "UdfError");
                     await FailAsync(stream, Responses.Error(error));
                     return;
+                }
+
+                if (bigOutput == ArrowOutput)
+                {
+                    await stream.WriteAsync(Responses.Data(IndexBatch(index)));
+                    outputs++;
+                    continue;
                 }
 
                 if (bigOutput >= 0)
@@ -404,10 +428,25 @@ public sealed class DeviantWorker
             }
             else
             {
-                await FailAsync(stream, Responses.Error(Protocol("a message out of place in the data phase")));
+                await FailAsync(stream, Responses.Error(ExecutionErrors.Protocol("a message out of place in the data phase")));
                 return;
             }
         }
+    }
+
+    /// <summary>
+    /// The output of format <c>arrow</c>: one row, <c>n: int64</c> = the input batch's index.
+    /// Deviation arrow-output: <c>n</c> is int32, not the declared output_schema.
+    /// </summary>
+    private ByteString IndexBatch(int index)
+    {
+        IArrowArray column = Is("arrow-output")
+            ? new Int32Array.Builder().Append(index).Build()
+            : new Int64Array.Builder().Append(index).Build();
+        var schema = new Schema([new Field("n", column.Data.DataType, nullable: true)], null);
+        using var batch = new RecordBatch(schema, [column], 1);
+        using var writer = new ArrowFrameWriter(int.MaxValue);
+        return ByteString.CopyFrom(writer.Encode(batch).Span);
     }
 
     /// <summary>Sends the error, then answers the engine's Cancel with CancelResponse (rule 6).</summary>
@@ -431,6 +470,4 @@ public sealed class DeviantWorker
         _ = read.ContinueWith(static t => t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
         return ShutdownSignal;
     }
-
-    private static ExecutionError Protocol(string message) => new() { Protocol = new ProtocolError { Message = message } };
 }

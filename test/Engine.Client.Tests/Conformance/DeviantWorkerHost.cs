@@ -40,7 +40,15 @@ public sealed class DeviantWorkerHost : IAsyncDisposable
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(2));
         builder.WebHost.ConfigureKestrel(k =>
         {
-            k.ListenUnixSocket(socketPath, o => o.Protocols = HttpProtocols.Http2);
+            k.ListenUnixSocket(socketPath, o =>
+            {
+                o.Protocols = HttpProtocols.Http2;
+                if (worker.Breaks == "keepalive-pings")
+                {
+                    // Deviation keepalive-pings: a ping policy as strict as gRPC core's default.
+                    o.Use(PingLimit.Middleware);
+                }
+            });
             k.Limits.Http2.MaxStreamsPerConnection = 1000;
         });
         builder.Services.AddSingleton(worker);

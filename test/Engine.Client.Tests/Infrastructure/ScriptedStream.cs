@@ -155,18 +155,12 @@ public abstract class ScriptedStream
 
     public static bool IsCancel(UdfRequest r) => r.Control?.ControlCase == UdfControlRequest.ControlOneofCase.Cancel;
 
-    public static string Describe(UdfRequest r) => r.RequestCase switch
+    /// <summary>The shared name of the message (<see cref="WireText.Name(UdfRequest)"/>), data and chunks shortened for compact transcripts.</summary>
+    public static string Describe(UdfRequest r) => WireText.Name(r) switch
     {
-        UdfRequest.RequestOneofCase.Data => "Data",
-        UdfRequest.RequestOneofCase.Control => r.Control.ControlCase switch
-        {
-            UdfControlRequest.ControlOneofCase.Init => "Init",
-            UdfControlRequest.ControlOneofCase.Payload => "Chunk",
-            UdfControlRequest.ControlOneofCase.Finish => "Finish",
-            UdfControlRequest.ControlOneofCase.Cancel => "Cancel",
-            _ => "EmptyControl",
-        },
-        _ => "Empty",
+        "DataRequest" => "Data",
+        "PayloadChunk" => "Chunk",
+        var name => name,
     };
 
     public static string Text(UdfRequest r) => Encoding.UTF8.GetString(r.Data.Data.Span);

@@ -11,7 +11,9 @@ namespace Engine.Client.Tests.Packaging;
 /// reference worker is installed as the <c>engine-reference-worker</c> tool, and a new console app
 /// that restores the repository's packages from the pack folder only (their dependencies from this
 /// machine's package cache, offline) runs a session on a pool registered with dependency injection,
-/// launched from docs/examples/reference-worker-tool.spec.json, and exits 0.
+/// launched from docs/examples/reference-worker-tool.spec.json, runs a conformance check (from
+/// Engine.Client.Conformance) on a worker launched from the same specification, describes a message
+/// with Engine.Client.Protocol's helpers, and exits 0.
 /// </summary>
 [UnsupportedOSPlatform("windows")]
 [NonParallelizable]
@@ -19,7 +21,9 @@ public sealed class PackedConsumerTests
 {
     private static readonly string[] Packages =
     [
+        "src/Engine.Client.Protocol/Engine.Client.Protocol.csproj",
         "src/Engine.Client/Engine.Client.csproj",
+        "src/Engine.Client.Conformance/Engine.Client.Conformance.csproj",
         "src/Engine.Client.DependencyInjection/Engine.Client.DependencyInjection.csproj",
         "src/Engine.Client.OpenTelemetry/Engine.Client.OpenTelemetry.csproj",
         "src/Engine.Client.HealthChecks/Engine.Client.HealthChecks.csproj",
@@ -30,6 +34,8 @@ public sealed class PackedConsumerTests
     private const string Program = """
         using System.Text;
         using Engine.Client;
+        using Engine.Client.Conformance;
+        using Engine.Client.Protocol;
         using Microsoft.Extensions.DependencyInjection;
 
         var services = new ServiceCollection();
@@ -51,7 +57,14 @@ public sealed class PackedConsumerTests
 
         var outcome = await session.CloseAsync();
         Console.WriteLine($"outcome {outcome.Kind}; back {string.Join(",", back)}");
-        return outcome.Kind == SessionOutcomeKind.Finished && string.Join(",", back) == "one,two,three" ? 0 : 1;
+
+        await using var conformance = await WorkerConformance.LaunchAsync(
+            WorkerSpecification.Load(args[0]),
+            processOptions: new WorkerProcessOptions { SocketDirectory = args[1] });
+        var check = await conformance.RunCheckAsync("C1");
+        Console.WriteLine($"conformance {check}");
+        Console.WriteLine($"wire {WireText.Describe(UdfRequests.Data("abc"u8.ToArray()))}");
+        return outcome.Kind == SessionOutcomeKind.Finished && string.Join(",", back) == "one,two,three" && check.Passed ? 0 : 1;
 
         static async IAsyncEnumerable<ReadOnlyMemory<byte>> Batches()
         {
@@ -83,7 +96,9 @@ public sealed class PackedConsumerTests
 
         Assert.That(Directory.GetFiles(packs, "*.nupkg").Select(Path.GetFileName), Is.EquivalentTo(new[]
         {
+            $"Engine.Client.Protocol.{version}.nupkg",
             $"Engine.Client.{version}.nupkg",
+            $"Engine.Client.Conformance.{version}.nupkg",
             $"Engine.Client.DependencyInjection.{version}.nupkg",
             $"Engine.Client.OpenTelemetry.{version}.nupkg",
             $"Engine.Client.HealthChecks.{version}.nupkg",
@@ -129,6 +144,7 @@ public sealed class PackedConsumerTests
               </PropertyGroup>
               <ItemGroup>
                 <PackageReference Include="Engine.Client.DependencyInjection" Version="{version}" />
+                <PackageReference Include="Engine.Client.Conformance" Version="{version}" />
                 <PackageReference Include="Microsoft.Extensions.DependencyInjection" Version="10.0.15" />
               </ItemGroup>
             </Project>
@@ -143,8 +159,13 @@ public sealed class PackedConsumerTests
         var sockets = Directory.CreateDirectory(dir.File("s")).FullName;
         var output = await RunAsync(app, "run", "--", spec, sockets);
         Assert.That(output, Does.Contain("outcome Finished; back one,two,three"));
-        Assert.That(Directory.GetFiles(Path.Combine(dir.File("restored"), "engine.client"), "*.nupkg", SearchOption.AllDirectories)
-            .Select(Path.GetFileName), Is.EqualTo(new[] { $"engine.client.{version}.nupkg" }), "the library came from the pack folder");
+        Assert.That(output, Does.Contain("conformance C1 Passed"));
+        Assert.That(output, Does.Contain("wire DataRequest(3 bytes)"));
+        foreach (var package in new[] { "engine.client", "engine.client.protocol", "engine.client.conformance" })
+        {
+            Assert.That(Directory.GetFiles(Path.Combine(dir.File("restored"), package), "*.nupkg", SearchOption.AllDirectories)
+                .Select(Path.GetFileName), Is.EqualTo(new[] { $"{package}.{version}.nupkg" }), $"{package} came from the pack folder");
+        }
 
         async Task<string> RunAsync(string workingDirectory, params string[] arguments)
         {

@@ -15,7 +15,7 @@ public sealed class ConformanceTests
     public async Task StartWorker()
     {
         _worker = await ReferenceWorkerProcess.StartAsync();
-        _conformance = new WorkerConformance(_worker.Channel.CreateCallInvoker());
+        _conformance = WorkerConformance.Create(_worker.Address);
     }
 
     [OneTimeTearDown]
@@ -120,6 +120,18 @@ public sealed class ConformanceTests
 
         Assert.That(result.Status, Is.EqualTo(ConformanceStatus.NotApplicable));
         Assert.That(result.ProfileKey, Is.EqualTo("userError"));
+    }
+
+    [Test]
+    public async Task Keepalive_pings_is_not_applicable_without_the_workers_address()
+    {
+        using var conformance = new WorkerConformance(_worker.Channel.CreateCallInvoker());
+
+        var result = await conformance.RunCheckAsync("keepalive-pings").WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.That(result.Status, Is.EqualTo(ConformanceStatus.NotApplicable));
+        Assert.That(result.ProfileKey, Is.Null);
+        Assert.That(result.Message, Does.Contain("not the worker's address"));
     }
 
     private sealed class SynchronousProgress(List<ConformanceResult> target) : IProgress<ConformanceResult>

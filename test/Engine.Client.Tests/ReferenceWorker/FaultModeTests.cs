@@ -242,7 +242,7 @@ public sealed class FaultModeTests
     [Test]
     public async Task Silent_sends_nothing_while_the_worker_keeps_answering_heartbeats()
     {
-        using var silent = ConformanceStream.Open(_worker.RawClient, SilenceWindow, CancellationToken.None);
+        using var silent = ConformanceStream.Open(_worker.Channel.CreateCallInvoker(), SilenceWindow, CancellationToken.None);
         await silent.SendInitAsync(Fault("silent"));
         await silent.SendAsync(Data("a"), "DataRequest");
         await silent.SendCancelAsync();

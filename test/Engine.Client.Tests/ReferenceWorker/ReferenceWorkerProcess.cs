@@ -74,9 +74,6 @@ public sealed class ReferenceWorkerProcess : IAsyncDisposable
     /// <summary>A channel to the worker that accepts 128 MiB messages both ways, kept for the process's lifetime.</summary>
     public GrpcChannel Channel => _channel ??= CreateChannel();
 
-    /// <summary>The raw generated client over <see cref="Channel"/>.</summary>
-    public UdfWorker.UdfWorkerClient RawClient => new(Channel);
-
     public static async Task<ReferenceWorkerProcess> StartAsync(ReferenceWorkerStartOptions? options = null)
     {
         options ??= new ReferenceWorkerStartOptions();

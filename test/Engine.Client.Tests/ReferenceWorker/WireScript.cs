@@ -11,7 +11,7 @@ internal static class WireScript
     public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
 
     /// <summary>Opens a raw Execute stream with a 10 s bound on every wait.</summary>
-    public static ConformanceStream Open(ReferenceWorkerProcess worker) => ConformanceStream.Open(worker.RawClient, Timeout, CancellationToken.None);
+    public static ConformanceStream Open(ReferenceWorkerProcess worker) => ConformanceStream.Open(worker.Channel.CreateCallInvoker(), Timeout, CancellationToken.None);
 
     public static Init Init(string format, string payload) => new()
     {
@@ -33,5 +33,5 @@ internal static class WireScript
         return await stream.ExpectInitAsync();
     }
 
-    public static UdfRequest Data(string text) => Requests.Data(Bytes(text));
+    public static UdfRequest Data(string text) => UdfRequests.Data(Bytes(text));
 }

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using Engine.Client.Conformance;
 using Engine.Client.Tests.Infrastructure;
 using Engine.Client.Transport;
 using Google.Protobuf;
@@ -14,7 +15,8 @@ namespace Engine.Client.Tests.Transport;
 /// A worker that answers with bytes that are not a valid protobuf message broke the protocol: the
 /// engine says so (a protocol violation, never retried), instead of the gRPC status
 /// Grpc.Net.Client makes up for a deserializer failure (Unavailable, which callers retry). The
-/// worker is a real HTTP/2 server on a Unix socket writing gRPC frames by hand.
+/// worker is a real HTTP/2 server on a Unix socket writing gRPC frames by hand. The conformance kit
+/// reads through the same marshallers and names the violation too.
 /// </summary>
 [TestFixture]
 public sealed class MalformedMessageTests
@@ -140,5 +142,36 @@ public sealed class MalformedMessageTests
         Assert.That(error!.Reason, Is.EqualTo(TransportFailureReason.ProtocolViolation));
         Assert.That(error.Message, Does.Contain("not a valid WorkerResponse message"));
         Assert.That(Volatile.Read(ref _manageCalls) - before, Is.EqualTo(1), "a protocol violation is not retried");
+    }
+
+    [Test]
+    public async Task The_conformance_kit_reports_an_Execute_response_that_is_not_a_message_as_a_protocol_violation()
+    {
+        _executeFrames = [Garbage];
+        using var conformance = WorkerConformance.Create(_address);
+
+        var result = await conformance.RunCheckAsync("C1").DefaultTimeout();
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(result.Status, Is.EqualTo(ConformanceStatus.Failed));
+            Assert.That(result.Message, Does.Contain("expected InitResponse without error, but the worker sent bytes that are not a valid UdfResponse message").And.Contain("a protocol violation"), result.ToString());
+            Assert.That(result.Received, Has.Some.Contains("bytes that are not a valid UdfResponse message"));
+        });
+    }
+
+    [Test]
+    public async Task The_conformance_kit_reports_a_Manage_response_that_is_not_a_message_as_a_protocol_violation()
+    {
+        using var conformance = WorkerConformance.Create(_address);
+
+        var result = await conformance.RunCheckAsync("C17").DefaultTimeout();
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(result.Status, Is.EqualTo(ConformanceStatus.Failed));
+            Assert.That(result.Message, Does.Contain("expected a WorkerResponse with the heartbeat branch, but the worker sent bytes that are not a valid WorkerResponse message").And.Contain("a protocol violation"), result.ToString());
+            Assert.That(result.Received, Has.Some.Contains("bytes that are not a valid WorkerResponse message"));
+        });
     }
 }

@@ -1,6 +1,6 @@
 using System.Globalization;
 using Apache.Arrow;
-using Engine.ReferenceWorker.Wire;
+using Engine.Client.Protocol;
 using Engine.Samples;
 using Google.Protobuf;
 

@@ -1,6 +1,5 @@
 using Engine.Client.Protocol;
 using Engine.ReferenceWorker.Hosting;
-using Engine.ReferenceWorker.Wire;
 using Google.Protobuf;
 using Grpc.Core;
 
@@ -34,20 +33,20 @@ internal sealed class FaultUdf : Udf
         switch (_mode.Kind)
         {
             case FaultKind.ErrorInsteadOfInit:
-                Wire.SendRaw(Responses.Error(ExecutionErrors.Worker("fault: error instead of init")));
+                Wire.SendRaw(UdfResponses.Error(ExecutionErrors.Worker("fault: error instead of init")));
                 Wire.Override(StreamOverride.AwaitCancel);
                 break;
             case FaultKind.InitError:
                 throw UdfException.User("fault: init failed", "InitError", "Traceback: fault init");
             case FaultKind.DataBeforeInit:
-                Wire.SendRaw(Responses.Data(ByteString.CopyFromUtf8("fault: data before init")));
+                Wire.SendRaw(UdfResponses.Data(ByteString.CopyFromUtf8("fault: data before init")));
                 break;
             case FaultKind.FinishBeforeInit:
-                Wire.SendRaw(Responses.Finish(metrics: null));
+                Wire.SendRaw(UdfResponses.Finish(metrics: null));
                 Wire.Override(StreamOverride.Terminated);
                 break;
             case FaultKind.CancelBeforeInit:
-                Wire.SendRaw(Responses.Cancel(metrics: null));
+                Wire.SendRaw(UdfResponses.Cancel(metrics: null));
                 Wire.Override(StreamOverride.Terminated);
                 break;
             case FaultKind.EndBeforeInit:
@@ -89,7 +88,7 @@ internal sealed class FaultUdf : Udf
             case FaultKind.FinishEarly:
                 // Pretends the input is complete although the engine never sent Finish: the
                 // engine must fail the stream rather than silently drop its remaining input.
-                Wire.SendRaw(Responses.Finish(metrics: null));
+                Wire.SendRaw(UdfResponses.Finish(metrics: null));
                 Wire.Override(StreamOverride.EndCall);
                 return;
             case FaultKind.UserError:

@@ -6,7 +6,6 @@ using Apache.Arrow.Ipc;
 using Apache.Arrow.Types;
 using Engine.Client.Protocol;
 using Engine.ReferenceWorker.Udfs.Builtin;
-using Engine.ReferenceWorker.Wire;
 using Google.Protobuf;
 
 namespace Engine.ReferenceWorker.Udfs.Faults;
@@ -48,23 +47,23 @@ internal sealed class FuzzUdf : Udf
         switch (Kind)
         {
             case FuzzMisbehaviour.DataBeforeInit:
-                Wire.SendRaw(Responses.Data(ByteString.CopyFromUtf8("fuzz: data before init")));
+                Wire.SendRaw(UdfResponses.Data(ByteString.CopyFromUtf8("fuzz: data before init")));
                 break;
             case FuzzMisbehaviour.ErrorInsteadOfInit:
-                Wire.SendRaw(Responses.Error(ExecutionErrors.Worker("fuzz: error instead of init")));
+                Wire.SendRaw(UdfResponses.Error(ExecutionErrors.Worker("fuzz: error instead of init")));
                 Wire.Override(StreamOverride.AwaitCancel);
                 break;
             case FuzzMisbehaviour.FinishBeforeInit:
-                Wire.SendRaw(Responses.Finish(metrics: null));
+                Wire.SendRaw(UdfResponses.Finish(metrics: null));
                 Wire.Override(StreamOverride.Terminated);
                 break;
             case FuzzMisbehaviour.CancelBeforeInit:
-                Wire.SendRaw(Responses.Cancel(metrics: null));
+                Wire.SendRaw(UdfResponses.Cancel(metrics: null));
                 Wire.Override(StreamOverride.Terminated);
                 break;
             case FuzzMisbehaviour.InitTwice:
                 // The stream sends the second one when this hook returns.
-                Wire.SendRaw(Responses.Init(data: null));
+                Wire.SendRaw(UdfResponses.Init(data: null));
                 break;
             case FuzzMisbehaviour.EmptyEnvelopeAtInit:
                 Wire.SendRaw(new UdfResponse());
@@ -98,7 +97,7 @@ internal sealed class FuzzUdf : Udf
     {
         if (Kind == FuzzMisbehaviour.FinishRightAfterInit)
         {
-            Wire.SendRaw(Responses.Finish(metrics: null));
+            Wire.SendRaw(UdfResponses.Finish(metrics: null));
             Wire.Override(StreamOverride.Terminated);
         }
 
@@ -162,19 +161,19 @@ internal sealed class FuzzUdf : Udf
                 break;
             case FuzzMisbehaviour.TerminatorTwice:
                 // The stream sends the second one when this hook returns.
-                Wire.SendRaw(Responses.Finish(metrics: null, data));
+                Wire.SendRaw(UdfResponses.Finish(metrics: null, data));
                 break;
             case FuzzMisbehaviour.StatusAfterTerminator:
-                Wire.SendRaw(Responses.Finish(metrics: null, data));
+                Wire.SendRaw(UdfResponses.Finish(metrics: null, data));
                 Wire.Override(StreamOverride.FailCall, new Grpc.Core.Status(_plan.Status, "fuzz: status after the terminator"));
                 break;
             case FuzzMisbehaviour.ErrorAtFinish:
-                Wire.SendRaw(Responses.Error(ExecutionErrors.User("fuzz: error at finish", "FuzzError")));
+                Wire.SendRaw(UdfResponses.Error(ExecutionErrors.User("fuzz: error at finish", "FuzzError")));
                 Wire.Override(StreamOverride.AwaitCancel);
                 break;
             case FuzzMisbehaviour.DataAfterTerminator:
-                Wire.SendRaw(Responses.Finish(metrics: null, data));
-                Wire.SendRaw(Responses.Data(ByteString.CopyFromUtf8("fuzz: data after the terminator")));
+                Wire.SendRaw(UdfResponses.Finish(metrics: null, data));
+                Wire.SendRaw(UdfResponses.Data(ByteString.CopyFromUtf8("fuzz: data after the terminator")));
                 Wire.Override(StreamOverride.Terminated);
                 break;
             case FuzzMisbehaviour.StatusAtFinish:
@@ -200,20 +199,20 @@ internal sealed class FuzzUdf : Udf
         {
             case FuzzMisbehaviour.FinishBeforeFinish:
                 await output.EmitAsync(batch, cancellationToken: cancellationToken).ConfigureAwait(false);
-                Wire.SendRaw(Responses.Finish(metrics: null));
+                Wire.SendRaw(UdfResponses.Finish(metrics: null));
                 Wire.Override(StreamOverride.Terminated);
                 return true;
             case FuzzMisbehaviour.CancelUnprompted:
-                Wire.SendRaw(Responses.Cancel(metrics: null));
+                Wire.SendRaw(UdfResponses.Cancel(metrics: null));
                 Wire.Override(StreamOverride.Terminated);
                 return true;
             case FuzzMisbehaviour.FinishAfterError:
-                Wire.SendRaw(Responses.Error(ExecutionErrors.User("fuzz: error before an unasked FinishResponse", "FuzzError")));
-                Wire.SendRaw(Responses.Finish(metrics: null));
+                Wire.SendRaw(UdfResponses.Error(ExecutionErrors.User("fuzz: error before an unasked FinishResponse", "FuzzError")));
+                Wire.SendRaw(UdfResponses.Finish(metrics: null));
                 Wire.Override(StreamOverride.Terminated);
                 return true;
             case FuzzMisbehaviour.ErrorTwice:
-                Wire.SendRaw(Responses.Error(ExecutionErrors.User("fuzz: first error", "FuzzError")));
+                Wire.SendRaw(UdfResponses.Error(ExecutionErrors.User("fuzz: first error", "FuzzError")));
                 throw UdfException.User("fuzz: second error", "FuzzError");
             case FuzzMisbehaviour.EmptyEnvelope:
                 Wire.SendRaw(new UdfResponse());
@@ -224,7 +223,7 @@ internal sealed class FuzzUdf : Udf
                 Wire.Override(StreamOverride.AwaitCancel);
                 return true;
             case FuzzMisbehaviour.ErrorWithoutKind:
-                Wire.SendRaw(Responses.Error(new ExecutionError()));
+                Wire.SendRaw(UdfResponses.Error(new ExecutionError()));
                 Wire.Override(StreamOverride.AwaitCancel);
                 return true;
             case FuzzMisbehaviour.EmptyData:

@@ -27,12 +27,16 @@ internal sealed class ConformanceStream : IDisposable
         _timeout = timeout;
     }
 
-    public static ConformanceStream Open(UdfWorker.UdfWorkerClient client, TimeSpan timeout, CancellationToken cancellationToken)
+    /// <summary>
+    /// Opens an Execute call through <see cref="WireMethods.Execute"/>, whose marshaller turns bytes
+    /// that are not a UdfResponse into a named protocol violation instead of a gRPC status.
+    /// </summary>
+    public static ConformanceStream Open(CallInvoker invoker, TimeSpan timeout, CancellationToken cancellationToken)
     {
         var abort = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         try
         {
-            var call = client.Execute(new CallOptions(cancellationToken: abort.Token));
+            var call = invoker.AsyncDuplexStreamingCall(WireMethods.Execute, null, new CallOptions(cancellationToken: abort.Token));
             return new ConformanceStream(call, abort, timeout);
         }
         catch
@@ -58,7 +62,7 @@ internal sealed class ConformanceStream : IDisposable
     {
         lock (_transcriptLock)
         {
-            _sent.Add(WireDescription.Describe(request));
+            _sent.Add(WireText.Describe(request));
         }
 
         try
@@ -75,27 +79,30 @@ internal sealed class ConformanceStream : IDisposable
         }
     }
 
-    public Task SendInitAsync(Init init) => SendAsync(Requests.Init(init), "Init");
+    public Task SendInitAsync(Init init) => SendAsync(UdfRequests.Init(init), "Init");
 
-    public Task SendDataAsync(ReadOnlyMemory<byte> batch) => SendAsync(Requests.Data(batch), "DataRequest");
+    public Task SendDataAsync(ReadOnlyMemory<byte> batch) => SendAsync(UdfRequests.Data(batch), "DataRequest");
 
-    public Task SendFinishAsync() => SendAsync(Requests.Finish(), "Finish");
+    public Task SendFinishAsync() => SendAsync(UdfRequests.Finish(), "Finish");
 
-    public Task SendCancelAsync() => SendAsync(Requests.Cancel("engine-client conformance check"), "Cancel");
+    public Task SendCancelAsync() => SendAsync(UdfRequests.Cancel("engine-client conformance check"), "Cancel");
 
-    public Task SendChunkAsync(ReadOnlyMemory<byte> data, bool last) => SendAsync(Requests.Chunk(data, last), "PayloadChunk");
+    public Task SendChunkAsync(ReadOnlyMemory<byte> data, bool last) => SendAsync(UdfRequests.Chunk(data, last), "PayloadChunk");
 
     /// <summary>The next response, or <see langword="null"/> when the worker ended the call with status OK.</summary>
-    public async Task<UdfResponse?> ReadAsync(string expectation)
+    public Task<UdfResponse?> ReadAsync(string expectation) => ReadAsync(expectation, _timeout);
+
+    /// <summary>The next response within <paramref name="within"/>, or <see langword="null"/> when the worker ended the call with status OK.</summary>
+    public async Task<UdfResponse?> ReadAsync(string expectation, TimeSpan within)
     {
         bool more;
         try
         {
-            more = await _call.ResponseStream.MoveNext(CancellationToken.None).WaitAsync(_timeout).ConfigureAwait(false);
+            more = await _call.ResponseStream.MoveNext(CancellationToken.None).WaitAsync(within).ConfigureAwait(false);
         }
         catch (TimeoutException)
         {
-            throw Fail($"expected {expectation}, but nothing arrived within {Seconds(_timeout)}");
+            throw Fail($"expected {expectation}, but nothing arrived within {Seconds(within)}");
         }
         catch (Exception ex) when (ex is RpcException or IOException or InvalidOperationException or HttpRequestException)
         {
@@ -110,12 +117,31 @@ internal sealed class ConformanceStream : IDisposable
         }
 
         var response = _call.ResponseStream.Current;
+        if (WireMethods.ParseErrorOf(response) is { } parseError)
+        {
+            lock (_transcriptLock)
+            {
+                _received.Add($"bytes that are not a valid UdfResponse message ({parseError})");
+            }
+
+            throw Fail($"expected {expectation}, but the worker sent bytes that are not a valid UdfResponse message: a protocol violation");
+        }
+
         lock (_transcriptLock)
         {
-            _received.Add(WireDescription.Describe(response));
+            _received.Add(WireText.Describe(response));
         }
 
         return response;
+    }
+
+    /// <summary>Adds what the kit did besides sending a message (a quiet span) to the sent list of a failure.</summary>
+    public void Note(string what)
+    {
+        lock (_transcriptLock)
+        {
+            _sent.Add(what);
+        }
     }
 
     /// <summary>How the call ended (its status), for the received list of a failure; not part of <see cref="Transcript"/>.</summary>
@@ -139,12 +165,12 @@ internal sealed class ConformanceStream : IDisposable
         var response = await ExpectAsync(Expected).ConfigureAwait(false);
         if (response.Control?.ControlCase != UdfControlResponse.ControlOneofCase.Init)
         {
-            throw Fail($"expected {Expected}, got {WireDescription.Describe(response)}");
+            throw Fail($"expected {Expected}, got {WireText.Describe(response)}");
         }
 
         if (response.Control.Init.Error is { } error)
         {
-            throw Fail($"expected {Expected}, got InitResponse carrying {WireDescription.Describe(error)}");
+            throw Fail($"expected {Expected}, got InitResponse carrying {WireText.Describe(error)}");
         }
 
         return response.Control.Init;
@@ -153,16 +179,16 @@ internal sealed class ConformanceStream : IDisposable
     /// <summary>An InitResponse with an error of <paramref name="kind"/> (any kind when <see langword="null"/>).</summary>
     public async Task<ExecutionError> ExpectInitErrorAsync(ExecutionError.KindOneofCase? kind)
     {
-        var expected = kind is null ? "InitResponse with an error" : $"InitResponse with error {KindName(kind.Value)}";
+        var expected = kind is null ? "InitResponse with an error" : $"InitResponse with error {WireText.KindName(kind.Value)}";
         var response = await ExpectAsync(expected).ConfigureAwait(false);
         if (response.Control?.ControlCase != UdfControlResponse.ControlOneofCase.Init || response.Control.Init.Error is not { } error)
         {
-            throw Fail($"expected {expected}, got {WireDescription.Describe(response)}");
+            throw Fail($"expected {expected}, got {WireText.Describe(response)}");
         }
 
         if (kind is not null && error.KindCase != kind)
         {
-            throw Fail($"expected {expected}, got InitResponse with {WireDescription.Describe(error)}");
+            throw Fail($"expected {expected}, got InitResponse with {WireText.Describe(error)}");
         }
 
         return error;
@@ -174,7 +200,7 @@ internal sealed class ConformanceStream : IDisposable
         var response = await ExpectAsync(expected).ConfigureAwait(false);
         if (response.ResponseCase != UdfResponse.ResponseOneofCase.Data)
         {
-            throw Fail($"expected {expected}, got {WireDescription.Describe(response)}");
+            throw Fail($"expected {expected}, got {WireText.Describe(response)}");
         }
 
         return response.Data.Data;
@@ -183,17 +209,17 @@ internal sealed class ConformanceStream : IDisposable
     /// <summary>An ErrorResponse with an error of <paramref name="kind"/>.</summary>
     public async Task<ExecutionError> ExpectErrorAsync(ExecutionError.KindOneofCase kind)
     {
-        var expected = $"ErrorResponse({KindName(kind)})";
+        var expected = $"ErrorResponse({WireText.KindName(kind)})";
         var response = await ExpectAsync(expected).ConfigureAwait(false);
         if (response.Control?.ControlCase != UdfControlResponse.ControlOneofCase.Error)
         {
-            throw Fail($"expected {expected}, got {WireDescription.Describe(response)}");
+            throw Fail($"expected {expected}, got {WireText.Describe(response)}");
         }
 
         var error = response.Control.Error.Error;
         if (error?.KindCase != kind)
         {
-            throw Fail($"expected {expected}, got ErrorResponse carrying {WireDescription.Describe(error)}");
+            throw Fail($"expected {expected}, got ErrorResponse carrying {WireText.Describe(error)}");
         }
 
         return error;
@@ -205,12 +231,12 @@ internal sealed class ConformanceStream : IDisposable
         var response = await ExpectAsync(Expected).ConfigureAwait(false);
         if (response.Control?.ControlCase != UdfControlResponse.ControlOneofCase.Finish)
         {
-            throw Fail($"expected {Expected}, got {WireDescription.Describe(response)}");
+            throw Fail($"expected {Expected}, got {WireText.Describe(response)}");
         }
 
         if (response.Control.Finish.Error is { } error)
         {
-            throw Fail($"expected {Expected}, got FinishResponse carrying {WireDescription.Describe(error)}");
+            throw Fail($"expected {Expected}, got FinishResponse carrying {WireText.Describe(error)}");
         }
 
         return response.Control.Finish;
@@ -222,7 +248,7 @@ internal sealed class ConformanceStream : IDisposable
         var response = await ExpectAsync(Expected).ConfigureAwait(false);
         if (response.Control?.ControlCase != UdfControlResponse.ControlOneofCase.Cancel)
         {
-            throw Fail($"expected {Expected}, got {WireDescription.Describe(response)}");
+            throw Fail($"expected {Expected}, got {WireText.Describe(response)}");
         }
 
         return response.Control.Cancel;
@@ -238,7 +264,7 @@ internal sealed class ConformanceStream : IDisposable
         var extra = await ReadAsync("the call to end with status OK").ConfigureAwait(false);
         if (extra is not null)
         {
-            throw Fail($"expected nothing after the terminator and the call to end with status OK, got {WireDescription.Describe(extra)}");
+            throw Fail($"expected nothing after the terminator and the call to end with status OK, got {WireText.Describe(extra)}");
         }
     }
 
@@ -285,14 +311,6 @@ internal sealed class ConformanceStream : IDisposable
         _call.Dispose();
         _abort.Dispose();
     }
-
-    internal static string KindName(ExecutionError.KindOneofCase kind) => kind switch
-    {
-        ExecutionError.KindOneofCase.User => "UserError",
-        ExecutionError.KindOneofCase.Worker => "WorkerError",
-        ExecutionError.KindOneofCase.Protocol => "ProtocolError",
-        _ => "no error kind",
-    };
 
     internal static string DescribeError(Exception ex) => ex switch
     {

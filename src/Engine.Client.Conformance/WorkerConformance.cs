@@ -26,28 +26,34 @@ public sealed class WorkerConformance : IDisposable, IAsyncDisposable
     private static readonly Dictionary<string, (ConformanceCheck Check, Func<ConformanceChecks, Task> Run)> ById =
         ConformanceChecks.Catalog.ToDictionary(static c => c.Check.Id, StringComparer.OrdinalIgnoreCase);
 
-    private readonly UdfWorker.UdfWorkerClient _client;
+    private readonly CallInvoker _invoker;
+    private readonly ConformanceTarget? _target;
     private readonly WorkerConformanceOptions _options;
     private readonly GrpcChannel? _ownedChannel;
     private WorkerProcess? _ownedProcess;
 
-    /// <summary>Runs checks over <paramref name="callInvoker"/> (which the caller keeps owning).</summary>
+    /// <summary>
+    /// Runs checks over <paramref name="callInvoker"/> (which the caller keeps owning). Without the
+    /// worker's address the kit cannot open a connection of its own, so <c>keepalive-pings</c> is
+    /// not applicable: use <see cref="Create(WorkerAddress, WorkerClientOptions?, WorkerConformanceOptions?)"/> to run it.
+    /// </summary>
     /// <param name="callInvoker">The gRPC call invoker of the worker's channel.</param>
     /// <param name="options">Settings; <see langword="null"/> uses the defaults (the reference worker's formats).</param>
     /// <exception cref="ArgumentException">An option is invalid.</exception>
     public WorkerConformance(CallInvoker callInvoker, WorkerConformanceOptions? options = null)
-        : this(callInvoker, options, ownedChannel: null)
+        : this(callInvoker, options, ownedChannel: null, target: null)
     {
     }
 
-    private WorkerConformance(CallInvoker callInvoker, WorkerConformanceOptions? options, GrpcChannel? ownedChannel)
+    private WorkerConformance(CallInvoker callInvoker, WorkerConformanceOptions? options, GrpcChannel? ownedChannel, ConformanceTarget? target)
     {
         ArgumentNullException.ThrowIfNull(callInvoker);
         var effective = (options ?? new WorkerConformanceOptions()).Clone();
         effective.Validate();
-        _client = new UdfWorker.UdfWorkerClient(callInvoker);
+        _invoker = callInvoker;
         _options = effective;
         _ownedChannel = ownedChannel;
+        _target = target;
     }
 
     /// <summary>
@@ -87,7 +93,7 @@ public sealed class WorkerConformance : IDisposable, IAsyncDisposable
         var channel = WorkerChannelFactory.Create(address, effective);
         try
         {
-            return new WorkerConformance(channel.CreateCallInvoker(), options, channel);
+            return new WorkerConformance(channel.CreateCallInvoker(), options, channel, new ConformanceTarget(address, effective));
         }
         catch
         {
@@ -243,7 +249,7 @@ public sealed class WorkerConformance : IDisposable, IAsyncDisposable
     }
 
     private Task<ConformanceResult> RunOneAsync((ConformanceCheck Check, Func<ConformanceChecks, Task> Run) entry, CancellationToken cancellationToken) =>
-        GuardAsync(entry.Check, () => entry.Run(new ConformanceChecks(_client, _options, cancellationToken)), cancellationToken);
+        GuardAsync(entry.Check, () => entry.Run(new ConformanceChecks(_invoker, _target, _options, cancellationToken)), cancellationToken);
 
     private static async Task<ConformanceResult> GuardAsync(ConformanceCheck check, Func<Task> run, CancellationToken cancellationToken)
     {
@@ -302,3 +308,6 @@ public sealed class WorkerConformance : IDisposable, IAsyncDisposable
         }
     }
 }
+
+/// <summary>The worker's address and the client settings of a run, for checks that open connections of their own.</summary>
+internal sealed record ConformanceTarget(WorkerAddress Address, WorkerClientOptions ClientOptions);

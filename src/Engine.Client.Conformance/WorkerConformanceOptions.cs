@@ -1,4 +1,6 @@
 using System.Text;
+using Apache.Arrow;
+using Apache.Arrow.Types;
 using Engine.Client.Protocol;
 
 namespace Engine.Client.Conformance;
@@ -25,6 +27,18 @@ public sealed class WorkerConformanceOptions
 
     /// <summary>The profile key of the UDF with a large output (<see cref="LargeOutputFormat"/>).</summary>
     public const string LargeOutputKey = "largeOutput";
+
+    /// <summary>The profile key of the keepalive ping delay the worker accepts (<see cref="KeepAlivePingDelay"/>).</summary>
+    public const string KeepAliveKey = "keepalive";
+
+    /// <summary>The profile key of the UDF with Arrow output of its own schema (<see cref="ArrowOutputFormat"/>).</summary>
+    public const string ArrowOutputKey = "arrowOutput";
+
+    /// <summary>The shortest <see cref="KeepAlivePingDelay"/>: 1 s, the shortest the .NET HTTP/2 client sends.</summary>
+    public static readonly TimeSpan MinKeepAlivePingDelay = TimeSpan.FromSeconds(1);
+
+    /// <summary>The longest <see cref="KeepAlivePingDelay"/>: 60 s (the check is quiet for eight delays).</summary>
+    public static readonly TimeSpan MaxKeepAlivePingDelay = TimeSpan.FromSeconds(60);
 
     /// <summary>The name of the profile, shown in reports. Default <c>reference worker</c>.</summary>
     public string ProfileName { get; set; } = "reference worker";
@@ -122,6 +136,51 @@ public sealed class WorkerConformanceOptions
     public int LargeOutputBytes { get; set; } = 5 * 1024 * 1024;
 
     /// <summary>
+    /// The delay between the HTTP/2 keepalive pings of check <c>keepalive-pings</c>: the engine's
+    /// pings (sent while a call is active, when nothing arrived for this long) that the worker must
+    /// accept on a quiet Execute stream without closing the connection. From 1 s to 60 s; the check
+    /// keeps its stream quiet for eight delays plus a second. <see langword="null"/> when the profile
+    /// gives none (the check is then not applicable, key <c>keepalive</c>). Default 1 s (the
+    /// reference worker, on Kestrel, accepts pings at any rate).
+    /// </summary>
+    /// <remarks>
+    /// gRPC-core servers (C++, Python, Ruby) accept one ping per 5 minutes while they send nothing
+    /// and close the connection after the third early one, unless
+    /// <c>grpc.http2.min_ping_interval_without_data_ms</c> is lowered: give the delay your worker is
+    /// configured to accept, no shorter than your engines' <c>KeepAlivePingDelay</c> needs.
+    /// </remarks>
+    public TimeSpan? KeepAlivePingDelay { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// The payload format of a UDF whose output is Arrow data of a schema of its own (check
+    /// <c>arrow-output</c>: every output batch must be a valid Arrow IPC stream of
+    /// <see cref="ArrowOutputSchema"/>), or <see langword="null"/> when the profile gives none (the
+    /// check is then not applicable, key <c>arrowOutput</c>). Default <c>builtin</c> (the reference
+    /// worker's language, running <c>add n 1; select n</c>).
+    /// </summary>
+    public string? ArrowOutputFormat { get; set; } = "builtin";
+
+    /// <summary>The payload sent with <see cref="ArrowOutputFormat"/>. Default <c>add n 1; select n</c>.</summary>
+    public ReadOnlyMemory<byte> ArrowOutputPayload { get; set; } = Encoding.UTF8.GetBytes("add n 1; select n");
+
+    /// <summary>
+    /// The Arrow schema of the input of <see cref="ArrowOutputFormat"/>, as an IPC stream holding
+    /// only the schema; sent as <c>Init.input_schema</c>, and the kit sends three batches of it.
+    /// Default <c>n: int64, s: utf8</c>.
+    /// </summary>
+    public ReadOnlyMemory<byte> ArrowOutputInputSchema { get; set; } = DefaultArrowOutputInput.Schema;
+
+    /// <summary>
+    /// The Arrow schema every output batch of <see cref="ArrowOutputFormat"/> must have, as an IPC
+    /// stream holding only the schema; sent as <c>Init.output_schema</c>. Default <c>n: int64</c>.
+    /// </summary>
+    public ReadOnlyMemory<byte> ArrowOutputSchema { get; set; } =
+        Arrow.ArrowSchemas.Serialize(new Schema([new Field("n", Int64Type.Default, nullable: true)], null));
+
+    /// <summary>The input batches of check <c>arrow-output</c> (three Arrow IPC streams of <see cref="ArrowOutputInputSchema"/>); set with it.</summary>
+    internal IReadOnlyList<ReadOnlyMemory<byte>> ArrowOutputBatches { get; set; } = DefaultArrowOutputInput.Batches;
+
+    /// <summary>
     /// Applied to every Init the checks send (after the check set its own fields), for workers
     /// that need schemas, session settings or task context. Default <see langword="null"/>.
     /// </summary>
@@ -202,13 +261,53 @@ public sealed class WorkerConformanceOptions
             throw new ArgumentException($"{nameof(LargeOutputFormat)} must name a payload format, and {nameof(LargeOutputBytes)} must be above 4 MiB (4194304).");
         }
 
+        if (KeepAlivePingDelay is { } delay && (delay < MinKeepAlivePingDelay || delay > MaxKeepAlivePingDelay))
+        {
+            throw new ArgumentException($"{nameof(KeepAlivePingDelay)} is {delay}; it must be from 1 s to 60 s, or null when the profile gives none.");
+        }
+
+        if (ArrowOutputFormat is not null && (ArrowOutputFormat.Length == 0 || ArrowOutputBatches.Count < 1))
+        {
+            throw new ArgumentException($"{nameof(ArrowOutputFormat)} must name a payload format, with {nameof(ArrowOutputInputSchema)} and {nameof(ArrowOutputSchema)} set.");
+        }
+
         ArgumentNullException.ThrowIfNull(ShutdownReason, nameof(ShutdownReason));
+    }
+
+    /// <summary>
+    /// Sets <see cref="ArrowOutputInputSchema"/> and <see cref="ArrowOutputSchema"/>, and makes
+    /// the three input batches of check <c>arrow-output</c> from the input schema (three rows each,
+    /// distinct values, a null in nullable columns). Field types: bool, int32, int64, float64 and utf8.
+    /// </summary>
+    /// <param name="input">The input schema.</param>
+    /// <param name="output">The schema every output batch must have.</param>
+    /// <exception cref="ArgumentException">A field of <paramref name="input"/> has a type the kit cannot generate.</exception>
+    public void SetArrowOutputSchemas(Schema input, Schema output)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        ArgumentNullException.ThrowIfNull(output);
+        var (schema, batches) = ConformanceArrow.Batches(input);
+        ArrowOutputInputSchema = schema;
+        ArrowOutputBatches = batches;
+        ArrowOutputSchema = Arrow.ArrowSchemas.Serialize(output);
     }
 
     internal WorkerConformanceOptions Clone()
     {
         var clone = (WorkerConformanceOptions)MemberwiseClone();
         clone.Batches = [.. Batches];
+        clone.ArrowOutputBatches = [.. ArrowOutputBatches];
         return clone;
     }
+}
+
+/// <summary>The reference worker's input for check <c>arrow-output</c>: <c>n: int64, s: utf8</c>.</summary>
+internal static class DefaultArrowOutputInput
+{
+    private static readonly (byte[] Schema, IReadOnlyList<ReadOnlyMemory<byte>> Batches) Data = ConformanceArrow.Batches(
+        new Schema([new Field("n", Int64Type.Default, nullable: true), new Field("s", StringType.Default, nullable: true)], null));
+
+    public static ReadOnlyMemory<byte> Schema => Data.Schema;
+
+    public static IReadOnlyList<ReadOnlyMemory<byte>> Batches => Data.Batches;
 }

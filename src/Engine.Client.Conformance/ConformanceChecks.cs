@@ -1,6 +1,7 @@
 using System.Globalization;
-using Engine.Client.Payloads;
+using Engine.Client.Arrow;
 using Engine.Client.Protocol;
+using Engine.Client.Transport;
 using Google.Protobuf;
 using Grpc.Core;
 
@@ -29,13 +30,22 @@ internal sealed class ConformanceChecks
     private const string Transport = "docs/protocol.md#transport-facts";
     private const string Rule10 = "docs/protocol.md#rule-10-a-broken-stream-is-a-cancel";
 
-    private readonly UdfWorker.UdfWorkerClient _client;
+    /// <summary>
+    /// How many ping delays the stream of <c>keepalive-pings</c> stays quiet. gRPC core closes the
+    /// connection on its third ping strike; the .NET client looks at its ping schedule once a second,
+    /// so at a 1 s delay its pings go out about every 2 s: eight delays see four pings at least.
+    /// </summary>
+    private const int QuietPings = 8;
+
+    private readonly CallInvoker _invoker;
+    private readonly ConformanceTarget? _target;
     private readonly WorkerConformanceOptions _options;
     private readonly CancellationToken _cancellationToken;
 
-    public ConformanceChecks(UdfWorker.UdfWorkerClient client, WorkerConformanceOptions options, CancellationToken cancellationToken)
+    public ConformanceChecks(CallInvoker invoker, ConformanceTarget? target, WorkerConformanceOptions options, CancellationToken cancellationToken)
     {
-        _client = client;
+        _invoker = invoker;
+        _target = target;
         _options = options;
         _cancellationToken = cancellationToken;
     }
@@ -68,6 +78,8 @@ internal sealed class ConformanceChecks
         (new("concurrent-streams", "8 Execute streams at once on one connection, their batches interleaved: each stream echoes its own batches, then FinishResponse", false, Stream, "on every stream its own batches echoed in order, then FinishResponse and status OK"), c => c.ConcurrentStreamsAsync()),
         (new("metrics", "Three batches, Finish: the FinishResponse's metrics, where set, count the whole stream", false, Metrics, "FinishResponse whose batches_in and batches_out, when set, are 3 (the whole stream, not the last batch), and bytes_in and bytes_out, when set, at least the data bytes sent and echoed"), c => c.MetricsAsync()),
         (new("large-output", "A UDF whose output batch is larger than gRPC's 4 MiB default (the profile's largeOutput): the output arrives whole, then FinishResponse", false, Transport, "one DataResponse of exactly the profile's size, then FinishResponse; the worker's send limit is above 4 MiB"), c => c.LargeOutputAsync()),
+        (new("keepalive-pings", "HTTP/2 keepalive pings (the profile's keepalive delay) on a connection of its own, over a Unix socket with :authority localhost, while an echo stream is quiet for eight delays after its InitResponse: the connection survives and the stream then echoes two batches", false, Transport, "an ACK for every PING and no GOAWAY or reset: after the quiet span both batches echoed in order, FinishResponse and status OK"), c => c.KeepAlivePingsAsync()),
+        (new("arrow-output", "A UDF with Arrow output of its own schema (the profile's arrowOutput), three Arrow batches and Finish: every output batch is a valid Arrow IPC stream of the declared output_schema", false, InitFields, "at least one DataResponse, each one Arrow IPC stream (schema, batches, end) whose schema equals Init.output_schema and whose values can be read, then FinishResponse"), c => c.ArrowOutputAsync()),
         (new("abort-mid-batch", "The engine aborts a stream in its data phase (batch 0 echoed, batch 1 sent, no Finish): the worker still answers a heartbeat and serves a whole echo session on the same connection", false, Rule10, "after the aborted stream, a WorkerResponse with the heartbeat branch, then on a new stream two batches echoed in order, FinishResponse and status OK"), c => c.AbortMidBatchAsync()),
         (new("C18", "Manage Shutdown (cancel_sessions = false): answered with the shutdown branch; the worker may exit afterwards", true, Manage, "a WorkerResponse with the shutdown branch"), c => c.ShutdownAsync()),
         (new("shutdown-cancels-sessions", "Manage Shutdown with cancel_sessions = true while a stream is live: the stream gets ErrorResponse(WorkerError) then CancelResponse, and the Manage call the shutdown branch; the worker exits afterwards", true, Manage, "on the live stream ErrorResponse(WorkerError) then CancelResponse and status OK; on the Manage call the shutdown branch"), c => c.ShutdownCancelsSessionsAsync()),
@@ -75,7 +87,7 @@ internal sealed class ConformanceChecks
 
     private TimeSpan Timeout => _options.Timeout;
 
-    private ConformanceStream Open() => ConformanceStream.Open(_client, Timeout, _cancellationToken);
+    private ConformanceStream Open() => ConformanceStream.Open(_invoker, Timeout, _cancellationToken);
 
     /// <summary>An Execute stream whose echo Init the worker accepted.</summary>
     private async Task<ConformanceStream> OpenAcceptedEchoAsync()
@@ -123,7 +135,7 @@ internal sealed class ConformanceChecks
         var init = NewInit(format, ReadOnlyMemory<byte>.Empty);
         init.IsChunkingPayload = true;
         init.Udf.PayloadSize = payload.Length;
-        init.Udf.PayloadCrc32 = PayloadChunker.Crc32(payload.Span);
+        init.Udf.PayloadCrc32 = UdfRequests.PayloadCrc32(payload.Span);
         return init;
     }
 
@@ -273,7 +285,7 @@ internal sealed class ConformanceChecks
         var terminator = await stream.ExpectAsync(Expected).ConfigureAwait(false);
         if (terminator.Control?.ControlCase is not (UdfControlResponse.ControlOneofCase.Finish or UdfControlResponse.ControlOneofCase.Cancel))
         {
-            throw stream.Fail($"expected {Expected}, got {WireDescription.Describe(terminator)}");
+            throw stream.Fail($"expected {Expected}, got {WireText.Describe(terminator)}");
         }
 
         await stream.ExpectCleanEndAsync().ConfigureAwait(false);
@@ -295,7 +307,7 @@ internal sealed class ConformanceChecks
         }
 
         // The batches before the erring one may produce output (the UDF's business): skip it.
-        var expected = $"ErrorResponse({ConformanceStream.KindName(ExecutionError.KindOneofCase.User)}) on batch {_options.UserErrorBatch}";
+        var expected = $"ErrorResponse({WireText.KindName(ExecutionError.KindOneofCase.User)}) on batch {_options.UserErrorBatch}";
         UdfResponse response;
         do
         {
@@ -305,13 +317,13 @@ internal sealed class ConformanceChecks
 
         if (response.Control?.ControlCase != UdfControlResponse.ControlOneofCase.Error)
         {
-            throw stream.Fail($"expected {expected}, got {WireDescription.Describe(response)}");
+            throw stream.Fail($"expected {expected}, got {WireText.Describe(response)}");
         }
 
         var raised = response.Control.Error.Error;
         if (raised?.KindCase != ExecutionError.KindOneofCase.User)
         {
-            throw stream.Fail($"expected {expected}, got ErrorResponse carrying {WireDescription.Describe(raised)}");
+            throw stream.Fail($"expected {expected}, got ErrorResponse carrying {WireText.Describe(raised)}");
         }
 
         var error = raised.User;
@@ -403,7 +415,7 @@ internal sealed class ConformanceChecks
 
         if (response.Control?.ControlCase != UdfControlResponse.ControlOneofCase.Cancel)
         {
-            throw stream.Fail($"expected {Expected}, got {WireDescription.Describe(response)}");
+            throw stream.Fail($"expected {Expected}, got {WireText.Describe(response)}");
         }
 
         await stream.ExpectCleanEndAsync().ConfigureAwait(false);
@@ -616,22 +628,132 @@ internal sealed class ConformanceChecks
         await stream.ExpectCleanEndAsync().ConfigureAwait(false);
     }
 
+    private async Task KeepAlivePingsAsync()
+    {
+        if (_options.KeepAlivePingDelay is not { } delay)
+        {
+            throw new ConformanceNotApplicable(WorkerConformanceOptions.KeepAliveKey, "keepalive ping delay the worker accepts");
+        }
+
+        if (_target is null)
+        {
+            throw new ConformanceNotApplicable("not applicable: the kit was given a call invoker, not the worker's address, so it cannot open a connection with keepalive pings of its own");
+        }
+
+        // A connection of its own, as the engine makes it (a Unix socket addressed as localhost),
+        // pinging while the call is active whenever nothing arrived for the delay.
+        var clientOptions = _target.ClientOptions.Clone();
+        clientOptions.Connection.KeepAlivePingDelay = delay;
+        clientOptions.Connection.KeepAlivePingTimeout = Timeout < WorkerConnectionOptions.MinKeepAlivePingDelay ? WorkerConnectionOptions.MinKeepAlivePingDelay : Timeout;
+        using var channel = WorkerChannelFactory.Create(_target.Address, clientOptions);
+        using var stream = ConformanceStream.Open(channel.CreateCallInvoker(), Timeout, _cancellationToken);
+        await stream.SendInitAsync(EchoInit()).ConfigureAwait(false);
+        await stream.ExpectInitAsync().ConfigureAwait(false);
+
+        // The stream is quiet: nothing either way but the pings. The read is pending throughout,
+        // so a connection the worker closes fails it at once.
+        var quiet = (delay * QuietPings) + TimeSpan.FromSeconds(1);
+        var pings = $"keepalive pings every {ConformanceStream.Seconds(delay)}";
+        stream.Note($"quiet for {ConformanceStream.Seconds(quiet)} with {pings}");
+        var expected = $"the echo of batch 0 after the stream was quiet for {ConformanceStream.Seconds(quiet)} with {pings} (the connection must survive the engine's pings)";
+        var read = stream.ReadAsync(expected, quiet + Timeout);
+        if (await Task.WhenAny(read, Task.Delay(quiet, _cancellationToken)).ConfigureAwait(false) == read)
+        {
+            var early = await read.ConfigureAwait(false);
+            throw stream.Fail(early is null
+                ? $"expected the stream to stay open while quiet with {pings}, but the worker ended the call"
+                : $"expected nothing while the stream was quiet with {pings}, got {WireText.Describe(early)}");
+        }
+
+        _cancellationToken.ThrowIfCancellationRequested();
+        var batch = _options.Batches[0];
+        await stream.SendAsync(UdfRequests.Data(batch), $"DataRequest after the quiet span with {pings}").ConfigureAwait(false);
+        var output = await read.ConfigureAwait(false);
+        if (output?.ResponseCase != UdfResponse.ResponseOneofCase.Data)
+        {
+            throw stream.Fail($"expected {expected}, got {(output is null ? "the end of the call (status OK)" : WireText.Describe(output))}");
+        }
+
+        RequireEcho(stream, output.Data.Data, batch, 0);
+
+        // And the stream goes on as any other: a second batch, Finish.
+        var next = _options.Batches[1];
+        await stream.SendDataAsync(next).ConfigureAwait(false);
+        await stream.SendFinishAsync().ConfigureAwait(false);
+        RequireEcho(stream, await stream.ExpectDataAsync("echoing batch 1").ConfigureAwait(false), next, 1);
+        await stream.ExpectFinishAsync().ConfigureAwait(false);
+        await stream.ExpectCleanEndAsync().ConfigureAwait(false);
+    }
+
+    private async Task ArrowOutputAsync()
+    {
+        if (_options.ArrowOutputFormat is not { } format)
+        {
+            throw new ConformanceNotApplicable(WorkerConformanceOptions.ArrowOutputKey, "UDF whose output is Arrow data of a schema of its own");
+        }
+
+        var declared = ArrowSchemas.Deserialize(_options.ArrowOutputSchema);
+        using var stream = Open();
+        var init = NewInit(format, _options.ArrowOutputPayload);
+        init.InputSchema = UnsafeByteOperations.UnsafeWrap(_options.ArrowOutputInputSchema);
+        init.OutputSchema = UnsafeByteOperations.UnsafeWrap(_options.ArrowOutputSchema);
+        await stream.SendInitAsync(init).ConfigureAwait(false);
+        await stream.ExpectInitAsync().ConfigureAwait(false);
+        foreach (var batch in _options.ArrowOutputBatches)
+        {
+            await stream.SendDataAsync(batch).ConfigureAwait(false);
+        }
+
+        await stream.SendFinishAsync().ConfigureAwait(false);
+
+        // Output may come before or after Finish, any number of batches: each is checked.
+        const string Expected = "a DataResponse holding Arrow data of the declared output_schema, or FinishResponse";
+        var outputs = 0;
+        while (true)
+        {
+            var response = await stream.ExpectAsync(Expected).ConfigureAwait(false);
+            if (response.ResponseCase != UdfResponse.ResponseOneofCase.Data)
+            {
+                if (response.Control?.ControlCase != UdfControlResponse.ControlOneofCase.Finish || response.Control.Finish.Error is not null)
+                {
+                    throw stream.Fail($"expected {Expected} without error, got {WireText.Describe(response)}");
+                }
+
+                break;
+            }
+
+            if (ConformanceArrow.FindOutputDifference(declared, response.Data.Data.Memory) is { } difference)
+            {
+                throw stream.Fail(string.Create(CultureInfo.InvariantCulture, $"expected output {outputs} to be an Arrow IPC stream of the declared output_schema, but {difference}"));
+            }
+
+            outputs++;
+        }
+
+        if (outputs == 0)
+        {
+            throw stream.Fail("expected at least one DataResponse of Arrow data before FinishResponse, got none (the profile's arrowOutput UDF must produce output for three input batches)");
+        }
+
+        await stream.ExpectCleanEndAsync().ConfigureAwait(false);
+    }
+
     private async Task HeartbeatAsync()
     {
-        var response = await ManageAsync(new WorkerRequest { Heartbeat = new Heartbeat() }, "Heartbeat").ConfigureAwait(false);
+        var response = await ManageAsync(new WorkerRequest { Heartbeat = new Heartbeat() }, "Heartbeat", "a WorkerResponse with the heartbeat branch").ConfigureAwait(false);
         if (response.ManageCase != WorkerResponse.ManageOneofCase.Heartbeat)
         {
-            throw ManageFailure($"expected a WorkerResponse with the heartbeat branch, got {DescribeManage(response)}", "Manage(Heartbeat)", response);
+            throw ManageFailure($"expected a WorkerResponse with the heartbeat branch, got {WireText.Name(response)}", "Manage(Heartbeat)", response);
         }
     }
 
     private async Task ShutdownAsync()
     {
         var request = new WorkerRequest { Shutdown = new ShutdownRequest { Reason = _options.ShutdownReason, CancelSessions = false } };
-        var response = await ManageAsync(request, "Shutdown").ConfigureAwait(false);
+        var response = await ManageAsync(request, "Shutdown", "a WorkerResponse with the shutdown branch").ConfigureAwait(false);
         if (response.ManageCase != WorkerResponse.ManageOneofCase.Shutdown)
         {
-            throw ManageFailure($"expected a WorkerResponse with the shutdown branch, got {DescribeManage(response)}", "Manage(Shutdown, cancel_sessions = false)", response);
+            throw ManageFailure($"expected a WorkerResponse with the shutdown branch, got {WireText.Name(response)}", "Manage(Shutdown, cancel_sessions = false)", response);
         }
     }
 
@@ -645,7 +767,7 @@ internal sealed class ConformanceChecks
         // The stream is live and idle. The shutdown's answer may wait for the stream to settle,
         // so the stream is read while the Manage call runs.
         var request = new WorkerRequest { Shutdown = new ShutdownRequest { Reason = _options.ShutdownReason, CancelSessions = true } };
-        var shutdown = ManageAsync(request, "Shutdown");
+        var shutdown = ManageAsync(request, "Shutdown", "a WorkerResponse with the shutdown branch");
         try
         {
             await stream.ExpectErrorAsync(ExecutionError.KindOneofCase.Worker).ConfigureAwait(false);
@@ -661,16 +783,21 @@ internal sealed class ConformanceChecks
         var response = await shutdown.ConfigureAwait(false);
         if (response.ManageCase != WorkerResponse.ManageOneofCase.Shutdown)
         {
-            throw ManageFailure($"expected a WorkerResponse with the shutdown branch, got {DescribeManage(response)}", "Manage(Shutdown, cancel_sessions = true)", response);
+            throw ManageFailure($"expected a WorkerResponse with the shutdown branch, got {WireText.Name(response)}", "Manage(Shutdown, cancel_sessions = true)", response);
         }
     }
 
-    private async Task<WorkerResponse> ManageAsync(WorkerRequest request, string what)
+    /// <summary>
+    /// A Manage call through <see cref="WireMethods.Manage"/>: bytes that are not a WorkerResponse
+    /// fail the check as a protocol violation that says so, not as a gRPC status.
+    /// </summary>
+    private async Task<WorkerResponse> ManageAsync(WorkerRequest request, string what, string expected)
     {
+        WorkerResponse response;
         try
         {
-            var call = _client.ManageAsync(request, new CallOptions(deadline: DateTime.UtcNow + Timeout, cancellationToken: _cancellationToken));
-            return await call.ResponseAsync.WaitAsync(Timeout + TimeSpan.FromSeconds(1), _cancellationToken).ConfigureAwait(false);
+            var call = _invoker.AsyncUnaryCall(WireMethods.Manage, null, new CallOptions(deadline: DateTime.UtcNow + Timeout, cancellationToken: _cancellationToken), request);
+            response = await call.ResponseAsync.WaitAsync(Timeout + TimeSpan.FromSeconds(1), _cancellationToken).ConfigureAwait(false);
         }
         catch (TimeoutException)
         {
@@ -683,11 +810,18 @@ internal sealed class ConformanceChecks
                 : $"the call failed with {ConformanceStream.DescribeError(ex)}";
             throw new ConformanceFailure($"expected an answer to Manage {what}, but {detail}", [$"Manage({what})"], [ConformanceStream.DescribeError(ex)]);
         }
+
+        if (WireMethods.ParseErrorOf(response) is { } parseError)
+        {
+            throw new ConformanceFailure(
+                $"expected {expected}, but the worker sent bytes that are not a valid WorkerResponse message: a protocol violation",
+                [$"Manage({what})"],
+                [$"bytes that are not a valid WorkerResponse message ({parseError})"]);
+        }
+
+        return response;
     }
 
     private static ConformanceFailure ManageFailure(string message, string sent, WorkerResponse response) =>
-        new(message, [sent], [$"WorkerResponse({DescribeManage(response)})"]);
-
-    private static string DescribeManage(WorkerResponse response) =>
-        response.ManageCase == WorkerResponse.ManageOneofCase.None ? "a WorkerResponse with no branch set" : $"the {response.ManageCase} branch";
+        new(message, [sent], [$"WorkerResponse({WireText.Name(response)})"]);
 }

@@ -103,8 +103,10 @@ public sealed class ConformanceResult
 
     /// <summary>
     /// For <see cref="ConformanceStatus.NotApplicable"/>: the profile key that would enable the
-    /// check (<c>echo</c>, <c>initFailure</c>, <c>userError</c> or <c>largeOutput</c>; <see langword="null"/> for a
-    /// process check that does not apply to the specification's transport); otherwise <see langword="null"/>.
+    /// check (<c>echo</c>, <c>initFailure</c>, <c>userError</c>, <c>largeOutput</c>, <c>keepalive</c> or
+    /// <c>arrowOutput</c>; <see langword="null"/> for a process check that does not apply to the
+    /// specification's transport, or <c>keepalive-pings</c> run without the worker's address);
+    /// otherwise <see langword="null"/>.
     /// </summary>
     public string? ProfileKey { get; }
 

@@ -15,7 +15,9 @@ namespace Engine.Client.Conformance;
 /// </summary>
 internal static class ConformanceProfile
 {
-    private static readonly string[] TopKeys = ["name", WorkerConformanceOptions.EchoKey, WorkerConformanceOptions.InitFailureKey, WorkerConformanceOptions.UserErrorKey, WorkerConformanceOptions.LargeOutputKey, "schema"];
+    private static readonly string[] TopKeys = ["name", WorkerConformanceOptions.EchoKey, WorkerConformanceOptions.InitFailureKey, WorkerConformanceOptions.UserErrorKey, WorkerConformanceOptions.LargeOutputKey, WorkerConformanceOptions.KeepAliveKey, WorkerConformanceOptions.ArrowOutputKey, "schema"];
+    private static readonly string[] KeepAliveKeys = ["pingDelayMs"];
+    private static readonly string[] ArrowOutputKeys = ["format", "payload", "payloadBase64", "inputSchema", "outputSchema"];
     private static readonly string[] LargeOutputKeys = ["format", "payload", "payloadBase64", "bytes"];
     private static readonly string[] EchoKeys = ["format", "payload", "payloadBase64"];
     private static readonly string[] InitFailureKeys = ["format", "payload", "payloadBase64", "errorKind"];
@@ -49,6 +51,8 @@ internal static class ConformanceProfile
                 ExpectedUserErrorMessage = null,
                 ExpectedUserErrorClass = null,
                 LargeOutputFormat = null,
+                KeepAlivePingDelay = null,
+                ArrowOutputFormat = null,
             };
 
             if (Section(root, WorkerConformanceOptions.EchoKey, EchoKeys) is { } echo)
@@ -89,6 +93,22 @@ internal static class ConformanceProfile
                     : throw new FormatException("The profile key largeOutput.bytes is required: the exact size of the output, above 4194304 (4 MiB).");
             }
 
+            if (Section(root, WorkerConformanceOptions.KeepAliveKey, KeepAliveKeys) is { } keepAlive)
+            {
+                options.KeepAlivePingDelay = keepAlive.TryGetProperty("pingDelayMs", out var delay) && delay.ValueKind == JsonValueKind.Number && delay.TryGetInt32(out var ms) && ms is >= 1000 and <= 60_000
+                    ? TimeSpan.FromMilliseconds(ms)
+                    : throw new FormatException("The profile key keepalive.pingDelayMs is required: the keepalive ping delay the worker accepts, in milliseconds, from 1000 to 60000.");
+            }
+
+            if (Section(root, WorkerConformanceOptions.ArrowOutputKey, ArrowOutputKeys) is { } arrowOutput)
+            {
+                options.ArrowOutputFormat = RequiredString(arrowOutput, "format", "arrowOutput.");
+                options.ArrowOutputPayload = Payload(arrowOutput, "arrowOutput.") ?? ReadOnlyMemory<byte>.Empty;
+                var input = arrowOutput.TryGetProperty("inputSchema", out var i) ? Fields(i, "arrowOutput.inputSchema") : throw new FormatException("The profile key arrowOutput.inputSchema is required (an array of fields).");
+                var output = arrowOutput.TryGetProperty("outputSchema", out var o) ? Fields(o, "arrowOutput.outputSchema") : throw new FormatException("The profile key arrowOutput.outputSchema is required (an array of fields).");
+                options.SetArrowOutputSchemas(input, output);
+            }
+
             if (root.TryGetProperty("schema", out var schema))
             {
                 ApplySchema(options, schema);
@@ -123,16 +143,29 @@ internal static class ConformanceProfile
             return;
         }
 
-        if (schema.ValueKind != JsonValueKind.Array || schema.GetArrayLength() == 0)
+        if (schema.ValueKind != JsonValueKind.Array)
         {
             throw new FormatException("The profile key schema must be \"opaque\" or a non-empty array of fields ({\"name\": ..., \"type\": ...}).");
         }
 
+        var (schemaIpc, batches) = ConformanceArrow.Batches(Fields(schema, "schema"));
+        options.ArrowSchema = schemaIpc;
+        options.Batches = batches;
+    }
+
+    /// <summary>A non-empty array of fields, <c>{"name": ..., "type": ..., "nullable": true}</c>.</summary>
+    private static Schema Fields(JsonElement array, string key)
+    {
+        if (array.ValueKind != JsonValueKind.Array || array.GetArrayLength() == 0)
+        {
+            throw new FormatException($"The profile key {key} must be a non-empty array of fields ({{\"name\": ..., \"type\": ...}}).");
+        }
+
         var fields = new List<Field>();
         var i = 0;
-        foreach (var field in schema.EnumerateArray())
+        foreach (var field in array.EnumerateArray())
         {
-            var where = string.Create(CultureInfo.InvariantCulture, $"schema[{i++}].");
+            var where = string.Create(CultureInfo.InvariantCulture, $"{key}[{i++}].");
             RequireObject(field, "schema field");
             RequireKnownKeys(field, FieldKeys, where);
             var name = RequiredString(field, "name", where);
@@ -141,9 +174,7 @@ internal static class ConformanceProfile
             fields.Add(new Field(name, ConformanceArrow.Type(type, where), nullable));
         }
 
-        var (schemaIpc, batches) = ConformanceArrow.Batches(new Schema(fields, null));
-        options.ArrowSchema = schemaIpc;
-        options.Batches = batches;
+        return new Schema(fields, null);
     }
 
     private static JsonElement? Section(JsonElement root, string key, string[] known)
@@ -364,6 +395,47 @@ internal static class ConformanceArrow
         {
             ArrowFrameReader.Dispose(expected);
             ArrowFrameReader.Dispose(actual);
+        }
+    }
+
+    /// <summary>
+    /// Where <paramref name="output"/> fails to be an Arrow IPC stream of <paramref name="declared"/>
+    /// whose every value can be read, or <see langword="null"/> when it is one.
+    /// </summary>
+    public static string? FindOutputDifference(Schema declared, ReadOnlyMemory<byte> output)
+    {
+        List<RecordBatch> batches;
+        Schema actual;
+        try
+        {
+            (actual, batches) = ArrowFrameReader.Read(output);
+        }
+        catch (InvalidDataException ex)
+        {
+            return string.Create(CultureInfo.InvariantCulture, $"the {output.Length}-byte output {ex.Message}");
+        }
+
+        try
+        {
+            if (ArrowSchemas.FindDifference(declared, actual) is { } difference)
+            {
+                return "its schema differs from the declared output_schema: " + difference;
+            }
+
+            try
+            {
+                _ = Rows(batches);
+            }
+            catch (Exception ex) when (ex is ArgumentException or IndexOutOfRangeException or InvalidOperationException or OverflowException)
+            {
+                return $"its values cannot be read ({ex.GetType().Name}: {ex.Message})";
+            }
+
+            return null;
+        }
+        finally
+        {
+            ArrowFrameReader.Dispose(batches);
         }
     }
 
