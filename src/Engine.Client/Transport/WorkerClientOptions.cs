@@ -119,6 +119,21 @@ public sealed class WorkerClientOptions
     /// </summary>
     public int ManageAttempts { get; set; } = 1;
 
+    /// <summary>
+    /// TLS settings of <c>https://</c> addresses: trusted certificate authorities, the server name
+    /// to expect, the client certificate for mutual TLS. Unused for other addresses. Default: the
+    /// system's trust store, the address's host name, no client certificate. Never
+    /// <see langword="null"/>.
+    /// </summary>
+    public WorkerTlsOptions Tls { get; set; } = new();
+
+    /// <summary>
+    /// Supplies a bearer token sent as <c>authorization: Bearer &lt;token&gt;</c> with every call
+    /// (each session's stream, each Manage call), asked before each call so that a refreshed token
+    /// is used by the next one. Default <see langword="null"/>: no token.
+    /// </summary>
+    public WorkerTokenProvider? TokenProvider { get; set; }
+
     /// <summary>Defaults for sessions opened on this client. Never <see langword="null"/>.</summary>
     public SessionOptions Session { get; set; } = new();
 
@@ -138,7 +153,11 @@ public sealed class WorkerClientOptions
     /// <summary>The name of the pool this client's worker belongs to, tagged on its measurements; <see langword="null"/> outside a pool.</summary>
     internal string? PoolName { get; set; }
 
-    /// <summary>Checks every setting; throws an <see cref="ArgumentException"/> naming the first bad one.</summary>
+    /// <summary>
+    /// Checks every setting; throws an <see cref="ArgumentException"/> naming the first bad one.
+    /// Reads the files of <see cref="Tls"/>: one missing, unreadable or without a usable
+    /// certificate or key is reported with its setting, its path and what to give instead.
+    /// </summary>
     public void Validate()
     {
         const int Min = 64 * 1024;
@@ -181,6 +200,12 @@ public sealed class WorkerClientOptions
         }
 
         ArgumentNullException.ThrowIfNull(Session, nameof(Session));
+        ArgumentNullException.ThrowIfNull(Tls, nameof(Tls));
+        if (Tls.IsConfigured)
+        {
+            Tls.Validate();
+        }
+
         ArgumentNullException.ThrowIfNull(LoggerFactory, nameof(LoggerFactory));
         ArgumentNullException.ThrowIfNull(TimeProvider, nameof(TimeProvider));
         Session.Validate(MaxSendMessageSize);
@@ -198,6 +223,7 @@ public sealed class WorkerClientOptions
     {
         var clone = (WorkerClientOptions)MemberwiseClone();
         clone.Session = Session.Clone();
+        clone.Tls = Tls?.Clone()!;
         return clone;
     }
 }

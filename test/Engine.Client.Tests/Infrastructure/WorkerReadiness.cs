@@ -15,11 +15,12 @@ internal static class WorkerReadiness
     /// <param name="name">For messages, e.g. "The reference worker".</param>
     /// <param name="describe">The process's output so far, for messages.</param>
     /// <param name="period">The spacing of attempts: until the worker listens, attempts fail at once.</param>
+    /// <param name="options">The client settings (TLS, tokens); <see langword="null"/> for the defaults.</param>
     /// <exception cref="InvalidOperationException">The process exited first.</exception>
     /// <exception cref="TimeoutException">No answer within <paramref name="timeout"/>.</exception>
-    public static async Task WaitAsync(string address, Process process, TimeSpan timeout, string name, Func<string> describe, TimeSpan period)
+    public static async Task WaitAsync(string address, Process process, TimeSpan timeout, string name, Func<string> describe, TimeSpan period, WorkerClientOptions? options = null)
     {
-        using var client = WorkerClient.Create(address);
+        using var client = WorkerClient.Create(address, options);
         using var deadline = new CancellationTokenSource(timeout);
         using var timer = new PeriodicTimer(period);
         Exception? last = null;

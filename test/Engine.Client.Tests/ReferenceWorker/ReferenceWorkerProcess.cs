@@ -17,6 +17,16 @@ public sealed class ReferenceWorkerStartOptions
     /// <summary>Listen on a free loopback TCP port instead of a Unix domain socket.</summary>
     public bool UseTcp { get; init; }
 
+    /// <summary>
+    /// Serve TCP over TLS: the address becomes <c>https://127.0.0.1:port</c> (implies
+    /// <see cref="UseTcp"/>); the TLS flags go in <see cref="ExtraArguments"/> and the client's
+    /// trust in <see cref="ClientOptions"/>.
+    /// </summary>
+    public bool UseTls { get; init; }
+
+    /// <summary>The client settings of the readiness heartbeats and <see cref="ReferenceWorkerProcess.CreateClient"/> (TLS, tokens); <see langword="null"/> for the defaults.</summary>
+    public WorkerClientOptions? ClientOptions { get; init; }
+
     /// <summary>Arguments added after <c>--id</c> and <c>--connection</c>.</summary>
     public IReadOnlyList<string> ExtraArguments { get; init; } = [];
 
@@ -56,17 +66,21 @@ public sealed class ReferenceWorkerProcess : IAsyncDisposable
     private GrpcChannel? _channel;
     private int _disposed;
 
-    private ReferenceWorkerProcess(Process process, string id, string directory, string? socketPath, int? port)
+    private ReferenceWorkerProcess(Process process, string id, string directory, string? socketPath, int? port, bool tls = false, WorkerClientOptions? clientOptions = null)
     {
         Process = process;
         Id = id;
         Directory = directory;
         SocketPath = socketPath;
         Port = port;
+        ClientOptions = clientOptions;
         Address = socketPath is not null
             ? "unix://" + socketPath
-            : "http://127.0.0.1:" + port!.Value.ToString(CultureInfo.InvariantCulture);
+            : (tls ? "https" : "http") + "://127.0.0.1:" + port!.Value.ToString(CultureInfo.InvariantCulture);
     }
+
+    /// <summary>The client settings of <see cref="CreateClient"/> and readiness (<see cref="ReferenceWorkerStartOptions.ClientOptions"/>).</summary>
+    public WorkerClientOptions? ClientOptions { get; }
 
     /// <summary>The apphost next to the test assembly (the project reference copies it there).</summary>
     public static string ExecutablePath => Path.Combine(AppContext.BaseDirectory, "Engine.ReferenceWorker");
@@ -122,7 +136,7 @@ public sealed class ReferenceWorkerProcess : IAsyncDisposable
         string? socketPath = null;
         int? port = null;
         string connection;
-        if (options.UseTcp)
+        if (options.UseTcp || options.UseTls)
         {
             port = FreeTcpPort();
             connection = port.Value.ToString(CultureInfo.InvariantCulture);
@@ -150,7 +164,7 @@ public sealed class ReferenceWorkerProcess : IAsyncDisposable
         info.UseShellExecute = false;
 
         var process = new Process { StartInfo = info, EnableRaisingEvents = true };
-        var worker = new ReferenceWorkerProcess(process, id, directory, socketPath, port);
+        var worker = new ReferenceWorkerProcess(process, id, directory, socketPath, port, options.UseTls, options.ClientOptions);
         process.OutputDataReceived += (_, e) => worker.Append(worker._stdout, e.Data);
         process.ErrorDataReceived += (_, e) => worker.Append(worker._stderr, e.Data);
         process.Start();
@@ -196,7 +210,12 @@ public sealed class ReferenceWorkerProcess : IAsyncDisposable
     }
 
     /// <summary>A fresh SDK client for the worker (128 MiB both ways).</summary>
-    public WorkerClient CreateClient() => WorkerClient.Create(Address, new WorkerClientOptions { MaxSendMessageSize = MaxMessageSize });
+    public WorkerClient CreateClient()
+    {
+        var options = ClientOptions is null ? new WorkerClientOptions() : ClientOptions.Clone();
+        options.MaxSendMessageSize = MaxMessageSize;
+        return WorkerClient.Create(Address, options);
+    }
 
     /// <summary>A fresh channel that accepts 128 MiB messages both ways; the caller disposes it.</summary>
     public GrpcChannel CreateChannel() => WorkerChannelFactory.Create(
@@ -292,7 +311,7 @@ public sealed class ReferenceWorkerProcess : IAsyncDisposable
     }
 
     private Task WaitUntilReadyAsync(TimeSpan timeout) =>
-        WorkerReadiness.WaitAsync(Address, Process, timeout, "The reference worker", Describe, TimeSpan.FromMilliseconds(20));
+        WorkerReadiness.WaitAsync(Address, Process, timeout, "The reference worker", Describe, TimeSpan.FromMilliseconds(20), ClientOptions);
 
     private void Append(StringBuilder target, string? line)
     {
