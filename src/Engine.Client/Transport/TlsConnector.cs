@@ -154,7 +154,7 @@ internal static class TlsConnector
 
             if (HasClientCertificate && IsAlert(exception))
             {
-                return prefix + $"the worker refused the handshake after receiving the client certificate {tls.ClientCertificateSource}: is it signed by a certificate authority the worker trusts (its --tls-client-ca)? ({detail})";
+                return prefix + $"the worker refused the handshake after receiving the client certificate {tls.ClientCertificateSource}: is it signed by a certificate authority the worker trusts (the reference worker's --tls-client-ca)? ({detail})";
             }
 
             if (!IsAlert(exception))
@@ -177,7 +177,7 @@ internal static class TlsConnector
                     : $"{prefix} ({detail}): if it requires a client certificate (mutual TLS), set WorkerClientOptions.Tls.ClientCertificateFile and ClientKeyFile (CLI --client-cert, --client-key).";
             }
 
-            return $"{prefix}: it refused the client certificate {tls.ClientCertificateSource}: is it signed by a certificate authority the worker trusts (its --tls-client-ca)? ({detail})";
+            return $"{prefix}: it refused the client certificate {tls.ClientCertificateSource}: is it signed by a certificate authority the worker trusts (the reference worker's --tls-client-ca)? ({detail})";
         }
 
         private static bool IsAlert(Exception exception)
