@@ -13,14 +13,16 @@ internal static class HeartbeatCommand
         var timeout = CommonOptions.Timeout("Deadline of the heartbeat, for example 500ms or 5s. Default 5s.");
         var keepAlive = CommonOptions.KeepAlive();
         var json = CommonOptions.Json("Print one JSON object on stdout.");
+        var credentials = new CredentialOptions();
         var command = new Command("heartbeat", "Ask a worker for a heartbeat: prints the round-trip time and the worker's metrics. Exit 0 answered, 3 unreachable or no answer in time, 130 interrupted.")
         {
             worker, timeout, keepAlive, json,
         };
+        credentials.AddTo(command);
         command.SetAction((parse, _) => CliApp.GuardAsync(context, parse, async () =>
         {
             var address = parse.GetValue(worker)!;
-            var result = await ManageOperations.HeartbeatAsync(address, parse.GetValue(timeout) ?? TimeSpan.FromSeconds(5), context.Signals.Interrupt, parse.GetValue(keepAlive));
+            var result = await ManageOperations.HeartbeatAsync(address, parse.GetValue(timeout) ?? TimeSpan.FromSeconds(5), context.Signals.Interrupt, parse.GetValue(keepAlive), credentials.Read(parse));
             if (parse.GetValue(json))
             {
                 await context.Console.Out.WriteLineAsync(ManageJson.Heartbeat(result));

@@ -41,11 +41,13 @@ internal static class RunCommand
         var keepAlive = CommonOptions.KeepAlive();
         var json = CommonOptions.Json("Print one JSON object on stdout instead of the summary.");
         var noProgress = new Option<bool>("--no-progress") { Description = "No progress lines on stderr." };
+        var credentials = new CredentialOptions();
 
         var command = new Command("run", "Run one UDF session on a worker: Init with the payload, stream the input, read the output, Finish. Exit 0 finished, 1 the worker reported an error, 2 bad usage, input or output (a file or stdout that cannot be written), 3 transport failure or timeout, 130 interrupted.")
         {
             worker, spec, format, payload, payloadFile, input, output, sessionConf, taskContext, chunkSize, maxMessageSize, timeout, keepAlive, json, noProgress,
         };
+        credentials.AddTo(command);
 
         command.SetAction((parse, _) => CliApp.GuardAsync(context, parse, async () =>
         {
@@ -64,6 +66,7 @@ internal static class RunCommand
                 MaxMessageSize = ToInt(parse.GetValue(maxMessageSize), "--max-message-size") ?? new WorkerClientOptions().Connection.MaxSendMessageSize,
                 Timeout = parse.GetValue(timeout),
                 KeepAlive = parse.GetValue(keepAlive),
+                Credentials = credentials.Read(parse),
                 PreviewLimit = PreviewRows,
             };
             CheckOptions(request);

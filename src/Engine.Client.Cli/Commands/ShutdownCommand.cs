@@ -15,10 +15,12 @@ internal static class ShutdownCommand
         var timeout = CommonOptions.Timeout("Deadline of the request, for example 10s. Default 30s (the worker may settle its sessions first).");
         var keepAlive = CommonOptions.KeepAlive();
         var json = CommonOptions.Json("Print one JSON object on stdout.");
+        var credentials = new CredentialOptions();
         var command = new Command("shutdown", "Tell a worker that no further sessions will come: it settles (or with --cancel-sessions cancels) its sessions and exits. Exit 0 answered, 3 unreachable or no answer in time, 130 interrupted.")
         {
             worker, cancelSessions, reason, timeout, keepAlive, json,
         };
+        credentials.AddTo(command);
         command.SetAction((parse, _) => CliApp.GuardAsync(context, parse, async () =>
         {
             var result = await ManageOperations.ShutdownAsync(
@@ -27,7 +29,8 @@ internal static class ShutdownCommand
                 parse.GetValue(cancelSessions),
                 parse.GetValue(timeout) ?? TimeSpan.FromSeconds(30),
                 context.Signals.Interrupt,
-                parse.GetValue(keepAlive));
+                parse.GetValue(keepAlive),
+                credentials.Read(parse));
             if (parse.GetValue(json))
             {
                 await context.Console.Out.WriteLineAsync(ManageJson.Shutdown(result));

@@ -25,8 +25,8 @@ internal sealed record ManageReport
 /// <summary>Manage calls on one worker.</summary>
 internal static class ManageOperations
 {
-    public static Task<ManageReport> HeartbeatAsync(WorkerAddress address, TimeSpan timeout, CancellationToken interrupt, TimeSpan? keepAlive = null) =>
-        CallAsync(address, timeout, keepAlive, async (client, token) =>
+    public static Task<ManageReport> HeartbeatAsync(WorkerAddress address, TimeSpan timeout, CancellationToken interrupt, TimeSpan? keepAlive = null, Action<WorkerConnectionOptions>? credentials = null) =>
+        CallAsync(address, timeout, keepAlive, credentials, async (client, token) =>
         {
             var answer = await client.HeartbeatAsync(timeout, token);
             return new ManageReport
@@ -38,8 +38,8 @@ internal static class ManageOperations
             };
         }, interrupt);
 
-    public static Task<ManageReport> ShutdownAsync(WorkerAddress address, string reason, bool cancelSessions, TimeSpan timeout, CancellationToken interrupt, TimeSpan? keepAlive = null) =>
-        CallAsync(address, timeout, keepAlive, async (client, token) =>
+    public static Task<ManageReport> ShutdownAsync(WorkerAddress address, string reason, bool cancelSessions, TimeSpan timeout, CancellationToken interrupt, TimeSpan? keepAlive = null, Action<WorkerConnectionOptions>? credentials = null) =>
+        CallAsync(address, timeout, keepAlive, credentials, async (client, token) =>
         {
             var answer = await client.ShutdownAsync(reason, cancelSessions, timeout, token);
             return new ManageReport
@@ -55,6 +55,7 @@ internal static class ManageOperations
         WorkerAddress address,
         TimeSpan timeout,
         TimeSpan? keepAlive,
+        Action<WorkerConnectionOptions>? credentials,
         Func<WorkerClient, CancellationToken, Task<ManageReport>> call,
         CancellationToken interrupt)
     {
@@ -67,6 +68,7 @@ internal static class ManageOperations
             options.Connection.KeepAlivePingDelay = delay;
         }
 
+        credentials?.Invoke(options.Connection);
         await using var client = WorkerClient.Create(address, options);
         try
         {

@@ -55,6 +55,9 @@ internal sealed record RunRequest
     /// <summary>The keepalive ping delay (<c>--keepalive</c>); <see langword="null"/> keeps the SDK default (no pings).</summary>
     public TimeSpan? KeepAlive { get; init; }
 
+    /// <summary>TLS and token settings (<c>--ca-file</c>, <c>--server-name</c>, <c>--client-cert</c>, <c>--client-key</c>, <c>--token-file</c>, <c>--token-env</c>); <see langword="null"/> for none.</summary>
+    public Action<WorkerConnectionOptions>? Credentials { get; init; }
+
     /// <summary>Output rows (or batches) kept to show as a table when no output file is given.</summary>
     public int PreviewLimit { get; init; } = 20;
 
@@ -92,6 +95,7 @@ internal sealed record RunRequest
             options.ConnectTimeout = Min(options.ConnectTimeout, timeout);
         }
 
+        Credentials?.Invoke(options);
         return options;
     }
 

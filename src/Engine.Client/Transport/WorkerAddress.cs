@@ -9,13 +9,15 @@ public enum WorkerTransport
     /// <summary>HTTP/2 over a Unix domain socket (<c>unix:///path/to/socket</c>).</summary>
     UnixDomainSocket,
 
-    /// <summary>HTTP/2 over TCP (<c>http://host:port</c>).</summary>
+    /// <summary>HTTP/2 over TCP: <c>http://host:port</c> in the clear, <c>https://host:port</c> over TLS (<see cref="WorkerAddress.UsesTls"/>).</summary>
     Tcp,
 }
 
 /// <summary>
 /// The address of a worker's gRPC endpoint: <c>unix:///absolute/path.sock</c> for a Unix domain
-/// socket or <c>http://host:port</c> for TCP. Parse once, reuse everywhere.
+/// socket, <c>http://host:port</c> for TCP in the clear or <c>https://host:port</c> for TCP over TLS
+/// (trust, server name and client certificate in <see cref="WorkerConnectionOptions.Tls"/>). Parse
+/// once, reuse everywhere.
 /// </summary>
 public sealed class WorkerAddress : IEquatable<WorkerAddress>
 {
@@ -38,8 +40,19 @@ public sealed class WorkerAddress : IEquatable<WorkerAddress>
     /// <summary>The absolute socket path, for <see cref="WorkerTransport.UnixDomainSocket"/>; otherwise <see langword="null"/>.</summary>
     public string? SocketPath { get; }
 
-    /// <summary>The <c>http://host:port</c> URI, for <see cref="WorkerTransport.Tcp"/>; otherwise <see langword="null"/>.</summary>
+    /// <summary>The <c>http://host:port</c> or <c>https://host:port</c> URI, for <see cref="WorkerTransport.Tcp"/>; otherwise <see langword="null"/>.</summary>
     public Uri? HttpUri { get; }
+
+    /// <summary>Whether the connection uses TLS: an <c>https://</c> address.</summary>
+    public bool UsesTls => HttpUri is { } uri && uri.Scheme == Uri.UriSchemeHttps;
+
+    /// <summary>
+    /// Whether the address stays on this machine: a Unix domain socket, a loopback IP address or
+    /// the name <c>localhost</c>. Any other host name counts as remote (it is not resolved).
+    /// </summary>
+    public bool IsLocal => Transport == WorkerTransport.UnixDomainSocket
+        || HttpUri!.IsLoopback
+        || (System.Net.IPAddress.TryParse(HttpUri.IdnHost, out var ip) && System.Net.IPAddress.IsLoopback(ip));
 
     /// <summary>An address for a Unix domain socket at <paramref name="socketPath"/> (absolute).</summary>
     /// <exception cref="ArgumentException">The path is not absolute or is longer than 107 bytes.</exception>
@@ -55,17 +68,20 @@ public sealed class WorkerAddress : IEquatable<WorkerAddress>
         return new WorkerAddress(WorkerTransport.UnixDomainSocket, socketPath, null, "unix://" + socketPath);
     }
 
-    /// <summary>An address for TCP at <c>http://host:port</c>.</summary>
-    public static WorkerAddress ForTcp(string host, int port)
+    /// <summary>An address for TCP in the clear at <c>http://host:port</c>.</summary>
+    public static WorkerAddress ForTcp(string host, int port) => ForTcp(host, port, useTls: false);
+
+    /// <summary>An address for TCP at <c>http://host:port</c>, or with <paramref name="useTls"/> over TLS at <c>https://host:port</c>.</summary>
+    public static WorkerAddress ForTcp(string host, int port, bool useTls)
     {
         ArgumentException.ThrowIfNullOrEmpty(host);
         ArgumentOutOfRangeException.ThrowIfLessThan(port, 1);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(port, 65535);
         var hostPart = host.Contains(':', StringComparison.Ordinal) && !host.StartsWith('[') ? "[" + host + "]" : host;
-        return Parse("http://" + hostPart + ":" + port.ToString(CultureInfo.InvariantCulture));
+        return Parse((useTls ? "https://" : "http://") + hostPart + ":" + port.ToString(CultureInfo.InvariantCulture));
     }
 
-    /// <summary>Parses <c>unix:///path</c>, <c>unix:/path</c> or <c>http://host:port</c>.</summary>
+    /// <summary>Parses <c>unix:///path</c>, <c>unix:/path</c>, <c>http://host:port</c> or <c>https://host:port</c>.</summary>
     /// <exception cref="FormatException">The text is not a worker address; the message says why and shows the accepted forms.</exception>
     public static WorkerAddress Parse(string text)
     {
@@ -89,7 +105,7 @@ public sealed class WorkerAddress : IEquatable<WorkerAddress>
         [NotNullWhen(false)] out string? error)
     {
         address = null;
-        const string Accepted = "Use unix:///absolute/path/to/socket or http://host:port.";
+        const string Accepted = "Use unix:///absolute/path/to/socket, http://host:port or https://host:port.";
         if (string.IsNullOrWhiteSpace(text))
         {
             error = "The worker address is empty. " + Accepted;
@@ -123,13 +139,10 @@ public sealed class WorkerAddress : IEquatable<WorkerAddress>
             return true;
         }
 
-        if (text.StartsWith("https://", StringComparison.OrdinalIgnoreCase))
-        {
-            error = $"The worker address '{text}' uses https, which this client does not support: workers are local or on a trusted network. " + Accepted;
-            return false;
-        }
-
-        if (!text.StartsWith("http://", StringComparison.OrdinalIgnoreCase))
+        var scheme = text.StartsWith("https://", StringComparison.OrdinalIgnoreCase) ? "https"
+            : text.StartsWith("http://", StringComparison.OrdinalIgnoreCase) ? "http"
+            : null;
+        if (scheme is null)
         {
             error = $"The worker address '{text}' has an unknown scheme. " + Accepted;
             return false;
@@ -137,11 +150,11 @@ public sealed class WorkerAddress : IEquatable<WorkerAddress>
 
         if (!Uri.TryCreate(text, UriKind.Absolute, out var uri) || string.IsNullOrEmpty(uri.Host))
         {
-            error = $"The worker address '{text}' is not a valid http URI. " + Accepted;
+            error = $"The worker address '{text}' is not a valid {scheme} URI. " + Accepted;
             return false;
         }
 
-        if (uri.IsDefaultPort && !HasExplicitPort(text))
+        if (uri.IsDefaultPort && !HasExplicitPort(text, scheme))
         {
             error = $"The worker address '{text}' has no port. " + Accepted;
             return false;
@@ -149,20 +162,21 @@ public sealed class WorkerAddress : IEquatable<WorkerAddress>
 
         if (uri.AbsolutePath != "/" || !string.IsNullOrEmpty(uri.Query) || !string.IsNullOrEmpty(uri.Fragment))
         {
-            error = $"The worker address '{text}' has a path, query or fragment; a worker address is only http://host:port.";
+            error = $"The worker address '{text}' has a path, query or fragment; a worker address is only {scheme}://host:port.";
             return false;
         }
 
         // HostAndPort keeps the port even when it is the scheme's default.
         var authority = uri.GetComponents(UriComponents.HostAndPort, UriFormat.UriEscaped);
-        address = new WorkerAddress(WorkerTransport.Tcp, null, new Uri("http://" + authority), "http://" + authority);
+        var canonical = scheme + "://" + authority;
+        address = new WorkerAddress(WorkerTransport.Tcp, null, new Uri(canonical), canonical);
         error = null;
         return true;
     }
 
-    private static bool HasExplicitPort(string text)
+    private static bool HasExplicitPort(string text, string scheme)
     {
-        var authority = text["http://".Length..];
+        var authority = text[(scheme.Length + "://".Length)..];
         var slash = authority.IndexOf('/', StringComparison.Ordinal);
         if (slash >= 0)
         {
@@ -190,7 +204,7 @@ public sealed class WorkerAddress : IEquatable<WorkerAddress>
         return null;
     }
 
-    /// <summary>The canonical text form: <c>unix:///path</c> or <c>http://host:port</c>.</summary>
+    /// <summary>The canonical text form: <c>unix:///path</c>, <c>http://host:port</c> or <c>https://host:port</c>.</summary>
     public override string ToString() => _text;
 
     /// <inheritdoc/>

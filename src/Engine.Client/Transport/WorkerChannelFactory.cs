@@ -1,6 +1,8 @@
 using System.Net;
 using System.Net.Sockets;
+using Engine.Client.Diagnostics;
 using Grpc.Net.Client;
+using Microsoft.Extensions.Logging;
 
 namespace Engine.Client.Transport;
 
@@ -13,12 +15,24 @@ internal static class WorkerChannelFactory
         ArgumentNullException.ThrowIfNull(options);
 
         var handler = CreateHandler(address, options);
+        HttpMessageHandler outer = options.Connection.TokenProvider is { } tokens
+            ? new TokenHandler(tokens, address.ToString()) { InnerHandler = handler }
+            : handler;
+
+        if (address.Transport == WorkerTransport.Tcp && !address.UsesTls && !address.IsLocal)
+        {
+            // Once per client: each client creates its channel once.
+            TransportLog.PlainTextToRemoteWorker(
+                options.LoggerFactory.CreateLogger<WorkerClient>(),
+                address.ToString(),
+                options.Connection.TokenProvider is null ? string.Empty : " Its bearer tokens travel in the clear too.");
+        }
 
         // The channel gets the handler itself, never an HttpClient: HttpClient's default 100 s
         // timeout would kill long Execute streams.
         var channelOptions = new GrpcChannelOptions
         {
-            HttpHandler = handler,
+            HttpHandler = outer,
             DisposeHttpClient = true,
             MaxReceiveMessageSize = options.Connection.MaxReceiveMessageSize,
             MaxSendMessageSize = options.Connection.MaxSendMessageSize,
@@ -62,9 +76,21 @@ internal static class WorkerChannelFactory
             var path = address.SocketPath!;
             handler.ConnectCallback = (_, ct) => ConnectUnixAsync(path, socketBuffer, ct);
         }
+        else if (address.UsesTls)
+        {
+            // The handshake is ours, in the connect callback, so that its failures say why; the
+            // handler uses the returned SslStream as is.
+            var tls = TlsMaterial.Load(options.Connection.Tls);
+            handler.ConnectCallback = async (context, ct) =>
+            {
+                var endPoint = context.DnsEndPoint;
+                var stream = await ConnectTcpAsync(endPoint, socketBuffer, "https", ct).ConfigureAwait(false);
+                return await TlsConnector.AuthenticateAsync(stream, endPoint.Host, endPoint.Port, tls, ct).ConfigureAwait(false);
+            };
+        }
         else
         {
-            handler.ConnectCallback = (context, ct) => ConnectTcpAsync(context.DnsEndPoint, socketBuffer, ct);
+            handler.ConnectCallback = (context, ct) => ConnectTcpAsync(context.DnsEndPoint, socketBuffer, "http", ct);
         }
 
         return handler;
@@ -98,7 +124,7 @@ internal static class WorkerChannelFactory
         }
     }
 
-    private static async ValueTask<Stream> ConnectTcpAsync(DnsEndPoint endPoint, int? bufferSize, CancellationToken ct)
+    private static async ValueTask<Stream> ConnectTcpAsync(DnsEndPoint endPoint, int? bufferSize, string scheme, CancellationToken ct)
     {
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         try
@@ -110,7 +136,7 @@ internal static class WorkerChannelFactory
         catch (SocketException ex)
         {
             socket.Dispose();
-            throw new WorkerUnreachableException($"http://{endPoint.Host}:{endPoint.Port}", DescribeSocketError(ex, $"http://{endPoint.Host}:{endPoint.Port}"), ex);
+            throw new WorkerUnreachableException($"{scheme}://{endPoint.Host}:{endPoint.Port}", DescribeSocketError(ex, $"{scheme}://{endPoint.Host}:{endPoint.Port}"), ex);
         }
         catch
         {

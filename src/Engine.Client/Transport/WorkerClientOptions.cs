@@ -37,7 +37,12 @@ public sealed class WorkerClientOptions
     /// <summary>The name of the pool this client's worker belongs to, tagged on its measurements; <see langword="null"/> outside a pool.</summary>
     internal string? PoolName { get; set; }
 
-    /// <summary>Checks every setting; throws an <see cref="ArgumentException"/> naming the first bad one.</summary>
+    /// <summary>
+    /// Checks every setting; throws an <see cref="ArgumentException"/> naming the first bad one.
+    /// Reads the files of <see cref="WorkerConnectionOptions.Tls"/>: one missing, unreadable or
+    /// without a usable certificate or key is reported with its setting, its path and what to give
+    /// instead.
+    /// </summary>
     public void Validate()
     {
         ArgumentNullException.ThrowIfNull(Connection, nameof(Connection));

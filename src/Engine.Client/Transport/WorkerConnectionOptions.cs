@@ -112,7 +112,26 @@ public sealed class WorkerConnectionOptions
     /// </summary>
     public int ManageAttempts { get; set; } = 1;
 
-    /// <summary>Checks every setting; throws an <see cref="ArgumentException"/> naming the first bad one.</summary>
+    /// <summary>
+    /// TLS settings of <c>https://</c> addresses: trusted certificate authorities, the server name
+    /// to expect, the client certificate for mutual TLS. Unused for other addresses. Default: the
+    /// system's trust store, the address's host name, no client certificate. Never
+    /// <see langword="null"/>.
+    /// </summary>
+    public WorkerTlsOptions Tls { get; set; } = new();
+
+    /// <summary>
+    /// Supplies a bearer token sent as <c>authorization: Bearer &lt;token&gt;</c> with every call
+    /// (each session's stream, each Manage call), asked before each call so that a refreshed token
+    /// is used by the next one. Default <see langword="null"/>: no token.
+    /// </summary>
+    public WorkerTokenProvider? TokenProvider { get; set; }
+
+    /// <summary>
+    /// Checks every setting; throws an <see cref="ArgumentException"/> naming the first bad one.
+    /// Reads the files of <see cref="Tls"/>: one missing, unreadable or without a usable
+    /// certificate or key is reported with its setting, its path and what to give instead.
+    /// </summary>
     public void Validate()
     {
         const int Min = 64 * 1024;
@@ -152,7 +171,18 @@ public sealed class WorkerConnectionOptions
         {
             throw new ArgumentException($"{nameof(SocketBufferSize)} must be at least 4096 bytes.");
         }
+
+        ArgumentNullException.ThrowIfNull(Tls, nameof(Tls));
+        if (Tls.IsConfigured)
+        {
+            Tls.Validate();
+        }
     }
 
-    internal WorkerConnectionOptions Clone() => (WorkerConnectionOptions)MemberwiseClone();
+    internal WorkerConnectionOptions Clone()
+    {
+        var clone = (WorkerConnectionOptions)MemberwiseClone();
+        clone.Tls = Tls?.Clone()!;
+        return clone;
+    }
 }

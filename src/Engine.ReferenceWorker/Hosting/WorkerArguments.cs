@@ -3,7 +3,7 @@ using System.Globalization;
 
 namespace Engine.ReferenceWorker.Hosting;
 
-/// <summary>Where the worker listens: a Unix domain socket path or a loopback TCP port.</summary>
+/// <summary>Where the worker listens: a Unix domain socket path or a TCP port (on loopback unless <see cref="WorkerArguments.ListenAddress"/> says otherwise).</summary>
 internal sealed record WorkerConnection(string? SocketPath, int? Port)
 {
     public override string ToString() => SocketPath ?? Port!.Value.ToString(CultureInfo.InvariantCulture);
@@ -31,7 +31,8 @@ internal sealed class WorkerArguments
     public const string Usage =
         "usage: Engine.ReferenceWorker --id <id> --connection <socket path|port> " +
         "[--max-message-size <bytes>] [--terminator-grace-ms <ms>] [--output-buffer-bytes <bytes>] " +
-        "[--http2-connection-window <bytes>] [--http2-stream-window <bytes>] [--http2-max-frame-size <bytes>] [--verbose]";
+        "[--http2-connection-window <bytes>] [--http2-stream-window <bytes>] [--http2-max-frame-size <bytes>] " +
+        "[--listen-address <ip>] [--tls-certificate <pem> [--tls-key <pem>] [--tls-client-ca <pem>]] [--echo-authorization] [--verbose]";
 
     public required string Id { get; init; }
 
@@ -62,6 +63,21 @@ internal sealed class WorkerArguments
     /// <summary>Largest HTTP/2 frame payload the worker accepts, in bytes.</summary>
     public int Http2MaxFrameSize { get; init; } = DefaultHttp2MaxFrameSize;
 
+    /// <summary>The IP address a TCP port is served on; <see langword="null"/> for both loopbacks (127.0.0.1 and ::1).</summary>
+    public System.Net.IPAddress? ListenAddress { get; init; }
+
+    /// <summary>PEM file of the server certificate: TCP is served over TLS when set.</summary>
+    public string? TlsCertificateFile { get; init; }
+
+    /// <summary>PEM file of the server certificate's private key; <see langword="null"/> when it is in <see cref="TlsCertificateFile"/>.</summary>
+    public string? TlsKeyFile { get; init; }
+
+    /// <summary>PEM file of the authorities that sign client certificates: when set, every connection must present one (mutual TLS).</summary>
+    public string? TlsClientCaFile { get; init; }
+
+    /// <summary>Diagnostic: the heartbeat reports the <c>authorization</c> header it was sent (metric <c>authorization</c>).</summary>
+    public bool EchoAuthorization { get; init; }
+
     public bool Verbose { get; init; }
 
     public bool HelpRequested { get; init; }
@@ -79,6 +95,11 @@ internal sealed class WorkerArguments
         var streamWindow = DefaultHttp2StreamWindow;
         var maxFrameSize = DefaultHttp2MaxFrameSize;
         var verbose = false;
+        var echoAuthorization = false;
+        System.Net.IPAddress? listenAddress = null;
+        string? tlsCertificate = null;
+        string? tlsKey = null;
+        string? tlsClientCa = null;
 
         for (var i = 0; i < args.Count; i++)
         {
@@ -100,8 +121,12 @@ internal sealed class WorkerArguments
                 case "--verbose":
                     verbose = true;
                     continue;
+                case "--echo-authorization":
+                    echoAuthorization = true;
+                    continue;
                 case "--id" or "--connection" or "--max-message-size" or "--terminator-grace-ms" or "--output-buffer-bytes"
-                    or "--http2-connection-window" or "--http2-stream-window" or "--http2-max-frame-size":
+                    or "--http2-connection-window" or "--http2-stream-window" or "--http2-max-frame-size"
+                    or "--listen-address" or "--tls-certificate" or "--tls-key" or "--tls-client-ca":
                     break;
                 default:
                     error = $"unknown argument '{args[i]}'. {Usage}";
@@ -130,6 +155,23 @@ internal sealed class WorkerArguments
                     break;
                 case "--connection":
                     connection = value;
+                    break;
+                case "--listen-address":
+                    if (!System.Net.IPAddress.TryParse(value, out listenAddress))
+                    {
+                        error = $"--listen-address '{value}' is not an IP address (for example 0.0.0.0 or :: for every interface). {Usage}";
+                        return false;
+                    }
+
+                    break;
+                case "--tls-certificate":
+                    tlsCertificate = value;
+                    break;
+                case "--tls-key":
+                    tlsKey = value;
+                    break;
+                case "--tls-client-ca":
+                    tlsClientCa = value;
                     break;
                 case "--max-message-size":
                     if (!int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out maxMessageSize) || maxMessageSize < 64 * 1024)
@@ -200,6 +242,18 @@ internal sealed class WorkerArguments
             return false;
         }
 
+        if (tlsCertificate is null && (tlsKey is not null || tlsClientCa is not null))
+        {
+            error = $"{(tlsKey is not null ? "--tls-key" : "--tls-client-ca")} needs --tls-certificate <pem>. {Usage}";
+            return false;
+        }
+
+        if (parsedConnection.Port is null && (tlsCertificate is not null || listenAddress is not null))
+        {
+            error = $"{(tlsCertificate is not null ? "--tls-certificate" : "--listen-address")} needs a TCP port as --connection, not a socket path. {Usage}";
+            return false;
+        }
+
         parsed = new WorkerArguments
         {
             Id = id,
@@ -210,6 +264,11 @@ internal sealed class WorkerArguments
             Http2ConnectionWindow = connectionWindow,
             Http2StreamWindow = streamWindow,
             Http2MaxFrameSize = maxFrameSize,
+            ListenAddress = listenAddress,
+            TlsCertificateFile = tlsCertificate,
+            TlsKeyFile = tlsKey,
+            TlsClientCaFile = tlsClientCa,
+            EchoAuthorization = echoAuthorization,
             Verbose = verbose,
         };
         error = null;

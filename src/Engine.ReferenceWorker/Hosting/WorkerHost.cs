@@ -16,7 +16,8 @@ namespace Engine.ReferenceWorker.Hosting;
 
 /// <summary>
 /// Builds and runs the worker's gRPC server: HTTP/2 without TLS (h2c) on a Unix domain socket or
-/// on loopback TCP, stderr logging, a short shutdown, and the parent-process watch.
+/// on TCP (loopback unless <c>--listen-address</c>), HTTP/2 over TLS on TCP with
+/// <c>--tls-certificate</c>, stderr logging, a short shutdown, and the parent-process watch.
 /// </summary>
 internal static class WorkerHost
 {
@@ -26,9 +27,16 @@ internal static class WorkerHost
     /// <summary>Runs until SIGTERM, a Manage Shutdown or the parent's death. Returns the exit code.</summary>
     public static async Task<int> RunAsync(WorkerArguments arguments)
     {
+        var tls = ServerTls.Load(arguments, out var tlsError);
+        if (tlsError is not null)
+        {
+            await Console.Error.WriteLineAsync("Engine.ReferenceWorker: " + tlsError).ConfigureAwait(false);
+            return 1;
+        }
+
         string? ipv6Problem = null;
-        var ipv6 = arguments.Connection.Port is not null && Ipv6LoopbackAvailable(out ipv6Problem);
-        var app = Build(arguments, ipv6);
+        var ipv6 = arguments.Connection.Port is not null && arguments.ListenAddress is null && Ipv6LoopbackAvailable(out ipv6Problem);
+        var app = Build(arguments, ipv6, tls);
         await using (app.ConfigureAwait(false))
         {
             return await RunAsync(app, arguments, ipv6Problem).ConfigureAwait(false);
@@ -82,7 +90,7 @@ internal static class WorkerHost
         return 0;
     }
 
-    private static WebApplication Build(WorkerArguments arguments, bool ipv6)
+    private static WebApplication Build(WorkerArguments arguments, bool ipv6, ServerTls? tls)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
         {
@@ -129,10 +137,19 @@ internal static class WorkerHost
             else
             {
                 var port = connection.Port!.Value;
-                kestrel.Listen(IPAddress.Loopback, port, l => l.Protocols = HttpProtocols.Http2);
+                void Configure(ListenOptions listen)
+                {
+                    listen.Protocols = HttpProtocols.Http2;
+                    if (tls is not null)
+                    {
+                        listen.UseHttps(tls.ToKestrel());
+                    }
+                }
+
+                kestrel.Listen(arguments.ListenAddress ?? IPAddress.Loopback, port, Configure);
                 if (ipv6)
                 {
-                    kestrel.Listen(IPAddress.IPv6Loopback, port, l => l.Protocols = HttpProtocols.Http2);
+                    kestrel.Listen(IPAddress.IPv6Loopback, port, Configure);
                 }
             }
         });
@@ -146,7 +163,7 @@ internal static class WorkerHost
                 o.MaxSendMessageSize = arguments.MaxMessageSize;
             });
 
-        builder.Services.AddSingleton(new WorkerIdentity(arguments.Id));
+        builder.Services.AddSingleton(new WorkerIdentity(arguments.Id, arguments.EchoAuthorization));
         builder.Services.AddSingleton(new ExecuteSettings(arguments.TerminatorGrace, arguments.OutputBufferBytes));
         builder.Services.AddSingleton(UdfRegistry.CreateDefault());
         builder.Services.AddSingleton<WorkerStats>();

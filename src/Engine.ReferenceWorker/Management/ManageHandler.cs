@@ -16,6 +16,7 @@ internal sealed class ManageHandler
     private static readonly TimeSpan SettleTimeout = TimeSpan.FromSeconds(5);
 
     private readonly string _workerId;
+    private readonly bool _echoAuthorization;
     private readonly StreamRegistry _streams;
     private readonly WorkerStats _stats;
     private readonly WorkerLifetime _lifetime;
@@ -24,6 +25,7 @@ internal sealed class ManageHandler
     public ManageHandler(WorkerIdentity identity, StreamRegistry streams, WorkerStats stats, WorkerLifetime lifetime, ILogger<ManageHandler> logger)
     {
         _workerId = identity.Id;
+        _echoAuthorization = identity.EchoAuthorization;
         _streams = streams;
         _stats = stats;
         _lifetime = lifetime;
@@ -32,12 +34,12 @@ internal sealed class ManageHandler
 
     public Task<WorkerResponse> HandleAsync(WorkerRequest request, ServerCallContext context) => request.ManageCase switch
     {
-        WorkerRequest.ManageOneofCase.Heartbeat => Task.FromResult(new WorkerResponse { Heartbeat = Heartbeat() }),
+        WorkerRequest.ManageOneofCase.Heartbeat => Task.FromResult(new WorkerResponse { Heartbeat = Heartbeat(context) }),
         WorkerRequest.ManageOneofCase.Shutdown => ShutdownAsync(request.Shutdown, context),
         _ => throw new RpcException(new Status(StatusCode.InvalidArgument, "a WorkerRequest with no branch set; expected heartbeat or shutdown")),
     };
 
-    private HeartbeatResponse Heartbeat()
+    private HeartbeatResponse Heartbeat(ServerCallContext context)
     {
         var response = new HeartbeatResponse();
         var metrics = response.Metrics;
@@ -55,6 +57,13 @@ internal sealed class ManageHandler
         metrics["working_set_bytes"] = Text(Environment.WorkingSet);
         metrics["gc_heap_bytes"] = Text(GC.GetTotalMemory(forceFullCollection: false));
         metrics["gc_committed_bytes"] = Text(GC.GetGCMemoryInfo().TotalCommittedBytes);
+        if (_echoAuthorization)
+        {
+            // Diagnostic only (--echo-authorization): proves which credentials reached the worker.
+            metrics["authorization"] = context.RequestHeaders.GetValue("authorization") ?? string.Empty;
+            metrics["tls_client_certificate"] = context.GetHttpContext().Connection.ClientCertificate?.Subject ?? string.Empty;
+        }
+
         return response;
     }
 
@@ -101,5 +110,5 @@ internal sealed class ManageHandler
     private static string Text(long value) => value.ToString(CultureInfo.InvariantCulture);
 }
 
-/// <summary>The id the engine gave this worker (<c>--id</c>).</summary>
-internal sealed record WorkerIdentity(string Id);
+/// <summary>The id the engine gave this worker (<c>--id</c>), and whether its heartbeat echoes the caller's credentials (<c>--echo-authorization</c>).</summary>
+internal sealed record WorkerIdentity(string Id, bool EchoAuthorization = false);

@@ -12,6 +12,16 @@ public sealed class ReferenceWorkerStartOptions
     /// <summary>Listen on a free loopback TCP port instead of a Unix domain socket.</summary>
     public bool UseTcp { get; init; }
 
+    /// <summary>
+    /// Serve TCP over TLS: the address becomes <c>https://127.0.0.1:port</c> (implies
+    /// <see cref="UseTcp"/>); the TLS flags go in <see cref="ExtraArguments"/> and the client's
+    /// trust in <see cref="ClientOptions"/>.
+    /// </summary>
+    public bool UseTls { get; init; }
+
+    /// <summary>The client settings of the readiness heartbeats and <see cref="ReferenceWorkerProcess.CreateClient"/> (TLS, tokens); <see langword="null"/> for the defaults.</summary>
+    public WorkerClientOptions? ClientOptions { get; init; }
+
     /// <summary>Arguments added after <c>--id</c> and <c>--connection</c>.</summary>
     public IReadOnlyList<string> ExtraArguments { get; init; } = [];
 
@@ -83,6 +93,8 @@ public sealed class ReferenceWorkerProcess : IAsyncDisposable
             Name = "The reference worker",
             Id = options.Id,
             UseTcp = options.UseTcp,
+            UseTls = options.UseTls,
+            ClientOptions = options.ClientOptions,
             ExtraArguments = options.ExtraArguments,
             ThroughShell = options.ThroughShell,
             BeforeStart = options.BeforeStart,
@@ -115,8 +127,16 @@ public sealed class ReferenceWorkerProcess : IAsyncDisposable
         return (process.ExitCode, await stdout.WaitAsync(timeout), await stderr.WaitAsync(timeout));
     }
 
-    /// <summary>A fresh SDK client for the worker (128 MiB both ways).</summary>
-    public WorkerClient CreateClient() => WorkerClient.Create(Address, new WorkerClientOptions { Connection = { MaxSendMessageSize = MaxMessageSize } });
+    /// <summary>The client settings of <see cref="CreateClient"/> and readiness (<see cref="ReferenceWorkerStartOptions.ClientOptions"/>).</summary>
+    public WorkerClientOptions? ClientOptions => _host.ClientOptions;
+
+    /// <summary>A fresh SDK client for the worker (128 MiB both ways, and <see cref="ClientOptions"/>).</summary>
+    public WorkerClient CreateClient()
+    {
+        var options = ClientOptions is null ? new WorkerClientOptions() : ClientOptions.Clone();
+        options.Connection.MaxSendMessageSize = MaxMessageSize;
+        return WorkerClient.Create(Address, options);
+    }
 
     /// <summary>A fresh channel that accepts 128 MiB messages both ways; the caller disposes it.</summary>
     public GrpcChannel CreateChannel() => WorkerChannelFactory.Create(

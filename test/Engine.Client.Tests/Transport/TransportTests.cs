@@ -15,6 +15,8 @@ public sealed class TransportTests
     [TestCase("http://127.0.0.1:5000", WorkerTransport.Tcp, "http://127.0.0.1:5000")]
     [TestCase("http://localhost:80", WorkerTransport.Tcp, "http://localhost:80")]
     [TestCase("http://[::1]:7000/", WorkerTransport.Tcp, "http://[::1]:7000")]
+    [TestCase("https://workers.example:7070", WorkerTransport.Tcp, "https://workers.example:7070")]
+    [TestCase("HTTPS://10.0.0.7:443", WorkerTransport.Tcp, "https://10.0.0.7:443")]
     public void Parses_worker_addresses(string text, WorkerTransport transport, string canonical)
     {
         var address = WorkerAddress.Parse(text);
@@ -28,7 +30,8 @@ public sealed class TransportTests
     [TestCase("unix://relative.sock", "does not name an absolute socket path")]
     [TestCase("unix:", "does not name an absolute socket path")]
     [TestCase("tcp://host:1", "unknown scheme")]
-    [TestCase("https://host:1", "https")]
+    [TestCase("https://host", "has no port")]
+    [TestCase("https://host:1/path", "path, query or fragment")]
     [TestCase("http://host", "has no port")]
     [TestCase("http://host:1/path", "path, query or fragment")]
     [TestCase("http://:1", "not a valid http URI")]
@@ -37,7 +40,7 @@ public sealed class TransportTests
         var error = Assert.Throws<FormatException>(() => WorkerAddress.Parse(text));
 
         Assert.That(error!.Message, Does.Contain(why));
-        Assert.That(error.Message, Does.Contain("unix:///").Or.Contain("http://host:port"));
+        Assert.That(error.Message, Does.Contain("unix:///").Or.Contain("http://host:port").Or.Contain("https://host:port"));
     }
 
     [Test]

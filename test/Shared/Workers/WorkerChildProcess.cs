@@ -35,6 +35,16 @@ public sealed record WorkerLaunch
     public bool UseTcp { get; init; }
 
     /// <summary>
+    /// Serve TCP over TLS: the address becomes <c>https://127.0.0.1:port</c> (implies
+    /// <see cref="UseTcp"/>); the worker's TLS flags go in <see cref="ExtraArguments"/> and the
+    /// client's trust in <see cref="ClientOptions"/>.
+    /// </summary>
+    public bool UseTls { get; init; }
+
+    /// <summary>The client settings of the readiness and metric heartbeats (TLS, tokens); <see langword="null"/> for the defaults.</summary>
+    public WorkerClientOptions? ClientOptions { get; init; }
+
+    /// <summary>
     /// Start the worker through <c>sh -c '&lt;worker&gt; ... &amp; wait'</c>, so the shell is its
     /// parent (for parent-death tests). <see cref="WorkerChildProcess.Process"/> is then the shell.
     /// </summary>
@@ -76,18 +86,22 @@ public sealed class WorkerChildProcess : IAsyncDisposable
     private readonly string _name;
     private int _disposed;
 
-    private WorkerChildProcess(Process process, string name, string id, string directory, string? socketPath, int? port)
+    private WorkerChildProcess(Process process, WorkerLaunch launch, string id, string directory, string? socketPath, int? port)
     {
         Process = process;
-        _name = name;
+        _name = launch.Name;
+        ClientOptions = launch.ClientOptions;
         Id = id;
         Directory = directory;
         SocketPath = socketPath;
         Port = port;
         Address = socketPath is not null
             ? "unix://" + socketPath
-            : "http://127.0.0.1:" + port!.Value.ToString(CultureInfo.InvariantCulture);
+            : (launch.UseTls ? "https" : "http") + "://127.0.0.1:" + port!.Value.ToString(CultureInfo.InvariantCulture);
     }
+
+    /// <summary>The client settings of the readiness and metric heartbeats (<see cref="WorkerLaunch.ClientOptions"/>).</summary>
+    public WorkerClientOptions? ClientOptions { get; }
 
     /// <summary>The started process: the worker, or the shell when started through one.</summary>
     public Process Process { get; }
@@ -143,7 +157,7 @@ public sealed class WorkerChildProcess : IAsyncDisposable
         string? socketPath = null;
         int? port = null;
         string connection;
-        if (launch.UseTcp)
+        if (launch.UseTcp || launch.UseTls)
         {
             port = FreeTcpPort();
             connection = port.Value.ToString(CultureInfo.InvariantCulture);
@@ -173,7 +187,7 @@ public sealed class WorkerChildProcess : IAsyncDisposable
         info.UseShellExecute = false;
 
         var process = new Process { StartInfo = info, EnableRaisingEvents = true };
-        var worker = new WorkerChildProcess(process, launch.Name, id, directory, socketPath, port);
+        var worker = new WorkerChildProcess(process, launch, id, directory, socketPath, port);
         process.OutputDataReceived += (_, e) => worker.Append(worker._stdout, e.Data);
         process.ErrorDataReceived += (_, e) => worker.Append(worker._stderr, e.Data);
         try
@@ -241,7 +255,7 @@ public sealed class WorkerChildProcess : IAsyncDisposable
     /// </summary>
     public async Task WaitForMetricAsync(string metric, Func<long, bool> condition, TimeSpan timeout)
     {
-        await using var client = WorkerClient.Create(Address);
+        await using var client = WorkerClient.Create(Address, ClientOptions);
         using var deadline = new CancellationTokenSource(timeout);
         string? last = null;
         while (!deadline.IsCancellationRequested)
@@ -299,7 +313,7 @@ public sealed class WorkerChildProcess : IAsyncDisposable
 
     private async Task WaitUntilReadyAsync(TimeSpan timeout, TimeSpan period)
     {
-        using var client = WorkerClient.Create(Address);
+        using var client = WorkerClient.Create(Address, ClientOptions);
         using var deadline = new CancellationTokenSource(timeout);
         using var timer = new PeriodicTimer(period);
         Exception? last = null;
