@@ -47,6 +47,9 @@ public sealed class WorkerClient : WorkerSessionSource
     /// <summary>The worker's name in errors and logs (its address by default).</summary>
     public override string Name { get; }
 
+    /// <summary>The call invoker of the channel (a fleet opens its own calls on it).</summary>
+    internal CallInvoker Invoker => _invoker;
+
     /// <summary>The options in effect (a copy of those given).</summary>
     public WorkerClientOptions Options => _options;
 

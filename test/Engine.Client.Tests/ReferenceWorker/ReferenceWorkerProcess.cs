@@ -20,6 +20,9 @@ public sealed class ReferenceWorkerStartOptions
     /// <summary>Arguments added after <c>--id</c> and <c>--connection</c>.</summary>
     public IReadOnlyList<string> ExtraArguments { get; init; } = [];
 
+    /// <summary>Listen on this loopback TCP port (to restart a worker at the same address); implies TCP.</summary>
+    public int? Port { get; init; }
+
     /// <summary>The worker id (<c>--id</c>). Default a fresh one.</summary>
     public string? Id { get; init; }
 
@@ -122,9 +125,9 @@ public sealed class ReferenceWorkerProcess : IAsyncDisposable
         string? socketPath = null;
         int? port = null;
         string connection;
-        if (options.UseTcp)
+        if (options.UseTcp || options.Port is not null)
         {
-            port = FreeTcpPort();
+            port = options.Port ?? FreeTcpPort();
             connection = port.Value.ToString(CultureInfo.InvariantCulture);
         }
         else
@@ -322,7 +325,7 @@ public sealed class ReferenceWorkerProcess : IAsyncDisposable
         return directory;
     }
 
-    private static int FreeTcpPort()
+    public static int FreeTcpPort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
