@@ -61,12 +61,20 @@ internal sealed record DnsTarget(string Name, int? Port, IPEndPoint? Server)
             name = name[..colon];
         }
 
-        if (name.Length == 0 || Uri.CheckHostName(name) != UriHostNameType.Dns && Uri.CheckHostName(name) != UriHostNameType.Basic)
+        if (!IsDnsName(name))
         {
             throw new FormatException($"'{target}': '{name}' is not a DNS name; use {Forms}.");
         }
 
         return new DnsTarget(name, port, server);
+    }
+
+    /// <summary>Labels of letters, digits, '-' and '_' (SRV names start with '_'), 1 to 63 each, 253 in all; a trailing dot allowed.</summary>
+    private static bool IsDnsName(string name)
+    {
+        var trimmed = name.EndsWith('.') ? name[..^1] : name;
+        return trimmed.Length is > 0 and <= 253
+            && trimmed.Split('.').All(label => label.Length is > 0 and <= 63 && label.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_'));
     }
 
     public override string ToString() =>
