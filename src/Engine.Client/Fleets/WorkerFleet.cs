@@ -289,6 +289,19 @@ public sealed class WorkerFleet : WorkerSessionSource
         return Workers;
     }
 
+    /// <summary>
+    /// Waits until the fleet's discovery answered once (at once for a static list) and returns the
+    /// snapshot of its workers; after a failed first resolution the snapshot is empty and
+    /// <see cref="ResolveError"/> says why.
+    /// </summary>
+    /// <exception cref="ObjectDisposedException">The fleet was disposed.</exception>
+    public async Task<IReadOnlyList<FleetWorkerInfo>> WaitForWorkersAsync(CancellationToken cancellationToken = default)
+    {
+        ThrowIfDisposed();
+        await _resolved.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        return Workers;
+    }
+
     /// <summary>Why the last resolution failed, or <see langword="null"/> when it succeeded (or the fleet has a static list).</summary>
     public string? ResolveError
     {
