@@ -218,7 +218,7 @@ public sealed class WorkerFleet : WorkerSessionSource
                         var lease = new FleetLease(this, worker, affinityKey) { Incarnation = worker.Incarnation, Activity = activity };
                         worker.Sessions.Add(lease);
                         worker.Placed++;
-                        var telemetry = new SessionTelemetry(_telemetry, Name, worker.MetricTag) { Started = activity };
+                        var telemetry = new SessionTelemetry(_telemetry, Name, () => lease.Worker.MetricTag) { Started = activity };
                         WorkerSession session;
                         try
                         {
@@ -337,6 +337,15 @@ public sealed class WorkerFleet : WorkerSessionSource
         lock (_gate)
         {
             return _ring.Find(AffinityRing<FleetWorker>.Hash(key), _ => true)?.Address;
+        }
+    }
+
+    /// <summary>For tests: the value of a worker's tag on session measurements.</summary>
+    internal string MetricTagOf(string address)
+    {
+        lock (_gate)
+        {
+            return _workers[address].MetricTag;
         }
     }
 
