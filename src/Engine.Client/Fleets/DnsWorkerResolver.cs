@@ -132,7 +132,15 @@ internal sealed class DnsWorkerResolver : PollingResolver
         IPAddress[] ips;
         if (_lookup is null)
         {
-            ips = await Dns.GetHostAddressesAsync(host, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                ips = await Dns.GetHostAddressesAsync(host, cancellationToken).ConfigureAwait(false);
+            }
+            catch (SocketException ex) when (ex.SocketErrorCode == SocketError.HostNotFound)
+            {
+                // A name that does not exist has no workers, as with a DNS server's NXDOMAIN.
+                ips = [];
+            }
         }
         else
         {

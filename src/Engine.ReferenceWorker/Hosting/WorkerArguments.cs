@@ -31,7 +31,7 @@ internal sealed class WorkerArguments
     public const string Usage =
         "usage: Engine.ReferenceWorker --id <id> --connection <socket path|port> " +
         "[--max-message-size <bytes>] [--terminator-grace-ms <ms>] [--output-buffer-bytes <bytes>] " +
-        "[--http2-connection-window <bytes>] [--http2-stream-window <bytes>] [--http2-max-frame-size <bytes>] [--verbose]";
+        "[--http2-connection-window <bytes>] [--http2-stream-window <bytes>] [--http2-max-frame-size <bytes>] [--batch-delay-ms <ms>] [--verbose]";
 
     public required string Id { get; init; }
 
@@ -62,6 +62,9 @@ internal sealed class WorkerArguments
     /// <summary>Largest HTTP/2 frame payload the worker accepts, in bytes.</summary>
     public int Http2MaxFrameSize { get; init; } = DefaultHttp2MaxFrameSize;
 
+    /// <summary>A delay before each data batch is processed: a slow worker, for placement measurements. Default none.</summary>
+    public TimeSpan BatchDelay { get; init; }
+
     public bool Verbose { get; init; }
 
     public bool HelpRequested { get; init; }
@@ -79,6 +82,7 @@ internal sealed class WorkerArguments
         var streamWindow = DefaultHttp2StreamWindow;
         var maxFrameSize = DefaultHttp2MaxFrameSize;
         var verbose = false;
+        var batchDelay = TimeSpan.Zero;
 
         for (var i = 0; i < args.Count; i++)
         {
@@ -101,7 +105,7 @@ internal sealed class WorkerArguments
                     verbose = true;
                     continue;
                 case "--id" or "--connection" or "--max-message-size" or "--terminator-grace-ms" or "--output-buffer-bytes"
-                    or "--http2-connection-window" or "--http2-stream-window" or "--http2-max-frame-size":
+                    or "--http2-connection-window" or "--http2-stream-window" or "--http2-max-frame-size" or "--batch-delay-ms":
                     break;
                 default:
                     error = $"unknown argument '{args[i]}'. {Usage}";
@@ -138,6 +142,15 @@ internal sealed class WorkerArguments
                         return false;
                     }
 
+                    break;
+                case "--batch-delay-ms":
+                    if (!int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var delay))
+                    {
+                        error = $"--batch-delay-ms '{value}' is not a number of milliseconds. {Usage}";
+                        return false;
+                    }
+
+                    batchDelay = TimeSpan.FromMilliseconds(delay);
                     break;
                 case "--terminator-grace-ms":
                     if (!int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var ms))
@@ -210,6 +223,7 @@ internal sealed class WorkerArguments
             Http2ConnectionWindow = connectionWindow,
             Http2StreamWindow = streamWindow,
             Http2MaxFrameSize = maxFrameSize,
+            BatchDelay = batchDelay,
             Verbose = verbose,
         };
         error = null;
