@@ -1,3 +1,4 @@
+using Engine.Client.Protocol;
 using Engine.Client.Tests.Infrastructure;
 using Engine.Client.Tests.ReferenceWorker;
 using static Engine.Client.Tests.Fleets.FleetTestSupport;
@@ -104,6 +105,26 @@ public sealed class FleetPlacementTests
         Assert.That(placed.Worker, Is.EqualTo(first.Worker));
         Assert.That((await EchoAsync(placed)).Kind, Is.EqualTo(SessionOutcomeKind.Finished));
         await second.DisposeAsync();
+    }
+
+    [Test]
+    public async Task A_worker_that_reports_max_sessions_is_held_to_it()
+    {
+        var registry = new ScriptRegistry
+        {
+            Current = Scripts.Echo,
+            Manage = _ => Task.FromResult(new WorkerResponse { Heartbeat = new HeartbeatResponse { Metrics = { ["worker_id"] = "limited", ["active_sessions"] = "0", ["max_sessions"] = "1" } } }),
+        };
+        await using var host = await SocketWorkerHost.StartAsync(registry);
+        await using var fleet = WorkerFleet.Create([host.Address.ToString()], Options(o => o.MaxSessionsPerWorker = 10));
+        var status = await fleet.HeartbeatAllAsync().DefaultTimeout();
+        Assert.That(status.Single().SessionLimit, Is.EqualTo(1));
+
+        var first = await fleet.OpenSessionAsync().DefaultTimeout();
+        var second = fleet.OpenSessionAsync().AsTask();
+        Assert.That(second.IsCompleted, Is.False, "the worker takes one session at a time");
+        Assert.That((await EchoAsync(first)).Kind, Is.EqualTo(SessionOutcomeKind.Finished));
+        Assert.That((await EchoAsync(await second.DefaultTimeout())).Kind, Is.EqualTo(SessionOutcomeKind.Finished));
     }
 
     [Test]
