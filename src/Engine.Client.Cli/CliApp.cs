@@ -24,6 +24,7 @@ internal static class CliApp
             RunCommand.Create(context),
             HeartbeatCommand.Create(context),
             ShutdownCommand.Create(context),
+            FleetCommand.Create(context),
             SpecCommand.Create(context),
             WorkersCommand.Create(context),
             ConformanceCommand.Create(context),

@@ -53,6 +53,9 @@ public sealed class WorkerClient : WorkerSessionSource
     /// </summary>
     public WorkerClientOptions Options => _options.Clone();
 
+    /// <summary>The call invoker of the channel (a fleet opens its own calls on it).</summary>
+    internal CallInvoker Invoker => _invoker;
+
     /// <summary>Creates a client for the worker at <paramref name="address"/> (<c>unix:///path</c> or <c>http://host:port</c>).</summary>
     /// <exception cref="FormatException">The address is malformed; the message shows the accepted forms.</exception>
     /// <exception cref="ArgumentException">An option is invalid.</exception>

@@ -78,6 +78,9 @@ public static class BenchCommandLine
                        documented outcome; counts per misbehaviour and outcome (exit 1 if any differs)
           pool         8 concurrent sessions on a WorkerPool (4 per worker): workers launched, time, rows/s,
                        workers' peak RSS (3 repetitions unless --reps is given)
+          fleet        a WorkerFleet: four workers, one slow, least-loaded against round robin (p50/p99 and
+                       the share on the slow worker; --seeds sessions, default 800, --parallel at a time,
+                       default 16); then placement cost and memory per worker with 1,000 workers
           worker-memory  the reference worker's RSS under many concurrent 1 MiB echo streams
           micro        BenchmarkDotNet hot paths; the remaining arguments go to BenchmarkDotNet
                        (for example: micro --filter '*Envelope*')

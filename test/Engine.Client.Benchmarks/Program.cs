@@ -33,6 +33,7 @@ return mode switch
     "transport" => await Runs.TransportAsync(options, command),
     "soak" => await Runs.SoakAsync(options),
     "fuzz" => await Runs.FuzzAsync(options, command),
+    "fleet" => await FleetRun.RunAsync(options.FuzzSeeds == 5000 ? 800 : options.FuzzSeeds, options.FuzzParallelism == 8 ? 16 : options.FuzzParallelism, Console.Out),
     "pool" => await PoolRun.RunAsync(options.Repetitions == 20 ? 3 : options.Repetitions, options.Scale, Console.Out),
     "worker-memory" => await WorkerMemoryRun.RunAsync(options.MemoryStreams, options.MemoryConnections, options.MemoryDuration, 1024 * 1024, options.MemoryReadDelay, options.WorkerArguments, options.WorkerEnvironment, Console.Out),
     _ => Unknown(mode),

@@ -15,6 +15,38 @@ internal static class CommonOptions
         CustomParser = ParseAddress,
     };
 
+    /// <summary><c>--worker</c>, repeatable: the workers of a fleet (one is a single worker).</summary>
+    public static Option<WorkerAddress[]> Workers(string description) => new("--worker")
+    {
+        Description = description,
+        HelpName = "address",
+        Arity = ArgumentArity.ZeroOrMore,
+        AllowMultipleArgumentsPerToken = false,
+        CustomParser = result =>
+        {
+            var addresses = new List<WorkerAddress>();
+            foreach (var token in result.Tokens)
+            {
+                if (!WorkerAddress.TryParse(token.Value, out var address, out var error))
+                {
+                    result.AddError($"--worker: {error}");
+                    return [];
+                }
+
+                addresses.Add(address);
+            }
+
+            return [.. addresses];
+        },
+    };
+
+    /// <summary><c>--fleet &lt;dns:///name:port | file&gt;</c>: the workers of a fleet, found through DNS or listed in a file.</summary>
+    public static Option<string?> Fleet() => new("--fleet")
+    {
+        Description = "A fleet of workers: dns:///name:port (A/AAAA records), dns:///name (SRV records), dns://server:port/name[:port] (ask that DNS server), or a file with one worker address a line. Instead of --worker.",
+        HelpName = "dns:///name:port|file",
+    };
+
     public static Option<bool> Json(string description) => new("--json") { Description = description };
 
     public static Option<TimeSpan?> Timeout(string description) => new("--timeout")

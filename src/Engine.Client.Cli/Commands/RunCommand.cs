@@ -16,7 +16,8 @@ internal static class RunCommand
 
     public static Command Create(CliContext context)
     {
-        var worker = CommonOptions.Worker(required: false, "The worker's address: unix:///path/to/socket or http://host:port. Give this or --spec.");
+        var worker = CommonOptions.Workers("The worker's address: unix:///path/to/socket or http://host:port. Repeat it to place the session on a fleet of workers. Give this, --fleet or --spec.");
+        var fleet = CommonOptions.Fleet();
         var spec = new Option<string?>("--spec") { Description = "A worker specification file: a worker is launched from it for the run and stopped after. Give this or --worker.", HelpName = "file" };
         var format = new Option<string>("--format") { Description = "The payload format tag (Init.udf.format), for example echo, fault or builtin.", HelpName = "tag", Required = true };
         var payload = new Option<string?>("--payload") { Description = "The UDF payload as text (sent as UTF-8). At most one of --payload and --payload-file; none sends an empty payload.", HelpName = "text" };
@@ -45,7 +46,7 @@ internal static class RunCommand
 
         var command = new Command("run", "Run one UDF session on a worker: Init with the payload, stream the input, read the output, Finish. Exit 0 finished, 1 the worker reported an error, 2 bad usage, input or output (a file or stdout that cannot be written), 3 transport failure or timeout, 130 interrupted.")
         {
-            worker, spec, format, payload, payloadFile, input, output, sessionConf, taskContext, chunkSize, maxMessageSize, timeout, keepAlive, json, noProgress,
+            worker, fleet, spec, format, payload, payloadFile, input, output, sessionConf, taskContext, chunkSize, maxMessageSize, timeout, keepAlive, json, noProgress,
         };
         credentials.AddTo(command);
 
@@ -53,10 +54,11 @@ internal static class RunCommand
         {
             var jsonOutput = parse.GetValue(json);
             var outputPath = parse.GetValue(output);
-            var target = ResolveTarget(parse.GetValue(worker), parse.GetValue(spec));
+            var target = ResolveTarget(parse.GetValue(worker), parse.GetValue(fleet), parse.GetValue(spec));
             var request = new RunRequest
             {
                 Worker = target.Worker,
+                Fleet = target.Fleet,
                 Specification = target.Specification,
                 Format = RequireFormat(parse.GetValue(format)),
                 Payload = ReadPayload(parse.GetValue(payload), parse.GetValue(payloadFile)),
@@ -127,24 +129,25 @@ internal static class RunCommand
         return command;
     }
 
-    private static (WorkerAddress? Worker, WorkerSpecification? Specification) ResolveTarget(WorkerAddress? address, string? specPath)
+    private static (WorkerAddress? Worker, FleetTargets? Fleet, WorkerSpecification? Specification) ResolveTarget(WorkerAddress[]? addresses, string? fleet, string? specPath)
     {
-        if (address is not null && specPath is not null)
+        var targets = FleetTargets.From(addresses, fleet, required: false);
+        if (targets is not null && specPath is not null)
         {
-            throw new UsageException("--worker and --spec are both given; give exactly one: --worker <address> for a running worker, or --spec <file> to launch one.");
+            throw new UsageException($"{(fleet is null ? "--worker" : "--fleet")} and --spec are both given; give exactly one: --worker <address> for a running worker (repeatable, or --fleet), or --spec <file> to launch one.");
         }
 
-        if (address is not null)
+        if (targets is not null)
         {
-            return (address, null);
+            return targets.IsSingle ? (targets.Workers[0], null, null) : (null, targets, null);
         }
 
         if (specPath is null)
         {
-            throw new UsageException("no worker given; give exactly one of --worker <address> (a running worker) or --spec <file> (launch one).");
+            throw new UsageException("no worker given; give exactly one of --worker <address> (a running worker; repeat it for a fleet), --fleet <dns:///name:port | file> or --spec <file> (launch one).");
         }
 
-        return (null, SpecificationFiles.LoadValid(specPath, "--spec"));
+        return (null, null, SpecificationFiles.LoadValid(specPath, "--spec"));
     }
 
     private static string RequireFormat(string? format) => string.IsNullOrWhiteSpace(format)

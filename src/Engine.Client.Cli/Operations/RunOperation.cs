@@ -47,12 +47,12 @@ internal static class RunOperation
                     ? (RunOutcome.Interrupted, ExitCodes.Interrupted, null)
                     : (RunOutcome.TransportFailed, ExitCodes.Transport, TimedOut(clock.Expired)));
             }
-            catch (Exception ex) when (ex is WorkerLaunchException or WorkerEnvironmentException)
+            catch (Exception ex) when (ex is WorkerLaunchException or WorkerEnvironmentException or WorkerUnreachableException)
             {
                 return WithoutSession(request, request.Worker?.ToString(), clock, (RunOutcome.TransportFailed, ExitCodes.Transport, new RunError
                 {
                     Kind = RunErrorKind.Transport,
-                    Reason = "launch_failed",
+                    Reason = ex is WorkerUnreachableException ? "unreachable" : "launch_failed",
                     Message = ex.Message,
                 }));
             }

@@ -6,6 +6,9 @@ internal sealed record RunRequest
     /// <summary>The running worker to run on (<c>--worker</c>), or <see langword="null"/> when <see cref="Specification"/> is given.</summary>
     public WorkerAddress? Worker { get; init; }
 
+    /// <summary>The fleet to place the session on (<c>--worker</c> repeated, or <c>--fleet</c>), or <see langword="null"/>.</summary>
+    public FleetTargets? Fleet { get; init; }
+
     /// <summary>The worker specification to launch a worker from for the run (<c>--spec</c>); it is stopped after.</summary>
     public WorkerSpecification? Specification { get; init; }
 
@@ -13,12 +16,18 @@ internal sealed record RunRequest
     public bool Launches => Specification is not null;
 
     /// <summary>
-    /// The run's session source: a client for <see cref="Worker"/>, or a pool that launches one
-    /// worker from <see cref="Specification"/>, keeps none idle and cancels its sessions when
-    /// disposed. The caller disposes it.
+    /// The run's session source: a client for <see cref="Worker"/>, a fleet of <see cref="Fleet"/>
+    /// (the session placed by load, retried on another worker before its first DataRequest), or a
+    /// pool that launches one worker from <see cref="Specification"/>, keeps none idle and cancels
+    /// its sessions when disposed. The caller disposes it.
     /// </summary>
     public WorkerSessionSource OpenSource()
     {
+        if (Fleet is { } fleet)
+        {
+            return fleet.CreateFleet(new WorkerFleetOptions { Connection = BuildConnectionOptions(), Session = BuildSessionOptions(), Name = "run" });
+        }
+
         if (Specification is { } specification)
         {
             return WorkerPool.Create(specification, new WorkerPoolOptions

@@ -6,7 +6,9 @@ namespace Engine.Client.Cli.Output;
 /// <summary>JSON of <c>heartbeat --json</c> and <c>shutdown --json</c> (docs/cli.md).</summary>
 internal static class ManageJson
 {
-    public static string Heartbeat(ManageReport report) => JsonOutput.Document(json =>
+    public static string Heartbeat(ManageReport report) => JsonOutput.Document(json => WriteHeartbeat(json, report));
+
+    public static void WriteHeartbeat(Utf8JsonWriter json, ManageReport report)
     {
         json.WriteStartObject();
         WriteCommon(json, report);
@@ -27,9 +29,11 @@ internal static class ManageJson
 
         WriteError(json, report.Error);
         json.WriteEndObject();
-    });
+    }
 
-    public static string Shutdown(ManageReport report) => JsonOutput.Document(json =>
+    public static string Shutdown(ManageReport report) => JsonOutput.Document(json => WriteShutdown(json, report));
+
+    public static void WriteShutdown(Utf8JsonWriter json, ManageReport report)
     {
         json.WriteStartObject();
         WriteCommon(json, report);
@@ -44,7 +48,7 @@ internal static class ManageJson
 
         WriteError(json, report.Error);
         json.WriteEndObject();
-    });
+    }
 
     internal static void WriteError(Utf8JsonWriter json, RunError? error)
     {

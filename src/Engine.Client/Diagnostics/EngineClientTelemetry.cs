@@ -38,6 +38,7 @@ internal sealed class EngineClientTelemetry
 
     private readonly Lock _poolsGate = new();
     private readonly List<WeakReference<WorkerPool>> _pools = [];
+    private readonly List<WeakReference<WorkerFleet>> _fleets = [];
 
     private EngineClientTelemetry(Meter meter)
     {
@@ -68,6 +69,16 @@ internal sealed class EngineClientTelemetry
             "engine_client.pool.worker.losses", "{worker}", "Workers a pool marked unhealthy, by reason (exited, heartbeats).");
         MissedHeartbeats = meter.CreateCounter<long>(
             "engine_client.pool.heartbeat.missed", "{heartbeat}", "Heartbeats a pooled worker did not answer in time.");
+        FleetEjections = meter.CreateCounter<long>(
+            "engine_client.fleet.ejections", "{worker}", "Workers a fleet ejected after consecutive failures.");
+        FleetReadmissions = meter.CreateCounter<long>(
+            "engine_client.fleet.readmissions", "{worker}", "Ejected workers a fleet readmitted after a probe answered.");
+        FleetRetries = meter.CreateCounter<long>(
+            "engine_client.fleet.retries", "{attempt}", "Session attempts a fleet retried on another worker before commit.");
+        FleetPlacements = meter.CreateCounter<long>(
+            "engine_client.fleet.placements", "{session}", "Placement decisions of a fleet, by kind (least_loaded, round_robin, affinity, affinity_spill, panic, retry).");
+        meter.CreateObservableUpDownCounter(
+            "engine_client.fleet.workers", ObserveFleetWorkers, "{worker}", "Workers of each fleet, by state (healthy, ejected, draining).");
         meter.CreateObservableUpDownCounter(
             "engine_client.pool.workers", ObserveWorkers, "{worker}", "Workers of each pool, by state (idle, busy, unhealthy, stopping).");
     }
@@ -95,6 +106,17 @@ internal sealed class EngineClientTelemetry
     public Counter<long> Losses { get; }
 
     public Counter<long> MissedHeartbeats { get; }
+
+    public Counter<long> FleetEjections { get; }
+
+    public Counter<long> FleetReadmissions { get; }
+
+    public Counter<long> FleetRetries { get; }
+
+    public Counter<long> FleetPlacements { get; }
+
+    /// <summary>The worker's address on a fleet session's measurements (bounded: see <see cref="WorkerFleet"/>).</summary>
+    public const string WorkerTag = "engine_client.worker";
 
     /// <summary>The instruments on <paramref name="factory"/>'s meter, or the shared ones.</summary>
     public static EngineClientTelemetry For(IMeterFactory? factory) =>
@@ -164,6 +186,54 @@ internal sealed class EngineClientTelemetry
         {
             _pools.RemoveAll(w => !w.TryGetTarget(out var p) || ReferenceEquals(p, pool));
         }
+    }
+
+    /// <summary>A fleet whose workers <c>engine_client.fleet.workers</c> observes until it closes.</summary>
+    public void Register(WorkerFleet fleet)
+    {
+        lock (_poolsGate)
+        {
+            _fleets.Add(new WeakReference<WorkerFleet>(fleet));
+        }
+    }
+
+    public void Unregister(WorkerFleet fleet)
+    {
+        lock (_poolsGate)
+        {
+            _fleets.RemoveAll(w => !w.TryGetTarget(out var f) || ReferenceEquals(f, fleet));
+        }
+    }
+
+    public static string StateTag(FleetWorkerState state) => state switch
+    {
+        FleetWorkerState.Healthy => "healthy",
+        FleetWorkerState.Ejected => "ejected",
+        _ => "draining",
+    };
+
+    private List<Measurement<long>> ObserveFleetWorkers()
+    {
+        WorkerFleet[] fleets;
+        lock (_poolsGate)
+        {
+            fleets = [.. _fleets.Select(w => w.TryGetTarget(out var f) ? f : null).OfType<WorkerFleet>()];
+        }
+
+        var measurements = new List<Measurement<long>>();
+        foreach (var fleet in fleets)
+        {
+            var workers = fleet.Workers;
+            foreach (var state in Enum.GetValues<FleetWorkerState>())
+            {
+                measurements.Add(new Measurement<long>(
+                    workers.Count(w => w.State == state),
+                    new KeyValuePair<string, object?>(PoolTag, fleet.Name),
+                    new KeyValuePair<string, object?>("state", StateTag(state))));
+            }
+        }
+
+        return measurements;
     }
 
     private List<Measurement<long>> ObserveWorkers()

@@ -18,4 +18,10 @@ internal interface ISessionLease
     /// a signal), or <see langword="null"/> when nothing is known. Completes within a short bound.
     /// </summary>
     ValueTask<string?> ExplainStreamFailureAsync();
+
+    /// <summary>The worker the session is on now, when the lease may move it (a fleet); <see langword="null"/> keeps the session's own.</summary>
+    string? CurrentWorker => null;
+
+    /// <summary>The placement attempts so far (a fleet), or <see langword="null"/>.</summary>
+    IReadOnlyList<SessionAttempt>? Attempts => null;
 }

@@ -17,6 +17,13 @@ public sealed record SessionDiagnostics
     /// <summary>The phase the session was in (the last one before it ended, for outcomes).</summary>
     public required SessionPhase Phase { get; init; }
 
+    /// <summary>
+    /// The workers this session was tried on, in order, the last one being where it ran (a
+    /// <see cref="WorkerFleet"/> retries a session on another worker when it failed before any data
+    /// left). Empty for a session of a single worker or a pool.
+    /// </summary>
+    public IReadOnlyList<SessionAttempt> Attempts { get; init; } = [];
+
     /// <summary>DataRequests written.</summary>
     public long BatchesSent { get; init; }
 

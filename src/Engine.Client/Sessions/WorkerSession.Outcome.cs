@@ -220,6 +220,11 @@ public sealed partial class WorkerSession
                 tags.Add(EngineClientTelemetry.PoolTag, pool);
             }
 
+            if (_telemetry.Worker is { } worker)
+            {
+                tags.Add(EngineClientTelemetry.WorkerTag, worker);
+            }
+
             if (EngineClientTelemetry.ErrorTypeTag(outcome) is { } errorType)
             {
                 tags.Add("error.type", errorType);

@@ -37,7 +37,7 @@ public sealed partial class WorkerSession : IAsyncDisposable
 {
     private static long s_lastSessionId;
 
-    private readonly string _worker;
+    private readonly string _workerName;
     private readonly CallInvoker _invoker;
     private readonly SessionOptions _options;
     private readonly int _maxSendMessageSize;
@@ -77,7 +77,7 @@ public sealed partial class WorkerSession : IAsyncDisposable
         options.Validate(maxSendMessageSize);
 
         _invoker = invoker;
-        _worker = worker;
+        _workerName = worker;
         _options = options.Clone();
         _maxSendMessageSize = maxSendMessageSize;
         _time = timeProvider;
@@ -94,8 +94,14 @@ public sealed partial class WorkerSession : IAsyncDisposable
     /// <summary>Process-unique number of this session, used in logs, traces and errors.</summary>
     public long Id { get; }
 
-    /// <summary>The worker this session runs on.</summary>
+    /// <summary>
+    /// The worker this session runs on. In a fleet it names the worker of the latest attempt: a
+    /// session retried before its first DataRequest moves to another worker.
+    /// </summary>
     public string Worker => _worker;
+
+    /// <summary>The worker of the current attempt (a fleet's lease may move the session before it commits).</summary>
+    private string _worker => _lease?.CurrentWorker ?? _workerName;
 
     /// <summary>The current phase.</summary>
     public SessionPhase Phase => _state.Phase;
@@ -505,6 +511,7 @@ public sealed partial class WorkerSession : IAsyncDisposable
         {
             Worker = _worker,
             SessionId = Id,
+            Attempts = _lease?.Attempts ?? [],
             Phase = _state.LastActivePhase,
             BatchesSent = _writer.BatchesSent,
             BytesSent = _writer.BytesSent,

@@ -51,7 +51,24 @@ internal sealed partial class ExecuteStream
         }
 
         _metrics.BatchIn(batch.Length);
-        return RunHookAsync((s, token) => s._udf!.ProcessAsync(batch, s._port, token));
+        return _settings.BatchDelay > TimeSpan.Zero
+            ? ProcessLaterAsync(batch)
+            : RunHookAsync((s, token) => s._udf!.ProcessAsync(batch, s._port, token));
+    }
+
+    /// <summary>A slow worker (<c>--batch-delay-ms</c>): waits before processing the batch, as a UDF that computes would.</summary>
+    private async ValueTask ProcessLaterAsync(ByteString batch)
+    {
+        try
+        {
+            await Task.Delay(_settings.BatchDelay, _work.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (_work.IsCancellationRequested)
+        {
+            return;
+        }
+
+        await RunHookAsync((s, token) => s._udf!.ProcessAsync(batch, s._port, token)).ConfigureAwait(false);
     }
 
     /// <summary>Runs a data-phase hook: a <see cref="UdfException"/> becomes ErrorResponse as it is; any other exception a WorkerError.</summary>

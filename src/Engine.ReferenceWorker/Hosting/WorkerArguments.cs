@@ -32,7 +32,7 @@ internal sealed class WorkerArguments
         "usage: Engine.ReferenceWorker --id <id> --connection <socket path|port> " +
         "[--max-message-size <bytes>] [--terminator-grace-ms <ms>] [--output-buffer-bytes <bytes>] " +
         "[--http2-connection-window <bytes>] [--http2-stream-window <bytes>] [--http2-max-frame-size <bytes>] " +
-        "[--listen-address <ip>] [--tls-certificate <pem> [--tls-key <pem>] [--tls-client-ca <pem>]] [--echo-authorization] [--verbose]";
+        "[--listen-address <ip>] [--tls-certificate <pem> [--tls-key <pem>] [--tls-client-ca <pem>]] [--batch-delay-ms <ms>] [--echo-authorization] [--verbose]";
 
     public required string Id { get; init; }
 
@@ -78,6 +78,9 @@ internal sealed class WorkerArguments
     /// <summary>Diagnostic: the heartbeat reports the <c>authorization</c> header it was sent (metric <c>authorization</c>).</summary>
     public bool EchoAuthorization { get; init; }
 
+    /// <summary>A delay before each data batch is processed: a slow worker, for placement measurements. Default none.</summary>
+    public TimeSpan BatchDelay { get; init; }
+
     public bool Verbose { get; init; }
 
     public bool HelpRequested { get; init; }
@@ -100,6 +103,7 @@ internal sealed class WorkerArguments
         string? tlsCertificate = null;
         string? tlsKey = null;
         string? tlsClientCa = null;
+        var batchDelay = TimeSpan.Zero;
 
         for (var i = 0; i < args.Count; i++)
         {
@@ -126,7 +130,7 @@ internal sealed class WorkerArguments
                     continue;
                 case "--id" or "--connection" or "--max-message-size" or "--terminator-grace-ms" or "--output-buffer-bytes"
                     or "--http2-connection-window" or "--http2-stream-window" or "--http2-max-frame-size"
-                    or "--listen-address" or "--tls-certificate" or "--tls-key" or "--tls-client-ca":
+                    or "--listen-address" or "--tls-certificate" or "--tls-key" or "--tls-client-ca" or "--batch-delay-ms":
                     break;
                 default:
                     error = $"unknown argument '{args[i]}'. {Usage}";
@@ -180,6 +184,15 @@ internal sealed class WorkerArguments
                         return false;
                     }
 
+                    break;
+                case "--batch-delay-ms":
+                    if (!int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var delay))
+                    {
+                        error = $"--batch-delay-ms '{value}' is not a number of milliseconds. {Usage}";
+                        return false;
+                    }
+
+                    batchDelay = TimeSpan.FromMilliseconds(delay);
                     break;
                 case "--terminator-grace-ms":
                     if (!int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var ms))
@@ -269,6 +282,7 @@ internal sealed class WorkerArguments
             TlsKeyFile = tlsKey,
             TlsClientCaFile = tlsClientCa,
             EchoAuthorization = echoAuthorization,
+            BatchDelay = batchDelay,
             Verbose = verbose,
         };
         error = null;

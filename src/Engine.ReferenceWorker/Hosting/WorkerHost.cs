@@ -164,7 +164,7 @@ internal static class WorkerHost
             });
 
         builder.Services.AddSingleton(new WorkerIdentity(arguments.Id, arguments.EchoAuthorization));
-        builder.Services.AddSingleton(new ExecuteSettings(arguments.TerminatorGrace, arguments.OutputBufferBytes));
+        builder.Services.AddSingleton(new ExecuteSettings(arguments.TerminatorGrace, arguments.OutputBufferBytes, arguments.BatchDelay));
         builder.Services.AddSingleton(UdfRegistry.CreateDefault());
         builder.Services.AddSingleton<WorkerStats>();
         builder.Services.AddSingleton<StreamRegistry>();

@@ -15,6 +15,9 @@ internal sealed class ManageHandler
     /// <summary>How long a cancelling shutdown waits for the streams to settle before it answers anyway.</summary>
     private static readonly TimeSpan SettleTimeout = TimeSpan.FromSeconds(5);
 
+    /// <summary>Unique to this process: a worker restarted with the same id is told apart by it (a fleet's new incarnation).</summary>
+    private static readonly string Incarnation = Guid.NewGuid().ToString("N");
+
     private readonly string _workerId;
     private readonly bool _echoAuthorization;
     private readonly StreamRegistry _streams;
@@ -44,6 +47,7 @@ internal sealed class ManageHandler
         var response = new HeartbeatResponse();
         var metrics = response.Metrics;
         metrics["worker_id"] = _workerId;
+        metrics["incarnation"] = Incarnation;
         metrics["pid"] = Text(Environment.ProcessId);
         metrics["uptime_ms"] = Text((long)_stats.Uptime.TotalMilliseconds);
         metrics["active_sessions"] = Text(_streams.LiveCount);

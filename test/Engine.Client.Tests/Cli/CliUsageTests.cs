@@ -40,7 +40,7 @@ public sealed class CliUsageTests
         yield return Case("--input not Arrow", "is not an Arrow IPC stream", "run", "--worker", Worker, "--format", "echo", "--input", "<not-arrow>");
         yield return Case("--output in a missing directory", "its directory does not exist", "run", "--worker", Worker, "--format", "echo", "--output", "/tmp/engine-client-no-such-dir/out.arrow");
         yield return Case("--output - with --json", "--output - writes the Arrow output to stdout", "run", "--worker", Worker, "--format", "echo", "--output", "-", "--json");
-        yield return Case("heartbeat without --worker", "'--worker' is required", "heartbeat");
+        yield return Case("heartbeat without --worker", "no worker given; give --worker <address> (repeatable) or --fleet", "heartbeat");
         yield return Case("heartbeat with a relative socket", "does not name an absolute socket path", "heartbeat", "--worker", "unix:relative.sock");
         yield return Case("shutdown with a bad --timeout", "--timeout 'soon'", "shutdown", "--worker", Worker, "--timeout", "soon");
         yield return Case("spec validate without a file", "Required argument 'file' missing", "spec", "validate");

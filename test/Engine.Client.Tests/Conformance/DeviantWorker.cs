@@ -80,6 +80,9 @@ public sealed class DeviantWorker
 
     private int _live;
 
+    // The streams running now; an aborted one stays here until its handler ends.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<WireStream, byte> _streams = new();
+
     private int _abortedMidBatch;
 
     private int _idleHeartbeats;
@@ -99,6 +102,9 @@ public sealed class DeviantWorker
     public Task<DeviantWorkerHost> StartAsync() => DeviantWorkerHost.StartAsync(this);
 
     private bool Is(string id) => string.Equals(Breaks, id, StringComparison.Ordinal);
+
+    private bool OtherStreamsRunning(WireStream stream) =>
+        _streams.Keys.Any(other => !ReferenceEquals(other, stream) && !other.CallAborted.IsCancellationRequested);
 
     internal Task<WorkerResponse> ManageAsync(WorkerRequest request)
     {
@@ -124,6 +130,7 @@ public sealed class DeviantWorker
     internal async Task RunAsync(WireStream stream)
     {
         Interlocked.Increment(ref _live);
+        _streams.TryAdd(stream, 0);
         try
         {
             await RunToTerminatorAsync(stream);
@@ -134,6 +141,7 @@ public sealed class DeviantWorker
         }
         finally
         {
+            _streams.TryRemove(stream, out _);
             Interlocked.Decrement(ref _live);
         }
     }
@@ -378,7 +386,10 @@ public sealed class DeviantWorker
                 held.Clear();
 
                 // Deviation concurrent-streams: with another stream live, the output loses its bytes.
-                await stream.WriteAsync(Responses.Data(Is("concurrent-streams") && Volatile.Read(ref _live) >= 2 ? ByteString.Empty : request.Data.Data));
+                // A stream the engine aborted does not count, even before its handler has ended:
+                // abort-mid-batch's next session must not see the aborted one (its RST_STREAM is
+                // read before the next stream's frames on the same connection).
+                await stream.WriteAsync(Responses.Data(Is("concurrent-streams") && OtherStreamsRunning(stream) ? ByteString.Empty : request.Data.Data));
                 outputs++;
             }
             else if (ScriptedStream.IsFinish(request))

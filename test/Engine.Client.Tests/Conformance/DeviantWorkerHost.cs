@@ -75,7 +75,7 @@ public sealed class DeviantWorkerHost : IAsyncDisposable
         public override async Task Execute(IAsyncStreamReader<UdfRequest> requestStream, IServerStreamWriter<UdfResponse> responseStream, ServerCallContext context)
         {
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken);
-            var stream = new WireStream(responseStream);
+            var stream = new WireStream(responseStream, context.CancellationToken);
             var pump = stream.PumpAsync(requestStream, stop.Token);
             try
             {
@@ -103,7 +103,14 @@ public sealed class WireStream
     private readonly IServerStreamWriter<UdfResponse> _responses;
     private readonly SemaphoreSlim _writeLock = new(1, 1);
 
-    internal WireStream(IServerStreamWriter<UdfResponse> responses) => _responses = responses;
+    internal WireStream(IServerStreamWriter<UdfResponse> responses, CancellationToken callAborted)
+    {
+        _responses = responses;
+        CallAborted = callAborted;
+    }
+
+    /// <summary>Cancelled as soon as the engine aborts the call (RST_STREAM), before this side's handler notices.</summary>
+    public CancellationToken CallAborted { get; }
 
     /// <summary>The next request, or <see langword="null"/> when the engine half-closed. Throws <see cref="StreamAbortedException"/> when the call broke.</summary>
     public async ValueTask<UdfRequest?> ReadAsync()

@@ -25,6 +25,9 @@ public sealed class ReferenceWorkerStartOptions
     /// <summary>Arguments added after <c>--id</c> and <c>--connection</c>.</summary>
     public IReadOnlyList<string> ExtraArguments { get; init; } = [];
 
+    /// <summary>Listen on this loopback TCP port (to restart a worker at the same address); implies TCP.</summary>
+    public int? Port { get; init; }
+
     /// <summary>The worker id (<c>--id</c>). Default a fresh one.</summary>
     public string? Id { get; init; }
 
@@ -93,6 +96,7 @@ public sealed class ReferenceWorkerProcess : IAsyncDisposable
             Name = "The reference worker",
             Id = options.Id,
             UseTcp = options.UseTcp,
+            Port = options.Port,
             UseTls = options.UseTls,
             ClientOptions = options.ClientOptions,
             ExtraArguments = options.ExtraArguments,
@@ -160,4 +164,7 @@ public sealed class ReferenceWorkerProcess : IAsyncDisposable
         _channel?.Dispose();
         await _host.DisposeAsync();
     }
+
+    /// <summary>A free loopback TCP port (the listener that found it is closed again).</summary>
+    public static int FreeTcpPort() => WorkerChildProcess.FreeTcpPort();
 }

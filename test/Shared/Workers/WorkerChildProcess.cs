@@ -34,6 +34,9 @@ public sealed record WorkerLaunch
     /// <summary>Listen on a free loopback TCP port instead of a Unix domain socket.</summary>
     public bool UseTcp { get; init; }
 
+    /// <summary>Listen on this loopback TCP port (implies <see cref="UseTcp"/>): a worker restarted at the same address.</summary>
+    public int? Port { get; init; }
+
     /// <summary>
     /// Serve TCP over TLS: the address becomes <c>https://127.0.0.1:port</c> (implies
     /// <see cref="UseTcp"/>); the worker's TLS flags go in <see cref="ExtraArguments"/> and the
@@ -157,9 +160,9 @@ public sealed class WorkerChildProcess : IAsyncDisposable
         string? socketPath = null;
         int? port = null;
         string connection;
-        if (launch.UseTcp || launch.UseTls)
+        if (launch.UseTcp || launch.UseTls || launch.Port is not null)
         {
-            port = FreeTcpPort();
+            port = launch.Port ?? FreeTcpPort();
             connection = port.Value.ToString(CultureInfo.InvariantCulture);
         }
         else
