@@ -38,14 +38,34 @@ public static class LoadTest
     public static Task<LoadResult> RunAsync(WorkerSessionSource source, LoadTestOptions options, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(source);
-        ArgumentNullException.ThrowIfNull(options);
-        options.Validate();
-        return RunCoreAsync(source, options, cancellationToken);
+        return RunAsync([source], options, cancellationToken);
     }
 
-    private static async Task<LoadResult> RunCoreAsync(WorkerSessionSource source, LoadTestOptions options, CancellationToken cancellationToken)
+    /// <summary>
+    /// Runs the load test over several sources, taking them in turn (round robin) for each
+    /// session; otherwise as <see cref="RunAsync(WorkerSessionSource, LoadTestOptions, CancellationToken)"/>.
+    /// </summary>
+    /// <param name="sources">Where sessions come from, at least one; not disposed.</param>
+    /// <param name="options">The test.</param>
+    /// <param name="cancellationToken">Stops the test early.</param>
+    /// <returns>The figures of the measured sessions.</returns>
+    /// <exception cref="ArgumentException">No source, or the options are not valid.</exception>
+    public static Task<LoadResult> RunAsync(IReadOnlyList<WorkerSessionSource> sources, LoadTestOptions options, CancellationToken cancellationToken = default)
     {
-        using var run = new LoadRun(source, options);
+        ArgumentNullException.ThrowIfNull(sources);
+        ArgumentNullException.ThrowIfNull(options);
+        if (sources.Count == 0 || sources.Any(s => s is null))
+        {
+            throw new ArgumentException("Give at least one session source.", nameof(sources));
+        }
+
+        options.Validate();
+        return RunCoreAsync(sources, options, cancellationToken);
+    }
+
+    private static async Task<LoadResult> RunCoreAsync(IReadOnlyList<WorkerSessionSource> sources, LoadTestOptions options, CancellationToken cancellationToken)
+    {
+        using var run = new LoadRun(sources, options);
         return await run.RunAsync(cancellationToken).ConfigureAwait(false);
     }
 }
@@ -55,7 +75,8 @@ internal sealed class LoadRun : IDisposable
 {
     private static readonly double TicksPerSecond = Stopwatch.Frequency;
 
-    private readonly WorkerSessionSource _source;
+    private readonly WorkerSessionSource[] _sources;
+    private long _nextSource = -1;
     private readonly LoadTestOptions _options;
     private readonly LoadScenario[] _scenarios;
     private readonly double[] _cumulativeWeights;
@@ -81,9 +102,9 @@ internal sealed class LoadRun : IDisposable
     private volatile bool _stopped;
     private Exception? _observerFailure;
 
-    public LoadRun(WorkerSessionSource source, LoadTestOptions options)
+    public LoadRun(IReadOnlyList<WorkerSessionSource> sources, LoadTestOptions options)
     {
-        _source = source;
+        _sources = [.. sources];
         _options = options;
         _scenarios = [.. options.Scenarios];
         _cumulativeWeights = new double[_scenarios.Length];
@@ -352,10 +373,11 @@ internal sealed class LoadRun : IDisposable
         long opened = 0, initialized = 0, firstOutput = 0, inputEnd = 0, outputEnd = 0, cancelSent = 0;
         WorkerSession? session = null;
         Exception? openFailure = null;
-        var worker = _source.Name;
+        var source = _sources[(int)((ulong)Interlocked.Increment(ref _nextSource) % (ulong)_sources.Length)];
+        var worker = source.Name;
         try
         {
-            session = await _source.OpenSessionAsync(_options.SessionOptions, abort).ConfigureAwait(false);
+            session = await source.OpenSessionAsync(_options.SessionOptions, abort).ConfigureAwait(false);
             opened = Stopwatch.GetTimestamp();
             worker = session.Worker;
             await session.InitAsync(scenario.BuildInit(sequence), abort).ConfigureAwait(false);
@@ -669,7 +691,8 @@ internal sealed class LoadRun : IDisposable
         var sample = monitor.Next();
         var session = histograms[LoadPhases.Session];
         var seconds = (now - _intervalStart) / TicksPerSecond;
-        if (final && seconds < 0.001 && snapshot == _previous)
+        if (final && seconds < 0.25 && snapshot.Finished == _previous.Finished && snapshot.Failed == _previous.Failed
+            && snapshot.Cancelled == _previous.Cancelled && startedAll == _previousStartedAll && session.TotalCount == 0)
         {
             return;
         }
@@ -763,7 +786,7 @@ internal sealed class LoadRun : IDisposable
             Model = _options.Model,
             Target = _options.Target,
             Shards = [_options.Shard.ToString()],
-            Sources = [_source.Name],
+            Sources = [.. _sources.Select(s => s.Name)],
             Hosts = [host],
             Configuration = configuration,
             Interrupted = interrupted,

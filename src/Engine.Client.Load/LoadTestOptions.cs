@@ -78,7 +78,9 @@ public sealed class LoadTestOptions
     /// <summary>Free-form settings echoed in the report's configuration (the command line that ran, for example).</summary>
     public IDictionary<string, string> Labels { get; } = new Dictionary<string, string>(StringComparer.Ordinal);
 
-    internal void Validate()
+    /// <summary>Checks the options; <see cref="LoadTest.RunAsync(WorkerSessionSource, LoadTestOptions, CancellationToken)"/> does too.</summary>
+    /// <exception cref="ArgumentException">An option is not valid; the message says which and why.</exception>
+    public void Validate()
     {
         if (Scenarios.Count == 0)
         {
