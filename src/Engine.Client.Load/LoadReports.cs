@@ -502,7 +502,10 @@ public static partial class LoadReports
         {
             ArgumentNullException.ThrowIfNull(stream);
             _stream = stream;
-            _writer = new HistogramLogWriter(stream);
+
+            // The package's writer writes UTF-16; the standard log format (and every tool that
+            // reads it) is ASCII, which is every other byte of that UTF-16.
+            _writer = new HistogramLogWriter(new Utf16ToAsciiStream(stream));
             _writer.Write(startedAt.UtcDateTime);
         }
 
@@ -530,6 +533,72 @@ public static partial class LoadReports
         {
             _writer.Dispose();
             _stream.Dispose();
+        }
+    }
+
+    /// <summary>A write-only stream turning UTF-16LE text (all ASCII) into ASCII bytes, byte-order mark dropped.</summary>
+    private sealed class Utf16ToAsciiStream(Stream inner) : Stream
+    {
+        private long _position;
+        private int _pendingLow = -1;
+        private bool _sawMark;
+
+        public override bool CanRead => false;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => true;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => _position; set => throw new NotSupportedException(); }
+
+        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
+
+        public override void Write(ReadOnlySpan<byte> buffer)
+        {
+            var output = new byte[(buffer.Length / 2) + 1];
+            var n = 0;
+            foreach (var b in buffer)
+            {
+                if (_pendingLow < 0)
+                {
+                    _pendingLow = b;
+                    continue;
+                }
+
+                var unit = _pendingLow | (b << 8);
+                _pendingLow = -1;
+                if (!_sawMark && unit == 0xFEFF)
+                {
+                    _sawMark = true;
+                    continue;
+                }
+
+                _sawMark = true;
+                output[n++] = unit < 0x80 ? (byte)unit : (byte)'?';
+            }
+
+            inner.Write(output, 0, n);
+            _position += n;
+        }
+
+        public override void Flush() => inner.Flush();
+
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                inner.Flush();
+            }
+
+            base.Dispose(disposing);
         }
     }
 }
