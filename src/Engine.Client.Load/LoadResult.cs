@@ -211,7 +211,7 @@ public sealed class LoadSessionCounts
     /// <summary>Open model: starts later than the schedule tolerance (their latency counts from the intended start).</summary>
     public long BehindSchedule { get; init; }
 
-    /// <summary>Open model: starts that were due but did not happen because the cap on sessions in flight was reached.</summary>
+    /// <summary>Open model: starts that were due before the end but never happened, because the cap on sessions in flight was still reached when the run ended.</summary>
     public long NotStarted { get; init; }
 
     /// <summary>Sessions started during warm-up (excluded from every other figure).</summary>

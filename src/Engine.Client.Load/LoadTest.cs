@@ -92,6 +92,7 @@ internal sealed class LoadRun : IDisposable
     private readonly int _seed;
     private readonly CancellationTokenSource _stopStarting = new();
     private readonly CancellationTokenSource _abort = new();
+    private readonly SemaphoreSlim _slots;
     private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly long _warmupTicks;
     private long _startTimestamp;
@@ -105,6 +106,7 @@ internal sealed class LoadRun : IDisposable
     public LoadRun(IReadOnlyList<WorkerSessionSource> sources, LoadTestOptions options)
     {
         _sources = [.. sources];
+        _slots = new SemaphoreSlim(options.MaxInFlight, options.MaxInFlight);
         _options = options;
         _scenarios = [.. options.Scenarios];
         _cumulativeWeights = new double[_scenarios.Length];
@@ -129,6 +131,7 @@ internal sealed class LoadRun : IDisposable
         if (_drained.Task.IsCompleted)
         {
             _abort.Dispose();
+            _slots.Dispose();
         }
     }
 
@@ -288,23 +291,26 @@ internal sealed class LoadRun : IDisposable
                 }
             }
 
-            t += 1.0 / rate;
             var measured = intended - _startTimestamp >= _warmupTicks;
-            if (Interlocked.Read(ref _counters.InFlight) >= _options.MaxInFlight)
-            {
-                if (measured)
-                {
-                    Interlocked.Increment(ref _counters.NotStarted);
-                }
-
-                continue;
-            }
-
             if (measured && !Reserve())
             {
                 return;
             }
 
+            // At the cap, the start waits for a session to end: it runs late (behind schedule),
+            // its latency still counting from its intended start, as in a real engine whose
+            // tasks queue for a slot.
+            try
+            {
+                await _slots.WaitAsync(stop).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                CountNotStarted(t);
+                return;
+            }
+
+            t += 1.0 / rate;
             var now = Stopwatch.GetTimestamp();
             if (measured && now - intended > tolerance)
             {
@@ -312,8 +318,39 @@ internal sealed class LoadRun : IDisposable
             }
 
             Interlocked.Increment(ref _counters.InFlight);
-            _ = Task.Run(() => RunSessionAsync(intended, now, measured), CancellationToken.None);
+            _ = Task.Run(() => RunSessionAsync(intended, now, measured, holdsSlot: true), CancellationToken.None);
         }
+    }
+
+    /// <summary>Counts the measured starts due from <paramref name="t"/> until now (or the end) that were never made.</summary>
+    private void CountNotStarted(double t)
+    {
+        var until = Math.Min(_schedule.EndSeconds, Seconds(Stopwatch.GetTimestamp()));
+        var warmup = _options.Warmup.TotalSeconds;
+        long count = 0;
+        while (t < until && count < 100_000_000)
+        {
+            var rate = ShardTarget(t);
+            if (rate <= 0)
+            {
+                t += 0.01;
+                continue;
+            }
+
+            if (t >= warmup)
+            {
+                count++;
+            }
+
+            t += 1.0 / rate;
+        }
+
+        if (_options.Sessions is { } bound)
+        {
+            count = Math.Min(count, Math.Max(0, bound - Interlocked.Read(ref _counters.Started)));
+        }
+
+        Interlocked.Add(ref _counters.NotStarted, count);
     }
 
     // ---- One session.
@@ -336,7 +373,7 @@ internal sealed class LoadRun : IDisposable
         }
     }
 
-    private async Task RunSessionAsync(long intended, long actual, bool measured)
+    private async Task RunSessionAsync(long intended, long actual, bool measured, bool holdsSlot = false)
     {
         try
         {
@@ -353,6 +390,11 @@ internal sealed class LoadRun : IDisposable
         }
         finally
         {
+            if (holdsSlot)
+            {
+                _slots.Release();
+            }
+
             Interlocked.Decrement(ref _counters.InFlight);
             CheckDrained();
         }

@@ -37,8 +37,10 @@ public sealed class LoadTestOptions
     public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>
-    /// The most sessions in flight at once in the open model: a start due while that many run does
-    /// not happen and counts as <see cref="LoadSessionCounts.NotStarted"/>. Default 10,000.
+    /// The most sessions in flight at once in the open model. A start due while that many run waits
+    /// for one to end: it runs behind schedule, its latency counted from its intended start (as a
+    /// task of a real engine queues for a slot); starts still waiting when the run ends count as
+    /// <see cref="LoadSessionCounts.NotStarted"/>. Default 10,000.
     /// </summary>
     public int MaxInFlight { get; set; } = 10_000;
 
