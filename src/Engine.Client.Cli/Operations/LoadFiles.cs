@@ -64,7 +64,7 @@ internal static class LoadFiles
                 }
 
                 var known = new HashSet<string>(StringComparer.Ordinal) { "name", "weight", "format", "payload", "payloadFile", "input", "inputFile", "taskContext", "sessionConf", "cancelShare" };
-                if (entry.EnumerateObject().FirstOrDefault(p => !known.Contains(p.Name)) is { Name: { } unknown } && unknown.Length > 0)
+                if (entry.EnumerateObject().Select(p => p.Name).FirstOrDefault(n => !known.Contains(n)) is { } unknown)
                 {
                     throw new UsageException($"{where}: unknown field '{unknown}'; the fields are {string.Join(", ", known)}.");
                 }
