@@ -116,6 +116,29 @@ public sealed class CliLoadTests
     }
 
     [Test]
+    public async Task An_interrupt_cancels_the_sessions_in_flight_still_writes_the_reports_and_exits_130()
+    {
+        var json = Path.Combine(_directory, "interrupted");
+        await using var process = CliProcess.Start(Echo("--concurrency", "2", "--duration", "10m", "--output-dir", json, "--json"));
+        await process.WaitForStderrLineAsync(l => l.StartsWith("engine-client load: ", StringComparison.Ordinal) && l.Contains(" s, target ", StringComparison.Ordinal), TimeSpan.FromSeconds(60));
+
+        process.Signal(CliProcess.SigInt);
+        var result = await process.WaitForExitAsync(TimeSpan.FromSeconds(60));
+
+        Assert.That(result.ExitCode, Is.EqualTo(130), result.ToString());
+        var printed = LoadReports.FromJson(result.Stdout);
+        var written = LoadReports.FromJson(File.ReadAllText(Path.Combine(json, "result.json")));
+        Assert.Multiple(() =>
+        {
+            Assert.That(printed.Interrupted, Is.True);
+            Assert.That(printed.Sessions.Finished, Is.GreaterThan(0));
+            Assert.That(printed.Sessions.FailedTotal, Is.Zero, "sessions cancelled by the interrupt are abandoned, not failed");
+            Assert.That(written.Sessions.Finished, Is.EqualTo(printed.Sessions.Finished));
+            Assert.That(result.StderrLines[^1], Is.EqualTo("engine-client load: interrupted (exit 130)"));
+        });
+    }
+
+    [Test]
     public async Task A_fleet_target_is_refused_until_fleets_are_wired()
     {
         var result = await CliProcess.RunAsync("load", "--fleet", "udf-workers.example", "--format", "echo", "--sessions", "1");
