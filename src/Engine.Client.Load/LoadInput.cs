@@ -42,6 +42,25 @@ public sealed class LoadInput
     /// <summary>A short description for reports: where the batches came from.</summary>
     public string Description { get; }
 
+    /// <summary>
+    /// Input made of data messages sent as they are, for UDFs whose input is not Arrow (no input
+    /// schema is declared, and rows are not counted).
+    /// </summary>
+    /// <param name="messages">The data messages, none empty.</param>
+    /// <param name="description">What they are, for reports.</param>
+    /// <exception cref="ArgumentException">A message is empty.</exception>
+    public static LoadInput FromMessages(IEnumerable<ReadOnlyMemory<byte>> messages, string description = "messages")
+    {
+        ArgumentNullException.ThrowIfNull(messages);
+        var list = messages.ToList();
+        if (list.Any(m => m.IsEmpty))
+        {
+            throw new ArgumentException("A data message must not be empty.", nameof(messages));
+        }
+
+        return new LoadInput(null, list, [.. list.Select(_ => 0L)], description);
+    }
+
     /// <summary>Input made of <paramref name="batches"/>, encoded once; every batch must have <paramref name="schema"/>.</summary>
     /// <param name="schema">The input schema.</param>
     /// <param name="batches">The batches; each is encoded now and not kept.</param>

@@ -204,7 +204,8 @@ internal sealed class LoadRun : IDisposable
         return BuildResult(startedAt, monitor, cancellationToken.IsCancellationRequested);
     }
 
-    private int ClosedLoops() => (int)Math.Ceiling(Enumerable.Range(0, 1).Select(_ => _schedule.MaxTarget).First() / _options.Shard.Count) + 1;
+    /// <summary>Loops enough for this shard's highest concurrency: its share is at most the ceiling of the whole over the shards.</summary>
+    private int ClosedLoops() => (int)Math.Ceiling(_schedule.MaxTarget / _options.Shard.Count);
 
     // ---- Closed model: loops that each run one session at a time.
 
@@ -464,9 +465,9 @@ internal sealed class LoadRun : IDisposable
         {
             openFailure = ex;
         }
-        catch (Exception ex) when (ex is WorkerException or OperationCanceledException or InvalidOperationException or RpcException)
+        catch (Exception ex) when (ex is not OutOfMemoryException)
         {
-            // The outcome says what happened.
+            // The outcome says what happened (the session is closed below, whatever was thrown).
         }
 
         var outcome = session is null ? null : await session.CloseAsync(CancellationToken.None).ConfigureAwait(false);

@@ -157,7 +157,7 @@ internal static class LoadCommand
                 throw new UsageException(ex.Message, ex);
             }
 
-            var stderrIsTerminal = !Console.IsErrorRedirected && context.Console.Error == Console.Error;
+            var stderrIsTerminal = !Console.IsErrorRedirected && Hosting.StandardStreams.IsUsable(2);
             return await LoadOperation.RunAsync(context, new LoadPlan(addresses, specPath is null ? null : SpecificationFiles.LoadValid(specPath, "--spec"), workerCount, clientOptions, options, thresholds, outputs,
                 parse.GetValue(json), parse.GetValue(noProgress), stderrIsTerminal));
         }));
