@@ -120,7 +120,8 @@ public sealed class CliLoadTests
     {
         var json = Path.Combine(_directory, "interrupted");
         await using var process = CliProcess.Start(Echo("--concurrency", "2", "--duration", "10m", "--output-dir", json, "--json"));
-        await process.WaitForStderrLineAsync(l => l.StartsWith("engine-client load: ", StringComparison.Ordinal) && l.Contains(" s, target ", StringComparison.Ordinal), TimeSpan.FromSeconds(60));
+        // Gate: a progress line that counts finished sessions.
+        await process.WaitForStderrLineAsync(l => System.Text.RegularExpressions.Regex.IsMatch(l, @"^engine-client load: .*; started \d+ \(\+\d+\), finished ([1-9]\d*) "), TimeSpan.FromSeconds(60));
 
         process.Signal(CliProcess.SigInt);
         var result = await process.WaitForExitAsync(TimeSpan.FromSeconds(60));
