@@ -47,8 +47,11 @@ public sealed class WorkerClient : WorkerSessionSource
     /// <summary>The worker's name in errors and logs (its address by default).</summary>
     public override string Name { get; }
 
-    /// <summary>The options in effect (a copy of those given).</summary>
-    public WorkerClientOptions Options => _options;
+    /// <summary>
+    /// A copy of the options in effect: changing it changes nothing (the client validated and kept
+    /// its own copy when it was created). Each read returns a new copy.
+    /// </summary>
+    public WorkerClientOptions Options => _options.Clone();
 
     /// <summary>Creates a client for the worker at <paramref name="address"/> (<c>unix:///path</c> or <c>http://host:port</c>).</summary>
     /// <exception cref="FormatException">The address is malformed; the message shows the accepted forms.</exception>
@@ -92,7 +95,7 @@ public sealed class WorkerClient : WorkerSessionSource
             _invoker,
             Name,
             options ?? _options.Session,
-            _options.MaxSendMessageSize,
+            _options.Connection.MaxSendMessageSize,
             _options.TimeProvider,
             _options.LoggerFactory,
             lease,
@@ -123,7 +126,7 @@ public sealed class WorkerClient : WorkerSessionSource
     /// </summary>
     /// <param name="reason">A diagnostic reason, or <see langword="null"/>.</param>
     /// <param name="cancelSessions">True: the worker cancels every in-flight session at once, then exits. False: they complete normally.</param>
-    /// <param name="timeout">Deadline; <see langword="null"/> uses <see cref="WorkerClientOptions.ShutdownTimeout"/>.</param>
+    /// <param name="timeout">Deadline; <see langword="null"/> uses <see cref="WorkerConnectionOptions.ShutdownTimeout"/>.</param>
     /// <param name="cancellationToken">Cancels the call.</param>
     /// <exception cref="WorkerTransportException">The worker is unreachable, did not answer in time, or answered with the wrong branch.</exception>
     public Task<ShutdownResult> ShutdownAsync(string? reason = null, bool cancelSessions = false, TimeSpan? timeout = null, CancellationToken cancellationToken = default)

@@ -38,7 +38,7 @@ internal sealed class ArrowRunData : IRunData
         ArgumentNullException.ThrowIfNull(init);
         if (_input is not null)
         {
-            init.InputArrowSchema = _input.Schema;
+            init.InputSchema = _input.Schema;
         }
     }
 

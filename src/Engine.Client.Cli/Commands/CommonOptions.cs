@@ -24,7 +24,7 @@ internal static class CommonOptions
         CustomParser = result => ParseDuration(result, "--timeout"),
     };
 
-    /// <summary><c>--keepalive &lt;duration|off&gt;</c>: <see cref="WorkerClientOptions.KeepAlivePingDelay"/>; not given = the SDK default (off).</summary>
+    /// <summary><c>--keepalive &lt;duration|off&gt;</c>: <see cref="WorkerConnectionOptions.KeepAlivePingDelay"/>; not given = the SDK default (off).</summary>
     public static Option<TimeSpan?> KeepAlive() => new("--keepalive")
     {
         Description = "HTTP/2 keepalive: ping the worker when nothing arrived from it for this long while a call is active, for example 10m, or off. " +

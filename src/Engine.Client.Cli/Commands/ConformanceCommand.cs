@@ -68,7 +68,7 @@ internal static class ConformanceCommand
             var clientOptions = new WorkerClientOptions();
             if (keepAliveDelay is { } delay)
             {
-                clientOptions.KeepAlivePingDelay = delay;
+                clientOptions.Connection.KeepAlivePingDelay = delay;
             }
 
             var renderer = Renderer.For(context.Console);
@@ -78,7 +78,7 @@ internal static class ConformanceCommand
             if (specification is not null)
             {
                 target = specPath!;
-                var processOptions = new WorkerProcessOptions { Client = clientOptions };
+                var processOptions = new WorkerProcessOptions();
                 if (processIds.Count > 0)
                 {
                     var processResults = await WorkerConformance.CheckProcessAsync(specification, processOptions, progress, context.Signals.Interrupt);
@@ -90,7 +90,7 @@ internal static class ConformanceCommand
                     WorkerConformance conformance;
                     try
                     {
-                        conformance = await WorkerConformance.LaunchAsync(specification, options, processOptions, context.Signals.Interrupt);
+                        conformance = await WorkerConformance.LaunchAsync(specification, options, processOptions, clientOptions, context.Signals.Interrupt);
                     }
                     catch (WorkerLaunchException ex)
                     {

@@ -61,7 +61,7 @@ internal static class RunCommand
                 SessionConf = KeyValues.ParseAll(parse.GetValue(sessionConf), "--session-conf"),
                 TaskContext = KeyValues.ParseAll(parse.GetValue(taskContext), "--task-context"),
                 ChunkSize = ToInt(parse.GetValue(chunkSize), "--chunk-size"),
-                MaxMessageSize = ToInt(parse.GetValue(maxMessageSize), "--max-message-size") ?? WorkerClientOptions.DefaultMaxSendMessageSize,
+                MaxMessageSize = ToInt(parse.GetValue(maxMessageSize), "--max-message-size") ?? new WorkerClientOptions().Connection.MaxSendMessageSize,
                 Timeout = parse.GetValue(timeout),
                 KeepAlive = parse.GetValue(keepAlive),
                 PreviewLimit = PreviewRows,
@@ -180,7 +180,7 @@ internal static class RunCommand
         {
             throw new UsageException($"--chunk-size {request.ChunkSize} does not fit the worker's message limit of {request.MaxMessageSize} bytes (--max-message-size) with its framing; give a chunk size of at most {request.MaxMessageSize - 64} bytes.", ex);
         }
-        catch (ArgumentException ex) when (ex.Message.StartsWith(nameof(WorkerClientOptions.MaxSendMessageSize), StringComparison.Ordinal))
+        catch (ArgumentException ex) when (ex.Message.StartsWith(nameof(WorkerConnectionOptions.MaxSendMessageSize), StringComparison.Ordinal))
         {
             throw new UsageException($"--max-message-size {request.MaxMessageSize} is too small; give at least 64KiB.", ex);
         }

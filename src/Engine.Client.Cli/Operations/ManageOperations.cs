@@ -60,11 +60,11 @@ internal static class ManageOperations
     {
         var options = new WorkerClientOptions
         {
-            ConnectTimeout = timeout < TimeSpan.FromSeconds(10) ? timeout : TimeSpan.FromSeconds(10),
+            Connection = { ConnectTimeout = timeout < TimeSpan.FromSeconds(10) ? timeout : TimeSpan.FromSeconds(10) },
         };
         if (keepAlive is { } delay)
         {
-            options.KeepAlivePingDelay = delay;
+            options.Connection.KeepAlivePingDelay = delay;
         }
 
         await using var client = WorkerClient.Create(address, options);

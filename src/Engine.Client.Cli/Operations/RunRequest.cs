@@ -19,18 +19,18 @@ internal sealed record RunRequest
     /// </summary>
     public WorkerSessionSource OpenSource()
     {
-        var client = BuildClientOptions();
         if (Specification is { } specification)
         {
             return WorkerPool.Create(specification, new WorkerPoolOptions
             {
                 MaxIdleWorkers = 0,
                 CancelSessionsOnDispose = true,
-                Process = new WorkerProcessOptions { Client = client },
+                Connection = BuildConnectionOptions(),
+                Session = BuildSessionOptions(),
             });
         }
 
-        return WorkerClient.Create(Worker ?? throw new InvalidOperationException("A run needs a worker address or a specification."), client);
+        return WorkerClient.Create(Worker ?? throw new InvalidOperationException("A run needs a worker address or a specification."), BuildClientOptions());
     }
 
     /// <summary>The payload format tag (<c>Init.udf.format</c>).</summary>
@@ -47,7 +47,7 @@ internal sealed record RunRequest
     public int? ChunkSize { get; init; }
 
     /// <summary>The worker's inbound message limit (default 4 MiB).</summary>
-    public int MaxMessageSize { get; init; } = WorkerClientOptions.DefaultMaxSendMessageSize;
+    public int MaxMessageSize { get; init; } = new WorkerClientOptions().Connection.MaxSendMessageSize;
 
     /// <summary>Bound on the whole run, and cap of the session's protocol timeouts; <see langword="null"/> for none.</summary>
     public TimeSpan? Timeout { get; init; }
@@ -78,18 +78,15 @@ internal sealed record RunRequest
         return options;
     }
 
-    /// <summary>The client settings: the worker's message limit, the keepalive, a connect timeout capped at <see cref="Timeout"/>.</summary>
-    public WorkerClientOptions BuildClientOptions()
+    /// <summary>The connection settings: the worker's message limit, the keepalive, a connect timeout capped at <see cref="Timeout"/>.</summary>
+    public WorkerConnectionOptions BuildConnectionOptions()
     {
-        var options = new WorkerClientOptions
-        {
-            MaxSendMessageSize = MaxMessageSize,
-            Session = BuildSessionOptions(),
-        };
+        var options = new WorkerConnectionOptions { MaxSendMessageSize = MaxMessageSize };
         if (KeepAlive is { } keepAlive)
         {
             options.KeepAlivePingDelay = keepAlive;
         }
+
         if (Timeout is { } timeout)
         {
             options.ConnectTimeout = Min(options.ConnectTimeout, timeout);
@@ -97,6 +94,13 @@ internal sealed record RunRequest
 
         return options;
     }
+
+    /// <summary>The client settings: <see cref="BuildConnectionOptions"/> and <see cref="BuildSessionOptions"/>.</summary>
+    public WorkerClientOptions BuildClientOptions() => new()
+    {
+        Connection = BuildConnectionOptions(),
+        Session = BuildSessionOptions(),
+    };
 
     /// <summary>The Init sent to the worker.</summary>
     public SessionInit BuildInit()

@@ -116,7 +116,7 @@ internal static class Durations
             return false;
         }
 
-        if (value < WorkerClientOptions.MinKeepAlivePingDelay)
+        if (value < MinKeepAlivePingDelay)
         {
             error = $"'{text}' is shorter than 1 s, the shortest keepalive delay; give 1s or more (more than 5m for gRPC-core, Java and Go workers), or off.";
             return false;
@@ -124,6 +124,9 @@ internal static class Durations
 
         return true;
     }
+
+    /// <summary>The shortest keepalive delay .NET's HTTP/2 client accepts (WorkerConnectionOptions.KeepAlivePingDelay says so too).</summary>
+    private static readonly TimeSpan MinKeepAlivePingDelay = TimeSpan.FromSeconds(1);
 
     /// <summary>A short human form: <c>500 ms</c>, <c>1.5 s</c>, <c>2 min</c>.</summary>
     public static string Format(TimeSpan value) => value.TotalMilliseconds switch

@@ -195,6 +195,6 @@ internal sealed class ArrowFrameWriter : IDisposable
             : string.Create(CultureInfo.InvariantCulture, $"Row {offset} of input batch {batchIndex} encodes to {size} bytes on its own (with the batch's {batch.ColumnCount}-column schema)");
         return new ArgumentException(string.Create(
             CultureInfo.InvariantCulture,
-            $"{what}, over the worker's message limit ({MaxFrameSize} bytes for one Arrow IPC stream after DataRequest framing). Batches are split by rows, never within a row: make the row smaller, or raise {nameof(WorkerClientOptions)}.{nameof(WorkerClientOptions.MaxSendMessageSize)} if the worker accepts larger messages."));
+            $"{what}, over the worker's message limit ({MaxFrameSize} bytes for one Arrow IPC stream after DataRequest framing). Batches are split by rows, never within a row: make the row smaller, or raise {nameof(WorkerClientOptions)}.{nameof(WorkerClientOptions.Connection)}.{nameof(WorkerConnectionOptions.MaxSendMessageSize)} if the worker accepts larger messages."));
     }
 }

@@ -105,7 +105,8 @@ public sealed class WorkerConformance : IDisposable, IAsyncDisposable
     /// </summary>
     /// <param name="specification">The worker's specification.</param>
     /// <param name="options">Check settings (the worker's profile); <see langword="null"/> uses the defaults.</param>
-    /// <param name="processOptions">Launch settings (socket directory, client options); <see langword="null"/> uses the defaults.</param>
+    /// <param name="processOptions">Launch settings (socket directory, readiness); <see langword="null"/> uses the defaults.</param>
+    /// <param name="clientOptions">The client of the launched worker (connection, clock, logging); <see langword="null"/> uses the defaults.</param>
     /// <param name="cancellationToken">Abandons the launch (the process is stopped).</param>
     /// <exception cref="WorkerSpecificationException">The specification is invalid.</exception>
     /// <exception cref="WorkerLaunchException">The worker could not be started or did not become ready; nothing is left behind.</exception>
@@ -114,14 +115,16 @@ public sealed class WorkerConformance : IDisposable, IAsyncDisposable
         WorkerSpecification specification,
         WorkerConformanceOptions? options = null,
         WorkerProcessOptions? processOptions = null,
+        WorkerClientOptions? clientOptions = null,
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(specification);
         (options ?? new WorkerConformanceOptions()).Clone().Validate();
+        processOptions = WithClient(processOptions, clientOptions);
         var process = await WorkerProcess.StartAsync(specification, processOptions, id: null, cancellationToken).ConfigureAwait(false);
         try
         {
-            var conformance = Create(process.Address, (processOptions ?? new WorkerProcessOptions()).Client, options);
+            var conformance = Create(process.Address, processOptions.Client, options);
             conformance._ownedProcess = process;
             return conformance;
         }
@@ -130,6 +133,18 @@ public sealed class WorkerConformance : IDisposable, IAsyncDisposable
             await process.StopAsync(cancellationToken: CancellationToken.None).ConfigureAwait(false);
             throw;
         }
+    }
+
+    /// <summary>A copy of the launch settings whose worker client uses <paramref name="clientOptions"/>.</summary>
+    private static WorkerProcessOptions WithClient(WorkerProcessOptions? processOptions, WorkerClientOptions? clientOptions)
+    {
+        var effective = (processOptions ?? new WorkerProcessOptions()).Clone();
+        if (clientOptions is not null)
+        {
+            effective.Client = clientOptions.Clone();
+        }
+
+        return effective;
     }
 
     /// <summary>The check with <paramref name="id"/> (case-insensitive).</summary>
@@ -195,7 +210,7 @@ public sealed class WorkerConformance : IDisposable, IAsyncDisposable
     /// unknown command-line flags.
     /// </summary>
     /// <param name="specification">The worker's specification; a check whose transport it does not use (a stale socket file over TCP) is not applicable.</param>
-    /// <param name="processOptions">Launch settings (socket directory, client options); <see langword="null"/> uses the defaults.</param>
+    /// <param name="processOptions">Launch settings (socket directory, readiness); <see langword="null"/> uses the defaults.</param>
     /// <param name="progress">Told each result as soon as its check ends; <see langword="null"/> for none.</param>
     /// <param name="cancellationToken">Stops the run; the check in progress ends as failed and its worker is stopped.</param>
     /// <returns>One result per process check, in <see cref="ProcessChecks"/> order. Never throws for a misbehaving worker.</returns>

@@ -31,13 +31,13 @@ internal sealed class ManageClient
         _options = options;
         _telemetry = EngineClientTelemetry.For(options.MeterFactory);
         _logger = options.LoggerFactory.CreateLogger<ManageClient>();
-        _pipeline = options.ManageAttempts <= 1
+        _pipeline = options.Connection.ManageAttempts <= 1
             ? ResiliencePipeline.Empty
             : new ResiliencePipelineBuilder { TimeProvider = options.TimeProvider }
                 .AddRetry(new RetryStrategyOptions
                 {
                     ShouldHandle = new PredicateBuilder().Handle<RpcException>(e => e.StatusCode == StatusCode.Unavailable),
-                    MaxRetryAttempts = options.ManageAttempts - 1,
+                    MaxRetryAttempts = options.Connection.ManageAttempts - 1,
                     BackoffType = DelayBackoffType.Exponential,
                     Delay = TimeSpan.FromMilliseconds(50),
                     MaxDelay = TimeSpan.FromSeconds(1),
@@ -74,7 +74,7 @@ internal sealed class ManageClient
             new WorkerRequest { Shutdown = request },
             WorkerResponse.ManageOneofCase.Shutdown,
             "shutdown",
-            timeout ?? _options.ShutdownTimeout,
+            timeout ?? _options.Connection.ShutdownTimeout,
             cancellationToken).ConfigureAwait(false);
         return new ShutdownResult(response.Shutdown.SessionsSettled, _options.TimeProvider.GetElapsedTime(start));
     }

@@ -1,3 +1,5 @@
+using Apache.Arrow;
+using Engine.Client.Arrow;
 using Engine.Client.Payloads;
 using Engine.Client.Protocol;
 using Google.Protobuf;
@@ -19,25 +21,25 @@ public enum PayloadChunking
 /// The payload memory is sent without copying; keep it unchanged until
 /// <see cref="WorkerSession.InitAsync"/> completes.
 /// </summary>
-public sealed partial class SessionInit
+public sealed class SessionInit
 {
     /// <summary>The protocol revision this client speaks.</summary>
     public const uint CurrentProtocolVersion = 1;
 
-    /// <summary>Creates an Init for <paramref name="payload"/> in the encoding named by <paramref name="format"/>.</summary>
+    /// <summary>Creates an Init for <paramref name="payload"/> in the encoding named by <paramref name="payloadFormat"/>.</summary>
     /// <param name="payload">The serialized UDF bundle, opaque to the engine.</param>
-    /// <param name="format">Required, non-empty tag naming the payload encoding (for example <c>builtin</c>).</param>
-    public SessionInit(ReadOnlyMemory<byte> payload, string format)
+    /// <param name="payloadFormat">Required, non-empty tag naming the payload encoding (for example <c>builtin</c>); sent in <c>udf.format</c>.</param>
+    public SessionInit(ReadOnlyMemory<byte> payload, string payloadFormat)
     {
         Payload = payload;
-        Format = format;
+        PayloadFormat = payloadFormat;
     }
 
     /// <summary>The serialized UDF bundle.</summary>
     public ReadOnlyMemory<byte> Payload { get; set; }
 
-    /// <summary>Tag naming the payload encoding; required and non-empty.</summary>
-    public string Format { get; set; }
+    /// <summary>Tag naming the payload encoding (<c>udf.format</c>); required and non-empty. Not to be confused with <see cref="DataFormat"/>, the wire format of the data.</summary>
+    public string PayloadFormat { get; set; }
 
     /// <summary>Human-readable UDF name, or <see langword="null"/> for none.</summary>
     public string? Name { get; set; }
@@ -51,11 +53,29 @@ public sealed partial class SessionInit
     /// <summary>Protocol revision sent in Init. Default <see cref="CurrentProtocolVersion"/>; <see langword="null"/> sends none (the initial revision).</summary>
     public uint? ProtocolVersion { get; set; } = CurrentProtocolVersion;
 
-    /// <summary>Input schema in the data format (Arrow: an IPC stream holding only the schema), or <see langword="null"/>. See also <see cref="InputArrowSchema"/>.</summary>
-    public ReadOnlyMemory<byte>? InputSchema { get; set; }
+    /// <summary>
+    /// The schema of every input batch; sent in <c>Init.input_schema</c> as an Arrow IPC stream
+    /// holding the schema only. <see langword="null"/> (default) declares none.
+    /// </summary>
+    /// <remarks>
+    /// With <see cref="WorkerSession.ProcessAsync(IAsyncEnumerable{RecordBatch}, ProcessOptions?, CancellationToken)"/>,
+    /// every input batch must match it (field names and types, in order) or the session rejects the
+    /// batch before sending anything of it. Without a declared schema, the first input batch's schema
+    /// is the one every later batch must match.
+    /// </remarks>
+    public Schema? InputSchema { get; set; }
 
-    /// <summary>Output schema, same encoding, or <see langword="null"/>. See also <see cref="OutputArrowSchema"/>.</summary>
-    public ReadOnlyMemory<byte>? OutputSchema { get; set; }
+    /// <summary>
+    /// The schema the worker's output must have; sent in <c>Init.output_schema</c> as an Arrow IPC
+    /// stream holding the schema only. <see langword="null"/> (default) declares none.
+    /// </summary>
+    /// <remarks>
+    /// With <see cref="WorkerSession.ProcessAsync(IAsyncEnumerable{RecordBatch}, ProcessOptions?, CancellationToken)"/>,
+    /// an output batch with another schema fails the session (<see cref="WorkerOutputException"/>)
+    /// and Cancel is sent. Without a declared schema, the first output batch's schema is the one
+    /// every later output batch must match.
+    /// </remarks>
+    public Schema? OutputSchema { get; set; }
 
     /// <summary>Per-task identifiers (partition id, attempt id, stage id, ...).</summary>
     public IDictionary<string, string> TaskContext { get; } = new Dictionary<string, string>(StringComparer.Ordinal);
@@ -73,12 +93,23 @@ public sealed partial class SessionInit
     public PayloadChunking Chunking { get; set; } = PayloadChunking.Auto;
 
     /// <summary>
+    /// Creates an Init for an Arrow session: the payload, its format tag and the Arrow schemas to
+    /// declare in <c>Init.input_schema</c> and <c>Init.output_schema</c>.
+    /// </summary>
+    /// <param name="payload">The serialized UDF bundle, opaque to the engine.</param>
+    /// <param name="payloadFormat">Required, non-empty tag naming the payload encoding (for example <c>builtin</c>).</param>
+    /// <param name="inputSchema">The schema of every input batch, or <see langword="null"/> to declare none.</param>
+    /// <param name="outputSchema">The schema the output must have, or <see langword="null"/> to declare none.</param>
+    public static SessionInit ForArrow(ReadOnlyMemory<byte> payload, string payloadFormat, Schema? inputSchema, Schema? outputSchema = null) =>
+        new(payload, payloadFormat) { InputSchema = inputSchema, OutputSchema = outputSchema };
+
+    /// <summary>
     /// Builds the Init message and decides chunking. Throws <see cref="ArgumentException"/> for a
     /// bad Init before anything is sent.
     /// </summary>
     internal InitPlan BuildPlan(int maxMessageSize, int chunkSize)
     {
-        if (string.IsNullOrEmpty(Format))
+        if (string.IsNullOrEmpty(PayloadFormat))
         {
             throw new ArgumentException("The payload format is empty; Init requires a non-empty tag naming the payload encoding (for example \"builtin\").");
         }
@@ -99,7 +130,7 @@ public sealed partial class SessionInit
             }
         }
 
-        var udf = new UdfPayload { Format = Format };
+        var udf = new UdfPayload { Format = PayloadFormat };
         if (Name is not null)
         {
             udf.Name = Name;
@@ -116,14 +147,14 @@ public sealed partial class SessionInit
             init.ProtocolVersion = version;
         }
 
-        if (WireInputSchema() is { } input)
+        if (InputSchema is { } input)
         {
-            init.InputSchema = UnsafeByteOperations.UnsafeWrap(input);
+            init.InputSchema = UnsafeByteOperations.UnsafeWrap(ArrowSchemas.Serialize(input));
         }
 
-        if (WireOutputSchema() is { } output)
+        if (OutputSchema is { } output)
         {
-            init.OutputSchema = UnsafeByteOperations.UnsafeWrap(output);
+            init.OutputSchema = UnsafeByteOperations.UnsafeWrap(ArrowSchemas.Serialize(output));
         }
 
         if (Timezone is not null)
@@ -139,36 +170,6 @@ public sealed partial class SessionInit
         init.TaskContext.Add(TaskContext);
         init.SessionConf.Add(SessionConf);
 
-        var payload = Payload;
-        var envelopeWithoutPayload = new UdfRequest { Control = new UdfControlRequest { Init = init } }.CalculateSize();
-
-        // Size and CRC fields, the chunking flag and the payload's own tag and length prefix.
-        const int PayloadFieldsAllowance = 32;
-        var inlineSize = envelopeWithoutPayload + PayloadFieldsAllowance + payload.Length;
-        var chunk = payload.Length > 0 && (Chunking == PayloadChunking.Always || inlineSize > maxMessageSize);
-
-        if (envelopeWithoutPayload + PayloadFieldsAllowance > maxMessageSize)
-        {
-            throw new ArgumentException(
-                $"Init without its payload is {envelopeWithoutPayload} bytes, over the worker's message limit of {maxMessageSize} bytes: schemas, task context, session conf and parameters must fit in one message. Make them smaller or raise {nameof(WorkerClientOptions)}.{nameof(WorkerClientOptions.MaxSendMessageSize)} if the worker accepts more.");
-        }
-
-        if (chunk)
-        {
-            init.IsChunkingPayload = true;
-            udf.PayloadSize = payload.Length;
-            udf.PayloadCrc32 = PayloadChunker.Crc32(payload.Span);
-            return new InitPlan(
-                new UdfRequest { Control = new UdfControlRequest { Init = init } },
-                payload,
-                chunkSize,
-                PayloadChunker.ChunkCount(payload.Length, chunkSize));
-        }
-
-        udf.Payload = UnsafeByteOperations.UnsafeWrap(payload);
-        return new InitPlan(new UdfRequest { Control = new UdfControlRequest { Init = init } }, ReadOnlyMemory<byte>.Empty, chunkSize, 0);
+        return InitPlan.Create(init, Payload, Chunking == PayloadChunking.Always, maxMessageSize, chunkSize);
     }
 }
-
-/// <summary>The Init message and, when chunking, the payload to send after it.</summary>
-internal sealed record InitPlan(UdfRequest Init, ReadOnlyMemory<byte> ChunkedPayload, int ChunkSize, int ChunkCount);

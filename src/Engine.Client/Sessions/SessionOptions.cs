@@ -7,7 +7,7 @@ namespace Engine.Client;
 public sealed class SessionOptions
 {
     /// <summary>1 MiB.</summary>
-    public const int DefaultPayloadChunkSize = 1024 * 1024;
+    internal const int DefaultPayloadChunkSize = 1024 * 1024;
 
     /// <summary>
     /// How long to wait for the worker's InitResponse, counted from the start of

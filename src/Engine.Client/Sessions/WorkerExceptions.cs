@@ -2,7 +2,11 @@ using Grpc.Core;
 
 namespace Engine.Client;
 
-/// <summary>Base of every failure that involves a worker. <see cref="Worker"/> names it.</summary>
+/// <summary>
+/// Base of every failure that involves a worker: catch it to handle them all. <see cref="Worker"/>
+/// names the worker; the concrete type says what failed (a session's in-band error, the transport,
+/// an unreachable address, a launch, the environment setup, a specification, invalid output).
+/// </summary>
 public abstract class WorkerException : Exception
 {
     /// <summary>Creates the exception.</summary>
@@ -12,7 +16,10 @@ public abstract class WorkerException : Exception
         Worker = worker;
     }
 
-    /// <summary>The worker's address or name.</summary>
+    /// <summary>
+    /// The worker's address or name; for a failure before any worker exists, what stands for it
+    /// (the specification's file, <c>worker specification</c> or <c>worker environment</c>).
+    /// </summary>
     public string Worker { get; }
 }
 
@@ -158,7 +165,7 @@ public sealed class WorkerTransportException : WorkerException
             _ => exception.Message,
         };
         return exception is not null && IsTooManyPings(exception)
-            ? cause?.TrimEnd('.') + ". The worker closed the connection for too many keepalive pings: keep WorkerClientOptions.KeepAlivePingDelay off (the default) or above the worker's limit (5 minutes for gRPC-core, Java and Go servers)."
+            ? cause?.TrimEnd('.') + ". The worker closed the connection for too many keepalive pings: keep WorkerConnectionOptions.KeepAlivePingDelay off (the default) or above the worker's limit (5 minutes for gRPC-core, Java and Go servers)."
             : cause;
     }
 

@@ -1,8 +1,9 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
-using System.Runtime.ExceptionServices;
-using System.Threading.Channels;
+using Apache.Arrow;
+using Engine.Client.Arrow;
 using Engine.Client.Diagnostics;
+using Engine.Client.Payloads;
 using Engine.Client.Protocol;
 using Engine.Client.Sessions;
 using Engine.Client.Transport;
@@ -18,11 +19,12 @@ namespace Engine.Client;
 /// </summary>
 /// <remarks>
 /// <para>
-/// Shape: a single writer task owns the request stream (Init, payload chunks, data, Finish, Cancel
-/// all pass through one bounded queue); a single reader task reads the response stream, delivers
-/// data to a bounded output buffer and correlates control responses by position, enforcing the
-/// protocol's order. One atomic state settles the outcome: the first terminal wins and wakes every
-/// waiter.
+/// Shape: a façade over four collaborators, each owning its own fields. The state machine owns
+/// every protocol fact and decides (whether to write Cancel, whether a response is in order,
+/// whether a terminator settles now); the writer's single task owns the request stream (Init,
+/// payload chunks, data, Finish, Cancel all pass through one bounded queue) and pumps the input;
+/// the reader's single task reads the response stream into a bounded output buffer; the watchdog
+/// runs the deadlines. The outcome is settled once: the first terminal wins and wakes every waiter.
 /// </para>
 /// <para>
 /// Thread safety: <see cref="CloseAsync"/>, <see cref="Cancel"/> and <see cref="DisposeAsync"/> may
@@ -35,8 +37,6 @@ public sealed partial class WorkerSession : IAsyncDisposable
 {
     private static long s_lastSessionId;
 
-    private static readonly UdfRequest EmptyFinish = new() { Control = new UdfControlRequest { Finish = new Finish() } };
-
     private readonly string _worker;
     private readonly CallInvoker _invoker;
     private readonly SessionOptions _options;
@@ -45,54 +45,22 @@ public sealed partial class WorkerSession : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly ISessionLease? _lease;
     private readonly SessionStateMachine _state = new();
-    private readonly Lock _gate = new();
-
-    // Outbound: Init, one data batch at a time, Finish. Cancel never waits in it: it overtakes.
-    private readonly Channel<Outbound> _outbound = Channel.CreateBounded<Outbound>(
-        new BoundedChannelOptions(2) { SingleReader = true, SingleWriter = false });
-
-    private readonly Channel<ReadOnlyMemory<byte>> _output;
-    private readonly WriteAck _ack = new();
-    private readonly CancellationTokenSource _stopInput = new();
+    private readonly SessionWatchdog _watchdog;
+    private readonly SessionWriter _writer;
+    private readonly SessionReader _reader;
     private readonly TaskCompletionSource<SessionInitResult> _init = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly SessionTelemetry _telemetry;
 
     private AsyncDuplexStreamingCall<UdfRequest, UdfResponse>? _call;
-    private Task _readerTask = Task.CompletedTask;
-    private Task _writerTask = Task.CompletedTask;
     private TaskCompletionSource<SessionOutcome>? _close;
-    private readonly SessionTelemetry _telemetry;
     private Activity? _activity;
     private Activity? _initActivity;
     private Activity? _endActivity;
+    private ArrowSessionLayer? _arrow;
     private int _released;
     private int _processStarted;
-
-    // Guarded by _gate.
-    private bool _initWritten;
-    private bool _initResponded;
-    private bool _finishStarted;
-    private bool _cancelRequested;
-    private bool _cancelByCaller;
-    private bool _cancelWritten;
-    private bool _errorReceived;
-    private bool _aborted;
-    private bool _halfClosed;
-    private string? _cancelReason;
-    private SessionError? _priorError;
-    private Exception? _localFailure;
-    private Exception? _firstTransportError;
-    private ReadOnlyMemory<byte>? _initData;
-
-    private Exception? _outputFailure;
-
-    // Writer-owned and reader-owned counters; read by snapshots.
-    private long _batchesSent;
-    private long _bytesSent;
-    private long _batchesReceived;
-    private long _bytesReceived;
     private long _startTimestamp;
-    private long _lastWorkerMessageTimestamp;
-    private long _outputDiscarded;
+    private bool _telemetryStarted;
 
     internal WorkerSession(
         CallInvoker invoker,
@@ -118,8 +86,9 @@ public sealed partial class WorkerSession : IAsyncDisposable
         _telemetry = telemetry ?? SessionTelemetry.Default;
         _activity = _telemetry.Started;
         Id = Interlocked.Increment(ref s_lastSessionId);
-        _output = Channel.CreateBounded<ReadOnlyMemory<byte>>(
-            new BoundedChannelOptions(_options.OutputBufferCapacity) { SingleReader = true, SingleWriter = true });
+        _watchdog = new SessionWatchdog(this, _state, _time, _options);
+        _writer = new SessionWriter(this, _state, _watchdog, _options, maxSendMessageSize);
+        _reader = new SessionReader(this, _state, _watchdog, _time, _options.OutputBufferCapacity);
     }
 
     /// <summary>Process-unique number of this session, used in logs, traces and errors.</summary>
@@ -157,7 +126,7 @@ public sealed partial class WorkerSession : IAsyncDisposable
         ThrowIfEnded("InitAsync");
         var plan = init.BuildPlan(_maxSendMessageSize, _options.EffectiveChunkSize(_maxSendMessageSize));
         cancellationToken.ThrowIfCancellationRequested();
-        if (!_state.TryAdvance(SessionPhase.Created, SessionPhase.Initializing))
+        if (!_state.Fire(SessionEvent.InitCalled))
         {
             ThrowIfEnded("InitAsync");
             if (_state.Phase == SessionPhase.Cancelling)
@@ -169,12 +138,15 @@ public sealed partial class WorkerSession : IAsyncDisposable
         }
 
         _startTimestamp = _time.GetTimestamp();
-        RememberArrowSchemas(init, plan);
+        if (init.InputSchema is not null || init.OutputSchema is not null)
+        {
+            _arrow = NewArrowLayer(init.InputSchema, init.OutputSchema);
+        }
         StartTelemetry(init);
 
         // Armed before the call starts: the InitResponse may be handled before StartCall returns,
         // and its arrival must find the deadline there to disarm.
-        ArmWatchdog(WatchdogKind.InitResponse, _options.InitResponseTimeout);
+        _watchdog.Arm(WatchdogKind.InitResponse, _options.InitResponseTimeout);
         if (!StartCall(plan))
         {
             return await _init.Task.ConfigureAwait(false);
@@ -239,9 +211,65 @@ public sealed partial class WorkerSession : IAsyncDisposable
 
         // Init succeeded. If the session failed since (an ErrorResponse right after the
         // InitResponse, say), the enumeration surfaces that failure.
-        _state.TryAdvance(SessionPhase.Ready, SessionPhase.Processing);
+        _state.Fire(SessionEvent.ProcessCalled);
         return ReadOutputAsync(input, options, cancellationToken);
     }
+
+    /// <summary>
+    /// Streams Arrow record batches to the worker and its output batches back, full duplex, then
+    /// sends Finish. Enumerate the result to drive the session; it ends when the worker's
+    /// FinishResponse arrives.
+    /// </summary>
+    /// <param name="input">
+    /// The input batches. Each one is encoded as one Arrow IPC stream per DataRequest, split by
+    /// rows into several DataRequests when it would not fit the worker's message limit
+    /// (<see cref="WorkerConnectionOptions.MaxSendMessageSize"/>). The caller keeps owning every input
+    /// batch: the session is done with a batch once it asks for the next one, so the source may
+    /// dispose it then, never before.
+    /// </param>
+    /// <param name="cancellationToken">Cancels the session: Cancel is sent and the enumeration throws <see cref="OperationCanceledException"/>.</param>
+    /// <returns>
+    /// The output batches, read without copying: their buffers point into the received message,
+    /// which the batch keeps alive. The caller owns each batch; it stays valid after the
+    /// enumeration moves on, and disposing it is optional (its memory is managed).
+    /// </returns>
+    /// <remarks>
+    /// <para>
+    /// Input batches are checked before anything of them is sent: a null batch, a batch whose
+    /// memory was released by <see cref="RecordBatch.Dispose()"/>, or a batch whose schema differs
+    /// from the session's input schema (<see cref="SessionInit.InputSchema"/>, else the first
+    /// batch's) ends the session: the enumeration throws <see cref="ArgumentException"/> naming the
+    /// batch (and the field that differs) and Cancel is sent.
+    /// </para>
+    /// <para>
+    /// Output that is not a valid Arrow IPC stream, or whose schema differs from the session's
+    /// output schema (<see cref="SessionInit.OutputSchema"/>, else the first output batch's),
+    /// ends the session the same way with a <see cref="WorkerOutputException"/>.
+    /// </para>
+    /// </remarks>
+    /// <exception cref="InvalidOperationException">Init has not succeeded, processing already started, or the session ended.</exception>
+    public IAsyncEnumerable<RecordBatch> ProcessAsync(IAsyncEnumerable<RecordBatch> input, CancellationToken cancellationToken = default) =>
+        ProcessAsync(input, options: null, cancellationToken);
+
+    /// <inheritdoc cref="ProcessAsync(IAsyncEnumerable{RecordBatch}, CancellationToken)"/>
+    /// <param name="input">The input batches; see the other overload.</param>
+    /// <param name="options">Per-call options, such as the Finish callback; <see langword="null"/> for defaults.</param>
+    /// <param name="cancellationToken">Cancels the session.</param>
+    public IAsyncEnumerable<RecordBatch> ProcessAsync(
+        IAsyncEnumerable<RecordBatch> input,
+        ProcessOptions? options,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+
+        // Without declared schemas (or before InitAsync, when the bytes level refuses with the
+        // reason) the layer takes the first batch's schema.
+        var arrow = _arrow ?? NewArrowLayer(null, null);
+        return arrow.ProcessAsync(input, options, cancellationToken);
+    }
+
+    private ArrowSessionLayer NewArrowLayer(Schema? input, Schema? output) =>
+        new(this, input, output, _maxSendMessageSize - SessionWriter.DataFramingAllowance);
 
     /// <summary>
     /// Asks the worker to cancel this execution (Cancel, after Finish when Finish already went). Returns
@@ -273,6 +301,33 @@ public sealed partial class WorkerSession : IAsyncDisposable
     /// <summary>Closes the session (see <see cref="CloseAsync"/>).</summary>
     public async ValueTask DisposeAsync() => await CloseAsync().ConfigureAwait(false);
 
+    /// <summary>The session's logger.</summary>
+    internal ILogger Logger => _logger;
+
+    /// <summary>The session's meters and tags.</summary>
+    internal SessionTelemetry Telemetry => _telemetry;
+
+    /// <summary>The outbound side.</summary>
+    internal SessionWriter Writer => _writer;
+
+    /// <summary>The inbound side.</summary>
+    internal SessionReader Reader => _reader;
+
+    /// <summary>Whether Init succeeded.</summary>
+    internal bool InitSucceeded => _init.Task.IsCompletedSuccessfully;
+
+    /// <summary>The worker answered Init: records its duration, ends its span, returns the time since InitAsync started.</summary>
+    internal TimeSpan OnInitAnswered()
+    {
+        var elapsed = _time.GetElapsedTime(_startTimestamp);
+        _telemetry.Instruments.InitDuration.Record(elapsed.TotalSeconds, _telemetry.PoolOnly);
+        Interlocked.Exchange(ref _initActivity, null)?.Dispose();
+        return elapsed;
+    }
+
+    /// <summary>Init succeeded.</summary>
+    internal void CompleteInit(SessionInitResult result) => _init.TrySetResult(result);
+
     private async IAsyncEnumerable<ReadOnlyMemory<byte>> ReadOutputAsync(
         IAsyncEnumerable<ReadOnlyMemory<byte>> input,
         ProcessOptions? options,
@@ -280,15 +335,15 @@ public sealed partial class WorkerSession : IAsyncDisposable
     {
         using var registration = cancellationToken.UnsafeRegister(
             static state => ((WorkerSession)state!).RequestCancel("the caller cancelled processing", byCaller: true), this);
-        _ = PumpInputAsync(input, options, cancellationToken);
+        _ = _writer.PumpInputAsync(input, options, cancellationToken);
 
-        var reader = _output.Reader;
+        var reader = _reader.Output;
         var completed = false;
         try
         {
             while (true)
             {
-                ThrowIfOutputFailed();
+                _reader.ThrowIfOutputFailed();
                 if (reader.TryRead(out var item))
                 {
                     yield return item;
@@ -309,7 +364,7 @@ public sealed partial class WorkerSession : IAsyncDisposable
                 if (!more)
                 {
                     OnOutputDone();
-                    ThrowIfOutputFailed();
+                    _reader.ThrowIfOutputFailed();
                     completed = true;
                     yield break;
                 }
@@ -323,14 +378,6 @@ public sealed partial class WorkerSession : IAsyncDisposable
             }
 
             OnOutputDone();
-        }
-    }
-
-    private void ThrowIfOutputFailed()
-    {
-        if (Volatile.Read(ref _outputFailure) is { } failure)
-        {
-            ExceptionDispatchInfo.Throw(failure);
         }
     }
 
@@ -356,34 +403,49 @@ public sealed partial class WorkerSession : IAsyncDisposable
             return false;
         }
 
-        bool abortNow;
-        lock (_gate)
+        Volatile.Write(ref _call, call);
+        if (_state.IsAborted && Interlocked.Exchange(ref _call, null) is { } aborted)
         {
-            _call = call;
-            abortNow = _aborted;
+            DisposeCall(aborted);
         }
 
-        if (abortNow)
-        {
-            DisposeCall(call);
-        }
-
-        _readerTask = ReadLoopAsync(call);
-
-        // Queued before the writer starts, so the writer finds Init at once and starts writing it
-        // on this thread instead of waking up for it on another. Fails only when a Cancel that
-        // raced the start completed the queue; the writer settles that.
-        _outbound.Writer.TryWrite(new Outbound(OutboundKind.Init, null, plan));
-        _writerTask = WriteLoopAsync(call);
+        _reader.Start(call);
+        _writer.Start(call, plan);
         return true;
+    }
+
+    /// <summary>How a pooled worker failed (exit code, signal), or <see langword="null"/>: no pool, or it cannot say.</summary>
+    internal async ValueTask<string?> ExplainStreamFailureAsync()
+    {
+        if (_lease is null)
+        {
+            return null;
+        }
+
+        try
+        {
+            return await _lease.ExplainStreamFailureAsync().ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            SessionLog.ReleaseHookFailed(_logger, Id, _worker, ex);
+            return null;
+        }
+    }
+
+    /// <summary>The Execute call could not even start (its channel was disposed, say): say why, as for a broken stream.</summary>
+    private async Task FailToStartAsync(Exception exception)
+    {
+        var explanation = await ExplainStreamFailureAsync().ConfigureAwait(false);
+        SettleTransport(
+            explanation is null ? TransportFailureReason.Rpc : TransportFailureReason.WorkerLost,
+            explanation is null ? "opening the Execute stream failed" : $"{explanation}; opening the Execute stream failed",
+            exception);
     }
 
     private void StartTelemetry(SessionInit init)
     {
-        lock (_gate)
-        {
-            _telemetryStarted = true;
-        }
+        Volatile.Write(ref _telemetryStarted, true);
 
         _telemetry.Instruments.ActiveSessions.Add(1, _telemetry.PoolOnly);
         var activity = _activity ?? EngineClientTelemetry.ActivitySource.StartActivity("udf.session", ActivityKind.Client);
@@ -402,7 +464,7 @@ public sealed partial class WorkerSession : IAsyncDisposable
             }
 
             activity.SetTag("engine_client.session.id", Id);
-            activity.SetTag("engine_client.udf.format", init.Format);
+            activity.SetTag("engine_client.udf.format", init.PayloadFormat);
             if (init.Name is not null)
             {
                 activity.SetTag("engine_client.udf.name", init.Name);
@@ -411,7 +473,7 @@ public sealed partial class WorkerSession : IAsyncDisposable
     }
 
     /// <summary>Starts the span of the session's ending step (Finish or Cancel), a child of the session span, ended with the outcome.</summary>
-    private void StartEndActivity(string name)
+    internal void StartEndActivity(string name)
     {
         if (_activity is not { } session || Volatile.Read(ref _endActivity) is not null)
         {
@@ -434,38 +496,24 @@ public sealed partial class WorkerSession : IAsyncDisposable
 
     private SessionDiagnostics Snapshot()
     {
-        bool finish, cancel;
-        lock (_gate)
-        {
-            finish = _finishStarted;
-            cancel = _cancelWritten;
-        }
-
+        var finish = _state.FinishStarted;
+        var cancel = _state.CancelWritten;
         var now = _time.GetTimestamp();
         var start = Volatile.Read(ref _startTimestamp);
-        var last = Volatile.Read(ref _lastWorkerMessageTimestamp);
+        var last = _reader.LastWorkerMessageTimestamp;
         return new SessionDiagnostics
         {
             Worker = _worker,
             SessionId = Id,
             Phase = _state.LastActivePhase,
-            BatchesSent = Volatile.Read(ref _batchesSent),
-            BytesSent = Volatile.Read(ref _bytesSent),
-            BatchesReceived = Volatile.Read(ref _batchesReceived),
-            BytesReceived = Volatile.Read(ref _bytesReceived),
+            BatchesSent = _writer.BatchesSent,
+            BytesSent = _writer.BytesSent,
+            BatchesReceived = _reader.BatchesReceived,
+            BytesReceived = _reader.BytesReceived,
             FinishSent = finish,
             CancelSent = cancel,
             SinceLastWorkerMessage = last == 0 ? null : _time.GetElapsedTime(last, now),
             Elapsed = start == 0 ? TimeSpan.Zero : _time.GetElapsedTime(start, now),
         };
     }
-
-    private enum OutboundKind
-    {
-        Init,
-        Data,
-        Finish,
-    }
-
-    private readonly record struct Outbound(OutboundKind Kind, UdfRequest? Message, InitPlan? Plan);
 }

@@ -20,8 +20,8 @@ internal static class WorkerChannelFactory
         {
             HttpHandler = handler,
             DisposeHttpClient = true,
-            MaxReceiveMessageSize = options.MaxReceiveMessageSize,
-            MaxSendMessageSize = options.MaxSendMessageSize,
+            MaxReceiveMessageSize = options.Connection.MaxReceiveMessageSize,
+            MaxSendMessageSize = options.Connection.MaxSendMessageSize,
             LoggerFactory = options.LoggerFactory,
             // Retries are ours to decide (Init and Manage only); never replay a stream.
             MaxRetryAttempts = 0,
@@ -40,23 +40,23 @@ internal static class WorkerChannelFactory
             EnableMultipleHttp2Connections = true,
             // Pings only while calls are active: an idle engine must not keep idle workers busy.
             // None at all by default: gRPC-core servers close a connection pinged more often than
-            // every 5 minutes while quiet (WorkerClientOptions.KeepAlivePingDelay).
-            KeepAlivePingDelay = options.KeepAlivePingDelay,
-            KeepAlivePingTimeout = options.KeepAlivePingTimeout,
+            // every 5 minutes while quiet (WorkerConnectionOptions.KeepAlivePingDelay).
+            KeepAlivePingDelay = options.Connection.KeepAlivePingDelay,
+            KeepAlivePingTimeout = options.Connection.KeepAlivePingTimeout,
             KeepAlivePingPolicy = HttpKeepAlivePingPolicy.WithActiveRequests,
-            ConnectTimeout = options.ConnectTimeout,
+            ConnectTimeout = options.Connection.ConnectTimeout,
             PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
             PooledConnectionLifetime = Timeout.InfiniteTimeSpan,
             UseProxy = false,
             AllowAutoRedirect = false,
             AutomaticDecompression = DecompressionMethods.None,
         };
-        if (options.Http2InitialStreamWindowSize is { } window)
+        if (options.Connection.Http2InitialStreamWindowSize is { } window)
         {
             handler.InitialHttp2StreamWindowSize = window;
         }
 
-        var socketBuffer = options.SocketBufferSize;
+        var socketBuffer = options.Connection.SocketBufferSize;
         if (address.Transport == WorkerTransport.UnixDomainSocket)
         {
             var path = address.SocketPath!;
@@ -75,6 +75,7 @@ internal static class WorkerChannelFactory
         if (!File.Exists(path))
         {
             throw new WorkerUnreachableException(
+                "unix://" + path,
                 $"no socket file exists at {path}: the worker is not running there, or has not started listening yet.");
         }
 
@@ -88,7 +89,7 @@ internal static class WorkerChannelFactory
         catch (SocketException ex)
         {
             socket.Dispose();
-            throw new WorkerUnreachableException(DescribeSocketError(ex, "unix://" + path), ex);
+            throw new WorkerUnreachableException("unix://" + path, DescribeSocketError(ex, "unix://" + path), ex);
         }
         catch
         {
@@ -109,7 +110,7 @@ internal static class WorkerChannelFactory
         catch (SocketException ex)
         {
             socket.Dispose();
-            throw new WorkerUnreachableException(DescribeSocketError(ex, $"http://{endPoint.Host}:{endPoint.Port}"), ex);
+            throw new WorkerUnreachableException($"http://{endPoint.Host}:{endPoint.Port}", DescribeSocketError(ex, $"http://{endPoint.Host}:{endPoint.Port}"), ex);
         }
         catch
         {

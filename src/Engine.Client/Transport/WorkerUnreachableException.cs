@@ -3,25 +3,13 @@ namespace Engine.Client;
 /// <summary>
 /// Nothing usable listens at a worker's address: no socket file, connection refused, unknown
 /// host. Raised by the connection layer; sessions and Manage calls report it as a transport
-/// failure whose message says what to check.
+/// failure (<see cref="WorkerTransportException"/>) whose message says what to check, with this
+/// exception as its cause.
 /// </summary>
-public sealed class WorkerUnreachableException : IOException
+public sealed class WorkerUnreachableException : WorkerException
 {
-    /// <summary>Creates the exception.</summary>
-    public WorkerUnreachableException(string message)
-        : base(message)
-    {
-    }
-
-    /// <summary>Creates the exception with its cause.</summary>
-    public WorkerUnreachableException(string message, Exception innerException)
-        : base(message, innerException)
-    {
-    }
-
-    /// <summary>Creates the exception.</summary>
-    public WorkerUnreachableException()
-        : base("The worker is unreachable.")
+    internal WorkerUnreachableException(string worker, string message, Exception? innerException = null)
+        : base(worker, message, innerException)
     {
     }
 }

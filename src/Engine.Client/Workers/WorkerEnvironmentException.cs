@@ -19,10 +19,11 @@ public enum WorkerEnvironmentStep
 /// the limit, and the tail of its output. After a failed setup no worker is created, and the
 /// setup is not retried: every later request gets this same exception.
 /// </summary>
-public sealed class WorkerEnvironmentException : Exception
+/// <remarks><see cref="WorkerException.Worker"/> is <c>worker environment</c>: no worker exists yet.</remarks>
+public sealed class WorkerEnvironmentException : WorkerException
 {
     internal WorkerEnvironmentException(WorkerEnvironmentStep step, string message, int? exitCode, bool timedOut, string outputTail, Exception? innerException)
-        : base(message, innerException)
+        : base("worker environment", message, innerException)
     {
         Step = step;
         ExitCode = exitCode;

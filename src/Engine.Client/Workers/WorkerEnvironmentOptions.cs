@@ -24,11 +24,11 @@ public sealed class WorkerEnvironmentOptions
     /// <summary>Characters of a step's stdout and stderr kept for error messages. Default 16384.</summary>
     public int OutputTailChars { get; set; } = 16 * 1024;
 
-    /// <summary>Clock for every time limit. Default <see cref="TimeProvider.System"/>.</summary>
-    public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
+    /// <summary>Clock for every time limit: the pool's <see cref="WorkerPoolOptions.TimeProvider"/>.</summary>
+    internal TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 
-    /// <summary>Logging. Default <see cref="NullLoggerFactory.Instance"/>.</summary>
-    public ILoggerFactory LoggerFactory { get; set; } = NullLoggerFactory.Instance;
+    /// <summary>Logging: the pool's <see cref="WorkerPoolOptions.LoggerFactory"/>.</summary>
+    internal ILoggerFactory LoggerFactory { get; set; } = NullLoggerFactory.Instance;
 
     /// <summary>Checks every setting; throws an <see cref="ArgumentException"/> naming the first bad one.</summary>
     public void Validate()

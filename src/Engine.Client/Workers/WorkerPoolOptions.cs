@@ -34,11 +34,11 @@ public sealed class WorkerPoolOptions
     /// wait on I/O; the floor of 4 keeps a one- or two-processor container from serialising
     /// sessions of workers that serve one session at a time.
     /// </remarks>
-    public static int DefaultMaxWorkers => Math.Max(4, 2 * System.Environment.ProcessorCount);
+    internal static int DefaultMaxWorkers => Math.Max(4, 2 * System.Environment.ProcessorCount);
 
     /// <summary>
     /// Workers alive at once (starting, serving, idle or stopping). Default
-    /// <see cref="DefaultMaxWorkers"/> (twice the processor count, at least 4);
+    /// twice the processor count, at least 4 (the remarks say why);
     /// <see langword="null"/>: no cap. At the cap, session requests wait for a worker to become free
     /// or to stop. <see cref="WorkerPool.StartWorkersAsync"/> launches the count it is asked for
     /// regardless of the cap.
@@ -48,7 +48,7 @@ public sealed class WorkerPoolOptions
     /// <summary>Time between heartbeats to each worker. Default 2 s.</summary>
     public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(2);
 
-    /// <summary>Deadline of one heartbeat. Default 2 s.</summary>
+    /// <summary>Deadline of each heartbeat to a launched worker: the monitor's, and any other Manage heartbeat on it. Default 2 s.</summary>
     public TimeSpan HeartbeatTimeout { get; set; } = TimeSpan.FromSeconds(2);
 
     /// <summary>
@@ -66,14 +66,17 @@ public sealed class WorkerPoolOptions
     /// <summary>Whether disposing the pool asks workers to cancel their in-flight sessions at once (Manage shutdown with <c>cancel_sessions</c>). Default true.</summary>
     public bool CancelSessionsOnDispose { get; set; } = true;
 
-    /// <summary>How workers are launched and reached (socket directory, readiness polling, the client options of each worker).</summary>
+    /// <summary>How workers are launched (socket directory, readiness polling, stopping, output kept). Never <see langword="null"/>.</summary>
     public WorkerProcessOptions Process { get; set; } = new();
+
+    /// <summary>The connection to each launched worker: message limits, keepalive, flow control, Manage calls. Never <see langword="null"/>.</summary>
+    public WorkerConnectionOptions Connection { get; set; } = new();
 
     /// <summary>Time limits of environment verification, installation and cleanup.</summary>
     public WorkerEnvironmentOptions Environment { get; set; } = new();
 
-    /// <summary>Default options of sessions opened on the pool; <see langword="null"/> (default) uses <c>Process.Client.Session</c>.</summary>
-    public SessionOptions? Session { get; set; }
+    /// <summary>Defaults of sessions opened on the pool (<see cref="WorkerPool.OpenSessionAsync"/> with no options). Never <see langword="null"/>.</summary>
+    public SessionOptions Session { get; set; } = new();
 
     /// <summary>Logging for the pool, its workers and their sessions. Default <see cref="NullLoggerFactory.Instance"/>.</summary>
     public ILoggerFactory LoggerFactory { get; set; } = NullLoggerFactory.Instance;
@@ -130,27 +133,41 @@ public sealed class WorkerPoolOptions
         ArgumentNullException.ThrowIfNull(Environment, nameof(Environment));
         ArgumentNullException.ThrowIfNull(LoggerFactory, nameof(LoggerFactory));
         ArgumentNullException.ThrowIfNull(TimeProvider, nameof(TimeProvider));
+        ArgumentNullException.ThrowIfNull(Connection, nameof(Connection));
+        ArgumentNullException.ThrowIfNull(Session, nameof(Session));
         Process.Validate();
-        Session?.Validate(Process.Client.MaxSendMessageSize);
+        Connection.Validate();
+        Session.Validate(Connection.MaxSendMessageSize);
     }
 
     /// <summary>The pool name used when <see cref="Name"/> is <see langword="null"/>.</summary>
     internal const string DefaultName = "default";
 
-    /// <summary>A copy whose process, client and environment options carry this pool's logging and clock.</summary>
+    /// <summary>
+    /// A copy in which the settings made once at this root reach every part: each worker's client
+    /// gets the connection, heartbeat deadline, session defaults, logging, clock and meters; the
+    /// environment setup gets the logging and clock.
+    /// </summary>
     internal WorkerPoolOptions Effective()
     {
         var clone = (WorkerPoolOptions)MemberwiseClone();
-        clone.Process = Process.Clone();
-        clone.Process.Client.LoggerFactory = LoggerFactory;
-        clone.Process.Client.TimeProvider = TimeProvider;
-        clone.Process.Client.MeterFactory = MeterFactory;
         clone.Name = Name ?? DefaultName;
-        clone.Process.Client.PoolName = clone.Name;
+        clone.Connection = Connection.Clone();
+        clone.Session = Session.Clone();
+        clone.Process = Process.Clone();
+        clone.Process.Client = new WorkerClientOptions
+        {
+            Connection = clone.Connection,
+            HeartbeatTimeout = HeartbeatTimeout,
+            Session = clone.Session,
+            LoggerFactory = LoggerFactory,
+            TimeProvider = TimeProvider,
+            MeterFactory = MeterFactory,
+            PoolName = clone.Name,
+        };
         clone.Environment = Environment.Clone();
         clone.Environment.LoggerFactory = LoggerFactory;
         clone.Environment.TimeProvider = TimeProvider;
-        clone.Session = (Session ?? clone.Process.Client.Session).Clone();
         return clone;
     }
 }

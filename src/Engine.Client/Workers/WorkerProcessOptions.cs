@@ -51,8 +51,12 @@ public sealed class WorkerProcessOptions
     /// <summary>Characters of a worker's stdout and stderr kept for error messages. Default 16384.</summary>
     public int OutputTailChars { get; set; } = 16 * 1024;
 
-    /// <summary>The client of each launched worker (channel, Manage deadlines, clock, logging). Never <see langword="null"/>.</summary>
-    public WorkerClientOptions Client { get; set; } = new();
+    /// <summary>
+    /// The client of each launched worker: built by the pool from its root options
+    /// (<see cref="WorkerPoolOptions.Connection"/>, heartbeat deadline, session defaults, clock,
+    /// logging, meters).
+    /// </summary>
+    internal WorkerClientOptions Client { get; set; } = new();
 
     /// <summary>Checks every setting; throws an <see cref="ArgumentException"/> naming the first bad one.</summary>
     public void Validate()

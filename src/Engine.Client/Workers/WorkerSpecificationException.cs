@@ -7,7 +7,9 @@ namespace Engine.Client;
 /// protobuf JSON nor binary protobuf, or it breaks a rule of the protocol. <see cref="Problems"/>
 /// lists every problem found, each naming the field by its JSON path and saying what to do.
 /// </summary>
-public sealed class WorkerSpecificationException : Exception
+/// <remarks><see cref="WorkerException.Worker"/> is the specification's file path, or
+/// <c>worker specification</c> for one given in memory: no worker exists yet.</remarks>
+public sealed class WorkerSpecificationException : WorkerException
 {
     /// <summary>Creates the exception for the problems of one specification.</summary>
     /// <param name="source">Where the specification came from (a file path), or <see langword="null"/>.</param>
@@ -22,7 +24,7 @@ public sealed class WorkerSpecificationException : Exception
     /// <param name="problems">Every problem found; at least one.</param>
     /// <param name="innerException">The underlying failure (an I/O or parse error), or <see langword="null"/>.</param>
     public WorkerSpecificationException(string? source, IReadOnlyList<string> problems, Exception? innerException)
-        : base(Compose(source, problems), innerException)
+        : base(source ?? "worker specification", Compose(source, problems), innerException)
     {
         Source = source;
         Problems = problems?.ToArray() ?? [];

@@ -7,10 +7,10 @@ namespace Engine.Client;
 public sealed class WorkerSpecificationOptions
 {
     /// <summary>Used when the specification sets no <c>initialization_timeout_ms</c>: 10 s.</summary>
-    public static readonly TimeSpan DefaultInitializationTimeout = TimeSpan.FromSeconds(10);
+    internal static readonly TimeSpan DefaultInitializationTimeout = TimeSpan.FromSeconds(10);
 
     /// <summary>Used when the specification sets no <c>graceful_termination_timeout_ms</c>: 5 s.</summary>
-    public static readonly TimeSpan DefaultGracefulTerminationTimeout = TimeSpan.FromSeconds(5);
+    internal static readonly TimeSpan DefaultGracefulTerminationTimeout = TimeSpan.FromSeconds(5);
 
     /// <summary>
     /// The longest initialization timeout a specification gets; a larger value (or a default

@@ -44,7 +44,7 @@ public sealed class ClientSet : IDisposable
     /// <summary>The SDK's options as an engine would set them for this worker: defaults, plus the worker's message limit.</summary>
     public static WorkerClientOptions SdkOptions(Action<WorkerClientOptions>? adjust = null)
     {
-        var options = new WorkerClientOptions { MaxSendMessageSize = WorkerMessageLimit };
+        var options = new WorkerClientOptions { Connection = { MaxSendMessageSize = WorkerMessageLimit } };
         adjust?.Invoke(options);
         return options;
     }

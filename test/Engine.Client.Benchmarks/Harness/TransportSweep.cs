@@ -143,12 +143,12 @@ public static class TransportSweep
     /// </summary>
     public static IReadOnlyList<SweepSetting> DefaultSettings() =>
     [
-        new("client", "stream window: runtime default", o => o.Http2InitialStreamWindowSize = null),
-        new("client", "stream window 1 MiB", o => o.Http2InitialStreamWindowSize = 1 * MiB),
-        new("client", "stream window 16 MiB", o => o.Http2InitialStreamWindowSize = 16 * MiB),
-        new("client", "socket buffers 256 KiB", o => o.SocketBufferSize = 256 * KiB),
-        new("client", "socket buffers 1 MiB", o => o.SocketBufferSize = 1 * MiB),
-        new("client", "socket buffers 4 MiB", o => o.SocketBufferSize = 4 * MiB),
+        new("client", "stream window: runtime default", o => o.Connection.Http2InitialStreamWindowSize = null),
+        new("client", "stream window 1 MiB", o => o.Connection.Http2InitialStreamWindowSize = 1 * MiB),
+        new("client", "stream window 16 MiB", o => o.Connection.Http2InitialStreamWindowSize = 16 * MiB),
+        new("client", "socket buffers 256 KiB", o => o.Connection.SocketBufferSize = 256 * KiB),
+        new("client", "socket buffers 1 MiB", o => o.Connection.SocketBufferSize = 1 * MiB),
+        new("client", "socket buffers 4 MiB", o => o.Connection.SocketBufferSize = 4 * MiB),
         new("worker", "Kestrel windows default", WorkerArguments: ["--http2-connection-window", (1 * MiB).ToString(System.Globalization.CultureInfo.InvariantCulture), "--http2-stream-window", (768 * KiB).ToString(System.Globalization.CultureInfo.InvariantCulture)]),
         new("worker", "stream window 16 MiB", WorkerArguments: ["--http2-connection-window", (64 * MiB).ToString(System.Globalization.CultureInfo.InvariantCulture), "--http2-stream-window", (16 * MiB).ToString(System.Globalization.CultureInfo.InvariantCulture)]),
         new("worker", "max frame 1 MiB", WorkerArguments: ["--http2-max-frame-size", (1 * MiB).ToString(System.Globalization.CultureInfo.InvariantCulture)]),

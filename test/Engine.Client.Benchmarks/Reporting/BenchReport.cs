@@ -78,7 +78,7 @@ public sealed record ChurnEntry(string Transport, ChurnSide Sdk, ChurnSide Hand,
 public sealed record TransportDefaults(int? Http2InitialStreamWindowSize, int? SocketBufferSize, int MaxSendMessageSize, int MaxReceiveMessageSize, int OutputBufferCapacity)
 {
     public static TransportDefaults Of(WorkerClientOptions options) => new(
-        options.Http2InitialStreamWindowSize, options.SocketBufferSize, options.MaxSendMessageSize, options.MaxReceiveMessageSize, options.Session.OutputBufferCapacity);
+        options.Connection.Http2InitialStreamWindowSize, options.Connection.SocketBufferSize, options.Connection.MaxSendMessageSize, options.Connection.MaxReceiveMessageSize, options.Session.OutputBufferCapacity);
 }
 
 /// <summary>Everything one <c>e2e</c> run measured: written as JSON and rendered as Markdown.</summary>

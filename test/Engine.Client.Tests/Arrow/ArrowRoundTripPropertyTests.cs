@@ -117,7 +117,7 @@ public sealed class ArrowRoundTripPropertyTests
     public async Task Random_batches_round_trip_through_a_session_against_the_reference_workers_echo()
     {
         await using var worker = await ReferenceWorkerProcess.StartAsync();
-        await using var client = WorkerClient.Create(worker.Address, new WorkerClientOptions { MaxSendMessageSize = 64 * 1024 });
+        await using var client = WorkerClient.Create(worker.Address, new WorkerClientOptions { Connection = { MaxSendMessageSize = 64 * 1024 } });
         await RandomArrow.Cases().SampleAsync(async spec =>
         {
             var (schema, batches) = RandomArrow.Build(spec);

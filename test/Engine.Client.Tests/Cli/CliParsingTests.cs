@@ -66,9 +66,9 @@ public sealed class CliParsingTests
 
         Assert.Multiple(() =>
         {
-            Assert.That(request.BuildClientOptions().KeepAlivePingDelay, Is.EqualTo(new WorkerClientOptions().KeepAlivePingDelay));
-            Assert.That((request with { KeepAlive = TimeSpan.FromMinutes(10) }).BuildClientOptions().KeepAlivePingDelay, Is.EqualTo(TimeSpan.FromMinutes(10)));
-            Assert.That((request with { KeepAlive = Timeout.InfiniteTimeSpan }).BuildClientOptions().KeepAlivePingDelay, Is.EqualTo(Timeout.InfiniteTimeSpan));
+            Assert.That(request.BuildClientOptions().Connection.KeepAlivePingDelay, Is.EqualTo(new WorkerClientOptions().Connection.KeepAlivePingDelay));
+            Assert.That((request with { KeepAlive = TimeSpan.FromMinutes(10) }).BuildClientOptions().Connection.KeepAlivePingDelay, Is.EqualTo(TimeSpan.FromMinutes(10)));
+            Assert.That((request with { KeepAlive = Timeout.InfiniteTimeSpan }).BuildClientOptions().Connection.KeepAlivePingDelay, Is.EqualTo(Timeout.InfiniteTimeSpan));
         });
     }
 
@@ -162,7 +162,7 @@ public sealed class CliParsingTests
             Assert.That(client.Session.InitResponseTimeout, Is.EqualTo(TimeSpan.FromSeconds(5)));
             Assert.That(client.Session.IdleTimeout, Is.EqualTo(TimeSpan.FromSeconds(5)));
             Assert.That(client.Session.CancelAcknowledgementTimeout, Is.EqualTo(TimeSpan.FromMilliseconds(500)));
-            Assert.That(client.ConnectTimeout, Is.EqualTo(TimeSpan.FromSeconds(5)));
+            Assert.That(client.Connection.ConnectTimeout, Is.EqualTo(TimeSpan.FromSeconds(5)));
         });
     }
 
@@ -179,7 +179,7 @@ public sealed class CliParsingTests
             Assert.That(client.Session.InitResponseTimeout, Is.EqualTo(defaults.InitResponseTimeout));
             Assert.That(client.Session.IdleTimeout, Is.EqualTo(defaults.IdleTimeout));
             Assert.That(client.Session.CancelAcknowledgementTimeout, Is.EqualTo(defaults.CancelAcknowledgementTimeout));
-            Assert.That(client.ConnectTimeout, Is.EqualTo(new WorkerClientOptions().ConnectTimeout));
+            Assert.That(client.Connection.ConnectTimeout, Is.EqualTo(new WorkerClientOptions().Connection.ConnectTimeout));
         });
     }
 
@@ -216,7 +216,7 @@ public sealed class CliParsingTests
 
         Assert.Multiple(() =>
         {
-            Assert.That(init.Format, Is.EqualTo("builtin"));
+            Assert.That(init.PayloadFormat, Is.EqualTo("builtin"));
             Assert.That(init.Payload.ToArray(), Is.EqualTo(new byte[] { 1, 2, 3 }));
             Assert.That(init.SessionConf, Is.EquivalentTo(request.SessionConf));
             Assert.That(init.TaskContext, Is.EquivalentTo(request.TaskContext));

@@ -41,16 +41,16 @@ public sealed class GrpcCoreKeepAliveTests
     /// <summary>The default delay on the same compressed clock as the worker (no pings stays no pings).</summary>
     private static TimeSpan ScaledDefaultDelay()
     {
-        var delay = new WorkerClientOptions().KeepAlivePingDelay;
+        var delay = new WorkerClientOptions().Connection.KeepAlivePingDelay;
         return delay == Timeout.InfiniteTimeSpan
             ? delay
-            : TimeSpan.FromTicks(Math.Max(delay.Ticks / Scale, WorkerClientOptions.MinKeepAlivePingDelay.Ticks));
+            : TimeSpan.FromTicks(Math.Max(delay.Ticks / Scale, WorkerConnectionOptions.MinKeepAlivePingDelay.Ticks));
     }
 
     [Test]
     public async Task With_the_default_keepalive_a_session_quiet_for_longer_than_the_servers_ping_limit_finishes()
     {
-        await using var client = _worker.CreateClient(new WorkerClientOptions { KeepAlivePingDelay = ScaledDefaultDelay() });
+        await using var client = _worker.CreateClient(new WorkerClientOptions { Connection = { KeepAlivePingDelay = ScaledDefaultDelay() } });
         var session = await client.OpenSessionAsync(TaskTimeouts.HugeTimeouts());
         await session.InitAsync(new SessionInit(ReadOnlyMemory<byte>.Empty, "sink")).DefaultTimeout();
 
@@ -67,7 +67,7 @@ public sealed class GrpcCoreKeepAliveTests
     {
         // The same quiet session with a ping every second (the .NET client's shortest delay):
         // the worker closes the connection after its third early ping.
-        await using var client = _worker.CreateClient(new WorkerClientOptions { KeepAlivePingDelay = TimeSpan.FromSeconds(1) });
+        await using var client = _worker.CreateClient(new WorkerClientOptions { Connection = { KeepAlivePingDelay = TimeSpan.FromSeconds(1) } });
         var session = await client.OpenSessionAsync(TaskTimeouts.HugeTimeouts());
         await session.InitAsync(new SessionInit(ReadOnlyMemory<byte>.Empty, "sink")).DefaultTimeout();
         using var stopInput = new CancellationTokenSource();

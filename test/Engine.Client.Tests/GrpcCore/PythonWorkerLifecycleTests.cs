@@ -57,7 +57,7 @@ public sealed class PythonWorkerLifecycleTests
     {
         const int Limit = 16 * 1024 * 1024;
         await using var worker = await PythonWorkerProcess.StartAsync(tcp: false, $"grpc.max_receive_message_length={Limit}");
-        await using var client = worker.CreateClient(new WorkerClientOptions { MaxSendMessageSize = Limit });
+        await using var client = worker.CreateClient(new WorkerClientOptions { Connection = { MaxSendMessageSize = Limit } });
         var session = await client.OpenSessionAsync(TaskTimeouts.HugeTimeouts());
         await session.InitAsync(new SessionInit(ReadOnlyMemory<byte>.Empty, "echo")).DefaultTimeout();
         var batch = new byte[5 * 1024 * 1024];

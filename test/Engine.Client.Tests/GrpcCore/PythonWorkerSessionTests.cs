@@ -194,7 +194,7 @@ public sealed class PythonWorkerSessionTests(bool tcp)
     {
         // The SDK's framing allowances against the real limit: the largest data item it lets
         // through, and payload chunks of the largest size it accepts, both reach the worker.
-        const int Limit = WorkerClientOptions.DefaultMaxSendMessageSize;
+        const int Limit = WorkerConnectionOptions.DefaultMaxSendMessageSize;
         var largestItem = Limit - 16;
         var session = Open(o => o.PayloadChunkSize = Limit - Payloads.PayloadChunker.ChunkFramingAllowance);
         var payload = new byte[Limit + 1024];
@@ -217,7 +217,7 @@ public sealed class PythonWorkerSessionTests(bool tcp)
     public async Task A_batch_over_the_workers_limit_fails_as_a_transport_failure_naming_the_limit()
     {
         // The engine claims a 16 MiB limit the worker does not have: gRPC core refuses the message.
-        using var client = _worker.CreateClient(new WorkerClientOptions { MaxSendMessageSize = 16 * 1024 * 1024 });
+        using var client = _worker.CreateClient(new WorkerClientOptions { Connection = { MaxSendMessageSize = 16 * 1024 * 1024 } });
         var session = await client.OpenSessionAsync(TaskTimeouts.HugeTimeouts());
         await session.InitAsync(Udf("echo")).DefaultTimeout();
 

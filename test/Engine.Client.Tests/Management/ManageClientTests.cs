@@ -117,7 +117,7 @@ public sealed class ManageClientTests(HostKind kind)
         _host.Registry.Manage = _ => Interlocked.Increment(ref calls) < 3
             ? throw new RpcException(new Status(StatusCode.Unavailable, "starting"))
             : Task.FromResult(new WorkerResponse { Heartbeat = new HeartbeatResponse() });
-        using var client = _host.CreateClient(new WorkerClientOptions { ManageAttempts = 3 });
+        using var client = _host.CreateClient(new WorkerClientOptions { Connection = { ManageAttempts = 3 } });
 
         await client.HeartbeatAsync().DefaultTimeout();
 

@@ -75,10 +75,11 @@ public sealed class PackedConsumerTests
         var tools = dir.File("tools");
 
         // Every package, from the outputs the test run built (a prerelease version of its own, so no
-        // package cache can hold a stale copy).
+        // package cache can hold a stale copy; MinVer, which versions the packages from git tags,
+        // takes it as an override).
         foreach (var project in Packages)
         {
-            await RunAsync(root, "pack", Path.Combine(root, project), "--no-build", "-c", configuration, "-o", packs, $"-p:Version={version}");
+            await RunAsync(root, "pack", Path.Combine(root, project), "--no-build", "-c", configuration, "-o", packs, $"-p:MinVerVersionOverride={version}");
         }
 
         Assert.That(Directory.GetFiles(packs, "*.nupkg").Select(Path.GetFileName), Is.EquivalentTo(new[]

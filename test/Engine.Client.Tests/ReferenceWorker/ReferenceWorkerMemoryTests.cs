@@ -79,8 +79,7 @@ public sealed class ReferenceWorkerMemoryTests
         // A small engine-side window and output buffer: the batches ahead wait in the worker.
         await using var client = WorkerClient.Create(worker.Address, new WorkerClientOptions
         {
-            MaxSendMessageSize = ReferenceWorkerProcess.MaxMessageSize,
-            Http2InitialStreamWindowSize = 65535,
+            Connection = { MaxSendMessageSize = ReferenceWorkerProcess.MaxMessageSize, Http2InitialStreamWindowSize = 65535 },
         });
         var baseline = await MetricAsync(client, "working_set_bytes");
 

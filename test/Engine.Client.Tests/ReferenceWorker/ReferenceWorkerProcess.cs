@@ -1,11 +1,6 @@
 using System.Diagnostics;
-using System.Globalization;
-using System.Net;
-using System.Net.Sockets;
-using System.Runtime.InteropServices;
-using System.Text;
 using Engine.Client.Protocol;
-using Engine.Client.Tests.Infrastructure;
+using Engine.Client.Testing;
 using Engine.Client.Transport;
 using Grpc.Net.Client;
 
@@ -37,76 +32,44 @@ public sealed class ReferenceWorkerStartOptions
 }
 
 /// <summary>
-/// The reference worker as a real child process, on a Unix domain socket in a fresh short temp
-/// directory (<c>/tmp/ec-&lt;random&gt;/w.sock</c>) or on a free loopback TCP port. Ready means a
-/// Manage heartbeat was answered. Disposing stops it (SIGTERM, then SIGKILL after a bound) and
-/// deletes the directory.
+/// The reference worker as a real child process (<see cref="WorkerChildProcess"/>, the launcher the
+/// tests and benchmarks share), on a Unix domain socket in a fresh short temp directory
+/// (<c>/tmp/ec-&lt;random&gt;/w.sock</c>) or on a free loopback TCP port. Ready means a Manage
+/// heartbeat was answered. Disposing stops it (SIGTERM, then SIGKILL after a bound) and deletes the
+/// directory.
 /// </summary>
 public sealed class ReferenceWorkerProcess : IAsyncDisposable
 {
-    public const int SigKill = 9;
-    public const int SigTerm = 15;
+    public const int SigKill = WorkerChildProcess.SigKill;
+    public const int SigTerm = WorkerChildProcess.SigTerm;
     public const int MaxMessageSize = 128 * 1024 * 1024;
 
-    private static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(10);
-
-    private readonly StringBuilder _stdout = new();
-    private readonly StringBuilder _stderr = new();
-    private readonly Lock _outputLock = new();
+    private readonly WorkerChildProcess _host;
     private GrpcChannel? _channel;
-    private int _disposed;
 
-    private ReferenceWorkerProcess(Process process, string id, string directory, string? socketPath, int? port)
-    {
-        Process = process;
-        Id = id;
-        Directory = directory;
-        SocketPath = socketPath;
-        Port = port;
-        Address = socketPath is not null
-            ? "unix://" + socketPath
-            : "http://127.0.0.1:" + port!.Value.ToString(CultureInfo.InvariantCulture);
-    }
+    private ReferenceWorkerProcess(WorkerChildProcess host) => _host = host;
 
     /// <summary>The apphost next to the test assembly (the project reference copies it there).</summary>
     public static string ExecutablePath => Path.Combine(AppContext.BaseDirectory, "Engine.ReferenceWorker");
 
     /// <summary>The started process: the worker, or the shell when started through one.</summary>
-    public Process Process { get; }
+    public Process Process => _host.Process;
 
-    public string Id { get; }
+    public string Id => _host.Id;
 
     /// <summary>The fresh temp directory (holds the socket for Unix transport).</summary>
-    public string Directory { get; }
+    public string Directory => _host.Directory;
 
-    public string? SocketPath { get; }
+    public string? SocketPath => _host.SocketPath;
 
-    public int? Port { get; }
+    public int? Port => _host.Port;
 
     /// <summary><c>unix:///...</c> or <c>http://127.0.0.1:port</c>.</summary>
-    public string Address { get; }
+    public string Address => _host.Address;
 
-    public string Stdout
-    {
-        get
-        {
-            lock (_outputLock)
-            {
-                return _stdout.ToString();
-            }
-        }
-    }
+    public string Stdout => _host.Stdout;
 
-    public string Stderr
-    {
-        get
-        {
-            lock (_outputLock)
-            {
-                return _stderr.ToString();
-            }
-        }
-    }
+    public string Stderr => _host.Stderr;
 
     /// <summary>A channel to the worker that accepts 128 MiB messages both ways, kept for the process's lifetime.</summary>
     public GrpcChannel Channel => _channel ??= CreateChannel();
@@ -117,57 +80,17 @@ public sealed class ReferenceWorkerProcess : IAsyncDisposable
     public static async Task<ReferenceWorkerProcess> StartAsync(ReferenceWorkerStartOptions? options = null)
     {
         options ??= new ReferenceWorkerStartOptions();
-        var directory = CreateShortTempDirectory();
-        var id = options.Id ?? "test-" + Guid.NewGuid().ToString("N")[..8];
-        string? socketPath = null;
-        int? port = null;
-        string connection;
-        if (options.UseTcp)
+        return new ReferenceWorkerProcess(await WorkerChildProcess.StartAsync(new WorkerLaunch
         {
-            port = FreeTcpPort();
-            connection = port.Value.ToString(CultureInfo.InvariantCulture);
-        }
-        else
-        {
-            socketPath = Path.Combine(directory, "w.sock");
-            connection = socketPath;
-        }
-
-        options.BeforeStart?.Invoke(directory);
-        var arguments = new List<string> { "--id", id, "--connection", connection };
-        arguments.AddRange(options.ExtraArguments);
-
-        var info = options.ThroughShell
-            ? new ProcessStartInfo("/bin/sh") { ArgumentList = { "-c", "\"$0\" \"$@\" & wait", ExecutablePath } }
-            : new ProcessStartInfo(ExecutablePath);
-        foreach (var argument in arguments)
-        {
-            info.ArgumentList.Add(argument);
-        }
-
-        info.RedirectStandardOutput = true;
-        info.RedirectStandardError = true;
-        info.UseShellExecute = false;
-
-        var process = new Process { StartInfo = info, EnableRaisingEvents = true };
-        var worker = new ReferenceWorkerProcess(process, id, directory, socketPath, port);
-        process.OutputDataReceived += (_, e) => worker.Append(worker._stdout, e.Data);
-        process.ErrorDataReceived += (_, e) => worker.Append(worker._stderr, e.Data);
-        process.Start();
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-
-        try
-        {
-            await worker.WaitUntilReadyAsync(options.ReadinessTimeout);
-        }
-        catch
-        {
-            await worker.DisposeAsync();
-            throw;
-        }
-
-        return worker;
+            FileName = ExecutablePath,
+            Name = "The reference worker",
+            Id = options.Id,
+            UseTcp = options.UseTcp,
+            ExtraArguments = options.ExtraArguments,
+            ThroughShell = options.ThroughShell,
+            BeforeStart = options.BeforeStart,
+            ReadinessTimeout = options.ReadinessTimeout,
+        }));
     }
 
     /// <summary>Runs the worker with <paramref name="arguments"/> only and returns its exit code and output (for argument errors).</summary>
@@ -196,139 +119,28 @@ public sealed class ReferenceWorkerProcess : IAsyncDisposable
     }
 
     /// <summary>A fresh SDK client for the worker (128 MiB both ways).</summary>
-    public WorkerClient CreateClient() => WorkerClient.Create(Address, new WorkerClientOptions { MaxSendMessageSize = MaxMessageSize });
+    public WorkerClient CreateClient() => WorkerClient.Create(Address, new WorkerClientOptions { Connection = { MaxSendMessageSize = MaxMessageSize } });
 
     /// <summary>A fresh channel that accepts 128 MiB messages both ways; the caller disposes it.</summary>
     public GrpcChannel CreateChannel() => WorkerChannelFactory.Create(
         WorkerAddress.Parse(Address),
-        new WorkerClientOptions { MaxSendMessageSize = MaxMessageSize, MaxReceiveMessageSize = MaxMessageSize });
+        new WorkerClientOptions { Connection = { MaxSendMessageSize = MaxMessageSize, MaxReceiveMessageSize = MaxMessageSize } });
 
     /// <summary>Sends <paramref name="signal"/> to the started process.</summary>
-    public void Signal(int signal)
-    {
-        if (Kill(Process.Id, signal) != 0)
-        {
-            throw new InvalidOperationException($"kill({Process.Id}, {signal}) failed with errno {Marshal.GetLastPInvokeError()}.");
-        }
-    }
+    public void Signal(int signal) => _host.Signal(signal);
 
     /// <summary>Waits for the process to exit (and its output to close); returns the exit code.</summary>
-    public async Task<int> WaitForExitAsync(TimeSpan timeout)
-    {
-        try
-        {
-            await Process.WaitForExitAsync().WaitAsync(timeout);
-        }
-        catch (TimeoutException)
-        {
-            throw new TimeoutException($"The worker did not exit within {timeout.TotalSeconds} s. {Describe()}");
-        }
+    public Task<int> WaitForExitAsync(TimeSpan timeout) => _host.WaitForExitAsync(timeout);
 
-        return Process.ExitCode;
-    }
-
-    /// <summary>
-    /// Asks for heartbeats until the worker-wide counter <paramref name="metric"/> satisfies
-    /// <paramref name="condition"/>: the way to learn that the worker reached a state it does not
-    /// announce on any stream. Each attempt is a real round trip, so this never sleeps.
-    /// </summary>
-    public async Task WaitForMetricAsync(string metric, Func<long, bool> condition, TimeSpan timeout)
-    {
-        await using var client = CreateClient();
-        using var deadline = new CancellationTokenSource(timeout);
-        string? last = null;
-        while (!deadline.IsCancellationRequested)
-        {
-            var heartbeat = await client.HeartbeatAsync(TimeSpan.FromSeconds(5), deadline.Token);
-            last = heartbeat.Metrics[metric];
-            if (condition(long.Parse(last, CultureInfo.InvariantCulture)))
-            {
-                return;
-            }
-        }
-
-        throw new TimeoutException($"The worker's {metric} stayed at {last} for {timeout.TotalSeconds} s. {Describe()}");
-    }
+    /// <inheritdoc cref="WorkerChildProcess.WaitForMetricAsync"/>
+    public Task WaitForMetricAsync(string metric, Func<long, bool> condition, TimeSpan timeout) => _host.WaitForMetricAsync(metric, condition, timeout);
 
     /// <summary>The process's output so far, for assertion messages.</summary>
-    public string Describe() => $"stdout: [{Tail(Stdout)}] stderr: [{Tail(Stderr)}]";
+    public string Describe() => _host.Describe();
 
     public async ValueTask DisposeAsync()
     {
-        if (Interlocked.Exchange(ref _disposed, 1) != 0)
-        {
-            return;
-        }
-
         _channel?.Dispose();
-        try
-        {
-            if (!Process.HasExited)
-            {
-                _ = Kill(Process.Id, SigTerm);
-                try
-                {
-                    await Process.WaitForExitAsync().WaitAsync(StopTimeout);
-                }
-                catch (TimeoutException)
-                {
-                    Process.Kill(entireProcessTree: true);
-                    await Process.WaitForExitAsync().WaitAsync(StopTimeout);
-                }
-            }
-        }
-        finally
-        {
-            Process.Dispose();
-            try
-            {
-                System.IO.Directory.Delete(Directory, recursive: true);
-            }
-            catch (IOException)
-            {
-                // Best effort: a leftover directory under /tmp is harmless.
-            }
-        }
+        await _host.DisposeAsync();
     }
-
-    private Task WaitUntilReadyAsync(TimeSpan timeout) =>
-        WorkerReadiness.WaitAsync(Address, Process, timeout, "The reference worker", Describe, TimeSpan.FromMilliseconds(20));
-
-    private void Append(StringBuilder target, string? line)
-    {
-        if (line is null)
-        {
-            return;
-        }
-
-        lock (_outputLock)
-        {
-            target.AppendLine(line);
-        }
-    }
-
-    private static string Tail(string text) => text.Length <= 2000 ? text.Trim() : "..." + text[^2000..].Trim();
-
-    private static string CreateShortTempDirectory()
-    {
-        // Short on purpose: Linux limits a socket path to 107 bytes.
-        if (OperatingSystem.IsWindows())
-        {
-            throw new PlatformNotSupportedException("The reference worker tests need Unix domain sockets and signals.");
-        }
-
-        var directory = Path.Combine("/tmp", "ec-" + Guid.NewGuid().ToString("N")[..12]);
-        System.IO.Directory.CreateDirectory(directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        return directory;
-    }
-
-    private static int FreeTcpPort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
-    [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
-    private static extern int Kill(int pid, int signal);
 }

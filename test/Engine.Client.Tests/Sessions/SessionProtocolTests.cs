@@ -1,5 +1,8 @@
 using System.IO.Hashing;
 using System.Text;
+using Apache.Arrow;
+using Apache.Arrow.Types;
+using Engine.Client.Arrow;
 using Engine.Client.Protocol;
 using Engine.Client.Tests.Infrastructure;
 using Google.Protobuf;
@@ -43,6 +46,12 @@ public sealed class SessionProtocolTests(HostKind kind)
 
     // ---- Init: every field, explicit presence ----
 
+    private static readonly Schema InSchema = SchemaOf("in");
+    private static readonly Schema OutSchema = SchemaOf("out");
+
+    private static Schema SchemaOf(string field) =>
+        new Schema.Builder().Field(f => f.Name(field).DataType(Int64Type.Default)).Build();
+
     [Test]
     public async Task Init_carries_every_field_of_the_protocol()
     {
@@ -53,8 +62,8 @@ public sealed class SessionProtocolTests(HostKind kind)
         {
             Name = "my_udf",
             EvalType = "SQL_BATCHED_UDF",
-            InputSchema = B("in-schema"),
-            OutputSchema = B("out-schema"),
+            InputSchema = InSchema,
+            OutputSchema = OutSchema,
             Timezone = "Europe/Amsterdam",
             Parameters = B("params"),
         };
@@ -73,8 +82,9 @@ public sealed class SessionProtocolTests(HostKind kind)
             Assert.That(sent.Udf.Format, Is.EqualTo("builtin"));
             Assert.That(sent.Udf.Name, Is.EqualTo("my_udf"));
             Assert.That(sent.Udf.EvalType, Is.EqualTo("SQL_BATCHED_UDF"));
-            Assert.That(sent.InputSchema.ToStringUtf8(), Is.EqualTo("in-schema"));
-            Assert.That(sent.OutputSchema.ToStringUtf8(), Is.EqualTo("out-schema"));
+            Assert.That(sent.InputSchema.ToByteArray(), Is.EqualTo(ArrowSchemas.Serialize(InSchema)));
+            Assert.That(sent.OutputSchema.ToByteArray(), Is.EqualTo(ArrowSchemas.Serialize(OutSchema)));
+            Assert.That(ArrowSchemas.FindDifference(InSchema, ArrowSchemas.Deserialize(sent.InputSchema.Memory)), Is.Null);
             Assert.That(sent.TaskContext["partition_id"], Is.EqualTo("7"));
             Assert.That(sent.SessionConf["spark.sql.x"], Is.EqualTo("y"));
             Assert.That(sent.Timezone, Is.EqualTo("Europe/Amsterdam"));
@@ -136,10 +146,10 @@ public sealed class SessionProtocolTests(HostKind kind)
     [Test]
     public void Init_rejects_settings_that_cannot_fit_one_message_even_with_the_payload_chunked()
     {
-        using var client = _host.CreateClient(new WorkerClientOptions { MaxSendMessageSize = 64 * 1024 });
+        using var client = _host.CreateClient(new WorkerClientOptions { Connection = { MaxSendMessageSize = 64 * 1024 } });
         var session = Open(client, o => o.PayloadChunkSize = 16 * 1024);
 
-        var error = Assert.ThrowsAsync<ArgumentException>(() => session.InitAsync(new SessionInit(B("p"), "f") { InputSchema = new byte[100_000] }));
+        var error = Assert.ThrowsAsync<ArgumentException>(() => session.InitAsync(new SessionInit(B("p"), "f") { InputSchema = SchemaOf(new string('x', 100_000)) }));
 
         Assert.That(error!.Message, Does.Contain("over the worker's message limit").And.Contain("MaxSendMessageSize"));
         Assert.That(_host.Registry.TryGetCall(out _), Is.False);
@@ -166,7 +176,7 @@ public sealed class SessionProtocolTests(HostKind kind)
             await stream.WriteAsync(Responses.InitOk());
             await Scripts.EchoLoopAsync(stream);
         });
-        using var client = _host.CreateClient(new WorkerClientOptions { MaxSendMessageSize = 128 * 1024 });
+        using var client = _host.CreateClient(new WorkerClientOptions { Connection = { MaxSendMessageSize = 128 * 1024 } });
         var session = Open(client, o => o.PayloadChunkSize = 100 * 1024);
 
         await session.InitAsync(new SessionInit(payload, "big")).DefaultTimeout();
@@ -247,7 +257,7 @@ public sealed class SessionProtocolTests(HostKind kind)
             await resume.Task;
             await Scripts.AnswerCancelAsync(stream);
         });
-        using var client = _host.CreateClient(new WorkerClientOptions { MaxSendMessageSize = 64 * 1024 });
+        using var client = _host.CreateClient(new WorkerClientOptions { Connection = { MaxSendMessageSize = 64 * 1024 } });
         var session = Open(client, o => o.PayloadChunkSize = 1024);
         using var cts = new CancellationTokenSource();
 
@@ -273,7 +283,7 @@ public sealed class SessionProtocolTests(HostKind kind)
     public async Task A_batch_over_the_workers_message_limit_is_rejected_before_sending_and_Cancel_goes_out()
     {
         _host.Use(Scripts.Echo);
-        using var client = _host.CreateClient(new WorkerClientOptions { MaxSendMessageSize = 64 * 1024 });
+        using var client = _host.CreateClient(new WorkerClientOptions { Connection = { MaxSendMessageSize = 64 * 1024 } });
         var session = Open(client, o => o.PayloadChunkSize = 16 * 1024);
         await session.InitAsync(new SessionInit(B("p"), "f")).DefaultTimeout();
 
@@ -290,7 +300,7 @@ public sealed class SessionProtocolTests(HostKind kind)
     public async Task Batches_above_the_4_MiB_gRPC_default_round_trip_both_ways_when_the_limits_allow()
     {
         _host.Use(Scripts.Echo);
-        using var client = _host.CreateClient(new WorkerClientOptions { MaxSendMessageSize = 16 * 1024 * 1024 });
+        using var client = _host.CreateClient(new WorkerClientOptions { Connection = { MaxSendMessageSize = 16 * 1024 * 1024 } });
         var session = Open(client);
         await session.InitAsync(new SessionInit(B("p"), "f")).DefaultTimeout();
         var big = Payload(5 * 1024 * 1024);

@@ -283,8 +283,8 @@ public sealed class SessionStateTests
         var first = Outcome(SessionOutcomeKind.Cancelled);
         var second = Outcome(SessionOutcomeKind.TransportFailed);
 
-        Assert.That(state.TrySettle(first), Is.True);
-        Assert.That(state.TrySettle(second), Is.False);
+        Assert.That(state.TrySettle(SessionEvent.TransportFailed, first), Is.True);
+        Assert.That(state.TrySettle(SessionEvent.TransportFailed, second), Is.False);
         Assert.That(state.Outcome, Is.SameAs(first));
         Assert.That(state.Settled.Result, Is.SameAs(first));
     }
@@ -300,7 +300,7 @@ public sealed class SessionStateTests
             var wins = await Task.WhenAll(outcomes.Select(o => Task.Run(() =>
             {
                 start.SignalAndWait();
-                return state.TrySettle(o);
+                return state.TrySettle(SessionEvent.TransportFailed, o);
             }))).DefaultTimeout();
 
             Assert.That(wins.Count(w => w), Is.EqualTo(1));
@@ -312,13 +312,13 @@ public sealed class SessionStateTests
     public void B15_non_terminal_transitions_lose_against_a_settled_terminal()
     {
         var state = new SessionStateMachine();
-        Assert.That(state.TryAdvance(SessionPhase.Created, SessionPhase.Initializing), Is.True);
-        state.TrySettle(Outcome(SessionOutcomeKind.TransportFailed));
+        Assert.That(state.Fire(SessionEvent.InitCalled), Is.True);
+        state.TrySettle(SessionEvent.TransportFailed, Outcome(SessionOutcomeKind.TransportFailed));
 
         Assert.Multiple(() =>
         {
-            Assert.That(state.TryAdvance(SessionPhase.Initializing, SessionPhase.Ready), Is.False);
-            Assert.That(state.TryAdvanceTo(SessionPhase.Cancelling), Is.False);
+            Assert.That(state.OnInitResponse(failed: false, data: null), Is.EqualTo(InitResponseDecision.CancelledMeanwhile));
+            Assert.That(state.RequestCancel("late", byCaller: true), Is.EqualTo(CancelDecision.Ignored));
             Assert.That(state.Phase, Is.EqualTo(SessionPhase.Ended));
             Assert.That(state.LastActivePhase, Is.EqualTo(SessionPhase.Initializing));
         });
@@ -328,9 +328,12 @@ public sealed class SessionStateTests
     public void B15_phases_only_move_forward()
     {
         var state = new SessionStateMachine();
-        Assert.That(state.TryAdvanceTo(SessionPhase.Processing), Is.True);
-        Assert.That(state.TryAdvanceTo(SessionPhase.Ready), Is.False);
-        Assert.That(state.TryAdvance(SessionPhase.Created, SessionPhase.Initializing), Is.False);
+        Assert.That(state.Fire(SessionEvent.InitCalled), Is.True);
+        Assert.That(state.OnInitResponse(failed: false, data: null), Is.EqualTo(InitResponseDecision.Accepted));
+        Assert.That(state.Fire(SessionEvent.ProcessCalled), Is.True);
+        Assert.That(state.Fire(SessionEvent.InitAccepted), Is.False);
+        Assert.That(state.Fire(SessionEvent.InitCalled), Is.False);
+        Assert.That(state.Phase, Is.EqualTo(SessionPhase.Processing));
     }
 
     [TestCase(SessionOutcomeKind.Finished, true)]

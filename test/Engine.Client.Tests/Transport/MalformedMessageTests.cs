@@ -83,7 +83,7 @@ public sealed class MalformedMessageTests
         context.Response.AppendTrailer("grpc-status", "0");
     }
 
-    private WorkerClient Client() => WorkerClient.Create(_address, new WorkerClientOptions { ManageAttempts = 3 });
+    private WorkerClient Client() => WorkerClient.Create(_address, new WorkerClientOptions { Connection = { ManageAttempts = 3 } });
 
     [Test]
     public async Task An_Execute_response_that_is_not_a_protobuf_message_fails_the_session_as_a_protocol_violation()

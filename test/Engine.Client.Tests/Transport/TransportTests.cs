@@ -63,8 +63,8 @@ public sealed class TransportTests
 
         Assert.Multiple(() =>
         {
-            Assert.That(options.MaxReceiveMessageSize, Is.EqualTo(128 * 1024 * 1024));
-            Assert.That(options.MaxSendMessageSize, Is.EqualTo(4 * 1024 * 1024));
+            Assert.That(options.Connection.MaxReceiveMessageSize, Is.EqualTo(128 * 1024 * 1024));
+            Assert.That(options.Connection.MaxSendMessageSize, Is.EqualTo(4 * 1024 * 1024));
             Assert.That(handler.KeepAlivePingPolicy, Is.EqualTo(HttpKeepAlivePingPolicy.WithActiveRequests));
             Assert.That(handler.KeepAlivePingDelay, Is.EqualTo(Timeout.InfiniteTimeSpan));
             Assert.That(handler.ConnectCallback, Is.Not.Null);
@@ -77,13 +77,13 @@ public sealed class TransportTests
     public void A_keepalive_delay_is_passed_to_the_handler_and_one_below_1_s_is_rejected_naming_the_setting()
     {
         var address = WorkerAddress.Parse("unix:///tmp/x.sock");
-        using var handler = WorkerChannelFactory.CreateHandler(address, new WorkerClientOptions { KeepAlivePingDelay = WorkerClientOptions.MinKeepAlivePingDelay });
+        using var handler = WorkerChannelFactory.CreateHandler(address, new WorkerClientOptions { Connection = { KeepAlivePingDelay = WorkerConnectionOptions.MinKeepAlivePingDelay } });
 
         Assert.That(handler.KeepAlivePingDelay, Is.EqualTo(TimeSpan.FromSeconds(1)));
         Assert.That(
-            () => new WorkerClientOptions { KeepAlivePingDelay = TimeSpan.FromMilliseconds(999) }.Validate(),
+            () => new WorkerClientOptions { Connection = { KeepAlivePingDelay = TimeSpan.FromMilliseconds(999) } }.Validate(),
             Throws.ArgumentException.With.Message.Contains("KeepAlivePingDelay").And.Message.Contains("at least 1 s"));
-        Assert.That(() => new WorkerClientOptions { KeepAlivePingDelay = Timeout.InfiniteTimeSpan }.Validate(), Throws.Nothing);
+        Assert.That(() => new WorkerClientOptions { Connection = { KeepAlivePingDelay = Timeout.InfiniteTimeSpan } }.Validate(), Throws.Nothing);
     }
 
     public static IEnumerable<TestCaseData> ConnectionEnds()
@@ -109,7 +109,7 @@ public sealed class TransportTests
     {
         var address = WorkerAddress.Parse("unix:///tmp/x.sock");
         using var tuned = WorkerChannelFactory.CreateHandler(address, new WorkerClientOptions());
-        using var runtime = WorkerChannelFactory.CreateHandler(address, new WorkerClientOptions { Http2InitialStreamWindowSize = null });
+        using var runtime = WorkerChannelFactory.CreateHandler(address, new WorkerClientOptions { Connection = { Http2InitialStreamWindowSize = null } });
         using var plain = new SocketsHttpHandler();
 
         Assert.Multiple(() =>
@@ -119,22 +119,22 @@ public sealed class TransportTests
         });
     }
 
-    [TestCase(nameof(WorkerClientOptions.MaxSendMessageSize))]
+    [TestCase(nameof(WorkerConnectionOptions.MaxSendMessageSize))]
     [TestCase(nameof(WorkerClientOptions.HeartbeatTimeout))]
-    [TestCase(nameof(WorkerClientOptions.ManageAttempts))]
+    [TestCase(nameof(WorkerConnectionOptions.ManageAttempts))]
     public void Invalid_options_are_rejected_when_the_client_is_built_naming_the_setting(string setting)
     {
         var options = new WorkerClientOptions();
         switch (setting)
         {
-            case nameof(WorkerClientOptions.MaxSendMessageSize):
-                options.MaxSendMessageSize = 10;
+            case nameof(WorkerConnectionOptions.MaxSendMessageSize):
+                options.Connection.MaxSendMessageSize = 10;
                 break;
             case nameof(WorkerClientOptions.HeartbeatTimeout):
                 options.HeartbeatTimeout = TimeSpan.Zero;
                 break;
             default:
-                options.ManageAttempts = 0;
+                options.Connection.ManageAttempts = 0;
                 break;
         }
 

@@ -67,7 +67,7 @@ internal static class FuzzRunner
         metadata: null);
 
     /// <summary>The options of the one client all sessions share.</summary>
-    public static WorkerClientOptions ClientOptions() => new() { MaxReceiveMessageSize = MaxReceiveMessageSize };
+    public static WorkerClientOptions ClientOptions() => new() { Connection = { MaxReceiveMessageSize = MaxReceiveMessageSize } };
 
     /// <summary>The bound on one session: its expected timeout, if any, plus <see cref="Margin"/>.</summary>
     public static TimeSpan Bound(FuzzExpectation expected) => (expected.Timeout == FuzzTimeout.None ? TimeSpan.Zero : ShortTimeout) + Margin;
