@@ -65,11 +65,14 @@ public sealed class LoadScenario
     {
         get
         {
-            var chunk = ChunkSize ?? Math.Min(SessionOptions.DefaultPayloadChunkSize, MaxMessageSize - 64);
+            var chunk = ChunkSize ?? Math.Min(DefaultChunkSize, MaxMessageSize - 64);
             var chunked = ChunkSize is { } size ? Payload.Length > size : Payload.Length + 1024 > MaxMessageSize;
             return chunked ? (int)((Payload.Length + (long)chunk - 1) / chunk) : 0;
         }
     }
+
+    /// <summary>The session's payload chunk size when none is set: 1 MiB, as the SDK's.</summary>
+    private const int DefaultChunkSize = 1024 * 1024;
 
     internal SessionInit BuildInit(long sequence)
     {

@@ -96,7 +96,7 @@ internal static class LoadCommand
                 throw new UsageException($"--workers {workerCount} is out of range; give 1 to 1024.");
             }
 
-            var maxMessage = ToInt(parse.GetValue(maxMessageSize), "--max-message-size") ?? WorkerClientOptions.DefaultMaxSendMessageSize;
+            var maxMessage = ToInt(parse.GetValue(maxMessageSize), "--max-message-size") ?? new WorkerConnectionOptions().MaxSendMessageSize;
             var chunk = ToInt(parse.GetValue(chunkSize), "--chunk-size");
             var options = BuildOptions(parse, rate, concurrency, stages, duration, sessions, warmup, drain, maxInFlight, seed, shard);
             var defaults = new ScenarioDefaults(
@@ -142,10 +142,14 @@ internal static class LoadCommand
             var outputs = LoadOutputs.Resolve(parse.GetValue(outputDir), parse.GetValue(reportHtml), parse.GetValue(csv), parse.GetValue(hdrLog), parse.GetValue(intervals), options.Shard);
             options.Labels["command"] = "engine-client load " + string.Join(' ', parse.Tokens.Select(t => t.Value));
             options.SessionOptions = new SessionOptions { PayloadChunkSize = chunk };
-            var clientOptions = new WorkerClientOptions { MaxSendMessageSize = maxMessage, Session = options.SessionOptions };
+            var clientOptions = new WorkerClientOptions
+            {
+                Connection = new WorkerConnectionOptions { MaxSendMessageSize = maxMessage },
+                Session = options.SessionOptions,
+            };
             if (parse.GetValue(keepAlive) is { } keep)
             {
-                clientOptions.KeepAlivePingDelay = keep;
+                clientOptions.Connection.KeepAlivePingDelay = keep;
             }
 
             try

@@ -27,8 +27,8 @@ internal static class LoadOperation
                     MaxIdleWorkers = plan.WorkerCount,
                     MaxSessionsPerWorker = 1024,
                     CancelSessionsOnDispose = true,
-                    Session = options.SessionOptions,
-                    Process = new WorkerProcessOptions { Client = plan.ClientOptions },
+                    Session = plan.ClientOptions.Session,
+                    Connection = plan.ClientOptions.Connection,
                 });
                 sources.Add(pool);
                 try
