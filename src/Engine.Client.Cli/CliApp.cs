@@ -19,7 +19,7 @@ internal static class CliApp
     public static RootCommand BuildRoot(CliContext context)
     {
         var root = new RootCommand(
-            "Runs UDFs on workers of Apache Spark's language-agnostic UDF worker protocol, asks them for heartbeats, shuts them down, validates worker specifications, launches workers and checks their conformance. Exit codes: 0 success, 1 the worker reported an error, 2 bad usage, input or output (a file or stdout that cannot be written), 3 transport failure or timeout, 130 interrupted.")
+            "Runs UDFs on workers of Apache Spark's language-agnostic UDF worker protocol, asks them for heartbeats, shuts them down, validates worker specifications, launches workers, checks their conformance and load-tests them. Exit codes: 0 success, 1 the worker reported an error, 2 bad usage, input or output (a file or stdout that cannot be written), 3 transport failure or timeout, 4 a load test threshold failed, 130 interrupted.")
         {
             RunCommand.Create(context),
             HeartbeatCommand.Create(context),
@@ -29,6 +29,7 @@ internal static class CliApp
             WorkersCommand.Create(context),
             ConformanceCommand.Create(context),
             DemoCommand.Create(context),
+            LoadCommand.Create(context),
         };
         return root;
     }

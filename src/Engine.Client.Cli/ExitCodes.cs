@@ -19,6 +19,9 @@ internal static class ExitCodes
     /// <summary>Transport failure: the worker is unreachable, broke the stream or the protocol, did not start, or a timeout expired.</summary>
     public const int Transport = 3;
 
+    /// <summary><c>load</c>: a threshold (<c>--threshold</c>) failed.</summary>
+    public const int ThresholdFailed = 4;
+
     /// <summary>Interrupted by Ctrl+C (SIGINT) or SIGTERM; the session was cancelled first.</summary>
     public const int Interrupted = 130;
 

@@ -27,6 +27,7 @@ public sealed class PackedConsumerTests
         "src/Engine.Client.DependencyInjection/Engine.Client.DependencyInjection.csproj",
         "src/Engine.Client.OpenTelemetry/Engine.Client.OpenTelemetry.csproj",
         "src/Engine.Client.HealthChecks/Engine.Client.HealthChecks.csproj",
+        "src/Engine.Client.Load/Engine.Client.Load.csproj",
         "src/Engine.Client.Cli/Engine.Client.Cli.csproj",
         "src/Engine.ReferenceWorker/Engine.ReferenceWorker.csproj",
     ];
@@ -102,6 +103,7 @@ public sealed class PackedConsumerTests
             $"Engine.Client.DependencyInjection.{version}.nupkg",
             $"Engine.Client.OpenTelemetry.{version}.nupkg",
             $"Engine.Client.HealthChecks.{version}.nupkg",
+            $"Engine.Client.Load.{version}.nupkg",
             $"Engine.Client.Cli.{version}.nupkg",
             $"engine-reference-worker.{version}.nupkg",
         }));

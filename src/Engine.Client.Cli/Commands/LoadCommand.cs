@@ -1,0 +1,402 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text;
+using Engine.Client.Cli.Operations;
+using Engine.Client.Cli.Output;
+using Engine.Client.Cli.Parsing;
+using Engine.Client.Load;
+using Spectre.Console;
+
+namespace Engine.Client.Cli.Commands;
+
+/// <summary><c>engine-client load</c>: a load test against workers; <c>load merge</c>: shards' results combined.</summary>
+internal static class LoadCommand
+{
+    public static Command Create(CliContext context)
+    {
+        var worker = new Option<WorkerAddress[]>("--worker")
+        {
+            Description = "A running worker: unix:///path/to/socket or http://host:port. Repeatable: sessions go to the workers in turn.",
+            HelpName = "address",
+            CustomParser = ParseAddresses,
+        };
+        var fleet = CommonOptions.Fleet();
+        var spec = new Option<string?>("--spec") { Description = "A worker specification: --workers workers are launched from it for the test and stopped after.", HelpName = "file" };
+        var workers = new Option<int?>("--workers") { Description = "With --spec: how many workers to launch (default 1).", HelpName = "N" };
+        var format = new Option<string?>("--format") { Description = "The payload format tag (Init.udf.format), for example echo or builtin. Required unless every scenario of --scenario names its own.", HelpName = "tag" };
+        var payload = new Option<string?>("--payload") { Description = "The UDF payload as text (UTF-8).", HelpName = "text" };
+        var payloadFile = new Option<string?>("--payload-file") { Description = "A file whose bytes are the UDF payload.", HelpName = "path" };
+        var input = new Option<string?>("--input") { Description = "Input batches from an Arrow IPC file or stream, sent by every session. Or generate them with --rows/--batch-rows/--batches.", HelpName = "arrow file" };
+        var rows = new Option<long?>("--rows") { Description = "Generated input: rows per session.", HelpName = "N" };
+        var batchRows = new Option<int?>("--batch-rows") { Description = "Generated input: rows per batch (default 1024).", HelpName = "N" };
+        var batches = new Option<int?>("--batches") { Description = "Generated input: batches per session.", HelpName = "N" };
+        var columns = new Option<string?>("--columns") { Description = "Generated input: the columns, name:type separated by commas; types int32, int64, float64, bool, string, string(N), binary, binary(N). Default x:int64.", HelpName = "columns" };
+        var scenario = new Option<string?>("--scenario") { Description = "A JSON file of weighted scenarios (see docs/load-testing.md); fields it leaves out take the command line's values.", HelpName = "file.json" };
+        var cancelShare = new Option<double?>("--cancel-share") { Description = "The share of sessions (0 to 1) cancelled on purpose at a random point, to load the cancel path. Default 0.", HelpName = "share" };
+        var taskContext = new Option<string[]>("--task-context") { Description = "Init.task_context, key=value; {session} in a value becomes the session's number. Repeatable.", HelpName = "key=value" };
+        var sessionConf = new Option<string[]>("--session-conf") { Description = "Init.session_conf, key=value. Repeatable.", HelpName = "key=value" };
+        var chunkSize = new Option<long?>("--chunk-size") { Description = "Payload chunk size (as for run).", HelpName = "bytes", CustomParser = r => CommonOptions.ParseByteSize(r, "--chunk-size") };
+        var maxMessageSize = new Option<long?>("--max-message-size") { Description = "The largest message the worker accepts (default 4MiB).", HelpName = "bytes", CustomParser = r => CommonOptions.ParseByteSize(r, "--max-message-size") };
+        var keepAlive = CommonOptions.KeepAlive();
+        var concurrency = new Option<int?>("--concurrency") { Description = "Closed model: this many concurrent sessions, each starting when the previous ended. Default 1 when --rate is not given.", HelpName = "N" };
+        var rate = new Option<double?>("--rate") { Description = "Open model: sessions started per second on a fixed schedule, whatever the workers do; latency counts from each session's intended start.", HelpName = "R" };
+        var stages = new Option<string?>("--stages") { Description = "A JSON file of stages ramping the target (rate or concurrency): [{\"duration\": \"30s\", \"target\": 100}, ...]. Replaces --duration.", HelpName = "file.json" };
+        var duration = new Option<TimeSpan?>("--duration") { Description = "How long to start sessions after the warm-up, for example 30s or 5m.", HelpName = "duration", CustomParser = r => CommonOptions.ParseDuration(r, "--duration") };
+        var sessions = new Option<long?>("--sessions") { Description = "How many measured sessions to start at most.", HelpName = "N" };
+        var warmup = new Option<TimeSpan?>("--warmup") { Description = "A warm-up at the start target, excluded from every figure, for example 5s.", HelpName = "duration", CustomParser = r => CommonOptions.ParseDuration(r, "--warmup") };
+        var drain = new Option<TimeSpan?>("--drain-timeout") { Description = "How long sessions still running at the end may take before they are cancelled (default 30s).", HelpName = "duration", CustomParser = r => CommonOptions.ParseDuration(r, "--drain-timeout") };
+        var maxInFlight = new Option<int?>("--max-in-flight") { Description = "Open model: the most sessions in flight; starts due beyond it are counted as not started (default 10000).", HelpName = "N" };
+        var seed = new Option<int?>("--seed") { Description = "Seed of the scenario picks and cancel points (default random, reported).", HelpName = "N" };
+        var shard = new Option<string?>("--shard") { Description = "Run shard i of N (i from 0 to N-1): this process takes 1/N of the rate or concurrency.", HelpName = "i/N" };
+        var json = CommonOptions.Json("Print the JSON summary on stdout instead of the readable summary.");
+        var reportHtml = new Option<string?>("--report-html") { Description = "Write a self-contained HTML report (plots, workers, configuration).", HelpName = "file" };
+        var csv = new Option<string?>("--csv") { Description = "Write latency per phase and the intervals as CSV.", HelpName = "file" };
+        var hdrLog = new Option<string?>("--hdr-log") { Description = "Write every interval's histograms as an HdrHistogram log (values in microseconds, tagged by phase).", HelpName = "file" };
+        var intervals = new Option<string?>("--intervals") { Description = "Write each interval as one JSON object per line.", HelpName = "file.jsonl" };
+        var outputDir = new Option<string?>("--output-dir") { Description = "Write every report into this directory: result.json, report.html, result.csv, histograms.hlog, intervals.jsonl (with a shard suffix for --shard).", HelpName = "dir" };
+        var threshold = new Option<string[]>("--threshold") { Description = "A condition that must hold, for example 'session.p99 < 50ms' or 'errors < 0.1%'; a failed one exits 4. Repeatable.", HelpName = "expr" };
+        var noProgress = new Option<bool>("--no-progress") { Description = "No progress on stderr." };
+
+        var command = new Command("load", "Load-test workers: closed (--concurrency) or open (--rate) model, stages, weighted scenarios; honest latencies per phase, throughput, errors, live progress, reports and thresholds. Exit 0 done and every threshold passed, 2 bad usage, 3 no session succeeded (transport), 1 no session succeeded (worker errors), 4 a threshold failed, 130 interrupted.")
+        {
+            worker, fleet, spec, workers, format, payload, payloadFile, input, rows, batchRows, batches, columns, scenario, cancelShare, taskContext, sessionConf,
+            chunkSize, maxMessageSize, keepAlive, concurrency, rate, stages, duration, sessions, warmup, drain, maxInFlight, seed, shard,
+            json, reportHtml, csv, hdrLog, intervals, outputDir, threshold, noProgress,
+        };
+        command.Subcommands.Add(CreateMerge(context));
+
+        command.SetAction((parse, _) => CliApp.GuardAsync(context, parse, async () =>
+        {
+            var thresholds = ParseThresholds(parse.GetValue(threshold));
+            var addresses = parse.GetValue(worker) ?? [];
+            var specPath = parse.GetValue(spec);
+            var fleetName = parse.GetValue(fleet);
+            var targetCount = (addresses.Length > 0 ? 1 : 0) + (specPath is null ? 0 : 1) + (fleetName is null ? 0 : 1);
+            if (targetCount != 1)
+            {
+                throw new UsageException(targetCount == 0
+                    ? "no target given; give --worker <address> (repeatable), --fleet <name>, or --spec <file> with --workers N."
+                    : "several kinds of target given; give one of --worker (repeatable), --fleet and --spec.");
+            }
+
+            // --fleet, or --worker given more than once: a WorkerFleet places the sessions (least
+            // loaded, retried elsewhere before commit). One --worker: a client.
+            var fleetTargets = fleetName is not null || addresses.Length > 1 ? FleetTargets.From(addresses, fleetName, required: true) : null;
+
+            if (parse.GetValue(workers) is { } n && specPath is null)
+            {
+                throw new UsageException("--workers is for --spec (how many workers to launch); with --worker, repeat --worker.");
+            }
+
+            var workerCount = parse.GetValue(workers) ?? 1;
+            if (workerCount is < 1 or > 1024)
+            {
+                throw new UsageException($"--workers {workerCount} is out of range; give 1 to 1024.");
+            }
+
+            var maxMessage = ToInt(parse.GetValue(maxMessageSize), "--max-message-size") ?? new WorkerConnectionOptions().MaxSendMessageSize;
+            var chunk = ToInt(parse.GetValue(chunkSize), "--chunk-size");
+            var options = BuildOptions(parse, rate, concurrency, stages, duration, sessions, warmup, drain, maxInFlight, seed, shard);
+            var defaults = new ScenarioDefaults(
+                parse.GetValue(format) is { } f ? (string.IsNullOrWhiteSpace(f) ? throw new UsageException("--format is empty; give the payload format tag, for example --format echo.") : f) : null,
+                ReadPayload(parse.GetValue(payload), parse.GetValue(payloadFile)),
+                InputFactory(parse.GetValue(input), parse.GetValue(rows), parse.GetValue(batchRows), parse.GetValue(batches), parse.GetValue(columns)),
+                KeyValues.ParseAll(parse.GetValue(taskContext), "--task-context"),
+                KeyValues.ParseAll(parse.GetValue(sessionConf), "--session-conf"),
+                parse.GetValue(cancelShare) is { } share ? (share is >= 0 and <= 1 ? share : throw new UsageException($"--cancel-share {share.ToString(CultureInfo.InvariantCulture)} is out of range; give a share from 0 to 1.")) : 0,
+                chunk,
+                maxMessage);
+            var scenarioPath = parse.GetValue(scenario);
+            if (scenarioPath is not null)
+            {
+                foreach (var s in LoadFiles.ReadScenarios(scenarioPath, defaults))
+                {
+                    options.Scenarios.Add(s);
+                }
+            }
+            else
+            {
+                var tag = defaults.Format ?? throw new UsageException("--format is missing; give the payload format tag, for example --format echo (or scenarios with --scenario).");
+                var single = new LoadScenario("default", tag, defaults.Payload)
+                {
+                    Input = defaults.Input(),
+                    CancelShare = defaults.CancelShare,
+                    ChunkSize = chunk,
+                    MaxMessageSize = maxMessage,
+                };
+                foreach (var (k, v) in defaults.TaskContext)
+                {
+                    single.TaskContext[k] = v;
+                }
+
+                foreach (var (k, v) in defaults.SessionConf)
+                {
+                    single.SessionConf[k] = v;
+                }
+
+                options.Scenarios.Add(single);
+            }
+
+            var outputs = LoadOutputs.Resolve(parse.GetValue(outputDir), parse.GetValue(reportHtml), parse.GetValue(csv), parse.GetValue(hdrLog), parse.GetValue(intervals), options.Shard);
+            options.Labels["command"] = "engine-client load " + string.Join(' ', parse.Tokens.Select(t => t.Value));
+            options.SessionOptions = new SessionOptions { PayloadChunkSize = chunk };
+            var clientOptions = new WorkerClientOptions
+            {
+                Connection = new WorkerConnectionOptions { MaxSendMessageSize = maxMessage },
+                Session = options.SessionOptions,
+            };
+            if (parse.GetValue(keepAlive) is { } keep)
+            {
+                clientOptions.Connection.KeepAlivePingDelay = keep;
+            }
+
+            try
+            {
+                options.Validate();
+            }
+            catch (ArgumentException ex)
+            {
+                throw new UsageException(ex.Message, ex);
+            }
+
+            var stderrIsTerminal = !Console.IsErrorRedirected && Hosting.StandardStreams.IsUsable(2);
+            return await LoadOperation.RunAsync(context, new LoadPlan(addresses, fleetTargets, specPath is null ? null : SpecificationFiles.LoadValid(specPath, "--spec"), workerCount, clientOptions, options, thresholds, outputs,
+                parse.GetValue(json), parse.GetValue(noProgress), stderrIsTerminal));
+        }));
+        return command;
+    }
+
+    private static Command CreateMerge(CliContext context)
+    {
+        var files = new Argument<string[]>("result.json") { Description = "The JSON results of the shards (load --json or --output-dir).", Arity = ArgumentArity.OneOrMore };
+        var json = CommonOptions.Json("Print the merged JSON summary on stdout instead of the readable summary.");
+        var reportHtml = new Option<string?>("--report-html") { Description = "Write the merged HTML report.", HelpName = "file" };
+        var csv = new Option<string?>("--csv") { Description = "Write the merged CSV.", HelpName = "file" };
+        var threshold = new Option<string[]>("--threshold") { Description = "A condition checked on the merge; a failed one exits 4. Repeatable.", HelpName = "expr" };
+        var command = new Command("merge", "Merge the JSON results of several shards into one, exactly: every percentile equals that of one histogram of all values. Exit 0, 2 bad usage or an unreadable result, 4 a threshold failed.")
+        {
+            files, json, reportHtml, csv, threshold,
+        };
+        command.SetAction((parse, _) => CliApp.GuardAsync(context, parse, async () =>
+        {
+            var thresholds = ParseThresholds(parse.GetValue(threshold));
+            var results = new List<LoadResult>();
+            foreach (var path in parse.GetValue(files) ?? [])
+            {
+                var text = Encoding.UTF8.GetString(InputFiles.ReadAllBytes(path, "result"));
+                try
+                {
+                    results.Add(LoadReports.FromJson(text));
+                }
+                catch (FormatException ex)
+                {
+                    throw new UsageException($"'{path}' is not a load test result: {ex.Message}", ex);
+                }
+            }
+
+            var merged = LoadResult.Merge(results).WithThresholds(thresholds);
+            if (parse.GetValue(reportHtml) is { } html)
+            {
+                LoadOutputs.WriteFile(html, "--report-html", LoadReports.ToHtml(merged));
+            }
+
+            if (parse.GetValue(csv) is { } csvPath)
+            {
+                LoadOutputs.WriteFile(csvPath, "--csv", LoadReports.ToCsv(merged));
+            }
+
+            if (parse.GetValue(json))
+            {
+                await context.Console.Out.WriteLineAsync(LoadReports.ToJson(merged));
+            }
+            else
+            {
+                LoadSummaryText.Write(merged, Renderer.For(context.Console));
+            }
+
+            return merged.ThresholdsPassed ? ExitCodes.Success : ExitCodes.ThresholdFailed;
+        }));
+        return command;
+    }
+
+    internal static List<LoadThreshold> ParseThresholds(string[]? expressions)
+    {
+        var list = new List<LoadThreshold>();
+        foreach (var expression in expressions ?? [])
+        {
+            try
+            {
+                list.Add(LoadThreshold.Parse(expression));
+            }
+            catch (FormatException ex)
+            {
+                throw new UsageException($"--threshold: {ex.Message}", ex);
+            }
+        }
+
+        return list;
+    }
+
+    private static LoadTestOptions BuildOptions(
+        System.CommandLine.ParseResult parse, Option<double?> rate, Option<int?> concurrency, Option<string?> stages, Option<TimeSpan?> duration,
+        Option<long?> sessions, Option<TimeSpan?> warmup, Option<TimeSpan?> drain, Option<int?> maxInFlight, Option<int?> seed, Option<string?> shard)
+    {
+        var r = parse.GetValue(rate);
+        var c = parse.GetValue(concurrency);
+        if (r is not null && c is not null)
+        {
+            throw new UsageException("--rate and --concurrency are both given; give --rate R for the open model or --concurrency N for the closed one.");
+        }
+
+        if (r is { } rv && (!(rv >= 0) || double.IsInfinity(rv)))
+        {
+            throw new UsageException($"--rate {rv.ToString(CultureInfo.InvariantCulture)} is not a rate; give sessions per second, zero or more (for example 50 or 0.5).");
+        }
+
+        if (c is < 0 or > 100_000)
+        {
+            throw new UsageException($"--concurrency {c} is out of range; give 0 to 100000.");
+        }
+
+        var options = new LoadTestOptions
+        {
+            Model = r is not null ? LoadModelKind.Open : LoadModelKind.Closed,
+            Target = r ?? c ?? 1,
+            Duration = parse.GetValue(duration),
+            Sessions = parse.GetValue(sessions),
+            Warmup = parse.GetValue(warmup) ?? TimeSpan.Zero,
+            DrainTimeout = parse.GetValue(drain) ?? TimeSpan.FromSeconds(30),
+            MaxInFlight = parse.GetValue(maxInFlight) ?? 10_000,
+            Seed = parse.GetValue(seed),
+        };
+        if (options.Sessions is <= 0)
+        {
+            throw new UsageException($"--sessions {options.Sessions} is not positive; give how many sessions to start, at least 1.");
+        }
+
+        if (options.MaxInFlight <= 0)
+        {
+            throw new UsageException($"--max-in-flight {options.MaxInFlight} is not positive.");
+        }
+
+        if (parse.GetValue(stages) is { } stagesPath)
+        {
+            if (options.Duration is not null)
+            {
+                throw new UsageException("--stages and --duration are both given; the stages' durations add up to the test's length: drop --duration.");
+            }
+
+            options.Stages = LoadFiles.ReadStages(stagesPath);
+            if (options.Model == LoadModelKind.Closed && options.Stages.Any(s => s.Target != Math.Floor(s.Target)))
+            {
+                throw new UsageException($"--stages '{stagesPath}': a closed model's targets are concurrencies, whole numbers; give --rate for rates.");
+            }
+        }
+
+        if (options.Duration is null && options.Sessions is null && options.Stages is null)
+        {
+            throw new UsageException("no bound given; give --duration (for example 30s), --sessions N or --stages <file>.");
+        }
+
+        if (parse.GetValue(shard) is { } shardText)
+        {
+            options.Shard = ParseShard(shardText);
+        }
+
+        return options;
+    }
+
+    internal static LoadShard ParseShard(string text)
+    {
+        var slash = text.IndexOf('/', StringComparison.Ordinal);
+        if (slash > 0
+            && int.TryParse(text[..slash], NumberStyles.None, CultureInfo.InvariantCulture, out var index)
+            && int.TryParse(text[(slash + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out var count)
+            && count >= 1 && index < count)
+        {
+            return new LoadShard(index, count);
+        }
+
+        throw new UsageException($"--shard '{text}' is not i/N with i from 0 to N-1 (for example 0/4).");
+    }
+
+    private static Func<LoadInput> InputFactory(string? input, long? rows, int? batchRows, int? batches, string? columns)
+    {
+        var generated = rows is not null || batchRows is not null || batches is not null || columns is not null;
+        if (input is not null && generated)
+        {
+            throw new UsageException("--input and generated input (--rows, --batch-rows, --batches, --columns) are both given; give one.");
+        }
+
+        LoadInput? made = null;
+        if (input is not null)
+        {
+            made = LoadFiles.ReadArrow(input, "--input");
+        }
+        else if (generated)
+        {
+            if (rows is <= 0 || batchRows is <= 0 || batches is <= 0)
+            {
+                throw new UsageException("--rows, --batch-rows and --batches must be positive.");
+            }
+
+            made = LoadFiles.GenerateInput(rows, batchRows, batches, columns, "generated input");
+        }
+
+        return () => made ?? LoadInput.None;
+    }
+
+    private static ReadOnlyMemory<byte> ReadPayload(string? text, string? path)
+    {
+        if (text is not null && path is not null)
+        {
+            throw new UsageException("--payload and --payload-file are both given; give at most one.");
+        }
+
+        if (text is not null)
+        {
+            return Encoding.UTF8.GetBytes(text);
+        }
+
+        return path is null ? ReadOnlyMemory<byte>.Empty : InputFiles.ReadAllBytes(path, "--payload-file");
+    }
+
+    private static int? ToInt(long? value, string option) => value switch
+    {
+        null => null,
+        > int.MaxValue => throw new UsageException($"{option} {value} is too large; the most is {int.MaxValue} bytes (2 GiB)."),
+        _ => (int)value.Value,
+    };
+
+    private static WorkerAddress[] ParseAddresses(System.CommandLine.Parsing.ArgumentResult result)
+    {
+        var list = new List<WorkerAddress>();
+        foreach (var token in result.Tokens)
+        {
+            if (WorkerAddress.TryParse(token.Value, out var address, out var error))
+            {
+                list.Add(address);
+            }
+            else
+            {
+                result.AddError($"--worker: {error}");
+            }
+        }
+
+        return [.. list];
+    }
+}
+
+/// <summary>Everything <c>load</c> was asked to do, checked.</summary>
+internal sealed record LoadPlan(
+    IReadOnlyList<WorkerAddress> Workers,
+    FleetTargets? Fleet,
+    WorkerSpecification? Specification,
+    int WorkerCount,
+    WorkerClientOptions ClientOptions,
+    LoadTestOptions Options,
+    IReadOnlyList<LoadThreshold> Thresholds,
+    LoadOutputs Outputs,
+    bool Json,
+    bool NoProgress,
+    bool StderrIsTerminal);

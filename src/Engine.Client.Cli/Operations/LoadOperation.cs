@@ -1,0 +1,206 @@
+using Engine.Client.Cli.Commands;
+using Engine.Client.Cli.Output;
+using Engine.Client.Cli.Parsing;
+using Engine.Client.Load;
+using Spectre.Console;
+
+namespace Engine.Client.Cli.Operations;
+
+/// <summary>Runs <c>engine-client load</c>: sources, live progress, the test, the reports, the exit code.</summary>
+internal static class LoadOperation
+{
+    public static async Task<int> RunAsync(CliContext context, LoadPlan plan)
+    {
+        var options = plan.Options;
+        var outputs = plan.Outputs;
+        var sources = new List<WorkerSessionSource>();
+        var heartbeatClients = new List<WorkerClient>();
+        StreamWriter? intervals = null;
+        LoadReports.HistogramLog? hdrLog = null;
+        try
+        {
+            if (plan.Specification is { } specification)
+            {
+                var pool = WorkerPool.Create(specification, new WorkerPoolOptions
+                {
+                    MaxWorkers = plan.WorkerCount,
+                    MaxIdleWorkers = plan.WorkerCount,
+                    MaxSessionsPerWorker = 1024,
+                    CancelSessionsOnDispose = true,
+                    Session = plan.ClientOptions.Session,
+                    Connection = plan.ClientOptions.Connection,
+                });
+                sources.Add(pool);
+                try
+                {
+                    await pool.StartWorkersAsync(plan.WorkerCount, context.Signals.Interrupt);
+                }
+                catch (OperationCanceledException) when (context.Signals.Interrupt.IsCancellationRequested)
+                {
+                    await context.Console.Error.WriteLineAsync("engine-client load: interrupted while starting workers.");
+                    return ExitCodes.Interrupted;
+                }
+                catch (WorkerException ex)
+                {
+                    await context.Console.Error.WriteLineAsync($"engine-client load: the workers could not be launched (exit 3): {CliApp.OneLine(ex.Message)}");
+                    return ExitCodes.Transport;
+                }
+
+                foreach (var worker in pool.Workers)
+                {
+                    heartbeatClients.Add(WorkerClient.Create(worker.Address, plan.ClientOptions));
+                }
+            }
+            else if (plan.Fleet is { } targets)
+            {
+                // A fleet (--fleet, or --worker repeated): it places each session on the least
+                // loaded worker and retries it elsewhere before commit, as an engine's fleet does.
+                var fleet = targets.CreateFleet(new WorkerFleetOptions
+                {
+                    Name = "load",
+                    Connection = plan.ClientOptions.Connection,
+                    Session = plan.ClientOptions.Session,
+                });
+                sources.Add(fleet);
+                foreach (var worker in await fleet.HeartbeatAllAsync(context.Signals.Interrupt))
+                {
+                    heartbeatClients.Add(WorkerClient.Create(worker.Address, plan.ClientOptions));
+                }
+            }
+            else
+            {
+                // One --worker address.
+                foreach (var address in plan.Workers)
+                {
+                    var client = WorkerClient.Create(address, plan.ClientOptions);
+                    sources.Add(client);
+                    heartbeatClients.Add(client);
+                }
+            }
+
+            foreach (var client in heartbeatClients)
+            {
+                options.Heartbeats.Add(new LoadHeartbeatProbe(client.Name, token => client.HeartbeatAsync(TimeSpan.FromSeconds(10), token)));
+            }
+
+            if (outputs.Intervals is { } intervalsPath)
+            {
+                intervals = new StreamWriter(InputFiles.Create(intervalsPath, "--intervals"), new System.Text.UTF8Encoding(false));
+            }
+
+            if (outputs.HdrLog is { } hdrPath)
+            {
+                hdrLog = new LoadReports.HistogramLog(InputFiles.Create(hdrPath, "--hdr-log"), DateTimeOffset.UtcNow);
+            }
+
+            using var progress = new LoadProgress(plan.NoProgress ? null : context.Console.Error, intervals, hdrLog, options.Model);
+            intervals = null;
+            hdrLog = null;
+            options.Observer = progress;
+
+            using var notice = context.Signals.Interrupt.Register(() =>
+                context.Console.Error.WriteLine("engine-client load: interrupted; cancelling the sessions in flight and writing the reports."));
+            LoadResult result;
+            if (plan.StderrIsTerminal && !plan.NoProgress)
+            {
+                var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(context.Console.Error) });
+                LoadResult? ran = null;
+                await console.Live(new Table().AddColumn("starting")).AutoClear(false).StartAsync(async live =>
+                {
+                    progress.AttachLive(table =>
+                    {
+                        live.UpdateTarget(table);
+                        live.Refresh();
+                    });
+                    ran = await LoadTest.RunAsync(sources, options, context.Signals.Interrupt);
+                    progress.AttachLive(null);
+                });
+                result = ran!;
+            }
+            else
+            {
+                result = await LoadTest.RunAsync(sources, options, context.Signals.Interrupt);
+            }
+
+            result = result.WithThresholds(plan.Thresholds);
+            if (outputs.Json is { } jsonPath)
+            {
+                LoadOutputs.WriteFile(jsonPath, "--output-dir", LoadReports.ToJson(result));
+            }
+
+            if (outputs.Html is { } htmlPath)
+            {
+                LoadOutputs.WriteFile(htmlPath, "--report-html", LoadReports.ToHtml(result));
+            }
+
+            if (outputs.Csv is { } csvPath)
+            {
+                LoadOutputs.WriteFile(csvPath, "--csv", LoadReports.ToCsv(result));
+            }
+
+            if (plan.Json)
+            {
+                await context.Console.Out.WriteLineAsync(LoadReports.ToJson(result));
+            }
+            else
+            {
+                LoadSummaryText.Write(result, Renderer.For(context.Console));
+            }
+
+            var exit = ExitCode(result);
+            if (exit != ExitCodes.Success)
+            {
+                await context.Console.Error.WriteLineAsync($"engine-client load: {Reason(result, exit)} (exit {exit})");
+            }
+
+            return exit;
+        }
+        finally
+        {
+            intervals?.Dispose();
+            hdrLog?.Dispose();
+            foreach (var client in heartbeatClients.Where(c => !sources.Contains(c)))
+            {
+                await client.DisposeAsync();
+            }
+
+            foreach (var source in sources)
+            {
+                await source.DisposeAsync();
+            }
+        }
+    }
+
+    /// <summary>
+    /// 130 interrupted; 4 a threshold failed; when no measured session ended well (finished, or
+    /// cancelled on purpose) and some failed: 3 when a failure was in transport (or the source gave
+    /// no session), else 1; 0 otherwise.
+    /// </summary>
+    internal static int ExitCode(LoadResult result)
+    {
+        if (result.Interrupted)
+        {
+            return ExitCodes.Interrupted;
+        }
+
+        if (!result.ThresholdsPassed)
+        {
+            return ExitCodes.ThresholdFailed;
+        }
+
+        var s = result.Sessions;
+        if (s.Finished + s.Cancelled == 0 && s.FailedTotal > 0)
+        {
+            return s.Failed.Keys.Any(k => k is "transportFailed" or "openFailed" or "interrupted") ? ExitCodes.Transport : ExitCodes.WorkerError;
+        }
+
+        return ExitCodes.Success;
+    }
+
+    private static string Reason(LoadResult result, int exit) => exit switch
+    {
+        ExitCodes.Interrupted => "interrupted",
+        ExitCodes.ThresholdFailed => "threshold failed: " + string.Join("; ", result.Thresholds.Where(t => !t.Passed).Select(t => $"{t.Expression} (actual {t.ActualText})")),
+        _ => "no session succeeded: " + CliApp.OneLine(string.Join("; ", result.Errors.Take(3).Select(e => $"{e.Key} x{e.Count}: {(e.Messages.Count > 0 ? e.Messages[0] : "")}"))),
+    };
+}

@@ -1,0 +1,107 @@
+using System.Globalization;
+using Engine.Client.Load;
+using HdrHistogram;
+using Spectre.Console;
+
+namespace Engine.Client.Cli.Output;
+
+/// <summary>
+/// <c>load</c>'s live view and interval files: each interval goes to the <c>--intervals</c> file
+/// (one JSON object a line), to the <c>--hdr-log</c> (every phase's interval histogram), and to
+/// stderr: a live table on a terminal, one plain line otherwise.
+/// </summary>
+internal sealed class LoadProgress : ILoadObserver, IDisposable
+{
+    private readonly TextWriter? _plain;
+    private readonly StreamWriter? _intervals;
+    private readonly LoadReports.HistogramLog? _hdrLog;
+    private readonly string _model;
+    private readonly Lock _gate = new();
+    private Action<Table>? _live;
+    private long _started;
+    private long _finished;
+    private long _failed;
+
+    public LoadProgress(TextWriter? plain, StreamWriter? intervals, LoadReports.HistogramLog? hdrLog, LoadModelKind model)
+    {
+        _plain = plain;
+        _intervals = intervals;
+        _hdrLog = hdrLog;
+        _model = model == LoadModelKind.Open ? "sessions/s" : "concurrent";
+    }
+
+    /// <summary>Where the live table goes on a terminal: set while the live display runs.</summary>
+    public void AttachLive(Action<Table>? update)
+    {
+        lock (_gate)
+        {
+            _live = update;
+        }
+    }
+
+    public void OnInterval(LoadInterval interval, IReadOnlyDictionary<string, HistogramBase> histograms)
+    {
+        lock (_gate)
+        {
+            _started += interval.Started;
+            _finished += interval.Finished;
+            _failed += interval.Failed;
+            _intervals?.WriteLine(LoadReports.IntervalJson(interval));
+            _intervals?.Flush();
+            _hdrLog?.Append(histograms);
+            if (_live is { } live)
+            {
+                live(Table(interval));
+            }
+            else
+            {
+                _plain?.WriteLine(Line(interval));
+            }
+        }
+    }
+
+    private string Line(LoadInterval i)
+    {
+        var c = CultureInfo.InvariantCulture;
+        var end = i.StartSeconds + i.Seconds;
+        return string.Create(c,
+            $"engine-client load: {end:0.0} s{(i.Warmup ? " (warm-up)" : "")}, target {i.Target:0.##} {_model}; started {_started} (+{i.Started}), finished {_finished} (+{i.Finished}), failed {_failed} (+{i.Failed}), in flight {i.InFlight}, not started {i.NotStarted}, behind schedule {i.BehindSchedule}; session p50 {Ms(i.SessionP50)} p99 {Ms(i.SessionP99)} max {Ms(i.SessionMax)}; sent {Rate(i.Traffic.BytesSent, i.Seconds)}, received {Rate(i.Traffic.BytesReceived, i.Seconds)}; generator cpu {i.CpuPercent:0}%");
+    }
+
+    private Table Table(LoadInterval i)
+    {
+        var table = new Table().Border(TableBorder.Rounded).Title($"engine-client load: {i.StartSeconds + i.Seconds:0.0} s{(i.Warmup ? " (warm-up)" : "")}");
+        table.AddColumn("figure");
+        table.AddColumn(new TableColumn("this second").RightAligned());
+        table.AddColumn(new TableColumn("total").RightAligned());
+        var c = CultureInfo.InvariantCulture;
+        table.AddRow("target", string.Create(c, $"{i.Target:0.##} {_model}"), "");
+        table.AddRow("started", i.Started.ToString(c), _started.ToString(c));
+        table.AddRow("finished", i.Finished.ToString(c), _finished.ToString(c));
+        table.AddRow("failed", i.Failed.ToString(c), _failed.ToString(c));
+        table.AddRow("in flight", i.InFlight.ToString(c), "");
+        table.AddRow("not started / behind schedule", $"{i.NotStarted.ToString(c)} / {i.BehindSchedule.ToString(c)}", "");
+        table.AddRow("session p50 / p99 / max", Markup.Escape($"{Ms(i.SessionP50)} / {Ms(i.SessionP99)} / {Ms(i.SessionMax)}"), "");
+        table.AddRow("sent / received", Markup.Escape($"{Rate(i.Traffic.BytesSent, i.Seconds)} / {Rate(i.Traffic.BytesReceived, i.Seconds)}"), "");
+        table.AddRow("generator cpu / gc pause / queue", string.Create(c, $"{i.CpuPercent:0}% / {i.GcPauseMilliseconds:0.#} ms / {i.ThreadPoolQueue}"), "");
+        return table;
+    }
+
+    internal static string Ms(double? value) => value is { } v ? v.ToString(v >= 100 ? "0" : "0.###", CultureInfo.InvariantCulture) + " ms" : "-";
+
+    internal static string Rate(long bytes, double seconds) => seconds > 0 ? Bytes(bytes / seconds) + "/s" : "-";
+
+    internal static string Bytes(double bytes) => bytes switch
+    {
+        >= 1024 * 1024 * 1024 => string.Create(CultureInfo.InvariantCulture, $"{bytes / (1024 * 1024 * 1024):0.0} GiB"),
+        >= 1024 * 1024 => string.Create(CultureInfo.InvariantCulture, $"{bytes / (1024 * 1024):0.0} MiB"),
+        >= 1024 => string.Create(CultureInfo.InvariantCulture, $"{bytes / 1024:0.0} KiB"),
+        _ => string.Create(CultureInfo.InvariantCulture, $"{bytes:0} B"),
+    };
+
+    public void Dispose()
+    {
+        _intervals?.Dispose();
+        _hdrLog?.Dispose();
+    }
+}

@@ -1,0 +1,278 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using HdrHistogram;
+
+namespace Engine.Client.Load;
+
+/// <summary>The run's counters, written with interlocked adds from every session.</summary>
+internal sealed class LoadCounters
+{
+    public long Started;
+    public long Finished;
+    public long Cancelled;
+    public long Failed;
+    public long NotStarted;
+    public long BehindSchedule;
+    public long Warmup;
+    public long Abandoned;
+    public long InFlight;
+    public long BatchesSent;
+    public long RowsSent;
+    public long BytesSent;
+    public long BatchesReceived;
+    public long RowsReceived;
+    public long BytesReceived;
+
+    public Snapshot Take() => new(
+        Interlocked.Read(ref Started), Interlocked.Read(ref Finished), Interlocked.Read(ref Cancelled), Interlocked.Read(ref Failed),
+        Interlocked.Read(ref NotStarted), Interlocked.Read(ref BehindSchedule), Interlocked.Read(ref InFlight),
+        Interlocked.Read(ref BatchesSent), Interlocked.Read(ref RowsSent), Interlocked.Read(ref BytesSent),
+        Interlocked.Read(ref BatchesReceived), Interlocked.Read(ref RowsReceived), Interlocked.Read(ref BytesReceived));
+
+    internal readonly record struct Snapshot(
+        long Started, long Finished, long Cancelled, long Failed, long NotStarted, long BehindSchedule, long InFlight,
+        long BatchesSent, long RowsSent, long BytesSent, long BatchesReceived, long RowsReceived, long BytesReceived)
+    {
+        public LoadTraffic TrafficSince(Snapshot before) => new()
+        {
+            BatchesSent = BatchesSent - before.BatchesSent,
+            RowsSent = RowsSent - before.RowsSent,
+            BytesSent = BytesSent - before.BytesSent,
+            BatchesReceived = BatchesReceived - before.BatchesReceived,
+            RowsReceived = RowsReceived - before.RowsReceived,
+            BytesReceived = BytesReceived - before.BytesReceived,
+        };
+    }
+}
+
+/// <summary>What one measured session did, added to the totals when it ends.</summary>
+internal sealed class SessionTally
+{
+    public long BatchesSent;
+    public long RowsSent;
+    public long BytesSent;
+    public long BatchesReceived;
+    public long RowsReceived;
+    public long BytesReceived;
+}
+
+/// <summary>Per-worker figures, one lock per worker.</summary>
+internal sealed class WorkerTable
+{
+    private readonly ConcurrentDictionary<string, Entry> _workers = new(StringComparer.Ordinal);
+
+    public void Add(string worker, string result, SessionTally tally, long sessionMicros)
+    {
+        var entry = _workers.GetOrAdd(worker, static _ => new Entry());
+        lock (entry)
+        {
+            entry.Sessions++;
+            switch (result)
+            {
+                case "finished": entry.Finished++; break;
+                case "cancelledOnPurpose": entry.Cancelled++; break;
+                default: entry.Failed++; break;
+            }
+
+            entry.BatchesSent += tally.BatchesSent;
+            entry.RowsSent += tally.RowsSent;
+            entry.BytesSent += tally.BytesSent;
+            entry.BatchesReceived += tally.BatchesReceived;
+            entry.RowsReceived += tally.RowsReceived;
+            entry.BytesReceived += tally.BytesReceived;
+            if (sessionMicros > 0)
+            {
+                entry.Histogram.RecordValue(LatencyHistograms.Clamp(sessionMicros));
+            }
+        }
+    }
+
+    public List<LoadWorkerFigures> Figures() => [.. _workers.Select(p =>
+    {
+        lock (p.Value)
+        {
+            var e = p.Value;
+            return new LoadWorkerFigures
+            {
+                Worker = p.Key,
+                Sessions = e.Sessions,
+                Finished = e.Finished,
+                Cancelled = e.Cancelled,
+                Failed = e.Failed,
+                Traffic = new LoadTraffic
+                {
+                    BatchesSent = e.BatchesSent, RowsSent = e.RowsSent, BytesSent = e.BytesSent,
+                    BatchesReceived = e.BatchesReceived, RowsReceived = e.RowsReceived, BytesReceived = e.BytesReceived,
+                },
+                Session = e.Histogram.Copy(),
+            };
+        }
+    }).OrderBy(w => w.Worker, StringComparer.Ordinal)];
+
+    private sealed class Entry
+    {
+        public long Sessions;
+        public long Finished;
+        public long Cancelled;
+        public long Failed;
+        public long BatchesSent;
+        public long RowsSent;
+        public long BytesSent;
+        public long BatchesReceived;
+        public long RowsReceived;
+        public long BytesReceived;
+        public LongHistogram Histogram { get; } = LatencyHistograms.Create();
+    }
+}
+
+/// <summary>Failed sessions by kind, with the first messages of each.</summary>
+internal sealed class ErrorTable
+{
+    private readonly ConcurrentDictionary<(string Outcome, string? Kind, string? Status), Entry> _errors = new();
+
+    public void Add(string outcome, string? kind, string? status, string? message)
+    {
+        var entry = _errors.GetOrAdd((outcome, kind, status), static _ => new Entry());
+        lock (entry)
+        {
+            entry.Count++;
+            if (message is not null && entry.Messages.Count < LoadErrorKind.MaxMessages && !entry.Messages.Contains(message))
+            {
+                entry.Messages.Add(message);
+            }
+        }
+    }
+
+    public Dictionary<string, long> ByOutcome() => _errors.GroupBy(p => p.Key.Outcome, StringComparer.Ordinal)
+        .ToDictionary(g => g.Key, g => g.Sum(p => Volatile.Read(ref p.Value.Count)), StringComparer.Ordinal);
+
+    public List<LoadErrorKind> Kinds() => [.. _errors.Select(p =>
+    {
+        lock (p.Value)
+        {
+            return new LoadErrorKind
+            {
+                Outcome = p.Key.Outcome,
+                ErrorKind = p.Key.Kind,
+                Status = p.Key.Status,
+                Count = p.Value.Count,
+                Messages = [.. p.Value.Messages],
+            };
+        }
+    }).OrderByDescending(e => e.Count)];
+
+    private sealed class Entry
+    {
+        public long Count;
+        public List<string> Messages { get; } = [];
+    }
+}
+
+/// <summary>
+/// The generator's own figures, sampled at each interval: process CPU time, GC pause time,
+/// allocated bytes, the thread-pool queue.
+/// </summary>
+internal sealed class GeneratorMonitor
+{
+    private readonly Process _process = Process.GetCurrentProcess();
+    private readonly long _startTimestamp;
+    private readonly TimeSpan _startCpu;
+    private readonly TimeSpan _startPause;
+    private readonly long _startAllocated;
+    private long _lastTimestamp;
+    private TimeSpan _lastCpu;
+    private TimeSpan _lastPause;
+    private long _lastAllocated;
+    private double _cpuMax;
+    private long _queueMax;
+    private double _queueSum;
+    private int _samples;
+
+    public GeneratorMonitor()
+    {
+        _startTimestamp = _lastTimestamp = Stopwatch.GetTimestamp();
+        _startCpu = _lastCpu = Cpu();
+        _startPause = _lastPause = GC.GetTotalPauseDuration();
+        _startAllocated = _lastAllocated = GC.GetTotalAllocatedBytes();
+    }
+
+    public static int Cores => Environment.ProcessorCount;
+
+    public Sample Next()
+    {
+        var now = Stopwatch.GetTimestamp();
+        var cpu = Cpu();
+        var pause = GC.GetTotalPauseDuration();
+        var allocated = GC.GetTotalAllocatedBytes();
+        var queue = ThreadPool.PendingWorkItemCount;
+        var wall = Stopwatch.GetElapsedTime(_lastTimestamp, now);
+        var cpuPercent = wall > TimeSpan.Zero ? 100.0 * (cpu - _lastCpu).TotalSeconds / (wall.TotalSeconds * Cores) : 0;
+        var sample = new Sample(Math.Max(0, cpuPercent), (pause - _lastPause).TotalMilliseconds, allocated - _lastAllocated, queue);
+        _lastTimestamp = now;
+        _lastCpu = cpu;
+        _lastPause = pause;
+        _lastAllocated = allocated;
+        _cpuMax = Math.Max(_cpuMax, sample.CpuPercent);
+        _queueMax = Math.Max(_queueMax, queue);
+        _queueSum += queue;
+        _samples++;
+        return sample;
+    }
+
+    public LoadGeneratorFigures Figures(string host, LoadCounters.Snapshot counters, LoadModelKind model)
+    {
+        var wall = Stopwatch.GetElapsedTime(_startTimestamp);
+        var seconds = Math.Max(wall.TotalSeconds, 1e-9);
+        var cpuMean = 100.0 * (Cpu() - _startCpu).TotalSeconds / (seconds * Cores);
+        var pauseMs = (GC.GetTotalPauseDuration() - _startPause).TotalMilliseconds;
+        var pausePercent = 100.0 * pauseMs / 1000.0 / seconds;
+        var queueMean = _samples == 0 ? 0 : _queueSum / _samples;
+        var warnings = new List<string>();
+        if (cpuMean >= 80)
+        {
+            warnings.Add($"the generator used {cpuMean:0}% of its {Cores} cores on average: it may have set the pace; run it on more cores or spread it over shards.");
+        }
+        else if (_cpuMax >= 95)
+        {
+            warnings.Add($"the generator used {_cpuMax:0}% of its {Cores} cores in its busiest second: figures of that second may reflect the generator.");
+        }
+
+        if (pausePercent >= 5)
+        {
+            warnings.Add($"garbage collection paused the generator {pausePercent:0.#}% of the time ({pauseMs:0} ms): latencies include those pauses.");
+        }
+
+        if (queueMean >= 50 || _queueMax >= 1000)
+        {
+            warnings.Add($"the generator's thread pool had work waiting (mean {queueMean:0}, max {_queueMax}): it, not the workers, may have set the pace.");
+        }
+
+        var starts = counters.Started + counters.NotStarted;
+        if (model == LoadModelKind.Open && starts > 0 && counters.BehindSchedule > starts / 100)
+        {
+            warnings.Add($"{counters.BehindSchedule} of {starts} starts ran behind schedule: the generator could not keep the rate (their latency counts from the intended start).");
+        }
+
+        return new LoadGeneratorFigures
+        {
+            Host = host,
+            Cores = Cores,
+            CpuPercentMean = Math.Round(Math.Max(0, cpuMean), 2),
+            CpuPercentMax = Math.Round(_cpuMax, 2),
+            GcPauseMilliseconds = Math.Round(pauseMs, 3),
+            GcPausePercent = Math.Round(pausePercent, 3),
+            AllocatedBytesPerSecond = Math.Round((GC.GetTotalAllocatedBytes() - _startAllocated) / seconds),
+            ThreadPoolQueueMax = _queueMax,
+            ThreadPoolQueueMean = Math.Round(queueMean, 2),
+            Warnings = warnings,
+        };
+    }
+
+    private TimeSpan Cpu()
+    {
+        _process.Refresh();
+        return _process.TotalProcessorTime;
+    }
+
+    internal readonly record struct Sample(double CpuPercent, double GcPauseMilliseconds, long AllocatedBytes, long ThreadPoolQueue);
+}

@@ -1,0 +1,256 @@
+using System.Globalization;
+using System.Net;
+using System.Text;
+using HdrHistogram;
+
+namespace Engine.Client.Load;
+
+public static partial class LoadReports
+{
+    /// <summary>The ids of the plots of the HTML report, one <c>svg</c> element each.</summary>
+    public static IReadOnlyList<string> HtmlPlots { get; } = ["plot-latency-over-time", "plot-percentile-spectrum", "plot-throughput-over-time", "plot-bytes-over-time", "plot-errors-over-time"];
+
+    private static readonly string[] Colors = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"];
+
+    /// <summary>
+    /// A self-contained HTML report: one file with inline CSS and inline SVG plots (no script, no
+    /// network): latency percentiles over time, the percentile spectrum on a log scale, throughput
+    /// and errors over time, latency per phase, a per-worker table, errors, the generator's load,
+    /// thresholds, the configuration and run metadata.
+    /// </summary>
+    /// <param name="result">The result.</param>
+    /// <returns>The HTML text.</returns>
+    public static string ToHtml(LoadResult result)
+    {
+        ArgumentNullException.ThrowIfNull(result);
+        var c = CultureInfo.InvariantCulture;
+        var h = new StringBuilder();
+        h.Append("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>engine-client load report</title>\n<style>");
+        h.Append("body{font-family:system-ui,sans-serif;margin:24px;color:#222}h1{font-size:22px}h2{font-size:17px;margin-top:28px}");
+        h.Append("table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right;font-size:13px}th{background:#f3f3f3}td.l,th.l{text-align:left}");
+        h.Append(".ok{color:#1a7f37}.bad{color:#c62828;font-weight:bold}.plots{display:flex;flex-wrap:wrap;gap:16px}svg.plot{border:1px solid #ddd;background:#fff}.warn{color:#b45309}");
+        h.Append("</style></head><body>\n");
+        h.Append(c, $"<h1>engine-client load: {(result.Model == LoadModelKind.Open ? "open" : "closed")} model, {result.Seconds:0.###} s measured{(result.Interrupted ? " (interrupted)" : "")}</h1>\n");
+        var s = result.Sessions;
+        h.Append("<table id=\"sessions\"><tr>");
+        foreach (var head in new[] { "started", "finished", "cancelled on purpose", "failed", "behind schedule", "not started", "warm-up", "abandoned", "sessions/s" })
+        {
+            h.Append("<th>").Append(head).Append("</th>");
+        }
+
+        h.Append(c, $"</tr><tr><td>{s.Started}</td><td>{s.Finished}</td><td>{s.Cancelled}</td><td>{s.FailedTotal}</td><td>{s.BehindSchedule}</td><td>{s.NotStarted}</td><td>{s.Warmup}</td><td>{s.Abandoned}</td><td>{(result.Seconds > 0 ? s.Finished / result.Seconds : 0):0.##}</td></tr></table>\n");
+
+        if (result.Thresholds.Count > 0)
+        {
+            h.Append("<h2>Thresholds</h2><table id=\"thresholds\"><tr><th class=\"l\">expression</th><th>actual</th><th>result</th></tr>");
+            foreach (var t in result.Thresholds)
+            {
+                h.Append("<tr><td class=\"l\">").Append(E(t.Expression)).Append("</td><td>").Append(E(t.ActualText)).Append("</td><td class=\"")
+                    .Append(t.Passed ? "ok\">passed" : "bad\">FAILED").Append("</td></tr>");
+            }
+
+            h.Append("</table>\n");
+        }
+
+        var warnings = result.Generators.SelectMany(g => g.Warnings).ToList();
+        foreach (var warning in warnings)
+        {
+            h.Append("<p class=\"warn\">Warning: ").Append(E(warning)).Append("</p>\n");
+        }
+
+        var measured = result.Intervals.Where(i => !i.Warmup).ToList();
+        var timeline = result.Intervals.ToList();
+        double End(LoadInterval i) => i.StartSeconds + i.Seconds;
+        double PerSecond(long n, LoadInterval i) => i.Seconds > 0 ? n / i.Seconds : 0;
+
+        h.Append("<h2>Plots</h2><div class=\"plots\">\n");
+        h.Append(LineChart("plot-latency-over-time", "Session latency over time", "seconds", "ms", logX: false,
+        [
+            ("p50", Points(measured, i => i.SessionP50)),
+            ("p90", Points(measured, i => i.SessionP90)),
+            ("p99", Points(measured, i => i.SessionP99)),
+            ("max", Points(measured, i => i.SessionMax)),
+        ]));
+        var spectrum = new List<(string, List<(double, double)>)>();
+        foreach (var phase in new[] { LoadPhases.Session, LoadPhases.SessionFromActualStart, LoadPhases.Batch, LoadPhases.Init })
+        {
+            if (result.Latency.TryGetValue(phase, out var histogram) && histogram.TotalCount > 0)
+            {
+                spectrum.Add((phase, Spectrum(histogram)));
+            }
+        }
+
+        h.Append(LineChart("plot-percentile-spectrum", "Percentile spectrum", "percentile", "ms", logX: true, spectrum));
+        h.Append(LineChart("plot-throughput-over-time", "Sessions per second", "seconds", "sessions/s", logX: false,
+        [
+            ("started", timeline.Select(i => (End(i), PerSecond(i.Started, i))).ToList()),
+            ("finished", timeline.Select(i => (End(i), PerSecond(i.Finished, i))).ToList()),
+            ("target", result.Model == LoadModelKind.Open ? timeline.Select(i => (End(i), i.Target)).ToList() : []),
+        ]));
+        h.Append(LineChart("plot-bytes-over-time", "Throughput", "seconds", "MiB/s", logX: false,
+        [
+            ("sent", timeline.Select(i => (End(i), PerSecond(i.Traffic.BytesSent, i) / (1024 * 1024))).ToList()),
+            ("received", timeline.Select(i => (End(i), PerSecond(i.Traffic.BytesReceived, i) / (1024 * 1024))).ToList()),
+        ]));
+        h.Append(LineChart("plot-errors-over-time", "Errors and missed starts", "seconds", "per interval", logX: false,
+        [
+            ("failed", timeline.Select(i => (End(i), (double)i.Failed)).ToList()),
+            ("not started", timeline.Select(i => (End(i), (double)i.NotStarted)).ToList()),
+            ("behind schedule", timeline.Select(i => (End(i), (double)i.BehindSchedule)).ToList()),
+        ]));
+        h.Append("</div>\n");
+
+        h.Append("<h2>Latency by phase (ms)</h2><table id=\"latency\"><tr><th class=\"l\">phase</th><th>count</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th><th>mean</th></tr>");
+        foreach (var phase in Phases(result))
+        {
+            var histogram = result.Latency[phase];
+            h.Append("<tr><td class=\"l\">").Append(E(phase)).Append(c, $"</td><td>{histogram.TotalCount}</td><td>{Ms(LatencyHistograms.Millis(histogram, 50))}</td><td>{Ms(LatencyHistograms.Millis(histogram, 90))}</td><td>{Ms(LatencyHistograms.Millis(histogram, 99))}</td><td>{Ms(LatencyHistograms.Millis(histogram, 99.9))}</td><td>{Ms(LatencyHistograms.MaxMillis(histogram))}</td><td>{Ms(histogram.TotalCount == 0 ? null : histogram.GetMean() / 1000)}</td></tr>");
+        }
+
+        h.Append("</table>\n");
+        h.Append("<h2>Throughput</h2><table id=\"throughput\"><tr><th class=\"l\">direction</th><th>batches</th><th>rows</th><th>bytes</th><th>batches/s</th><th>rows/s</th><th>MiB/s</th></tr>");
+        var tr = result.Traffic;
+        double Rate(long n) => result.Seconds > 0 ? n / result.Seconds : 0;
+        h.Append(c, $"<tr><td class=\"l\">sent</td><td>{tr.BatchesSent}</td><td>{tr.RowsSent}</td><td>{tr.BytesSent}</td><td>{Rate(tr.BatchesSent):0.#}</td><td>{Rate(tr.RowsSent):0.#}</td><td>{Rate(tr.BytesSent) / (1024 * 1024):0.###}</td></tr>");
+        h.Append(c, $"<tr><td class=\"l\">received</td><td>{tr.BatchesReceived}</td><td>{tr.RowsReceived}</td><td>{tr.BytesReceived}</td><td>{Rate(tr.BatchesReceived):0.#}</td><td>{Rate(tr.RowsReceived):0.#}</td><td>{Rate(tr.BytesReceived) / (1024 * 1024):0.###}</td></tr></table>\n");
+
+        h.Append("<h2>Workers</h2><table id=\"workers\"><tr><th class=\"l\">worker</th><th>sessions</th><th>finished</th><th>cancelled</th><th>failed</th><th>session p50 ms</th><th>session p99 ms</th><th>session max ms</th><th>MiB sent</th><th>MiB received</th></tr>");
+        foreach (var w in result.Workers)
+        {
+            h.Append("<tr><td class=\"l\">").Append(E(w.Worker)).Append(c, $"</td><td>{w.Sessions}</td><td>{w.Finished}</td><td>{w.Cancelled}</td><td>{w.Failed}</td><td>{Ms(LatencyHistograms.Millis(w.Session, 50))}</td><td>{Ms(LatencyHistograms.Millis(w.Session, 99))}</td><td>{Ms(LatencyHistograms.MaxMillis(w.Session))}</td><td>{w.Traffic.BytesSent / (1024.0 * 1024):0.###}</td><td>{w.Traffic.BytesReceived / (1024.0 * 1024):0.###}</td></tr>");
+        }
+
+        h.Append("</table>\n");
+        h.Append("<h2>Errors</h2><table id=\"errors\"><tr><th class=\"l\">kind</th><th>count</th><th class=\"l\">first messages</th></tr>");
+        foreach (var e in result.Errors)
+        {
+            h.Append("<tr><td class=\"l\">").Append(E(e.Key)).Append(c, $"</td><td>{e.Count}</td><td class=\"l\">").Append(string.Join("<br>", e.Messages.Select(E))).Append("</td></tr>");
+        }
+
+        h.Append("</table>\n");
+        h.Append("<h2>Generator</h2><table id=\"generator\"><tr><th class=\"l\">host</th><th>cores</th><th>cpu mean %</th><th>cpu max %</th><th>gc pause ms</th><th>gc pause %</th><th>alloc MiB/s</th><th>queue mean</th><th>queue max</th></tr>");
+        foreach (var g in result.Generators)
+        {
+            h.Append("<tr><td class=\"l\">").Append(E(g.Host)).Append(c, $"</td><td>{g.Cores}</td><td>{g.CpuPercentMean:0.#}</td><td>{g.CpuPercentMax:0.#}</td><td>{g.GcPauseMilliseconds:0.#}</td><td>{g.GcPausePercent:0.##}</td><td>{g.AllocatedBytesPerSecond / (1024 * 1024):0.##}</td><td>{g.ThreadPoolQueueMean:0.#}</td><td>{g.ThreadPoolQueueMax}</td></tr>");
+        }
+
+        h.Append("</table>\n");
+        h.Append("<h2>Configuration and run</h2><table id=\"configuration\">");
+        void Row(string key, string value) => h.Append("<tr><th class=\"l\">").Append(E(key)).Append("</th><td class=\"l\">").Append(E(value)).Append("</td></tr>");
+        Row("started at", result.StartedAt.ToString("u", c));
+        Row("schema version", result.SchemaVersion.ToString(c));
+        Row("shards", string.Join(", ", result.Shards));
+        Row("hosts", string.Join(", ", result.Hosts));
+        Row("sources", string.Join(", ", result.Sources));
+        foreach (var (scenario, chunks) in result.InitChunks)
+        {
+            Row($"init chunks ({scenario})", chunks.ToString(c));
+        }
+
+        foreach (var (key, value) in result.Configuration)
+        {
+            Row(key, value);
+        }
+
+        h.Append("</table>\n</body></html>\n");
+        return h.ToString();
+    }
+
+    private static List<(double, double)> Points(IEnumerable<LoadInterval> intervals, Func<LoadInterval, double?> value) =>
+        [.. intervals.Where(i => value(i) is not null).Select(i => (i.StartSeconds + i.Seconds, value(i)!.Value))];
+
+    /// <summary>The percentile spectrum: x = -log10(1 - p), from p50 to the max (drawn at 99.9999).</summary>
+    private static List<(double, double)> Spectrum(HistogramBase histogram)
+    {
+        var points = new List<(double, double)>();
+        foreach (var p in new[] { 0.0, 25, 50, 75, 90, 95, 97.5, 99, 99.5, 99.75, 99.9, 99.95, 99.99, 99.995, 99.999, 99.9995, 99.9999 })
+        {
+            points.Add((-Math.Log10(1 - (p / 100)), histogram.GetValueAtPercentile(p) / 1000.0));
+        }
+
+        return points;
+    }
+
+    private static string LineChart(string id, string title, string xLabel, string yLabel, bool logX, List<(string Name, List<(double X, double Y)> Points)> series)
+    {
+        const double W = 560, H = 300, L = 60, R = 110, T = 30, B = 40;
+        var c = CultureInfo.InvariantCulture;
+        var all = series.SelectMany(s => s.Points).ToList();
+        var minX = all.Count == 0 ? 0 : all.Min(p => p.X);
+        var maxX = all.Count == 0 ? 1 : all.Max(p => p.X);
+        if (maxX <= minX)
+        {
+            maxX = minX + 1;
+        }
+
+        var maxY = all.Count == 0 ? 1 : Math.Max(all.Max(p => p.Y), 1e-9) * 1.1;
+        double Px(double x) => L + ((x - minX) / (maxX - minX) * (W - L - R));
+        double Py(double y) => H - B - (y / maxY * (H - T - B));
+        var svg = new StringBuilder();
+        svg.Append(c, $"<svg class=\"plot\" id=\"{id}\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{W}\" height=\"{H}\" viewBox=\"0 0 {W} {H}\" role=\"img\" aria-label=\"{E(title)}\">");
+        svg.Append(c, $"<text x=\"{W / 2}\" y=\"18\" text-anchor=\"middle\" font-size=\"14\" font-weight=\"bold\">{E(title)}</text>");
+        svg.Append(c, $"<line x1=\"{L}\" y1=\"{H - B}\" x2=\"{W - R}\" y2=\"{H - B}\" stroke=\"#444\"/><line x1=\"{L}\" y1=\"{T}\" x2=\"{L}\" y2=\"{H - B}\" stroke=\"#444\"/>");
+        for (var k = 0; k <= 4; k++)
+        {
+            var y = maxY * k / 4;
+            svg.Append(c, $"<line x1=\"{L}\" y1=\"{Py(y):0.#}\" x2=\"{W - R}\" y2=\"{Py(y):0.#}\" stroke=\"#eee\"/><text x=\"{L - 4}\" y=\"{Py(y) + 4:0.#}\" text-anchor=\"end\" font-size=\"10\">{Tick(y)}</text>");
+        }
+
+        if (logX)
+        {
+            foreach (var (x, label) in new[] { (0.0, "0%"), (-Math.Log10(0.5), "50%"), (1.0, "90%"), (2.0, "99%"), (3.0, "99.9%"), (4.0, "99.99%"), (5.0, "99.999%"), (6.0, "max") })
+            {
+                if (x >= minX && x <= maxX)
+                {
+                    svg.Append(c, $"<text x=\"{Px(x):0.#}\" y=\"{H - B + 14}\" text-anchor=\"middle\" font-size=\"10\">{label}</text>");
+                }
+            }
+        }
+        else
+        {
+            for (var k = 0; k <= 4; k++)
+            {
+                var x = minX + ((maxX - minX) * k / 4);
+                svg.Append(c, $"<text x=\"{Px(x):0.#}\" y=\"{H - B + 14}\" text-anchor=\"middle\" font-size=\"10\">{Tick(x)}</text>");
+            }
+        }
+
+        svg.Append(c, $"<text x=\"{(L + W - R) / 2}\" y=\"{H - 6}\" text-anchor=\"middle\" font-size=\"11\">{E(xLabel)}</text>");
+        svg.Append(c, $"<text x=\"14\" y=\"{(T + H - B) / 2}\" text-anchor=\"middle\" font-size=\"11\" transform=\"rotate(-90 14 {(T + H - B) / 2})\">{E(yLabel)}</text>");
+        for (var n = 0; n < series.Count; n++)
+        {
+            var (name, points) = series[n];
+            var color = Colors[n % Colors.Length];
+            if (points.Count > 0)
+            {
+                var path = string.Join(" ", points.Select((p, i) => string.Create(c, $"{(i == 0 ? "M" : "L")}{Px(p.X):0.##},{Py(p.Y):0.##}")));
+                svg.Append(c, $"<path class=\"series\" data-series=\"{E(name)}\" d=\"{path}\" fill=\"none\" stroke=\"{color}\" stroke-width=\"1.6\"/>");
+                if (points.Count == 1)
+                {
+                    svg.Append(c, $"<circle cx=\"{Px(points[0].X):0.##}\" cy=\"{Py(points[0].Y):0.##}\" r=\"3\" fill=\"{color}\"/>");
+                }
+            }
+
+            svg.Append(c, $"<rect x=\"{W - R + 10}\" y=\"{T + (n * 18)}\" width=\"12\" height=\"3\" fill=\"{color}\"/><text x=\"{W - R + 26}\" y=\"{T + (n * 18) + 5}\" font-size=\"11\">{E(name)}</text>");
+        }
+
+        if (all.Count == 0)
+        {
+            svg.Append(c, $"<text x=\"{(L + W - R) / 2}\" y=\"{H / 2}\" text-anchor=\"middle\" font-size=\"12\" fill=\"#888\">no data</text>");
+        }
+
+        svg.Append("</svg>\n");
+        return svg.ToString();
+    }
+
+    private static string Tick(double value) => value switch
+    {
+        >= 1000 => value.ToString("0", CultureInfo.InvariantCulture),
+        >= 10 => value.ToString("0.#", CultureInfo.InvariantCulture),
+        _ => value.ToString("0.###", CultureInfo.InvariantCulture),
+    };
+
+    private static string Ms(double? value) => value is { } v ? v.ToString("0.###", CultureInfo.InvariantCulture) : "";
+
+    private static string E(string text) => WebUtility.HtmlEncode(text);
+}

@@ -1,0 +1,489 @@
+using HdrHistogram;
+
+namespace Engine.Client.Load;
+
+/// <summary>
+/// What a load test (or the merge of several shards' results) measured: session counts, latency
+/// histograms per phase, throughput, per-worker figures, errors by kind, the generator's own load,
+/// the figures of every interval, and the thresholds checked. Written and read by
+/// <see cref="LoadReports"/>; several shards' results combine exactly with <see cref="Merge"/>.
+/// </summary>
+public sealed class LoadResult
+{
+    /// <summary>The version of the JSON schema this result is written in.</summary>
+    public const int CurrentSchemaVersion = 1;
+
+    /// <summary>The JSON schema version this result was read from or is written in.</summary>
+    public int SchemaVersion { get; init; } = CurrentSchemaVersion;
+
+    /// <summary>When the run started (UTC).</summary>
+    public DateTimeOffset StartedAt { get; init; }
+
+    /// <summary>The measured time in seconds: from the end of warm-up to the end of the last measured session (the longest of merged shards).</summary>
+    public double Seconds { get; init; }
+
+    /// <summary>Closed or open.</summary>
+    public LoadModelKind Model { get; init; }
+
+    /// <summary>The start target of the whole run (concurrency or rate), before shard shares.</summary>
+    public double Target { get; init; }
+
+    /// <summary>The shards this result covers, as <c>i/N</c> (one for a single run).</summary>
+    public IReadOnlyList<string> Shards { get; init; } = [];
+
+    /// <summary>The session sources that ran the sessions.</summary>
+    public IReadOnlyList<string> Sources { get; init; } = [];
+
+    /// <summary>The host names of the generators.</summary>
+    public IReadOnlyList<string> Hosts { get; init; } = [];
+
+    /// <summary>The settings of the run, for the report (model, bounds, scenarios, labels).</summary>
+    public IReadOnlyDictionary<string, string> Configuration { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>Whether the run was stopped by its caller (Ctrl+C) before its bound.</summary>
+    public bool Interrupted { get; init; }
+
+    /// <summary>How many sessions started, ended and how.</summary>
+    public LoadSessionCounts Sessions { get; init; } = new();
+
+    /// <summary>The latency histograms by phase (<see cref="LoadPhases"/>), values in microseconds; a phase with no sample has an empty histogram.</summary>
+    public IReadOnlyDictionary<string, HistogramBase> Latency { get; init; } = new Dictionary<string, HistogramBase>();
+
+    /// <summary>Payload chunks per Init by scenario (0 when the payload travels inside Init).</summary>
+    public IReadOnlyDictionary<string, int> InitChunks { get; init; } = new Dictionary<string, int>();
+
+    /// <summary>Traffic of the measured sessions, both directions.</summary>
+    public LoadTraffic Traffic { get; init; } = new();
+
+    /// <summary>Figures per worker (by the address sessions ran on), in order of name.</summary>
+    public IReadOnlyList<LoadWorkerFigures> Workers { get; init; } = [];
+
+    /// <summary>Sessions that did not finish, by kind, each with its first messages.</summary>
+    public IReadOnlyList<LoadErrorKind> Errors { get; init; } = [];
+
+    /// <summary>The generator's own load, one entry per shard.</summary>
+    public IReadOnlyList<LoadGeneratorFigures> Generators { get; init; } = [];
+
+    /// <summary>The figures of every interval, in order (for a merge: summed by index).</summary>
+    public IReadOnlyList<LoadInterval> Intervals { get; init; } = [];
+
+    /// <summary>The thresholds checked against this result.</summary>
+    public IReadOnlyList<LoadThresholdResult> Thresholds { get; init; } = [];
+
+    /// <summary>Whether every threshold passed (true when there are none).</summary>
+    public bool ThresholdsPassed => Thresholds.All(t => t.Passed);
+
+    /// <summary>Sessions ended with an error, over the measured sessions that ended (0 when none ended).</summary>
+    public double ErrorRatio
+    {
+        get
+        {
+            var ended = Sessions.Finished + Sessions.Cancelled + Sessions.FailedTotal;
+            return ended == 0 ? 0 : (double)Sessions.FailedTotal / ended;
+        }
+    }
+
+    /// <summary>A copy with <paramref name="thresholds"/> evaluated against it.</summary>
+    /// <param name="thresholds">The thresholds.</param>
+    public LoadResult WithThresholds(IEnumerable<LoadThreshold> thresholds)
+    {
+        ArgumentNullException.ThrowIfNull(thresholds);
+        return Copy(this, [.. thresholds.Select(t => t.Evaluate(this))]);
+    }
+
+    /// <summary>
+    /// Combines the results of several shards (or runs) exactly: counts and traffic add up, the
+    /// histograms add up (so every percentile equals that of one histogram of all values),
+    /// intervals add up by index, workers by name, errors by kind. Thresholds are dropped: evaluate
+    /// them on the merge.
+    /// </summary>
+    /// <param name="results">At least one result, all of the current schema version.</param>
+    /// <exception cref="ArgumentException">No result was given.</exception>
+    public static LoadResult Merge(IReadOnlyList<LoadResult> results)
+    {
+        ArgumentNullException.ThrowIfNull(results);
+        if (results.Count == 0)
+        {
+            throw new ArgumentException("Give at least one result to merge.", nameof(results));
+        }
+
+        var latency = new Dictionary<string, HistogramBase>(StringComparer.Ordinal);
+        foreach (var result in results)
+        {
+            foreach (var (phase, histogram) in result.Latency)
+            {
+                if (!latency.TryGetValue(phase, out var total))
+                {
+                    latency[phase] = total = LatencyHistograms.Create();
+                }
+
+                total.Add(histogram);
+            }
+        }
+
+        var workers = results.SelectMany(r => r.Workers).GroupBy(w => w.Worker, StringComparer.Ordinal)
+            .Select(g => LoadWorkerFigures.Merge(g.ToList())).OrderBy(w => w.Worker, StringComparer.Ordinal).ToList();
+        var errors = results.SelectMany(r => r.Errors).GroupBy(e => e.Key, StringComparer.Ordinal)
+            .Select(g => new LoadErrorKind
+            {
+                Outcome = g.First().Outcome,
+                ErrorKind = g.First().ErrorKind,
+                Status = g.First().Status,
+                Count = g.Sum(e => e.Count),
+                Messages = [.. g.SelectMany(e => e.Messages).Distinct(StringComparer.Ordinal).Take(LoadErrorKind.MaxMessages)],
+            }).OrderByDescending(e => e.Count).ToList();
+        var intervals = new List<LoadInterval>();
+        var count = results.Max(r => r.Intervals.Count);
+        for (var i = 0; i < count; i++)
+        {
+            intervals.Add(LoadInterval.Merge([.. results.Where(r => r.Intervals.Count > i).Select(r => r.Intervals[i])]));
+        }
+
+        var configuration = new Dictionary<string, string>(results[0].Configuration, StringComparer.Ordinal);
+        return new LoadResult
+        {
+            StartedAt = results.Min(r => r.StartedAt),
+            Seconds = results.Max(r => r.Seconds),
+            Model = results[0].Model,
+            Target = results[0].Target,
+            Shards = [.. results.SelectMany(r => r.Shards)],
+            Sources = [.. results.SelectMany(r => r.Sources).Distinct(StringComparer.Ordinal)],
+            Hosts = [.. results.SelectMany(r => r.Hosts).Distinct(StringComparer.Ordinal)],
+            Configuration = configuration,
+            Interrupted = results.Any(r => r.Interrupted),
+            Sessions = LoadSessionCounts.Merge(results.Select(r => r.Sessions)),
+            Latency = latency,
+            InitChunks = results.SelectMany(r => r.InitChunks).GroupBy(p => p.Key, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.First().Value, StringComparer.Ordinal),
+            Traffic = LoadTraffic.Sum(results.Select(r => r.Traffic)),
+            Workers = workers,
+            Errors = errors,
+            Generators = [.. results.SelectMany(r => r.Generators)],
+            Intervals = intervals,
+        };
+    }
+
+    private static LoadResult Copy(LoadResult r, IReadOnlyList<LoadThresholdResult> thresholds) => new()
+    {
+        SchemaVersion = r.SchemaVersion,
+        StartedAt = r.StartedAt,
+        Seconds = r.Seconds,
+        Model = r.Model,
+        Target = r.Target,
+        Shards = r.Shards,
+        Sources = r.Sources,
+        Hosts = r.Hosts,
+        Configuration = r.Configuration,
+        Interrupted = r.Interrupted,
+        Sessions = r.Sessions,
+        Latency = r.Latency,
+        InitChunks = r.InitChunks,
+        Traffic = r.Traffic,
+        Workers = r.Workers,
+        Errors = r.Errors,
+        Generators = r.Generators,
+        Intervals = r.Intervals,
+        Thresholds = thresholds,
+    };
+}
+
+/// <summary>Session counts of a load test. Warm-up sessions count only in <see cref="Warmup"/>.</summary>
+public sealed class LoadSessionCounts
+{
+    /// <summary>Measured sessions started.</summary>
+    public long Started { get; init; }
+
+    /// <summary>Measured sessions that finished (FinishResponse without error).</summary>
+    public long Finished { get; init; }
+
+    /// <summary>Measured sessions cancelled on purpose (a scenario's cancel share) that the worker acknowledged.</summary>
+    public long Cancelled { get; init; }
+
+    /// <summary>
+    /// Measured sessions that ended otherwise, by kind: <c>cancelled</c> (the worker reported an
+    /// error), <c>failed</c>, <c>transportFailed</c>, <c>interrupted</c>, <c>openFailed</c> (the source
+    /// gave no session).
+    /// </summary>
+    public IReadOnlyDictionary<string, long> Failed { get; init; } = new Dictionary<string, long>();
+
+    /// <summary>The sum of <see cref="Failed"/>.</summary>
+    public long FailedTotal => Failed.Values.Sum();
+
+    /// <summary>Open model: starts later than the schedule tolerance (their latency counts from the intended start).</summary>
+    public long BehindSchedule { get; init; }
+
+    /// <summary>Open model: starts that were due before the end but never happened, because the cap on sessions in flight was still reached when the run ended.</summary>
+    public long NotStarted { get; init; }
+
+    /// <summary>Sessions started during warm-up (excluded from every other figure).</summary>
+    public long Warmup { get; init; }
+
+    /// <summary>Sessions still running when the drain limit expired (or the run was interrupted), cancelled and left out of the latencies.</summary>
+    public long Abandoned { get; init; }
+
+    internal static LoadSessionCounts Merge(IEnumerable<LoadSessionCounts> counts)
+    {
+        var list = counts.ToList();
+        return new LoadSessionCounts
+        {
+            Started = list.Sum(c => c.Started),
+            Finished = list.Sum(c => c.Finished),
+            Cancelled = list.Sum(c => c.Cancelled),
+            Failed = list.SelectMany(c => c.Failed).GroupBy(p => p.Key, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Sum(p => p.Value), StringComparer.Ordinal),
+            BehindSchedule = list.Sum(c => c.BehindSchedule),
+            NotStarted = list.Sum(c => c.NotStarted),
+            Warmup = list.Sum(c => c.Warmup),
+            Abandoned = list.Sum(c => c.Abandoned),
+        };
+    }
+}
+
+/// <summary>Traffic in both directions: data messages (batches), Arrow rows and bytes.</summary>
+public sealed class LoadTraffic
+{
+    /// <summary>Input batches sent.</summary>
+    public long BatchesSent { get; init; }
+
+    /// <summary>Input rows sent.</summary>
+    public long RowsSent { get; init; }
+
+    /// <summary>Input bytes sent (data messages).</summary>
+    public long BytesSent { get; init; }
+
+    /// <summary>Output batches received.</summary>
+    public long BatchesReceived { get; init; }
+
+    /// <summary>Output rows received (when output rows are counted).</summary>
+    public long RowsReceived { get; init; }
+
+    /// <summary>Output bytes received (data messages).</summary>
+    public long BytesReceived { get; init; }
+
+    internal static LoadTraffic Sum(IEnumerable<LoadTraffic> all)
+    {
+        var list = all.ToList();
+        return new LoadTraffic
+        {
+            BatchesSent = list.Sum(t => t.BatchesSent),
+            RowsSent = list.Sum(t => t.RowsSent),
+            BytesSent = list.Sum(t => t.BytesSent),
+            BatchesReceived = list.Sum(t => t.BatchesReceived),
+            RowsReceived = list.Sum(t => t.RowsReceived),
+            BytesReceived = list.Sum(t => t.BytesReceived),
+        };
+    }
+}
+
+/// <summary>A worker's share of a load test.</summary>
+public sealed class LoadWorkerFigures
+{
+    /// <summary>The worker's address as sessions name it.</summary>
+    public required string Worker { get; init; }
+
+    /// <summary>Measured sessions run on it.</summary>
+    public long Sessions { get; init; }
+
+    /// <summary>Of which finished.</summary>
+    public long Finished { get; init; }
+
+    /// <summary>Of which cancelled on purpose.</summary>
+    public long Cancelled { get; init; }
+
+    /// <summary>Of which failed (any kind).</summary>
+    public long Failed { get; init; }
+
+    /// <summary>Its traffic.</summary>
+    public LoadTraffic Traffic { get; init; } = new();
+
+    /// <summary>Its sessions' whole-session latency (microseconds).</summary>
+    public required HistogramBase Session { get; init; }
+
+    internal static LoadWorkerFigures Merge(IReadOnlyList<LoadWorkerFigures> figures)
+    {
+        var session = LatencyHistograms.Create();
+        foreach (var f in figures)
+        {
+            session.Add(f.Session);
+        }
+
+        return new LoadWorkerFigures
+        {
+            Worker = figures[0].Worker,
+            Sessions = figures.Sum(f => f.Sessions),
+            Finished = figures.Sum(f => f.Finished),
+            Cancelled = figures.Sum(f => f.Cancelled),
+            Failed = figures.Sum(f => f.Failed),
+            Traffic = LoadTraffic.Sum(figures.Select(f => f.Traffic)),
+            Session = session,
+        };
+    }
+}
+
+/// <summary>One kind of failed session: its outcome, the worker's error kind, the gRPC status; how many; the first messages.</summary>
+public sealed class LoadErrorKind
+{
+    /// <summary>Messages kept per kind.</summary>
+    public const int MaxMessages = 3;
+
+    /// <summary>The outcome (<c>cancelled</c>, <c>failed</c>, <c>transportFailed</c>, <c>interrupted</c>, <c>openFailed</c>).</summary>
+    public required string Outcome { get; init; }
+
+    /// <summary>The worker's error kind (<see cref="SessionErrorKind"/>, in camel case), or <see langword="null"/>.</summary>
+    public string? ErrorKind { get; init; }
+
+    /// <summary>The gRPC status of a transport failure (<c>Unavailable</c>), or <see langword="null"/>.</summary>
+    public string? Status { get; init; }
+
+    /// <summary>How many sessions ended this way.</summary>
+    public long Count { get; init; }
+
+    /// <summary>The first distinct messages, at most <see cref="MaxMessages"/>, as received.</summary>
+    public IReadOnlyList<string> Messages { get; init; } = [];
+
+    /// <summary>The three parts joined by <c>/</c>, <c>-</c> for a missing one: <c>transportFailed/-/Unavailable</c>.</summary>
+    public string Key => $"{Outcome}/{ErrorKind ?? "-"}/{Status ?? "-"}";
+}
+
+/// <summary>
+/// The generator's own load during a run: if it, not the workers, sets the pace, the figures lie
+/// about the workers. <see cref="Warnings"/> says so in words.
+/// </summary>
+public sealed class LoadGeneratorFigures
+{
+    /// <summary>The host.</summary>
+    public string Host { get; init; } = "";
+
+    /// <summary>Processor cores available to the generator.</summary>
+    public int Cores { get; init; }
+
+    /// <summary>Mean CPU use of the generator process over the run, in percent of all its cores.</summary>
+    public double CpuPercentMean { get; init; }
+
+    /// <summary>Highest CPU use of an interval, in percent of all cores.</summary>
+    public double CpuPercentMax { get; init; }
+
+    /// <summary>Total garbage collection pause time, in milliseconds.</summary>
+    public double GcPauseMilliseconds { get; init; }
+
+    /// <summary>Garbage collection pauses over the run's wall time, in percent.</summary>
+    public double GcPausePercent { get; init; }
+
+    /// <summary>Managed allocation rate, in bytes per second.</summary>
+    public double AllocatedBytesPerSecond { get; init; }
+
+    /// <summary>Largest thread-pool queue seen at an interval's end.</summary>
+    public long ThreadPoolQueueMax { get; init; }
+
+    /// <summary>Mean thread-pool queue at intervals' ends.</summary>
+    public double ThreadPoolQueueMean { get; init; }
+
+    /// <summary>Why the generator may have set the pace; empty when it did not.</summary>
+    public IReadOnlyList<string> Warnings { get; init; } = [];
+}
+
+/// <summary>One reporting interval of a run.</summary>
+public sealed class LoadInterval
+{
+    /// <summary>The interval's position, from 0.</summary>
+    public int Index { get; init; }
+
+    /// <summary>Its start in seconds from the run's start.</summary>
+    public double StartSeconds { get; init; }
+
+    /// <summary>Its length in seconds.</summary>
+    public double Seconds { get; init; }
+
+    /// <summary>Whether it ended during warm-up (its sessions are not measured).</summary>
+    public bool Warmup { get; init; }
+
+    /// <summary>The target (concurrency or rate of this shard) at its end.</summary>
+    public double Target { get; init; }
+
+    /// <summary>Sessions started in it (warm-up ones included).</summary>
+    public long Started { get; init; }
+
+    /// <summary>Measured sessions finished in it.</summary>
+    public long Finished { get; init; }
+
+    /// <summary>Measured sessions cancelled on purpose in it.</summary>
+    public long Cancelled { get; init; }
+
+    /// <summary>Measured sessions failed in it.</summary>
+    public long Failed { get; init; }
+
+    /// <summary>Starts not made in it (cap on sessions in flight).</summary>
+    public long NotStarted { get; init; }
+
+    /// <summary>Starts behind schedule in it.</summary>
+    public long BehindSchedule { get; init; }
+
+    /// <summary>Sessions in flight at its end.</summary>
+    public long InFlight { get; init; }
+
+    /// <summary>Traffic in it.</summary>
+    public LoadTraffic Traffic { get; init; } = new();
+
+    /// <summary>Median whole-session latency of the sessions that ended in it, ms; <see langword="null"/> when none.</summary>
+    public double? SessionP50 { get; init; }
+
+    /// <summary>90th percentile, ms.</summary>
+    public double? SessionP90 { get; init; }
+
+    /// <summary>99th percentile, ms.</summary>
+    public double? SessionP99 { get; init; }
+
+    /// <summary>Largest, ms.</summary>
+    public double? SessionMax { get; init; }
+
+    /// <summary>The generator's CPU use in it, percent of all cores (the mean for a merge).</summary>
+    public double CpuPercent { get; init; }
+
+    /// <summary>Garbage collection pauses in it, ms.</summary>
+    public double GcPauseMilliseconds { get; init; }
+
+    /// <summary>Managed bytes allocated in it.</summary>
+    public long AllocatedBytes { get; init; }
+
+    /// <summary>The thread-pool queue at its end.</summary>
+    public long ThreadPoolQueue { get; init; }
+
+    /// <summary>The interval's whole-session histogram, encoded (compressed, base64), for exact merges.</summary>
+    internal string? SessionHistogram { get; init; }
+
+    internal static LoadInterval Merge(IReadOnlyList<LoadInterval> parts)
+    {
+        var session = LatencyHistograms.Create();
+        foreach (var part in parts)
+        {
+            if (part.SessionHistogram is { } encoded)
+            {
+                session.Add(LatencyHistograms.Decode(encoded));
+            }
+        }
+
+        return new LoadInterval
+        {
+            Index = parts[0].Index,
+            StartSeconds = parts[0].StartSeconds,
+            Seconds = parts.Max(p => p.Seconds),
+            Warmup = parts.All(p => p.Warmup),
+            Target = parts.Sum(p => p.Target),
+            Started = parts.Sum(p => p.Started),
+            Finished = parts.Sum(p => p.Finished),
+            Cancelled = parts.Sum(p => p.Cancelled),
+            Failed = parts.Sum(p => p.Failed),
+            NotStarted = parts.Sum(p => p.NotStarted),
+            BehindSchedule = parts.Sum(p => p.BehindSchedule),
+            InFlight = parts.Sum(p => p.InFlight),
+            Traffic = LoadTraffic.Sum(parts.Select(p => p.Traffic)),
+            SessionP50 = LatencyHistograms.Millis(session, 50),
+            SessionP90 = LatencyHistograms.Millis(session, 90),
+            SessionP99 = LatencyHistograms.Millis(session, 99),
+            SessionMax = LatencyHistograms.MaxMillis(session),
+            CpuPercent = parts.Average(p => p.CpuPercent),
+            GcPauseMilliseconds = parts.Sum(p => p.GcPauseMilliseconds),
+            AllocatedBytes = parts.Sum(p => p.AllocatedBytes),
+            ThreadPoolQueue = parts.Sum(p => p.ThreadPoolQueue),
+            SessionHistogram = session.TotalCount == 0 ? null : LatencyHistograms.Encode(session),
+        };
+    }
+}

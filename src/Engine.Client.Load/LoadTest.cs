@@ -1,0 +1,856 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Runtime.CompilerServices;
+using Apache.Arrow.Ipc;
+using Grpc.Core;
+using HdrHistogram;
+
+namespace Engine.Client.Load;
+
+/// <summary>
+/// Runs a load test against any <see cref="WorkerSessionSource"/> (a <see cref="WorkerClient"/>, a
+/// <see cref="WorkerPool"/>, a fleet) and measures it honestly.
+/// </summary>
+/// <example>
+/// <code>
+/// await using var client = WorkerClient.Create("unix:///run/udf/worker.sock");
+/// var options = new LoadTestOptions { Model = LoadModelKind.Open, Target = 200, Duration = TimeSpan.FromMinutes(1) };
+/// options.Scenarios.Add(new LoadScenario("echo", "echo", ReadOnlyMemory&lt;byte&gt;.Empty)
+/// {
+///     Input = LoadInput.Generate(LoadInput.ParseColumns("x:int64"), rows: null, batchRows: 1024, batches: 8),
+/// });
+/// LoadResult result = await LoadTest.RunAsync(client, options);
+/// Console.WriteLine(result.Latency[LoadPhases.Session].GetValueAtPercentile(99) / 1000.0 + " ms");
+/// </code>
+/// </example>
+public static class LoadTest
+{
+    /// <summary>
+    /// Runs the load test: sessions start by the model until the bound (duration, session count or
+    /// the end of the stages), then the sessions in flight drain (up to
+    /// <see cref="LoadTestOptions.DrainTimeout"/>, then they are cancelled).
+    /// </summary>
+    /// <param name="source">Where sessions come from; not disposed.</param>
+    /// <param name="options">The test.</param>
+    /// <param name="cancellationToken">Stops the test early: starts stop, sessions in flight are cancelled, and the result says <see cref="LoadResult.Interrupted"/>.</param>
+    /// <returns>The figures of the measured sessions.</returns>
+    /// <exception cref="ArgumentException">The options are not valid (the message says which).</exception>
+    public static Task<LoadResult> RunAsync(WorkerSessionSource source, LoadTestOptions options, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        return RunAsync([source], options, cancellationToken);
+    }
+
+    /// <summary>
+    /// Runs the load test over several sources, taking them in turn (round robin) for each
+    /// session; otherwise as <see cref="RunAsync(WorkerSessionSource, LoadTestOptions, CancellationToken)"/>.
+    /// </summary>
+    /// <param name="sources">Where sessions come from, at least one; not disposed.</param>
+    /// <param name="options">The test.</param>
+    /// <param name="cancellationToken">Stops the test early.</param>
+    /// <returns>The figures of the measured sessions.</returns>
+    /// <exception cref="ArgumentException">No source, or the options are not valid.</exception>
+    public static Task<LoadResult> RunAsync(IReadOnlyList<WorkerSessionSource> sources, LoadTestOptions options, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(sources);
+        ArgumentNullException.ThrowIfNull(options);
+        if (sources.Count == 0 || sources.Any(s => s is null))
+        {
+            throw new ArgumentException("Give at least one session source.", nameof(sources));
+        }
+
+        options.Validate();
+        return RunCoreAsync(sources, options, cancellationToken);
+    }
+
+    private static async Task<LoadResult> RunCoreAsync(IReadOnlyList<WorkerSessionSource> sources, LoadTestOptions options, CancellationToken cancellationToken)
+    {
+        using var run = new LoadRun(sources, options);
+        return await run.RunAsync(cancellationToken).ConfigureAwait(false);
+    }
+}
+
+/// <summary>One load test in progress.</summary>
+internal sealed class LoadRun : IDisposable
+{
+    private static readonly double TicksPerSecond = Stopwatch.Frequency;
+
+    private readonly WorkerSessionSource[] _sources;
+    private long _nextSource = -1;
+    private readonly LoadTestOptions _options;
+    private readonly LoadScenario[] _scenarios;
+    private readonly double[] _cumulativeWeights;
+    private readonly TargetSchedule _schedule;
+    private readonly LoadCounters _counters = new();
+    private readonly PhaseRecorders _recorders = new();
+    private readonly WorkerTable _workers = new();
+    private readonly ErrorTable _errors = new();
+    private readonly ErrorTable _heartbeatErrors = new();
+    private readonly List<LoadInterval> _intervals = [];
+    private readonly Random _random;
+    private readonly Lock _randomGate = new();
+    private readonly int _seed;
+    private readonly CancellationTokenSource _stopStarting = new();
+    private readonly CancellationTokenSource _abort = new();
+    private readonly SemaphoreSlim _slots;
+    private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly long _warmupTicks;
+    private long _startTimestamp;
+    private long _startedAll;
+    private long _reserved;
+    private long _sequence;
+    private long _lastMeasuredEnd;
+    private volatile bool _stopped;
+    private Exception? _observerFailure;
+
+    public LoadRun(IReadOnlyList<WorkerSessionSource> sources, LoadTestOptions options)
+    {
+        _sources = [.. sources];
+        _slots = new SemaphoreSlim(options.MaxInFlight, options.MaxInFlight);
+        _options = options;
+        _scenarios = [.. options.Scenarios];
+        _cumulativeWeights = new double[_scenarios.Length];
+        var sum = 0.0;
+        for (var i = 0; i < _scenarios.Length; i++)
+        {
+            sum += _scenarios[i].Weight;
+            _cumulativeWeights[i] = sum;
+        }
+
+        _seed = options.Seed ?? Random.Shared.Next();
+        _random = new Random(_seed + options.Shard.Index);
+        _schedule = new TargetSchedule(options.Target, options.Stages is { Count: > 0 } ? options.Stages : null, options.Warmup, options.Stages is { Count: > 0 } ? null : options.Duration);
+        _warmupTicks = (long)(options.Warmup.TotalSeconds * TicksPerSecond);
+    }
+
+    public void Dispose()
+    {
+        _stopStarting.Dispose();
+
+        // A session that outlived the drain may still hold the abort token.
+        if (_drained.Task.IsCompleted)
+        {
+            _abort.Dispose();
+            _slots.Dispose();
+        }
+    }
+
+    private double Seconds(long timestamp) => (timestamp - _startTimestamp) / TicksPerSecond;
+
+    /// <summary>This shard's target at <paramref name="seconds"/>.</summary>
+    private double ShardTarget(double seconds)
+    {
+        var total = _schedule.At(seconds);
+        var shard = _options.Shard;
+        if (_options.Model == LoadModelKind.Open)
+        {
+            return total / shard.Count;
+        }
+
+        var whole = (long)Math.Floor(total);
+        return (whole / shard.Count) + (shard.Index < whole % shard.Count ? 1 : 0);
+    }
+
+    public async Task<LoadResult> RunAsync(CancellationToken cancellationToken)
+    {
+        var startedAt = DateTimeOffset.UtcNow;
+        var monitor = new GeneratorMonitor();
+        _startTimestamp = Stopwatch.GetTimestamp();
+        using var interrupt = cancellationToken.Register(() =>
+        {
+            _stopStarting.Cancel();
+            _abort.Cancel();
+        });
+        if (!double.IsInfinity(_schedule.EndSeconds))
+        {
+            _stopStarting.CancelAfter(TimeSpan.FromSeconds(_schedule.EndSeconds));
+        }
+
+        using var intervalsDone = new CancellationTokenSource();
+        var ticker = Task.Run(() => TickAsync(monitor, intervalsDone.Token), CancellationToken.None);
+        var heartbeats = Task.Run(() => SampleHeartbeatsAsync(intervalsDone.Token), CancellationToken.None);
+
+        var schedulers = _options.Model == LoadModelKind.Open
+            ? [Task.Run(ScheduleOpenAsync, CancellationToken.None)]
+            : Enumerable.Range(0, ClosedLoops()).Select(i => Task.Run(() => RunClosedLoopAsync(i), CancellationToken.None)).ToArray();
+        await Task.WhenAll(schedulers).ConfigureAwait(false);
+        await _stopStarting.CancelAsync().ConfigureAwait(false);
+        _stopped = true;
+        CheckDrained();
+
+        if (!cancellationToken.IsCancellationRequested)
+        {
+            await Task.WhenAny(_drained.Task, Task.Delay(_options.DrainTimeout, cancellationToken)).ConfigureAwait(false);
+        }
+
+        if (!_drained.Task.IsCompleted)
+        {
+            await _abort.CancelAsync().ConfigureAwait(false);
+
+            // Cancelled sessions end within their Cancel acknowledgement timeout; a source that
+            // hangs is not waited for forever.
+            var grace = (_options.SessionOptions?.CancelAcknowledgementTimeout ?? TimeSpan.FromSeconds(2)) + TimeSpan.FromSeconds(30);
+            await Task.WhenAny(_drained.Task, Task.Delay(grace, CancellationToken.None)).ConfigureAwait(false);
+        }
+
+        await intervalsDone.CancelAsync().ConfigureAwait(false);
+        await Task.WhenAll(ticker, heartbeats).ConfigureAwait(false);
+        CloseInterval(monitor, final: true);
+        if (_observerFailure is { } failure)
+        {
+            throw new InvalidOperationException($"The interval observer failed: {failure.Message}", failure);
+        }
+
+        return BuildResult(startedAt, monitor, cancellationToken.IsCancellationRequested);
+    }
+
+    /// <summary>Loops enough for this shard's highest concurrency: its share is at most the ceiling of the whole over the shards.</summary>
+    private int ClosedLoops() => (int)Math.Ceiling(_schedule.MaxTarget / _options.Shard.Count);
+
+    // ---- Closed model: loops that each run one session at a time.
+
+    private async Task RunClosedLoopAsync(int loop)
+    {
+        var stop = _stopStarting.Token;
+        while (!stop.IsCancellationRequested)
+        {
+            var now = Stopwatch.GetTimestamp();
+            var seconds = Seconds(now);
+            if (seconds >= _schedule.EndSeconds)
+            {
+                return;
+            }
+
+            if (loop >= ShardTarget(seconds))
+            {
+                try
+                {
+                    await Task.Delay(TimeSpan.FromMilliseconds(50), stop).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+
+                continue;
+            }
+
+            var measured = now - _startTimestamp >= _warmupTicks;
+            if (measured && !Reserve())
+            {
+                await _stopStarting.CancelAsync().ConfigureAwait(false);
+                return;
+            }
+
+            Interlocked.Increment(ref _counters.InFlight);
+            await RunSessionAsync(now, now, measured).ConfigureAwait(false);
+        }
+    }
+
+    private bool Reserve() => _options.Sessions is not { } bound || Interlocked.Increment(ref _reserved) <= bound;
+
+    // ---- Open model: one scheduler starting sessions at their intended times.
+
+    private async Task ScheduleOpenAsync()
+    {
+        var stop = _stopStarting.Token;
+        var tolerance = (long)(_options.ScheduleTolerance.TotalSeconds * TicksPerSecond);
+
+        // Shards stagger their arrivals so that together they keep the whole rate's spacing.
+        var first = _schedule.At(0);
+        var t = first > 0 ? (double)_options.Shard.Index / first : 0;
+        while (!stop.IsCancellationRequested)
+        {
+            var rate = ShardTarget(t);
+            if (rate <= 0)
+            {
+                t += 0.01;
+                if (t >= _schedule.EndSeconds)
+                {
+                    return;
+                }
+
+                continue;
+            }
+
+            if (t >= _schedule.EndSeconds)
+            {
+                return;
+            }
+
+            var intended = _startTimestamp + (long)(t * TicksPerSecond);
+            var wait = intended - Stopwatch.GetTimestamp();
+            if (wait > 0)
+            {
+                try
+                {
+                    await Task.Delay(TimeSpan.FromSeconds(wait / TicksPerSecond), stop).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
+
+            var measured = intended - _startTimestamp >= _warmupTicks;
+            if (measured && !Reserve())
+            {
+                return;
+            }
+
+            // At the cap, the start waits for a session to end: it runs late (behind schedule),
+            // its latency still counting from its intended start, as in a real engine whose
+            // tasks queue for a slot.
+            try
+            {
+                await _slots.WaitAsync(stop).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                CountNotStarted(t);
+                return;
+            }
+
+            t += 1.0 / rate;
+            var now = Stopwatch.GetTimestamp();
+            if (measured && now - intended > tolerance)
+            {
+                Interlocked.Increment(ref _counters.BehindSchedule);
+            }
+
+            Interlocked.Increment(ref _counters.InFlight);
+            _ = Task.Run(() => RunSessionAsync(intended, now, measured, holdsSlot: true), CancellationToken.None);
+        }
+    }
+
+    /// <summary>Counts the measured starts due from <paramref name="t"/> until now (or the end) that were never made.</summary>
+    private void CountNotStarted(double t)
+    {
+        var until = Math.Min(_schedule.EndSeconds, Seconds(Stopwatch.GetTimestamp()));
+        var warmup = _options.Warmup.TotalSeconds;
+        long count = 0;
+        while (t < until && count < 100_000_000)
+        {
+            var rate = ShardTarget(t);
+            if (rate <= 0)
+            {
+                t += 0.01;
+                continue;
+            }
+
+            if (t >= warmup)
+            {
+                count++;
+            }
+
+            t += 1.0 / rate;
+        }
+
+        if (_options.Sessions is { } bound)
+        {
+            count = Math.Min(count, Math.Max(0, bound - Interlocked.Read(ref _counters.Started)));
+        }
+
+        Interlocked.Add(ref _counters.NotStarted, count);
+    }
+
+    // ---- One session.
+
+    private (LoadScenario Scenario, bool Cancel, int CancelAt) Pick()
+    {
+        lock (_randomGate)
+        {
+            var scenario = _scenarios[0];
+            if (_scenarios.Length > 1)
+            {
+                var x = _random.NextDouble() * _cumulativeWeights[^1];
+                var index = Array.FindIndex(_cumulativeWeights, w => x < w);
+                scenario = _scenarios[index < 0 ? ^1 : index];
+            }
+
+            var cancel = scenario.CancelShare > 0 && _random.NextDouble() < scenario.CancelShare;
+            var at = cancel ? _random.Next(scenario.Input.Batches.Count + 1) : -1;
+            return (scenario, cancel, at);
+        }
+    }
+
+    private async Task RunSessionAsync(long intended, long actual, bool measured, bool holdsSlot = false)
+    {
+        try
+        {
+            await RunSessionCoreAsync(intended, actual, measured).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // A bug here must not take the run down; it shows as an error kind.
+            if (measured)
+            {
+                Interlocked.Increment(ref _counters.Failed);
+                _errors.Add("generatorFailed", ex.GetType().Name, null, ex.Message);
+            }
+        }
+        finally
+        {
+            if (holdsSlot)
+            {
+                _slots.Release();
+            }
+
+            Interlocked.Decrement(ref _counters.InFlight);
+            CheckDrained();
+        }
+    }
+
+    private async Task RunSessionCoreAsync(long intended, long actual, bool measured)
+    {
+        var sequence = Interlocked.Increment(ref _sequence);
+        Interlocked.Increment(ref _startedAll);
+        Interlocked.Increment(ref measured ? ref _counters.Started : ref _counters.Warmup);
+        var (scenario, cancelOnPurpose, cancelAt) = Pick();
+        var input = scenario.Input;
+        var abort = _abort.Token;
+        var tally = new SessionTally();
+        var inputTimes = new long[input.Batches.Count];
+        var outputTimes = new long[input.Batches.Count];
+        var outputs = 0;
+        long opened = 0, initialized = 0, firstOutput = 0, inputEnd = 0, outputEnd = 0, cancelSent = 0;
+        WorkerSession? session = null;
+        Exception? openFailure = null;
+        var source = _sources[(int)((ulong)Interlocked.Increment(ref _nextSource) % (ulong)_sources.Length)];
+        var worker = source.Name;
+        try
+        {
+            session = await source.OpenSessionAsync(_options.SessionOptions, abort).ConfigureAwait(false);
+            opened = Stopwatch.GetTimestamp();
+            worker = session.Worker;
+            await session.InitAsync(scenario.BuildInit(sequence), abort).ConfigureAwait(false);
+            initialized = Stopwatch.GetTimestamp();
+            if (cancelOnPurpose && cancelAt == 0)
+            {
+                cancelSent = Stopwatch.GetTimestamp();
+                session.Cancel("cancelled on purpose by the load test");
+            }
+            else
+            {
+                await foreach (var output in session.ProcessAsync(Input(session), abort).ConfigureAwait(false))
+                {
+                    var now = Stopwatch.GetTimestamp();
+                    if (firstOutput == 0)
+                    {
+                        firstOutput = now;
+                    }
+
+                    if (outputs < outputTimes.Length)
+                    {
+                        outputTimes[outputs] = now;
+                    }
+
+                    outputs++;
+                    var rows = _options.CountOutputRows ? CountRows(output) : 0;
+                    tally.BatchesReceived++;
+                    tally.BytesReceived += output.Length;
+                    tally.RowsReceived += rows;
+                    if (measured)
+                    {
+                        Interlocked.Increment(ref _counters.BatchesReceived);
+                        Interlocked.Add(ref _counters.BytesReceived, output.Length);
+                        Interlocked.Add(ref _counters.RowsReceived, rows);
+                    }
+                }
+
+                outputEnd = Stopwatch.GetTimestamp();
+            }
+        }
+        catch (Exception ex) when (session is null && ex is not OutOfMemoryException)
+        {
+            openFailure = ex;
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // The outcome says what happened (the session is closed below, whatever was thrown).
+        }
+
+        var outcome = session is null ? null : await session.CloseAsync(CancellationToken.None).ConfigureAwait(false);
+        var end = Stopwatch.GetTimestamp();
+        if (session is not null)
+        {
+            await session.DisposeAsync().ConfigureAwait(false);
+        }
+
+        if (_abort.IsCancellationRequested && outcome?.Kind != SessionOutcomeKind.Finished)
+        {
+            // Cancelled by the drain limit or an interrupt: not the worker's doing.
+            Interlocked.Increment(ref _counters.Abandoned);
+            return;
+        }
+
+        if (!measured)
+        {
+            return;
+        }
+
+        string result;
+        if (outcome is { Kind: SessionOutcomeKind.Finished })
+        {
+            result = "finished";
+        }
+        else if (outcome is { Kind: SessionOutcomeKind.Cancelled } && cancelSent != 0)
+        {
+            result = "cancelledOnPurpose";
+        }
+        else
+        {
+            result = ClassifyFailure(outcome, openFailure);
+        }
+
+        long sessionMicros = 0;
+        if (opened != 0)
+        {
+            _recorders.Record(LoadPhases.Open, LatencyHistograms.Micros(actual, opened));
+        }
+
+        if (initialized != 0)
+        {
+            _recorders.Record(LoadPhases.Init, LatencyHistograms.Micros(opened, initialized));
+        }
+
+        if (firstOutput != 0)
+        {
+            _recorders.Record(LoadPhases.FirstBatch, LatencyHistograms.Micros(initialized, firstOutput));
+        }
+
+        switch (result)
+        {
+            case "finished":
+                Interlocked.Increment(ref _counters.Finished);
+                sessionMicros = LatencyHistograms.Micros(intended, end);
+                _recorders.Record(LoadPhases.Session, sessionMicros);
+                if (_options.Model == LoadModelKind.Open)
+                {
+                    _recorders.Record(LoadPhases.SessionFromActualStart, LatencyHistograms.Micros(actual, end));
+                }
+
+                if (inputEnd != 0 && outputEnd != 0)
+                {
+                    _recorders.Record(LoadPhases.Finish, LatencyHistograms.Micros(inputEnd, outputEnd));
+                }
+
+                if (outputs == inputTimes.Length)
+                {
+                    for (var i = 0; i < outputs; i++)
+                    {
+                        _recorders.Record(LoadPhases.Batch, LatencyHistograms.Micros(inputTimes[i], outputTimes[i]));
+                    }
+                }
+
+                break;
+            case "cancelledOnPurpose":
+                Interlocked.Increment(ref _counters.Cancelled);
+                _recorders.Record(LoadPhases.Cancel, LatencyHistograms.Micros(cancelSent, end));
+                break;
+            default:
+                Interlocked.Increment(ref _counters.Failed);
+                break;
+        }
+
+        _workers.Add(worker, result, tally, sessionMicros);
+        InterlockedMax(ref _lastMeasuredEnd, end);
+
+        async IAsyncEnumerable<ReadOnlyMemory<byte>> Input(WorkerSession current, [EnumeratorCancellation] CancellationToken token = default)
+        {
+            for (var i = 0; i <= input.Batches.Count; i++)
+            {
+                if (cancelOnPurpose && i == cancelAt)
+                {
+                    cancelSent = Stopwatch.GetTimestamp();
+                    current.Cancel("cancelled on purpose by the load test");
+                    yield break;
+                }
+
+                if (i == input.Batches.Count || token.IsCancellationRequested)
+                {
+                    break;
+                }
+
+                var batch = input.Batches[i];
+                tally.BatchesSent++;
+                tally.BytesSent += batch.Length;
+                tally.RowsSent += input.BatchRows[i];
+                if (measured)
+                {
+                    Interlocked.Increment(ref _counters.BatchesSent);
+                    Interlocked.Add(ref _counters.BytesSent, batch.Length);
+                    Interlocked.Add(ref _counters.RowsSent, input.BatchRows[i]);
+                }
+
+                inputTimes[i] = Stopwatch.GetTimestamp();
+                yield return batch;
+            }
+
+            inputEnd = Stopwatch.GetTimestamp();
+            await Task.CompletedTask.ConfigureAwait(false);
+        }
+    }
+
+    private string ClassifyFailure(SessionOutcome? outcome, Exception? openFailure)
+    {
+        if (outcome is null)
+        {
+            var transport = openFailure as WorkerTransportException;
+            _errors.Add("openFailed", transport is null ? openFailure?.GetType().Name : Camel(transport.Reason.ToString()), transport?.StatusCode?.ToString(), openFailure?.Message);
+            return "openFailed";
+        }
+
+        var kind = outcome.Kind switch
+        {
+            SessionOutcomeKind.Cancelled => "cancelled",
+            SessionOutcomeKind.Failed => "failed",
+            SessionOutcomeKind.TransportFailed => "transportFailed",
+            SessionOutcomeKind.Interrupted => "interrupted",
+            _ => "finished",
+        };
+        var exception = outcome.Exception as WorkerTransportException;
+        var errorKind = outcome.Error is { } error ? Camel(error.Kind.ToString())
+            : exception is not null ? Camel(exception.Reason.ToString())
+            : outcome.Exception?.GetType().Name;
+        var message = outcome.Error?.Message ?? outcome.Exception?.Message ?? outcome.CancelReason;
+        _errors.Add(kind, errorKind, exception?.StatusCode?.ToString(), message);
+        return kind;
+    }
+
+    private static string Camel(string name) => name.Length == 0 ? name : char.ToLowerInvariant(name[0]) + name[1..];
+
+    private static long CountRows(ReadOnlyMemory<byte> output)
+    {
+        try
+        {
+            using var reader = new ArrowStreamReader(output);
+            long rows = 0;
+            while (reader.ReadNextRecordBatch() is { } batch)
+            {
+                rows += batch.Length;
+                batch.Dispose();
+            }
+
+            return rows;
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // Not Arrow (an opaque format): its rows are not known.
+            return 0;
+        }
+    }
+
+    private static void InterlockedMax(ref long target, long value)
+    {
+        var current = Interlocked.Read(ref target);
+        while (value > current)
+        {
+            var seen = Interlocked.CompareExchange(ref target, value, current);
+            if (seen == current)
+            {
+                return;
+            }
+
+            current = seen;
+        }
+    }
+
+    private void CheckDrained()
+    {
+        if (_stopped && Interlocked.Read(ref _counters.InFlight) == 0)
+        {
+            _drained.TrySetResult();
+        }
+    }
+
+    // ---- Heartbeats.
+
+    private async Task SampleHeartbeatsAsync(CancellationToken done)
+    {
+        if (_options.Heartbeats.Count == 0)
+        {
+            return;
+        }
+
+        using var timer = new PeriodicTimer(_options.HeartbeatInterval);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(done).ConfigureAwait(false))
+            {
+                foreach (var probe in _options.Heartbeats)
+                {
+                    var start = Stopwatch.GetTimestamp();
+                    try
+                    {
+                        using var bound = CancellationTokenSource.CreateLinkedTokenSource(done);
+                        bound.CancelAfter(TimeSpan.FromSeconds(10));
+                        await probe.Call(bound.Token).ConfigureAwait(false);
+                        if (start - _startTimestamp >= _warmupTicks)
+                        {
+                            _recorders.Record(LoadPhases.Heartbeat, LatencyHistograms.Micros(start, Stopwatch.GetTimestamp()));
+                        }
+                    }
+                    catch (Exception ex) when (ex is not OutOfMemoryException && !done.IsCancellationRequested)
+                    {
+                        _heartbeatErrors.Add("heartbeatFailed", ex.GetType().Name, (ex as RpcException)?.StatusCode.ToString() ?? (ex as WorkerTransportException)?.StatusCode?.ToString(), $"{probe.Worker}: {ex.Message}");
+                    }
+                }
+            }
+        }
+        catch (OperationCanceledException) when (done.IsCancellationRequested)
+        {
+        }
+    }
+
+    // ---- Intervals.
+
+    private LoadCounters.Snapshot _previous;
+    private long _previousStartedAll;
+    private long _intervalStart;
+
+    private async Task TickAsync(GeneratorMonitor monitor, CancellationToken done)
+    {
+        _intervalStart = _startTimestamp;
+        using var timer = new PeriodicTimer(_options.Interval);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(done).ConfigureAwait(false))
+            {
+                CloseInterval(monitor, final: false);
+            }
+        }
+        catch (OperationCanceledException) when (done.IsCancellationRequested)
+        {
+        }
+    }
+
+    private void CloseInterval(GeneratorMonitor monitor, bool final)
+    {
+        var now = Stopwatch.GetTimestamp();
+        var histograms = _recorders.Roll();
+        var snapshot = _counters.Take();
+        var startedAll = Interlocked.Read(ref _startedAll);
+        var sample = monitor.Next();
+        var session = histograms[LoadPhases.Session];
+        var seconds = (now - _intervalStart) / TicksPerSecond;
+        if (final && seconds < 0.25 && snapshot.Finished == _previous.Finished && snapshot.Failed == _previous.Failed
+            && snapshot.Cancelled == _previous.Cancelled && startedAll == _previousStartedAll && session.TotalCount == 0)
+        {
+            return;
+        }
+
+        var interval = new LoadInterval
+        {
+            Index = _intervals.Count,
+            StartSeconds = Math.Round(Seconds(_intervalStart), 6),
+            Seconds = Math.Round(seconds, 6),
+            Warmup = now - _startTimestamp < _warmupTicks,
+            Target = Math.Round(ShardTarget(Seconds(now)), 6),
+            Started = startedAll - _previousStartedAll,
+            Finished = snapshot.Finished - _previous.Finished,
+            Cancelled = snapshot.Cancelled - _previous.Cancelled,
+            Failed = snapshot.Failed - _previous.Failed,
+            NotStarted = snapshot.NotStarted - _previous.NotStarted,
+            BehindSchedule = snapshot.BehindSchedule - _previous.BehindSchedule,
+            InFlight = snapshot.InFlight,
+            Traffic = snapshot.TrafficSince(_previous),
+            SessionP50 = LatencyHistograms.Millis(session, 50),
+            SessionP90 = LatencyHistograms.Millis(session, 90),
+            SessionP99 = LatencyHistograms.Millis(session, 99),
+            SessionMax = LatencyHistograms.MaxMillis(session),
+            CpuPercent = Math.Round(sample.CpuPercent, 2),
+            GcPauseMilliseconds = Math.Round(sample.GcPauseMilliseconds, 3),
+            AllocatedBytes = sample.AllocatedBytes,
+            ThreadPoolQueue = sample.ThreadPoolQueue,
+            SessionHistogram = session.TotalCount == 0 ? null : LatencyHistograms.Encode(session),
+        };
+        _intervals.Add(interval);
+        _previous = snapshot;
+        _previousStartedAll = startedAll;
+        _intervalStart = now;
+        if (_options.Observer is { } observer && _observerFailure is null)
+        {
+            var start = _startTimestamp;
+            foreach (var histogram in histograms.Values)
+            {
+                histogram.StartTimeStamp = (long)(Seconds(now) * 1000) - (long)(seconds * 1000);
+                histogram.EndTimeStamp = (long)(Seconds(now) * 1000);
+            }
+
+            try
+            {
+                observer.OnInterval(interval, histograms);
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                _observerFailure = ex;
+            }
+
+            _ = start;
+        }
+    }
+
+    // ---- Result.
+
+    private LoadResult BuildResult(DateTimeOffset startedAt, GeneratorMonitor monitor, bool interrupted)
+    {
+        var snapshot = _counters.Take();
+        var warmupEnd = _startTimestamp + _warmupTicks;
+        var last = Interlocked.Read(ref _lastMeasuredEnd);
+        var measuredSeconds = Math.Max(0, ((last != 0 ? last : Stopwatch.GetTimestamp()) - warmupEnd) / TicksPerSecond);
+        var host = Environment.MachineName;
+        var configuration = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["model"] = _options.Model == LoadModelKind.Open ? "open" : "closed",
+            ["target"] = _options.Target.ToString(CultureInfo.InvariantCulture) + (_options.Model == LoadModelKind.Open ? " sessions/s" : " concurrent sessions"),
+            ["stages"] = _options.Stages is { Count: > 0 } stages
+                ? string.Join(", ", stages.Select(s => string.Create(CultureInfo.InvariantCulture, $"{s.Duration.TotalSeconds}s to {s.Target}")))
+                : "none",
+            ["duration"] = _options.Duration is { } d ? d.TotalSeconds.ToString(CultureInfo.InvariantCulture) + " s" : "none",
+            ["sessions"] = _options.Sessions?.ToString(CultureInfo.InvariantCulture) ?? "no bound",
+            ["warmup"] = _options.Warmup.TotalSeconds.ToString(CultureInfo.InvariantCulture) + " s",
+            ["drainTimeout"] = _options.DrainTimeout.TotalSeconds.ToString(CultureInfo.InvariantCulture) + " s",
+            ["maxInFlight"] = _options.MaxInFlight.ToString(CultureInfo.InvariantCulture),
+            ["scheduleTolerance"] = _options.ScheduleTolerance.TotalMilliseconds.ToString(CultureInfo.InvariantCulture) + " ms",
+            ["seed"] = _seed.ToString(CultureInfo.InvariantCulture),
+            ["scenarios"] = string.Join("; ", _scenarios.Select(s => string.Create(CultureInfo.InvariantCulture,
+                $"{s.Name} (weight {s.Weight}, format {s.Format}, payload {s.Payload.Length} B, input {s.Input.Description}, cancel share {s.CancelShare})"))),
+        };
+        foreach (var (key, value) in _options.Labels)
+        {
+            configuration[key] = value;
+        }
+
+        return new LoadResult
+        {
+            StartedAt = startedAt,
+            Seconds = Math.Round(measuredSeconds, 6),
+            Model = _options.Model,
+            Target = _options.Target,
+            Shards = [_options.Shard.ToString()],
+            Sources = [.. _sources.Select(s => s.Name)],
+            Hosts = [host],
+            Configuration = configuration,
+            Interrupted = interrupted,
+            Sessions = new LoadSessionCounts
+            {
+                Started = snapshot.Started,
+                Finished = snapshot.Finished,
+                Cancelled = snapshot.Cancelled,
+                Failed = _errors.ByOutcome(),
+                BehindSchedule = snapshot.BehindSchedule,
+                NotStarted = snapshot.NotStarted,
+                Warmup = Interlocked.Read(ref _counters.Warmup),
+                Abandoned = Interlocked.Read(ref _counters.Abandoned),
+            },
+            Latency = _recorders.Totals(),
+            InitChunks = _scenarios.ToDictionary(s => s.Name, s => s.InitChunks, StringComparer.Ordinal),
+            Traffic = snapshot.TrafficSince(default),
+            Workers = _workers.Figures(),
+            Errors = [.. _errors.Kinds(), .. _heartbeatErrors.Kinds()],
+            Generators = [monitor.Figures(host, snapshot, _options.Model)],
+            Intervals = [.. _intervals],
+        };
+    }
+}

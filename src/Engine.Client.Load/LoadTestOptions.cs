@@ -1,0 +1,164 @@
+using HdrHistogram;
+
+namespace Engine.Client.Load;
+
+/// <summary>What a load test runs, how sessions arrive, and when it ends.</summary>
+public sealed class LoadTestOptions
+{
+    /// <summary>Closed (a concurrency) or open (a rate). Default closed.</summary>
+    public LoadModelKind Model { get; set; } = LoadModelKind.Closed;
+
+    /// <summary>
+    /// The start target: concurrent sessions (closed) or sessions per second (open), for the whole
+    /// run, or until <see cref="Stages"/> ramp it. Default 1. For a shard, the whole run's target:
+    /// each shard takes its share.
+    /// </summary>
+    public double Target { get; set; } = 1;
+
+    /// <summary>Stages that ramp the target after warm-up; <see langword="null"/> or empty keeps <see cref="Target"/>. Their total length is the measured duration.</summary>
+    public IReadOnlyList<LoadStage>? Stages { get; set; }
+
+    /// <summary>How long to start sessions after warm-up (when there are no stages). <see langword="null"/>: until <see cref="Sessions"/> or the caller's cancellation.</summary>
+    public TimeSpan? Duration { get; set; }
+
+    /// <summary>How many measured sessions to start at most; <see langword="null"/> for no bound.</summary>
+    public long? Sessions { get; set; }
+
+    /// <summary>
+    /// A warm-up at the start target before measuring: sessions whose (intended) start falls in it run
+    /// but are left out of every figure except <see cref="LoadSessionCounts.Warmup"/>. Default none.
+    /// </summary>
+    public TimeSpan Warmup { get; set; }
+
+    /// <summary>
+    /// How long to wait for sessions still running when starts stop; then they are cancelled (and
+    /// counted as <see cref="LoadSessionCounts.Abandoned"/>). Default 30 s.
+    /// </summary>
+    public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// The most sessions in flight at once in the open model. A start due while that many run waits
+    /// for one to end: it runs behind schedule, its latency counted from its intended start (as a
+    /// task of a real engine queues for a slot); starts still waiting when the run ends count as
+    /// <see cref="LoadSessionCounts.NotStarted"/>. Default 10,000.
+    /// </summary>
+    public int MaxInFlight { get; set; } = 10_000;
+
+    /// <summary>
+    /// How late a start may be, in the open model, before it counts as behind schedule. Default
+    /// 10 ms. Its latency counts from the intended start either way.
+    /// </summary>
+    public TimeSpan ScheduleTolerance { get; set; } = TimeSpan.FromMilliseconds(10);
+
+    /// <summary>The scenarios; at least one. Each session picks one at random by weight.</summary>
+    public IList<LoadScenario> Scenarios { get; } = [];
+
+    /// <summary>The session options; <see langword="null"/> uses the source's defaults.</summary>
+    public SessionOptions? SessionOptions { get; set; }
+
+    /// <summary>This process's shard of a run spread over hosts. Default the whole run.</summary>
+    public LoadShard Shard { get; set; } = LoadShard.Whole;
+
+    /// <summary>The seed of the scenario picks and cancel points; <see langword="null"/> for a random one (reported).</summary>
+    public int? Seed { get; set; }
+
+    /// <summary>The length of a reporting interval. Default 1 s.</summary>
+    public TimeSpan Interval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Heartbeat probes sampled during the run, one call per probe per <see cref="HeartbeatInterval"/>. Default none.</summary>
+    public IList<LoadHeartbeatProbe> Heartbeats { get; } = [];
+
+    /// <summary>How often each heartbeat probe is called. Default 1 s.</summary>
+    public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Whether output batches are decoded as Arrow to count their rows. Default true.</summary>
+    public bool CountOutputRows { get; set; } = true;
+
+    /// <summary>Receives each interval as it closes (from a timer thread); <see langword="null"/> for none.</summary>
+    public ILoadObserver? Observer { get; set; }
+
+    /// <summary>Free-form settings echoed in the report's configuration (the command line that ran, for example).</summary>
+    public IDictionary<string, string> Labels { get; } = new Dictionary<string, string>(StringComparer.Ordinal);
+
+    /// <summary>Checks the options; <see cref="LoadTest.RunAsync(WorkerSessionSource, LoadTestOptions, CancellationToken)"/> does too.</summary>
+    /// <exception cref="ArgumentException">An option is not valid; the message says which and why.</exception>
+    public void Validate()
+    {
+        if (Scenarios.Count == 0)
+        {
+            throw new ArgumentException("A load test needs at least one scenario.");
+        }
+
+        if (Scenarios.Any(s => !(s.Weight > 0) || double.IsInfinity(s.Weight)))
+        {
+            throw new ArgumentException("Every scenario's weight must be a positive number.");
+        }
+
+        if (Scenarios.Any(s => s.CancelShare is < 0 or > 1 || double.IsNaN(s.CancelShare)))
+        {
+            throw new ArgumentException("A scenario's cancel share must be from 0 to 1.");
+        }
+
+        if (!(Target >= 0) || double.IsInfinity(Target))
+        {
+            throw new ArgumentException("The target must be zero or a positive number.");
+        }
+
+        if (Stages is { } stages && stages.Any(s => s.Duration <= TimeSpan.Zero || !(s.Target >= 0) || double.IsInfinity(s.Target)))
+        {
+            throw new ArgumentException("Every stage needs a positive duration and a target of zero or more.");
+        }
+
+        if (Model == LoadModelKind.Closed && (Target != Math.Floor(Target) || (Stages?.Any(s => s.Target != Math.Floor(s.Target)) ?? false)))
+        {
+            throw new ArgumentException("A closed model's concurrency must be a whole number.");
+        }
+
+        if (Duration is null && Sessions is null && (Stages is null || Stages.Count == 0))
+        {
+            throw new ArgumentException("A load test needs a bound: a duration, a session count or stages.");
+        }
+
+        if (Duration is { } d && d <= TimeSpan.Zero)
+        {
+            throw new ArgumentException("The duration must be positive.");
+        }
+
+        if (Sessions is <= 0)
+        {
+            throw new ArgumentException("The session count must be positive.");
+        }
+
+        if (Warmup < TimeSpan.Zero || DrainTimeout < TimeSpan.Zero || Interval <= TimeSpan.Zero || HeartbeatInterval <= TimeSpan.Zero)
+        {
+            throw new ArgumentException("Warm-up and drain must not be negative; intervals must be positive.");
+        }
+
+        if (MaxInFlight <= 0)
+        {
+            throw new ArgumentException("The cap on sessions in flight must be positive.");
+        }
+
+        if (Shard.Count < 1 || Shard.Index < 0 || Shard.Index >= Shard.Count)
+        {
+            throw new ArgumentException("The shard index must be from 0 to the shard count minus 1.");
+        }
+    }
+}
+
+/// <summary>A heartbeat call sampled during a run: its round trip is recorded in the <c>heartbeat</c> phase.</summary>
+/// <param name="Worker">The worker it asks, as reports name it.</param>
+/// <param name="Call">Sends one heartbeat and waits for the answer; throws when it fails.</param>
+public sealed record LoadHeartbeatProbe(string Worker, Func<CancellationToken, Task> Call);
+
+/// <summary>Receives a load test's intervals as they close.</summary>
+public interface ILoadObserver
+{
+    /// <summary>
+    /// One interval closed. Called from one thread at a time, in order; keep it short (it delays
+    /// the next interval, not the sessions).
+    /// </summary>
+    /// <param name="interval">The interval's figures.</param>
+    /// <param name="histograms">The interval's latency histograms by phase (see <see cref="LoadPhases"/>), values in microseconds; valid during the call only.</param>
+    void OnInterval(LoadInterval interval, IReadOnlyDictionary<string, HistogramBase> histograms);
+}

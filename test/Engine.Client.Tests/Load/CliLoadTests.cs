@@ -1,0 +1,280 @@
+using System.Globalization;
+using System.Text.Json;
+using Engine.Client.Load;
+using Engine.Client.Tests.Cli;
+using Engine.Client.Tests.ReferenceWorker;
+using HdrHistogram;
+
+namespace Engine.Client.Tests.Load;
+
+/// <summary><c>engine-client load</c> and <c>load merge</c> as real processes against the reference worker.</summary>
+[TestFixture]
+[Parallelizable(ParallelScope.Children)]
+public sealed class CliLoadTests
+{
+    private ReferenceWorkerProcess _worker = null!;
+    private string _directory = null!;
+
+    [OneTimeSetUp]
+    public async Task StartWorker()
+    {
+        _worker = await ReferenceWorkerProcess.StartAsync();
+        _directory = Directory.CreateTempSubdirectory("ec-load-").FullName;
+    }
+
+    [OneTimeTearDown]
+    public async Task StopWorker()
+    {
+        await _worker.DisposeAsync();
+        Directory.Delete(_directory, recursive: true);
+    }
+
+    private string[] Echo(params string[] more) =>
+        ["load", "--worker", _worker.Address, "--format", "echo", "--rows", "100", "--batch-rows", "50", .. more];
+
+    [Test]
+    public async Task A_passing_threshold_exits_0_and_the_json_summary_has_the_documented_fields()
+    {
+        var result = await CliProcess.RunAsync(Echo("--concurrency", "2", "--sessions", "30", "--json", "--threshold", "errors < 1%", "--threshold", "session.p99 < 30s"));
+
+        Assert.That(result.ExitCode, Is.Zero, result.ToString());
+        using var json = JsonDocument.Parse(result.Stdout);
+        var root = json.RootElement;
+        Assert.Multiple(() =>
+        {
+            Assert.That(root.GetProperty("schemaVersion").GetInt32(), Is.EqualTo(1));
+            var sessions = root.GetProperty("sessions");
+            Assert.That(sessions.GetProperty("started").GetInt64(), Is.EqualTo(30));
+            Assert.That(sessions.GetProperty("finished").GetInt64(), Is.EqualTo(30));
+            Assert.That(sessions.GetProperty("failed").GetProperty("total").GetInt64(), Is.Zero);
+            Assert.That(sessions.GetProperty("behindSchedule").ValueKind, Is.EqualTo(JsonValueKind.Number));
+            Assert.That(sessions.GetProperty("notStarted").ValueKind, Is.EqualTo(JsonValueKind.Number));
+            foreach (var phase in new[] { "session", "open", "init", "firstBatch", "batch", "finish" })
+            {
+                var figures = root.GetProperty("latency").GetProperty(phase);
+                foreach (var stat in new[] { "p50", "p90", "p99", "p999", "max" })
+                {
+                    Assert.That(figures.GetProperty(stat).ValueKind, Is.EqualTo(JsonValueKind.Number), $"{phase}.{stat}");
+                }
+            }
+
+            Assert.That(root.GetProperty("latency").GetProperty("batch").GetProperty("count").GetInt64(), Is.EqualTo(60), "two batches per session");
+            Assert.That(root.GetProperty("throughput").GetProperty("rowsSent").GetInt64(), Is.EqualTo(3000));
+            Assert.That(root.GetProperty("throughput").GetProperty("rowsReceived").GetInt64(), Is.EqualTo(3000));
+            var worker = root.GetProperty("workers").EnumerateArray().Single();
+            Assert.That(worker.GetProperty("worker").GetString(), Is.EqualTo(_worker.Address));
+            Assert.That(worker.GetProperty("finished").GetInt64(), Is.EqualTo(30));
+            var thresholds = root.GetProperty("thresholds").EnumerateArray().ToList();
+            Assert.That(thresholds.Select(t => t.GetProperty("expression").GetString()), Is.EqualTo(new[] { "errors < 1%", "session.p99 < 30s" }));
+            Assert.That(thresholds.All(t => t.GetProperty("passed").GetBoolean()), Is.True);
+        });
+    }
+
+    [Test]
+    public async Task A_failed_threshold_exits_4_and_is_named_on_stderr_in_the_json_and_in_the_html()
+    {
+        var html = Path.Combine(_directory, "failed.html");
+        var result = await CliProcess.RunAsync(Echo("--concurrency", "1", "--sessions", "10", "--json", "--report-html", html, "--threshold", "session.p50 < 1us", "--threshold", "errors < 1%"));
+
+        Assert.That(result.ExitCode, Is.EqualTo(4), result.ToString());
+        using var json = JsonDocument.Parse(result.Stdout);
+        var thresholds = json.RootElement.GetProperty("thresholds").EnumerateArray().ToList();
+        Assert.Multiple(() =>
+        {
+            Assert.That(thresholds[0].GetProperty("passed").GetBoolean(), Is.False);
+            Assert.That(thresholds[1].GetProperty("passed").GetBoolean(), Is.True);
+            Assert.That(result.StderrLines[^1], Does.StartWith("engine-client load: threshold failed: session.p50 < 1us (actual ").And.EndWith("(exit 4)"));
+            Assert.That(File.ReadAllText(html), Does.Contain("session.p50 &lt; 1us").And.Contain("FAILED"));
+        });
+    }
+
+    [TestCase("session.p98 < 5ms", "unknown statistic 'p98'")]
+    [TestCase("session.p99 < 5", "has no unit")]
+    [TestCase("errors", "is not 'metric op value'")]
+    public async Task A_malformed_threshold_is_bad_usage_exit_2_naming_what_is_wrong(string expression, string problem)
+    {
+        var result = await CliProcess.RunAsync(Echo("--sessions", "1", "--threshold", expression));
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(result.ExitCode, Is.EqualTo(2), result.ToString());
+            Assert.That(result.Stdout, Is.Empty);
+            Assert.That(result.StderrLines, Has.Count.EqualTo(1));
+            Assert.That(result.Stderr, Does.StartWith("engine-client load: --threshold: ").And.Contain(problem).And.Contain("(see 'engine-client load --help')"));
+        });
+    }
+
+    [TestCase(new[] { "--rate", "5", "--concurrency", "2", "--sessions", "1" }, "--rate and --concurrency are both given")]
+    [TestCase(new[] { "--concurrency", "2" }, "no bound given")]
+    [TestCase(new[] { "--sessions", "1", "--shard", "2/2" }, "--shard '2/2' is not i/N")]
+    public async Task Bad_usage_exits_2_with_one_line(string[] arguments, string problem)
+    {
+        var result = await CliProcess.RunAsync(Echo(arguments));
+
+        Assert.That(result.ExitCode, Is.EqualTo(2), result.ToString());
+        Assert.That(result.Stderr, Does.Contain(problem));
+    }
+
+    [Test]
+    public async Task An_interrupt_cancels_the_sessions_in_flight_still_writes_the_reports_and_exits_130()
+    {
+        var json = Path.Combine(_directory, "interrupted");
+        await using var process = CliProcess.Start(Echo("--concurrency", "2", "--duration", "10m", "--output-dir", json, "--json"));
+        // Gate: a progress line that counts finished sessions.
+        await process.WaitForStderrLineAsync(l => System.Text.RegularExpressions.Regex.IsMatch(l, @"^engine-client load: .*; started \d+ \(\+\d+\), finished ([1-9]\d*) "), TimeSpan.FromSeconds(60));
+
+        process.Signal(CliProcess.SigInt);
+        var result = await process.WaitForExitAsync(TimeSpan.FromSeconds(60));
+
+        Assert.That(result.ExitCode, Is.EqualTo(130), result.ToString());
+        var printed = LoadReports.FromJson(result.Stdout);
+        var written = LoadReports.FromJson(File.ReadAllText(Path.Combine(json, "result.json")));
+        Assert.Multiple(() =>
+        {
+            Assert.That(printed.Interrupted, Is.True);
+            Assert.That(printed.Sessions.Finished, Is.GreaterThan(0));
+            Assert.That(printed.Sessions.FailedTotal, Is.Zero, "sessions cancelled by the interrupt are abandoned, not failed");
+            Assert.That(written.Sessions.Finished, Is.EqualTo(printed.Sessions.Finished));
+            Assert.That(result.StderrLines[^1], Is.EqualTo("engine-client load: interrupted (exit 130)"));
+        });
+    }
+
+    [Test]
+    public async Task A_fleet_file_places_the_sessions_on_its_workers_and_reports_each_worker()
+    {
+        await using var second = await ReferenceWorkerProcess.StartAsync();
+        var fleetFile = Path.Combine(_directory, "fleet.txt");
+        await File.WriteAllLinesAsync(fleetFile, [_worker.Address, second.Address]);
+
+        var result = await CliProcess.RunAsync("load", "--fleet", fleetFile, "--format", "echo", "--rows", "100", "--batch-rows", "50", "--concurrency", "4", "--sessions", "40", "--json");
+
+        Assert.That(result.ExitCode, Is.Zero, result.ToString());
+        using var json = JsonDocument.Parse(result.Stdout);
+        Assert.That(json.RootElement.GetProperty("sessions").GetProperty("finished").GetInt64(), Is.EqualTo(40));
+        var workers = json.RootElement.GetProperty("workers").EnumerateArray().ToDictionary(w => w.GetProperty("worker").GetString()!, w => w.GetProperty("finished").GetInt64());
+        Assert.That(workers.Keys, Is.SubsetOf(new[] { _worker.Address, second.Address }), "every session ran on a worker of the fleet");
+        Assert.That(workers.Values.Sum(), Is.EqualTo(40));
+    }
+
+    [Test]
+    public async Task A_missing_fleet_file_is_a_usage_error_naming_it()
+    {
+        var result = await CliProcess.RunAsync("load", "--fleet", Path.Combine(_directory, "no-such-fleet.txt"), "--format", "echo", "--sessions", "1");
+
+        Assert.That(result.ExitCode, Is.EqualTo(2), result.ToString());
+        Assert.That(result.Stderr, Does.Contain("no-such-fleet.txt"));
+    }
+
+    [Test]
+    public async Task Shards_write_every_report_and_merge_exactly_with_load_merge()
+    {
+        var dir = Path.Combine(_directory, "shards");
+        var shards = new List<LoadResult>();
+        for (var i = 0; i < 2; i++)
+        {
+            var result = await CliProcess.RunAsync(Echo("--rate", "40", "--duration", "2s", "--shard", $"{i}/2", "--output-dir", dir));
+            Assert.That(result.ExitCode, Is.Zero, result.ToString());
+            Assert.That(result.StderrLines.Count(l => l.StartsWith("engine-client load: ", StringComparison.Ordinal)), Is.GreaterThanOrEqualTo(1), "one progress line per interval when stderr is redirected");
+            shards.Add(LoadReports.FromJson(File.ReadAllText(Path.Combine(dir, $"result-shard-{i}-of-2.json"))));
+        }
+
+        foreach (var name in new[] { "report-shard-0-of-2.html", "result-shard-0-of-2.csv", "histograms-shard-0-of-2.hlog", "intervals-shard-0-of-2.jsonl" })
+        {
+            Assert.That(new FileInfo(Path.Combine(dir, name)).Length, Is.GreaterThan(0), name);
+        }
+
+        // Each shard took half the rate: 20 sessions/s for 2 s.
+        Assert.That(shards.Select(s => s.Sessions.Started), Has.All.InRange(30, 45));
+
+        // The interval log is the standard format: the package's reader reads it back.
+        using (var log = File.OpenRead(Path.Combine(dir, "histograms-shard-0-of-2.hlog")))
+        {
+            var histograms = new HistogramLogReader(log).ReadHistograms().ToList();
+            Assert.That(histograms.Where(h => h.Tag == "session").Sum(h => h.TotalCount), Is.EqualTo(shards[0].Latency[LoadPhases.Session].TotalCount));
+        }
+
+        foreach (var line in File.ReadAllLines(Path.Combine(dir, "intervals-shard-0-of-2.jsonl")))
+        {
+            using var record = JsonDocument.Parse(line);
+            Assert.That(record.RootElement.GetProperty("sessionP99").ValueKind, Is.AnyOf(JsonValueKind.Number, JsonValueKind.Null));
+        }
+
+        var merge = await CliProcess.RunAsync("load", "merge", Path.Combine(dir, "result-shard-0-of-2.json"), Path.Combine(dir, "result-shard-1-of-2.json"), "--json", "--threshold", "errors < 1%");
+        Assert.That(merge.ExitCode, Is.Zero, merge.ToString());
+        var merged = LoadReports.FromJson(merge.Stdout);
+        var all = new LongHistogram(1, 3_600_000_000L, 3);
+        foreach (var shard in shards)
+        {
+            all.Add(shard.Latency[LoadPhases.Session]);
+        }
+
+        var session = merged.Latency[LoadPhases.Session];
+        Assert.Multiple(() =>
+        {
+            Assert.That(merged.Sessions.Started, Is.EqualTo(shards.Sum(s => s.Sessions.Started)));
+            Assert.That(merged.Shards, Is.EqualTo(new[] { "0/2", "1/2" }));
+            foreach (var p in new[] { 50.0, 90, 99, 99.9, 100 })
+            {
+                Assert.That(session.GetValueAtPercentile(p), Is.EqualTo(all.GetValueAtPercentile(p)), $"p{p.ToString(CultureInfo.InvariantCulture)}");
+            }
+        });
+    }
+
+    [Test]
+    public async Task A_specification_with_workers_2_launches_two_workers_that_share_the_sessions()
+    {
+        var spec = Path.Combine(_directory, "worker.spec.json");
+        await File.WriteAllTextAsync(spec, $$"""
+            {
+              "capabilities": {
+                "supportedDataFormats": ["ARROW"],
+                "supportedCommunicationPatterns": ["BIDIRECTIONAL_STREAMING"],
+                "supportsConcurrentUdfs": true,
+                "supportsReuse": true
+              },
+              "direct": {
+                "runner": { "command": ["{{ReferenceWorkerProcess.ExecutablePath}}"], "environmentVariables": { "DOTNET_gcServer": "0" } },
+                "properties": { "initializationTimeoutMs": 20000, "connection": { "unixDomainSocket": {} } }
+              }
+            }
+            """);
+
+        var result = await CliProcess.RunAsync("load", "--spec", spec, "--workers", "2", "--format", "echo", "--rows", "10", "--concurrency", "4", "--sessions", "40", "--json");
+
+        Assert.That(result.ExitCode, Is.Zero, result.ToString());
+        using var json = JsonDocument.Parse(result.Stdout);
+        var workers = json.RootElement.GetProperty("workers").EnumerateArray().ToList();
+        Assert.Multiple(() =>
+        {
+            Assert.That(workers, Has.Count.EqualTo(2), result.Stdout);
+            Assert.That(workers.Sum(w => w.GetProperty("finished").GetInt64()), Is.EqualTo(40));
+            Assert.That(json.RootElement.GetProperty("latency").GetProperty("heartbeat").GetProperty("count").GetInt64(), Is.GreaterThanOrEqualTo(0));
+        });
+    }
+
+    [Test]
+    public async Task Weighted_scenarios_and_cancelled_sessions_are_counted_apart_from_failures()
+    {
+        var scenarios = Path.Combine(_directory, "scenarios.json");
+        await File.WriteAllTextAsync(scenarios, """
+            { "scenarios": [
+              { "name": "echo", "weight": 3, "format": "echo", "input": { "rows": 40, "batchRows": 10 } },
+              { "name": "slow", "weight": 1, "format": "builtin", "payload": "delay 1ms; select x", "input": { "rows": 40, "batches": 4, "columns": "x:int64,s:string(16)" }, "cancelShare": 0.5, "taskContext": { "partition_id": "{session}" } }
+            ] }
+            """);
+
+        var result = await CliProcess.RunAsync("load", "--worker", _worker.Address, "--scenario", scenarios, "--concurrency", "2", "--sessions", "80", "--seed", "7", "--json");
+
+        Assert.That(result.ExitCode, Is.Zero, result.ToString());
+        using var json = JsonDocument.Parse(result.Stdout);
+        var sessions = json.RootElement.GetProperty("sessions");
+        Assert.Multiple(() =>
+        {
+            Assert.That(sessions.GetProperty("failed").GetProperty("total").GetInt64(), Is.Zero, result.Stdout);
+            Assert.That(sessions.GetProperty("cancelled").GetInt64(), Is.GreaterThan(0), "about one in eight sessions is cancelled on purpose");
+            Assert.That(sessions.GetProperty("finished").GetInt64() + sessions.GetProperty("cancelled").GetInt64(), Is.EqualTo(80));
+            Assert.That(json.RootElement.GetProperty("latency").GetProperty("cancel").GetProperty("count").GetInt64(), Is.EqualTo(sessions.GetProperty("cancelled").GetInt64()));
+            Assert.That(json.RootElement.GetProperty("configuration").GetProperty("scenarios").GetString(), Does.Contain("echo (weight 3").And.Contain("slow (weight 1"));
+        });
+    }
+}

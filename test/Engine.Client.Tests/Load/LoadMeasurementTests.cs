@@ -1,0 +1,135 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using Engine.Client.Load;
+using Engine.Client.Tests.Infrastructure;
+using Engine.Client.Tests.ReferenceWorker;
+using HdrHistogram;
+
+namespace Engine.Client.Tests.Load;
+
+/// <summary>
+/// The load tester's figures against the reference worker as a real process: latencies equal to a
+/// known delay, and coordinated omission corrected in the open model.
+/// </summary>
+[TestFixture]
+[NonParallelizable]
+public sealed class LoadMeasurementTests
+{
+    private static readonly TimeSpan RunBound = TimeSpan.FromMinutes(3);
+
+    /// <summary>
+    /// Sessions of two batches through <c>delay 40ms</c> take 80 ms more than the same sessions
+    /// without it: the reported session p50 is the no-delay p50 plus 80 ms, within 15% of the
+    /// delay (12 ms) — the worker's timer and a loaded machine add a little to each delay.
+    /// </summary>
+    [Test]
+    public async Task The_session_p50_is_the_known_delay_plus_the_measured_no_delay_baseline()
+    {
+        await using var worker = await ReferenceWorkerProcess.StartAsync();
+        using var client = worker.CreateClient();
+
+        // Warm both paths up (JIT, connection) before measuring anything.
+        await RunClosedAsync(client, "select x", sessions: 10);
+        var baseline = await RunClosedAsync(client, "select x", sessions: 25);
+        var delayed = await RunClosedAsync(client, "delay 40ms; select x", sessions: 25);
+
+        var basePms = baseline.Latency[LoadPhases.Session].GetValueAtPercentile(50) / 1000.0;
+        var delayedP50 = delayed.Latency[LoadPhases.Session].GetValueAtPercentile(50) / 1000.0;
+        await TestContext.Out.WriteLineAsync($"baseline p50 {basePms} ms, delayed p50 {delayedP50} ms");
+        Assert.Multiple(() =>
+        {
+            Assert.That(delayed.Sessions.Finished, Is.EqualTo(25));
+            Assert.That(delayed.Sessions.FailedTotal, Is.Zero);
+            Assert.That(delayedP50, Is.EqualTo(basePms + 80).Within(12), $"baseline p50 {basePms} ms, delayed p50 {delayedP50} ms");
+            Assert.That(delayed.Latency[LoadPhases.Batch].GetValueAtPercentile(50) / 1000.0, Is.GreaterThanOrEqualTo(40), "each batch waits 40 ms");
+            Assert.That(delayed.Latency[LoadPhases.Batch].TotalCount, Is.EqualTo(50), "two batches per session, echo-like");
+        });
+    }
+
+    /// <summary>
+    /// Open model at 20 sessions/s with at most one session in flight; the worker is frozen
+    /// (SIGSTOP) after 40 sessions finished, for as long as the generator takes to close three
+    /// more intervals, then resumed (SIGCONT). The starts due during the freeze wait for the frozen
+    /// session: measured from their intended start, the p99 and the max show the freeze; measured
+    /// from their actual start (the uncorrected figure, for comparison), the p99 does not.
+    /// </summary>
+    [Test]
+    public async Task A_frozen_worker_shows_in_the_corrected_p99_and_max_but_not_in_the_uncorrected_p99()
+    {
+        await using var worker = await ReferenceWorkerProcess.StartAsync();
+        using var client = worker.CreateClient();
+        var gates = new LoadGates();
+        var options = new LoadTestOptions
+        {
+            Model = LoadModelKind.Open,
+            Target = 20,
+            Sessions = 240,
+            MaxInFlight = 1,
+            ScheduleTolerance = TimeSpan.FromMilliseconds(10),
+            SessionOptions = TaskTimeouts.HugeTimeouts(),
+            Observer = gates,
+            Seed = 1,
+        };
+        options.Scenarios.Add(new LoadScenario("echo", "echo", ReadOnlyMemory<byte>.Empty)
+        {
+            Input = LoadInput.Generate(LoadInput.ParseColumns("x:int64"), rows: 10, batchRows: null, batches: 1),
+        });
+
+        var run = LoadTest.RunAsync(client, options);
+        var frozen = Stopwatch.StartNew();
+        await gates.FinishedAtLeast(40).WaitAsync(RunBound);
+        Signal("-STOP", worker.Process.Id);
+        try
+        {
+            frozen.Restart();
+            await gates.MoreIntervals(3).WaitAsync(RunBound);
+        }
+        finally
+        {
+            Signal("-CONT", worker.Process.Id);
+            frozen.Stop();
+        }
+
+        var result = await run.WaitAsync(RunBound);
+        var freezeMs = frozen.Elapsed.TotalMilliseconds;
+        var corrected = result.Latency[LoadPhases.Session];
+        var uncorrected = result.Latency[LoadPhases.SessionFromActualStart];
+        var text = string.Create(CultureInfo.InvariantCulture,
+            $"freeze {freezeMs:0} ms; corrected p99 {corrected.GetValueAtPercentile(99) / 1000.0} max {corrected.GetMaxValue() / 1000.0}; uncorrected p99 {uncorrected.GetValueAtPercentile(99) / 1000.0} max {uncorrected.GetMaxValue() / 1000.0}; behind {result.Sessions.BehindSchedule}");
+        await TestContext.Out.WriteLineAsync(text);
+        Assert.Multiple(() =>
+        {
+            Assert.That(result.Sessions.Finished, Is.EqualTo(240), text);
+            Assert.That(freezeMs, Is.GreaterThan(1500), "three intervals of a second each");
+            Assert.That(corrected.GetMaxValue() / 1000.0, Is.GreaterThanOrEqualTo(0.9 * freezeMs), text);
+            Assert.That(corrected.GetValueAtPercentile(99) / 1000.0, Is.GreaterThanOrEqualTo(0.5 * freezeMs), text);
+            Assert.That(uncorrected.GetValueAtPercentile(99) / 1000.0, Is.LessThan(0.5 * freezeMs), text);
+            Assert.That(result.Sessions.BehindSchedule, Is.GreaterThanOrEqualTo((long)(freezeMs / 1000 * 20 * 0.5)), "the starts due during the freeze ran late: " + text);
+        });
+    }
+
+    private static async Task<LoadResult> RunClosedAsync(WorkerClient client, string program, int sessions)
+    {
+        var options = new LoadTestOptions
+        {
+            Model = LoadModelKind.Closed,
+            Target = 1,
+            Sessions = sessions,
+            SessionOptions = TaskTimeouts.HugeTimeouts(),
+            Seed = 1,
+        };
+        options.Scenarios.Add(new LoadScenario("builtin", "builtin", Encoding.UTF8.GetBytes(program))
+        {
+            Input = LoadInput.Generate(LoadInput.ParseColumns("x:int64"), rows: 200, batchRows: 100, batches: null),
+        });
+        return await LoadTest.RunAsync(client, options).WaitAsync(RunBound);
+    }
+
+    private static void Signal(string signal, int pid)
+    {
+        using var kill = Process.Start("kill", [signal, pid.ToString(CultureInfo.InvariantCulture)])!;
+        kill.WaitForExit(10_000);
+        Assert.That(kill.ExitCode, Is.Zero, $"kill {signal} {pid}");
+    }
+}

@@ -1,0 +1,121 @@
+using CsCheck;
+using Engine.Client.Load;
+using HdrHistogram;
+
+namespace Engine.Client.Tests.Load;
+
+/// <summary>
+/// Shards merge exactly: the results of several shards, written as JSON and read back, merge into
+/// percentiles equal to those of one histogram of every value.
+/// </summary>
+[TestFixture]
+[Parallelizable(ParallelScope.All)]
+public sealed class LoadMergeTests
+{
+    private static readonly double[] Percentiles = [0, 1, 10, 25, 50, 75, 90, 95, 99, 99.5, 99.9, 99.99, 100];
+
+    [Test]
+    public void Shards_written_as_json_and_merged_equal_one_histogram_of_all_values_percentile_for_percentile()
+    {
+        var gen =
+            from shards in Gen.Int[1, 6]
+            from values in Gen.Long[1, 3_600_000_000L].Array[1, 400]
+            from assignment in Gen.Int[0, 5].Array[values.Length]
+            select (shards, values, assignment);
+        gen.Sample(sample =>
+        {
+            var (shards, values, assignment) = sample;
+            var single = new LongHistogram(1, 3_600_000_000L, 3);
+            var perShard = Enumerable.Range(0, shards).Select(_ => new LongHistogram(1, 3_600_000_000L, 3)).ToArray();
+            for (var i = 0; i < values.Length; i++)
+            {
+                single.RecordValue(values[i]);
+                perShard[assignment[i] % shards].RecordValue(values[i]);
+            }
+
+            var results = perShard.Select((h, i) => LoadReports.FromJson(LoadReports.ToJson(ShardResult(h, i, shards)))).ToList();
+            var merged = LoadResult.Merge(results);
+            var session = merged.Latency[LoadPhases.Session];
+            if (session.TotalCount != single.TotalCount || session.GetMaxValue() != single.GetMaxValue())
+            {
+                return false;
+            }
+
+            foreach (var p in Percentiles)
+            {
+                if (session.GetValueAtPercentile(p) != single.GetValueAtPercentile(p))
+                {
+                    return false;
+                }
+            }
+
+            return merged.Sessions.Finished == values.Length
+                && merged.Workers.Single().Session.GetValueAtPercentile(99) == single.GetValueAtPercentile(99)
+                && merged.Shards.Count == shards;
+        }, iter: 200);
+    }
+
+    [Test]
+    public void Merged_counts_traffic_errors_and_intervals_add_up()
+    {
+        var a = ShardResult(Histogram(1000, 2000), 0, 2);
+        var b = ShardResult(Histogram(3000), 1, 2);
+        var merged = LoadResult.Merge([LoadReports.FromJson(LoadReports.ToJson(a)), LoadReports.FromJson(LoadReports.ToJson(b))]);
+        Assert.Multiple(() =>
+        {
+            Assert.That(merged.Sessions.Finished, Is.EqualTo(3));
+            Assert.That(merged.Sessions.Failed["transportFailed"], Is.EqualTo(2));
+            Assert.That(merged.Errors.Single().Count, Is.EqualTo(2));
+            Assert.That(merged.Traffic.BytesSent, Is.EqualTo(200));
+            Assert.That(merged.Intervals, Has.Count.EqualTo(1));
+            Assert.That(merged.Intervals[0].Finished, Is.EqualTo(3));
+            Assert.That(merged.Intervals[0].SessionMax, Is.EqualTo(3.0).Within(0.01));
+            Assert.That(merged.Generators, Has.Count.EqualTo(2));
+        });
+    }
+
+    private static LongHistogram Histogram(params long[] values)
+    {
+        var h = new LongHistogram(1, 3_600_000_000L, 3);
+        foreach (var v in values)
+        {
+            h.RecordValue(v);
+        }
+
+        return h;
+    }
+
+    private static LoadResult ShardResult(LongHistogram session, int index, int count)
+    {
+        return new LoadResult
+        {
+            StartedAt = DateTimeOffset.UnixEpoch,
+            Seconds = 1,
+            Model = LoadModelKind.Open,
+            Target = 10,
+            Shards = [$"{index}/{count}"],
+            Hosts = [$"host{index}"],
+            Sources = ["unix:///w.sock"],
+            Sessions = new LoadSessionCounts
+            {
+                Started = session.TotalCount + 1,
+                Finished = session.TotalCount,
+                Failed = new Dictionary<string, long> { ["transportFailed"] = 1 },
+            },
+            Latency = new Dictionary<string, HistogramBase> { [LoadPhases.Session] = session },
+            Traffic = new LoadTraffic { BytesSent = 100, BatchesSent = 1 },
+            Workers = [new LoadWorkerFigures { Worker = "unix:///w.sock", Sessions = session.TotalCount, Finished = session.TotalCount, Session = session }],
+            Errors = [new LoadErrorKind { Outcome = "transportFailed", ErrorKind = "unreachable", Status = "Unavailable", Count = 1, Messages = [$"shard {index}"] }],
+            Generators = [new LoadGeneratorFigures { Host = $"host{index}", Cores = 2 }],
+            Intervals = [Interval(session)],
+        };
+    }
+
+    private static LoadInterval Interval(LongHistogram session) => new()
+    {
+        Finished = session.TotalCount,
+        Seconds = 1,
+        SessionMax = session.GetMaxValue() / 1000.0,
+        SessionHistogram = LatencyHistograms.Encode(session),
+    };
+}

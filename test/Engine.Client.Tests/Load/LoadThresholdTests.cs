@@ -1,0 +1,79 @@
+using Engine.Client.Load;
+using HdrHistogram;
+
+namespace Engine.Client.Tests.Load;
+
+/// <summary>The threshold grammar: what parses, what is refused with a message naming the problem, and how it is judged.</summary>
+[TestFixture]
+[Parallelizable(ParallelScope.All)]
+public sealed class LoadThresholdTests
+{
+    [TestCase("session.p99 < 100ms", true)]
+    [TestCase("session.p99<100ms", true)]
+    [TestCase("session.p50 <= 51ms", true)]
+    [TestCase("session.p50 <= 49ms", false)]
+    [TestCase("session.max < 0.2s", true)]
+    [TestCase("session.p999 < 101000us", true)]
+    [TestCase("session.p99 < 1ms", false)]
+    [TestCase("session.p99 >= 100ms", false)]
+    [TestCase("errors < 0.1%", false)]
+    [TestCase("errors < 2%", true)]
+    [TestCase("errors <= 1", true)]
+    [TestCase("errors < 1", false)]
+    [TestCase("rate >= 50/s", true)]
+    [TestCase("rate > 200", false)]
+    [TestCase("notStarted < 1", true)]
+    [TestCase("init.p99 < 1s", false)]
+    public void A_threshold_is_judged_on_the_result(string expression, bool passes)
+    {
+        var result = Result();
+        var outcome = LoadThreshold.Parse(expression).Evaluate(result);
+        Assert.That(outcome.Passed, Is.EqualTo(passes), $"{expression}: actual {outcome.ActualText}");
+    }
+
+    [Test]
+    public void A_phase_without_samples_fails_its_threshold_saying_so()
+    {
+        var outcome = LoadThreshold.Parse("init.p99 < 1s").Evaluate(Result());
+        Assert.Multiple(() =>
+        {
+            Assert.That(outcome.Passed, Is.False);
+            Assert.That(outcome.ActualText, Is.EqualTo("no samples"));
+        });
+    }
+
+    [TestCase("session.p99 < 50", "has no unit")]
+    [TestCase("session.p98 < 50ms", "unknown statistic 'p98'")]
+    [TestCase("sesion.p99 < 50ms", "unknown phase 'sesion'")]
+    [TestCase("session.p99 = 50ms", "is not 'metric op value'")]
+    [TestCase("errors < 5ms", "takes a count or a percentage")]
+    [TestCase("latency < 5ms", "unknown metric 'latency'")]
+    [TestCase("rate > 5%", "rate takes sessions per second")]
+    [TestCase("", "is not 'metric op value'")]
+    public void A_malformed_threshold_is_refused_naming_what_is_wrong(string expression, string problem)
+    {
+        var ex = Assert.Throws<FormatException>(() => LoadThreshold.Parse(expression));
+        Assert.That(ex!.Message, Does.Contain(problem));
+    }
+
+    /// <summary>100 sessions finished in 1 s (session 1..100 ms), 1 failed.</summary>
+    private static LoadResult Result()
+    {
+        var session = new LongHistogram(1, 3_600_000_000L, 3);
+        for (var ms = 1; ms <= 100; ms++)
+        {
+            session.RecordValue(ms * 1000);
+        }
+
+        return new LoadResult
+        {
+            Seconds = 1,
+            Sessions = new LoadSessionCounts { Started = 101, Finished = 100, Failed = new Dictionary<string, long> { ["transportFailed"] = 1 } },
+            Latency = new Dictionary<string, HistogramBase>
+            {
+                [LoadPhases.Session] = session,
+                [LoadPhases.Init] = new LongHistogram(1, 3_600_000_000L, 3),
+            },
+        };
+    }
+}
