@@ -14,12 +14,8 @@ namespace Engine.Client.Tests.Workers;
 /// asking it to stop.
 /// </summary>
 [UnsupportedOSPlatform("windows")]
-public sealed class WorkerPoolLoadTests
+public sealed class WorkerPoolLoadTests : WorkerProcessFixture
 {
-    private static readonly string ReferenceWorker = Path.Combine(AppContext.BaseDirectory, "Engine.ReferenceWorker");
-
-    private TempDir _dir = null!;
-
     /// <summary>Whether a worker is started before the requests, and how far it got.</summary>
     public enum InAdvance
     {
@@ -28,30 +24,6 @@ public sealed class WorkerPoolLoadTests
         Starting,
     }
 
-    [SetUp]
-    public void SetUp() => _dir = new TempDir();
-
-    [TearDown]
-    public void TearDown()
-    {
-        try
-        {
-            Assert.That(LiveWorkers(), Is.Empty, "no worker process may outlive its test");
-            Assert.That(Directory.GetDirectories(_dir.Path, "ecw-*"), Is.Empty, "no socket directory may be left behind");
-        }
-        finally
-        {
-            foreach (var pid in LiveWorkers())
-            {
-                Process.GetProcessById(pid).Kill(entireProcessTree: true);
-            }
-
-            _dir.Dispose();
-        }
-    }
-
-    private int[] LiveWorkers() => Processes.CommandLineNames(_dir.Path);
-
     private WorkerPool Pool(Action<WorkerPoolOptions>? adjust = null, int gracefulTerminationTimeoutMs = 1000)
     {
         var proto = Specs.Direct([ReferenceWorker], gracefulTerminationTimeoutMs: gracefulTerminationTimeoutMs);
@@ -59,7 +31,7 @@ public sealed class WorkerPoolLoadTests
         proto.Capabilities.SupportsConcurrentUdfs = true;
         var options = new WorkerPoolOptions
         {
-            Process = new WorkerProcessOptions { SocketDirectory = _dir.Path },
+            Process = new WorkerProcessOptions { SocketDirectory = Dir.Path },
             Session = TaskTimeouts.HugeTimeouts(),
             MaxSessionsPerWorker = 4,
             HeartbeatInterval = TimeSpan.FromMilliseconds(200),
