@@ -28,12 +28,17 @@ internal static class ErrorLogs
             return;
         }
 
-        var errors = logs.Entries.Where(e => e.Level >= LogLevel.Error).ToList();
         Assert.That(
-            errors.Select(e => $"{e.Level} {e.Category}[{e.EventId.Id}]: {e.Message}{(e.Exception is null ? "" : " " + e.Exception.GetType().Name)}"),
+            Errors(logs),
             Is.Empty,
             "the engine logged at Error level or above during a test that expects no such log; mark the test [ExpectErrorLogs] if it should");
     }
+
+    /// <summary>The entries at Error level or above, one line each: level, category, event id, message and exception type.</summary>
+    public static IReadOnlyList<string> Errors(LogCapture logs) =>
+        [.. logs.Entries
+            .Where(e => e.Level >= LogLevel.Error && e.Level != LogLevel.None)
+            .Select(e => $"{e.Level} {e.Category}[{e.EventId.Id}]: {e.Message}{(e.Exception is null ? "" : " (" + e.Exception.GetType().Name + ")")}")];
 
     private static bool Expected(object fixture)
     {
