@@ -6,6 +6,7 @@ using Engine.Client.Tests.Infrastructure;
 using Engine.Client.Tests.Workers;
 using Google.Protobuf;
 using Microsoft.Extensions.Logging;
+using static Engine.Client.Tests.Infrastructure.Inputs;
 
 namespace Engine.Client.Tests.DependencyInjection;
 
@@ -50,15 +51,6 @@ internal static class HostedWorkers
         var output = await session.ProcessAsync(Items("ab", "cde")).ToListAsync();
         Assert.That(output.Select(b => Encoding.UTF8.GetString(b.Span)), Is.EqualTo(new[] { "ab", "cde" }));
         return await session.CloseAsync().DefaultTimeout();
-    }
-
-    private static async IAsyncEnumerable<ReadOnlyMemory<byte>> Items(params string[] items)
-    {
-        foreach (var item in items)
-        {
-            await Task.Yield();
-            yield return Encoding.UTF8.GetBytes(item);
-        }
     }
 }
 

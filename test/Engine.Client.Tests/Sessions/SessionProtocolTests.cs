@@ -6,6 +6,7 @@ using Engine.Client.Arrow;
 using Engine.Client.Protocol;
 using Engine.Client.Tests.Infrastructure;
 using Google.Protobuf;
+using static Engine.Client.Tests.Infrastructure.Inputs;
 using static Engine.Client.Tests.Infrastructure.ScriptedStream;
 
 namespace Engine.Client.Tests.Sessions;
@@ -22,15 +23,6 @@ public sealed class SessionProtocolTests(HostKind kind) : ScriptedWorkerFixture(
 {
 
     private static ReadOnlyMemory<byte> B(string text) => Encoding.UTF8.GetBytes(text);
-
-    private static async IAsyncEnumerable<ReadOnlyMemory<byte>> Items(params string[] items)
-    {
-        foreach (var item in items)
-        {
-            await Task.Yield();
-            yield return B(item);
-        }
-    }
 
     private WorkerSession Open(WorkerClient client, Action<SessionOptions>? adjust = null) => client.OpenSession(TaskTimeouts.HugeTimeouts(adjust), lease: null);
 

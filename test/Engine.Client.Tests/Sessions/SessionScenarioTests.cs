@@ -3,6 +3,7 @@ using System.Text;
 using Engine.Client.Protocol;
 using Engine.Client.Tests.Infrastructure;
 using Google.Protobuf;
+using static Engine.Client.Tests.Infrastructure.Inputs;
 using static Engine.Client.Tests.Infrastructure.ScriptedStream;
 
 namespace Engine.Client.Tests.Sessions;
@@ -37,15 +38,6 @@ public sealed class SessionScenarioTests(HostKind kind) : ScriptedWorkerFixture(
     private static ReadOnlyMemory<byte> B(string text) => Encoding.UTF8.GetBytes(text);
 
     private static string S(ReadOnlyMemory<byte> bytes) => Encoding.UTF8.GetString(bytes.Span);
-
-    private static async IAsyncEnumerable<ReadOnlyMemory<byte>> Items(params string[] items)
-    {
-        foreach (var item in items)
-        {
-            await Task.Yield();
-            yield return B(item);
-        }
-    }
 
     /// <summary>Yields the items, then blocks until the session stops its input.</summary>
     private static async IAsyncEnumerable<ReadOnlyMemory<byte>> ItemsThenBlock(string[] items, [EnumeratorCancellation] CancellationToken ct = default)

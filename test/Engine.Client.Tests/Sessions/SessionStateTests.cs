@@ -1,6 +1,7 @@
 using System.Text;
 using Engine.Client.Sessions;
 using Engine.Client.Tests.Infrastructure;
+using static Engine.Client.Tests.Infrastructure.Inputs;
 using static Engine.Client.Tests.Infrastructure.ScriptedStream;
 
 namespace Engine.Client.Tests.Sessions;
@@ -10,17 +11,7 @@ public sealed class SessionStateTests() : ScriptedWorkerFixture(HostKind.InProce
 {
     private static readonly TimeSpan Short = TimeSpan.FromMilliseconds(300);
 
-
     private static SessionInit Init(string payload = "udf") => new(Encoding.UTF8.GetBytes(payload), "test");
-
-    private static async IAsyncEnumerable<ReadOnlyMemory<byte>> Items(params string[] items)
-    {
-        foreach (var item in items)
-        {
-            await Task.Yield();
-            yield return Encoding.UTF8.GetBytes(item);
-        }
-    }
 
     private (WorkerClient Client, WorkerSession Session) Open(WorkerScript script, SessionOptions? options = null, ISessionLease? lease = null, Func<Grpc.Core.CallInvoker, Grpc.Core.CallInvoker>? wrap = null)
     {

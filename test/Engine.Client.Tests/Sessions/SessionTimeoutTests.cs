@@ -1,6 +1,7 @@
 using System.Text;
 using Engine.Client.Tests.Infrastructure;
 using Microsoft.Extensions.Time.Testing;
+using static Engine.Client.Tests.Infrastructure.Inputs;
 using static Engine.Client.Tests.Infrastructure.ScriptedStream;
 
 namespace Engine.Client.Tests.Sessions;
@@ -25,15 +26,6 @@ public sealed class SessionTimeoutTests() : ScriptedWorkerFixture(HostKind.InPro
     public void TearDown() => _client.Dispose();
 
     private static SessionInit Init() => new(Encoding.UTF8.GetBytes("p"), "f");
-
-    private static async IAsyncEnumerable<ReadOnlyMemory<byte>> Items(params string[] items)
-    {
-        foreach (var item in items)
-        {
-            await Task.Yield();
-            yield return Encoding.UTF8.GetBytes(item);
-        }
-    }
 
     [Test]
     public void The_defaults_are_30_s_30_s_and_2_s()
