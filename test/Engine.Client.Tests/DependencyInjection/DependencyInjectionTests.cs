@@ -25,7 +25,7 @@ public sealed class DependencyInjectionTests : TempDirFixture
         var spec = HostedWorkers.WriteSpecification(Dir);
         var builder = Host.CreateApplicationBuilder();
         builder.Configuration.AddInMemoryCollection(HostedWorkers.PoolConfiguration("udf", spec, Dir.Path, startWithHost: true));
-        var logs = new CapturingLoggerProvider();
+        using var logs = new LogCapture();
         builder.Logging.ClearProviders();
         builder.Logging.SetMinimumLevel(LogLevel.Debug);
         builder.Logging.AddProvider(logs);

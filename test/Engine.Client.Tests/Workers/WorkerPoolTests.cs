@@ -54,8 +54,6 @@ public sealed class WorkerPoolTests : WorkerProcessFixture
         return await session.CloseAsync().DefaultTimeout();
     }
 
-    private static int Pid(WorkerPool pool, string workerId) => pool.Workers.Single(w => w.Id == workerId).ProcessId;
-
     /// <summary>Code that only runs sessions: it sees a <see cref="WorkerSessionSource"/>, not what is behind it.</summary>
     private static async Task<(SessionOutcome Outcome, string Worker)> EchoThrough(WorkerSessionSource source)
     {
