@@ -38,6 +38,35 @@ public abstract class WorkerProcessFixture : TempDirFixture
     /// <summary>The reference worker's executable.</summary>
     private protected static string ReferenceWorker => global::Engine.Client.Tests.ReferenceWorker.ReferenceWorkerProcess.ExecutablePath;
 
+    /// <summary>
+    /// A pool of reference workers with their sockets in this test's directory, protocol timeouts of
+    /// minutes and a fast heartbeat (200 ms interval, 500 ms timeout, two misses), graceful
+    /// termination in <paramref name="gracefulTerminationTimeoutMs"/>; <paramref name="spec"/> and
+    /// <paramref name="adjust"/> change the specification and the options last.
+    /// </summary>
+    private protected WorkerPool ReferencePool(
+        bool reuse,
+        bool concurrent,
+        int gracefulTerminationTimeoutMs = 1000,
+        Action<WorkerPoolOptions>? adjust = null,
+        Action<Engine.Client.Protocol.UDFWorkerSpecification>? spec = null)
+    {
+        var proto = Specs.Direct([ReferenceWorker], gracefulTerminationTimeoutMs: gracefulTerminationTimeoutMs);
+        proto.Capabilities.SupportsReuse = reuse;
+        proto.Capabilities.SupportsConcurrentUdfs = concurrent;
+        spec?.Invoke(proto);
+        var options = new WorkerPoolOptions
+        {
+            Process = new WorkerProcessOptions { SocketDirectory = Dir.Path },
+            Session = TaskTimeouts.HugeTimeouts(),
+            HeartbeatInterval = TimeSpan.FromMilliseconds(200),
+            HeartbeatTimeout = TimeSpan.FromMilliseconds(500),
+            MaxMissedHeartbeats = 2,
+        };
+        adjust?.Invoke(options);
+        return WorkerPool.Create(WorkerSpecification.FromProto(proto), options);
+    }
+
     /// <summary>Processes whose command line names this test's directory.</summary>
     private protected int[] LiveWorkers() => Processes.CommandLineNames(Dir.Path);
 

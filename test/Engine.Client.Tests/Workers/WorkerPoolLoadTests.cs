@@ -24,23 +24,12 @@ public sealed class WorkerPoolLoadTests : WorkerProcessFixture
         Starting,
     }
 
-    private WorkerPool Pool(Action<WorkerPoolOptions>? adjust = null, int gracefulTerminationTimeoutMs = 1000)
-    {
-        var proto = Specs.Direct([ReferenceWorker], gracefulTerminationTimeoutMs: gracefulTerminationTimeoutMs);
-        proto.Capabilities.SupportsReuse = true;
-        proto.Capabilities.SupportsConcurrentUdfs = true;
-        var options = new WorkerPoolOptions
+    private WorkerPool Pool(Action<WorkerPoolOptions>? adjust = null, int gracefulTerminationTimeoutMs = 1000) =>
+        ReferencePool(reuse: true, concurrent: true, gracefulTerminationTimeoutMs, options =>
         {
-            Process = new WorkerProcessOptions { SocketDirectory = Dir.Path },
-            Session = TaskTimeouts.HugeTimeouts(),
-            MaxSessionsPerWorker = 4,
-            HeartbeatInterval = TimeSpan.FromMilliseconds(200),
-            HeartbeatTimeout = TimeSpan.FromMilliseconds(500),
-            MaxMissedHeartbeats = 2,
-        };
-        adjust?.Invoke(options);
-        return WorkerPool.Create(WorkerSpecification.FromProto(proto), options);
-    }
+            options.MaxSessionsPerWorker = 4;
+            adjust?.Invoke(options);
+        });
 
     private static SessionInit Echo() => new(Encoding.UTF8.GetBytes("echo"), "echo");
 

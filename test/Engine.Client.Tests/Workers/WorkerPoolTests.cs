@@ -15,23 +15,8 @@ namespace Engine.Client.Tests.Workers;
 [UnsupportedOSPlatform("windows")]
 public sealed class WorkerPoolTests : WorkerProcessFixture
 {
-    private WorkerPool Pool(bool reuse = false, bool concurrent = false, Action<WorkerPoolOptions>? adjust = null, Action<UDFWorkerSpecification>? spec = null)
-    {
-        var proto = Specs.Direct([ReferenceWorker], gracefulTerminationTimeoutMs: 1000);
-        proto.Capabilities.SupportsReuse = reuse;
-        proto.Capabilities.SupportsConcurrentUdfs = concurrent;
-        spec?.Invoke(proto);
-        var options = new WorkerPoolOptions
-        {
-            Process = new WorkerProcessOptions { SocketDirectory = Dir.Path },
-            Session = TaskTimeouts.HugeTimeouts(),
-            HeartbeatInterval = TimeSpan.FromMilliseconds(200),
-            HeartbeatTimeout = TimeSpan.FromMilliseconds(500),
-            MaxMissedHeartbeats = 2,
-        };
-        adjust?.Invoke(options);
-        return WorkerPool.Create(WorkerSpecification.FromProto(proto), options);
-    }
+    private WorkerPool Pool(bool reuse = false, bool concurrent = false, Action<WorkerPoolOptions>? adjust = null, Action<UDFWorkerSpecification>? spec = null) =>
+        ReferencePool(reuse, concurrent, adjust: adjust, spec: spec);
 
     private static SessionInit Echo() => new(Encoding.UTF8.GetBytes("echo"), "echo");
 
