@@ -5,6 +5,7 @@ namespace Engine.Client.Tests.Infrastructure;
 /// starts once per fixture, forgets earlier calls before each test, and gives each test a fresh
 /// <see cref="LogCapture"/> that the clients it creates log into. A test fails when the engine
 /// logs at Error or Critical level, unless it is marked <see cref="ExpectErrorLogsAttribute"/>.
+/// The capture belongs to the fixture instance, so a derived fixture's tests run one at a time.
 /// </summary>
 public abstract class ScriptedWorkerFixture(HostKind kind)
 {
