@@ -18,18 +18,8 @@ namespace Engine.Client.Tests.Arrow;
 /// </summary>
 [TestFixture(HostKind.InProcess)]
 [TestFixture(HostKind.UnixSocket)]
-public sealed class ArrowSessionTests(HostKind kind)
+public sealed class ArrowSessionTests(HostKind kind) : ScriptedWorkerFixture(kind)
 {
-    private ScriptHost _host = null!;
-
-    [OneTimeSetUp]
-    public async Task StartHost() => _host = await ScriptHost.StartAsync(kind);
-
-    [OneTimeTearDown]
-    public async Task StopHost() => await _host.DisposeAsync();
-
-    [SetUp]
-    public void Reset() => _host.Registry.Reset();
 
     private static WorkerSession Open(WorkerClient client) => client.OpenSession(TaskTimeouts.HugeTimeouts(), lease: null);
 
@@ -81,13 +71,13 @@ public sealed class ArrowSessionTests(HostKind kind)
     [Test]
     public async Task Batches_round_trip_as_one_IPC_stream_per_message_and_Init_declares_both_schemas()
     {
-        _host.Use(Scripts.Echo);
-        using var client = _host.CreateClient();
+        Host.Use(Scripts.Echo);
+        using var client = Host.CreateClient();
         var session = Open(client);
         await session.InitAsync(Init(SampleData.Schema, SampleData.Schema)).DefaultTimeout();
 
         var output = await session.ProcessAsync(SampleBatches(10_000, 1_000)).ToListAsync();
-        var call = await _host.NextCallAsync();
+        var call = await Host.NextCallAsync();
         var outcome = await session.CloseAsync().DefaultTimeout();
 
         var init = call.Received[0].Control.Init;
@@ -112,8 +102,8 @@ public sealed class ArrowSessionTests(HostKind kind)
     [Test]
     public async Task Output_batches_are_views_of_the_received_message_not_copies()
     {
-        _host.Use(Scripts.Echo);
-        using var client = _host.CreateClient();
+        Host.Use(Scripts.Echo);
+        using var client = Host.CreateClient();
         var session = Open(client);
         await session.InitAsync(Init()).DefaultTimeout();
 
@@ -136,13 +126,13 @@ public sealed class ArrowSessionTests(HostKind kind)
     public async Task A_batch_over_the_message_limit_goes_out_split_by_rows_in_messages_that_fit()
     {
         const int Limit = 64 * 1024;
-        _host.Use(Scripts.Echo);
-        using var client = _host.CreateClient(new WorkerClientOptions { Connection = { MaxSendMessageSize = Limit } });
+        Host.Use(Scripts.Echo);
+        using var client = Host.CreateClient(new WorkerClientOptions { Connection = { MaxSendMessageSize = Limit } });
         var session = await client.OpenSessionAsync(TaskTimeouts.HugeTimeouts(o => o.PayloadChunkSize = 16 * 1024));
         await session.InitAsync(Init(SampleData.Schema)).DefaultTimeout();
 
         var output = await session.ProcessAsync(SampleBatches(20_000, 20_000)).ToListAsync();
-        var call = await _host.NextCallAsync();
+        var call = await Host.NextCallAsync();
         await session.CloseAsync().DefaultTimeout();
 
         var sizes = call.Received.Where(IsData).Select(r => r.CalculateSize()).ToList();
@@ -160,14 +150,14 @@ public sealed class ArrowSessionTests(HostKind kind)
     [Test]
     public async Task A_null_batch_is_rejected_before_it_is_sent_and_the_session_is_cancelled()
     {
-        _host.Use(Scripts.Echo);
-        using var client = _host.CreateClient();
+        Host.Use(Scripts.Echo);
+        using var client = Host.CreateClient();
         var session = Open(client);
         await session.InitAsync(Init(SampleData.Schema)).DefaultTimeout();
         using var good = SampleData.CreateBatch(0, 10);
 
         var error = await FailsWith<ArgumentException>(session.ProcessAsync(Batches(good, null)).ToListAsync());
-        var call = await _host.NextCallAsync();
+        var call = await Host.NextCallAsync();
         await call.CancelReceived.DefaultTimeout();
         var outcome = await session.CloseAsync().DefaultTimeout();
 
@@ -180,8 +170,8 @@ public sealed class ArrowSessionTests(HostKind kind)
     [Test]
     public async Task A_disposed_batch_is_rejected_before_it_is_sent()
     {
-        _host.Use(Scripts.Echo);
-        using var client = _host.CreateClient();
+        Host.Use(Scripts.Echo);
+        using var client = Host.CreateClient();
         var session = Open(client);
         await session.InitAsync(Init(SampleData.Schema)).DefaultTimeout();
         using var good = SampleData.CreateBatch(0, 10);
@@ -189,7 +179,7 @@ public sealed class ArrowSessionTests(HostKind kind)
         disposed.Dispose();
 
         var error = await FailsWith<ArgumentException>(session.ProcessAsync(Batches(good, disposed)).ToListAsync());
-        var call = await _host.NextCallAsync();
+        var call = await Host.NextCallAsync();
         await call.CancelReceived.DefaultTimeout();
         var outcome = await session.CloseAsync().DefaultTimeout();
 
@@ -201,14 +191,14 @@ public sealed class ArrowSessionTests(HostKind kind)
     [Test]
     public async Task A_batch_whose_schema_differs_from_the_declared_one_is_rejected_naming_the_field()
     {
-        _host.Use(Scripts.Echo);
-        using var client = _host.CreateClient();
+        Host.Use(Scripts.Echo);
+        using var client = Host.CreateClient();
         var session = Open(client);
         await session.InitAsync(Init(SampleWithWideX())).DefaultTimeout();
         using var batch = SampleData.CreateBatch(0, 10);
 
         var error = await FailsWith<ArgumentException>(session.ProcessAsync(Batches(batch)).ToListAsync());
-        var call = await _host.NextCallAsync();
+        var call = await Host.NextCallAsync();
         await call.CancelReceived.DefaultTimeout();
         var outcome = await session.CloseAsync().DefaultTimeout();
 
@@ -221,15 +211,15 @@ public sealed class ArrowSessionTests(HostKind kind)
     [Test]
     public async Task Without_a_declared_schema_every_batch_must_match_the_first()
     {
-        _host.Use(Scripts.Echo);
-        using var client = _host.CreateClient();
+        Host.Use(Scripts.Echo);
+        using var client = Host.CreateClient();
         var session = Open(client);
         await session.InitAsync(Init()).DefaultTimeout();
         using var first = Ints("a", 5);
         using var second = Ints("b", 5);
 
         var error = await FailsWith<ArgumentException>(session.ProcessAsync(Batches(first, second)).ToListAsync());
-        var call = await _host.NextCallAsync();
+        var call = await Host.NextCallAsync();
         await call.CancelReceived.DefaultTimeout();
         await session.CloseAsync().DefaultTimeout();
 
@@ -240,14 +230,14 @@ public sealed class ArrowSessionTests(HostKind kind)
     [Test]
     public async Task A_single_row_over_the_message_limit_is_rejected_before_anything_of_it_is_sent()
     {
-        _host.Use(Scripts.Echo);
-        using var client = _host.CreateClient(new WorkerClientOptions { Connection = { MaxSendMessageSize = 64 * 1024 } });
+        Host.Use(Scripts.Echo);
+        using var client = Host.CreateClient(new WorkerClientOptions { Connection = { MaxSendMessageSize = 64 * 1024 } });
         var session = await client.OpenSessionAsync(TaskTimeouts.HugeTimeouts(o => o.PayloadChunkSize = 16 * 1024));
         await session.InitAsync(Init()).DefaultTimeout();
         using var batch = new RecordBatch.Builder().Append("s", true, c => c.String(b => b.Append(new string('x', 100_000)))).Build();
 
         var error = await FailsWith<ArgumentException>(session.ProcessAsync(Batches(batch)).ToListAsync());
-        var call = await _host.NextCallAsync();
+        var call = await Host.NextCallAsync();
         await call.CancelReceived.DefaultTimeout();
         var outcome = await session.CloseAsync().DefaultTimeout();
 
@@ -261,13 +251,13 @@ public sealed class ArrowSessionTests(HostKind kind)
     [Test]
     public async Task Output_that_is_not_Arrow_fails_the_session_naming_it_and_the_batch_and_cancels()
     {
-        _host.Use(ReplyOnceThenAwaitCancel(_ => ByteString.CopyFromUtf8("this is not an Arrow IPC stream")));
-        using var client = _host.CreateClient();
+        Host.Use(ReplyOnceThenAwaitCancel(_ => ByteString.CopyFromUtf8("this is not an Arrow IPC stream")));
+        using var client = Host.CreateClient();
         var session = Open(client);
         await session.InitAsync(Init(SampleData.Schema)).DefaultTimeout();
 
         var error = await FailsWith<WorkerOutputException>(session.ProcessAsync(SampleBatches(3_000, 1_000)).ToListAsync());
-        var call = await _host.NextCallAsync();
+        var call = await Host.NextCallAsync();
         await call.CancelReceived.DefaultTimeout();
         var outcome = await session.CloseAsync().DefaultTimeout();
 
@@ -290,13 +280,13 @@ public sealed class ArrowSessionTests(HostKind kind)
     {
         using var wrong = Ints("x", 3);
         var wrongBytes = ByteString.CopyFrom(Ipc(wrong));
-        _host.Use(ReplyOnceThenAwaitCancel(_ => wrongBytes));
-        using var client = _host.CreateClient();
+        Host.Use(ReplyOnceThenAwaitCancel(_ => wrongBytes));
+        using var client = Host.CreateClient();
         var session = Open(client);
         await session.InitAsync(Init(SampleData.Schema, SampleData.Schema)).DefaultTimeout();
 
         var error = await FailsWith<WorkerOutputException>(session.ProcessAsync(SampleBatches(3_000, 1_000)).ToListAsync());
-        var call = await _host.NextCallAsync();
+        var call = await Host.NextCallAsync();
         await call.CancelReceived.DefaultTimeout();
         var outcome = await session.CloseAsync().DefaultTimeout();
 
@@ -310,8 +300,8 @@ public sealed class ArrowSessionTests(HostKind kind)
     public async Task Without_a_declared_output_schema_every_output_batch_must_match_the_first()
     {
         using var wrong = Ints("x", 3);
-        _host.Use(EchoOnceThenReply(ByteString.CopyFrom(Ipc(wrong))));
-        using var client = _host.CreateClient();
+        Host.Use(EchoOnceThenReply(ByteString.CopyFrom(Ipc(wrong))));
+        using var client = Host.CreateClient();
         var session = Open(client);
         await session.InitAsync(Init()).DefaultTimeout();
         var received = new List<RecordBatch>();
@@ -338,7 +328,7 @@ public sealed class ArrowSessionTests(HostKind kind)
     [Test]
     public async Task Unset_InitResponse_data_and_FinishResponse_data_surface_as_null_not_as_empty()
     {
-        _host.Use(async stream =>
+        Host.Use(async stream =>
         {
             await Scripts.ReadInitAsync(stream);
             await stream.WriteAsync(Responses.InitOk());
@@ -346,7 +336,7 @@ public sealed class ArrowSessionTests(HostKind kind)
             await stream.WriteAsync(Responses.Finish());
             await Scripts.AwaitHalfCloseAsync(stream);
         });
-        using var client = _host.CreateClient();
+        using var client = Host.CreateClient();
         var session = Open(client);
 
         var init = await session.InitAsync(Init(SampleData.Schema)).DefaultTimeout();
@@ -362,8 +352,8 @@ public sealed class ArrowSessionTests(HostKind kind)
     [Test]
     public async Task A_schema_declared_in_the_Init_properties_is_the_input_schema()
     {
-        _host.Use(Scripts.Echo);
-        using var client = _host.CreateClient();
+        Host.Use(Scripts.Echo);
+        using var client = Host.CreateClient();
         var session = Open(client);
         await session.InitAsync(new SessionInit(Encoding.UTF8.GetBytes("udf"), "test") { InputSchema = SampleWithWideX() }).DefaultTimeout();
         using var batch = SampleData.CreateBatch(0, 10);

@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Xml.Linq;
 using Engine.Client.Conformance;
 using Engine.Client.Tests.Conformance;
+using Engine.Client.Tests.Infrastructure;
 using Engine.Client.Tests.ReferenceWorker;
 
 namespace Engine.Client.Tests.Cli;
@@ -9,20 +10,13 @@ namespace Engine.Client.Tests.Cli;
 /// <summary><c>engine-client conformance</c> against the reference worker.</summary>
 [TestFixture]
 [Parallelizable(ParallelScope.All)]
-public sealed class CliConformanceTests
+public sealed class CliConformanceTests : ReferenceWorkerFixture
 {
-    private ReferenceWorkerProcess _worker = null!;
-
-    [OneTimeSetUp]
-    public async Task StartWorker() => _worker = await ReferenceWorkerProcess.StartAsync();
-
-    [OneTimeTearDown]
-    public async Task StopWorker() => await _worker.DisposeAsync();
 
     [Test]
     public async Task Every_check_passes_with_a_line_each_and_exit_0()
     {
-        var result = await CliProcess.RunAsync("conformance", "--worker", _worker.Address);
+        var result = await CliProcess.RunAsync("conformance", "--worker", Worker.Address);
 
         Assert.That(result.ExitCode, Is.EqualTo(0), result.ToString());
         var lines = result.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
@@ -42,7 +36,7 @@ public sealed class CliConformanceTests
     [Test]
     public async Task Chosen_checks_in_json()
     {
-        var result = await CliProcess.RunAsync("conformance", "--worker", _worker.Address, "--check", "C17", "--check", "c1", "--json");
+        var result = await CliProcess.RunAsync("conformance", "--worker", Worker.Address, "--check", "C17", "--check", "c1", "--json");
 
         Assert.That(result.ExitCode, Is.EqualTo(0), result.ToString());
         using var json = JsonDocument.Parse(result.Stdout);
@@ -61,7 +55,7 @@ public sealed class CliConformanceTests
     public async Task A_check_that_fails_exits_1_and_says_why()
     {
         // 1 ms per wait: the first check's connection alone takes longer.
-        var result = await CliProcess.RunAsync("conformance", "--worker", _worker.Address, "--check", "C1", "--timeout", "1ms");
+        var result = await CliProcess.RunAsync("conformance", "--worker", Worker.Address, "--check", "C1", "--timeout", "1ms");
 
         Assert.That(result.ExitCode, Is.EqualTo(1), result.ToString());
         Assert.That(result.Stdout, Does.StartWith("FAIL C1  "));
@@ -71,7 +65,7 @@ public sealed class CliConformanceTests
     [Test]
     public async Task The_reference_workers_profile_file_gives_the_same_run_as_the_default()
     {
-        var result = await CliProcess.RunAsync("conformance", "--worker", _worker.Address, "--profile", ConformanceProfileTests.ReferenceProfilePath);
+        var result = await CliProcess.RunAsync("conformance", "--worker", Worker.Address, "--profile", ConformanceProfileTests.ReferenceProfilePath);
 
         Assert.That(result.ExitCode, Is.EqualTo(0), result.ToString());
         Assert.That(result.Stdout, Does.Contain($"{WorkerConformance.DefaultCheckIds.Count} passed, 0 failed, 0 not applicable (profile: reference worker, {ConformanceProfileTests.ReferenceProfilePath})"));
@@ -83,7 +77,7 @@ public sealed class CliConformanceTests
         var profile = Path.Combine(CliTestFiles.Directory, "echo-only-profile.json");
         await File.WriteAllTextAsync(profile, """{ "name": "echo only", "echo": { "format": "echo" }, "initFailure": { "format": "no-such-format" } }""");
 
-        var result = await CliProcess.RunAsync("conformance", "--worker", _worker.Address, "--profile", profile, "--check", "C8", "--check", "C1", "--json");
+        var result = await CliProcess.RunAsync("conformance", "--worker", Worker.Address, "--profile", profile, "--check", "C8", "--check", "C1", "--json");
 
         Assert.That(result.ExitCode, Is.EqualTo(0), result.ToString());
         using var json = JsonDocument.Parse(result.Stdout);
@@ -107,7 +101,7 @@ public sealed class CliConformanceTests
             await File.WriteAllTextAsync(path, """{ "echo": { "fromat": "echo" } }""");
         }
 
-        var result = await CliProcess.RunAsync("conformance", "--worker", _worker.Address, "--profile", path);
+        var result = await CliProcess.RunAsync("conformance", "--worker", Worker.Address, "--profile", path);
 
         Assert.That(result.ExitCode, Is.EqualTo(2), result.ToString());
         Assert.That(result.Stderr, Does.Contain(expected));
@@ -191,7 +185,7 @@ public sealed class CliConformanceTests
     [TestCase("--spec", "x.json", "give exactly one")]
     public async Task Process_checks_need_a_specification_and_worker_and_spec_exclude_each_other(string option, string value, string expected)
     {
-        var result = await CliProcess.RunAsync("conformance", "--worker", _worker.Address, option, value);
+        var result = await CliProcess.RunAsync("conformance", "--worker", Worker.Address, option, value);
 
         Assert.That(result.ExitCode, Is.EqualTo(2), result.ToString());
         Assert.That(result.Stderr, Does.Contain(expected));

@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using Apache.Arrow.Ipc;
+using Engine.Client.Tests.Infrastructure;
 using Engine.Client.Tests.ReferenceWorker;
 using Engine.Samples;
 
@@ -14,10 +15,8 @@ namespace Engine.Client.Tests.Cli;
 /// </summary>
 [TestFixture]
 [Parallelizable(ParallelScope.All)]
-public sealed class CliErrorReportTests
+public sealed class CliErrorReportTests : ReferenceWorkerFixture
 {
-    private ReferenceWorkerProcess _worker = null!;
-
     /// <summary>
     /// Three batches of 2, 2 and 1 rows: sent with Finish right behind them, so the worker's
     /// FinishResponse usually crosses the engine's Cancel after it rejected the first output.
@@ -25,7 +24,7 @@ public sealed class CliErrorReportTests
     private string _small = null!;
 
     [OneTimeSetUp]
-    public async Task StartWorker()
+    public async Task WriteSmallInput()
     {
         _small = CliTestFiles.NewPath(".arrows");
         await using (var file = File.Create(_small))
@@ -41,18 +40,13 @@ public sealed class CliErrorReportTests
 
             await writer.WriteEndAsync();
         }
-
-        _worker = await ReferenceWorkerProcess.StartAsync();
     }
-
-    [OneTimeTearDown]
-    public async Task StopWorker() => await _worker.DisposeAsync();
 
     [TestCase("big-output:0", "is empty")]
     [TestCase("big-output:7", "is not a valid Arrow IPC stream")]
     public async Task Output_that_is_empty_or_not_Arrow_is_invalid_output_with_exit_1(string fault, string problem)
     {
-        var result = await CliProcess.RunAsync("run", "--worker", _worker.Address, "--format", "fault", "--payload", fault, "--input", _small, "--json", "--no-progress");
+        var result = await CliProcess.RunAsync("run", "--worker", Worker.Address, "--format", "fault", "--payload", fault, "--input", _small, "--json", "--no-progress");
 
         Assert.That(result.ExitCode, Is.EqualTo(1), result.ToString());
         using var json = JsonDocument.Parse(result.Stdout);
@@ -75,7 +69,7 @@ public sealed class CliErrorReportTests
     {
         var output = CliTestFiles.NewPath(".arrow");
 
-        var result = await CliProcess.RunAsync("run", "--worker", _worker.Address, "--format", "fault", "--payload", "big-output:0", "--input", _small, "--output", output, "--no-progress");
+        var result = await CliProcess.RunAsync("run", "--worker", Worker.Address, "--format", "fault", "--payload", "big-output:0", "--input", _small, "--output", output, "--no-progress");
 
         Assert.That(result.ExitCode, Is.EqualTo(1), result.ToString());
         Assert.Multiple(() =>
@@ -90,7 +84,7 @@ public sealed class CliErrorReportTests
     {
         // The worker never answers Init: whatever the load, the run is waiting for InitResponse
         // when the 4 s expire (connecting to a local socket takes milliseconds).
-        var result = await CliProcess.RunAsync("run", "--worker", _worker.Address, "--format", "fault", "--payload", "silent", "--input", CliTestFiles.SampleFile, "--timeout", "4s", "--json", "--no-progress");
+        var result = await CliProcess.RunAsync("run", "--worker", Worker.Address, "--format", "fault", "--payload", "silent", "--input", CliTestFiles.SampleFile, "--timeout", "4s", "--json", "--no-progress");
 
         Assert.That(result.ExitCode, Is.EqualTo(3), result.ToString());
         using var json = JsonDocument.Parse(result.Stdout);
@@ -110,8 +104,8 @@ public sealed class CliErrorReportTests
     [Test]
     public async Task An_error_with_an_empty_message_and_class_says_that_the_worker_sent_none()
     {
-        var text = await CliProcess.RunAsync("run", "--worker", _worker.Address, "--format", "fault", "--payload", "blank-user-error", "--input", CliTestFiles.SampleFile, "--no-progress");
-        var json = await CliProcess.RunAsync("run", "--worker", _worker.Address, "--format", "fault", "--payload", "blank-user-error", "--input", CliTestFiles.SampleFile, "--json", "--no-progress");
+        var text = await CliProcess.RunAsync("run", "--worker", Worker.Address, "--format", "fault", "--payload", "blank-user-error", "--input", CliTestFiles.SampleFile, "--no-progress");
+        var json = await CliProcess.RunAsync("run", "--worker", Worker.Address, "--format", "fault", "--payload", "blank-user-error", "--input", CliTestFiles.SampleFile, "--json", "--no-progress");
 
         Assert.That(text.ExitCode, Is.EqualTo(1), text.ToString());
         Assert.That(json.ExitCode, Is.EqualTo(1), json.ToString());
@@ -134,7 +128,7 @@ public sealed class CliErrorReportTests
     [Test]
     public async Task Escape_sequences_in_a_worker_error_are_shown_escaped_and_the_traceback_bounded()
     {
-        var result = await CliProcess.RunAsync("run", "--worker", _worker.Address, "--format", "fault", "--payload", "escapes-user-error", "--input", CliTestFiles.SampleFile, "--no-progress");
+        var result = await CliProcess.RunAsync("run", "--worker", Worker.Address, "--format", "fault", "--payload", "escapes-user-error", "--input", CliTestFiles.SampleFile, "--no-progress");
 
         Assert.That(result.ExitCode, Is.EqualTo(1), result.ToString());
         AssertTerminalSafe(result.Stdout, "stdout");
@@ -153,7 +147,7 @@ public sealed class CliErrorReportTests
     [Test]
     public async Task Escape_sequences_in_a_worker_error_stay_exact_in_the_JSON_and_escaped_in_its_bytes()
     {
-        var result = await CliProcess.RunAsync("run", "--worker", _worker.Address, "--format", "fault", "--payload", "escapes-user-error", "--input", CliTestFiles.SampleFile, "--json", "--no-progress");
+        var result = await CliProcess.RunAsync("run", "--worker", Worker.Address, "--format", "fault", "--payload", "escapes-user-error", "--input", CliTestFiles.SampleFile, "--json", "--no-progress");
 
         Assert.That(result.ExitCode, Is.EqualTo(1), result.ToString());
         AssertTerminalSafe(result.Stdout, "stdout");

@@ -4,6 +4,7 @@ using Apache.Arrow;
 using Apache.Arrow.Ipc;
 using Apache.Arrow.Types;
 using Engine.Client.Tests.Arrow;
+using Engine.Client.Tests.Infrastructure;
 using Engine.Client.Tests.ReferenceWorker;
 
 namespace Engine.Client.Tests.Cli;
@@ -15,22 +16,15 @@ namespace Engine.Client.Tests.Cli;
 /// </summary>
 [TestFixture]
 [Parallelizable(ParallelScope.All)]
-public sealed class CliFieldCaseTests
+public sealed class CliFieldCaseTests : ReferenceWorkerFixture
 {
-    private ReferenceWorkerProcess _worker = null!;
 
     private static string FieldCase(string name) => Path.Combine(AppContext.BaseDirectory, "FieldCases", name);
-
-    [OneTimeSetUp]
-    public async Task StartWorker() => _worker = await ReferenceWorkerProcess.StartAsync();
-
-    [OneTimeTearDown]
-    public async Task StopWorker() => await _worker.DisposeAsync();
 
     [Test]
     public async Task A_replacement_dictionary_is_written_to_stdout_as_a_replacement_so_each_batch_keeps_its_values()
     {
-        var result = await CliProcess.RunAsync("run", "--worker", _worker.Address, "--format", "echo", "--input", FieldCase("dict.stream"), "--output", "-", "--no-progress");
+        var result = await CliProcess.RunAsync("run", "--worker", Worker.Address, "--format", "echo", "--input", FieldCase("dict.stream"), "--output", "-", "--no-progress");
 
         Assert.That(result.ExitCode, Is.EqualTo(0), result.ToString());
         var batches = await CliTestFiles.ReadStreamAsync(new MemoryStream(result.StdoutBytes));
@@ -51,7 +45,7 @@ public sealed class CliFieldCaseTests
     {
         var output = CliTestFiles.NewPath(".arrow");
 
-        var result = await CliProcess.RunAsync("run", "--worker", _worker.Address, "--format", "echo", "--input", FieldCase("dict.stream"), "--output", output, "--json", "--no-progress");
+        var result = await CliProcess.RunAsync("run", "--worker", Worker.Address, "--format", "echo", "--input", FieldCase("dict.stream"), "--output", output, "--json", "--no-progress");
 
         Assert.That(result.ExitCode, Is.EqualTo(2), result.ToString());
         using var json = JsonDocument.Parse(result.Stdout);
@@ -67,7 +61,7 @@ public sealed class CliFieldCaseTests
     [Test]
     public async Task A_builtin_filter_over_a_replacement_dictionary_keeps_each_batchs_own_values()
     {
-        var result = await CliProcess.RunAsync("run", "--worker", _worker.Address, "--format", "builtin", "--payload", "filter n > 2", "--input", FieldCase("dict.stream"), "--output", "-", "--no-progress");
+        var result = await CliProcess.RunAsync("run", "--worker", Worker.Address, "--format", "builtin", "--payload", "filter n > 2", "--input", FieldCase("dict.stream"), "--output", "-", "--no-progress");
 
         Assert.That(result.ExitCode, Is.EqualTo(0), result.ToString());
         var batches = await CliTestFiles.ReadStreamAsync(new MemoryStream(result.StdoutBytes));
@@ -77,7 +71,7 @@ public sealed class CliFieldCaseTests
     [Test]
     public async Task A_builtin_filter_over_a_view_column_keeps_its_values()
     {
-        var result = await CliProcess.RunAsync("run", "--worker", _worker.Address, "--format", "builtin", "--payload", "filter id >= 59990", "--input", FieldCase("view.arrow"), "--output", "-", "--no-progress");
+        var result = await CliProcess.RunAsync("run", "--worker", Worker.Address, "--format", "builtin", "--payload", "filter id >= 59990", "--input", FieldCase("view.arrow"), "--output", "-", "--no-progress");
 
         Assert.That(result.ExitCode, Is.EqualTo(0), result.ToString());
         var output = await CliTestFiles.ReadStreamAsync(new MemoryStream(result.StdoutBytes));
@@ -88,7 +82,7 @@ public sealed class CliFieldCaseTests
     [Test]
     public async Task An_empty_filter_result_carries_the_workers_output_schema_and_the_next_stage_answers_count_0()
     {
-        var first = await CliProcess.RunAsync("run", "--worker", _worker.Address, "--format", "builtin", "--payload", "filter x > 1000", "--input", FieldCase("zerorow.stream"), "--output", "-", "--no-progress");
+        var first = await CliProcess.RunAsync("run", "--worker", Worker.Address, "--format", "builtin", "--payload", "filter x > 1000", "--input", FieldCase("zerorow.stream"), "--output", "-", "--no-progress");
 
         Assert.That(first.ExitCode, Is.EqualTo(0), first.ToString());
         using (var reader = new ArrowStreamReader(new MemoryStream(first.StdoutBytes)))
@@ -98,7 +92,7 @@ public sealed class CliFieldCaseTests
         }
 
         // The documented pipeline: the first stage's stdout is the next stage's stdin.
-        await using var next = CliProcess.Start(["run", "--worker", _worker.Address, "--format", "builtin", "--payload", "aggregate count, sum x", "--input", "-", "--output", "-", "--no-progress"], redirectStdin: true);
+        await using var next = CliProcess.Start(["run", "--worker", Worker.Address, "--format", "builtin", "--payload", "aggregate count, sum x", "--input", "-", "--output", "-", "--no-progress"], redirectStdin: true);
         await next.StandardInput.WriteAsync(first.StdoutBytes);
         next.StandardInput.Close();
         var second = await next.WaitForExitAsync(CliProcess.RunTimeout);
@@ -118,7 +112,7 @@ public sealed class CliFieldCaseTests
     {
         var path = output == "-" ? "-" : CliTestFiles.NewPath(".arrow");
 
-        var result = await CliProcess.RunAsync("run", "--worker", _worker.Address, "--format", "echo", "--input", FieldCase("empty.stream"), "--output", path, "--no-progress");
+        var result = await CliProcess.RunAsync("run", "--worker", Worker.Address, "--format", "echo", "--input", FieldCase("empty.stream"), "--output", path, "--no-progress");
 
         Assert.That(result.ExitCode, Is.EqualTo(0), result.ToString());
         Stream bytes = output == "-" ? new MemoryStream(result.StdoutBytes) : File.OpenRead(path);
@@ -138,7 +132,7 @@ public sealed class CliFieldCaseTests
         var output = CliTestFiles.NewPath(".arrow");
         string[] sizing = limit is null ? [] : ["--max-message-size", limit];
 
-        var result = await CliProcess.RunAsync(["run", "--worker", _worker.Address, "--format", "echo", "--input", FieldCase("view.arrow"), "--output", output, "--json", "--no-progress", .. sizing]);
+        var result = await CliProcess.RunAsync(["run", "--worker", Worker.Address, "--format", "echo", "--input", FieldCase("view.arrow"), "--output", output, "--json", "--no-progress", .. sizing]);
 
         Assert.That(result.ExitCode, Is.EqualTo(0), result.ToString());
         using var json = JsonDocument.Parse(result.Stdout);
@@ -169,7 +163,7 @@ public sealed class CliFieldCaseTests
             await writer.WriteEndAsync();
         }
 
-        var result = await CliProcess.RunAsync("run", "--worker", _worker.Address, "--format", "echo", "--input", input, "--max-message-size", "64KiB", "--json", "--no-progress");
+        var result = await CliProcess.RunAsync("run", "--worker", Worker.Address, "--format", "echo", "--input", input, "--max-message-size", "64KiB", "--json", "--no-progress");
 
         Assert.That(result.ExitCode, Is.EqualTo(2), result.ToString());
         using var json = JsonDocument.Parse(result.Stdout);
@@ -207,7 +201,7 @@ public sealed class CliFieldCaseTests
                 break;
         }
 
-        await using var cli = CliProcess.Start(["run", "--worker", _worker.Address, "--format", "echo", "--input", path, "--no-progress"], redirectStdin: true);
+        await using var cli = CliProcess.Start(["run", "--worker", Worker.Address, "--format", "echo", "--input", path, "--no-progress"], redirectStdin: true);
         cli.StandardInput.Close();
         var result = await cli.WaitForExitAsync(CliProcess.RunTimeout);
 
@@ -223,7 +217,7 @@ public sealed class CliFieldCaseTests
     [Test]
     public async Task An_Arrow_file_on_stdin_is_read_as_a_file()
     {
-        await using var cli = CliProcess.Start(["run", "--worker", _worker.Address, "--format", "echo", "--input", "-", "--json", "--no-progress"], redirectStdin: true);
+        await using var cli = CliProcess.Start(["run", "--worker", Worker.Address, "--format", "echo", "--input", "-", "--json", "--no-progress"], redirectStdin: true);
         await using (var input = File.OpenRead(CliTestFiles.SampleFile))
         {
             await input.CopyToAsync(cli.StandardInput);

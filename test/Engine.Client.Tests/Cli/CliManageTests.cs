@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Engine.Client.Tests.Infrastructure;
 using Engine.Client.Tests.ReferenceWorker;
 
 namespace Engine.Client.Tests.Cli;
@@ -6,35 +7,28 @@ namespace Engine.Client.Tests.Cli;
 /// <summary><c>engine-client heartbeat</c> and <c>engine-client shutdown</c> against the reference worker.</summary>
 [TestFixture]
 [Parallelizable(ParallelScope.All)]
-public sealed class CliManageTests
+public sealed class CliManageTests : ReferenceWorkerFixture
 {
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(30);
-    private ReferenceWorkerProcess _worker = null!;
-
-    [OneTimeSetUp]
-    public async Task StartWorker() => _worker = await ReferenceWorkerProcess.StartAsync();
-
-    [OneTimeTearDown]
-    public async Task StopWorker() => await _worker.DisposeAsync();
 
     [Test]
     public async Task Heartbeat_prints_the_round_trip_and_the_worker_metrics()
     {
-        var result = await CliProcess.RunAsync("heartbeat", "--worker", _worker.Address);
+        var result = await CliProcess.RunAsync("heartbeat", "--worker", Worker.Address);
 
         Assert.That(result.ExitCode, Is.EqualTo(0), result.ToString());
         Assert.Multiple(() =>
         {
-            Assert.That(result.Stdout, Does.Match($"heartbeat answered +by {_worker.Address} in [0-9.]+ ms"));
-            Assert.That(result.Stdout, Does.Match($"worker_id +{_worker.Id}"));
-            Assert.That(result.Stdout, Does.Match($"pid +{_worker.Process.Id}"));
+            Assert.That(result.Stdout, Does.Match($"heartbeat answered +by {Worker.Address} in [0-9.]+ ms"));
+            Assert.That(result.Stdout, Does.Match($"worker_id +{Worker.Id}"));
+            Assert.That(result.Stdout, Does.Match($"pid +{Worker.Process.Id}"));
         });
     }
 
     [Test]
     public async Task Heartbeat_json_has_the_round_trip_and_every_metric()
     {
-        var result = await CliProcess.RunAsync("heartbeat", "--worker", _worker.Address, "--json", "--timeout", "5s");
+        var result = await CliProcess.RunAsync("heartbeat", "--worker", Worker.Address, "--json", "--timeout", "5s");
 
         Assert.That(result.ExitCode, Is.EqualTo(0), result.ToString());
         using var json = JsonDocument.Parse(result.Stdout);
@@ -42,11 +36,11 @@ public sealed class CliManageTests
         Assert.Multiple(() =>
         {
             Assert.That(root.EnumerateObject().Select(p => p.Name), Is.EqualTo(new[] { "worker", "ok", "exitCode", "roundTripMs", "metrics", "error" }));
-            Assert.That(root.GetProperty("worker").GetString(), Is.EqualTo(_worker.Address));
+            Assert.That(root.GetProperty("worker").GetString(), Is.EqualTo(Worker.Address));
             Assert.That(root.GetProperty("ok").GetBoolean(), Is.True);
             Assert.That(root.GetProperty("exitCode").GetInt32(), Is.EqualTo(0));
             Assert.That(root.GetProperty("roundTripMs").GetDouble(), Is.GreaterThan(0));
-            Assert.That(root.GetProperty("metrics").GetProperty("worker_id").GetString(), Is.EqualTo(_worker.Id));
+            Assert.That(root.GetProperty("metrics").GetProperty("worker_id").GetString(), Is.EqualTo(Worker.Id));
             Assert.That(root.GetProperty("metrics").EnumerateObject().Select(p => p.Value.ValueKind), Is.All.EqualTo(JsonValueKind.String));
             Assert.That(root.GetProperty("error").ValueKind, Is.EqualTo(JsonValueKind.Null));
         });

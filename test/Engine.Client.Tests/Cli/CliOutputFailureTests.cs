@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
+using Engine.Client.Tests.Infrastructure;
 using Engine.Client.Tests.ReferenceWorker;
 
 namespace Engine.Client.Tests.Cli;
@@ -14,7 +15,7 @@ namespace Engine.Client.Tests.Cli;
 /// </summary>
 [TestFixture]
 [Parallelizable(ParallelScope.All)]
-public sealed class CliOutputFailureTests
+public sealed class CliOutputFailureTests : ReferenceWorkerFixture
 {
     /// <summary>
     /// argv: mode, then the command. Modes: <c>read:N</c> (stdout is a pipe; read N bytes, then
@@ -59,18 +60,11 @@ public sealed class CliOutputFailureTests
         print('exit=%d' % code, flush=True)
         """;
 
-    private ReferenceWorkerProcess _worker = null!;
-
-    [OneTimeSetUp]
-    public async Task StartWorker() => _worker = await ReferenceWorkerProcess.StartAsync();
-
-    [OneTimeTearDown]
-    public async Task StopWorker() => await _worker.DisposeAsync();
 
     [Test]
     public async Task Arrow_output_into_a_pipe_whose_reader_stops_after_1000_bytes_cancels_the_run_with_exit_2()
     {
-        var run = await RunAsync("read:1000", "run", "--worker", _worker.Address, "--format", "builtin", "--payload", "generate 2000000 batch 65536", "--output", "-", "--no-progress");
+        var run = await RunAsync("read:1000", "run", "--worker", Worker.Address, "--format", "builtin", "--payload", "generate 2000000 batch 65536", "--output", "-", "--no-progress");
 
         Assert.That(run.ExitCode, Is.EqualTo(2), run.ToString());
         Assert.Multiple(() =>
@@ -85,7 +79,7 @@ public sealed class CliOutputFailureTests
     [Test]
     public async Task Arrow_output_into_a_pipe_without_reader_exits_2()
     {
-        var run = await RunAsync("no-reader", "run", "--worker", _worker.Address, "--format", "builtin", "--payload", "generate 1000", "--output", "-", "--no-progress");
+        var run = await RunAsync("no-reader", "run", "--worker", Worker.Address, "--format", "builtin", "--payload", "generate 1000", "--output", "-", "--no-progress");
 
         Assert.That(run.ExitCode, Is.EqualTo(2), run.ToString());
         Assert.That(run.Stderr, Does.Contain("kind     output"));
@@ -94,7 +88,7 @@ public sealed class CliOutputFailureTests
     [Test]
     public async Task Arrow_output_on_dev_full_is_an_output_error_with_exit_2()
     {
-        var result = await CliProcess.RunAsync("run", "--worker", _worker.Address, "--format", "builtin", "--payload", "generate 200000 batch 65536", "--output", "/dev/full", "--json", "--no-progress");
+        var result = await CliProcess.RunAsync("run", "--worker", Worker.Address, "--format", "builtin", "--payload", "generate 200000 batch 65536", "--output", "/dev/full", "--json", "--no-progress");
 
         Assert.That(result.ExitCode, Is.EqualTo(2), result.ToString());
         using var json = JsonDocument.Parse(result.Stdout);
@@ -112,7 +106,7 @@ public sealed class CliOutputFailureTests
     [Test]
     public async Task Stdout_on_dev_full_for_the_Arrow_stream_exits_2()
     {
-        var run = await RunAsync("dev-full", "run", "--worker", _worker.Address, "--format", "builtin", "--payload", "generate 1000", "--output", "-", "--no-progress");
+        var run = await RunAsync("dev-full", "run", "--worker", Worker.Address, "--format", "builtin", "--payload", "generate 1000", "--output", "-", "--no-progress");
 
         Assert.That(run.ExitCode, Is.EqualTo(2), run.ToString());
         Assert.That(run.Stderr, Does.Contain("kind     output"));
@@ -123,7 +117,7 @@ public sealed class CliOutputFailureTests
     [TestCase("no-reader")]
     public async Task A_run_whose_report_cannot_be_written_exits_2(string mode)
     {
-        var run = await RunAsync(mode, "run", "--worker", _worker.Address, "--format", "builtin", "--payload", "generate 10", "--json", "--no-progress");
+        var run = await RunAsync(mode, "run", "--worker", Worker.Address, "--format", "builtin", "--payload", "generate 10", "--json", "--no-progress");
 
         Assert.That(run.ExitCode, Is.EqualTo(2), run.ToString());
         Assert.That(run.Stderr, Does.Contain("engine-client run: stdout could not be written"));
@@ -141,7 +135,7 @@ public sealed class CliOutputFailureTests
     [Test]
     public async Task A_timed_out_run_with_stderr_closed_exits_3()
     {
-        var run = await RunAsync("close-stderr", "run", "--worker", _worker.Address, "--format", "fault", "--payload", "silent", "--timeout", "1s", "--json", "--no-progress");
+        var run = await RunAsync("close-stderr", "run", "--worker", Worker.Address, "--format", "fault", "--payload", "silent", "--timeout", "1s", "--json", "--no-progress");
 
         Assert.That(run.ExitCode, Is.EqualTo(3), run.ToString());
         Assert.That(run.Stdout, Does.Contain("\"reason\": \"timeout\""));
@@ -150,7 +144,7 @@ public sealed class CliOutputFailureTests
     [Test]
     public async Task A_finished_run_with_stderr_closed_exits_0()
     {
-        var run = await RunAsync("close-stderr", "run", "--worker", _worker.Address, "--format", "builtin", "--payload", "generate 10", "--json");
+        var run = await RunAsync("close-stderr", "run", "--worker", Worker.Address, "--format", "builtin", "--payload", "generate 10", "--json");
 
         Assert.That(run.ExitCode, Is.EqualTo(0), run.ToString());
         Assert.That(run.Stdout, Does.Contain("\"outcome\": \"finished\""));
@@ -159,7 +153,7 @@ public sealed class CliOutputFailureTests
     [Test]
     public async Task Stdin_input_with_stdin_closed_is_bad_input_with_exit_2()
     {
-        var run = await RunAsync("close-stdin", "run", "--worker", _worker.Address, "--format", "echo", "--input", "-", "--timeout", "30s", "--no-progress");
+        var run = await RunAsync("close-stdin", "run", "--worker", Worker.Address, "--format", "echo", "--input", "-", "--timeout", "30s", "--no-progress");
 
         Assert.That(run.ExitCode, Is.EqualTo(2), run.ToString());
         Assert.That(run.Stderr, Does.Contain("stdin is closed"));
@@ -178,7 +172,7 @@ public sealed class CliOutputFailureTests
     [TestCase("no-reader")]
     public async Task A_heartbeat_whose_answer_cannot_be_written_exits_2(string mode)
     {
-        var run = await RunAsync(mode, "heartbeat", "--worker", _worker.Address);
+        var run = await RunAsync(mode, "heartbeat", "--worker", Worker.Address);
 
         Assert.That(run.ExitCode, Is.EqualTo(2), run.ToString());
         Assert.That(run.Stderr, Does.Contain("engine-client heartbeat: stdout could not be written"));
@@ -207,7 +201,7 @@ public sealed class CliOutputFailureTests
     [Test]
     public async Task Conformance_whose_results_cannot_be_written_exits_2()
     {
-        var run = await RunAsync("no-reader", "conformance", "--worker", _worker.Address, "--check", "C1");
+        var run = await RunAsync("no-reader", "conformance", "--worker", Worker.Address, "--check", "C1");
 
         Assert.That(run.ExitCode, Is.EqualTo(2), run.ToString());
         Assert.That(run.Stderr, Does.Contain("engine-client conformance: stdout could not be written"));

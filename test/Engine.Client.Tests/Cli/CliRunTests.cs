@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using Engine.Client.Arrow;
+using Engine.Client.Tests.Infrastructure;
 using Engine.Client.Tests.ReferenceWorker;
 using Engine.Samples;
 
@@ -11,7 +12,7 @@ namespace Engine.Client.Tests.Cli;
 /// <summary><c>engine-client run</c> as a real process against the reference worker: exit codes 0, 1 and 3, the JSON report, Arrow input and output.</summary>
 [TestFixture]
 [Parallelizable(ParallelScope.All)]
-public sealed class CliRunTests
+public sealed class CliRunTests : ReferenceWorkerFixture
 {
     private static readonly string[] MetricNames =
     [
@@ -19,18 +20,11 @@ public sealed class CliRunTests
         "initWallNanos", "processingWallNanos", "receiveWallNanos", "sendWallNanos", "workWallNanos", "workCpuNanos",
     ];
 
-    private ReferenceWorkerProcess _worker = null!;
-
-    [OneTimeSetUp]
-    public async Task StartWorker() => _worker = await ReferenceWorkerProcess.StartAsync();
-
-    [OneTimeTearDown]
-    public async Task StopWorker() => await _worker.DisposeAsync();
 
     [Test]
     public async Task Echo_of_an_Arrow_file_exits_0_and_the_json_report_has_every_field_with_its_type()
     {
-        var result = await CliProcess.RunAsync("run", "--worker", _worker.Address, "--format", "echo", "--input", CliTestFiles.SampleFile, "--json", "--no-progress");
+        var result = await CliProcess.RunAsync("run", "--worker", Worker.Address, "--format", "echo", "--input", CliTestFiles.SampleFile, "--json", "--no-progress");
 
         Assert.That(result.ExitCode, Is.EqualTo(0), result.ToString());
         using var json = JsonDocument.Parse(result.Stdout);
@@ -44,7 +38,7 @@ public sealed class CliRunTests
             }));
             Assert.That(root.GetProperty("outcome").GetString(), Is.EqualTo("finished"));
             Assert.That(root.GetProperty("exitCode").GetInt32(), Is.EqualTo(0));
-            Assert.That(root.GetProperty("worker").GetString(), Is.EqualTo(_worker.Address));
+            Assert.That(root.GetProperty("worker").GetString(), Is.EqualTo(Worker.Address));
             Assert.That(root.GetProperty("format").GetString(), Is.EqualTo("echo"));
             Assert.That(root.GetProperty("error").ValueKind, Is.EqualTo(JsonValueKind.Null));
             foreach (var direction in new[] { "sent", "received" })
@@ -85,7 +79,7 @@ public sealed class CliRunTests
     {
         var output = CliTestFiles.NewPath(".arrow");
 
-        var result = await CliProcess.RunAsync("run", "--worker", _worker.Address, "--format", "echo", "--input", CliTestFiles.SampleStream, "--output", output, "--no-progress");
+        var result = await CliProcess.RunAsync("run", "--worker", Worker.Address, "--format", "echo", "--input", CliTestFiles.SampleStream, "--output", output, "--no-progress");
 
         Assert.That(result.ExitCode, Is.EqualTo(0), result.ToString());
         Assert.That(result.Stdout, Does.Contain($"Output written to {output}."));
@@ -104,7 +98,7 @@ public sealed class CliRunTests
     [Test]
     public async Task A_generator_without_input_writes_an_Arrow_stream_to_stdout_and_its_summary_to_stderr()
     {
-        var result = await CliProcess.RunAsync("run", "--worker", _worker.Address, "--format", "builtin", "--payload", "generate 3000 batch 1000", "--output", "-", "--no-progress");
+        var result = await CliProcess.RunAsync("run", "--worker", Worker.Address, "--format", "builtin", "--payload", "generate 3000 batch 1000", "--output", "-", "--no-progress");
 
         Assert.That(result.ExitCode, Is.EqualTo(0), result.ToString());
         var batches = await CliTestFiles.ReadStreamAsync(new MemoryStream(result.StdoutBytes));
@@ -119,7 +113,7 @@ public sealed class CliRunTests
     [Test]
     public async Task Stdin_input_is_read_as_an_Arrow_stream()
     {
-        await using var cli = CliProcess.Start(["run", "--worker", _worker.Address, "--format", "echo", "--input", "-", "--json", "--no-progress"], redirectStdin: true);
+        await using var cli = CliProcess.Start(["run", "--worker", Worker.Address, "--format", "echo", "--input", "-", "--json", "--no-progress"], redirectStdin: true);
         await using (var input = File.OpenRead(CliTestFiles.SampleStream))
         {
             await input.CopyToAsync(cli.StandardInput);
@@ -136,7 +130,7 @@ public sealed class CliRunTests
     [Test]
     public async Task A_small_output_is_shown_as_a_table()
     {
-        var result = await CliProcess.RunAsync("run", "--worker", _worker.Address, "--format", "builtin", "--payload", "aggregate count, sum x", "--input", CliTestFiles.SampleFile, "--no-progress");
+        var result = await CliProcess.RunAsync("run", "--worker", Worker.Address, "--format", "builtin", "--payload", "aggregate count, sum x", "--input", CliTestFiles.SampleFile, "--no-progress");
 
         var sum = Enumerable.Range(0, CliTestFiles.SampleRows).Sum(r => (long)(SampleData.X(r) ?? 0));
         Assert.That(result.ExitCode, Is.EqualTo(0), result.ToString());
@@ -154,7 +148,7 @@ public sealed class CliRunTests
         await File.WriteAllBytesAsync(payload, Enumerable.Range(0, 1024 * 1024).Select(i => (byte)(i * 7)).ToArray());
 
         var result = await CliProcess.RunAsync(
-            "run", "--worker", _worker.Address, "--format", "echo", "--payload-file", payload, "--chunk-size", "64KiB",
+            "run", "--worker", Worker.Address, "--format", "echo", "--payload-file", payload, "--chunk-size", "64KiB",
             "--session-conf", "spark.sql.session.timeZone=UTC", "--task-context", "partition_id=3", "--task-context", "stage_id=1", "--json", "--no-progress");
 
         Assert.That(result.ExitCode, Is.EqualTo(0), result.ToString());
@@ -165,7 +159,7 @@ public sealed class CliRunTests
     [Test]
     public async Task Input_batches_larger_than_the_message_limit_are_split_by_rows()
     {
-        var result = await CliProcess.RunAsync("run", "--worker", _worker.Address, "--format", "echo", "--input", CliTestFiles.SampleFile, "--max-message-size", "64KiB", "--json", "--no-progress");
+        var result = await CliProcess.RunAsync("run", "--worker", Worker.Address, "--format", "echo", "--input", CliTestFiles.SampleFile, "--max-message-size", "64KiB", "--json", "--no-progress");
 
         Assert.That(result.ExitCode, Is.EqualTo(0), result.ToString());
         using var json = JsonDocument.Parse(result.Stdout);
@@ -182,7 +176,7 @@ public sealed class CliRunTests
     [Test]
     public async Task A_user_error_exits_1_and_the_json_report_carries_the_error()
     {
-        var result = await CliProcess.RunAsync("run", "--worker", _worker.Address, "--format", "fault", "--payload", "user-error", "--input", CliTestFiles.SampleFile, "--json", "--no-progress");
+        var result = await CliProcess.RunAsync("run", "--worker", Worker.Address, "--format", "fault", "--payload", "user-error", "--input", CliTestFiles.SampleFile, "--json", "--no-progress");
 
         Assert.That(result.ExitCode, Is.EqualTo(1), result.ToString());
         using var json = JsonDocument.Parse(result.Stdout);
@@ -206,7 +200,7 @@ public sealed class CliRunTests
     [Test]
     public async Task A_finish_callback_error_exits_1_as_failed()
     {
-        var result = await CliProcess.RunAsync("run", "--worker", _worker.Address, "--format", "fault", "--payload", "finish-error", "--json", "--no-progress");
+        var result = await CliProcess.RunAsync("run", "--worker", Worker.Address, "--format", "fault", "--payload", "finish-error", "--json", "--no-progress");
 
         Assert.That(result.ExitCode, Is.EqualTo(1), result.ToString());
         using var json = JsonDocument.Parse(result.Stdout);
@@ -221,7 +215,7 @@ public sealed class CliRunTests
     [Test]
     public async Task An_init_error_exits_1_and_the_summary_shows_it()
     {
-        var result = await CliProcess.RunAsync("run", "--worker", _worker.Address, "--format", "fault", "--payload", "init-error", "--no-progress");
+        var result = await CliProcess.RunAsync("run", "--worker", Worker.Address, "--format", "fault", "--payload", "init-error", "--no-progress");
 
         Assert.That(result.ExitCode, Is.EqualTo(1), result.ToString());
         Assert.Multiple(() =>
@@ -254,7 +248,7 @@ public sealed class CliRunTests
     {
         var clock = Stopwatch.StartNew();
 
-        var result = await CliProcess.RunAsync("run", "--worker", _worker.Address, "--format", "fault", "--payload", "silent", "--timeout", "700ms", "--json", "--no-progress");
+        var result = await CliProcess.RunAsync("run", "--worker", Worker.Address, "--format", "fault", "--payload", "silent", "--timeout", "700ms", "--json", "--no-progress");
 
         Assert.That(result.ExitCode, Is.EqualTo(3), result.ToString());
         using var json = JsonDocument.Parse(result.Stdout);
@@ -276,7 +270,7 @@ public sealed class CliRunTests
     public async Task A_timeout_that_expires_while_the_UDF_works_after_Finish_exits_3_not_0()
     {
         var result = await CliProcess.RunAsync(
-            "run", "--worker", _worker.Address, "--format", "builtin", "--payload", "delay 1500ms",
+            "run", "--worker", Worker.Address, "--format", "builtin", "--payload", "delay 1500ms",
             "--input", CliTestFiles.SampleStream, "--timeout", "2500ms", "--json", "--no-progress", "--output", Path.Combine(CliTestFiles.Directory, "timeout-out.arrows"));
 
         Assert.That(result.ExitCode, Is.EqualTo(3), result.ToString());
@@ -291,7 +285,7 @@ public sealed class CliRunTests
     [Test]
     public async Task The_timeout_covers_the_wait_for_the_input_schema_on_stdin()
     {
-        await using var cli = CliProcess.Start(["run", "--worker", _worker.Address, "--format", "echo", "--input", "-", "--timeout", "300ms", "--json", "--no-progress"], redirectStdin: true);
+        await using var cli = CliProcess.Start(["run", "--worker", Worker.Address, "--format", "echo", "--input", "-", "--timeout", "300ms", "--json", "--no-progress"], redirectStdin: true);
 
         // stdin stays open and empty.
         var result = await cli.WaitForExitAsync(CliProcess.RunTimeout);
@@ -335,7 +329,7 @@ public sealed class CliRunTests
         var address = json.RootElement.GetProperty("worker").GetString()!;
         Assert.Multiple(() =>
         {
-            Assert.That(address, Does.StartWith("unix://").And.Not.EqualTo(_worker.Address));
+            Assert.That(address, Does.StartWith("unix://").And.Not.EqualTo(Worker.Address));
             Assert.That(json.RootElement.GetProperty("received").GetProperty("rows").GetInt64(), Is.EqualTo(10));
         });
 

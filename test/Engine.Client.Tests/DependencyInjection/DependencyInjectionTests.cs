@@ -17,23 +17,15 @@ namespace Engine.Client.Tests.DependencyInjection;
 /// clock and meter factory, the hosted start and stop, and synchronous disposal stopping workers.
 /// </summary>
 [UnsupportedOSPlatform("windows")]
-public sealed class DependencyInjectionTests
+public sealed class DependencyInjectionTests : TempDirFixture
 {
-    private TempDir _dir = null!;
-
-    [SetUp]
-    public void SetUp() => _dir = new TempDir();
-
-    [TearDown]
-    public void TearDown() => _dir.Dispose();
-
     [Test]
     public async Task A_pool_bound_from_configuration_starts_with_the_host_serves_sessions_and_stops_with_it()
     {
-        var spec = HostedWorkers.WriteSpecification(_dir);
+        var spec = HostedWorkers.WriteSpecification(Dir);
         var builder = Host.CreateApplicationBuilder();
-        builder.Configuration.AddInMemoryCollection(HostedWorkers.PoolConfiguration("udf", spec, _dir.Path, startWithHost: true));
-        var logs = new CapturingLoggerProvider();
+        builder.Configuration.AddInMemoryCollection(HostedWorkers.PoolConfiguration("udf", spec, Dir.Path, startWithHost: true));
+        using var logs = new LogCapture();
         builder.Logging.ClearProviders();
         builder.Logging.SetMinimumLevel(LogLevel.Debug);
         builder.Logging.AddProvider(logs);
@@ -58,14 +50,14 @@ public sealed class DependencyInjectionTests
         Assert.That(pool.IsClosed, Is.True, "the host's stop closed the pool");
         Assert.That(pool.Workers, Is.Empty);
         Assert.That(Processes.IsAlive(pid), Is.False, "the host's stop stopped the worker");
-        Assert.That(Directory.GetDirectories(_dir.Path, "ecw-*"), Is.Empty, "no socket directory is left behind");
+        Assert.That(Directory.GetDirectories(Dir.Path, "ecw-*"), Is.Empty, "no socket directory is left behind");
     }
 
     [Test]
     public async Task Invalid_options_fail_the_host_start_naming_each_problem()
     {
         var builder = Host.CreateApplicationBuilder();
-        var configuration = HostedWorkers.PoolConfiguration("udf", _dir.File("missing.spec.json"), _dir.Path, startWithHost: false);
+        var configuration = HostedWorkers.PoolConfiguration("udf", Dir.File("missing.spec.json"), Dir.Path, startWithHost: false);
         configuration["EngineClient:Pools:udf:Pool:MaxIdleWorkers"] = "-1";
         builder.Configuration.AddInMemoryCollection(configuration);
         builder.Services.AddWorkerPool("udf").BindConfiguration("EngineClient:Pools:udf");
@@ -95,8 +87,8 @@ public sealed class DependencyInjectionTests
         var services = new ServiceCollection();
         services.AddWorkerPool().Configure(o =>
         {
-            o.SpecificationPath = HostedWorkers.WriteSpecification(_dir);
-            o.Pool.Process.SocketDirectory = _dir.Path;
+            o.SpecificationPath = HostedWorkers.WriteSpecification(Dir);
+            o.Pool.Process.SocketDirectory = Dir.Path;
         });
         var provider = services.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = true, ValidateScopes = true });
         var pool = provider.GetRequiredService<WorkerPool>();
@@ -128,10 +120,10 @@ public sealed class DependencyInjectionTests
         var clock = new ContainerClock();
         builder.Services.AddSingleton<TimeProvider>(clock);
         var ownClock = new ContainerClock();
-        builder.Services.AddWorkerPool("a").Configure(o => o.SpecificationPath = HostedWorkers.WriteSpecification(_dir));
+        builder.Services.AddWorkerPool("a").Configure(o => o.SpecificationPath = HostedWorkers.WriteSpecification(Dir));
         builder.Services.AddWorkerPool("b").Configure(o =>
         {
-            o.SpecificationPath = HostedWorkers.WriteSpecification(_dir);
+            o.SpecificationPath = HostedWorkers.WriteSpecification(Dir);
             o.Pool.TimeProvider = ownClock;
             o.Pool.Name = "renamed";
         });
@@ -157,8 +149,8 @@ public sealed class DependencyInjectionTests
     [Test]
     public async Task A_named_client_reaches_a_worker_by_its_configured_address()
     {
-        var specification = HostedWorkers.WriteSpecification(_dir);
-        await using var pool = WorkerPool.Create(WorkerSpecification.Load(specification), new WorkerPoolOptions { Process = new WorkerProcessOptions { SocketDirectory = _dir.Path } });
+        var specification = HostedWorkers.WriteSpecification(Dir);
+        await using var pool = WorkerPool.Create(WorkerSpecification.Load(specification), new WorkerPoolOptions { Process = new WorkerProcessOptions { SocketDirectory = Dir.Path } });
         var worker = (await pool.StartWorkersAsync(1).DefaultTimeout())[0];
 
         var builder = Host.CreateApplicationBuilder();

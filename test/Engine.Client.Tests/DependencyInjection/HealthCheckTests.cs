@@ -11,24 +11,16 @@ namespace Engine.Client.Tests.DependencyInjection;
 
 /// <summary>Engine.Client.HealthChecks: a pool's verdict from its workers, a client's from a heartbeat, in a real host.</summary>
 [UnsupportedOSPlatform("windows")]
-public sealed class HealthCheckTests
+public sealed class HealthCheckTests : TempDirFixture
 {
-    private TempDir _dir = null!;
-
-    [SetUp]
-    public void SetUp() => _dir = new TempDir();
-
-    [TearDown]
-    public void TearDown() => _dir.Dispose();
-
     [Test]
     public async Task A_pool_is_healthy_idle_or_serving_and_unhealthy_once_closed_and_a_client_is_healthy_while_its_worker_answers()
     {
-        var spec = HostedWorkers.WriteSpecification(_dir);
+        var spec = HostedWorkers.WriteSpecification(Dir);
         var builder = Host.CreateApplicationBuilder();
-        builder.Configuration.AddInMemoryCollection(HostedWorkers.PoolConfiguration("udf", spec, _dir.Path, startWithHost: false));
+        builder.Configuration.AddInMemoryCollection(HostedWorkers.PoolConfiguration("udf", spec, Dir.Path, startWithHost: false));
         builder.Services.AddWorkerPool("udf").BindConfiguration("EngineClient:Pools:udf");
-        builder.Services.AddWorkerClient("gone").Configure(o => o.Address = $"unix://{_dir.File("nobody.sock")}");
+        builder.Services.AddWorkerClient("gone").Configure(o => o.Address = $"unix://{Dir.File("nobody.sock")}");
         builder.Services.AddHealthChecks()
             .AddWorkerPoolCheck("udf")
             .AddWorkerClientCheck("gone", timeout: TimeSpan.FromSeconds(5));
@@ -59,8 +51,8 @@ public sealed class HealthCheckTests
     public async Task A_client_check_is_healthy_while_its_worker_answers_heartbeats()
     {
         await using var pool = WorkerPool.Create(
-            WorkerSpecification.Load(HostedWorkers.WriteSpecification(_dir)),
-            new WorkerPoolOptions { Process = new WorkerProcessOptions { SocketDirectory = _dir.Path } });
+            WorkerSpecification.Load(HostedWorkers.WriteSpecification(Dir)),
+            new WorkerPoolOptions { Process = new WorkerProcessOptions { SocketDirectory = Dir.Path } });
         var worker = (await pool.StartWorkersAsync(1).DefaultTimeout())[0];
         var builder = Host.CreateApplicationBuilder();
         builder.Services.AddWorkerClient().Configure(o => o.Address = worker.Address.ToString());

@@ -1,11 +1,10 @@
-using System.Collections.Concurrent;
 using System.Runtime.Versioning;
 using System.Text;
 using Engine.Client.Protocol;
 using Engine.Client.Tests.Infrastructure;
 using Engine.Client.Tests.Workers;
 using Google.Protobuf;
-using Microsoft.Extensions.Logging;
+using static Engine.Client.Tests.Infrastructure.Inputs;
 
 namespace Engine.Client.Tests.DependencyInjection;
 
@@ -50,37 +49,5 @@ internal static class HostedWorkers
         var output = await session.ProcessAsync(Items("ab", "cde")).ToListAsync();
         Assert.That(output.Select(b => Encoding.UTF8.GetString(b.Span)), Is.EqualTo(new[] { "ab", "cde" }));
         return await session.CloseAsync().DefaultTimeout();
-    }
-
-    private static async IAsyncEnumerable<ReadOnlyMemory<byte>> Items(params string[] items)
-    {
-        foreach (var item in items)
-        {
-            await Task.Yield();
-            yield return Encoding.UTF8.GetBytes(item);
-        }
-    }
-}
-
-/// <summary>Keeps every log entry's category and message.</summary>
-internal sealed class CapturingLoggerProvider : ILoggerProvider
-{
-    public ConcurrentQueue<(string Category, string Message)> Entries { get; } = new();
-
-    public ILogger CreateLogger(string categoryName) => new Logger(this, categoryName);
-
-    public void Dispose()
-    {
-    }
-
-    private sealed class Logger(CapturingLoggerProvider owner, string category) : ILogger
-    {
-        public IDisposable? BeginScope<TState>(TState state)
-            where TState : notnull => null;
-
-        public bool IsEnabled(LogLevel logLevel) => true;
-
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-            owner.Entries.Enqueue((category, formatter(state, exception)));
     }
 }

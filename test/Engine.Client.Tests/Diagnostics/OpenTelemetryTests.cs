@@ -21,22 +21,14 @@ namespace Engine.Client.Tests.Diagnostics;
 /// </summary>
 [UnsupportedOSPlatform("windows")]
 [NonParallelizable]
-public sealed class OpenTelemetryTests
+public sealed class OpenTelemetryTests : TempDirFixture
 {
-    private TempDir _dir = null!;
-
-    [SetUp]
-    public void SetUp() => _dir = new TempDir();
-
-    [TearDown]
-    public void TearDown() => _dir.Dispose();
-
     private (IHost Host, List<MetricSnapshot> Metrics, List<Activity> Spans) StartHost(string specification, Action<Dictionary<string, string?>>? adjust = null)
     {
         var metrics = new List<MetricSnapshot>();
         var spans = new List<Activity>();
         var builder = Host.CreateApplicationBuilder();
-        var configuration = HostedWorkers.PoolConfiguration("udf", specification, _dir.Path, startWithHost: false);
+        var configuration = HostedWorkers.PoolConfiguration("udf", specification, Dir.Path, startWithHost: false);
         adjust?.Invoke(configuration);
         builder.Logging.ClearProviders();
         builder.Configuration.AddInMemoryCollection(configuration);
@@ -91,7 +83,7 @@ public sealed class OpenTelemetryTests
     [Test]
     public async Task Session_metrics_carry_the_pool_and_outcome_and_their_histograms_hold_each_value_in_its_bucket()
     {
-        var (host, metrics, _) = StartHost(HostedWorkers.WriteSpecification(_dir));
+        var (host, metrics, _) = StartHost(HostedWorkers.WriteSpecification(Dir));
         using (host)
         {
             await host.StartAsync().DefaultTimeout();
@@ -125,7 +117,7 @@ public sealed class OpenTelemetryTests
     [Test]
     public async Task A_session_with_an_error_is_counted_with_its_error_type_and_a_finished_one_without()
     {
-        var (host, metrics, spans) = StartHost(HostedWorkers.WriteSpecification(_dir));
+        var (host, metrics, spans) = StartHost(HostedWorkers.WriteSpecification(Dir));
         using (host)
         {
             await host.StartAsync().DefaultTimeout();
@@ -160,7 +152,7 @@ public sealed class OpenTelemetryTests
         // The worker starts listening a second after it is spawned: the readiness probes of that
         // second fail, as they do for any worker that takes a moment to start.
         var late = Specs.Direct(["sh", "-c", "sleep 1; exec \"$0\" \"$@\"", HostedWorkers.ReferenceWorker], gracefulTerminationTimeoutMs: 1000);
-        var (host, metrics, _) = StartHost(HostedWorkers.WriteSpecification(_dir, late), c =>
+        var (host, metrics, _) = StartHost(HostedWorkers.WriteSpecification(Dir, late), c =>
         {
             c["EngineClient:Pools:udf:Pool:HeartbeatTimeout"] = "00:00:00.300";
             c["EngineClient:Pools:udf:Pool:MaxMissedHeartbeats"] = "2";
@@ -215,7 +207,7 @@ public sealed class OpenTelemetryTests
     [Test]
     public async Task A_session_span_has_child_spans_for_the_launch_Init_and_Finish_or_Cancel()
     {
-        var (host, _, spans) = StartHost(HostedWorkers.WriteSpecification(_dir));
+        var (host, _, spans) = StartHost(HostedWorkers.WriteSpecification(Dir));
         using (host)
         {
             await host.StartAsync().DefaultTimeout();
@@ -270,7 +262,7 @@ public sealed class OpenTelemetryTests
         };
         ActivitySource.AddActivityListener(listener);
 
-        var (host, _, spans) = StartHost(HostedWorkers.WriteSpecification(_dir));
+        var (host, _, spans) = StartHost(HostedWorkers.WriteSpecification(Dir));
         using (host)
         {
             await host.StartAsync().DefaultTimeout();

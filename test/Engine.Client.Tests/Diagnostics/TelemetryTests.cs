@@ -2,21 +2,13 @@ using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using System.Text;
 using Engine.Client.Tests.Infrastructure;
+using static Engine.Client.Tests.Infrastructure.Inputs;
 
 namespace Engine.Client.Tests.Diagnostics;
 
 /// <summary>The Meter and the ActivitySource named Engine.Client report sessions.</summary>
 public sealed class TelemetryTests
 {
-    private static async IAsyncEnumerable<ReadOnlyMemory<byte>> Items(params string[] items)
-    {
-        foreach (var item in items)
-        {
-            await Task.Yield();
-            yield return Encoding.UTF8.GetBytes(item);
-        }
-    }
-
     [Test]
     public async Task A_session_reports_its_outcome_batches_and_bytes_and_an_activity_when_listened_to()
     {

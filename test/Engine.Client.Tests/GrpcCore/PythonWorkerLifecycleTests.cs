@@ -3,6 +3,7 @@ using System.Runtime.Versioning;
 using System.Text;
 using Engine.Client.Tests.Infrastructure;
 using Engine.Client.Tests.Workers;
+using static Engine.Client.Tests.Infrastructure.Inputs;
 
 namespace Engine.Client.Tests.GrpcCore;
 
@@ -110,14 +111,5 @@ public sealed class PythonWorkerLifecycleTests
     {
         await Task.Yield();
         yield return batch;
-    }
-
-    private static async IAsyncEnumerable<ReadOnlyMemory<byte>> Items(params string[] items)
-    {
-        foreach (var item in items)
-        {
-            await Task.Yield();
-            yield return Encoding.UTF8.GetBytes(item);
-        }
     }
 }

@@ -2,6 +2,7 @@ using System.Runtime.CompilerServices;
 using System.Text;
 using Engine.Client.Tests.Infrastructure;
 using Grpc.Core;
+using static Engine.Client.Tests.Infrastructure.Inputs;
 
 namespace Engine.Client.Tests.GrpcCore;
 
@@ -35,35 +36,10 @@ public sealed class PythonWorkerSessionTests(bool tcp)
 
     private static SessionInit Udf(string format, string payload = "") => new(Encoding.UTF8.GetBytes(payload), format);
 
-    private static async IAsyncEnumerable<ReadOnlyMemory<byte>> Items(params string[] items)
-    {
-        foreach (var item in items)
-        {
-            await Task.Yield();
-            yield return Encoding.UTF8.GetBytes(item);
-        }
-    }
-
     private static async IAsyncEnumerable<ReadOnlyMemory<byte>> OneThenWait([EnumeratorCancellation] CancellationToken ct = default)
     {
         yield return "first"u8.ToArray();
         await Task.Delay(Timeout.Infinite, ct);
-    }
-
-    private static async Task<T> Expect<T>(Func<Task> action)
-        where T : Exception
-    {
-        try
-        {
-            await action().DefaultTimeout();
-        }
-        catch (T expected)
-        {
-            return expected;
-        }
-
-        Assert.Fail($"Expected {typeof(T).Name}.");
-        return null!;
     }
 
     private static string Text(ReadOnlyMemory<byte> bytes) => Encoding.UTF8.GetString(bytes.Span);

@@ -3,6 +3,8 @@ using Engine.Client.Protocol;
 using Engine.Client.Transport;
 using Grpc.Core;
 using Grpc.Net.Client;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Engine.Client.Tests.Infrastructure;
 
@@ -70,6 +72,12 @@ public sealed class ScriptHost : IAsyncDisposable
 
     public ScriptRegistry Registry { get; }
 
+    /// <summary>
+    /// The logger factory given to clients whose options keep the default (no logging);
+    /// <see langword="null"/> leaves them as they are.
+    /// </summary>
+    public ILoggerFactory? LoggerFactory { get; set; }
+
     public static async Task<ScriptHost> StartAsync(HostKind kind)
     {
         var registry = new ScriptRegistry();
@@ -86,6 +94,10 @@ public sealed class ScriptHost : IAsyncDisposable
     public WorkerClient CreateClient(WorkerClientOptions? options = null, Func<CallInvoker, CallInvoker>? wrap = null)
     {
         options ??= new WorkerClientOptions();
+        if (LoggerFactory is not null && ReferenceEquals(options.LoggerFactory, NullLoggerFactory.Instance))
+        {
+            options.LoggerFactory = LoggerFactory;
+        }
         CallInvoker invoker;
         string name;
         if (_socket is null)

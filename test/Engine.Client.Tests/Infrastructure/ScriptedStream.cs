@@ -60,8 +60,6 @@ public abstract class ScriptedStream
 
     public bool WasHalfClosed => _halfClosed.Task.IsCompleted;
 
-    public bool WasAborted => _aborted.Task.IsCompleted;
-
     /// <summary>The next request, or <see langword="null"/> when the engine half-closed. Throws <see cref="StreamAbortedException"/> when aborted.</summary>
     public abstract ValueTask<UdfRequest?> ReadAsync();
 

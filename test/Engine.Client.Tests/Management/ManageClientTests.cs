@@ -8,24 +8,14 @@ namespace Engine.Client.Tests.Management;
 /// <summary>The Manage call: heartbeat, shutdown, deadlines, mismatched branches and retries.</summary>
 [TestFixture(HostKind.InProcess)]
 [TestFixture(HostKind.UnixSocket)]
-public sealed class ManageClientTests(HostKind kind)
+public sealed class ManageClientTests(HostKind kind) : ScriptedWorkerFixture(kind)
 {
-    private ScriptHost _host = null!;
-
-    [OneTimeSetUp]
-    public async Task StartHost() => _host = await ScriptHost.StartAsync(kind);
-
-    [OneTimeTearDown]
-    public async Task StopHost() => await _host.DisposeAsync();
-
-    [SetUp]
-    public void Reset() => _host.Registry.Reset();
 
     [Test]
     public async Task Heartbeat_returns_the_workers_metrics_and_the_round_trip()
     {
         WorkerRequest? seen = null;
-        _host.Registry.Manage = request =>
+        Host.Registry.Manage = request =>
         {
             seen = request;
             var response = new HeartbeatResponse();
@@ -33,7 +23,7 @@ public sealed class ManageClientTests(HostKind kind)
             response.Metrics["rows_out"] = "1000";
             return Task.FromResult(new WorkerResponse { Heartbeat = response });
         };
-        using var client = _host.CreateClient();
+        using var client = Host.CreateClient();
 
         var result = await client.HeartbeatAsync().DefaultTimeout();
 
@@ -47,12 +37,12 @@ public sealed class ManageClientTests(HostKind kind)
     public async Task Shutdown_sends_reason_and_cancel_sessions_and_returns_sessions_settled(bool cancelSessions)
     {
         ShutdownRequest? seen = null;
-        _host.Registry.Manage = request =>
+        Host.Registry.Manage = request =>
         {
             seen = request.Shutdown;
             return Task.FromResult(new WorkerResponse { Shutdown = new ShutdownResponse { SessionsSettled = cancelSessions } });
         };
-        using var client = _host.CreateClient();
+        using var client = Host.CreateClient();
 
         var result = await client.ShutdownAsync("maintenance", cancelSessions).DefaultTimeout();
 
@@ -65,8 +55,8 @@ public sealed class ManageClientTests(HostKind kind)
     [Test]
     public void A_heartbeat_answered_with_the_shutdown_branch_is_a_clear_protocol_error()
     {
-        _host.Registry.Manage = _ => Task.FromResult(new WorkerResponse { Shutdown = new ShutdownResponse() });
-        using var client = _host.CreateClient();
+        Host.Registry.Manage = _ => Task.FromResult(new WorkerResponse { Shutdown = new ShutdownResponse() });
+        using var client = Host.CreateClient();
 
         var error = Assert.ThrowsAsync<WorkerTransportException>(() => client.HeartbeatAsync().DefaultTimeout());
 
@@ -77,8 +67,8 @@ public sealed class ManageClientTests(HostKind kind)
     [Test]
     public void A_shutdown_answered_with_no_branch_is_a_clear_protocol_error()
     {
-        _host.Registry.Manage = _ => Task.FromResult(new WorkerResponse());
-        using var client = _host.CreateClient();
+        Host.Registry.Manage = _ => Task.FromResult(new WorkerResponse());
+        using var client = Host.CreateClient();
 
         var error = Assert.ThrowsAsync<WorkerTransportException>(() => client.ShutdownAsync().DefaultTimeout());
 
@@ -90,8 +80,8 @@ public sealed class ManageClientTests(HostKind kind)
     public void A_heartbeat_past_its_deadline_fails_with_a_timeout_naming_it()
     {
         var never = new TaskCompletionSource<WorkerResponse>();
-        _host.Registry.Manage = _ => never.Task;
-        using var client = _host.CreateClient(new WorkerClientOptions { HeartbeatTimeout = TimeSpan.FromMilliseconds(200) });
+        Host.Registry.Manage = _ => never.Task;
+        using var client = Host.CreateClient(new WorkerClientOptions { HeartbeatTimeout = TimeSpan.FromMilliseconds(200) });
 
         var error = Assert.ThrowsAsync<WorkerTransportException>(() => client.HeartbeatAsync().DefaultTimeout());
 
@@ -103,8 +93,8 @@ public sealed class ManageClientTests(HostKind kind)
     public void The_callers_token_cancels_a_Manage_call()
     {
         var never = new TaskCompletionSource<WorkerResponse>();
-        _host.Registry.Manage = _ => never.Task;
-        using var client = _host.CreateClient(new WorkerClientOptions { HeartbeatTimeout = TaskTimeouts.Huge });
+        Host.Registry.Manage = _ => never.Task;
+        using var client = Host.CreateClient(new WorkerClientOptions { HeartbeatTimeout = TaskTimeouts.Huge });
         using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(100));
 
         Assert.That(async () => await client.HeartbeatAsync(cancellationToken: cts.Token).DefaultTimeout(), Throws.InstanceOf<OperationCanceledException>());
@@ -114,10 +104,10 @@ public sealed class ManageClientTests(HostKind kind)
     public async Task An_unavailable_worker_is_retried_within_the_deadline_when_configured()
     {
         var calls = 0;
-        _host.Registry.Manage = _ => Interlocked.Increment(ref calls) < 3
+        Host.Registry.Manage = _ => Interlocked.Increment(ref calls) < 3
             ? throw new RpcException(new Status(StatusCode.Unavailable, "starting"))
             : Task.FromResult(new WorkerResponse { Heartbeat = new HeartbeatResponse() });
-        using var client = _host.CreateClient(new WorkerClientOptions { Connection = { ManageAttempts = 3 } });
+        using var client = Host.CreateClient(new WorkerClientOptions { Connection = { ManageAttempts = 3 } });
 
         await client.HeartbeatAsync().DefaultTimeout();
 
@@ -128,12 +118,12 @@ public sealed class ManageClientTests(HostKind kind)
     public void Without_retries_an_unavailable_worker_fails_at_once()
     {
         var calls = 0;
-        _host.Registry.Manage = _ =>
+        Host.Registry.Manage = _ =>
         {
             Interlocked.Increment(ref calls);
             throw new RpcException(new Status(StatusCode.Unavailable, "starting"));
         };
-        using var client = _host.CreateClient();
+        using var client = Host.CreateClient();
 
         var error = Assert.ThrowsAsync<WorkerTransportException>(() => client.HeartbeatAsync().DefaultTimeout());
 

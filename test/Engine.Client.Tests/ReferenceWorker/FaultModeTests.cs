@@ -1,5 +1,6 @@
 using Engine.Client.Conformance;
 using Engine.Client.Protocol;
+using Engine.Client.Tests.Infrastructure;
 using Grpc.Core;
 using static Engine.Client.Tests.ReferenceWorker.WireScript;
 
@@ -10,23 +11,16 @@ namespace Engine.Client.Tests.ReferenceWorker;
 /// section A reproduced by a real process), seen with the raw client.
 /// </summary>
 [TestFixture]
-public sealed class FaultModeTests
+public sealed class FaultModeTests : ReferenceWorkerFixture
 {
     /// <summary>How long a "never answers" fault is watched for an answer that must not come.</summary>
     private static readonly TimeSpan SilenceWindow = TimeSpan.FromMilliseconds(400);
 
-    private ReferenceWorkerProcess _worker = null!;
-
-    [OneTimeSetUp]
-    public async Task StartWorker() => _worker = await ReferenceWorkerProcess.StartAsync();
-
-    [OneTimeTearDown]
-    public async Task StopWorker() => await _worker.DisposeAsync();
 
     [Test]
     public async Task Error_instead_of_init_sends_a_WorkerError_then_answers_Cancel()
     {
-        using var stream = Open(_worker);
+        using var stream = Open(Worker);
         await stream.SendInitAsync(Fault("error-instead-of-init"));
 
         var error = await stream.ExpectErrorAsync(ExecutionError.KindOneofCase.Worker);
@@ -41,7 +35,7 @@ public sealed class FaultModeTests
     [Test]
     public async Task Init_error_puts_a_structured_UserError_in_InitResponse_then_answers_Cancel()
     {
-        using var stream = Open(_worker);
+        using var stream = Open(Worker);
         await stream.SendInitAsync(Fault("init-error"));
 
         var error = await stream.ExpectInitErrorAsync(ExecutionError.KindOneofCase.User);
@@ -60,7 +54,7 @@ public sealed class FaultModeTests
     [Test]
     public async Task Data_before_init_sends_a_DataResponse_then_InitResponse_then_echoes()
     {
-        using var stream = Open(_worker);
+        using var stream = Open(Worker);
         await stream.SendInitAsync(Fault("data-before-init"));
 
         await stream.ExpectDataAsync("before InitResponse");
@@ -77,7 +71,7 @@ public sealed class FaultModeTests
     [Test]
     public async Task Error_after_init_sends_InitResponse_then_ErrorResponse_then_answers_Cancel()
     {
-        using var stream = Open(_worker);
+        using var stream = Open(Worker);
         await stream.SendInitAsync(Fault("error-after-init"));
 
         await stream.ExpectInitAsync();
@@ -92,7 +86,7 @@ public sealed class FaultModeTests
     [Test]
     public async Task Finish_early_answers_the_first_batch_with_FinishResponse_and_ends_the_call()
     {
-        using var stream = Open(_worker);
+        using var stream = Open(Worker);
         await StartAsync(stream, Fault("finish-early"));
 
         await stream.SendAsync(Data("first"), "DataRequest");
@@ -107,7 +101,7 @@ public sealed class FaultModeTests
     [TestCase("cancel-before-init", "CancelResponse")]
     public async Task A_terminator_instead_of_InitResponse_is_all_that_is_sent(string fault, string terminator)
     {
-        using var stream = Open(_worker);
+        using var stream = Open(Worker);
         await stream.SendInitAsync(Fault(fault));
 
         await stream.ExpectAsync(terminator);
@@ -119,7 +113,7 @@ public sealed class FaultModeTests
     [Test]
     public async Task End_before_init_ends_the_call_with_status_OK_and_sends_nothing()
     {
-        using var stream = Open(_worker);
+        using var stream = Open(Worker);
         await stream.SendInitAsync(Fault("end-before-init"));
 
         Assert.That(await stream.ReadAsync("the end of the call"), Is.Null);
@@ -129,7 +123,7 @@ public sealed class FaultModeTests
     [Test]
     public async Task Empty_envelope_sends_a_response_with_no_branch_then_answers_Cancel()
     {
-        using var stream = Open(_worker);
+        using var stream = Open(Worker);
         await stream.SendInitAsync(Fault("empty-envelope"));
 
         var envelope = await stream.ExpectAsync("an empty envelope");
@@ -143,7 +137,7 @@ public sealed class FaultModeTests
     [Test]
     public async Task User_error_answers_the_first_batch_with_the_structured_UserError_then_answers_Cancel()
     {
-        using var stream = Open(_worker);
+        using var stream = Open(Worker);
         await StartAsync(stream, Fault("user-error"));
 
         await stream.SendAsync(Data("a"), "DataRequest");
@@ -165,7 +159,7 @@ public sealed class FaultModeTests
     [Test]
     public async Task Finish_error_echoes_then_puts_the_finish_callback_error_in_FinishResponse()
     {
-        using var stream = Open(_worker);
+        using var stream = Open(Worker);
         await StartAsync(stream, Fault("finish-error"));
 
         await stream.SendAsync(Data("a"), "DataRequest");
@@ -186,7 +180,7 @@ public sealed class FaultModeTests
     [Test]
     public async Task Cancel_callback_error_reports_the_data_phase_error_then_puts_its_own_in_CancelResponse()
     {
-        using var stream = Open(_worker);
+        using var stream = Open(Worker);
         await StartAsync(stream, Fault("cancel-callback-error"));
 
         await stream.SendAsync(Data("a"), "DataRequest");
@@ -205,7 +199,7 @@ public sealed class FaultModeTests
     [Test]
     public async Task Ignore_cancel_answers_Finish_normally()
     {
-        using var stream = Open(_worker);
+        using var stream = Open(Worker);
         await StartAsync(stream, Fault("ignore-cancel"));
 
         await stream.SendAsync(Data("a"), "DataRequest");
@@ -220,7 +214,7 @@ public sealed class FaultModeTests
     [TestCase("ignore-finish-and-cancel", true)]
     public async Task Ignoring_faults_echo_but_never_answer_and_keep_the_call_open(string fault, bool sendFinish)
     {
-        using var stream = Open(_worker);
+        using var stream = Open(Worker);
         await StartAsync(stream, Fault(fault));
         await stream.SendAsync(Data("a"), "DataRequest");
         await stream.ExpectDataAsync("echoing a");
@@ -242,13 +236,13 @@ public sealed class FaultModeTests
     [Test]
     public async Task Silent_sends_nothing_while_the_worker_keeps_answering_heartbeats()
     {
-        using var silent = ConformanceStream.Open(_worker.Channel.CreateCallInvoker(), SilenceWindow, CancellationToken.None);
+        using var silent = ConformanceStream.Open(Worker.Channel.CreateCallInvoker(), SilenceWindow, CancellationToken.None);
         await silent.SendInitAsync(Fault("silent"));
         await silent.SendAsync(Data("a"), "DataRequest");
         await silent.SendCancelAsync();
 
         var failure = Assert.ThrowsAsync<ConformanceFailure>(() => silent.ReadAsync("anything"));
-        var heartbeat = await _worker.CreateClient().HeartbeatAsync(TimeSpan.FromSeconds(10)).WaitAsync(TimeSpan.FromSeconds(30));
+        var heartbeat = await Worker.CreateClient().HeartbeatAsync(TimeSpan.FromSeconds(10)).WaitAsync(TimeSpan.FromSeconds(30));
 
         Assert.That(failure!.Message, Does.Contain("nothing arrived"));
         Assert.That(int.Parse(heartbeat.Metrics["active_sessions"], System.Globalization.CultureInfo.InvariantCulture), Is.GreaterThanOrEqualTo(1));
@@ -257,7 +251,7 @@ public sealed class FaultModeTests
     [Test]
     public async Task Status_error_fails_the_call_with_INTERNAL_after_the_first_batch()
     {
-        using var stream = Open(_worker);
+        using var stream = Open(Worker);
         await StartAsync(stream, Fault("status-error"));
         await stream.SendAsync(Data("a"), "DataRequest");
 
@@ -270,7 +264,7 @@ public sealed class FaultModeTests
     [Test]
     public async Task Slow_echoes_every_batch_in_order()
     {
-        using var stream = Open(_worker);
+        using var stream = Open(Worker);
         await StartAsync(stream, Fault("slow:20"));
 
         foreach (var text in new[] { "a", "b", "c" })
@@ -293,7 +287,7 @@ public sealed class FaultModeTests
     [Test]
     public async Task A_cancel_interrupts_a_slow_batch_at_once()
     {
-        using var stream = Open(_worker);
+        using var stream = Open(Worker);
         await StartAsync(stream, Fault("slow:600000"));
         await stream.SendAsync(Data("a"), "DataRequest");
         await stream.SendAsync(Data("b"), "DataRequest");
@@ -309,7 +303,7 @@ public sealed class FaultModeTests
     [Test]
     public async Task Big_output_answers_each_batch_with_that_many_deterministic_bytes()
     {
-        using var stream = Open(_worker);
+        using var stream = Open(Worker);
         await StartAsync(stream, Fault("big-output:1000"));
         await stream.SendAsync(Data("a"), "DataRequest");
         await stream.SendAsync(Data("b"), "DataRequest");
@@ -335,7 +329,7 @@ public sealed class FaultModeTests
     [TestCase("silent:1", "fault 'silent' takes no argument")]
     public async Task A_bad_fault_payload_fails_init_with_a_WorkerError_naming_the_problem(string payload, string message)
     {
-        using var stream = Open(_worker);
+        using var stream = Open(Worker);
         await stream.SendInitAsync(Fault(payload));
 
         var error = await stream.ExpectInitErrorAsync(ExecutionError.KindOneofCase.Worker);

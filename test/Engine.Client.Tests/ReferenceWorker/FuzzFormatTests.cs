@@ -4,6 +4,7 @@ using Apache.Arrow.Ipc;
 using Apache.Arrow.Types;
 using Engine.Client.Conformance;
 using Engine.Client.Protocol;
+using Engine.Client.Tests.Infrastructure;
 using Engine.ReferenceWorker.Udfs.Faults;
 using Google.Protobuf;
 using static Engine.Client.Tests.ReferenceWorker.WireScript;
@@ -15,15 +16,8 @@ namespace Engine.Client.Tests.ReferenceWorker;
 /// Apache.Arrow alone (no SDK session code): the fuzz fixture's expectations rest on it.
 /// </summary>
 [TestFixture]
-public sealed class FuzzFormatTests
+public sealed class FuzzFormatTests : ReferenceWorkerFixture
 {
-    private ReferenceWorkerProcess _worker = null!;
-
-    [OneTimeSetUp]
-    public async Task StartWorker() => _worker = await ReferenceWorkerProcess.StartAsync();
-
-    [OneTimeTearDown]
-    public async Task StopWorker() => await _worker.DisposeAsync();
 
     [TestCase(nameof(FuzzMisbehaviour.GarbageArrow))]
     [TestCase(nameof(FuzzMisbehaviour.TruncatedArrow))]
@@ -34,7 +28,7 @@ public sealed class FuzzFormatTests
         var misbehaviour = Enum.Parse<FuzzMisbehaviour>(name);
         foreach (var plan in PlansOf(misbehaviour))
         {
-            using var stream = Open(_worker);
+            using var stream = Open(Worker);
             await StartAsync(stream, Init(FuzzPlan.Format, plan.Seed.ToString(CultureInfo.InvariantCulture)));
             var input = Enumerable.Range(0, plan.InputBatches).Select(Frame).ToList();
             foreach (var frame in input)
@@ -84,7 +78,7 @@ public sealed class FuzzFormatTests
     public async Task Invalid_protobuf_is_refused_by_the_protobuf_parser()
     {
         var plan = PlansOf(FuzzMisbehaviour.InvalidProtobufAtInit).First();
-        using var stream = Open(_worker);
+        using var stream = Open(Worker);
         await stream.SendInitAsync(Init(FuzzPlan.Format, plan.Seed.ToString(CultureInfo.InvariantCulture)));
 
         var failure = Assert.ThrowsAsync<ConformanceFailure>(() => stream.ReadAsync("the invalid message"));
@@ -97,7 +91,7 @@ public sealed class FuzzFormatTests
     [Test]
     public async Task A_payload_that_is_not_a_seed_fails_init_with_a_worker_error()
     {
-        using var stream = Open(_worker);
+        using var stream = Open(Worker);
         await stream.SendInitAsync(Init(FuzzPlan.Format, "seven"));
 
         var error = await stream.ExpectInitErrorAsync(ExecutionError.KindOneofCase.Worker);

@@ -2,6 +2,7 @@ using System.Runtime.CompilerServices;
 using System.Text;
 using Engine.Client.Tests.Infrastructure;
 using Engine.Client.Tests.ReferenceWorker;
+using static Engine.Client.Tests.Infrastructure.Inputs;
 
 namespace Engine.Client.Tests.Sessions;
 
@@ -52,22 +53,6 @@ public sealed class ReferenceWorkerSessionTests(bool tcp)
     {
         yield return new byte[8];
         await Task.Delay(Timeout.Infinite, ct);
-    }
-
-    private static async Task<T> Expect<T>(Func<Task> action)
-        where T : Exception
-    {
-        try
-        {
-            await action().DefaultTimeout();
-        }
-        catch (T expected)
-        {
-            return expected;
-        }
-
-        Assert.Fail($"Expected {typeof(T).Name}.");
-        return null!;
     }
 
     private static async Task ReadAll(IAsyncEnumerable<ReadOnlyMemory<byte>> output)

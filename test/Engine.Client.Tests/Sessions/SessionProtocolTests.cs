@@ -6,6 +6,7 @@ using Engine.Client.Arrow;
 using Engine.Client.Protocol;
 using Engine.Client.Tests.Infrastructure;
 using Google.Protobuf;
+using static Engine.Client.Tests.Infrastructure.Inputs;
 using static Engine.Client.Tests.Infrastructure.ScriptedStream;
 
 namespace Engine.Client.Tests.Sessions;
@@ -18,29 +19,10 @@ namespace Engine.Client.Tests.Sessions;
 [TestFixture(HostKind.InProcess)]
 [TestFixture(HostKind.UnixSocket)]
 [TestFixture(HostKind.Tcp)]
-public sealed class SessionProtocolTests(HostKind kind)
+public sealed class SessionProtocolTests(HostKind kind) : ScriptedWorkerFixture(kind)
 {
-    private ScriptHost _host = null!;
-
-    [OneTimeSetUp]
-    public async Task StartHost() => _host = await ScriptHost.StartAsync(kind);
-
-    [OneTimeTearDown]
-    public async Task StopHost() => await _host.DisposeAsync();
-
-    [SetUp]
-    public void Reset() => _host.Registry.Reset();
 
     private static ReadOnlyMemory<byte> B(string text) => Encoding.UTF8.GetBytes(text);
-
-    private static async IAsyncEnumerable<ReadOnlyMemory<byte>> Items(params string[] items)
-    {
-        foreach (var item in items)
-        {
-            await Task.Yield();
-            yield return B(item);
-        }
-    }
 
     private WorkerSession Open(WorkerClient client, Action<SessionOptions>? adjust = null) => client.OpenSession(TaskTimeouts.HugeTimeouts(adjust), lease: null);
 
@@ -55,8 +37,8 @@ public sealed class SessionProtocolTests(HostKind kind)
     [Test]
     public async Task Init_carries_every_field_of_the_protocol()
     {
-        _host.Use(Scripts.Echo);
-        using var client = _host.CreateClient();
+        Host.Use(Scripts.Echo);
+        using var client = Host.CreateClient();
         var session = Open(client);
         var init = new SessionInit(B("payload"), "builtin")
         {
@@ -71,7 +53,7 @@ public sealed class SessionProtocolTests(HostKind kind)
         init.SessionConf["spark.sql.x"] = "y";
 
         await session.InitAsync(init).DefaultTimeout();
-        var sent = (await _host.NextCallAsync()).Received[0].Control.Init;
+        var sent = (await Host.NextCallAsync()).Received[0].Control.Init;
         await session.CloseAsync().DefaultTimeout();
 
         Assert.Multiple(() =>
@@ -96,12 +78,12 @@ public sealed class SessionProtocolTests(HostKind kind)
     [Test]
     public async Task Init_leaves_unset_optional_fields_unset()
     {
-        _host.Use(Scripts.Echo);
-        using var client = _host.CreateClient();
+        Host.Use(Scripts.Echo);
+        using var client = Host.CreateClient();
         var session = Open(client);
 
         await session.InitAsync(new SessionInit(B("p"), "echo") { ProtocolVersion = null }).DefaultTimeout();
-        var sent = (await _host.NextCallAsync()).Received[0].Control.Init;
+        var sent = (await Host.NextCallAsync()).Received[0].Control.Init;
         await session.CloseAsync().DefaultTimeout();
 
         Assert.Multiple(() =>
@@ -121,38 +103,38 @@ public sealed class SessionProtocolTests(HostKind kind)
     [TestCase("", "is empty")]
     public void Init_rejects_a_bad_init_before_anything_is_sent(string format, string message)
     {
-        using var client = _host.CreateClient();
+        using var client = Host.CreateClient();
         var session = Open(client);
 
         var error = Assert.ThrowsAsync<ArgumentException>(() => session.InitAsync(new SessionInit(B("p"), format)));
 
         Assert.That(error!.Message, Does.Contain(message));
-        Assert.That(_host.Registry.TryGetCall(out _), Is.False);
+        Assert.That(Host.Registry.TryGetCall(out _), Is.False);
         Assert.That(session.Phase, Is.EqualTo(SessionPhase.Created));
     }
 
     [Test]
     public void Init_rejects_an_unspecified_data_format_before_anything_is_sent()
     {
-        using var client = _host.CreateClient();
+        using var client = Host.CreateClient();
         var session = Open(client);
 
         var error = Assert.ThrowsAsync<ArgumentException>(() => session.InitAsync(new SessionInit(B("p"), "f") { DataFormat = UDFWorkerDataFormat.Unspecified }));
 
         Assert.That(error!.Message, Does.Contain("data format"));
-        Assert.That(_host.Registry.TryGetCall(out _), Is.False);
+        Assert.That(Host.Registry.TryGetCall(out _), Is.False);
     }
 
     [Test]
     public void Init_rejects_settings_that_cannot_fit_one_message_even_with_the_payload_chunked()
     {
-        using var client = _host.CreateClient(new WorkerClientOptions { Connection = { MaxSendMessageSize = 64 * 1024 } });
+        using var client = Host.CreateClient(new WorkerClientOptions { Connection = { MaxSendMessageSize = 64 * 1024 } });
         var session = Open(client, o => o.PayloadChunkSize = 16 * 1024);
 
         var error = Assert.ThrowsAsync<ArgumentException>(() => session.InitAsync(new SessionInit(B("p"), "f") { InputSchema = SchemaOf(new string('x', 100_000)) }));
 
         Assert.That(error!.Message, Does.Contain("over the worker's message limit").And.Contain("MaxSendMessageSize"));
-        Assert.That(_host.Registry.TryGetCall(out _), Is.False);
+        Assert.That(Host.Registry.TryGetCall(out _), Is.False);
     }
 
     // ---- Chunking (rule 2) ----
@@ -169,18 +151,18 @@ public sealed class SessionProtocolTests(HostKind kind)
     {
         var payload = Payload(300 * 1024 + 17);
         byte[]? assembled = null;
-        _host.Use(async stream =>
+        Host.Use(async stream =>
         {
             var (_, bytes) = await Scripts.ReadInitAsync(stream);
             assembled = bytes;
             await stream.WriteAsync(Responses.InitOk());
             await Scripts.EchoLoopAsync(stream);
         });
-        using var client = _host.CreateClient(new WorkerClientOptions { Connection = { MaxSendMessageSize = 128 * 1024 } });
+        using var client = Host.CreateClient(new WorkerClientOptions { Connection = { MaxSendMessageSize = 128 * 1024 } });
         var session = Open(client, o => o.PayloadChunkSize = 100 * 1024);
 
         await session.InitAsync(new SessionInit(payload, "big")).DefaultTimeout();
-        var call = await _host.NextCallAsync();
+        var call = await Host.NextCallAsync();
         await session.CloseAsync().DefaultTimeout();
 
         var init = call.Received[0].Control.Init;
@@ -202,17 +184,17 @@ public sealed class SessionProtocolTests(HostKind kind)
     [Test]
     public async Task A_payload_that_fits_goes_inline_unless_chunking_is_forced()
     {
-        _host.Use(Scripts.Echo);
-        using var client = _host.CreateClient();
+        Host.Use(Scripts.Echo);
+        using var client = Host.CreateClient();
 
         var inline = Open(client);
         await inline.InitAsync(new SessionInit(B("small"), "f")).DefaultTimeout();
-        var inlineCall = await _host.NextCallAsync();
+        var inlineCall = await Host.NextCallAsync();
         await inline.CloseAsync().DefaultTimeout();
 
         var forced = Open(client);
         await forced.InitAsync(new SessionInit(B("small"), "f") { Chunking = PayloadChunking.Always }).DefaultTimeout();
-        var forcedCall = await _host.NextCallAsync();
+        var forcedCall = await Host.NextCallAsync();
         await forced.CloseAsync().DefaultTimeout();
 
         Assert.That(inlineCall.Received.Count(IsChunk), Is.Zero);
@@ -226,12 +208,12 @@ public sealed class SessionProtocolTests(HostKind kind)
     [Test]
     public async Task An_empty_payload_is_never_chunked()
     {
-        _host.Use(Scripts.Echo);
-        using var client = _host.CreateClient();
+        Host.Use(Scripts.Echo);
+        using var client = Host.CreateClient();
         var session = Open(client);
 
         await session.InitAsync(new SessionInit(ReadOnlyMemory<byte>.Empty, "f") { Chunking = PayloadChunking.Always }).DefaultTimeout();
-        var call = await _host.NextCallAsync();
+        var call = await Host.NextCallAsync();
         await session.CloseAsync().DefaultTimeout();
 
         Assert.That(call.Received[0].Control.Init.HasIsChunkingPayload, Is.False);
@@ -245,7 +227,7 @@ public sealed class SessionProtocolTests(HostKind kind)
         var payload = Payload(8 * 1024 * 1024);
         var paused = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var resume = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        _host.Use(async stream =>
+        Host.Use(async stream =>
         {
             await stream.ReadUntilAsync(IsInit);
             for (var i = 0; i < 3; i++)
@@ -257,12 +239,12 @@ public sealed class SessionProtocolTests(HostKind kind)
             await resume.Task;
             await Scripts.AnswerCancelAsync(stream);
         });
-        using var client = _host.CreateClient(new WorkerClientOptions { Connection = { MaxSendMessageSize = 64 * 1024 } });
+        using var client = Host.CreateClient(new WorkerClientOptions { Connection = { MaxSendMessageSize = 64 * 1024 } });
         var session = Open(client, o => o.PayloadChunkSize = 1024);
         using var cts = new CancellationTokenSource();
 
         var init = session.InitAsync(new SessionInit(payload, "f"), cts.Token);
-        var call = await _host.NextCallAsync();
+        var call = await Host.NextCallAsync();
         await paused.Task.DefaultTimeout();
         await cts.CancelAsync();
         resume.TrySetResult();
@@ -282,13 +264,13 @@ public sealed class SessionProtocolTests(HostKind kind)
     [Test]
     public async Task A_batch_over_the_workers_message_limit_is_rejected_before_sending_and_Cancel_goes_out()
     {
-        _host.Use(Scripts.Echo);
-        using var client = _host.CreateClient(new WorkerClientOptions { Connection = { MaxSendMessageSize = 64 * 1024 } });
+        Host.Use(Scripts.Echo);
+        using var client = Host.CreateClient(new WorkerClientOptions { Connection = { MaxSendMessageSize = 64 * 1024 } });
         var session = Open(client, o => o.PayloadChunkSize = 16 * 1024);
         await session.InitAsync(new SessionInit(B("p"), "f")).DefaultTimeout();
 
         var error = Assert.ThrowsAsync<ArgumentException>(() => session.ProcessAsync(AsyncItems(new byte[64 * 1024])).ToListAsync());
-        var call = await _host.NextCallAsync();
+        var call = await Host.NextCallAsync();
         await call.CancelReceived.DefaultTimeout();
 
         Assert.That(error!.Message, Does.Contain("Input item 0 is 65536 bytes, over the worker's message limit of 65536 bytes"));
@@ -299,8 +281,8 @@ public sealed class SessionProtocolTests(HostKind kind)
     [Test]
     public async Task Batches_above_the_4_MiB_gRPC_default_round_trip_both_ways_when_the_limits_allow()
     {
-        _host.Use(Scripts.Echo);
-        using var client = _host.CreateClient(new WorkerClientOptions { Connection = { MaxSendMessageSize = 16 * 1024 * 1024 } });
+        Host.Use(Scripts.Echo);
+        using var client = Host.CreateClient(new WorkerClientOptions { Connection = { MaxSendMessageSize = 16 * 1024 * 1024 } });
         var session = Open(client);
         await session.InitAsync(new SessionInit(B("p"), "f")).DefaultTimeout();
         var big = Payload(5 * 1024 * 1024);
@@ -327,7 +309,7 @@ public sealed class SessionProtocolTests(HostKind kind)
     public async Task Cancel_after_Finish_accepts_either_terminator(bool answerFinish, SessionOutcomeKind expected)
     {
         var finishSeen = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        _host.Use(async stream =>
+        Host.Use(async stream =>
         {
             await Scripts.ReadInitAsync(stream);
             await stream.WriteAsync(Responses.InitOk());
@@ -336,11 +318,11 @@ public sealed class SessionProtocolTests(HostKind kind)
             await stream.WriteAsync(answerFinish ? Responses.Finish() : Responses.Cancel());
             await Scripts.AwaitHalfCloseAsync(stream);
         });
-        using var client = _host.CreateClient();
+        using var client = Host.CreateClient();
         var session = Open(client);
         await session.InitAsync(new SessionInit(B("p"), "f")).DefaultTimeout();
         var reading = session.ProcessAsync(Items("a")).ToListAsync();
-        var call = await _host.NextCallAsync();
+        var call = await Host.NextCallAsync();
         await call.WaitForAsync(r => r.Any(IsFinish)).DefaultTimeout();
 
         session.Cancel("changed my mind");
@@ -356,7 +338,7 @@ public sealed class SessionProtocolTests(HostKind kind)
     [Test]
     public async Task A_worker_cancelling_on_its_own_after_an_ErrorResponse_ends_Cancelled_with_its_error()
     {
-        _host.Use(async stream =>
+        Host.Use(async stream =>
         {
             await Scripts.ReadInitAsync(stream);
             await stream.WriteAsync(Responses.InitOk());
@@ -364,7 +346,7 @@ public sealed class SessionProtocolTests(HostKind kind)
             await stream.WriteAsync(Responses.Error(Responses.Worker("worker is shutting down")));
             await stream.WriteAsync(Responses.Cancel());
         });
-        using var client = _host.CreateClient();
+        using var client = Host.CreateClient();
         var session = Open(client);
         await session.InitAsync(new SessionInit(B("p"), "f")).DefaultTimeout();
 
@@ -379,14 +361,14 @@ public sealed class SessionProtocolTests(HostKind kind)
     [Test]
     public async Task A_second_InitResponse_is_a_protocol_violation()
     {
-        _host.Use(async stream =>
+        Host.Use(async stream =>
         {
             await Scripts.ReadInitAsync(stream);
             await stream.WriteAsync(Responses.InitOk());
             await stream.WriteAsync(Responses.InitOk());
             await stream.IgnoreEverythingAsync();
         });
-        using var client = _host.CreateClient();
+        using var client = Host.CreateClient();
         var session = Open(client);
         try
         {
@@ -405,7 +387,7 @@ public sealed class SessionProtocolTests(HostKind kind)
     [Test]
     public async Task A_second_ErrorResponse_is_a_protocol_violation()
     {
-        _host.Use(async stream =>
+        Host.Use(async stream =>
         {
             await Scripts.ReadInitAsync(stream);
             await stream.WriteAsync(Responses.InitOk());
@@ -413,7 +395,7 @@ public sealed class SessionProtocolTests(HostKind kind)
             await stream.WriteAsync(Responses.Error(Responses.User("two")));
             await stream.IgnoreEverythingAsync();
         });
-        using var client = _host.CreateClient();
+        using var client = Host.CreateClient();
         var session = Open(client);
         try
         {
@@ -433,14 +415,14 @@ public sealed class SessionProtocolTests(HostKind kind)
     [Test]
     public async Task A_gRPC_status_error_is_a_transport_failure_never_an_application_error()
     {
-        _host.Use(async stream =>
+        Host.Use(async stream =>
         {
             await Scripts.ReadInitAsync(stream);
             await stream.WriteAsync(Responses.InitOk());
             await stream.ReadUntilAsync(IsData);
             throw new Grpc.Core.RpcException(new Grpc.Core.Status(Grpc.Core.StatusCode.Internal, "worker crashed"));
         });
-        using var client = _host.CreateClient();
+        using var client = Host.CreateClient();
         var session = Open(client);
         await session.InitAsync(new SessionInit(B("p"), "f")).DefaultTimeout();
 
@@ -460,7 +442,7 @@ public sealed class SessionProtocolTests(HostKind kind)
     {
         var halfClosedBeforeTerminator = (bool?)null;
         var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        _host.Use(async stream =>
+        Host.Use(async stream =>
         {
             await Scripts.ReadInitAsync(stream);
             await stream.WriteAsync(Responses.InitOk());
@@ -470,11 +452,11 @@ public sealed class SessionProtocolTests(HostKind kind)
             await stream.WriteAsync(Responses.Finish());
             await Scripts.AwaitHalfCloseAsync(stream);
         });
-        using var client = _host.CreateClient();
+        using var client = Host.CreateClient();
         var session = Open(client);
         await session.InitAsync(new SessionInit(B("p"), "f")).DefaultTimeout();
         var reading = session.ProcessAsync(Items("a")).ToListAsync();
-        var call = await _host.NextCallAsync();
+        var call = await Host.NextCallAsync();
         await call.WaitForAsync(r => r.Any(IsFinish)).DefaultTimeout();
 
         release.TrySetResult();
@@ -490,8 +472,8 @@ public sealed class SessionProtocolTests(HostKind kind)
     [Test]
     public async Task The_session_asks_for_the_next_input_item_only_once_the_previous_one_was_written()
     {
-        _host.Use(Scripts.Echo);
-        using var client = _host.CreateClient();
+        Host.Use(Scripts.Echo);
+        using var client = Host.CreateClient();
         var session = Open(client);
         await session.InitAsync(new SessionInit(B("p"), "f")).DefaultTimeout();
         var violations = new List<string>();
@@ -530,7 +512,7 @@ public sealed class SessionProtocolTests(HostKind kind)
     {
         const int Produced = 64;
         var wrote = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        _host.Use(async stream =>
+        Host.Use(async stream =>
         {
             await Scripts.ReadInitAsync(stream);
             await stream.WriteAsync(Responses.InitOk());
@@ -544,11 +526,11 @@ public sealed class SessionProtocolTests(HostKind kind)
             await stream.WriteAsync(Responses.Finish());
             await Scripts.AwaitHalfCloseAsync(stream);
         });
-        using var client = _host.CreateClient();
+        using var client = Host.CreateClient();
         var session = Open(client, o => o.OutputBufferCapacity = 2);
         await session.InitAsync(new SessionInit(B("p"), "f")).DefaultTimeout();
         var enumerator = session.ProcessAsync(Items()).GetAsyncEnumerator();
-        if (kind == HostKind.InProcess)
+        if (Kind == HostKind.InProcess)
         {
             // No transport buffer in between: all the worker's writes are done, and the session
             // read only the two it buffers plus the one it waits to buffer.
@@ -572,8 +554,8 @@ public sealed class SessionProtocolTests(HostKind kind)
     [Test]
     public async Task Output_memory_stays_valid_after_enumeration_moves_on()
     {
-        _host.Use(Scripts.Echo);
-        using var client = _host.CreateClient();
+        Host.Use(Scripts.Echo);
+        using var client = Host.CreateClient();
         var session = Open(client);
         await session.InitAsync(new SessionInit(B("p"), "f")).DefaultTimeout();
 
@@ -586,8 +568,8 @@ public sealed class SessionProtocolTests(HostKind kind)
     [Test]
     public async Task Breaking_out_of_the_output_early_cancels_the_session()
     {
-        _host.Use(Scripts.Echo);
-        using var client = _host.CreateClient();
+        Host.Use(Scripts.Echo);
+        using var client = Host.CreateClient();
         var session = Open(client);
         await session.InitAsync(new SessionInit(B("p"), "f")).DefaultTimeout();
 
@@ -597,7 +579,7 @@ public sealed class SessionProtocolTests(HostKind kind)
         }
 
         var outcome = await session.CloseAsync().DefaultTimeout();
-        var call = await _host.NextCallAsync();
+        var call = await Host.NextCallAsync();
 
         Assert.That(outcome.Kind, Is.EqualTo(SessionOutcomeKind.Cancelled).Or.EqualTo(SessionOutcomeKind.Finished));
         Assert.That(outcome.WorkerReusable, Is.True);
@@ -607,7 +589,7 @@ public sealed class SessionProtocolTests(HostKind kind)
     [Test]
     public async Task A_generator_with_no_input_and_a_sink_with_no_output_are_legal()
     {
-        _host.Use(async stream =>
+        Host.Use(async stream =>
         {
             await Scripts.ReadInitAsync(stream);
             await stream.WriteAsync(Responses.InitOk());
@@ -617,7 +599,7 @@ public sealed class SessionProtocolTests(HostKind kind)
             await stream.WriteAsync(Responses.Finish(data: Responses.Bytes("done")));
             await Scripts.AwaitHalfCloseAsync(stream);
         });
-        using var client = _host.CreateClient();
+        using var client = Host.CreateClient();
         var session = Open(client);
         await session.InitAsync(new SessionInit(B("p"), "gen")).DefaultTimeout();
 

@@ -3,6 +3,7 @@ using System.Text;
 using Engine.Client.Protocol;
 using Engine.Client.Tests.Infrastructure;
 using Google.Protobuf;
+using static Engine.Client.Tests.Infrastructure.Inputs;
 using static Engine.Client.Tests.Infrastructure.ScriptedStream;
 
 namespace Engine.Client.Tests.Sessions;
@@ -15,24 +16,16 @@ namespace Engine.Client.Tests.Sessions;
 /// </summary>
 [TestFixture(HostKind.InProcess)]
 [TestFixture(HostKind.UnixSocket)]
-public sealed class SessionScenarioTests(HostKind kind)
+public sealed class SessionScenarioTests(HostKind kind) : ScriptedWorkerFixture(kind)
 {
     private static readonly TimeSpan Short = TimeSpan.FromMilliseconds(300);
 
-    private ScriptHost _host = null!;
     private WorkerClient _client = null!;
-
-    [OneTimeSetUp]
-    public async Task StartHost() => _host = await ScriptHost.StartAsync(kind);
-
-    [OneTimeTearDown]
-    public async Task StopHost() => await _host.DisposeAsync();
 
     [SetUp]
     public void CreateClient()
     {
-        _host.Registry.Reset();
-        _client = _host.CreateClient();
+        _client = Host.CreateClient();
     }
 
     [TearDown]
@@ -45,15 +38,6 @@ public sealed class SessionScenarioTests(HostKind kind)
     private static ReadOnlyMemory<byte> B(string text) => Encoding.UTF8.GetBytes(text);
 
     private static string S(ReadOnlyMemory<byte> bytes) => Encoding.UTF8.GetString(bytes.Span);
-
-    private static async IAsyncEnumerable<ReadOnlyMemory<byte>> Items(params string[] items)
-    {
-        foreach (var item in items)
-        {
-            await Task.Yield();
-            yield return B(item);
-        }
-    }
 
     /// <summary>Yields the items, then blocks until the session stops its input.</summary>
     private static async IAsyncEnumerable<ReadOnlyMemory<byte>> ItemsThenBlock(string[] items, [EnumeratorCancellation] CancellationToken ct = default)
@@ -111,7 +95,7 @@ public sealed class SessionScenarioTests(HostKind kind)
     [Test]
     public async Task A01_ErrorResponse_instead_of_InitResponse_fails_init_fast_sends_Cancel_and_closes_Cancelled()
     {
-        _host.Use(async stream =>
+        Host.Use(async stream =>
         {
             await Scripts.ReadInitAsync(stream);
             await stream.WriteAsync(Responses.Error(Responses.Worker("no init for you")));
@@ -120,7 +104,7 @@ public sealed class SessionScenarioTests(HostKind kind)
         var session = Open();
 
         var error = await ExpectAsync<WorkerExecutionException>(() => session.InitAsync(Init()));
-        var call = await _host.NextCallAsync();
+        var call = await Host.NextCallAsync();
         await call.CancelReceived.DefaultTimeout();
         var outcome = await session.CloseAsync().DefaultTimeout();
 
@@ -139,7 +123,7 @@ public sealed class SessionScenarioTests(HostKind kind)
     [Test]
     public async Task A13_ErrorResponse_instead_of_InitResponse_answered_from_another_thread()
     {
-        _host.Use(async stream =>
+        Host.Use(async stream =>
         {
             await Scripts.ReadInitAsync(stream);
             await Task.Run(() => stream.WriteAsync(Responses.Error(Responses.Worker("other thread"))));
@@ -152,13 +136,13 @@ public sealed class SessionScenarioTests(HostKind kind)
 
         Assert.That(error.Error.Message, Is.EqualTo("other thread"));
         Assert.That(outcome.Kind, Is.EqualTo(SessionOutcomeKind.Cancelled));
-        Assert.That((await _host.NextCallAsync()).Wire, Is.EqualTo("Init, Cancel"));
+        Assert.That((await Host.NextCallAsync()).Wire, Is.EqualTo("Init, Cancel"));
     }
 
     [Test]
     public async Task A17_a_pre_init_error_closes_as_Cancelled_the_protocol_terminator_not_a_failure_of_its_own()
     {
-        _host.Use(async stream =>
+        Host.Use(async stream =>
         {
             await Scripts.ReadInitAsync(stream);
             await stream.WriteAsync(Responses.InitError(Responses.User("bad udf", "ValueError")));
@@ -182,7 +166,7 @@ public sealed class SessionScenarioTests(HostKind kind)
     [Test]
     public async Task A02_InitResponse_error_fails_init_fast_with_class_message_and_traceback_then_Cancel_and_Cancelled()
     {
-        _host.Use(async stream =>
+        Host.Use(async stream =>
         {
             await Scripts.ReadInitAsync(stream);
             await stream.WriteAsync(Responses.InitError(Responses.User("cannot load", "ImportError", "Traceback: line 1")));
@@ -191,7 +175,7 @@ public sealed class SessionScenarioTests(HostKind kind)
         var session = Open();
 
         var error = await ExpectAsync<WorkerExecutionException>(() => session.InitAsync(Init()));
-        var call = await _host.NextCallAsync();
+        var call = await Host.NextCallAsync();
         await call.CancelReceived.DefaultTimeout();
         var outcome = await session.CloseAsync().DefaultTimeout();
 
@@ -210,7 +194,7 @@ public sealed class SessionScenarioTests(HostKind kind)
     [Test]
     public async Task A14_InitResponse_error_answered_from_another_thread()
     {
-        _host.Use(async stream =>
+        Host.Use(async stream =>
         {
             await Scripts.ReadInitAsync(stream);
             await Task.Run(() => stream.WriteAsync(Responses.InitError(Responses.User("elsewhere", "E"))));
@@ -228,7 +212,7 @@ public sealed class SessionScenarioTests(HostKind kind)
     [Test]
     public async Task A20_cross_thread_InitResponse_error_keeps_its_class_Cancel_reaches_the_worker_and_close_is_Cancelled()
     {
-        _host.Use(async stream =>
+        Host.Use(async stream =>
         {
             await Scripts.ReadInitAsync(stream);
             await Task.Run(() => stream.WriteAsync(Responses.InitError(Responses.User("x", "StructuredClass", "tb"))));
@@ -238,7 +222,7 @@ public sealed class SessionScenarioTests(HostKind kind)
 
         var initTask = Task.Run(() => session.InitAsync(Init()));
         var error = await ExpectAsync<WorkerExecutionException>(() => initTask);
-        var call = await _host.NextCallAsync();
+        var call = await Host.NextCallAsync();
         await call.CancelReceived.DefaultTimeout();
         var outcome = await session.CloseAsync().DefaultTimeout();
 
@@ -288,7 +272,7 @@ public sealed class SessionScenarioTests(HostKind kind)
     [TestCaseSource(nameof(OutOfOrderBeforeInit))]
     public async Task Out_of_order_answers_before_InitResponse(WorkerScript script, string message)
     {
-        _host.Use(script);
+        Host.Use(script);
         var session = Open();
 
         var error = await ExpectAsync<WorkerTransportException>(() => session.InitAsync(Init()));
@@ -303,7 +287,7 @@ public sealed class SessionScenarioTests(HostKind kind)
     [Test]
     public async Task A04_InitResponse_immediately_followed_by_ErrorResponse_fails_with_the_workers_message_and_Cancel_goes_out()
     {
-        _host.Use(async stream =>
+        Host.Use(async stream =>
         {
             await Scripts.ReadInitAsync(stream);
             await stream.WriteAsync(Responses.InitOk());
@@ -323,7 +307,7 @@ public sealed class SessionScenarioTests(HostKind kind)
             error = e;
         }
 
-        var call = await _host.NextCallAsync();
+        var call = await Host.NextCallAsync();
         await call.CancelReceived.DefaultTimeout();
         var outcome = await session.CloseAsync().DefaultTimeout();
         Assert.Multiple(() =>
@@ -337,7 +321,7 @@ public sealed class SessionScenarioTests(HostKind kind)
     [Test]
     public async Task A15_data_phase_ErrorResponse_fails_reading_with_the_structured_error_sends_Cancel_and_closes_Cancelled()
     {
-        _host.Use(async stream =>
+        Host.Use(async stream =>
         {
             await Scripts.ReadInitAsync(stream);
             await stream.WriteAsync(Responses.InitOk());
@@ -349,7 +333,7 @@ public sealed class SessionScenarioTests(HostKind kind)
         await session.InitAsync(Init()).DefaultTimeout();
 
         var error = await ExpectAsync<WorkerExecutionException>(() => ReadAllAsync(session.ProcessAsync(ItemsThenBlock(["a"]))));
-        var call = await _host.NextCallAsync();
+        var call = await Host.NextCallAsync();
         await call.CancelReceived.DefaultTimeout();
         var outcome = await session.CloseAsync().DefaultTimeout();
 
@@ -369,7 +353,7 @@ public sealed class SessionScenarioTests(HostKind kind)
     [Test]
     public async Task A28_FinishResponse_carrying_a_finish_callback_error_fails_reading_with_it_structured()
     {
-        _host.Use(async stream =>
+        Host.Use(async stream =>
         {
             await Scripts.ReadInitAsync(stream);
             await stream.WriteAsync(Responses.InitOk());
@@ -394,7 +378,7 @@ public sealed class SessionScenarioTests(HostKind kind)
     [Test]
     public async Task A29_data_phase_error_is_surfaced_and_the_cancel_callback_error_is_attached_not_lost()
     {
-        _host.Use(async stream =>
+        Host.Use(async stream =>
         {
             await Scripts.ReadInitAsync(stream);
             await stream.WriteAsync(Responses.InitOk());
@@ -424,7 +408,7 @@ public sealed class SessionScenarioTests(HostKind kind)
     [Test]
     public async Task A05_FinishResponse_after_the_first_of_two_DataRequests_fails_reading_and_never_truncates_silently()
     {
-        _host.Use(async stream =>
+        Host.Use(async stream =>
         {
             await Scripts.ReadInitAsync(stream);
             await stream.WriteAsync(Responses.InitOk());
@@ -437,7 +421,7 @@ public sealed class SessionScenarioTests(HostKind kind)
 
         // The second item is only produced if the session keeps asking; it stops instead.
         var error = await ExpectAsync<WorkerTransportException>(() => ReadAllAsync(session.ProcessAsync(ItemsThenBlock(["a"]))));
-        var call = await _host.NextCallAsync();
+        var call = await Host.NextCallAsync();
 
         Assert.That(error.Message, Does.Contain("stream failed").Or.Contain("before the engine sent Finish"));
         Assert.That(error.Message, Does.Contain("silently dropped"));
@@ -451,14 +435,14 @@ public sealed class SessionScenarioTests(HostKind kind)
     [Test]
     public async Task A16_multi_batch_echo_keeps_order_finishes_and_keeps_the_worker_reusable_and_a_second_close_changes_nothing()
     {
-        _host.Use(Scripts.Echo);
+        Host.Use(Scripts.Echo);
         var session = Open();
         await session.InitAsync(Init()).DefaultTimeout();
 
         var output = await session.ProcessAsync(Items("a", "b", "c")).ToListAsync();
         var outcome = await session.CloseAsync().DefaultTimeout();
         var again = await session.CloseAsync().DefaultTimeout();
-        var call = await _host.NextCallAsync();
+        var call = await Host.NextCallAsync();
 
         Assert.Multiple(() =>
         {
@@ -477,7 +461,7 @@ public sealed class SessionScenarioTests(HostKind kind)
     [Test]
     public async Task A10_after_natural_exhaustion_asking_for_more_returns_no_more_immediately_any_number_of_times()
     {
-        _host.Use(Scripts.Echo);
+        Host.Use(Scripts.Echo);
         var session = Open();
         await session.InitAsync(Init()).DefaultTimeout();
         var enumerator = session.ProcessAsync(Items("a")).GetAsyncEnumerator();
@@ -507,12 +491,12 @@ public sealed class SessionScenarioTests(HostKind kind)
     [Test]
     public async Task A11_close_from_another_task_while_reading_ends_the_reader_promptly_with_a_cancellation_error()
     {
-        _host.Use(EchoIgnoringFinish);
+        Host.Use(EchoIgnoringFinish);
         var session = Open();
         await session.InitAsync(Init()).DefaultTimeout();
         var enumerator = session.ProcessAsync(Items("a")).GetAsyncEnumerator();
         Assert.That(await enumerator.MoveNextAsync().DefaultTimeout(), Is.True);
-        var call = await _host.NextCallAsync();
+        var call = await Host.NextCallAsync();
         await call.WaitForAsync(r => r.Any(IsFinish)).DefaultTimeout();
 
         var pending = enumerator.MoveNextAsync().AsTask();
@@ -526,11 +510,11 @@ public sealed class SessionScenarioTests(HostKind kind)
     [Test]
     public async Task A12_close_with_huge_timeouts_returns_promptly_on_the_CancelResponse()
     {
-        _host.Use(EchoIgnoringFinish);
+        Host.Use(EchoIgnoringFinish);
         var session = Open();
         await session.InitAsync(Init()).DefaultTimeout();
         var reading = ReadAllAsync(session.ProcessAsync(Items("a", "b")));
-        var call = await _host.NextCallAsync();
+        var call = await Host.NextCallAsync();
         await call.WaitForAsync(r => r.Any(IsFinish)).DefaultTimeout();
 
         var outcome = await Task.Run(() => session.CloseAsync()).DefaultTimeout();
@@ -545,7 +529,7 @@ public sealed class SessionScenarioTests(HostKind kind)
     [Test]
     public async Task A18_worker_ignoring_Cancel_with_a_short_terminal_timeout_closes_as_timed_out_transport_failure_and_unusable()
     {
-        _host.Use(async stream =>
+        Host.Use(async stream =>
         {
             await Scripts.ReadInitAsync(stream);
             await stream.WriteAsync(Responses.InitOk());
@@ -555,7 +539,7 @@ public sealed class SessionScenarioTests(HostKind kind)
         await session.InitAsync(Init()).DefaultTimeout();
 
         var outcome = await session.CloseAsync().DefaultTimeout();
-        var call = await _host.NextCallAsync();
+        var call = await Host.NextCallAsync();
 
         Assert.Multiple(() =>
         {
@@ -571,10 +555,10 @@ public sealed class SessionScenarioTests(HostKind kind)
     [Test]
     public async Task A27_close_with_a_short_terminal_timeout_while_init_is_blocked_settles_a_transport_failure_that_wakes_init()
     {
-        _host.Use(stream => stream.IgnoreEverythingAsync());
+        Host.Use(stream => stream.IgnoreEverythingAsync());
         var session = Open(TaskTimeouts.HugeTimeouts(o => o.CancelAcknowledgementTimeout = Short));
         var init = session.InitAsync(Init());
-        var call = await _host.NextCallAsync();
+        var call = await Host.NextCallAsync();
         await call.WaitForAsync(r => r.Any(IsInit)).DefaultTimeout();
 
         var outcome = await session.CloseAsync().DefaultTimeout();
@@ -587,7 +571,7 @@ public sealed class SessionScenarioTests(HostKind kind)
     [Test]
     public async Task A30_worker_echoing_then_ignoring_Finish_and_Cancel_fails_reading_with_a_timeout_within_seconds()
     {
-        _host.Use(async stream =>
+        Host.Use(async stream =>
         {
             await Scripts.ReadInitAsync(stream);
             await stream.WriteAsync(Responses.InitOk());
@@ -624,12 +608,12 @@ public sealed class SessionScenarioTests(HostKind kind)
     [Test]
     public async Task A21_the_input_source_throwing_surfaces_that_exception_and_the_worker_receives_Cancel()
     {
-        _host.Use(Scripts.Echo);
+        Host.Use(Scripts.Echo);
         var session = Open();
         await session.InitAsync(Init()).DefaultTimeout();
 
         var error = await ExpectAsync<InvalidDataException>(() => ReadAllAsync(session.ProcessAsync(ThrowingInput())));
-        var call = await _host.NextCallAsync();
+        var call = await Host.NextCallAsync();
         await call.CancelReceived.DefaultTimeout();
         var outcome = await session.CloseAsync().DefaultTimeout();
 
@@ -643,12 +627,12 @@ public sealed class SessionScenarioTests(HostKind kind)
     [Test]
     public async Task A22_an_invalid_input_item_gives_a_clear_argument_error_and_the_wire_shows_exactly_Init_then_Cancel()
     {
-        _host.Use(Scripts.Echo);
+        Host.Use(Scripts.Echo);
         var session = Open();
         await session.InitAsync(Init()).DefaultTimeout();
 
         var error = await ExpectAsync<ArgumentException>(() => ReadAllAsync(session.ProcessAsync(AsyncEnumerable(ReadOnlyMemory<byte>.Empty))));
-        var call = await _host.NextCallAsync();
+        var call = await Host.NextCallAsync();
         await call.CancelReceived.DefaultTimeout();
         var outcome = await session.CloseAsync().DefaultTimeout();
 
@@ -660,13 +644,13 @@ public sealed class SessionScenarioTests(HostKind kind)
     [Test]
     public async Task A23_a_throwing_finish_callback_surfaces_its_exception_and_the_worker_receives_Cancel()
     {
-        _host.Use(Scripts.Echo);
+        Host.Use(Scripts.Echo);
         var session = Open();
         await session.InitAsync(Init()).DefaultTimeout();
         var options = new ProcessOptions { BuildFinish = _ => throw new InvalidOperationException("finish callback broke") };
 
         var error = await ExpectAsync<InvalidOperationException>(() => ReadAllAsync(session.ProcessAsync(Items("a"), options)));
-        var call = await _host.NextCallAsync();
+        var call = await Host.NextCallAsync();
         await call.CancelReceived.DefaultTimeout();
         var outcome = await session.CloseAsync().DefaultTimeout();
 
@@ -678,13 +662,13 @@ public sealed class SessionScenarioTests(HostKind kind)
     [Test]
     public async Task A24_a_finish_callback_returning_nothing_gives_a_clear_error_Init_then_Cancel_and_Cancelled()
     {
-        _host.Use(Scripts.Echo);
+        Host.Use(Scripts.Echo);
         var session = Open();
         await session.InitAsync(Init()).DefaultTimeout();
         var options = new ProcessOptions { BuildFinish = _ => ValueTask.FromResult<Finish?>(null) };
 
         var error = await ExpectAsync<InvalidOperationException>(() => ReadAllAsync(session.ProcessAsync(AsyncEnumerable<ReadOnlyMemory<byte>>(), options)));
-        var call = await _host.NextCallAsync();
+        var call = await Host.NextCallAsync();
         await call.CancelReceived.DefaultTimeout();
         var outcome = await session.CloseAsync().DefaultTimeout();
 
@@ -696,7 +680,7 @@ public sealed class SessionScenarioTests(HostKind kind)
     [Test]
     public async Task A24_a_finish_callback_returning_a_Finish_sends_it()
     {
-        _host.Use(Scripts.Echo);
+        Host.Use(Scripts.Echo);
         var session = Open();
         await session.InitAsync(Init()).DefaultTimeout();
         var called = 0;
@@ -723,7 +707,7 @@ public sealed class SessionScenarioTests(HostKind kind)
     [Test]
     public async Task A25_close_racing_the_opening_of_the_stream_never_sends_Cancel_before_Init_and_closes_Cancelled([Range(1, 20)] int round)
     {
-        _host.Use(async stream =>
+        Host.Use(async stream =>
         {
             try
             {
@@ -751,7 +735,7 @@ public sealed class SessionScenarioTests(HostKind kind)
         var outcome = await close.DefaultTimeout();
         Assert.That(async () => await init.DefaultTimeout(), Throws.Exception);
         Assert.That(outcome.Kind, Is.EqualTo(SessionOutcomeKind.Cancelled));
-        if (_host.Registry.TryGetCall(out var call))
+        if (Host.Registry.TryGetCall(out var call))
         {
             Assert.That(call!.Wire, Is.EqualTo("Init, Cancel").Or.EqualTo(string.Empty).Or.EqualTo("Init"));
             var wire = call.Received.ToList();
@@ -765,9 +749,9 @@ public sealed class SessionScenarioTests(HostKind kind)
     [Test]
     public async Task A25_a_cancel_requested_after_the_stream_opened_but_before_Init_went_out_sends_nothing_and_closes_Cancelled()
     {
-        _host.Use(stream => stream.IgnoreEverythingAsync());
+        Host.Use(stream => stream.IgnoreEverythingAsync());
         WorkerSession? session = null;
-        using var client = _host.CreateClient(wrap: inner => new CallProbe(inner) { OnCall = () => session!.Cancel("before Init") });
+        using var client = Host.CreateClient(wrap: inner => new CallProbe(inner) { OnCall = () => session!.Cancel("before Init") });
         session = await client.OpenSessionAsync(TaskTimeouts.HugeTimeouts());
 
         Assert.That(async () => await session.InitAsync(Init()).DefaultTimeout(), Throws.InstanceOf<OperationCanceledException>());
@@ -775,7 +759,7 @@ public sealed class SessionScenarioTests(HostKind kind)
 
         Assert.That(outcome.Kind, Is.EqualTo(SessionOutcomeKind.Cancelled));
         Assert.That(outcome.WorkerReusable, Is.True);
-        if (_host.Registry.TryGetCall(out var call))
+        if (Host.Registry.TryGetCall(out var call))
         {
             await call!.Aborted.DefaultTimeout();
             Assert.That(call.Wire, Is.Empty, "no Cancel before Init; nothing at all");
@@ -785,9 +769,9 @@ public sealed class SessionScenarioTests(HostKind kind)
     [Test]
     public async Task A26_the_first_send_failing_fails_init_with_that_cause_aborts_the_call_exactly_once_and_never_half_closes_after()
     {
-        _host.Use(stream => stream.IgnoreEverythingAsync());
+        Host.Use(stream => stream.IgnoreEverythingAsync());
         CallProbe? probe = null;
-        using var client = _host.CreateClient(wrap: inner => probe = new CallProbe(inner) { FailWrite = 1 });
+        using var client = Host.CreateClient(wrap: inner => probe = new CallProbe(inner) { FailWrite = 1 });
         var session = await client.OpenSessionAsync(TaskTimeouts.HugeTimeouts());
 
         var error = await ExpectAsync<WorkerTransportException>(() => session.InitAsync(Init()));
@@ -810,7 +794,7 @@ public sealed class SessionScenarioTests(HostKind kind)
     [Test]
     public async Task A31_caller_cancelling_during_init_with_an_answering_worker_throws_OperationCanceled_and_closes_Cancelled_reusable()
     {
-        _host.Use(async stream =>
+        Host.Use(async stream =>
         {
             await Scripts.ReadInitAsync(stream);
             await Scripts.AnswerCancelAsync(stream);
@@ -818,7 +802,7 @@ public sealed class SessionScenarioTests(HostKind kind)
         var session = Open();
         using var cts = new CancellationTokenSource();
         var init = session.InitAsync(Init(), cts.Token);
-        var call = await _host.NextCallAsync();
+        var call = await Host.NextCallAsync();
         await call.WaitForAsync(r => r.Any(IsInit)).DefaultTimeout();
 
         await cts.CancelAsync();
@@ -833,11 +817,11 @@ public sealed class SessionScenarioTests(HostKind kind)
     [Test]
     public async Task A32_caller_cancelling_during_init_with_a_worker_ignoring_Cancel_returns_promptly_and_closes_Interrupted_unusable()
     {
-        _host.Use(stream => stream.IgnoreEverythingAsync());
+        Host.Use(stream => stream.IgnoreEverythingAsync());
         var session = Open(TaskTimeouts.HugeTimeouts(o => o.CancelAcknowledgementTimeout = Short));
         using var cts = new CancellationTokenSource();
         var init = session.InitAsync(Init(), cts.Token);
-        var call = await _host.NextCallAsync();
+        var call = await Host.NextCallAsync();
         await call.WaitForAsync(r => r.Any(IsInit)).DefaultTimeout();
 
         await cts.CancelAsync();
@@ -860,7 +844,7 @@ public sealed class SessionScenarioTests(HostKind kind)
     [TestCase(false, SessionOutcomeKind.Interrupted)]
     public async Task A33_caller_cancelling_while_the_input_source_is_blocked_unwinds_promptly_and_sends_Cancel(bool workerAnswers, SessionOutcomeKind expected)
     {
-        _host.Use(async stream =>
+        Host.Use(async stream =>
         {
             await Scripts.ReadInitAsync(stream);
             await stream.WriteAsync(Responses.InitOk());
@@ -883,7 +867,7 @@ public sealed class SessionScenarioTests(HostKind kind)
         await cts.CancelAsync();
 
         Assert.That(async () => await reading.DefaultTimeout(), Throws.InstanceOf<OperationCanceledException>());
-        var call = await _host.NextCallAsync();
+        var call = await Host.NextCallAsync();
         await call.CancelReceived.DefaultTimeout();
         var outcome = await session.CloseAsync().DefaultTimeout();
         Assert.That(outcome.Kind, Is.EqualTo(expected));

@@ -1,41 +1,22 @@
 using System.Text;
 using Engine.Client.Sessions;
 using Engine.Client.Tests.Infrastructure;
+using static Engine.Client.Tests.Infrastructure.Inputs;
 using static Engine.Client.Tests.Infrastructure.ScriptedStream;
 
 namespace Engine.Client.Tests.Sessions;
 
 /// <summary>docs/conformance.md section B: the session's state machine, outcomes and release hooks.</summary>
-public sealed class SessionStateTests
+public sealed class SessionStateTests() : ScriptedWorkerFixture(HostKind.InProcess)
 {
     private static readonly TimeSpan Short = TimeSpan.FromMilliseconds(300);
 
-    private ScriptHost _host = null!;
-
-    [OneTimeSetUp]
-    public async Task StartHost() => _host = await ScriptHost.StartAsync(HostKind.InProcess);
-
-    [OneTimeTearDown]
-    public async Task StopHost() => await _host.DisposeAsync();
-
-    [SetUp]
-    public void Reset() => _host.Registry.Reset();
-
     private static SessionInit Init(string payload = "udf") => new(Encoding.UTF8.GetBytes(payload), "test");
-
-    private static async IAsyncEnumerable<ReadOnlyMemory<byte>> Items(params string[] items)
-    {
-        foreach (var item in items)
-        {
-            await Task.Yield();
-            yield return Encoding.UTF8.GetBytes(item);
-        }
-    }
 
     private (WorkerClient Client, WorkerSession Session) Open(WorkerScript script, SessionOptions? options = null, ISessionLease? lease = null, Func<Grpc.Core.CallInvoker, Grpc.Core.CallInvoker>? wrap = null)
     {
-        _host.Use(script);
-        var client = _host.CreateClient(wrap: wrap);
+        Host.Use(script);
+        var client = Host.CreateClient(wrap: wrap);
         return (client, client.OpenSession(options ?? TaskTimeouts.HugeTimeouts(), lease));
     }
 
@@ -76,7 +57,7 @@ public sealed class SessionStateTests
         var error = Assert.ThrowsAsync<InvalidOperationException>(() => session.InitAsync(Init()));
 
         Assert.That(error!.Message, Does.Contain("already called"));
-        Assert.That((await _host.NextCallAsync()).Received.Count(IsInit), Is.EqualTo(1));
+        Assert.That((await Host.NextCallAsync()).Received.Count(IsInit), Is.EqualTo(1));
         await session.CloseAsync().DefaultTimeout();
     }
 
@@ -89,7 +70,7 @@ public sealed class SessionStateTests
         var error = Assert.Throws<InvalidOperationException>(() => session.ProcessAsync(Items("a")));
 
         Assert.That(error!.Message, Does.Contain("before InitAsync"));
-        Assert.That(_host.Registry.TryGetCall(out var call), Is.False, "no stream may be opened");
+        Assert.That(Host.Registry.TryGetCall(out var call), Is.False, "no stream may be opened");
         await session.CloseAsync().DefaultTimeout();
     }
 
@@ -416,7 +397,7 @@ public sealed class SessionStateTests
         Assert.That(outcome.Kind, Is.EqualTo(SessionOutcomeKind.Cancelled));
         Assert.That(outcome.WorkerReusable, Is.True);
         Assert.That(lease.Releases, Is.EqualTo(1));
-        Assert.That(_host.Registry.TryGetCall(out var _), Is.False);
+        Assert.That(Host.Registry.TryGetCall(out var _), Is.False);
         Assert.ThrowsAsync<InvalidOperationException>(() => session.InitAsync(Init()));
     }
 

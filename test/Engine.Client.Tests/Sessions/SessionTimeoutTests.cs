@@ -1,6 +1,7 @@
 using System.Text;
 using Engine.Client.Tests.Infrastructure;
 using Microsoft.Extensions.Time.Testing;
+using static Engine.Client.Tests.Infrastructure.Inputs;
 using static Engine.Client.Tests.Infrastructure.ScriptedStream;
 
 namespace Engine.Client.Tests.Sessions;
@@ -9,39 +10,22 @@ namespace Engine.Client.Tests.Sessions;
 /// The session's three deadlines on a fake clock: the InitResponse wait, the silence allowed once
 /// nothing is left to send, and the Cancel acknowledgement. Time moves only when a test moves it.
 /// </summary>
-public sealed class SessionTimeoutTests
+public sealed class SessionTimeoutTests() : ScriptedWorkerFixture(HostKind.InProcess)
 {
-    private ScriptHost _host = null!;
     private FakeTimeProvider _time = null!;
     private WorkerClient _client = null!;
-
-    [OneTimeSetUp]
-    public async Task StartHost() => _host = await ScriptHost.StartAsync(HostKind.InProcess);
-
-    [OneTimeTearDown]
-    public async Task StopHost() => await _host.DisposeAsync();
 
     [SetUp]
     public void SetUp()
     {
-        _host.Registry.Reset();
         _time = new FakeTimeProvider();
-        _client = _host.CreateClient(new WorkerClientOptions { TimeProvider = _time });
+        _client = Host.CreateClient(new WorkerClientOptions { TimeProvider = _time });
     }
 
     [TearDown]
     public void TearDown() => _client.Dispose();
 
     private static SessionInit Init() => new(Encoding.UTF8.GetBytes("p"), "f");
-
-    private static async IAsyncEnumerable<ReadOnlyMemory<byte>> Items(params string[] items)
-    {
-        foreach (var item in items)
-        {
-            await Task.Yield();
-            yield return Encoding.UTF8.GetBytes(item);
-        }
-    }
 
     [Test]
     public void The_defaults_are_30_s_30_s_and_2_s()
@@ -56,10 +40,10 @@ public sealed class SessionTimeoutTests
     [Test]
     public async Task No_InitResponse_within_the_timeout_is_a_transport_failure_naming_the_setting()
     {
-        _host.Use(stream => stream.IgnoreEverythingAsync());
+        Host.Use(stream => stream.IgnoreEverythingAsync());
         var session = await _client.OpenSessionAsync();
         var init = session.InitAsync(Init());
-        await (await _host.NextCallAsync()).WaitForAsync(r => r.Any(IsInit)).DefaultTimeout();
+        await (await Host.NextCallAsync()).WaitForAsync(r => r.Any(IsInit)).DefaultTimeout();
 
         _time.Advance(TimeSpan.FromSeconds(29.9));
         Assert.That(init.IsCompleted, Is.False);
@@ -75,7 +59,7 @@ public sealed class SessionTimeoutTests
     public async Task The_idle_deadline_counts_from_the_last_worker_message_once_Finish_went_out()
     {
         var gate = new SemaphoreSlim(0);
-        _host.Use(async stream =>
+        Host.Use(async stream =>
         {
             await Scripts.ReadInitAsync(stream);
             await stream.WriteAsync(Responses.InitOk());
@@ -92,7 +76,7 @@ public sealed class SessionTimeoutTests
         await session.InitAsync(Init()).DefaultTimeout();
         var output = session.ProcessAsync(Items()).GetAsyncEnumerator();
         var next = output.MoveNextAsync().AsTask();
-        await (await _host.NextCallAsync()).WaitForAsync(r => r.Any(IsFinish)).DefaultTimeout();
+        await (await Host.NextCallAsync()).WaitForAsync(r => r.Any(IsFinish)).DefaultTimeout();
 
         for (var i = 0; i < 3; i++)
         {
@@ -115,7 +99,7 @@ public sealed class SessionTimeoutTests
     public async Task There_is_no_idle_deadline_while_input_is_still_being_sent()
     {
         var resume = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        _host.Use(Scripts.Echo);
+        Host.Use(Scripts.Echo);
         var session = await _client.OpenSessionAsync();
         await session.InitAsync(Init()).DefaultTimeout();
 
@@ -127,7 +111,7 @@ public sealed class SessionTimeoutTests
         }
 
         var reading = session.ProcessAsync(SlowInput()).ToListAsync();
-        await (await _host.NextCallAsync()).WaitForAsync(r => r.Any(IsData)).DefaultTimeout();
+        await (await Host.NextCallAsync()).WaitForAsync(r => r.Any(IsData)).DefaultTimeout();
         _time.Advance(TimeSpan.FromMinutes(10));
         resume.TrySetResult();
 
@@ -148,7 +132,7 @@ public sealed class SessionTimeoutTests
     public async Task A_worker_that_stops_taking_input_and_sends_nothing_fails_after_the_progress_timeout_counted_from_its_last_message()
     {
         var gate = new SemaphoreSlim(0);
-        _host.Use(async stream =>
+        Host.Use(async stream =>
         {
             // Init, then never read again: the engine's writes back up behind the flow-control window.
             await Scripts.ReadInitAsync(stream);
@@ -161,7 +145,7 @@ public sealed class SessionTimeoutTests
         await session.InitAsync(Init()).DefaultTimeout();
         var output = session.ProcessAsync(Endless()).GetAsyncEnumerator();
         var next = output.MoveNextAsync().AsTask();
-        var call = await _host.NextCallAsync();
+        var call = await Host.NextCallAsync();
         await call.WaitForAsync(r => r.Count(IsData) == InProcessStream.FlowControlWindow).DefaultTimeout();
 
         // A write now waits for the worker. Its one message restarts the clock.
@@ -187,7 +171,7 @@ public sealed class SessionTimeoutTests
     public async Task The_progress_clock_does_not_run_while_the_engine_has_no_input_to_send()
     {
         var resume = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        _host.Use(Scripts.Echo);
+        Host.Use(Scripts.Echo);
         var session = await _client.OpenSessionAsync(TaskTimeouts.HugeTimeouts(o => o.ProgressTimeout = TimeSpan.FromSeconds(10)));
         await session.InitAsync(Init()).DefaultTimeout();
 
@@ -199,7 +183,7 @@ public sealed class SessionTimeoutTests
         }
 
         var reading = session.ProcessAsync(SlowInput()).ToListAsync();
-        await (await _host.NextCallAsync()).WaitForAsync(r => r.Any(IsData)).DefaultTimeout();
+        await (await Host.NextCallAsync()).WaitForAsync(r => r.Any(IsData)).DefaultTimeout();
         _time.Advance(TimeSpan.FromMinutes(10));
         resume.TrySetResult();
 
@@ -217,7 +201,7 @@ public sealed class SessionTimeoutTests
     [Test]
     public async Task An_unacknowledged_Cancel_aborts_after_the_acknowledgement_timeout()
     {
-        _host.Use(async stream =>
+        Host.Use(async stream =>
         {
             await Scripts.ReadInitAsync(stream);
             await stream.WriteAsync(Responses.InitOk());
@@ -225,7 +209,7 @@ public sealed class SessionTimeoutTests
         });
         var session = await _client.OpenSessionAsync();
         await session.InitAsync(Init()).DefaultTimeout();
-        var call = await _host.NextCallAsync();
+        var call = await Host.NextCallAsync();
 
         var close = session.CloseAsync();
         await call.CancelReceived.DefaultTimeout();
@@ -242,7 +226,7 @@ public sealed class SessionTimeoutTests
     [Test]
     public async Task Cancelling_CloseAsync_stops_waiting_aborts_and_reports_Interrupted()
     {
-        _host.Use(async stream =>
+        Host.Use(async stream =>
         {
             await Scripts.ReadInitAsync(stream);
             await stream.WriteAsync(Responses.InitOk());
@@ -250,7 +234,7 @@ public sealed class SessionTimeoutTests
         });
         var session = await _client.OpenSessionAsync();
         await session.InitAsync(Init()).DefaultTimeout();
-        var call = await _host.NextCallAsync();
+        var call = await Host.NextCallAsync();
         using var cts = new CancellationTokenSource();
 
         var close = session.CloseAsync(cts.Token);
@@ -266,9 +250,9 @@ public sealed class SessionTimeoutTests
     [Test]
     public async Task A_send_failure_without_a_read_failure_settles_after_the_acknowledgement_timeout()
     {
-        _host.Use(stream => stream.IgnoreEverythingAsync());
+        Host.Use(stream => stream.IgnoreEverythingAsync());
         var writes = new FailingWrites.Control();
-        using var client = _host.CreateClient(new WorkerClientOptions { TimeProvider = _time }, inner => new FailingWrites(inner, writes));
+        using var client = Host.CreateClient(new WorkerClientOptions { TimeProvider = _time }, inner => new FailingWrites(inner, writes));
         var session = await client.OpenSessionAsync();
 
         var init = session.InitAsync(Init());

@@ -16,18 +16,8 @@ namespace Engine.Client.Tests.Sessions;
 [TestFixture(HostKind.InProcess)]
 [TestFixture(HostKind.UnixSocket)]
 [TestFixture(HostKind.Tcp)]
-public sealed class SessionTruthTests(HostKind kind)
+public sealed class SessionTruthTests(HostKind kind) : ScriptedWorkerFixture(kind)
 {
-    private ScriptHost _host = null!;
-
-    [OneTimeSetUp]
-    public async Task StartHost() => _host = await ScriptHost.StartAsync(kind);
-
-    [OneTimeTearDown]
-    public async Task StopHost() => await _host.DisposeAsync();
-
-    [SetUp]
-    public void Reset() => _host.Registry.Reset();
 
     private static async IAsyncEnumerable<ReadOnlyMemory<byte>> Items(int count)
     {
@@ -46,7 +36,7 @@ public sealed class SessionTruthTests(HostKind kind)
     [TestCase(true)]
     public async Task A_FinishResponse_that_reports_less_input_than_was_sent_never_ends_Finished(bool afterFinish)
     {
-        _host.Use(async stream =>
+        Host.Use(async stream =>
         {
             await Scripts.ReadInitAsync(stream);
             await stream.WriteAsync(Responses.InitOk());
@@ -58,7 +48,7 @@ public sealed class SessionTruthTests(HostKind kind)
             await stream.WriteAsync(Responses.Finish(metrics: new ExecutionMetrics { BatchesIn = 0 }));
             await Scripts.AwaitHalfCloseAsync(stream);
         });
-        using var client = _host.CreateClient();
+        using var client = Host.CreateClient();
         var outcomes = new List<SessionOutcome>();
         for (var i = 0; i < 60; i++)
         {
@@ -88,8 +78,8 @@ public sealed class SessionTruthTests(HostKind kind)
     [Test]
     public async Task A_FinishResponse_that_reports_every_batch_sent_ends_Finished()
     {
-        _host.Use(Scripts.Echo);
-        using var client = _host.CreateClient();
+        Host.Use(Scripts.Echo);
+        using var client = Host.CreateClient();
         var session = await client.OpenSessionAsync(TaskTimeouts.HugeTimeouts());
         await session.InitAsync(new SessionInit(Encoding.UTF8.GetBytes("p"), "f")).DefaultTimeout();
 
@@ -106,7 +96,7 @@ public sealed class SessionTruthTests(HostKind kind)
     [Test]
     public async Task Output_rejected_while_the_FinishResponse_is_on_its_way_ends_Failed_with_the_rejection()
     {
-        _host.Use(async stream =>
+        Host.Use(async stream =>
         {
             await Scripts.ReadInitAsync(stream);
             await stream.WriteAsync(Responses.InitOk());
@@ -115,7 +105,7 @@ public sealed class SessionTruthTests(HostKind kind)
             await stream.WriteAsync(Responses.Finish(metrics: new ExecutionMetrics { BatchesIn = 1 }));
             await Scripts.AwaitHalfCloseAsync(stream);
         });
-        using var client = _host.CreateClient();
+        using var client = Host.CreateClient();
         for (var i = 0; i < 20; i++)
         {
             using var input = Ints("x", 3);
@@ -164,7 +154,7 @@ public sealed class SessionTruthTests(HostKind kind)
             }
         }
 
-        _host.Use(async stream =>
+        Host.Use(async stream =>
         {
             await Scripts.ReadInitAsync(stream);
             await Scripts.AnswerCancelAsync(stream);
@@ -173,7 +163,7 @@ public sealed class SessionTruthTests(HostKind kind)
         TaskScheduler.UnobservedTaskException += Count;
         try
         {
-            using var client = _host.CreateClient();
+            using var client = Host.CreateClient();
             await AbandonSessionsAsync(client);
             GC.Collect();
             GC.WaitForPendingFinalizers();

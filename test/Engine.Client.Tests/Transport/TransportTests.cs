@@ -26,6 +26,9 @@ public sealed class TransportTests
         Assert.That(WorkerAddress.Parse(canonical), Is.EqualTo(address));
     }
 
+    [Test]
+    public void Parses_a_unix_address() => Assert.That(WorkerAddress.Parse("unix:///tmp/x.sock").SocketPath, Is.EqualTo("/tmp/x.sock"));
+
     [TestCase("", "is empty")]
     [TestCase("unix://relative.sock", "does not name an absolute socket path")]
     [TestCase("unix:", "does not name an absolute socket path")]

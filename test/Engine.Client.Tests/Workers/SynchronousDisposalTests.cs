@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Runtime.Versioning;
+using Engine.Client.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Engine.Client.Tests.Workers;
@@ -10,23 +11,15 @@ namespace Engine.Client.Tests.Workers;
 /// under a single-threaded <see cref="SynchronizationContext"/> nor on a thread pool thread.
 /// </summary>
 [UnsupportedOSPlatform("windows")]
-public sealed class SynchronousDisposalTests
+public sealed class SynchronousDisposalTests : TempDirFixture
 {
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(30);
 
     private static readonly string ReferenceWorker = Path.Combine(AppContext.BaseDirectory, "Engine.ReferenceWorker");
 
-    private TempDir _dir = null!;
-
-    [SetUp]
-    public void SetUp() => _dir = new TempDir();
-
-    [TearDown]
-    public void TearDown() => _dir.Dispose();
-
     private WorkerPool Pool() => WorkerPool.Create(
         WorkerSpecification.FromProto(Specs.Direct([ReferenceWorker], initializationTimeoutMs: 20_000, gracefulTerminationTimeoutMs: 1000)),
-        new WorkerPoolOptions { Process = new WorkerProcessOptions { SocketDirectory = _dir.Path } });
+        new WorkerPoolOptions { Process = new WorkerProcessOptions { SocketDirectory = Dir.Path } });
 
     private static void AssertStopped(PooledWorkerInfo worker)
     {

@@ -1,27 +1,20 @@
 using System.Runtime.Versioning;
 using Engine.Client.Protocol;
+using Engine.Client.Tests.Infrastructure;
 using Engine.Client.Workers;
 
 namespace Engine.Client.Tests.Workers;
 
 /// <summary>Environment verification, installation and cleanup, with counters in files proving how often each ran.</summary>
 [UnsupportedOSPlatform("windows")]
-public class WorkerEnvironmentSetupTests
+public class WorkerEnvironmentSetupTests : TempDirFixture
 {
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(30);
-
-    private TempDir _dir = null!;
-
-    [SetUp]
-    public void SetUp() => _dir = new TempDir();
-
-    [TearDown]
-    public void TearDown() => _dir.Dispose();
 
     /// <summary>A step that appends a line to its counter file, then runs <paramref name="then"/>.</summary>
     private ProcessCallable Step(string name, string then)
     {
-        var script = _dir.Script(name, $"echo run >> \"{_dir.File(name + ".count")}\"\n{then}");
+        var script = Dir.Script(name, $"echo run >> \"{Dir.File(name + ".count")}\"\n{then}");
         return Specs.Callable(script);
     }
 
@@ -51,7 +44,7 @@ public class WorkerEnvironmentSetupTests
         return new WorkerEnvironmentSetup(WorkerSpecification.FromProto(proto), options);
     }
 
-    private int Count(string step) => _dir.LineCount(step + ".count");
+    private int Count(string step) => Dir.LineCount(step + ".count");
 
     /// <summary>Releases a step blocked reading the named pipe (opening it for writing waits for that reader).</summary>
     private static Task Open(string gate) => Task.Run(() => File.WriteAllText(gate, "go")).WaitAsync(Bound);
@@ -89,7 +82,7 @@ public class WorkerEnvironmentSetupTests
     [Test]
     public async Task D21_installation_runs_when_verification_times_out_and_the_verification_is_killed()
     {
-        var verify = Step("verify", $"echo $$ > \"{_dir.File("verify.pid")}\"\nsleep 600");
+        var verify = Step("verify", $"echo $$ > \"{Dir.File("verify.pid")}\"\nsleep 600");
         var setup = Setup(verification: verify, installation: Step("install", "exit 0"), options: new WorkerEnvironmentOptions { VerificationTimeout = TimeSpan.FromMilliseconds(500) });
 
         await setup.EnsureAsync().WaitAsync(Bound);
@@ -97,7 +90,7 @@ public class WorkerEnvironmentSetupTests
         Assert.Multiple(() =>
         {
             Assert.That(Count("install"), Is.EqualTo(1));
-            Assert.That(Processes.IsAlive(Processes.ReadPid(_dir.File("verify.pid"))), Is.False);
+            Assert.That(Processes.IsAlive(Processes.ReadPid(Dir.File("verify.pid"))), Is.False);
         });
     }
 
@@ -143,7 +136,7 @@ public class WorkerEnvironmentSetupTests
             Assert.That(ex.Message, Does.StartWith("The environment installation failed with exit code 4"));
             Assert.That(ex.Message, Does.Contain("Collecting numpy==9.9").And.Contain("ERROR: No matching distribution found for numpy==9.9"));
             Assert.That(ex.OutputTail, Does.Contain("ERROR: No matching distribution"));
-            Assert.That(ex.Message, Does.Contain(_dir.File("install")));
+            Assert.That(ex.Message, Does.Contain(Dir.File("install")));
         });
     }
 
@@ -151,7 +144,7 @@ public class WorkerEnvironmentSetupTests
     public void D23_no_worker_is_launched_after_a_failed_installation()
     {
         // The order the pool follows: environment first, then the worker.
-        var worker = _dir.Script("worker", $"touch \"{_dir.File("worker.ran")}\"; exit 1");
+        var worker = Dir.Script("worker", $"touch \"{Dir.File("worker.ran")}\"; exit 1");
         var proto = Specs.Direct([worker]);
         proto.Environment = new WorkerEnvironment { Installation = Step("install", "exit 2") };
         var spec = WorkerSpecification.FromProto(proto);
@@ -163,14 +156,14 @@ public class WorkerEnvironmentSetupTests
             await WorkerProcess.StartAsync(spec);
         });
 
-        Assert.That(File.Exists(_dir.File("worker.ran")), Is.False);
+        Assert.That(File.Exists(Dir.File("worker.ran")), Is.False);
     }
 
     [Test]
     public void D24_an_installation_past_its_timeout_is_killed_and_reported()
     {
         var install = Step("install", $"""
-            echo $$ > "{_dir.File("install.pid")}"
+            echo $$ > "{Dir.File("install.pid")}"
             echo "downloading..."
             sleep 600
             """);
@@ -184,7 +177,7 @@ public class WorkerEnvironmentSetupTests
             Assert.That(ex.ExitCode, Is.Null);
             Assert.That(ex.Message, Does.StartWith("The environment installation did not finish within its time limit of 0.7 s (WorkerEnvironmentOptions.InstallationTimeout) and was killed"));
             Assert.That(ex.Message, Does.Contain("downloading..."));
-            Assert.That(Processes.IsAlive(Processes.ReadPid(_dir.File("install.pid"))), Is.False);
+            Assert.That(Processes.IsAlive(Processes.ReadPid(Dir.File("install.pid"))), Is.False);
         });
     }
 
@@ -192,7 +185,7 @@ public class WorkerEnvironmentSetupTests
     public async Task D25_D26_setup_runs_once_under_concurrent_requests()
     {
         // The installation blocks on a named pipe until every request is waiting on it.
-        var gate = _dir.Fifo("gate");
+        var gate = Dir.Fifo("gate");
         var setup = Setup(verification: Step("verify", "exit 1"), installation: Step("install", $"cat \"{gate}\" > /dev/null"));
 
         var requests = new Task<EnvironmentSetupResult>[8];
@@ -282,8 +275,8 @@ public class WorkerEnvironmentSetupTests
     [Test]
     public async Task D30_cleanup_waits_for_a_setup_in_progress()
     {
-        var gate = _dir.Fifo("gate");
-        var setup = Setup(installation: Step("install", $"cat \"{gate}\" > /dev/null\necho done >> \"{_dir.File("install.done")}\""), cleanup: Step("cleanup", $"test -f \"{_dir.File("install.done")}\""));
+        var gate = Dir.Fifo("gate");
+        var setup = Setup(installation: Step("install", $"cat \"{gate}\" > /dev/null\necho done >> \"{Dir.File("install.done")}\""), cleanup: Step("cleanup", $"test -f \"{Dir.File("install.done")}\""));
         var ensure = setup.EnsureAsync();
 
         var cleanup = setup.CleanupAsync();
@@ -324,9 +317,9 @@ public class WorkerEnvironmentSetupTests
     [Test]
     public async Task Steps_get_their_arguments_and_environment_variables_and_closed_stdin()
     {
-        var script = _dir.Script("install", $"""
-            echo "$1|$2|$MODE" > "{_dir.File("seen")}"
-            read line && echo "read: $line" >> "{_dir.File("seen")}"
+        var script = Dir.Script("install", $"""
+            echo "$1|$2|$MODE" > "{Dir.File("seen")}"
+            read line && echo "read: $line" >> "{Dir.File("seen")}"
             exit 0
             """);
         var install = Specs.Callable(script, "first");
@@ -335,13 +328,13 @@ public class WorkerEnvironmentSetupTests
 
         await Setup(installation: install).EnsureAsync().WaitAsync(Bound);
 
-        Assert.That(File.ReadAllText(_dir.File("seen")), Is.EqualTo("first|second|offline\n"));
+        Assert.That(File.ReadAllText(Dir.File("seen")), Is.EqualTo("first|second|offline\n"));
     }
 
     [Test]
     public void A_caller_cancelling_its_wait_does_not_cancel_the_shared_setup()
     {
-        var gate = _dir.Fifo("gate");
+        var gate = Dir.Fifo("gate");
         var setup = Setup(installation: Step("install", $"cat \"{gate}\" > /dev/null"));
         using var cts = new CancellationTokenSource();
 

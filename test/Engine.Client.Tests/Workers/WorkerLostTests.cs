@@ -1,4 +1,5 @@
 using System.Runtime.Versioning;
+using Engine.Client.Tests.Infrastructure;
 using Engine.Client.Workers;
 
 namespace Engine.Client.Tests.Workers;
@@ -8,19 +9,11 @@ namespace Engine.Client.Tests.Workers;
 /// the worker reads <see cref="PooledWorkerState.Unhealthy"/> (not Stopping) while it is stopped.
 /// </summary>
 [UnsupportedOSPlatform("windows")]
-public sealed class WorkerLostTests
+public sealed class WorkerLostTests : TempDirFixture
 {
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(30);
 
     private static readonly string ReferenceWorker = Path.Combine(AppContext.BaseDirectory, "Engine.ReferenceWorker");
-
-    private TempDir _dir = null!;
-
-    [SetUp]
-    public void SetUp() => _dir = new TempDir();
-
-    [TearDown]
-    public void TearDown() => _dir.Dispose();
 
     private WorkerSpecification Spec() =>
         WorkerSpecification.FromProto(Specs.Direct([ReferenceWorker], initializationTimeoutMs: 20_000, gracefulTerminationTimeoutMs: 1000));
@@ -28,7 +21,7 @@ public sealed class WorkerLostTests
     [Test]
     public async Task A_worker_killed_from_outside_raises_WorkerLost_once_with_its_reason_and_the_pool_stops_it()
     {
-        await using var pool = WorkerPool.Create(Spec(), new WorkerPoolOptions { Process = new WorkerProcessOptions { SocketDirectory = _dir.Path } });
+        await using var pool = WorkerPool.Create(Spec(), new WorkerPoolOptions { Process = new WorkerProcessOptions { SocketDirectory = Dir.Path } });
         var lost = new List<PooledWorkerInfo>();
         var first = new TaskCompletionSource<PooledWorkerInfo>(TaskCreationOptions.RunContinuationsAsynchronously);
         pool.WorkerLost += (sender, worker) =>
@@ -59,7 +52,7 @@ public sealed class WorkerLostTests
     [Test]
     public async Task An_unhealthy_worker_being_stopped_reads_Unhealthy()
     {
-        await using var process = await WorkerProcess.StartAsync(Spec(), new WorkerProcessOptions { SocketDirectory = _dir.Path }).WaitAsync(Bound);
+        await using var process = await WorkerProcess.StartAsync(Spec(), new WorkerProcessOptions { SocketDirectory = Dir.Path }).WaitAsync(Bound);
         var worker = new PooledWorker(process, TimeProvider.System) { Healthy = false, UnhealthyReason = "lost", Stopping = true };
         var stopping = new PooledWorker(process, TimeProvider.System) { Stopping = true };
 

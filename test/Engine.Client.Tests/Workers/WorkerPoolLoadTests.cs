@@ -14,12 +14,8 @@ namespace Engine.Client.Tests.Workers;
 /// asking it to stop.
 /// </summary>
 [UnsupportedOSPlatform("windows")]
-public sealed class WorkerPoolLoadTests
+public sealed class WorkerPoolLoadTests : WorkerProcessFixture
 {
-    private static readonly string ReferenceWorker = Path.Combine(AppContext.BaseDirectory, "Engine.ReferenceWorker");
-
-    private TempDir _dir = null!;
-
     /// <summary>Whether a worker is started before the requests, and how far it got.</summary>
     public enum InAdvance
     {
@@ -28,47 +24,12 @@ public sealed class WorkerPoolLoadTests
         Starting,
     }
 
-    [SetUp]
-    public void SetUp() => _dir = new TempDir();
-
-    [TearDown]
-    public void TearDown()
-    {
-        try
+    private WorkerPool Pool(Action<WorkerPoolOptions>? adjust = null, int gracefulTerminationTimeoutMs = 1000) =>
+        ReferencePool(reuse: true, concurrent: true, gracefulTerminationTimeoutMs, options =>
         {
-            Assert.That(LiveWorkers(), Is.Empty, "no worker process may outlive its test");
-            Assert.That(Directory.GetDirectories(_dir.Path, "ecw-*"), Is.Empty, "no socket directory may be left behind");
-        }
-        finally
-        {
-            foreach (var pid in LiveWorkers())
-            {
-                Process.GetProcessById(pid).Kill(entireProcessTree: true);
-            }
-
-            _dir.Dispose();
-        }
-    }
-
-    private int[] LiveWorkers() => Processes.CommandLineNames(_dir.Path);
-
-    private WorkerPool Pool(Action<WorkerPoolOptions>? adjust = null, int gracefulTerminationTimeoutMs = 1000)
-    {
-        var proto = Specs.Direct([ReferenceWorker], gracefulTerminationTimeoutMs: gracefulTerminationTimeoutMs);
-        proto.Capabilities.SupportsReuse = true;
-        proto.Capabilities.SupportsConcurrentUdfs = true;
-        var options = new WorkerPoolOptions
-        {
-            Process = new WorkerProcessOptions { SocketDirectory = _dir.Path },
-            Session = TaskTimeouts.HugeTimeouts(),
-            MaxSessionsPerWorker = 4,
-            HeartbeatInterval = TimeSpan.FromMilliseconds(200),
-            HeartbeatTimeout = TimeSpan.FromMilliseconds(500),
-            MaxMissedHeartbeats = 2,
-        };
-        adjust?.Invoke(options);
-        return WorkerPool.Create(WorkerSpecification.FromProto(proto), options);
-    }
+            options.MaxSessionsPerWorker = 4;
+            adjust?.Invoke(options);
+        });
 
     private static SessionInit Echo() => new(Encoding.UTF8.GetBytes("echo"), "echo");
 

@@ -13,54 +13,10 @@ namespace Engine.Client.Tests.Workers;
 /// names it, and no socket directory is left in it.
 /// </summary>
 [UnsupportedOSPlatform("windows")]
-public sealed class WorkerPoolTests
+public sealed class WorkerPoolTests : WorkerProcessFixture
 {
-    private static readonly string ReferenceWorker = Path.Combine(AppContext.BaseDirectory, "Engine.ReferenceWorker");
-
-    private TempDir _dir = null!;
-
-    [SetUp]
-    public void SetUp() => _dir = new TempDir();
-
-    [TearDown]
-    public void TearDown()
-    {
-        try
-        {
-            Assert.That(LiveWorkers(), Is.Empty, "no worker process may outlive its test");
-            Assert.That(Directory.GetDirectories(_dir.Path, "ecw-*"), Is.Empty, "no socket directory may be left behind");
-        }
-        finally
-        {
-            foreach (var pid in LiveWorkers())
-            {
-                Process.GetProcessById(pid).Kill(entireProcessTree: true);
-            }
-
-            _dir.Dispose();
-        }
-    }
-
-    /// <summary>Processes whose command line names this test's socket directory.</summary>
-    private int[] LiveWorkers() => Processes.CommandLineNames(_dir.Path);
-
-    private WorkerPool Pool(bool reuse = false, bool concurrent = false, Action<WorkerPoolOptions>? adjust = null, Action<UDFWorkerSpecification>? spec = null)
-    {
-        var proto = Specs.Direct([ReferenceWorker], gracefulTerminationTimeoutMs: 1000);
-        proto.Capabilities.SupportsReuse = reuse;
-        proto.Capabilities.SupportsConcurrentUdfs = concurrent;
-        spec?.Invoke(proto);
-        var options = new WorkerPoolOptions
-        {
-            Process = new WorkerProcessOptions { SocketDirectory = _dir.Path },
-            Session = TaskTimeouts.HugeTimeouts(),
-            HeartbeatInterval = TimeSpan.FromMilliseconds(200),
-            HeartbeatTimeout = TimeSpan.FromMilliseconds(500),
-            MaxMissedHeartbeats = 2,
-        };
-        adjust?.Invoke(options);
-        return WorkerPool.Create(WorkerSpecification.FromProto(proto), options);
-    }
+    private WorkerPool Pool(bool reuse = false, bool concurrent = false, Action<WorkerPoolOptions>? adjust = null, Action<UDFWorkerSpecification>? spec = null) =>
+        ReferencePool(reuse, concurrent, adjust: adjust, spec: spec);
 
     private static SessionInit Echo() => new(Encoding.UTF8.GetBytes("echo"), "echo");
 
@@ -82,8 +38,6 @@ public sealed class WorkerPoolTests
         Assert.That(output, Has.Count.EqualTo(batches));
         return await session.CloseAsync().DefaultTimeout();
     }
-
-    private static int Pid(WorkerPool pool, string workerId) => pool.Workers.Single(w => w.Id == workerId).ProcessId;
 
     /// <summary>Code that only runs sessions: it sees a <see cref="WorkerSessionSource"/>, not what is behind it.</summary>
     private static async Task<(SessionOutcome Outcome, string Worker)> EchoThrough(WorkerSessionSource source)
@@ -399,10 +353,10 @@ public sealed class WorkerPoolTests
     [Test]
     public async Task The_environment_runs_once_per_pool_and_its_cleanup_once_on_close()
     {
-        var counter = _dir.File("installs");
-        var cleanups = _dir.File("cleanups");
-        var install = _dir.Script("install.sh", $"echo x >> {counter}");
-        var cleanup = _dir.Script("cleanup.sh", $"echo x >> {cleanups}");
+        var counter = Dir.File("installs");
+        var cleanups = Dir.File("cleanups");
+        var install = Dir.Script("install.sh", $"echo x >> {counter}");
+        var cleanup = Dir.Script("cleanup.sh", $"echo x >> {cleanups}");
         var pool = Pool(spec: s => s.Environment = new WorkerEnvironment { Installation = Specs.Callable(install), EnvironmentCleanup = Specs.Callable(cleanup) });
 
         var sessions = await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => pool.OpenSessionAsync().AsTask())).WaitAsync(TimeSpan.FromSeconds(60));
@@ -411,18 +365,18 @@ public sealed class WorkerPoolTests
             await RunEcho(session);
         }
 
-        Assert.That(_dir.LineCount("installs"), Is.EqualTo(1));
-        Assert.That(_dir.LineCount("cleanups"), Is.Zero, "cleanup runs on pool close only");
+        Assert.That(Dir.LineCount("installs"), Is.EqualTo(1));
+        Assert.That(Dir.LineCount("cleanups"), Is.Zero, "cleanup runs on pool close only");
         await pool.DisposeAsync();
         await pool.DisposeAsync();
-        Assert.That(_dir.LineCount("cleanups"), Is.EqualTo(1));
+        Assert.That(Dir.LineCount("cleanups"), Is.EqualTo(1));
     }
 
     [Test]
     public async Task A_failed_installation_creates_no_worker_and_is_not_retried()
     {
-        var counter = _dir.File("installs");
-        var install = _dir.Script("install.sh", $"echo x >> {counter}; echo 'no space left' >&2; exit 7");
+        var counter = Dir.File("installs");
+        var install = Dir.Script("install.sh", $"echo x >> {counter}; echo 'no space left' >&2; exit 7");
         await using var pool = Pool(spec: s => s.Environment = new WorkerEnvironment { Installation = Specs.Callable(install) });
 
         var first = Assert.ThrowsAsync<WorkerEnvironmentException>(async () => await pool.OpenSessionAsync());
@@ -430,17 +384,17 @@ public sealed class WorkerPoolTests
 
         Assert.That(first!.Message, Does.Contain("7").And.Contain("no space left"));
         Assert.That(second, Is.SameAs(first));
-        Assert.That(_dir.LineCount("installs"), Is.EqualTo(1));
+        Assert.That(Dir.LineCount("installs"), Is.EqualTo(1));
         Assert.That(pool.Workers, Is.Empty);
     }
 
     [Test]
     public async Task A_launch_failure_reaches_the_requester_with_the_exit_code_and_output()
     {
-        var script = _dir.Script("broken.sh", "echo 'cannot import udf' >&2; exit 3");
+        var script = Dir.Script("broken.sh", "echo 'cannot import udf' >&2; exit 3");
         await using var pool = WorkerPool.Create(
             WorkerSpecification.FromProto(Specs.Direct([script])),
-            new WorkerPoolOptions { Process = new WorkerProcessOptions { SocketDirectory = _dir.Path } });
+            new WorkerPoolOptions { Process = new WorkerProcessOptions { SocketDirectory = Dir.Path } });
 
         var error = Assert.ThrowsAsync<WorkerLaunchException>(async () => await pool.OpenSessionAsync());
 

@@ -88,7 +88,7 @@ public class WorkerProcessTests
     }
 
     [Test]
-    public async Task D6_stop_is_idempotent_and_safe_to_call_concurrently()
+    public async Task D06_stop_is_idempotent_and_safe_to_call_concurrently()
     {
         var worker = await Start(ReferenceWorker);
 
