@@ -72,6 +72,10 @@ public static class BenchCommandLine
                        writes JSON and Markdown results
           throughput   throughput only
           churn        session churn only
+          native       the native gRPC C++ echo client, the hand-written .NET loop, the SDK (plain and
+                       pooled output) and the raw HTTP/2 ceiling against the native C++ echo worker and
+                       the reference worker: every figure as ratios to native and to hand-written
+                       (builds Native/ with g++; needs libgrpc++-dev and protobuf-compiler-grpc)
           soak         the one-session memory run only (normally started by e2e in a fresh process)
           transport    the transport settings sweep (windows, socket buffers, Kestrel limits)
           fuzz         seeded sessions of the reference worker's fuzz format, each checked against its
