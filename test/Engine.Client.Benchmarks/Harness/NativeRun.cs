@@ -58,9 +58,9 @@ public static class NativeRun
                     var runs = new Func<Task<double>>[]
                     {
                         async () => await NativeClientAsync(binaries.Client, target, "churn", 1024, sessions).ConfigureAwait(false) / 1024 * 1e6,
-                        () => TimedAsync(sessions, () => RepeatSessionsAsync(sessions, () => EchoLoops.HandWrittenShortAsync(clients.HandSdkTransport, batch))),
-                        () => TimedAsync(sessions, () => RepeatSessionsAsync(sessions, () => EchoLoops.SdkShortAsync(clients.Sdk, batch))),
-                        () => TimedAsync(sessions, () => RepeatSessionsAsync(sessions, () => EchoLoops.SdkPooledShortAsync(clients.Sdk, batch))),
+                        () => SessionsPerSecondAsync(sessions, () => EchoLoops.HandWrittenShortAsync(clients.HandSdkTransport, batch)),
+                        () => SessionsPerSecondAsync(sessions, () => EchoLoops.SdkShortAsync(clients.Sdk, batch)),
+                        () => SessionsPerSecondAsync(sessions, () => EchoLoops.SdkPooledShortAsync(clients.Sdk, batch)),
                     };
                     await RepeatAsync(cell, runs, options.Repetitions, warmUp: true).ConfigureAwait(false);
                     cells.Add(cell);
@@ -104,30 +104,25 @@ public static class NativeRun
         }
     }
 
-    private static async Task RepeatSessionsAsync(int sessions, Func<Task> session)
+    /// <summary>Units per second (MB/s when the units are bytes: 1 MB = 10^6 bytes).</summary>
+    private static Task<double> TimedAsync<T>(long bytes, Func<Task<T>> run) => TimedAsync(bytes, async () => await run().ConfigureAwait(false));
+
+    private static async Task<double> TimedAsync(long bytes, Func<Task> run)
     {
+        var watch = Stopwatch.StartNew();
+        await run().ConfigureAwait(false);
+        return bytes / watch.Elapsed.TotalSeconds / 1e6;
+    }
+
+    private static async Task<double> SessionsPerSecondAsync(int sessions, Func<Task> session)
+    {
+        var watch = Stopwatch.StartNew();
         for (var i = 0; i < sessions; i++)
         {
             await session().ConfigureAwait(false);
         }
-    }
 
-    /// <summary>Counts from here up are bytes (a throughput run), below sessions (a churn run).</summary>
-    private const long BytesThreshold = 1L << 20;
-
-    /// <summary>Units per second (MB/s when the units are bytes: 1 MB = 10^6 bytes).</summary>
-    private static async Task<double> TimedAsync<T>(long units, Func<Task<T>> run)
-    {
-        var watch = Stopwatch.StartNew();
-        await run().ConfigureAwait(false);
-        return units / watch.Elapsed.TotalSeconds / (units >= BytesThreshold ? 1e6 : 1);
-    }
-
-    private static async Task<double> TimedAsync(long units, Func<Task> run)
-    {
-        var watch = Stopwatch.StartNew();
-        await run().ConfigureAwait(false);
-        return units / watch.Elapsed.TotalSeconds / (units >= BytesThreshold ? 1e6 : 1);
+        return sessions / watch.Elapsed.TotalSeconds;
     }
 
     /// <summary>Runs the native client; its own clock times the measured part (not its start or connect). MB/s of payload.</summary>
