@@ -72,6 +72,8 @@ public static class BenchCommandLine
                        writes JSON and Markdown results
           throughput   throughput only
           churn        session churn only
+          alloc-profile  what a short session allocates, by type (the runtime's allocation sampling),
+                       SDK then hand-written, against the reference worker
           native       the native gRPC C++ echo client, the hand-written .NET loop, the SDK (plain and
                        pooled output) and the raw HTTP/2 ceiling against the native C++ echo worker and
                        the reference worker: every figure as ratios to native and to hand-written

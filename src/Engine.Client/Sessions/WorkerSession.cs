@@ -37,6 +37,10 @@ public sealed partial class WorkerSession : IAsyncDisposable
 {
     private static long s_lastSessionId;
 
+    // One logger per factory, not one per session: creating one costs a type-name string, a lookup
+    // under the factory's lock and a wrapper, on every short session.
+    private static readonly ConditionalWeakTable<ILoggerFactory, ILogger> s_loggers = [];
+
     private readonly string _worker;
     private readonly CallInvoker _invoker;
     private readonly SessionOptions _options;
@@ -81,7 +85,7 @@ public sealed partial class WorkerSession : IAsyncDisposable
         _options = options.Clone();
         _maxSendMessageSize = maxSendMessageSize;
         _time = timeProvider;
-        _logger = loggerFactory.CreateLogger<WorkerSession>();
+        _logger = s_loggers.GetValue(loggerFactory, static factory => factory.CreateLogger<WorkerSession>());
         _lease = lease;
         _telemetry = telemetry ?? SessionTelemetry.Default;
         _activity = _telemetry.Started;

@@ -105,7 +105,7 @@ public static class NativeRun
     }
 
     /// <summary>Units per second (MB/s when the units are bytes: 1 MB = 10^6 bytes).</summary>
-    private static Task<double> TimedAsync<T>(long bytes, Func<Task<T>> run) => TimedAsync(bytes, async () => await run().ConfigureAwait(false));
+    private static Task<double> TimedAsync<T>(long bytes, Func<Task<T>> run) => TimedAsync(bytes, async () => { await run().ConfigureAwait(false); });
 
     private static async Task<double> TimedAsync(long bytes, Func<Task> run)
     {
