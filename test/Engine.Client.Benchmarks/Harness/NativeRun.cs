@@ -36,14 +36,15 @@ public static class NativeRun
                     var batch = new byte[size];
                     Random.Shared.NextBytes(batch);
                     var count = Math.Max(4, (long)(BytesPerRun(size) * options.Scale) / size);
-                    var cell = new Cell(transport, workerName, size.ToString(CultureInfo.InvariantCulture), "MB/s");
-                    var runs = new Func<Task<double>>[]
+                    var cell = new Cell(transport, workerName, size.ToString(CultureInfo.InvariantCulture), "MB/s", size * count / 1048576.0);
+                    var pid = worker.Process.Id;
+                    var runs = new Func<Task<Sample>>[]
                     {
-                        async () => await NativeClientAsync(binaries.Client, target, "throughput", size, count).ConfigureAwait(false),
-                        () => TimedAsync(size * count, () => EchoLoops.HandWrittenAsync(clients.HandSdkTransport, batch, count)),
-                        () => TimedAsync(size * count, () => EchoLoops.SdkAsync(clients.Sdk, batch, count)),
-                        () => TimedAsync(size * count, () => EchoLoops.SdkPooledAsync(clients.Sdk, batch, count)),
-                        () => TimedAsync(size * count, () => raw.EchoAsync(batch, count)),
+                        () => MeasureAsync(pid, async () => await NativeClientAsync(binaries.Client, target, "throughput", size, count).ConfigureAwait(false)),
+                        () => MeasureAsync(pid, () => TimedAsync(size * count, () => EchoLoops.HandWrittenAsync(clients.HandSdkTransport, batch, count))),
+                        () => MeasureAsync(pid, () => TimedAsync(size * count, () => EchoLoops.SdkAsync(clients.Sdk, batch, count))),
+                        () => MeasureAsync(pid, () => TimedAsync(size * count, () => EchoLoops.SdkPooledAsync(clients.Sdk, batch, count))),
+                        () => MeasureAsync(pid, () => TimedAsync(size * count, () => raw.EchoAsync(batch, count))),
                     };
                     await RepeatAsync(cell, runs, options.Repetitions, warmUp: true).ConfigureAwait(false);
                     cells.Add(cell);
@@ -54,13 +55,18 @@ public static class NativeRun
                 {
                     var batch = new byte[1024];
                     var sessions = Math.Max(20, (int)(500 * options.Scale));
-                    var cell = new Cell(transport, workerName, "churn", "sessions/s");
-                    var runs = new Func<Task<double>>[]
+                    var cell = new Cell(transport, workerName, "churn", "sessions/s", sessions);
+                    var pid = worker.Process.Id;
+                    var runs = new Func<Task<Sample>>[]
                     {
-                        async () => await NativeClientAsync(binaries.Client, target, "churn", 1024, sessions).ConfigureAwait(false) / 1024 * 1e6,
-                        () => SessionsPerSecondAsync(sessions, () => EchoLoops.HandWrittenShortAsync(clients.HandSdkTransport, batch)),
-                        () => SessionsPerSecondAsync(sessions, () => EchoLoops.SdkShortAsync(clients.Sdk, batch)),
-                        () => SessionsPerSecondAsync(sessions, () => EchoLoops.SdkPooledShortAsync(clients.Sdk, batch)),
+                        () => MeasureAsync(pid, async () =>
+                        {
+                            var (mbps, cpu) = await NativeClientAsync(binaries.Client, target, "churn", 1024, sessions).ConfigureAwait(false);
+                            return (mbps / 1024 * 1e6, cpu);
+                        }),
+                        () => MeasureAsync(pid, () => SessionsPerSecondAsync(sessions, () => EchoLoops.HandWrittenShortAsync(clients.HandSdkTransport, batch))),
+                        () => MeasureAsync(pid, () => SessionsPerSecondAsync(sessions, () => EchoLoops.SdkShortAsync(clients.Sdk, batch))),
+                        () => MeasureAsync(pid, () => SessionsPerSecondAsync(sessions, () => EchoLoops.SdkPooledShortAsync(clients.Sdk, batch))),
                     };
                     await RepeatAsync(cell, runs, options.Repetitions, warmUp: true).ConfigureAwait(false);
                     cells.Add(cell);
@@ -82,7 +88,53 @@ public static class NativeRun
     /// <summary>Payload per throughput run: a fraction of a second per client here.</summary>
     private static long BytesPerRun(int batchSize) => batchSize <= 4096 ? 8L << 20 : 96L << 20;
 
-    private static async Task RepeatAsync(Cell cell, Func<Task<double>>[] runs, int repetitions, bool warmUp)
+    /// <summary>One run: its figure, the engine's CPU (this process's, or the native client's own) and the worker's, in seconds.</summary>
+    private readonly record struct Sample(double Value, double EngineCpu, double WorkerCpu);
+
+    private static async Task<Sample> MeasureAsync(int workerPid, Func<Task<double>> run) =>
+        await MeasureAsync(workerPid, async () => (await run().ConfigureAwait(false), (double?)null)).ConfigureAwait(false);
+
+    private static async Task<Sample> MeasureAsync(int workerPid, Func<Task<(double Value, double? OwnCpu)>> run)
+    {
+        var worker = RunTime(workerPid);
+        var engine = RunTime(Environment.ProcessId);
+        var (value, ownCpu) = await run().ConfigureAwait(false);
+        var engineCpu = ownCpu ?? RunTime(Environment.ProcessId) - engine;
+        return new Sample(value, engineCpu, RunTime(workerPid) - worker);
+    }
+
+    /// <summary>
+    /// Seconds a process's threads ran on a CPU, summed from <c>/proc/&lt;pid&gt;/task/*/schedstat</c>
+    /// (nanoseconds, where <c>/proc/&lt;pid&gt;/stat</c> counts 10 ms ticks); exited threads are not
+    /// counted, so it is meant for deltas over a run of long-lived threads.
+    /// </summary>
+    private static double RunTime(int pid)
+    {
+        long nanos = 0;
+        try
+        {
+            foreach (var task in Directory.EnumerateDirectories($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/task"))
+            {
+                try
+                {
+                    var text = File.ReadAllText(Path.Combine(task, "schedstat"));
+                    nanos += long.Parse(text.AsSpan(0, text.IndexOf(' ')), CultureInfo.InvariantCulture);
+                }
+                catch (IOException)
+                {
+                    // The thread exited meanwhile.
+                }
+            }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return ProcStatus.CpuTime(pid).TotalSeconds;
+        }
+
+        return nanos / 1e9;
+    }
+
+    private static async Task RepeatAsync(Cell cell, Func<Task<Sample>>[] runs, int repetitions, bool warmUp)
     {
         if (warmUp)
         {
@@ -94,7 +146,7 @@ public static class NativeRun
 
         for (var rep = 0; rep < repetitions; rep++)
         {
-            var values = new double[runs.Length];
+            var values = new Sample[runs.Length];
             for (var i = 0; i < runs.Length; i++)
             {
                 values[i] = await runs[i]().ConfigureAwait(false);
@@ -126,7 +178,7 @@ public static class NativeRun
     }
 
     /// <summary>Runs the native client; its own clock times the measured part (not its start or connect). MB/s of payload.</summary>
-    private static async Task<double> NativeClientAsync(string client, string target, string mode, int size, long count)
+    private static async Task<(double Value, double? OwnCpu)> NativeClientAsync(string client, string target, string mode, int size, long count)
     {
         var info = new ProcessStartInfo(client) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var argument in new[] { target, mode, size.ToString(CultureInfo.InvariantCulture), count.ToString(CultureInfo.InvariantCulture) })
@@ -144,7 +196,7 @@ public static class NativeRun
         }
 
         var fields = (await output.ConfigureAwait(false)).Trim().Split(' ').Select(f => f.Split('=')).ToDictionary(f => f[0], f => double.Parse(f[1], CultureInfo.InvariantCulture));
-        return fields["bytes"] / fields["seconds"] / 1e6;
+        return (fields["bytes"] / fields["seconds"] / 1e6, fields["cpu"]);
     }
 
     private static string ToMarkdown(List<Cell> cells, string command, int repetitions, string load)
@@ -161,14 +213,33 @@ public static class NativeRun
             text.AppendLine(cell.Row());
         }
 
+        text.AppendLine();
+        text.AppendLine("CPU per MiB echoed (throughput) or per session (churn), in microseconds, medians: the engine (this process for the .NET clients, the native client's own) / the worker.");
+        text.AppendLine();
+        text.AppendLine("| transport | worker | batch | native C++ | hand-written .NET | SDK | SDK pooled | raw HTTP/2 |");
+        text.AppendLine("|---|---|---|---:|---:|---:|---:|---:|");
+        foreach (var cell in cells)
+        {
+            text.AppendLine(cell.CpuRow());
+        }
+
         return text.ToString();
     }
 
-    private sealed class Cell(BenchTransport transport, string worker, string batch, string unit)
+    private sealed class Cell(BenchTransport transport, string worker, string batch, string unit, double unitsPerRun)
     {
-        private readonly List<double[]> _repetitions = [];
+        private readonly List<Sample[]> _repetitions = [];
 
-        public void Add(double[] values) => _repetitions.Add(values);
+        public void Add(Sample[] values) => _repetitions.Add(values);
+
+        public string CpuRow()
+        {
+            var columns = _repetitions[0].Length;
+            string Cpu(int i) => i < columns
+                ? Format.Number(Stats.Median(_repetitions.Select(r => r[i].EngineCpu * 1e6 / unitsPerRun)), "0") + " / " + Format.Number(Stats.Median(_repetitions.Select(r => r[i].WorkerCpu * 1e6 / unitsPerRun)), "0")
+                : "—";
+            return $"| {transport.ToString().ToLowerInvariant()} | {worker} | {BatchLabel} | {Cpu(0)} | {Cpu(1)} | {Cpu(2)} | {Cpu(3)} | {Cpu(4)} |";
+        }
 
         public string Summary() => $"{transport.ToString().ToLowerInvariant()} {worker} {BatchLabel} ({unit}): " +
             string.Join(", ", Enumerable.Range(0, _repetitions[0].Length).Select(i => $"{Clients[i]} {Format.Number(Median(i), "0.0")}"));
@@ -184,11 +255,11 @@ public static class NativeRun
 
         private string BatchLabel => batch == "churn" ? "sessions (open, Init, 1 KiB, Finish)" : Format.Size(int.Parse(batch, CultureInfo.InvariantCulture));
 
-        private double Median(int i) => Stats.Median(_repetitions.Select(r => r[i]));
+        private double Median(int i) => Stats.Median(_repetitions.Select(r => r[i].Value));
 
         private string RatioText(int a, int b)
         {
-            var ratios = _repetitions.Select(r => r[a] / r[b]).ToArray();
+            var ratios = _repetitions.Select(r => r[a].Value / r[b].Value).ToArray();
             return $"{Format.Number(Stats.Median(ratios), "0.00")} ({Format.Number(Stats.Percentile(ratios, 25), "0.00")}-{Format.Number(Stats.Percentile(ratios, 75), "0.00")})";
         }
     }

@@ -6,8 +6,10 @@
 //   echo_client <target> churn <batch bytes> <sessions>
 //     sessions one after another: Init, one batch, Finish, the echo, FinishResponse, end of stream.
 // A warm-up session runs first. Prints one line: "seconds=<s> bytes=<echoed bytes> units=<batches
-// or sessions>" (time measured around the measured part only, not the process start).
+// or sessions> cpu=<user + system seconds of this process>" (time and CPU measured around the
+// measured part only, not the process start).
 #include <chrono>
+#include <sys/resource.h>
 #include <cstdlib>
 #include <iostream>
 #include <memory>
@@ -79,6 +81,12 @@ uint64_t Session(w::UdfWorker::Stub& stub, const w::UdfRequest& data, uint64_t c
   return bytes;
 }
 
+double CpuSeconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_utime.tv_sec + usage.ru_stime.tv_sec + (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -98,6 +106,7 @@ int main(int argc, char** argv) {
 
   Session(*stub, data, 1);  // warm-up: connect, first stream
   uint64_t bytes = 0;
+  const double cpu_start = CpuSeconds();
   const auto start = std::chrono::steady_clock::now();
   if (mode == "throughput") {
     bytes = Session(*stub, data, count);
@@ -107,6 +116,7 @@ int main(int argc, char** argv) {
     Fail("unknown mode " + mode);
   }
   const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
-  std::cout << "seconds=" << elapsed.count() << " bytes=" << bytes << " units=" << count << std::endl;
+  const double cpu = CpuSeconds() - cpu_start;
+  std::cout << "seconds=" << elapsed.count() << " bytes=" << bytes << " units=" << count << " cpu=" << cpu << std::endl;
   return 0;
 }
