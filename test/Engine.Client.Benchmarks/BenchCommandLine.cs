@@ -96,7 +96,7 @@ public static class BenchCommandLine
           --sizes <list>         batch sizes, e.g. 1k,64k,1m,4m (default)
           --soak-bytes <size>    data through the one session (default 4g)
           --soak-sizes <list>    batch sizes of the one-session run (default 1m,4m)
-          --soak-client <c>      soak mode only: sdk (default) or hand
+          --soak-client <c>      soak mode only: sdk (default), pooled (SDK, pooled output) or hand
           --skip-throughput, --skip-churn, --skip-soak
           --side <side>          transport sweep: client, worker or all settings (default all)
           --seeds <n>            fuzz: seeds to run (default 5000)
@@ -143,7 +143,7 @@ public static class BenchCommandLine
                     "--skip-churn" => options with { SkipChurn = true },
                     "--skip-soak" => options with { SkipSoak = true },
                     "--out" => options with { OutputDirectory = Value() },
-                    "--soak-client" => options with { SoakClient = Value() switch { "sdk" => Variant.Sdk, "hand" => Variant.HandSdkTransport, var other => throw new FormatException($"--soak-client takes sdk or hand, not '{other}'.") } },
+                    "--soak-client" => options with { SoakClient = Value() switch { "sdk" => Variant.Sdk, "pooled" => Variant.SdkPooled, "hand" => Variant.HandSdkTransport, var other => throw new FormatException($"--soak-client takes sdk, pooled or hand, not '{other}'.") } },
                     "--side" => options with { SweepSide = ParseSide(Value()) },
                     "--seeds" => options with { FuzzSeeds = int.Parse(Value(), CultureInfo.InvariantCulture) },
                     "--first-seed" => options with { FuzzFirstSeed = int.Parse(Value(), CultureInfo.InvariantCulture) },
