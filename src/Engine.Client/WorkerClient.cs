@@ -29,6 +29,7 @@ public sealed class WorkerClient : WorkerSessionSource
     private readonly CallInvoker _invoker;
     private readonly WorkerClientOptions _options;
     private readonly ManageClient _manage;
+    private SessionTelemetry? _sessionTelemetry;
     private int _disposed;
 
     private WorkerClient(WorkerAddress? address, GrpcChannel? channel, CallInvoker invoker, string name, WorkerClientOptions options)
@@ -91,6 +92,10 @@ public sealed class WorkerClient : WorkerSessionSource
     public override ValueTask<WorkerSession> OpenSessionAsync(SessionOptions? options = null, CancellationToken cancellationToken = default) =>
         ValueTask.FromResult(OpenSession(options, lease: null));
 
+    /// <summary>The meters and tags of this client's sessions: the same for all of them, so built once.</summary>
+    private SessionTelemetry SessionTelemetry() =>
+        Volatile.Read(ref _sessionTelemetry) ?? Interlocked.CompareExchange(ref _sessionTelemetry, new SessionTelemetry(EngineClientTelemetry.For(_options.MeterFactory), _options.PoolName), null) ?? _sessionTelemetry!;
+
     internal WorkerSession OpenSession(SessionOptions? options, ISessionLease? lease, Activity? started = null)
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
@@ -102,7 +107,7 @@ public sealed class WorkerClient : WorkerSessionSource
             _options.TimeProvider,
             _options.LoggerFactory,
             lease,
-            new SessionTelemetry(EngineClientTelemetry.For(_options.MeterFactory), _options.PoolName) { Started = started });
+            started is null ? SessionTelemetry() : new SessionTelemetry(EngineClientTelemetry.For(_options.MeterFactory), _options.PoolName) { Started = started });
     }
 
     /// <summary>

@@ -72,6 +72,12 @@ public static class BenchCommandLine
                        writes JSON and Markdown results
           throughput   throughput only
           churn        session churn only
+          alloc-profile  what a short session allocates, by type (the runtime's allocation sampling),
+                       SDK then hand-written, against the reference worker
+          native       the native gRPC C++ echo client, the hand-written .NET loop, the SDK (plain and
+                       pooled output) and the raw HTTP/2 ceiling against the native C++ echo worker and
+                       the reference worker: every figure as ratios to native and to hand-written
+                       (builds Native/ with g++; needs libgrpc++-dev and protobuf-compiler-grpc)
           soak         the one-session memory run only (normally started by e2e in a fresh process)
           transport    the transport settings sweep (windows, socket buffers, Kestrel limits)
           fuzz         seeded sessions of the reference worker's fuzz format, each checked against its
@@ -93,7 +99,7 @@ public static class BenchCommandLine
           --sizes <list>         batch sizes, e.g. 1k,64k,1m,4m (default)
           --soak-bytes <size>    data through the one session (default 4g)
           --soak-sizes <list>    batch sizes of the one-session run (default 1m,4m)
-          --soak-client <c>      soak mode only: sdk (default) or hand
+          --soak-client <c>      soak mode only: sdk (default), pooled (SDK, pooled output) or hand
           --skip-throughput, --skip-churn, --skip-soak
           --side <side>          transport sweep: client, worker or all settings (default all)
           --seeds <n>            fuzz: seeds to run (default 5000)
@@ -140,7 +146,7 @@ public static class BenchCommandLine
                     "--skip-churn" => options with { SkipChurn = true },
                     "--skip-soak" => options with { SkipSoak = true },
                     "--out" => options with { OutputDirectory = Value() },
-                    "--soak-client" => options with { SoakClient = Value() switch { "sdk" => Variant.Sdk, "hand" => Variant.HandSdkTransport, var other => throw new FormatException($"--soak-client takes sdk or hand, not '{other}'.") } },
+                    "--soak-client" => options with { SoakClient = Value() switch { "sdk" => Variant.Sdk, "pooled" => Variant.SdkPooled, "hand" => Variant.HandSdkTransport, var other => throw new FormatException($"--soak-client takes sdk, pooled or hand, not '{other}'.") } },
                     "--side" => options with { SweepSide = ParseSide(Value()) },
                     "--seeds" => options with { FuzzSeeds = int.Parse(Value(), CultureInfo.InvariantCulture) },
                     "--first-seed" => options with { FuzzFirstSeed = int.Parse(Value(), CultureInfo.InvariantCulture) },

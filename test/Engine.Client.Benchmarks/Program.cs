@@ -30,6 +30,8 @@ return mode switch
     "e2e" => await Runs.EndToEndAsync(options, command),
     "throughput" => await Runs.ThroughputAsync(options, command),
     "churn" => await Runs.ChurnAsync(options, command),
+    "alloc-profile" => await AllocationProfile.RunAsync(options, Console.Out),
+    "native" => await NativeRun.RunAsync(options, command, Runs.OutputDirectory(options), Console.Out),
     "transport" => await Runs.TransportAsync(options, command),
     "soak" => await Runs.SoakAsync(options),
     "fuzz" => await Runs.FuzzAsync(options, command),

@@ -1,5 +1,7 @@
 using Apache.Arrow;
 using Apache.Arrow.Ipc;
+using Apache.Arrow.Memory;
+using Engine.Client.Transport;
 
 namespace Engine.Client.Arrow;
 
@@ -23,9 +25,14 @@ internal static class ArrowFrameReader
 
         var batches = new List<RecordBatch>(1);
         Schema? schema;
+        var pooled = PooledBuffer.Of(frame);
         try
         {
-            using var reader = new ArrowStreamReader(frame);
+            // A pooled frame is read into buffers the batches own (Apache.Arrow's allocator rules:
+            // disposing a batch returns its buffer), and the frame goes back to the pool at once.
+            using var reader = pooled is null
+                ? new ArrowStreamReader(frame)
+                : new ArrowStreamReader(pooled.OpenRead(), PooledArrowAllocator.Instance, leaveOpen: false);
             schema = reader.Schema;
             while (schema is not null && reader.ReadNextRecordBatch() is { } batch)
             {
@@ -36,6 +43,10 @@ internal static class ArrowFrameReader
         {
             Dispose(batches);
             throw new InvalidDataException($"is not a valid Arrow IPC stream ({ex.GetType().Name}: {ex.Message})", ex);
+        }
+        finally
+        {
+            ((IDisposable?)pooled)?.Dispose();
         }
 
         return schema is null
@@ -52,5 +63,17 @@ internal static class ArrowFrameReader
         }
 
         batches.Clear();
+    }
+}
+
+/// <summary>Apache.Arrow buffers rented from the shared array pool as <see cref="PooledBuffer"/>s: a disposed batch's buffer refuses access.</summary>
+internal sealed class PooledArrowAllocator : MemoryAllocator
+{
+    public static PooledArrowAllocator Instance { get; } = new();
+
+    protected override System.Buffers.IMemoryOwner<byte> AllocateInternal(int length, out int bytesAllocated)
+    {
+        bytesAllocated = length;
+        return PooledBuffer.Rent(length);
     }
 }

@@ -58,6 +58,18 @@ public sealed class SessionOptions
     /// </summary>
     public int OutputBufferCapacity { get; set; } = 4;
 
+    /// <summary>
+    /// Receive output batches into pooled buffers instead of a new array per batch. Default
+    /// <see langword="false"/>. With it, <see cref="WorkerSession.ProcessPooledAsync(IAsyncEnumerable{ReadOnlyMemory{byte}}, ProcessOptions?, CancellationToken)"/>
+    /// hands out each batch as a <see cref="PooledOutput"/> whose disposal returns its buffer, and
+    /// the Arrow <see cref="WorkerSession.ProcessAsync(IAsyncEnumerable{Apache.Arrow.RecordBatch}, CancellationToken)"/>
+    /// yields record batches that own their buffer (disposing the batch returns it). The
+    /// <see cref="ReadOnlyMemory{T}"/> output of <see cref="WorkerSession.ProcessAsync(IAsyncEnumerable{ReadOnlyMemory{byte}}, CancellationToken)"/>
+    /// works as without it (its batches are never returned to the pool). Large batches gain the most:
+    /// without it every batch of 85,000 bytes or more is a new large-object-heap array.
+    /// </summary>
+    public bool PooledOutput { get; set; }
+
     internal void Validate(int maxSendMessageSize)
     {
         WorkerClientOptions.RequirePositive(InitResponseTimeout, nameof(InitResponseTimeout));

@@ -215,6 +215,7 @@ internal sealed class SessionReader
             // The output ended (failed, cancelled or abandoned): discard, so the terminator can
             // arrive. Counted: a FinishResponse after discarded output is not a success.
             Interlocked.Increment(ref _outputDiscarded);
+            ((IDisposable?)PooledBuffer.Of(memory))?.Dispose();
         }
     }
 

@@ -37,6 +37,10 @@ public sealed partial class WorkerSession : IAsyncDisposable
 {
     private static long s_lastSessionId;
 
+    // One logger per factory, not one per session: creating one costs a type-name string, a lookup
+    // under the factory's lock and a wrapper, on every short session.
+    private static readonly ConditionalWeakTable<ILoggerFactory, ILogger> s_loggers = [];
+
     private readonly string _workerName;
     private readonly CallInvoker _invoker;
     private readonly SessionOptions _options;
@@ -81,7 +85,7 @@ public sealed partial class WorkerSession : IAsyncDisposable
         _options = options.Clone();
         _maxSendMessageSize = maxSendMessageSize;
         _time = timeProvider;
-        _logger = loggerFactory.CreateLogger<WorkerSession>();
+        _logger = s_loggers.GetValue(loggerFactory, static factory => factory.CreateLogger<WorkerSession>());
         _lease = lease;
         _telemetry = telemetry ?? SessionTelemetry.Default;
         _activity = _telemetry.Started;
@@ -219,6 +223,37 @@ public sealed partial class WorkerSession : IAsyncDisposable
         // InitResponse, say), the enumeration surfaces that failure.
         _state.Fire(SessionEvent.ProcessCalled);
         return ReadOutputAsync(input, options, cancellationToken);
+    }
+
+    /// <summary>
+    /// <see cref="ProcessAsync(IAsyncEnumerable{ReadOnlyMemory{byte}}, ProcessOptions?, CancellationToken)"/>
+    /// with output the caller owns and returns: each batch is a <see cref="PooledOutput"/> whose
+    /// <see cref="PooledOutput.Dispose"/> gives its buffer back for a later batch, so a long session
+    /// allocates no array per batch. Open the session with <see cref="SessionOptions.PooledOutput"/>
+    /// for that; without it the batches are the received messages' own arrays and disposing only
+    /// ends access to them.
+    /// </summary>
+    /// <param name="input">The input batches; see <see cref="ProcessAsync(IAsyncEnumerable{ReadOnlyMemory{byte}}, CancellationToken)"/>.</param>
+    /// <param name="options">Per-call options, such as the Finish callback; <see langword="null"/> for defaults.</param>
+    /// <param name="cancellationToken">Cancels the session: Cancel is sent and the enumeration throws <see cref="OperationCanceledException"/>.</param>
+    /// <returns>
+    /// The output batches. The caller owns each one from the moment it is yielded, also after the
+    /// enumeration moves on, and should dispose it once done; reading a disposed batch throws
+    /// <see cref="ObjectDisposedException"/>.
+    /// </returns>
+    /// <exception cref="InvalidOperationException">Init has not succeeded, processing already started, or the session ended.</exception>
+    public IAsyncEnumerable<PooledOutput> ProcessPooledAsync(
+        IAsyncEnumerable<ReadOnlyMemory<byte>> input,
+        ProcessOptions? options = null,
+        CancellationToken cancellationToken = default) =>
+        OwnedAsync(ProcessAsync(input, options, cancellationToken));
+
+    private static async IAsyncEnumerable<PooledOutput> OwnedAsync(IAsyncEnumerable<ReadOnlyMemory<byte>> output)
+    {
+        await foreach (var batch in output.ConfigureAwait(false))
+        {
+            yield return new PooledOutput(PooledBuffer.Adopt(batch));
+        }
     }
 
     /// <summary>
@@ -401,7 +436,7 @@ public sealed partial class WorkerSession : IAsyncDisposable
         AsyncDuplexStreamingCall<UdfRequest, UdfResponse> call;
         try
         {
-            call = _invoker.AsyncDuplexStreamingCall(WireMethods.Execute, null, default);
+            call = _invoker.AsyncDuplexStreamingCall(_options.PooledOutput ? PooledMessages.Execute : WireMethods.Execute, null, default);
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {

@@ -15,6 +15,9 @@ public enum Variant
 
     /// <summary>The hand-written loop over <see cref="GrpcChannel.ForAddress(string, GrpcChannelOptions)"/> with Grpc.Net.Client's defaults.</summary>
     HandGrpcDefaults,
+
+    /// <summary>The SDK with pooled output (<see cref="SessionOptions.PooledOutput"/>, each batch disposed once read); the one-session memory run only.</summary>
+    SdkPooled,
 }
 
 /// <summary>

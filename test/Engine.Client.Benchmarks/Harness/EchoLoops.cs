@@ -50,6 +50,40 @@ public static class EchoLoops
         return Check(new EchoTotals(bytes, batches).With(outcome.Metrics), batch.Length, count);
     }
 
+    /// <summary>One SDK session with pooled output: Init, ProcessPooledAsync over the batches (each disposed once counted), CloseAsync.</summary>
+    public static async Task<EchoTotals> SdkPooledAsync(WorkerClient client, ReadOnlyMemory<byte> batch, long count, CancellationToken cancellationToken = default)
+    {
+        await using var session = await client.OpenSessionAsync(PooledOptions, cancellationToken);
+        await session.InitAsync(new SessionInit(EchoPayload, "echo"), cancellationToken).ConfigureAwait(false);
+        long bytes = 0, batches = 0;
+        await foreach (var output in session.ProcessPooledAsync(new RepeatedInput(batch, count), null, cancellationToken).ConfigureAwait(false))
+        {
+            bytes += output.Length;
+            batches++;
+            output.Dispose();
+        }
+
+        var outcome = await session.CloseAsync(cancellationToken).ConfigureAwait(false);
+        if (outcome.Kind != SessionOutcomeKind.Finished)
+        {
+            throw new InvalidOperationException($"The SDK session ended {outcome.Kind}: {outcome.Exception?.Message}");
+        }
+
+        return Check(new EchoTotals(bytes, batches).With(outcome.Metrics), batch.Length, count);
+    }
+
+    /// <summary>One short session through the SDK with pooled output.</summary>
+    public static async Task SdkPooledShortAsync(WorkerClient client, ReadOnlyMemory<byte> batch, CancellationToken cancellationToken = default)
+    {
+        var totals = await SdkPooledAsync(client, batch, 1, cancellationToken).ConfigureAwait(false);
+        if (totals.Batches != 1)
+        {
+            throw new InvalidOperationException("The worker did not echo the batch.");
+        }
+    }
+
+    private static SessionOptions PooledOptions => new() { PooledOutput = true };
+
     /// <summary>
     /// The hand-written loop on the raw generated client: write Init and wait for the
     /// InitResponse; one task writes the DataRequests then Finish while another reads the

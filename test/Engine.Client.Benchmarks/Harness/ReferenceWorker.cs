@@ -53,20 +53,22 @@ public sealed class ReferenceWorker : IAsyncDisposable
     /// <param name="transport">Where it listens.</param>
     /// <param name="extraArguments">Worker flags added after <c>--id</c> and <c>--connection</c>.</param>
     /// <param name="environment">Environment variables for the worker process (for example GC settings).</param>
+    /// <param name="executable">Another worker with the same command line (the native echo worker); the reference worker when null.</param>
     public static async Task<ReferenceWorker> StartAsync(
         BenchTransport transport,
         IReadOnlyList<string>? extraArguments = null,
-        IReadOnlyDictionary<string, string>? environment = null)
+        IReadOnlyDictionary<string, string>? environment = null,
+        string? executable = null)
     {
-        if (!File.Exists(ExecutablePath))
+        if (!File.Exists(executable ?? ExecutablePath))
         {
-            throw new FileNotFoundException($"The reference worker is not next to the harness at {ExecutablePath}; build the benchmark project first.");
+            throw new FileNotFoundException($"The worker is not at {executable ?? ExecutablePath}; build the benchmark project first.");
         }
 
         var host = await WorkerChildProcess.StartAsync(new WorkerLaunch
         {
-            FileName = ExecutablePath,
-            Name = "The reference worker",
+            FileName = executable ?? ExecutablePath,
+            Name = executable is null ? "The reference worker" : "The native echo worker",
             Id = "bench-" + transport.ToString().ToLowerInvariant(),
             DirectoryPrefix = "ecb-",
             UseTcp = transport == BenchTransport.Tcp,

@@ -72,7 +72,7 @@ public static class SoakRun
             ThroughputSuite.Settle();
             var result = new SoakResult
             {
-                Client = client == Variant.Sdk ? "sdk" : "hand-written",
+                Client = client switch { Variant.Sdk => "sdk", Variant.SdkPooled => "sdk pooled", _ => "hand-written" },
                 Transport = transport.ToString().ToLowerInvariant(),
                 BatchSize = size,
                 Bytes = totals.Bytes,
@@ -101,7 +101,7 @@ public static class SoakRun
         var results = new List<SoakResult>();
         foreach (var size in sizes)
         {
-            foreach (var client in new[] { Variant.Sdk, Variant.HandSdkTransport })
+            foreach (var client in new[] { Variant.Sdk, Variant.SdkPooled, Variant.HandSdkTransport })
             {
                 results.AddRange(await RunInChildAsync(client, transport, size, bytes, log).ConfigureAwait(false));
             }
@@ -110,16 +110,19 @@ public static class SoakRun
         return results;
     }
 
-    private static Task<EchoTotals> RunAsync(ClientSet clients, Variant client, ReadOnlyMemory<byte> batch, long count) => client == Variant.Sdk
-        ? EchoLoops.SdkAsync(clients.Sdk, batch, count)
-        : EchoLoops.HandWrittenAsync(clients.HandSdkTransport, batch, count);
+    private static Task<EchoTotals> RunAsync(ClientSet clients, Variant client, ReadOnlyMemory<byte> batch, long count) => client switch
+    {
+        Variant.Sdk => EchoLoops.SdkAsync(clients.Sdk, batch, count),
+        Variant.SdkPooled => EchoLoops.SdkPooledAsync(clients.Sdk, batch, count),
+        _ => EchoLoops.HandWrittenAsync(clients.HandSdkTransport, batch, count),
+    };
 
     private static async Task<List<SoakResult>> RunInChildAsync(Variant client, BenchTransport transport, int size, long bytes, TextWriter log)
     {
         var info = SelfStartInfo();
         info.ArgumentList.Add("soak");
         info.ArgumentList.Add("--soak-client");
-        info.ArgumentList.Add(client == Variant.Sdk ? "sdk" : "hand");
+        info.ArgumentList.Add(client switch { Variant.Sdk => "sdk", Variant.SdkPooled => "pooled", _ => "hand" });
         info.ArgumentList.Add("--transports");
         info.ArgumentList.Add(transport.ToString().ToLowerInvariant());
         info.ArgumentList.Add("--soak-sizes");
