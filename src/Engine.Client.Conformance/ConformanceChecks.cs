@@ -657,7 +657,7 @@ internal sealed class ConformanceChecks
         stream.Note($"quiet for {ConformanceStream.Seconds(quiet)} with {pings}");
         var expected = $"the echo of batch 0 after the stream was quiet for {ConformanceStream.Seconds(quiet)} with {pings} (the connection must survive the engine's pings)";
         var read = stream.ReadAsync(expected, quiet + Timeout);
-        if (await Task.WhenAny(read, Task.Delay(quiet, _cancellationToken)).ConfigureAwait(false) == read)
+        if (await Task.WhenAny(read, Task.Delay(quiet, KitClock.Time, _cancellationToken)).ConfigureAwait(false) == read)
         {
             var early = await read.ConfigureAwait(false);
             throw stream.Fail(early is null
@@ -796,7 +796,7 @@ internal sealed class ConformanceChecks
         WorkerResponse response;
         try
         {
-            var call = _invoker.AsyncUnaryCall(WireMethods.Manage, null, new CallOptions(deadline: DateTime.UtcNow + Timeout, cancellationToken: _cancellationToken), request);
+            var call = _invoker.AsyncUnaryCall(WireMethods.Manage, null, new CallOptions(deadline: KitClock.Time.GetUtcNow().UtcDateTime + Timeout, cancellationToken: _cancellationToken), request);
             response = await call.ResponseAsync.WaitAsync(Timeout + TimeSpan.FromSeconds(1), _cancellationToken).ConfigureAwait(false);
         }
         catch (TimeoutException)

@@ -67,7 +67,7 @@ internal sealed class ConformanceStream : IDisposable
 
         try
         {
-            await _call.RequestStream.WriteAsync(request).WaitAsync(_timeout).ConfigureAwait(false);
+            await _call.RequestStream.WriteAsync(request).WaitAsync(_timeout, KitClock.Time).ConfigureAwait(false);
         }
         catch (TimeoutException)
         {
@@ -98,7 +98,7 @@ internal sealed class ConformanceStream : IDisposable
         bool more;
         try
         {
-            more = await _call.ResponseStream.MoveNext(CancellationToken.None).WaitAsync(within).ConfigureAwait(false);
+            more = await _call.ResponseStream.MoveNext(CancellationToken.None).WaitAsync(within, KitClock.Time).ConfigureAwait(false);
         }
         catch (TimeoutException)
         {
@@ -278,7 +278,7 @@ internal sealed class ConformanceStream : IDisposable
 
         try
         {
-            await _call.RequestStream.CompleteAsync().WaitAsync(_timeout).ConfigureAwait(false);
+            await _call.RequestStream.CompleteAsync().WaitAsync(_timeout, KitClock.Time).ConfigureAwait(false);
         }
         catch (TimeoutException)
         {

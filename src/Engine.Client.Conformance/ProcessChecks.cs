@@ -46,7 +46,7 @@ internal static class ProcessChecks
         try
         {
             var grace = specification.GracefulTerminationTimeout;
-            var signalled = Stopwatch.GetTimestamp();
+            var signalled = KitClock.Time.GetTimestamp();
             _ = NativeMethods.Kill(worker.ProcessId, NativeMethods.SIGTERM);
             try
             {
@@ -55,7 +55,7 @@ internal static class ProcessChecks
             catch (TimeoutException)
             {
                 throw new ConformanceFailure(
-                    $"expected the worker to exit within its graceful termination timeout ({ConformanceStream.Seconds(grace)}) of SIGTERM, but it was still running after {ConformanceStream.Seconds(Stopwatch.GetElapsedTime(signalled))}",
+                    $"expected the worker to exit within its graceful termination timeout ({ConformanceStream.Seconds(grace)}) of SIGTERM, but it was still running after {ConformanceStream.Seconds(KitClock.Time.GetElapsedTime(signalled))}",
                     [string.Create(CultureInfo.InvariantCulture, $"SIGTERM to pid {worker.ProcessId}")],
                     [Tail(worker.OutputTail)]);
             }

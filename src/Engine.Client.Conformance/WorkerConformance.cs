@@ -253,24 +253,24 @@ public sealed class WorkerConformance : IDisposable, IAsyncDisposable
 
     private static async Task<ConformanceResult> GuardAsync(ConformanceCheck check, Func<Task> run, CancellationToken cancellationToken)
     {
-        var started = Stopwatch.GetTimestamp();
+        var started = KitClock.Time.GetTimestamp();
         var entry = (Check: check, Run: run);
         try
         {
             await entry.Run().ConfigureAwait(false);
-            return new ConformanceResult(entry.Check, ConformanceStatus.Passed, null, Stopwatch.GetElapsedTime(started));
+            return new ConformanceResult(entry.Check, ConformanceStatus.Passed, null, KitClock.Time.GetElapsedTime(started));
         }
         catch (ConformanceFailure failure)
         {
-            return new ConformanceResult(entry.Check, ConformanceStatus.Failed, failure.Message, Stopwatch.GetElapsedTime(started), failure.Sent, failure.Received);
+            return new ConformanceResult(entry.Check, ConformanceStatus.Failed, failure.Message, KitClock.Time.GetElapsedTime(started), failure.Sent, failure.Received);
         }
         catch (ConformanceNotApplicable notApplicable)
         {
-            return new ConformanceResult(entry.Check, ConformanceStatus.NotApplicable, notApplicable.Message, Stopwatch.GetElapsedTime(started), profileKey: notApplicable.ProfileKey);
+            return new ConformanceResult(entry.Check, ConformanceStatus.NotApplicable, notApplicable.Message, KitClock.Time.GetElapsedTime(started), profileKey: notApplicable.ProfileKey);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
-            return new ConformanceResult(entry.Check, ConformanceStatus.Failed, "the run was cancelled before the check ended", Stopwatch.GetElapsedTime(started));
+            return new ConformanceResult(entry.Check, ConformanceStatus.Failed, "the run was cancelled before the check ended", KitClock.Time.GetElapsedTime(started));
         }
         catch (Exception ex)
         {
@@ -280,7 +280,7 @@ public sealed class WorkerConformance : IDisposable, IAsyncDisposable
                 entry.Check,
                 ConformanceStatus.Failed,
                 $"the check could not complete: {ConformanceStream.DescribeError(ex)} ({ex.GetType().Name})",
-                Stopwatch.GetElapsedTime(started));
+                KitClock.Time.GetElapsedTime(started));
         }
     }
 

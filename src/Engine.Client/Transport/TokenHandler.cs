@@ -6,14 +6,14 @@ namespace Engine.Client.Transport;
 /// Adds <c>authorization: Bearer &lt;token&gt;</c> from a <see cref="WorkerTokenProvider"/> to every
 /// HTTP/2 request of the channel, that is to every gRPC call, asking the provider each time.
 /// </summary>
-internal sealed class TokenHandler(WorkerTokenProvider provider, string worker) : DelegatingHandler
+internal sealed class TokenHandler(WorkerTokenProvider provider, string worker, TimeProvider time) : DelegatingHandler
 {
     protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
         string token;
         try
         {
-            token = await provider.GetTokenAsync(cancellationToken).ConfigureAwait(false);
+            token = await provider.GetTokenAsync(time, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {

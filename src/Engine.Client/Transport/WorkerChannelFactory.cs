@@ -16,7 +16,7 @@ internal static class WorkerChannelFactory
 
         var handler = CreateHandler(address, options);
         HttpMessageHandler outer = options.Connection.TokenProvider is { } tokens
-            ? new TokenHandler(tokens, address.ToString()) { InnerHandler = handler }
+            ? new TokenHandler(tokens, address.ToString(), options.TimeProvider) { InnerHandler = handler }
             : handler;
 
         if (address.Transport == WorkerTransport.Tcp && !address.UsesTls && !address.IsLocal)

@@ -72,12 +72,14 @@ public abstract class WorkerTokenProvider
     }
 
     /// <summary>The token for the next call: the cached one while valid, otherwise one refresh shared by concurrent callers.</summary>
-    internal async ValueTask<string> GetTokenAsync(CancellationToken cancellationToken)
+    /// <param name="time">The client's clock, against which expiry times are compared.</param>
+    /// <param name="cancellationToken">Abandons the wait (not a shared refresh).</param>
+    internal async ValueTask<string> GetTokenAsync(TimeProvider time, CancellationToken cancellationToken)
     {
         Task<WorkerAccessToken> refresh;
         lock (_gate)
         {
-            if (_cached is { ExpiresOn: { } expires } cached && DateTimeOffset.UtcNow < expires - RefreshMargin)
+            if (_cached is { ExpiresOn: { } expires } cached && time.GetUtcNow() < expires - RefreshMargin)
             {
                 return cached.Value;
             }
