@@ -161,7 +161,7 @@ public sealed class KubernetesManifestTests
     /// <summary>
     /// The fields the API server requires of the kinds used here (the models do not check them):
     /// a Deployment's selector, template and containers with a name and an image, a Service's
-    /// ports, a Job's template.
+    /// ports, a Job's template, a PersistentVolumeClaim's access modes and storage request.
     /// </summary>
     private static void RequireFields(object item, string file)
     {
@@ -173,6 +173,10 @@ public sealed class KubernetesManifestTests
                 break;
             case V1Job job:
                 RequirePod(job.Spec?.Template, file);
+                break;
+            case V1PersistentVolumeClaim claim:
+                Assert.That(claim.Spec?.AccessModes, Is.Not.Null.And.Not.Empty, $"{file}: PersistentVolumeClaim.spec.accessModes");
+                Assert.That(claim.Spec!.Resources?.Requests?.ContainsKey("storage"), Is.True, $"{file}: PersistentVolumeClaim.spec.resources.requests.storage");
                 break;
             case V1Service service:
                 Assert.That(service.Spec?.Ports, Is.Not.Null.And.Not.Empty, $"{file}: Service.spec.ports");
