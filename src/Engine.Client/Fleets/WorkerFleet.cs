@@ -925,7 +925,7 @@ public sealed class WorkerFleet : WorkerSessionSource
         }
     }
 
-    private async Task HeartbeatOnceAsync(FleetWorker worker, CancellationToken cancellationToken)
+    private async Task HeartbeatOnceAsync(FleetWorker worker, CancellationToken cancellationToken, bool probe = false)
     {
         try
         {
@@ -934,11 +934,11 @@ public sealed class WorkerFleet : WorkerSessionSource
         }
         catch (WorkerTransportException ex)
         {
-            RecordFailure(worker, "missed a heartbeat: " + ex.Message);
+            RecordFailure(worker, "missed a heartbeat: " + ex.Message, probe);
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
-            RecordFailure(worker, "missed a heartbeat: no answer in time");
+            RecordFailure(worker, "missed a heartbeat: no answer in time", probe);
         }
         catch (ObjectDisposedException)
         {
@@ -1027,7 +1027,15 @@ public sealed class WorkerFleet : WorkerSessionSource
     private static string Show(string incarnation) => incarnation.TrimEnd('/');
 
     /// <summary>Counts a failure of <paramref name="worker"/>; ejects it at the threshold, within the fleet's share.</summary>
-    private void RecordFailure(FleetWorker worker, string reason)
+    /// <param name="worker">The worker that failed.</param>
+    /// <param name="reason">Why, for logs.</param>
+    /// <param name="probe">
+    /// The failure is the probe at the end of an ejection: the worker is ejected again whatever the
+    /// clock says. The probe's timer may fire a little before the high-resolution ejection deadline
+    /// (timers tick in milliseconds); without this the worker would stay ejected with no probe left,
+    /// never readmitted.
+    /// </param>
+    private void RecordFailure(FleetWorker worker, string reason, bool probe = false)
     {
         var ejected = false;
         double seconds = 0;
@@ -1047,7 +1055,7 @@ public sealed class WorkerFleet : WorkerSessionSource
             if (worker.Ejected)
             {
                 // A probe after the ejection time failed: ejected again, for longer.
-                if (Time.GetTimestamp() >= worker.EjectedUntil)
+                if (probe || Time.GetTimestamp() >= worker.EjectedUntil)
                 {
                     seconds = EjectLocked(worker);
                     ejected = true;
@@ -1109,7 +1117,7 @@ public sealed class WorkerFleet : WorkerSessionSource
         try
         {
             await Task.Delay(delay, Time, worker.MonitorStop.Token).ConfigureAwait(false);
-            await HeartbeatOnceAsync(worker, worker.MonitorStop.Token).ConfigureAwait(false);
+            await HeartbeatOnceAsync(worker, worker.MonitorStop.Token, probe: true).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {
