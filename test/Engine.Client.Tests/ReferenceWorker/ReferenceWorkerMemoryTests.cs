@@ -90,12 +90,11 @@ public sealed class ReferenceWorkerMemoryTests
         var atEnd = await MetricAsync(client, "working_set_bytes");
 
         // Heartbeats until the working set is back near its baseline, bounded: the condition
-        // decides, the short pause only paces the polling on a loaded machine.
+        // decides; each poll is a real round trip, which paces it.
         var clock = Stopwatch.StartNew();
         var last = atEnd;
         while (last > baseline + Allowance && clock.Elapsed < TimeSpan.FromSeconds(10))
         {
-            await Task.Delay(50);
             last = await MetricAsync(client, "working_set_bytes");
         }
 
@@ -106,7 +105,7 @@ public sealed class ReferenceWorkerMemoryTests
     /// <summary>
     /// How many batches the engine managed to send once the worker stopped taking input. "Stopped"
     /// is a judgment over time: no batch sent for <c>quiet</c> while the worker answered
-    /// heartbeats (real round trips; the short pause only paces the polling). A loaded machine can
+    /// heartbeats (real round trips, which pace the polling). A loaded machine can
     /// only make that verdict come early, which lowers the count: it cannot make a bounded worker
     /// look unbounded.
     /// </summary>
@@ -119,7 +118,6 @@ public sealed class ReferenceWorkerMemoryTests
         var sent = session.Diagnostics.BatchesSent;
         while (sinceChange.Elapsed < quiet && sent < limit && deadline.Elapsed < TaskTimeouts.Default)
         {
-            await Task.Delay(50);
             await client.HeartbeatAsync(TimeSpan.FromSeconds(5)).DefaultTimeout();
             var now = session.Diagnostics.BatchesSent;
             if (now != sent)
