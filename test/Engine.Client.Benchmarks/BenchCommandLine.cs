@@ -87,6 +87,11 @@ public static class BenchCommandLine
           fleet        a WorkerFleet: four workers, one slow, least-loaded against round robin (p50/p99 and
                        the share on the slow worker; --seeds sessions, default 800, --parallel at a time,
                        default 16); then placement cost and memory per worker with 1,000 workers
+          load         engine-client load's engine (Engine.Client.Load) against the short echo session:
+                       the closed model one session at a time against the hand-written and SDK loops
+                       (9 blocks of 5,000 sessions per side in rotating order; --reps blocks, --scale
+                       sessions), with engine CPU and allocations per session; then the open model's
+                       achieved rate at 50 and 200 sessions/s
           worker-memory  the reference worker's RSS under many concurrent 1 MiB echo streams
           micro        BenchmarkDotNet hot paths; the remaining arguments go to BenchmarkDotNet
                        (for example: micro --filter '*Envelope*')

@@ -19,23 +19,17 @@ public static class AllocationProfile
         await using var worker = await ReferenceWorker.StartAsync(options.Transports[0]).ConfigureAwait(false);
         using var clients = ClientSet.Create(worker, 1024);
         var batch = new byte[1024];
-        foreach (var (name, session) in new (string, Func<Task>)[]
+        foreach (var (name, run) in new (string, Func<int, Task>)[]
         {
-            ("SDK", () => EchoLoops.SdkShortAsync(clients.Sdk, batch)),
-            ("hand-written", () => EchoLoops.HandWrittenShortAsync(clients.HandSdkTransport, batch)),
+            ("SDK", n => Repeat(n, () => EchoLoops.SdkShortAsync(clients.Sdk, batch))),
+            ("hand-written", n => Repeat(n, () => EchoLoops.HandWrittenShortAsync(clients.HandSdkTransport, batch))),
+            ("engine-client load --concurrency 1", n => LoadOverheadRun.ClosedAsync(clients.Sdk, batch, n)),
         })
         {
-            for (var i = 0; i < 200; i++)
-            {
-                await session().ConfigureAwait(false);
-            }
-
+            await run(200).ConfigureAwait(false);
             using var sampler = new Sampler();
             var before = GC.GetTotalAllocatedBytes(precise: true);
-            for (var i = 0; i < sessions; i++)
-            {
-                await session().ConfigureAwait(false);
-            }
+            await run(sessions).ConfigureAwait(false);
 
             var perSession = (GC.GetTotalAllocatedBytes(precise: true) - before) / (double)sessions;
             log.WriteLine($"== {name}: {sessions} short sessions, {Format.Number(perSession, "0")} bytes allocated per session (process-wide) ==");
@@ -47,6 +41,14 @@ public static class AllocationProfile
         }
 
         return 0;
+    }
+
+    private static async Task Repeat(int sessions, Func<Task> session)
+    {
+        for (var i = 0; i < sessions; i++)
+        {
+            await session().ConfigureAwait(false);
+        }
     }
 
     private sealed class Sampler : EventListener

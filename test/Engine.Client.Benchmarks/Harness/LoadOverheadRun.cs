@@ -17,49 +17,60 @@ public static class LoadOverheadRun
         await using var worker = await ReferenceWorker.StartAsync(transport).ConfigureAwait(false);
         using var clients = ClientSet.Create(worker, batch.Length);
 
-        // Warm-up: both sides, JIT and connections.
-        for (var i = 0; i < 200; i++)
+        // Warm-up: every side long enough for tiered compilation to settle, and the connections.
+        for (var i = 0; i < 3000; i++)
         {
             await EchoLoops.HandWrittenShortAsync(clients.HandSdkTransport, batch).ConfigureAwait(false);
+            await EchoLoops.SdkShortAsync(clients.Sdk, batch).ConfigureAwait(false);
         }
 
-        await ClosedAsync(clients.Sdk, batch, 200).ConfigureAwait(false);
+        await ClosedAsync(clients.Sdk, batch, 3000).ConfigureAwait(false);
 
+        // The three sides run one after the other in each block, in an order that rotates from
+        // block to block, so that drift on a shared machine does not favour one side.
+        var sides = new (string Name, Func<Task<double>> Run)[]
+        {
+            ("hand-written", () => TimeAsync(sessionsPerBlock, () => EchoLoops.HandWrittenShortAsync(clients.HandSdkTransport, batch))),
+            ("SDK", () => TimeAsync(sessionsPerBlock, () => EchoLoops.SdkShortAsync(clients.Sdk, batch))),
+            ("load", async () =>
+            {
+                var watch = Stopwatch.StartNew();
+                var result = await ClosedAsync(clients.Sdk, batch, sessionsPerBlock).ConfigureAwait(false);
+                var seconds = watch.Elapsed.TotalSeconds;
+                if (result.Sessions.Finished != sessionsPerBlock)
+                {
+                    throw new InvalidOperationException($"load finished {result.Sessions.Finished} of {sessionsPerBlock} sessions.");
+                }
+
+                return seconds;
+            }),
+        };
         var ratios = new List<double>();
         var sdkRatios = new List<double>();
+        var sdkHandRatios = new List<double>();
         for (var block = 0; block < blocks; block++)
         {
-            ThroughputSuite.Settle();
-            var watch = Stopwatch.StartNew();
-            for (var i = 0; i < sessionsPerBlock; i++)
+            var rates = new Dictionary<string, double>();
+            var costs = new Dictionary<string, (double CpuMicros, double Bytes, double WorkItems)>();
+            for (var k = 0; k < sides.Length; k++)
             {
-                await EchoLoops.HandWrittenShortAsync(clients.HandSdkTransport, batch).ConfigureAwait(false);
+                var (name, run) = sides[(block + k) % sides.Length];
+                ThroughputSuite.Settle();
+                var cost = Cost.Start();
+                var seconds = await run().ConfigureAwait(false);
+                costs[name] = cost.Per(sessionsPerBlock);
+                rates[name] = sessionsPerBlock / seconds;
             }
 
-            var handRate = sessionsPerBlock / watch.Elapsed.TotalSeconds;
-            ThroughputSuite.Settle();
-            watch.Restart();
-            for (var i = 0; i < sessionsPerBlock; i++)
-            {
-                await EchoLoops.SdkShortAsync(clients.Sdk, batch).ConfigureAwait(false);
-            }
-
-            var sdkRate = sessionsPerBlock / watch.Elapsed.TotalSeconds;
-            ThroughputSuite.Settle();
-            watch.Restart();
-            var result = await ClosedAsync(clients.Sdk, batch, sessionsPerBlock).ConfigureAwait(false);
-            var loadRate = sessionsPerBlock / watch.Elapsed.TotalSeconds;
-            if (result.Sessions.Finished != sessionsPerBlock)
-            {
-                throw new InvalidOperationException($"load finished {result.Sessions.Finished} of {sessionsPerBlock} sessions.");
-            }
-
+            double loadRate = rates["load"], handRate = rates["hand-written"], sdkRate = rates["SDK"];
             ratios.Add(loadRate / handRate);
             sdkRatios.Add(loadRate / sdkRate);
-            log.WriteLine($"  block {block + 1}: load --concurrency 1 {loadRate,7:0} sessions/s  hand-written loop {handRate,7:0}  SDK loop {sdkRate,7:0}  load/hand {loadRate / handRate:0.000}  load/sdk {loadRate / sdkRate:0.000}");
+            sdkHandRatios.Add(sdkRate / handRate);
+            log.WriteLine($"  block {block + 1}: load --concurrency 1 {loadRate,7:0} sessions/s  hand-written loop {handRate,7:0}  SDK loop {sdkRate,7:0}  load/hand {loadRate / handRate:0.000}  load/sdk {loadRate / sdkRate:0.000}  sdk/hand {sdkRate / handRate:0.000}");
+            log.WriteLine($"    engine CPU per session: load {costs["load"].CpuMicros:0} us, hand-written {costs["hand-written"].CpuMicros:0} us, SDK {costs["SDK"].CpuMicros:0} us; allocated per session: load {costs["load"].Bytes:0} B, hand-written {costs["hand-written"].Bytes:0} B, SDK {costs["SDK"].Bytes:0} B");
         }
 
-        log.WriteLine($"closed model, one session at a time: load / hand-written = {Stats.Median(ratios):0.000}, load / SDK loop = {Stats.Median(sdkRatios):0.000} (medians of {blocks} blocks of {sessionsPerBlock} sessions)");
+        log.WriteLine($"closed model, one session at a time: load / hand-written = {Stats.Median(ratios):0.000} ({ratios.Min():0.000}-{ratios.Max():0.000}), load / SDK loop = {Stats.Median(sdkRatios):0.000} ({sdkRatios.Min():0.000}-{sdkRatios.Max():0.000}), SDK loop / hand-written = {Stats.Median(sdkHandRatios):0.000} (medians of {blocks} blocks of {sessionsPerBlock} sessions per side)");
 
         foreach (var rate in new[] { 50.0, 200.0 })
         {
@@ -74,7 +85,29 @@ public static class LoadOverheadRun
         return 0;
     }
 
-    private static Task<LoadResult> ClosedAsync(WorkerClient client, byte[] batch, int sessions)
+    /// <summary>This process's CPU time and allocations since <see cref="Start"/>.</summary>
+    private readonly record struct Cost(TimeSpan Cpu, long Allocated, long WorkItems)
+    {
+        public static Cost Start() => new(Process.GetCurrentProcess().TotalProcessorTime, GC.GetTotalAllocatedBytes(precise: true), ThreadPool.CompletedWorkItemCount);
+
+        public (double CpuMicros, double Bytes, double WorkItems) Per(int sessions) =>
+            ((Process.GetCurrentProcess().TotalProcessorTime - Cpu).TotalMicroseconds / sessions,
+             (GC.GetTotalAllocatedBytes(precise: true) - Allocated) / (double)sessions,
+             (ThreadPool.CompletedWorkItemCount - WorkItems) / (double)sessions);
+    }
+
+    private static async Task<double> TimeAsync(int sessions, Func<Task> session)
+    {
+        var watch = Stopwatch.StartNew();
+        for (var i = 0; i < sessions; i++)
+        {
+            await session().ConfigureAwait(false);
+        }
+
+        return watch.Elapsed.TotalSeconds;
+    }
+
+    internal static Task<LoadResult> ClosedAsync(WorkerClient client, byte[] batch, int sessions)
     {
         var options = Options(batch, LoadModelKind.Closed, 1);
         options.Sessions = sessions;
