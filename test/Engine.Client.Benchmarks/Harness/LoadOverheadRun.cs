@@ -67,7 +67,7 @@ public static class LoadOverheadRun
             sdkRatios.Add(loadRate / sdkRate);
             sdkHandRatios.Add(sdkRate / handRate);
             log.WriteLine($"  block {block + 1}: load --concurrency 1 {loadRate,7:0} sessions/s  hand-written loop {handRate,7:0}  SDK loop {sdkRate,7:0}  load/hand {loadRate / handRate:0.000}  load/sdk {loadRate / sdkRate:0.000}  sdk/hand {sdkRate / handRate:0.000}");
-            log.WriteLine($"    engine CPU per session: load {costs["load"].CpuMicros:0} us, hand-written {costs["hand-written"].CpuMicros:0} us, SDK {costs["SDK"].CpuMicros:0} us; allocated per session: load {costs["load"].Bytes:0} B, hand-written {costs["hand-written"].Bytes:0} B, SDK {costs["SDK"].Bytes:0} B");
+            log.WriteLine($"    engine CPU per session: load {costs["load"].CpuMicros:0} us, hand-written {costs["hand-written"].CpuMicros:0} us, SDK {costs["SDK"].CpuMicros:0} us; allocated per session: load {costs["load"].Bytes:0} B, hand-written {costs["hand-written"].Bytes:0} B, SDK {costs["SDK"].Bytes:0} B; thread-pool work items per session: load {costs["load"].WorkItems:0.0}, hand-written {costs["hand-written"].WorkItems:0.0}, SDK {costs["SDK"].WorkItems:0.0}");
         }
 
         log.WriteLine($"closed model, one session at a time: load / hand-written = {Stats.Median(ratios):0.000} ({ratios.Min():0.000}-{ratios.Max():0.000}), load / SDK loop = {Stats.Median(sdkRatios):0.000} ({sdkRatios.Min():0.000}-{sdkRatios.Max():0.000}), SDK loop / hand-written = {Stats.Median(sdkHandRatios):0.000} (medians of {blocks} blocks of {sessionsPerBlock} sessions per side)");
