@@ -1,6 +1,7 @@
 using Engine.Client.Protocol;
 using Engine.Client.Tests.Infrastructure;
 using Engine.Client.Tests.ReferenceWorker;
+using Microsoft.Extensions.Time.Testing;
 using static Engine.Client.Tests.Fleets.FleetTestSupport;
 
 namespace Engine.Client.Tests.Fleets;
@@ -243,5 +244,45 @@ public sealed class FleetHealthTests
         var call = await registry.NextCallAsync();
         Assert.That(call.Received.Any(ScriptedStream.IsInit));
         await call.Aborted.DefaultTimeout();
+    }
+
+    [Test]
+    public async Task A_failed_probe_ejects_again_even_when_its_timer_fired_before_the_ejection_deadline()
+    {
+        // Real timers tick in milliseconds while the ejection deadline is high-resolution: the probe
+        // may run a little before the deadline. A failed probe must eject again (and schedule the
+        // next probe) whatever the clock says, or the worker stays ejected, never probed again.
+        var time = new EarlyTimers();
+        await using var fleet = WorkerFleet.Create([DeadAddress()], Options(o =>
+        {
+            o.TimeProvider = time;
+            o.FailuresToEject = 1;
+            o.MaxEjectedShare = 1.0;
+            o.BaseEjectionTime = TimeSpan.FromSeconds(10);
+            o.MaxEjectionTime = TimeSpan.FromMinutes(1);
+            o.HeartbeatInterval = TimeSpan.FromHours(1);
+        }));
+        var first = WaitForWorker(fleet, w => w.State == FleetWorkerState.Ejected && w.Ejections == 1);
+        await fleet.HeartbeatAllAsync().DefaultTimeout();
+        await first.DefaultTimeout();
+
+        var second = WaitForWorker(fleet, w => w.Ejections == 2);
+        time.Advance(TimeSpan.FromSeconds(10) - EarlyTimers.Early);
+        var again = await second.DefaultTimeout();
+        Assert.That(again.State, Is.EqualTo(FleetWorkerState.Ejected));
+
+        // And the next probe is armed: twice the base time later (minus the early tick) it runs and fails again.
+        var third = WaitForWorker(fleet, w => w.Ejections == 3);
+        time.Advance(TimeSpan.FromSeconds(20) - EarlyTimers.Early);
+        Assert.That((await third.DefaultTimeout()).State, Is.EqualTo(FleetWorkerState.Ejected));
+    }
+
+    /// <summary>A fake clock whose timers fire a millisecond before they are due, as millisecond timers may against a high-resolution deadline.</summary>
+    private sealed class EarlyTimers : FakeTimeProvider
+    {
+        public static readonly TimeSpan Early = TimeSpan.FromMilliseconds(1);
+
+        public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period) =>
+            base.CreateTimer(callback, state, dueTime > Early ? dueTime - Early : dueTime, period);
     }
 }
