@@ -41,7 +41,12 @@ public abstract class WorkerTokenProvider
     /// <returns>The token; its value must not be empty.</returns>
     protected abstract ValueTask<WorkerAccessToken> AcquireTokenAsync(CancellationToken cancellationToken);
 
-    /// <summary>A provider that reads the token from <paramref name="path"/>, again whenever the file changes (its size or last write time), with surrounding whitespace trimmed.</summary>
+    /// <summary>
+    /// A provider that reads the token from <paramref name="path"/> (following symbolic links), with
+    /// surrounding whitespace trimmed, again whenever the file changes: its target, size or last
+    /// write time, and on every call while the last write is less than 2 s old (a same-size rewrite
+    /// within one file-system time tick is not missed).
+    /// </summary>
     /// <param name="path">The token file; it must exist when a call is made.</param>
     public static WorkerTokenProvider FromFile(string path)
     {
@@ -126,8 +131,17 @@ public abstract class WorkerTokenProvider
 
     private sealed class FileTokenProvider(string path) : WorkerTokenProvider
     {
+        /// <summary>
+        /// How much older than the read a file's last write time must be before its stamp alone
+        /// (target, time, size) is trusted: file systems keep write times in ticks (of up to 2 s),
+        /// so a rewrite of the same size within the tick of the last read leaves the stamp
+        /// unchanged. A file written within this window is read again on every call, as git
+        /// re-reads a "racily clean" file.
+        /// </summary>
+        private static readonly TimeSpan RacyWindow = TimeSpan.FromSeconds(2);
+
         private readonly Lock _fileGate = new();
-        private (DateTime WrittenUtc, long Length, string Token)? _last;
+        private (string Target, DateTime WrittenUtc, long Length, string Token)? _last;
 
         protected override ValueTask<WorkerAccessToken> AcquireTokenAsync(CancellationToken cancellationToken)
         {
@@ -141,10 +155,10 @@ public abstract class WorkerTokenProvider
                     throw new FileNotFoundException(null, path);
                 }
 
-                var stamp = (resolved.LastWriteTimeUtc, resolved.Length);
+                var stamp = (resolved.FullName, resolved.LastWriteTimeUtc, resolved.Length);
                 lock (_fileGate)
                 {
-                    if (_last is { } last && last.WrittenUtc == stamp.LastWriteTimeUtc && last.Length == stamp.Length)
+                    if (_last is { } last && last.Target == stamp.FullName && last.WrittenUtc == stamp.LastWriteTimeUtc && last.Length == stamp.Length)
                     {
                         return ValueTask.FromResult(new WorkerAccessToken(last.Token));
                     }
@@ -156,9 +170,11 @@ public abstract class WorkerTokenProvider
                     throw new InvalidOperationException($"The workers' bearer token file {path} is empty.");
                 }
 
+                // The file system's clock, not the client's: write times come from it.
+                var settled = TimeProvider.System.GetUtcNow().UtcDateTime - stamp.LastWriteTimeUtc > RacyWindow;
                 lock (_fileGate)
                 {
-                    _last = (stamp.LastWriteTimeUtc, stamp.Length, token);
+                    _last = settled ? (stamp.FullName, stamp.LastWriteTimeUtc, stamp.Length, token) : null;
                 }
 
                 return ValueTask.FromResult(new WorkerAccessToken(token));

@@ -114,4 +114,33 @@ public sealed class TlsOptionsTests
 
         Assert.That(logs.Entries.Count(e => e.EventId.Id == 380), Is.EqualTo(2), "each client warns once");
     }
+
+    [Test]
+    public async Task A_token_file_rewritten_with_the_same_size_within_one_write_time_tick_is_read_again()
+    {
+        var directory = Directory.CreateTempSubdirectory("token-file-");
+        try
+        {
+            var path = Path.Combine(directory.FullName, "token");
+            File.WriteAllText(path, "aaaa\n");
+            var tick = File.GetLastWriteTimeUtc(path);
+            var provider = WorkerTokenProvider.FromFile(path);
+            Assert.That(await provider.GetTokenAsync(TimeProvider.System, CancellationToken.None).AsTask().DefaultTimeout(), Is.EqualTo("aaaa"));
+
+            // Same size, and the same write time, as a coarse file-system clock would record it.
+            File.WriteAllText(path, "bbbb\n");
+            File.SetLastWriteTimeUtc(path, tick);
+            Assert.That(await provider.GetTokenAsync(TimeProvider.System, CancellationToken.None).AsTask().DefaultTimeout(), Is.EqualTo("bbbb"));
+
+            // A file last written long ago is trusted by its stamp; a rewrite changes the stamp.
+            File.SetLastWriteTimeUtc(path, tick - TimeSpan.FromHours(1));
+            Assert.That(await provider.GetTokenAsync(TimeProvider.System, CancellationToken.None).AsTask().DefaultTimeout(), Is.EqualTo("bbbb"));
+            File.WriteAllText(path, "cccc\n");
+            Assert.That(await provider.GetTokenAsync(TimeProvider.System, CancellationToken.None).AsTask().DefaultTimeout(), Is.EqualTo("cccc"));
+        }
+        finally
+        {
+            directory.Delete(recursive: true);
+        }
+    }
 }
