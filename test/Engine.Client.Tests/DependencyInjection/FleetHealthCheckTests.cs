@@ -125,6 +125,7 @@ public sealed class FleetHealthCheckTests
         {
             o.Addresses.Add(worker.Address);
             o.Fleet.HeartbeatInterval = TimeSpan.FromMilliseconds(200);
+            o.Fleet.HeartbeatTimeout = TimeSpan.FromSeconds(30);
             o.Fleet.FailuresToEject = 1;
             o.Fleet.BaseEjectionTime = TimeSpan.FromMinutes(10);
             o.Fleet.MaxEjectionTime = TimeSpan.FromMinutes(10);
