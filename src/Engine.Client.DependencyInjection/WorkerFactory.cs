@@ -6,17 +6,28 @@ using Microsoft.Extensions.Options;
 
 namespace Engine.Client.DependencyInjection;
 
-/// <summary>Builds the registered pools and clients from their named options.</summary>
+/// <summary>Builds the registered pools, fleets and clients from their named options.</summary>
 internal static class WorkerFactory
 {
     /// <summary>The pool name used in telemetry for the default registration.</summary>
     public const string DefaultPoolName = "default";
+
+    /// <summary>The default of <see cref="WorkerFleetOptions.Name"/>: a fleet left at it takes its registration's name.</summary>
+    public static readonly string DefaultFleetName = new WorkerFleetOptions().Name;
 
     public static WorkerPool CreatePool(IServiceProvider services, string name)
     {
         var options = services.GetRequiredService<IOptionsMonitor<WorkerPoolServiceOptions>>().Get(name);
         var specification = options.Specification ?? WorkerSpecification.Load(options.SpecificationPath!);
         return WorkerPool.Create(specification, options.Pool);
+    }
+
+    public static WorkerFleet CreateFleet(IServiceProvider services, string name)
+    {
+        var options = services.GetRequiredService<IOptionsMonitor<WorkerFleetServiceOptions>>().Get(name);
+        return options.Dns is { } dns
+            ? WorkerFleet.CreateFromDns(dns, options.Fleet)
+            : WorkerFleet.Create(options.Addresses, options.Fleet);
     }
 
     public static WorkerClient CreateClient(IServiceProvider services, string name)
@@ -44,6 +55,30 @@ internal static class WorkerFactory
 
         pool.MeterFactory ??= services.GetService<IMeterFactory>();
         pool.Name ??= name.Length == 0 ? DefaultPoolName : name;
+    }
+
+    public static void FillFromContainer(WorkerFleetServiceOptions options, IServiceProvider services, string name)
+    {
+        if (options.Fleet is not { } fleet)
+        {
+            return;
+        }
+
+        if (fleet.LoggerFactory is NullLoggerFactory && services.GetService<ILoggerFactory>() is { } loggers)
+        {
+            fleet.LoggerFactory = loggers;
+        }
+
+        if (ReferenceEquals(fleet.TimeProvider, TimeProvider.System) && services.GetService<TimeProvider>() is { } time)
+        {
+            fleet.TimeProvider = time;
+        }
+
+        fleet.MeterFactory ??= services.GetService<IMeterFactory>();
+        if (name.Length > 0 && fleet.Name == DefaultFleetName)
+        {
+            fleet.Name = name;
+        }
     }
 
     public static void FillFromContainer(WorkerClientServiceOptions options, IServiceProvider services)

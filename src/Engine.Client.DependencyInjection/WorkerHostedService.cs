@@ -5,12 +5,17 @@ using Microsoft.Extensions.Options;
 namespace Engine.Client.DependencyInjection;
 
 /// <summary>
-/// Starts the pools registered with <see cref="WorkerPoolServiceOptions.StartWithHost"/> as the host
-/// starts, and closes them as it stops. Pools without it are left to first use and the container.
+/// Starts the pools and fleets registered with <see cref="WorkerPoolServiceOptions.StartWithHost"/>
+/// (<see cref="WorkerFleetServiceOptions.StartWithHost"/>) as the host starts, and closes them as it
+/// stops. Those without it are left to first use and the container.
 /// </summary>
-internal sealed class WorkerHostedService(IServiceProvider services, WorkerRegistry registry, IOptionsMonitor<WorkerPoolServiceOptions> options) : IHostedService
+internal sealed class WorkerHostedService(
+    IServiceProvider services,
+    WorkerRegistry registry,
+    IOptionsMonitor<WorkerPoolServiceOptions> options,
+    IOptionsMonitor<WorkerFleetServiceOptions> fleetOptions) : IHostedService
 {
-    private readonly List<WorkerPool> _started = [];
+    private readonly List<WorkerSessionSource> _started = [];
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -29,12 +34,24 @@ internal sealed class WorkerHostedService(IServiceProvider services, WorkerRegis
                 await pool.StartWorkersAsync(settings.WorkersAtStart, cancellationToken).ConfigureAwait(false);
             }
         }
+
+        foreach (var name in registry.Fleets.Order(StringComparer.Ordinal))
+        {
+            if (!fleetOptions.Get(name).StartWithHost)
+            {
+                continue;
+            }
+
+            var fleet = name.Length == 0 ? services.GetRequiredService<WorkerFleet>() : services.GetRequiredKeyedService<WorkerFleet>(name);
+            _started.Add(fleet);
+            await fleet.WaitForWorkersAsync(cancellationToken).ConfigureAwait(false);
+        }
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
-        // Every pool stops at once; the host's shutdown timeout bounds the wait (the container's
-        // disposal then finishes the stop, which is idempotent).
+        // Every pool and fleet stops at once; the host's shutdown timeout bounds the wait (the
+        // container's disposal then finishes the stop, which is idempotent).
         try
         {
             await Task.WhenAll(_started.Select(p => p.DisposeAsync().AsTask())).WaitAsync(cancellationToken).ConfigureAwait(false);

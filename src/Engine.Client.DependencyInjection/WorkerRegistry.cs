@@ -5,5 +5,7 @@ internal sealed class WorkerRegistry
 {
     public HashSet<string> Pools { get; } = new(StringComparer.Ordinal);
 
+    public HashSet<string> Fleets { get; } = new(StringComparer.Ordinal);
+
     public HashSet<string> Clients { get; } = new(StringComparer.Ordinal);
 }

@@ -1,3 +1,4 @@
+using Engine.Client.Fleets;
 using Microsoft.Extensions.Options;
 
 namespace Engine.Client.DependencyInjection;
@@ -88,6 +89,69 @@ internal sealed class WorkerClientServiceOptionsValidator : IValidateOptions<Wor
             catch (ArgumentException ex)
             {
                 failures.Add($"{label}: Client: {ex.Message}");
+            }
+        }
+
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+}
+
+/// <summary>
+/// Checks a fleet registration: one source of workers (each address, or the DNS target, parsed as
+/// the fleet will) and its settings. Each failure names its configuration key.
+/// </summary>
+internal sealed class WorkerFleetServiceOptionsValidator : IValidateOptions<WorkerFleetServiceOptions>
+{
+    public ValidateOptionsResult Validate(string? name, WorkerFleetServiceOptions options)
+    {
+        var label = string.IsNullOrEmpty(name) ? "the default worker fleet" : $"worker fleet '{name}'";
+        var failures = new List<string>();
+        var hasAddresses = options.Addresses.Count > 0;
+        var hasDns = !string.IsNullOrWhiteSpace(options.Dns);
+        if (hasAddresses && hasDns)
+        {
+            failures.Add($"{label}: both Addresses ({options.Addresses.Count}) and Dns ('{options.Dns}') are set; give the workers one way.");
+        }
+        else if (!hasAddresses && !hasDns)
+        {
+            failures.Add(options.Dns is null
+                ? $"{label}: neither Addresses nor Dns is set; give a list of worker addresses or a dns:/// target."
+                : $"{label}: Dns is empty and no Addresses are set; give a list of worker addresses or a dns:/// target.");
+        }
+
+        for (var i = 0; i < options.Addresses.Count; i++)
+        {
+            if (!WorkerAddress.TryParse(options.Addresses[i], out _, out var error))
+            {
+                failures.Add($"{label}: Addresses:{i}: {error}");
+            }
+        }
+
+        if (hasDns)
+        {
+            try
+            {
+                DnsTarget.Parse(options.Dns!);
+            }
+            catch (FormatException ex)
+            {
+                failures.Add($"{label}: Dns: {ex.Message}");
+            }
+        }
+
+        if (options.Fleet is null)
+        {
+            failures.Add($"{label}: Fleet is null.");
+        }
+        else
+        {
+            try
+            {
+                options.Fleet.Validate();
+            }
+            catch (ArgumentException ex)
+            {
+                failures.Add($"{label}: Fleet: {ex.Message}");
             }
         }
 

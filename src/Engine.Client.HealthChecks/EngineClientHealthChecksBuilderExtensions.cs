@@ -4,8 +4,8 @@ using Microsoft.Extensions.Diagnostics.HealthChecks;
 namespace Microsoft.Extensions.DependencyInjection;
 
 /// <summary>
-/// Health checks of the worker pools and clients registered with <c>AddWorkerPool</c> and
-/// <c>AddWorkerClient</c>, for <c>services.AddHealthChecks()</c>.
+/// Health checks of the worker pools, fleets and clients registered with <c>AddWorkerPool</c>,
+/// <c>AddWorkerFleet</c> and <c>AddWorkerClient</c>, for <c>services.AddHealthChecks()</c>.
 /// </summary>
 public static class EngineClientHealthChecksBuilderExtensions
 {
@@ -37,6 +37,46 @@ public static class EngineClientHealthChecksBuilderExtensions
         return builder.Add(new HealthCheckRegistration(
             name ?? $"engine-client-pool-{(key.Length == 0 ? "default" : key)}",
             sp => new WorkerPoolHealthCheck(sp, key),
+            failureStatus,
+            tags));
+    }
+
+    /// <summary>
+    /// Checks a registered <see cref="Engine.Client.WorkerFleet"/> from its workers' states as the fleet
+    /// sees them (<see cref="Engine.Client.WorkerFleet.Workers"/>, what <c>engine-client fleet status</c>
+    /// shows), without heartbeats of its own: <see cref="HealthStatus.Healthy"/> when every worker takes
+    /// sessions and at least <paramref name="minimumHealthyWorkers"/> do;
+    /// <see cref="HealthStatus.Degraded"/> when some workers are ejected or draining while others take
+    /// sessions, fewer than <paramref name="minimumHealthyWorkers"/> take them, or the fleet's last
+    /// DNS resolution failed; <paramref name="failureStatus"/> when no worker takes sessions (every one
+    /// ejected or draining, or none found), or the fleet is closed. The result's data holds the count
+    /// of workers in each state (<c>healthy</c>, <c>ejected</c>, <c>draining</c>),
+    /// <c>sessions_in_flight</c>, <c>ejected_workers</c> (the addresses of the first 10 ejected
+    /// workers, in address order) and <c>resolve_error</c> when the last resolution failed. A DNS
+    /// fleet the check creates is awaited until its first resolution answered.
+    /// </summary>
+    /// <param name="builder">The health checks builder.</param>
+    /// <param name="fleet">The fleet's registration name; <see langword="null"/> or empty for the default fleet.</param>
+    /// <param name="name">The check's name. Default <c>engine-client-fleet-</c> and the fleet's registration name (<c>default</c> for the default fleet).</param>
+    /// <param name="failureStatus">The status reported when the fleet cannot serve. Default <see cref="HealthStatus.Unhealthy"/>.</param>
+    /// <param name="tags">Tags to filter checks by (for example <c>ready</c>).</param>
+    /// <param name="minimumHealthyWorkers">Fewest workers taking sessions for a healthy fleet; fewer (but some) is degraded. Default 1; at least 1.</param>
+    /// <returns>The same builder.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="minimumHealthyWorkers"/> is less than 1.</exception>
+    public static IHealthChecksBuilder AddWorkerFleetCheck(
+        this IHealthChecksBuilder builder,
+        string? fleet = null,
+        string? name = null,
+        HealthStatus? failureStatus = null,
+        IEnumerable<string>? tags = null,
+        int minimumHealthyWorkers = 1)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentOutOfRangeException.ThrowIfLessThan(minimumHealthyWorkers, 1);
+        var key = fleet ?? string.Empty;
+        return builder.Add(new HealthCheckRegistration(
+            name ?? $"engine-client-fleet-{(key.Length == 0 ? "default" : key)}",
+            sp => new WorkerFleetHealthCheck(sp, key, minimumHealthyWorkers),
             failureStatus,
             tags));
     }

@@ -58,6 +58,101 @@ internal sealed class WorkerPoolHealthCheck(IServiceProvider services, string ke
     }
 }
 
+/// <summary>
+/// A fleet's health from its workers' states, as the fleet sees them (<see cref="WorkerFleet.Workers"/>,
+/// what <c>engine-client fleet status</c> shows); heartbeats nothing of its own.
+/// </summary>
+internal sealed class WorkerFleetHealthCheck(IServiceProvider services, string key, int minimumHealthy) : IHealthCheck
+{
+    /// <summary>The most ejected workers' addresses listed in the result's data.</summary>
+    internal const int MaxListedWorkers = 10;
+
+    public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        var fleet = key.Length == 0 ? services.GetRequiredService<WorkerFleet>() : services.GetRequiredKeyedService<WorkerFleet>(key);
+        IReadOnlyList<FleetWorkerInfo> workers;
+        try
+        {
+            // At once for a static list; a DNS fleet created by this check waits for its first answer.
+            workers = await fleet.WaitForWorkersAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (ObjectDisposedException)
+        {
+            return Evaluate(fleet.Name, closed: true, [], resolveError: null, minimumHealthy, context.Registration.FailureStatus);
+        }
+
+        return Evaluate(fleet.Name, closed: false, workers, fleet.ResolveError, minimumHealthy, context.Registration.FailureStatus);
+    }
+
+    /// <summary>The verdict on a snapshot of a fleet.</summary>
+    internal static HealthCheckResult Evaluate(
+        string name,
+        bool closed,
+        IReadOnlyList<FleetWorkerInfo> workers,
+        string? resolveError,
+        int minimumHealthy,
+        HealthStatus failureStatus)
+    {
+        if (closed)
+        {
+            return new HealthCheckResult(failureStatus, $"worker fleet '{name}' is closed");
+        }
+
+        int Count(FleetWorkerState state) => workers.Count(w => w.State == state);
+        var healthy = Count(FleetWorkerState.Healthy);
+        var ejected = Count(FleetWorkerState.Ejected);
+        var draining = Count(FleetWorkerState.Draining);
+        var data = new Dictionary<string, object>(StringComparer.Ordinal)
+        {
+            ["healthy"] = healthy,
+            ["ejected"] = ejected,
+            ["draining"] = draining,
+            ["sessions_in_flight"] = workers.Sum(w => w.SessionsInFlight),
+            ["ejected_workers"] = workers
+                .Where(w => w.State == FleetWorkerState.Ejected)
+                .Select(w => w.Address)
+                .Order(StringComparer.Ordinal)
+                .Take(MaxListedWorkers)
+                .ToArray(),
+        };
+        if (resolveError is not null)
+        {
+            data["resolve_error"] = resolveError;
+        }
+
+        var summary = $"{healthy} of {workers.Count} worker(s) take sessions, {ejected} ejected, {draining} draining";
+        if (workers.Count == 0)
+        {
+            return new HealthCheckResult(
+                failureStatus,
+                resolveError is null ? $"worker fleet '{name}' has no worker" : $"worker fleet '{name}' has no worker: {resolveError}",
+                data: data);
+        }
+
+        if (healthy == 0)
+        {
+            return new HealthCheckResult(failureStatus, $"worker fleet '{name}': no worker takes sessions ({summary})", data: data);
+        }
+
+        if (ejected > 0 || draining > 0)
+        {
+            return HealthCheckResult.Degraded($"worker fleet '{name}': {summary}", data: data);
+        }
+
+        if (healthy < minimumHealthy)
+        {
+            return HealthCheckResult.Degraded($"worker fleet '{name}': {summary}; at least {minimumHealthy} wanted", data: data);
+        }
+
+        if (resolveError is not null)
+        {
+            return HealthCheckResult.Degraded($"worker fleet '{name}': {summary}; its last resolution failed: {resolveError}", data: data);
+        }
+
+        return HealthCheckResult.Healthy($"worker fleet '{name}': {summary}", data);
+    }
+}
+
 /// <summary>A client's worker answers a Manage heartbeat in time.</summary>
 internal sealed class WorkerClientHealthCheck(IServiceProvider services, string key, TimeSpan? timeout) : IHealthCheck
 {

@@ -441,6 +441,10 @@ public sealed class WorkerFleet : WorkerSessionSource
     private void StartResolver()
     {
         _resolver!.Start(OnResolved);
+
+        // A resolver (grpc-dotnet's PollingResolver among them) resolves on Refresh, not on Start:
+        // the first resolution is asked for now, not one ResolveInterval later.
+        RefreshResolver();
         _ = RefreshLoopAsync();
     }
 

@@ -5,7 +5,7 @@ using static Engine.Client.Tests.Fleets.FleetTestSupport;
 
 namespace Engine.Client.Tests.Fleets;
 
-/// <summary>A fleet found through a real DNS server (dnsmasq on a loopback port) whose records change while the fleet runs.</summary>
+/// <summary>A fleet found through a real DNS server (dnsmasq on a loopback port) whose records change while the fleet runs, and through the system resolver.</summary>
 public sealed class FleetDnsTests
 {
     private readonly List<IAsyncDisposable> _owned = [];
@@ -136,6 +136,26 @@ public sealed class FleetDnsTests
         Assert.That(fleet.ResolveError, Does.Contain("workers." + DnsmasqServer.Domain));
         Assert.That(fleet.Workers.Select(w => (w.Address, w.State)), Is.EqualTo(new[] { ("http://127.0.0.1:" + port, FleetWorkerState.Healthy) }));
         Assert.That((await EchoAsync(await fleet.OpenSessionAsync().DefaultTimeout())).Kind, Is.EqualTo(SessionOutcomeKind.Finished));
+    }
+
+    [Test]
+    public async Task A_DNS_fleet_resolves_as_it_is_created_not_one_resolve_interval_later()
+    {
+        // The system resolver (the hosts file's localhost) and a resolve interval far beyond the
+        // test's timeouts: the first resolution must be asked for at creation.
+        var worker = await StartWorkerAsync();
+        await using var fleet = WorkerFleet.CreateFromDns(
+            "dns:///localhost:" + Text(worker.Port!.Value),
+            Options(o =>
+            {
+                o.ResolveInterval = TimeSpan.FromMinutes(10);
+                o.RetryBaseDelay = TimeSpan.FromMilliseconds(10);
+            }));
+
+        var workers = await fleet.WaitForWorkersAsync().DefaultTimeout();
+        Assert.That(workers.Select(w => w.Address), Has.Member(worker.Address));
+        var outcome = await EchoAsync(await fleet.OpenSessionAsync().DefaultTimeout());
+        Assert.That(outcome.Kind, Is.EqualTo(SessionOutcomeKind.Finished), outcome.ToString());
     }
 
     [Test]
