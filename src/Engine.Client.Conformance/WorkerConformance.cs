@@ -228,7 +228,7 @@ public sealed class WorkerConformance : IDisposable, IAsyncDisposable
         WorkerProcessOptions? processOptions = null,
         IProgress<ConformanceResult>? progress = null,
         CancellationToken cancellationToken = default) =>
-        CheckProcessAsync(specification, options: null, processOptions, progress, cancellationToken);
+        CheckProcessAsync(specification, processOptions, progress, options: null, cancellationToken);
 
     /// <summary>
     /// Checks the process contract of the worker <paramref name="specification"/> describes, as
@@ -237,9 +237,9 @@ public sealed class WorkerConformance : IDisposable, IAsyncDisposable
     /// check the worker does not follow ends as <see cref="ConformanceStatus.Failed"/>.
     /// </summary>
     /// <param name="specification">The worker's specification; a check whose transport it does not use (a stale socket file over TCP) is not applicable.</param>
-    /// <param name="options">Run settings (only <see cref="WorkerConformanceOptions.Strict"/> applies to the process checks); <see langword="null"/> uses the defaults (not strict).</param>
     /// <param name="processOptions">Launch settings (socket directory, readiness); <see langword="null"/> uses the defaults.</param>
     /// <param name="progress">Told each result as soon as its check ends; <see langword="null"/> for none.</param>
+    /// <param name="options">Run settings (only <see cref="WorkerConformanceOptions.Strict"/> applies to the process checks); <see langword="null"/> uses the defaults (not strict).</param>
     /// <param name="cancellationToken">Stops the run; the check in progress ends as failed and its worker is stopped.</param>
     /// <returns>One result per process check, in <see cref="ProcessChecks"/> order. Never throws for a misbehaving worker.</returns>
     /// <exception cref="WorkerSpecificationException">The specification is invalid.</exception>
@@ -247,9 +247,9 @@ public sealed class WorkerConformance : IDisposable, IAsyncDisposable
     /// <exception cref="ArgumentException">An option is invalid.</exception>
     public static async Task<IReadOnlyList<ConformanceResult>> CheckProcessAsync(
         WorkerSpecification specification,
+        WorkerProcessOptions? processOptions,
+        IProgress<ConformanceResult>? progress,
         WorkerConformanceOptions? options,
-        WorkerProcessOptions? processOptions = null,
-        IProgress<ConformanceResult>? progress = null,
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(specification);

@@ -86,7 +86,7 @@ internal static class ConformanceCommand
                 var processOptions = new WorkerProcessOptions();
                 if (processIds.Count > 0)
                 {
-                    var processResults = await WorkerConformance.CheckProcessAsync(specification, options, processOptions, progress, context.Signals.Interrupt);
+                    var processResults = await WorkerConformance.CheckProcessAsync(specification, processOptions, progress, options, context.Signals.Interrupt);
                     results.AddRange(processResults.Where(r => processIds.Contains(r.Check.Id, StringComparer.OrdinalIgnoreCase)));
                 }
 

@@ -69,7 +69,7 @@ public sealed class ProcessConformanceTests
         var spec = Spec([ReferenceWorkerProcess.ExecutablePath, "--fault", "reject-unknown-flags"]);
 
         var results = await WorkerConformance.CheckProcessAsync(spec).WaitAsync(TimeSpan.FromSeconds(120));
-        var strict = await WorkerConformance.CheckProcessAsync(spec, new WorkerConformanceOptions { Strict = true }).WaitAsync(TimeSpan.FromSeconds(120));
+        var strict = await WorkerConformance.CheckProcessAsync(spec, processOptions: null, progress: null, new WorkerConformanceOptions { Strict = true }).WaitAsync(TimeSpan.FromSeconds(120));
 
         var warned = results.Where(r => !r.Passed).ToList();
         Assert.That(warned.Select(r => (r.Check.Id, r.Status)), Is.EqualTo(new[] { ("process-unknown-flags", ConformanceStatus.Warning) }), string.Join(System.Environment.NewLine, results));
