@@ -3,13 +3,14 @@ namespace Engine.Client.Conformance;
 /// <summary>One check of the worker contract (docs/conformance.md section C, plus named extras).</summary>
 public sealed class ConformanceCheck
 {
-    internal ConformanceCheck(string id, string description, bool stopsWorker, string rule, string expected)
+    internal ConformanceCheck(string id, string description, bool stopsWorker, string rule, string expected, bool advisory = false)
     {
         Id = id;
         Description = description;
         StopsWorker = stopsWorker;
         Rule = rule;
         Expected = expected;
+        Advisory = advisory;
     }
 
     /// <summary>The stable id: <c>C1</c> to <c>C18</c>, or a name such as <c>payload-crc-mismatch</c>.</summary>
@@ -34,6 +35,15 @@ public sealed class ConformanceCheck
     /// </summary>
     public bool StopsWorker { get; }
 
+    /// <summary>
+    /// True when the check tests a recommendation (a SHOULD of docs/protocol.md, such as
+    /// <c>process-unknown-flags</c> and <c>process-parent-death</c>) rather than a requirement: a
+    /// worker that does not follow it ends as <see cref="ConformanceStatus.Warning"/>, which fails
+    /// no run, unless <see cref="WorkerConformanceOptions.Strict"/> is set (then it ends as
+    /// <see cref="ConformanceStatus.Failed"/>).
+    /// </summary>
+    public bool Advisory { get; }
+
     /// <inheritdoc/>
     public override string ToString() => $"{Id}: {Description}";
 }
@@ -53,6 +63,15 @@ public enum ConformanceStatus
     /// profile key that would enable it. Never a failure.
     /// </summary>
     NotApplicable,
+
+    /// <summary>
+    /// An advisory check (<see cref="ConformanceCheck.Advisory"/>): the worker does not follow a
+    /// recommendation of the protocol. <see cref="ConformanceResult.Message"/>,
+    /// <see cref="ConformanceResult.Sent"/> and <see cref="ConformanceResult.Received"/> say what
+    /// happened, as for a failure, but a warning never fails a run; with
+    /// <see cref="WorkerConformanceOptions.Strict"/> the check ends as <see cref="Failed"/> instead.
+    /// </summary>
+    Warning,
 }
 
 /// <summary>The result of one check.</summary>
@@ -79,26 +98,26 @@ public sealed class ConformanceResult
     /// <summary>The check that ran.</summary>
     public ConformanceCheck Check { get; }
 
-    /// <summary>Passed, failed or not applicable.</summary>
+    /// <summary>Passed, failed, not applicable, or (an advisory check) a warning.</summary>
     public ConformanceStatus Status { get; }
 
     /// <summary><see langword="true"/> when <see cref="Status"/> is <see cref="ConformanceStatus.Passed"/>.</summary>
     public bool Passed => Status == ConformanceStatus.Passed;
 
     /// <summary>
-    /// For a failure: what was expected and what arrived instead. For a check that is not
-    /// applicable: why. <see langword="null"/> when passed.
+    /// For a failure or a warning: what was expected and what arrived instead. For a check that is
+    /// not applicable: why. <see langword="null"/> when passed.
     /// </summary>
     public string? Message { get; }
 
     /// <summary>
-    /// For a failure, the messages the kit sent on the failing call, in order, described by kind and
+    /// For a failure or a warning, the messages the kit sent on the failing call, in order, described by kind and
     /// size (never payload bytes), for example <c>Init(format 'echo', 30-byte payload)</c>; empty
     /// otherwise.
     /// </summary>
     public IReadOnlyList<string> Sent { get; }
 
-    /// <summary>For a failure, the messages the worker sent back on the failing call, in order; empty otherwise.</summary>
+    /// <summary>For a failure or a warning, the messages the worker sent back on the failing call, in order; empty otherwise.</summary>
     public IReadOnlyList<string> Received { get; }
 
     /// <summary>

@@ -203,17 +203,18 @@ public sealed class WorkerConformance : IDisposable, IAsyncDisposable
         RunOneAsync(Find(checkId), cancellationToken);
 
     /// <summary>
-    /// The checks of the process contract that <see cref="CheckProcessAsync"/> runs on workers it
+    /// The checks of the process contract that <c>CheckProcessAsync</c> runs on workers it
     /// launches from a specification: ready within the initialization timeout, a stale socket file
-    /// removed, exit on SIGTERM within the graceful termination timeout.
+    /// removed, exit on SIGTERM within the graceful termination timeout; and two advisory ones
+    /// (<see cref="ConformanceCheck.Advisory"/>): unknown flags ignored, exit when the parent dies.
     /// </summary>
     public static IReadOnlyList<ConformanceCheck> ProcessChecks { get; } = [.. Conformance.ProcessChecks.Catalog.Select(static c => c.Check)];
 
     /// <summary>
     /// Checks the process contract of the worker <paramref name="specification"/> describes: each of
     /// <see cref="ProcessChecks"/> launches its own worker (through <see cref="WorkerProcess"/>, as a
-    /// pool does) and stops it afterwards. Not covered: exiting when the parent dies, and ignoring
-    /// unknown command-line flags.
+    /// pool does) and stops it afterwards. The advisory checks end as
+    /// <see cref="ConformanceStatus.Warning"/> when the worker does not follow them (not strict).
     /// </summary>
     /// <param name="specification">The worker's specification; a check whose transport it does not use (a stale socket file over TCP) is not applicable.</param>
     /// <param name="processOptions">Launch settings (socket directory, readiness); <see langword="null"/> uses the defaults.</param>
@@ -222,25 +223,50 @@ public sealed class WorkerConformance : IDisposable, IAsyncDisposable
     /// <returns>One result per process check, in <see cref="ProcessChecks"/> order. Never throws for a misbehaving worker.</returns>
     /// <exception cref="WorkerSpecificationException">The specification is invalid.</exception>
     /// <exception cref="PlatformNotSupportedException">On Windows (launching needs signals and Unix domain sockets).</exception>
-    public static async Task<IReadOnlyList<ConformanceResult>> CheckProcessAsync(
+    public static Task<IReadOnlyList<ConformanceResult>> CheckProcessAsync(
         WorkerSpecification specification,
         WorkerProcessOptions? processOptions = null,
         IProgress<ConformanceResult>? progress = null,
+        CancellationToken cancellationToken = default) =>
+        CheckProcessAsync(specification, processOptions, progress, options: null, cancellationToken);
+
+    /// <summary>
+    /// Checks the process contract of the worker <paramref name="specification"/> describes, as
+    /// <see cref="CheckProcessAsync(WorkerSpecification, WorkerProcessOptions?, IProgress{ConformanceResult}?, CancellationToken)"/>
+    /// does, with the run's settings: with <see cref="WorkerConformanceOptions.Strict"/> an advisory
+    /// check the worker does not follow ends as <see cref="ConformanceStatus.Failed"/>.
+    /// </summary>
+    /// <param name="specification">The worker's specification; a check whose transport it does not use (a stale socket file over TCP) is not applicable.</param>
+    /// <param name="processOptions">Launch settings (socket directory, readiness); <see langword="null"/> uses the defaults.</param>
+    /// <param name="progress">Told each result as soon as its check ends; <see langword="null"/> for none.</param>
+    /// <param name="options">Run settings (only <see cref="WorkerConformanceOptions.Strict"/> applies to the process checks); <see langword="null"/> uses the defaults (not strict).</param>
+    /// <param name="cancellationToken">Stops the run; the check in progress ends as failed and its worker is stopped.</param>
+    /// <returns>One result per process check, in <see cref="ProcessChecks"/> order. Never throws for a misbehaving worker.</returns>
+    /// <exception cref="WorkerSpecificationException">The specification is invalid.</exception>
+    /// <exception cref="PlatformNotSupportedException">On Windows (launching needs signals and Unix domain sockets).</exception>
+    /// <exception cref="ArgumentException">An option is invalid.</exception>
+    public static async Task<IReadOnlyList<ConformanceResult>> CheckProcessAsync(
+        WorkerSpecification specification,
+        WorkerProcessOptions? processOptions,
+        IProgress<ConformanceResult>? progress,
+        WorkerConformanceOptions? options,
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(specification);
+        var settings = (options ?? new WorkerConformanceOptions()).Clone();
+        settings.Validate();
         if (OperatingSystem.IsWindows())
         {
             throw new PlatformNotSupportedException("Launching worker processes needs Linux or macOS.");
         }
 
         specification.Validate();
-        var options = (processOptions ?? new WorkerProcessOptions()).Clone();
-        options.Validate();
+        var launch = (processOptions ?? new WorkerProcessOptions()).Clone();
+        launch.Validate();
         var results = new List<ConformanceResult>();
         foreach (var (check, run) in Conformance.ProcessChecks.Catalog)
         {
-            var result = await GuardAsync(check, () => run(specification, options, cancellationToken), cancellationToken).ConfigureAwait(false);
+            var result = await GuardAsync(check, () => run(specification, launch, cancellationToken), settings.Strict, cancellationToken).ConfigureAwait(false);
             results.Add(result);
             progress?.Report(result);
         }
@@ -249,10 +275,12 @@ public sealed class WorkerConformance : IDisposable, IAsyncDisposable
     }
 
     private Task<ConformanceResult> RunOneAsync((ConformanceCheck Check, Func<ConformanceChecks, Task> Run) entry, CancellationToken cancellationToken) =>
-        GuardAsync(entry.Check, () => entry.Run(new ConformanceChecks(_invoker, _target, _options, cancellationToken)), cancellationToken);
+        GuardAsync(entry.Check, () => entry.Run(new ConformanceChecks(_invoker, _target, _options, cancellationToken)), _options.Strict, cancellationToken);
 
-    private static async Task<ConformanceResult> GuardAsync(ConformanceCheck check, Func<Task> run, CancellationToken cancellationToken)
+    private static async Task<ConformanceResult> GuardAsync(ConformanceCheck check, Func<Task> run, bool strict, CancellationToken cancellationToken)
     {
+        // An advisory check the worker does not follow is a warning, unless the run is strict.
+        var notFollowed = check.Advisory && !strict ? ConformanceStatus.Warning : ConformanceStatus.Failed;
         var started = KitClock.Time.GetTimestamp();
         var entry = (Check: check, Run: run);
         try
@@ -262,7 +290,7 @@ public sealed class WorkerConformance : IDisposable, IAsyncDisposable
         }
         catch (ConformanceFailure failure)
         {
-            return new ConformanceResult(entry.Check, ConformanceStatus.Failed, failure.Message, KitClock.Time.GetElapsedTime(started), failure.Sent, failure.Received);
+            return new ConformanceResult(entry.Check, notFollowed, failure.Message, KitClock.Time.GetElapsedTime(started), failure.Sent, failure.Received);
         }
         catch (ConformanceNotApplicable notApplicable)
         {
@@ -278,7 +306,7 @@ public sealed class WorkerConformance : IDisposable, IAsyncDisposable
             // check's verdict too: the run goes on with the next check.
             return new ConformanceResult(
                 entry.Check,
-                ConformanceStatus.Failed,
+                notFollowed,
                 $"the check could not complete: {ConformanceStream.DescribeError(ex)} ({ex.GetType().Name})",
                 KitClock.Time.GetElapsedTime(started));
         }

@@ -186,6 +186,14 @@ public sealed class WorkerConformanceOptions
     /// </summary>
     public Action<Init>? ConfigureInit { get; set; }
 
+    /// <summary>
+    /// Whether an advisory check (<see cref="ConformanceCheck.Advisory"/>: a recommendation of the
+    /// protocol, not a requirement) that the worker does not follow ends as
+    /// <see cref="ConformanceStatus.Failed"/>. Default <see langword="false"/>: it ends as
+    /// <see cref="ConformanceStatus.Warning"/>, which fails no run.
+    /// </summary>
+    public bool Strict { get; set; }
+
     /// <summary>The reason sent with Manage Shutdown. Default <c>engine-client conformance check</c>.</summary>
     public string ShutdownReason { get; set; } = "engine-client conformance check";
 

@@ -9,6 +9,11 @@ if (!WorkerArguments.TryParse(args, out var arguments, out var error))
     return 2;
 }
 
+if (arguments.IgnoredArguments.Count > 0)
+{
+    await Console.Error.WriteLineAsync("Engine.ReferenceWorker: ignoring unknown arguments: " + string.Join(", ", arguments.IgnoredArguments)).ConfigureAwait(false);
+}
+
 if (arguments.HelpRequested)
 {
     await Console.Out.WriteLineAsync(WorkerArguments.Usage).ConfigureAwait(false);

@@ -20,7 +20,7 @@ internal static class ConformanceCommand
         var worker = CommonOptions.Worker(required: false, "The worker's address: unix:///path/to/socket or http://host:port. Give this or --spec.");
         var spec = new Option<string?>("--spec")
         {
-            Description = "A worker specification file: the kit launches the worker itself, checks its process contract (process-ready, process-stale-socket, process-sigterm, each on a worker of its own), then runs the protocol checks on one more worker and stops it. Give this or --worker.",
+            Description = "A worker specification file: the kit launches the worker itself, checks its process contract (process-ready, process-stale-socket, process-sigterm, and the advisory process-unknown-flags and process-parent-death, each on a worker of its own), then runs the protocol checks on one more worker and stops it. Give this or --worker.",
             HelpName = "file",
         };
         var check = new Option<string[]>("--check")
@@ -41,9 +41,13 @@ internal static class ConformanceCommand
             Description = "Also write the results as JUnit XML (one testcase per check) to this file, for CI systems.",
             HelpName = "file",
         };
-        var command = new Command("conformance", "Check that a worker follows the worker side of the protocol: a line per check. Exit 0 no check failed (passed or not applicable), 1 a check failed, 2 bad usage (unknown check, unreadable profile or specification, unwritable report), 3 the worker is unreachable or could not be launched, 130 interrupted.")
+        var strict = new Option<bool>("--strict")
         {
-            worker, spec, check, timeout, keepAlive, json, profile, junit,
+            Description = "Advisory checks (recommendations of the protocol, not requirements: process-unknown-flags, process-parent-death) fail the run when the worker does not follow them. Without it they are reported as warnings and never change the exit code.",
+        };
+        var command = new Command("conformance", "Check that a worker follows the worker side of the protocol: a line per check. Exit 0 no check failed (passed, not applicable, or an advisory warning), 1 a check failed (with --strict, also an advisory one), 2 bad usage (unknown check, unreadable profile or specification, unwritable report), 3 the worker is unreachable or could not be launched, 130 interrupted.")
+        {
+            worker, spec, check, timeout, keepAlive, json, profile, junit, strict,
         };
         command.SetAction((parse, _) => CliApp.GuardAsync(context, parse, async () =>
         {
@@ -65,6 +69,7 @@ internal static class ConformanceCommand
             var junitPath = parse.GetValue(junit);
             var options = LoadProfile(profilePath);
             options.Timeout = wait;
+            options.Strict = parse.GetValue(strict);
             var clientOptions = new WorkerClientOptions();
             if (keepAliveDelay is { } delay)
             {
@@ -81,7 +86,7 @@ internal static class ConformanceCommand
                 var processOptions = new WorkerProcessOptions();
                 if (processIds.Count > 0)
                 {
-                    var processResults = await WorkerConformance.CheckProcessAsync(specification, processOptions, progress, context.Signals.Interrupt);
+                    var processResults = await WorkerConformance.CheckProcessAsync(specification, processOptions, progress, options, context.Signals.Interrupt);
                     results.AddRange(processResults.Where(r => processIds.Contains(r.Check.Id, StringComparer.OrdinalIgnoreCase)));
                 }
 
@@ -234,6 +239,7 @@ internal static class ConformanceOutput
         {
             ConformanceStatus.Passed => Mark.Good,
             ConformanceStatus.Failed => Mark.Bad,
+            ConformanceStatus.Warning => Mark.Warning,
             _ => Mark.Neutral,
         };
         var text = $"{result.Check.Description} ({Formats.Milliseconds(result.Duration)})";
@@ -243,8 +249,15 @@ internal static class ConformanceOutput
         }
 
         output.Marked(mark, result.Check.Id, text);
-        if (result.Status == ConformanceStatus.Failed)
+        if (result.Status is ConformanceStatus.Failed or ConformanceStatus.Warning)
         {
+            if (result.Check.Advisory)
+            {
+                output.Line(result.Status == ConformanceStatus.Warning
+                    ? "       advisory: a recommendation of the protocol, not a requirement; it does not fail the run (--strict makes it fail)"
+                    : "       advisory: a recommendation of the protocol, failed because of --strict");
+            }
+
             output.Line($"       rule: {result.Check.Rule}");
             output.Line($"       sent: {CliApp.OneLine(Join(result.Sent))}");
             output.Line($"       received: {CliApp.OneLine(Join(result.Received))}");
@@ -254,19 +267,21 @@ internal static class ConformanceOutput
 
     public static void Summary(IReadOnlyList<ConformanceResult> results, string profileName, string? profilePath, Renderer output)
     {
-        var (passed, failed, notApplicable) = Count(results);
+        var (passed, failed, notApplicable, warnings) = Count(results);
         var source = profilePath is null ? "built in; give yours with --profile" : profilePath;
-        output.Line($"{passed} passed, {failed} failed, {notApplicable} not applicable (profile: {CliApp.OneLine(profileName)}, {CliApp.OneLine(source)})");
+        var warned = warnings == 0 ? string.Empty : $", {warnings} advisory {(warnings == 1 ? "warning" : "warnings")}";
+        output.Line($"{passed} passed, {failed} failed, {notApplicable} not applicable{warned} (profile: {CliApp.OneLine(profileName)}, {CliApp.OneLine(source)})");
     }
 
     public static string Json(string worker, IReadOnlyList<ConformanceResult> results, RunError? error) => JsonOutput.Document(json =>
     {
-        var (passed, failed, notApplicable) = Count(results);
+        var (passed, failed, notApplicable, warnings) = Count(results);
         json.WriteStartObject();
         json.WriteString("worker", worker);
         json.WriteNumber("passed", passed);
         json.WriteNumber("failed", failed);
         json.WriteNumber("notApplicable", notApplicable);
+        json.WriteNumber("warnings", warnings);
         json.WriteStartArray("checks");
         foreach (var result in results)
         {
@@ -293,6 +308,7 @@ internal static class ConformanceOutput
 
             json.WriteEndArray();
             JsonOutput.WriteStringOrNull(json, "profileKey", result.ProfileKey);
+            json.WriteBoolean("advisory", result.Check.Advisory);
             json.WriteEndObject();
         }
 
@@ -305,15 +321,17 @@ internal static class ConformanceOutput
     {
         ConformanceStatus.Passed => "passed",
         ConformanceStatus.Failed => "failed",
+        ConformanceStatus.Warning => "warning",
         _ => "not-applicable",
     };
 
     public static string Join(IReadOnlyList<string> items) => items.Count == 0 ? "nothing" : string.Join(", ", items);
 
-    private static (int Passed, int Failed, int NotApplicable) Count(IReadOnlyList<ConformanceResult> results) => (
+    private static (int Passed, int Failed, int NotApplicable, int Warnings) Count(IReadOnlyList<ConformanceResult> results) => (
         results.Count(r => r.Status == ConformanceStatus.Passed),
         results.Count(r => r.Status == ConformanceStatus.Failed),
-        results.Count(r => r.Status == ConformanceStatus.NotApplicable));
+        results.Count(r => r.Status == ConformanceStatus.NotApplicable),
+        results.Count(r => r.Status == ConformanceStatus.Warning));
 }
 
 /// <summary>The results of <c>conformance</c> as JUnit XML: one testsuite, a testcase per check.</summary>
@@ -346,13 +364,15 @@ internal static class ConformanceJUnit
                     "failure",
                     new XAttribute("message", Xml(result.Message ?? "failed")),
                     new XAttribute("type", result.Check.Rule),
-                    Xml(string.Join(
-                        "\n",
-                        $"rule: {result.Check.Rule}",
-                        $"sent: {ConformanceOutput.Join(result.Sent)}",
-                        $"received: {ConformanceOutput.Join(result.Received)}",
-                        $"a correct worker sends: {result.Check.Expected}",
-                        $"message: {result.Message}"))));
+                    Xml(Details(result))));
+            }
+            else if (result.Status == ConformanceStatus.Warning)
+            {
+                // An advisory check the worker does not follow passes the suite: a testcase without
+                // failure, its report in system-out, which CI systems show with the test.
+                testCase.Add(new XElement(
+                    "system-out",
+                    Xml("WARNING (advisory: a recommendation of the protocol, not a requirement; --strict makes it fail)\n" + Details(result))));
             }
             else if (result.Status == ConformanceStatus.NotApplicable)
             {
@@ -364,6 +384,14 @@ internal static class ConformanceJUnit
 
         return "<?xml version=\"1.0\" encoding=\"utf-8\"?>" + Environment.NewLine + suite.ToString(SaveOptions.None);
     }
+
+    private static string Details(ConformanceResult result) => string.Join(
+        "\n",
+        $"rule: {result.Check.Rule}",
+        $"sent: {ConformanceOutput.Join(result.Sent)}",
+        $"received: {ConformanceOutput.Join(result.Received)}",
+        $"a correct worker sends: {result.Check.Expected}",
+        $"message: {result.Message}");
 
     private static string Seconds(TimeSpan duration) => duration.TotalSeconds.ToString("0.######", CultureInfo.InvariantCulture);
 

@@ -26,6 +26,7 @@ internal sealed class PlainRenderer : Renderer
             Mark.Good => "ok   ",
             Mark.Bad => "FAIL ",
             Mark.Neutral => "--   ",
+            Mark.Warning => "WARN ",
             _ => "     ",
         };
         text = TerminalText.Escape(text);

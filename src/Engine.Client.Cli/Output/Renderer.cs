@@ -9,6 +9,7 @@ internal enum Mark
     Good,
     Bad,
     Neutral,
+    Warning,
 }
 
 /// <summary>
@@ -27,7 +28,7 @@ internal abstract class Renderer
     /// <summary>A section title.</summary>
     public abstract void Heading(string text);
 
-    /// <summary>A line marked as good (green tick), bad (red cross) or neutral.</summary>
+    /// <summary>A line marked as good (green tick), bad (red cross), neutral or a warning.</summary>
     public abstract void Marked(Mark mark, string label, string text);
 
     /// <summary>Keys and values, the values aligned in one column.</summary>

@@ -32,6 +32,7 @@ internal sealed class RichRenderer : Renderer
             Mark.Good => "[green]✔[/] ",
             Mark.Bad => "[red]✘[/] ",
             Mark.Neutral => "[grey]–[/] ",
+            Mark.Warning => "[yellow]![/] ",
             _ => "  ",
         };
         var labelMarkup = string.IsNullOrEmpty(label) ? string.Empty : $"[bold]{Markup.Escape(TerminalText.Escape(label))}[/]  ";

@@ -145,6 +145,10 @@ internal sealed class WorkerProcess : IAsyncDisposable
         commandLine.AddRange(runner.Command.Skip(1));
         commandLine.AddRange(runner.Arguments);
         commandLine.AddRange(["--id", id, "--connection", endpoint.ConnectionArgument]);
+        if (effective.AdjustCommandLine is { } adjust)
+        {
+            commandLine = [.. adjust(commandLine)];
+        }
 
         var processGroup = ChildProcesses.Prepare(startInfo, commandLine, effective.UseProcessGroup);
 
@@ -242,6 +246,22 @@ internal sealed class WorkerProcess : IAsyncDisposable
         }
 
         return StopAsync(cancelSessions: false, reason, cancellationToken);
+    }
+
+    /// <summary>
+    /// Closes the engine's end of the process's stdin, as the kernel does when the engine dies: a
+    /// reader of stdin (and the group watch) sees end-of-file. The conformance kit's parent-death check.
+    /// </summary>
+    internal void CloseInput()
+    {
+        try
+        {
+            _process.StandardInput.Dispose();
+        }
+        catch (Exception ex) when (ex is IOException or InvalidOperationException)
+        {
+            // The pipe is already broken: the process is gone.
+        }
     }
 
     /// <summary>Stops the worker (see <see cref="StopAsync"/>).</summary>

@@ -94,6 +94,13 @@ public sealed class WorkerProcessOptions
     /// </summary>
     internal Action<string?>? BeforeStart { get; set; }
 
+    /// <summary>
+    /// Called with the whole command line (the resolved executable, the runner's arguments, then
+    /// <c>--id</c> and <c>--connection</c>); the process runs what it returns. The conformance kit's
+    /// process checks append unknown flags, or start the worker through a parent of their own.
+    /// </summary>
+    internal Func<IReadOnlyList<string>, IReadOnlyList<string>>? AdjustCommandLine { get; set; }
+
     internal WorkerProcessOptions Clone()
     {
         var clone = (WorkerProcessOptions)MemberwiseClone();

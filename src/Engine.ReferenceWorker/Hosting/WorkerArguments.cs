@@ -9,9 +9,24 @@ internal sealed record WorkerConnection(string? SocketPath, int? Port)
     public override string ToString() => SocketPath ?? Port!.Value.ToString(CultureInfo.InvariantCulture);
 }
 
+/// <summary>Deviations from the worker process contract, for proving the conformance kit's process checks (<c>--fault</c>).</summary>
+internal enum ProcessFault
+{
+    None,
+
+    /// <summary>Fails with exit code 2 on a flag it does not know, as a strict parser does.</summary>
+    RejectUnknownFlags,
+
+    /// <summary>Does not watch its parent: keeps running when the process that started it dies.</summary>
+    IgnoreParentDeath,
+}
+
 /// <summary>
 /// The worker's command line. The engine always appends <c>--id &lt;id&gt; --connection &lt;address&gt;</c>
 /// (docs/protocol.md, worker specification); every other flag is optional and specific to this worker.
+/// A flag it does not know is ignored (<see cref="IgnoredArguments"/>, with a warning on stderr), as
+/// docs/protocol.md recommends, since a later engine may pass more flags; a known flag with a bad
+/// value is an error.
 /// </summary>
 internal sealed class WorkerArguments
 {
@@ -32,7 +47,8 @@ internal sealed class WorkerArguments
         "usage: Engine.ReferenceWorker --id <id> --connection <socket path|port> " +
         "[--max-message-size <bytes>] [--terminator-grace-ms <ms>] [--output-buffer-bytes <bytes>] " +
         "[--http2-connection-window <bytes>] [--http2-stream-window <bytes>] [--http2-max-frame-size <bytes>] " +
-        "[--listen-address <ip>] [--tls-certificate <pem> [--tls-key <pem>] [--tls-client-ca <pem>]] [--batch-delay-ms <ms>] [--echo-authorization] [--verbose]";
+        "[--listen-address <ip>] [--tls-certificate <pem> [--tls-key <pem>] [--tls-client-ca <pem>]] [--batch-delay-ms <ms>] [--echo-authorization] [--verbose] " +
+        "[--fault reject-unknown-flags|ignore-parent-death]";
 
     public required string Id { get; init; }
 
@@ -83,6 +99,15 @@ internal sealed class WorkerArguments
 
     public bool Verbose { get; init; }
 
+    /// <summary>A deliberate deviation from the process contract (<c>--fault</c>), for the conformance kit's tests. Default none.</summary>
+    public ProcessFault Fault { get; init; }
+
+    /// <summary>
+    /// The flags this worker does not know, as given (with the value that followed each, if any),
+    /// ignored; empty when there were none.
+    /// </summary>
+    public IReadOnlyList<string> IgnoredArguments { get; init; } = [];
+
     public bool HelpRequested { get; init; }
 
     /// <summary>Parses the command line; on failure <paramref name="error"/> is one line saying what is wrong.</summary>
@@ -104,6 +129,8 @@ internal sealed class WorkerArguments
         string? tlsKey = null;
         string? tlsClientCa = null;
         var batchDelay = TimeSpan.Zero;
+        var fault = ProcessFault.None;
+        var ignored = new List<string>();
 
         for (var i = 0; i < args.Count; i++)
         {
@@ -130,8 +157,19 @@ internal sealed class WorkerArguments
                     continue;
                 case "--id" or "--connection" or "--max-message-size" or "--terminator-grace-ms" or "--output-buffer-bytes"
                     or "--http2-connection-window" or "--http2-stream-window" or "--http2-max-frame-size"
-                    or "--listen-address" or "--tls-certificate" or "--tls-key" or "--tls-client-ca" or "--batch-delay-ms":
+                    or "--listen-address" or "--tls-certificate" or "--tls-key" or "--tls-client-ca" or "--batch-delay-ms" or "--fault":
                     break;
+                case { Length: > 2 } when arg.StartsWith("--", StringComparison.Ordinal):
+                    // A flag of a later engine, or of another worker: ignored, with the value that
+                    // follows it when that is not a flag itself (whether it takes one is unknowable).
+                    var unknown = args[i];
+                    if (inlineValue is null && i + 1 < args.Count && !args[i + 1].StartsWith('-'))
+                    {
+                        unknown += " " + args[++i];
+                    }
+
+                    ignored.Add(unknown);
+                    continue;
                 default:
                     error = $"unknown argument '{args[i]}'. {Usage}";
                     return false;
@@ -173,6 +211,21 @@ internal sealed class WorkerArguments
                     break;
                 case "--tls-key":
                     tlsKey = value;
+                    break;
+                case "--fault":
+                    ProcessFault? named = value switch
+                    {
+                        "reject-unknown-flags" => ProcessFault.RejectUnknownFlags,
+                        "ignore-parent-death" => ProcessFault.IgnoreParentDeath,
+                        _ => null,
+                    };
+                    if (named is not { } knownFault)
+                    {
+                        error = $"--fault '{value}' is not reject-unknown-flags or ignore-parent-death. {Usage}";
+                        return false;
+                    }
+
+                    fault = knownFault;
                     break;
                 case "--tls-client-ca":
                     tlsClientCa = value;
@@ -238,6 +291,12 @@ internal sealed class WorkerArguments
             }
         }
 
+        if (fault == ProcessFault.RejectUnknownFlags && ignored.Count > 0)
+        {
+            error = $"unknown argument '{ignored[0].Split(' ')[0]}'. {Usage}";
+            return false;
+        }
+
         if (string.IsNullOrWhiteSpace(id))
         {
             error = $"missing --id <id>. {Usage}";
@@ -284,6 +343,8 @@ internal sealed class WorkerArguments
             EchoAuthorization = echoAuthorization,
             BatchDelay = batchDelay,
             Verbose = verbose,
+            Fault = fault,
+            IgnoredArguments = ignored,
         };
         error = null;
         return true;

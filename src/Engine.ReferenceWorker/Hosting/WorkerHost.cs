@@ -170,7 +170,10 @@ internal static class WorkerHost
         builder.Services.AddSingleton<StreamRegistry>();
         builder.Services.AddSingleton<WorkerLifetime>();
         builder.Services.AddSingleton<ManageHandler>();
-        builder.Services.AddHostedService<ParentProcessWatcher>();
+        if (arguments.Fault != ProcessFault.IgnoreParentDeath)
+        {
+            builder.Services.AddHostedService<ParentProcessWatcher>();
+        }
 
         var app = builder.Build();
         app.MapGrpcService<UdfWorkerService>();

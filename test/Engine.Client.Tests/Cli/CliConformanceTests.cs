@@ -47,7 +47,7 @@ public sealed class CliConformanceTests : ReferenceWorkerFixture
             Assert.That(json.RootElement.GetProperty("failed").GetInt32(), Is.EqualTo(0));
             Assert.That(checks.EnumerateArray().Select(c => c.GetProperty("id").GetString()), Is.EqualTo(new[] { "C1", "C17" }));
             Assert.That(checks.EnumerateArray().Select(c => c.GetProperty("status").GetString()), Is.All.EqualTo("passed"));
-            Assert.That(checks[0].EnumerateObject().Select(p => p.Name), Is.EqualTo(new[] { "id", "description", "status", "message", "durationSeconds", "rule", "expected", "sent", "received", "profileKey" }));
+            Assert.That(checks[0].EnumerateObject().Select(p => p.Name), Is.EqualTo(new[] { "id", "description", "status", "message", "durationSeconds", "rule", "expected", "sent", "received", "profileKey", "advisory" }));
         });
     }
 
@@ -178,6 +178,61 @@ public sealed class CliConformanceTests : ReferenceWorkerFixture
 
             Assert.That(lines[^1], Does.StartWith($"{ids.Count} passed, 0 failed, 0 not applicable"));
             Assert.That(XDocument.Load(junit).Root!.Elements("testcase").Count(), Is.EqualTo(ids.Count));
+        });
+    }
+
+    [Test]
+    public async Task An_advisory_check_the_worker_does_not_follow_is_a_warning_with_exit_0_and_fails_with_exit_1_when_strict()
+    {
+        // The reference worker in its fault mode that rejects unknown flags, as a strict parser does.
+        var spec = Path.Combine(CliTestFiles.Directory, $"reject-unknown-flags-{Guid.NewGuid():N}.spec.json");
+        var quoted = $"\"{ReferenceWorkerProcess.ExecutablePath}\"";
+        await File.WriteAllTextAsync(spec, (await File.ReadAllTextAsync(CliTestFiles.ValidSpec)).Replace($"[{quoted}]", $"[{quoted}, \"--fault\", \"reject-unknown-flags\"]", StringComparison.Ordinal));
+        var junit = Path.Combine(CliTestFiles.Directory, $"junit-{Guid.NewGuid():N}.xml");
+        var strictJunit = Path.Combine(CliTestFiles.Directory, $"junit-{Guid.NewGuid():N}.xml");
+
+        var text = await CliProcess.RunAsync("conformance", "--spec", spec, "--check", "process-unknown-flags", "--check", "process-ready", "--junit", junit);
+        var json = await CliProcess.RunAsync("conformance", "--spec", spec, "--check", "process-unknown-flags", "--json");
+        var strict = await CliProcess.RunAsync("conformance", "--spec", spec, "--check", "process-unknown-flags", "--strict", "--junit", strictJunit);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(text.ExitCode, Is.EqualTo(0), text.ToString());
+            Assert.That(text.Stdout, Does.Contain("WARN process-unknown-flags  "));
+            Assert.That(text.Stdout, Does.Contain("advisory: a recommendation of the protocol, not a requirement; it does not fail the run (--strict makes it fail)"));
+            Assert.That(text.Stdout, Does.Contain("rule: docs/protocol.md#worker-process-recommendations"));
+            Assert.That(text.Stdout, Does.Contain("unknown argument '--engine-client-conformance-unknown-flag'"));
+            Assert.That(text.Stdout, Does.Contain("1 passed, 0 failed, 0 not applicable, 1 advisory warning (profile: "));
+            Assert.That(json.ExitCode, Is.EqualTo(0), json.ToString());
+            Assert.That(strict.ExitCode, Is.EqualTo(1), strict.ToString());
+            Assert.That(strict.Stdout, Does.Contain("FAIL process-unknown-flags  "));
+            Assert.That(strict.Stdout, Does.Contain("advisory: a recommendation of the protocol, failed because of --strict"));
+            Assert.That(strict.Stdout, Does.Contain("0 passed, 1 failed, 0 not applicable (profile: "));
+        });
+
+        using var document = JsonDocument.Parse(json.Stdout);
+        var check = document.RootElement.GetProperty("checks")[0];
+        Assert.Multiple(() =>
+        {
+            Assert.That(document.RootElement.GetProperty("failed").GetInt32(), Is.EqualTo(0));
+            Assert.That(document.RootElement.GetProperty("warnings").GetInt32(), Is.EqualTo(1));
+            Assert.That(check.GetProperty("id").GetString(), Is.EqualTo("process-unknown-flags"));
+            Assert.That(check.GetProperty("status").GetString(), Is.EqualTo("warning"));
+            Assert.That(check.GetProperty("advisory").GetBoolean(), Is.True);
+            Assert.That(check.GetProperty("message").GetString(), Does.Contain("despite the unknown flags"));
+        });
+
+        var suite = XDocument.Load(junit).Root!;
+        var warned = suite.Elements("testcase").Single(c => c.Attribute("name")!.Value.StartsWith("process-unknown-flags: ", StringComparison.Ordinal));
+        var strictSuite = XDocument.Load(strictJunit).Root!;
+        Assert.Multiple(() =>
+        {
+            Assert.That(suite.Attribute("tests")!.Value, Is.EqualTo("2"));
+            Assert.That(suite.Attribute("failures")!.Value, Is.EqualTo("0"));
+            Assert.That(warned.Element("failure"), Is.Null);
+            Assert.That(warned.Element("system-out")!.Value, Does.StartWith("WARNING (advisory").And.Contain("rule: docs/protocol.md#worker-process-recommendations"));
+            Assert.That(strictSuite.Attribute("failures")!.Value, Is.EqualTo("1"));
+            Assert.That(strictSuite.Element("testcase")!.Element("failure"), Is.Not.Null);
         });
     }
 

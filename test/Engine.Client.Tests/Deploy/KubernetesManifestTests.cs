@@ -125,7 +125,9 @@ public sealed class KubernetesManifestTests
             others.Add(container.Args[i]);
         }
 
-        await using var worker = await ReferenceWorkerProcess.StartAsync(new ReferenceWorkerStartOptions { UseTcp = true, ExtraArguments = others });
+        // The worker ignores flags it does not know; rejecting them here keeps a misspelt flag of the
+        // manifest from passing.
+        await using var worker = await ReferenceWorkerProcess.StartAsync(new ReferenceWorkerStartOptions { UseTcp = true, ExtraArguments = [.. others, "--fault", "reject-unknown-flags"] });
         var port = worker.Port!.Value.ToString(CultureInfo.InvariantCulture);
         var probe = container.ReadinessProbe.Exec.Command.Skip(1).Select(a => a.Replace("7070", port, StringComparison.Ordinal)).ToArray();
 

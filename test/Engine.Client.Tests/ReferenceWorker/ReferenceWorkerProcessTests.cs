@@ -90,7 +90,9 @@ public sealed class ReferenceWorkerProcessTests
     [TestCase(new[] { "--id", "w", "--connection", "0" }, "--connection '0' is not a TCP port between 1 and 65535")]
     [TestCase(new[] { "--id", "w", "--connection", "70000" }, "--connection '70000' is not a TCP port between 1 and 65535")]
     [TestCase(new[] { "--id", "w", "--connection" }, "--connection needs a value")]
-    [TestCase(new[] { "--id", "w", "--connection", "/tmp/x.sock", "--bogus" }, "unknown argument '--bogus'")]
+    [TestCase(new[] { "--id", "w", "--connection", "/tmp/x.sock", "--fault", "reject-unknown-flags", "--bogus" }, "unknown argument '--bogus'")]
+    [TestCase(new[] { "--id", "w", "--connection", "/tmp/x.sock", "--fault", "nope" }, "--fault 'nope' is not reject-unknown-flags or ignore-parent-death")]
+    [TestCase(new[] { "--id", "w", "--connection", "/tmp/x.sock", "stray" }, "unknown argument 'stray'")]
     [TestCase(new[] { "--id", "w", "--connection", "/tmp/x.sock", "--max-message-size", "lots" }, "--max-message-size 'lots' is not a number")]
     [TestCase(new[] { "--id", "w", "--connection", "/tmp/x.sock", "--http2-stream-window", "1000" }, "--http2-stream-window '1000' is not a number of bytes between 65535")]
     [TestCase(new[] { "--id", "w", "--connection", "/tmp/x.sock", "--http2-max-frame-size", "16777216" }, "--http2-max-frame-size '16777216' is not a number of bytes between 16384 and 16777215")]
@@ -106,6 +108,24 @@ public sealed class ReferenceWorkerProcessTests
             Assert.That(stderr, Does.Contain("usage: Engine.ReferenceWorker --id <id> --connection <socket path|port>"));
             Assert.That(stdout, Is.Empty);
         });
+    }
+
+    [Test]
+    public async Task Unknown_flags_after_id_and_connection_are_ignored_with_a_warning_naming_them()
+    {
+        // A later engine may pass more flags than --id and --connection (docs/protocol.md, worker
+        // process recommendations): in either form, with or without a value.
+        await using var worker = await ReferenceWorkerProcess.StartAsync(new ReferenceWorkerStartOptions
+        {
+            ExtraArguments = ["--later-engine-flag", "value", "--later-engine-option=value", "--later-engine-switch", "--verbose"],
+        });
+
+        await worker.CreateClient().HeartbeatAsync(TimeSpan.FromSeconds(10)).WaitAsync(TimeSpan.FromSeconds(30));
+
+        // Its exit closes its output: everything it wrote has been read.
+        worker.Signal(ReferenceWorkerProcess.SigTerm);
+        Assert.That(await worker.WaitForExitAsync(ExitBound), Is.Zero, worker.Stderr);
+        Assert.That(worker.Stderr, Does.Contain("Engine.ReferenceWorker: ignoring unknown arguments: --later-engine-flag value, --later-engine-option=value, --later-engine-switch\n"));
     }
 
     [Test]

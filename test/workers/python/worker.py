@@ -24,6 +24,7 @@ SERVICE = "org.apache.spark.udf.worker.UdfWorker"
 PROTOCOL_VERSION = 1
 SETTLE_TIMEOUT_S = 5  # a cancelling Shutdown waits this long for the streams to settle
 STOP_GRACE_S = 2  # SIGTERM: in-flight calls get this long before they are cancelled
+PARENT_POLL_S = 0.5  # how often the worker checks that its parent still runs
 
 pb = None  # the generated udf_message_pb2 module, loaded by load_messages()
 common = None  # the generated common_pb2 module (the enums)
@@ -413,20 +414,41 @@ async def serve(args):
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, worker.stop.set)
+    watch = asyncio.create_task(watch_parent(args.parent, worker.stop))
     print(f"ready id={args.id} connection={args.connection} pid={os.getpid()} grpc={grpc.__version__}", flush=True)
     await worker.stop.wait()
+    watch.cancel()
     await server.stop(STOP_GRACE_S)
+
+
+async def watch_parent(parent, stop):
+    """Stops the worker when the process that started it dies: it is then re-parented (to init or a
+    subreaper) and getppid() changes. An engine's parent-death signal reaches only its direct child,
+    not a worker started through a wrapper, so the worker watches for itself."""
+    while True:
+        await asyncio.sleep(PARENT_POLL_S)
+        if os.getppid() != parent:
+            print(f"worker: the parent process {parent} died (now {os.getppid()}); stopping", file=sys.stderr, flush=True)
+            stop.set()
+            return
 
 
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
-    parser = argparse.ArgumentParser(description="A UDF worker on gRPC core, for tests.")
+    parent = os.getppid()
+    # No abbreviations: a later engine's flag must not be taken for a prefix of one of ours.
+    parser = argparse.ArgumentParser(description="A UDF worker on gRPC core, for tests.", allow_abbrev=False)
     parser.add_argument("--id", required=True, help="the worker id; reported by the heartbeat")
     parser.add_argument("--connection", required=True, help="a Unix socket path, or a TCP port (all digits)")
     parser.add_argument("--option", type=server_option, action="append", default=[], metavar="NAME=VALUE",
                         help="a gRPC server channel argument, e.g. grpc.http2.max_ping_strikes=1 (repeatable)")
     parser.add_argument("--proto-root", default=os.path.join(here, "..", "..", "..", "proto"), help="the proto/ directory")
-    args = parser.parse_args()
+    # Flags it does not know are ignored with a warning: a later engine may pass more than --id and
+    # --connection. A known flag with a bad value is still an error.
+    args, unknown = parser.parse_known_args()
+    if unknown:
+        print(f"worker: ignoring unknown arguments: {' '.join(unknown)}", file=sys.stderr, flush=True)
+    args.parent = parent
     load_messages(args.proto_root)
     asyncio.run(serve(args))
 
