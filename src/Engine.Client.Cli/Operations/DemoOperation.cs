@@ -188,7 +188,7 @@ internal static class DemoOperation
             Worker = session.Worker,
             Format = "builtin",
             Sent = new Traffic(d.BatchesSent, state.RowsSent, d.BytesSent),
-            Received = new Traffic(d.BatchesReceived, state.RowsReceived, d.BytesReceived),
+            Received = new Traffic(d.BatchesReceived, state.RowsReceived, d.BytesReceived, state.BatchesRead),
             Metrics = outcome.Metrics,
             InitData = outcome.InitData,
             FinishData = outcome.FinishData,

@@ -156,7 +156,7 @@ internal static class RunOperation
             Error = error,
             // Every run decodes Arrow, so rows are always counted: 0 when the run stopped before streaming.
             Sent = new Traffic(diagnostics.BatchesSent, state.RowsSent, diagnostics.BytesSent),
-            Received = new Traffic(diagnostics.BatchesReceived, state.RowsReceived, diagnostics.BytesReceived),
+            Received = new Traffic(diagnostics.BatchesReceived, state.RowsReceived, diagnostics.BytesReceived, state.BatchesRead),
             Metrics = outcome.Metrics,
             InitData = outcome.InitData,
             FinishData = outcome.FinishData,

@@ -71,9 +71,10 @@ internal sealed record RunError
 
 /// <summary>Batches, rows and bytes one way.</summary>
 /// <param name="Batches">Data messages.</param>
-/// <param name="Rows">Rows, or <see langword="null"/> when unknown (data not decoded as Arrow).</param>
+/// <param name="Rows">Rows, or <see langword="null"/> when unknown (data not decoded as Arrow); for output, the rows of the <paramref name="BatchesRead"/> batches the tool read.</param>
 /// <param name="Bytes">Data bytes, without gRPC framing.</param>
-internal sealed record Traffic(long Batches, long? Rows, long Bytes)
+/// <param name="BatchesRead">For output: the batches the tool read, fewer than <paramref name="Batches"/> when it stopped reading (a closed output pipe); <see langword="null"/> when not counted.</param>
+internal sealed record Traffic(long Batches, long? Rows, long Bytes, long? BatchesRead = null)
 {
     public static readonly Traffic None = new(0, 0, 0);
 }

@@ -5,6 +5,7 @@ internal sealed class RunState
 {
     private long _rowsSent;
     private long _rowsReceived;
+    private long _batchesRead;
     private volatile string _stage = "starting";
     private volatile WorkerSession? _session;
 
@@ -27,9 +28,18 @@ internal sealed class RunState
 
     public long RowsSent => Interlocked.Read(ref _rowsSent);
 
+    /// <summary>Rows of the output batches the tool has read (<see cref="BatchesRead"/> of them).</summary>
     public long RowsReceived => Interlocked.Read(ref _rowsReceived);
+
+    /// <summary>Output batches the tool has read: fewer than the session received when it stopped reading (a closed output pipe) or while batches wait to be read.</summary>
+    public long BatchesRead => Interlocked.Read(ref _batchesRead);
 
     public void AddRowsSent(long rows) => Interlocked.Add(ref _rowsSent, rows);
 
-    public void AddRowsReceived(long rows) => Interlocked.Add(ref _rowsReceived, rows);
+    /// <summary>One output batch read, of <paramref name="rows"/> rows.</summary>
+    public void AddRowsReceived(long rows)
+    {
+        Interlocked.Add(ref _rowsReceived, rows);
+        Interlocked.Increment(ref _batchesRead);
+    }
 }

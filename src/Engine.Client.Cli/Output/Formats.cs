@@ -18,13 +18,22 @@ internal static class Formats
     public static string Milliseconds(TimeSpan value) => string.Create(CultureInfo.InvariantCulture, $"{value.TotalMilliseconds:0.###} ms");
 
     /// <summary>For example <c>3 batches, 300 rows, 12.1 KiB</c>; rows left out when unknown.</summary>
-    public static string Traffic(long batches, long? rows, long bytes)
+    public static string Traffic(long batches, long? rows, long bytes, long? rowsOfBatches = null)
     {
         var text = new StringBuilder();
         text.Append(Count(batches)).Append(batches == 1 ? " batch" : " batches");
-        if (rows is { } r)
+        if (rows is { } r && rowsOfBatches is { } read && read < batches)
         {
-            text.Append(", ").Append(Count(r)).Append(r == 1 ? " row" : " rows");
+            // Rows are known only for the batches read: never present them as those of all.
+            text.Append(", ").Append(Bytes(bytes))
+                .Append("; ").Append(Count(r)).Append(r == 1 ? " row" : " rows")
+                .Append(" in the ").Append(Count(read)).Append(read == 1 ? " batch" : " batches").Append(" read");
+            return text.ToString();
+        }
+
+        if (rows is { } all)
+        {
+            text.Append(", ").Append(Count(all)).Append(all == 1 ? " row" : " rows");
         }
 
         text.Append(", ").Append(Bytes(bytes));

@@ -94,7 +94,7 @@ internal static class ManageText
         output.Marked(Mark.Good, "heartbeat answered", $"by {report.Worker} in {Formats.Milliseconds(report.RoundTrip!.Value)}");
         if (report.Metrics is { Count: > 0 } metrics)
         {
-            output.Heading("Worker metrics");
+            output.Heading("Worker status (the heartbeat's metrics)");
             output.KeyValues([.. metrics.OrderBy(m => m.Key, StringComparer.Ordinal).Select(m => (m.Key, m.Value))]);
         }
         else

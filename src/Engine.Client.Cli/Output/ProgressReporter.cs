@@ -27,7 +27,7 @@ internal sealed class ProgressReporter : IAsyncDisposable
         {
             var d = session.Diagnostics;
             text += $"; sent {Formats.Traffic(d.BatchesSent, state.CountsRows ? state.RowsSent : null, d.BytesSent)}"
-                + $"; received {Formats.Traffic(d.BatchesReceived, state.CountsRows ? state.RowsReceived : null, d.BytesReceived)}";
+                + $"; received {Formats.Traffic(d.BatchesReceived, state.CountsRows ? state.RowsReceived : null, d.BytesReceived, state.CountsRows ? state.BatchesRead : null)}";
         }
 
         return text;

@@ -17,7 +17,7 @@ internal static class RunReportText
             ("worker", report.Worker ?? "(none)"),
             ("format", report.Format),
             ("sent", Formats.Traffic(report.Sent.Batches, report.Sent.Rows, report.Sent.Bytes)),
-            ("received", Formats.Traffic(report.Received.Batches, report.Received.Rows, report.Received.Bytes)),
+            ("received", Formats.Traffic(report.Received.Batches, report.Received.Rows, report.Received.Bytes, report.Received.BatchesRead)),
             ("duration", Formats.Seconds(report.Duration)),
             ("init data", Arrow.ArrowSchemaText.TryDescribe(report.InitData) ?? Formats.Data(report.InitData)),
             ("finish data", Formats.Data(report.FinishData)),
@@ -48,7 +48,7 @@ internal static class RunReportText
         if (report.Metrics is { } metrics)
         {
             output.Line();
-            output.Heading("Worker metrics");
+            output.Heading("Session metrics (the worker's ExecutionMetrics)");
             WriteMetrics(metrics, output);
         }
     }

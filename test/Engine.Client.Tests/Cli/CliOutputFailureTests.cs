@@ -77,6 +77,29 @@ public sealed class CliOutputFailureTests : ReferenceWorkerFixture
     }
 
     [Test]
+    public async Task After_a_closed_output_pipe_the_rows_reported_are_those_of_the_batches_read_never_presented_as_all_received()
+    {
+        // 1,000 rows per batch: the worker sends batches faster than the closed pipe lets the tool read them.
+        var run = await RunAsync("read:1000", "run", "--worker", Worker.Address, "--format", "builtin", "--payload", "generate 1000000 batch 1000", "--output", "-", "--no-progress");
+
+        Assert.That(run.ExitCode, Is.EqualTo(2), run.ToString());
+        var line = run.Stderr.Split('\n').Single(l => l.TrimStart().StartsWith("received ", StringComparison.Ordinal)).Trim();
+        var all = System.Text.RegularExpressions.Regex.Match(line, @"^received\s+([\d,]+) batch(?:es)?, ([\d,]+) rows?, [^;]+$");
+        var partial = System.Text.RegularExpressions.Regex.Match(line, @"^received\s+([\d,]+) batch(?:es)?, [^;]+; ([\d,]+) rows? in the ([\d,]+) batch(?:es)? read$");
+        static long N(System.Text.RegularExpressions.Group g) => long.Parse(g.Value.Replace(",", "", StringComparison.Ordinal), System.Globalization.CultureInfo.InvariantCulture);
+        if (all.Success)
+        {
+            Assert.That(N(all.Groups[2]), Is.EqualTo(1000 * N(all.Groups[1])), line);
+        }
+        else
+        {
+            Assert.That(partial.Success, line);
+            Assert.That(N(partial.Groups[3]), Is.LessThan(N(partial.Groups[1])), line);
+            Assert.That(N(partial.Groups[2]), Is.EqualTo(1000 * N(partial.Groups[3])), line);
+        }
+    }
+
+    [Test]
     public async Task Arrow_output_into_a_pipe_without_reader_exits_2()
     {
         var run = await RunAsync("no-reader", "run", "--worker", Worker.Address, "--format", "builtin", "--payload", "generate 1000", "--output", "-", "--no-progress");
