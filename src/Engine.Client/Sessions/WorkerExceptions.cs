@@ -149,11 +149,22 @@ public sealed class WorkerTransportException : WorkerException
             }
 
             // Grpc.Net.Client reports a call on a disposed channel as "Cannot access a disposed
-            // object" of its own internals: say what the caller did instead.
+            // object" of its own internals: say what the caller did instead. Not a disposed
+            // socket stream under an HTTP failure: that is the connection failing.
+            if (e is HttpRequestException or IOException)
+            {
+                break;
+            }
+
             if (e is ObjectDisposedException || (e is RpcException { Status.DebugException: ObjectDisposedException }))
             {
                 return "the channel to the worker was closed (its WorkerClient was disposed, or its pool closed) while the call was using it";
             }
+        }
+
+        if (exception is not null && NotGrpcServer(exception) is { } answer)
+        {
+            return $"the server at the worker's address did not answer as a gRPC worker ({answer.TrimEnd('.')}). Check the address and port: something else may be listening there, or the worker uses TLS (give an https:// address)";
         }
 
         var cause = exception switch
@@ -167,6 +178,54 @@ public sealed class WorkerTransportException : WorkerException
         return exception is not null && IsTooManyPings(exception)
             ? cause?.TrimEnd('.') + ". The worker closed the connection for too many keepalive pings: keep WorkerConnectionOptions.KeepAlivePingDelay off (the default) or above the worker's limit (5 minutes for gRPC-core, Java and Go servers)."
             : cause;
+    }
+
+    /// <summary>
+    /// What shows that the server at the address is not a gRPC worker (over plain HTTP/2), or
+    /// <see langword="null"/>: an HTTP response that is not gRPC (Grpc.Net.Client's "Bad gRPC
+    /// response", a 404 from a web server), a server that does not complete the HTTP/2 handshake
+    /// (an HTTP/1.1 server, a TLS server addressed with http://, any other protocol), or an HTTP/2
+    /// protocol error as the call starts.
+    /// </summary>
+    private static string? NotGrpcServer(Exception exception)
+    {
+        var starting = false;
+        for (var e = exception; e is not null; e = e.InnerException)
+        {
+            if (e is RpcException rpc)
+            {
+                if (rpc.Status.Detail.StartsWith("Bad gRPC response", StringComparison.Ordinal))
+                {
+                    return rpc.Status.Detail;
+                }
+
+                starting |= rpc.Status.Detail.StartsWith("Error starting gRPC call", StringComparison.Ordinal);
+                if (rpc.Status.DebugException is { } debug && NotGrpcServer(debug, starting) is { } found)
+                {
+                    return found;
+                }
+            }
+        }
+
+        return NotGrpcServer(exception, starting);
+    }
+
+    private static string? NotGrpcServer(Exception exception, bool starting)
+    {
+        for (var e = exception; e is not null; e = e.InnerException)
+        {
+            if (e is IOException or HttpRequestException && e.Message.Contains("HTTP/2 handshake", StringComparison.Ordinal))
+            {
+                return e.Message;
+            }
+
+            if (starting && e is HttpProtocolException protocol)
+            {
+                return protocol.Message;
+            }
+        }
+
+        return null;
     }
 
     /// <summary>
