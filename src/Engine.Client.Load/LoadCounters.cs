@@ -174,7 +174,9 @@ internal sealed class ErrorTable
 /// </summary>
 internal sealed class GeneratorMonitor
 {
-    private readonly Process _process = Process.GetCurrentProcess();
+    private readonly Func<long> _timestamp;
+    private readonly Func<TimeSpan> _cpu;
+    private readonly int _cores;
     private readonly long _startTimestamp;
     private readonly TimeSpan _startCpu;
     private readonly TimeSpan _startPause;
@@ -189,18 +191,27 @@ internal sealed class GeneratorMonitor
     private int _samples;
 
     public GeneratorMonitor()
+        : this(Stopwatch.GetTimestamp, ProcessCpu(), Environment.ProcessorCount)
     {
-        _startTimestamp = _lastTimestamp = Stopwatch.GetTimestamp();
+    }
+
+    /// <summary>A monitor reading the time (<see cref="Stopwatch"/> ticks) and the process's CPU time from the given functions.</summary>
+    internal GeneratorMonitor(Func<long> timestamp, Func<TimeSpan> cpu, int cores)
+    {
+        _timestamp = timestamp;
+        _cpu = cpu;
+        _cores = cores;
+        _startTimestamp = _lastTimestamp = _timestamp();
         _startCpu = _lastCpu = Cpu();
         _startPause = _lastPause = GC.GetTotalPauseDuration();
         _startAllocated = _lastAllocated = GC.GetTotalAllocatedBytes();
     }
 
-    public static int Cores => Environment.ProcessorCount;
+    private int Cores => _cores;
 
     public Sample Next()
     {
-        var now = Stopwatch.GetTimestamp();
+        var now = _timestamp();
         var cpu = Cpu();
         var pause = GC.GetTotalPauseDuration();
         var allocated = GC.GetTotalAllocatedBytes();
@@ -221,7 +232,7 @@ internal sealed class GeneratorMonitor
 
     public LoadGeneratorFigures Figures(string host, LoadCounters.Snapshot counters, LoadModelKind model)
     {
-        var wall = Stopwatch.GetElapsedTime(_startTimestamp);
+        var wall = Stopwatch.GetElapsedTime(_startTimestamp, _timestamp());
         var seconds = Math.Max(wall.TotalSeconds, 1e-9);
         var cpuMean = 100.0 * (Cpu() - _startCpu).TotalSeconds / (seconds * Cores);
         var pauseMs = (GC.GetTotalPauseDuration() - _startPause).TotalMilliseconds;
@@ -268,10 +279,16 @@ internal sealed class GeneratorMonitor
         };
     }
 
-    private TimeSpan Cpu()
+    private TimeSpan Cpu() => _cpu();
+
+    private static Func<TimeSpan> ProcessCpu()
     {
-        _process.Refresh();
-        return _process.TotalProcessorTime;
+        var process = Process.GetCurrentProcess();
+        return () =>
+        {
+            process.Refresh();
+            return process.TotalProcessorTime;
+        };
     }
 
     internal readonly record struct Sample(double CpuPercent, double GcPauseMilliseconds, long AllocatedBytes, long ThreadPoolQueue);
