@@ -230,11 +230,23 @@ internal sealed class GeneratorMonitor
         return sample;
     }
 
+    /// <summary>
+    /// The run's figures. The CPU mean and max come from the same samples (the intervals): the mean
+    /// is the CPU time from the first interval's start to the last one's end over that wall time, a
+    /// mean of the intervals weighted by their length, so it never exceeds the busiest one. Work
+    /// after the last interval (building the result) is in neither.
+    /// </summary>
     public LoadGeneratorFigures Figures(string host, LoadCounters.Snapshot counters, LoadModelKind model)
     {
+        if (_samples == 0)
+        {
+            Next();
+        }
+
+        var sampled = Stopwatch.GetElapsedTime(_startTimestamp, _lastTimestamp).TotalSeconds;
+        var cpuMean = sampled > 0 ? Math.Min(_cpuMax, Math.Max(0, 100.0 * (_lastCpu - _startCpu).TotalSeconds / (sampled * Cores))) : _cpuMax;
         var wall = Stopwatch.GetElapsedTime(_startTimestamp, _timestamp());
         var seconds = Math.Max(wall.TotalSeconds, 1e-9);
-        var cpuMean = 100.0 * (Cpu() - _startCpu).TotalSeconds / (seconds * Cores);
         var pauseMs = (GC.GetTotalPauseDuration() - _startPause).TotalMilliseconds;
         var pausePercent = 100.0 * pauseMs / 1000.0 / seconds;
         var queueMean = _samples == 0 ? 0 : _queueSum / _samples;
@@ -268,7 +280,7 @@ internal sealed class GeneratorMonitor
         {
             Host = host,
             Cores = Cores,
-            CpuPercentMean = Math.Round(Math.Max(0, cpuMean), 2),
+            CpuPercentMean = Math.Round(cpuMean, 2),
             CpuPercentMax = Math.Round(_cpuMax, 2),
             GcPauseMilliseconds = Math.Round(pauseMs, 3),
             GcPausePercent = Math.Round(pausePercent, 3),
