@@ -39,6 +39,7 @@ internal static class CliApp
     {
         ArgumentNullException.ThrowIfNull(args);
         ArgumentNullException.ThrowIfNull(context);
+        context.Arguments = args;
         var root = BuildRoot(context);
         var parse = root.Parse(args);
         if (parse.Action is ParseErrorAction)
@@ -149,4 +150,7 @@ internal sealed class CliContext(CliConsole console, InterruptSignals signals)
     public CliConsole Console { get; } = console;
 
     public InterruptSignals Signals { get; } = signals;
+
+    /// <summary>The command line's arguments as given (after the program's name), for reports that record it.</summary>
+    public IReadOnlyList<string> Arguments { get; set; } = [];
 }

@@ -174,7 +174,9 @@ internal sealed class ErrorTable
 /// </summary>
 internal sealed class GeneratorMonitor
 {
-    private readonly Process _process = Process.GetCurrentProcess();
+    private readonly Func<long> _timestamp;
+    private readonly Func<TimeSpan> _cpu;
+    private readonly int _cores;
     private readonly long _startTimestamp;
     private readonly TimeSpan _startCpu;
     private readonly TimeSpan _startPause;
@@ -189,18 +191,27 @@ internal sealed class GeneratorMonitor
     private int _samples;
 
     public GeneratorMonitor()
+        : this(Stopwatch.GetTimestamp, ProcessCpu(), Environment.ProcessorCount)
     {
-        _startTimestamp = _lastTimestamp = Stopwatch.GetTimestamp();
+    }
+
+    /// <summary>A monitor reading the time (<see cref="Stopwatch"/> ticks) and the process's CPU time from the given functions.</summary>
+    internal GeneratorMonitor(Func<long> timestamp, Func<TimeSpan> cpu, int cores)
+    {
+        _timestamp = timestamp;
+        _cpu = cpu;
+        _cores = cores;
+        _startTimestamp = _lastTimestamp = _timestamp();
         _startCpu = _lastCpu = Cpu();
         _startPause = _lastPause = GC.GetTotalPauseDuration();
         _startAllocated = _lastAllocated = GC.GetTotalAllocatedBytes();
     }
 
-    public static int Cores => Environment.ProcessorCount;
+    private int Cores => _cores;
 
     public Sample Next()
     {
-        var now = Stopwatch.GetTimestamp();
+        var now = _timestamp();
         var cpu = Cpu();
         var pause = GC.GetTotalPauseDuration();
         var allocated = GC.GetTotalAllocatedBytes();
@@ -219,11 +230,23 @@ internal sealed class GeneratorMonitor
         return sample;
     }
 
+    /// <summary>
+    /// The run's figures. The CPU mean and max come from the same samples (the intervals): the mean
+    /// is the CPU time from the first interval's start to the last one's end over that wall time, a
+    /// mean of the intervals weighted by their length, so it never exceeds the busiest one. Work
+    /// after the last interval (building the result) is in neither.
+    /// </summary>
     public LoadGeneratorFigures Figures(string host, LoadCounters.Snapshot counters, LoadModelKind model)
     {
-        var wall = Stopwatch.GetElapsedTime(_startTimestamp);
+        if (_samples == 0)
+        {
+            Next();
+        }
+
+        var sampled = Stopwatch.GetElapsedTime(_startTimestamp, _lastTimestamp).TotalSeconds;
+        var cpuMean = sampled > 0 ? Math.Min(_cpuMax, Math.Max(0, 100.0 * (_lastCpu - _startCpu).TotalSeconds / (sampled * Cores))) : _cpuMax;
+        var wall = Stopwatch.GetElapsedTime(_startTimestamp, _timestamp());
         var seconds = Math.Max(wall.TotalSeconds, 1e-9);
-        var cpuMean = 100.0 * (Cpu() - _startCpu).TotalSeconds / (seconds * Cores);
         var pauseMs = (GC.GetTotalPauseDuration() - _startPause).TotalMilliseconds;
         var pausePercent = 100.0 * pauseMs / 1000.0 / seconds;
         var queueMean = _samples == 0 ? 0 : _queueSum / _samples;
@@ -257,7 +280,7 @@ internal sealed class GeneratorMonitor
         {
             Host = host,
             Cores = Cores,
-            CpuPercentMean = Math.Round(Math.Max(0, cpuMean), 2),
+            CpuPercentMean = Math.Round(cpuMean, 2),
             CpuPercentMax = Math.Round(_cpuMax, 2),
             GcPauseMilliseconds = Math.Round(pauseMs, 3),
             GcPausePercent = Math.Round(pausePercent, 3),
@@ -268,10 +291,16 @@ internal sealed class GeneratorMonitor
         };
     }
 
-    private TimeSpan Cpu()
+    private TimeSpan Cpu() => _cpu();
+
+    private static Func<TimeSpan> ProcessCpu()
     {
-        _process.Refresh();
-        return _process.TotalProcessorTime;
+        var process = Process.GetCurrentProcess();
+        return () =>
+        {
+            process.Refresh();
+            return process.TotalProcessorTime;
+        };
     }
 
     internal readonly record struct Sample(double CpuPercent, double GcPauseMilliseconds, long AllocatedBytes, long ThreadPoolQueue);

@@ -27,7 +27,7 @@ public static partial class LoadReports
         var h = new StringBuilder();
         h.Append("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>engine-client load report</title>\n<style>");
         h.Append("body{font-family:system-ui,sans-serif;margin:24px;color:#222}h1{font-size:22px}h2{font-size:17px;margin-top:28px}");
-        h.Append("table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right;font-size:13px}th{background:#f3f3f3}td.l,th.l{text-align:left}");
+        h.Append("table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right;font-size:13px}th{background:#f3f3f3}td.l,th.l{text-align:left}#configuration td{white-space:pre-line}");
         h.Append(".ok{color:#1a7f37}.bad{color:#c62828;font-weight:bold}.plots{display:flex;flex-wrap:wrap;gap:16px}svg.plot{border:1px solid #ddd;background:#fff}.warn{color:#b45309}");
         h.Append("</style></head><body>\n");
         h.Append(c, $"<h1>engine-client load: {(result.Model == LoadModelKind.Open ? "open" : "closed")} model, {result.Seconds:0.###} s measured{(result.Interrupted ? " (interrupted)" : "")}</h1>\n");

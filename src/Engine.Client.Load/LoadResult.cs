@@ -31,13 +31,23 @@ public sealed class LoadResult
     /// <summary>The shards this result covers, as <c>i/N</c> (one for a single run).</summary>
     public IReadOnlyList<string> Shards { get; init; } = [];
 
-    /// <summary>The session sources that ran the sessions.</summary>
+    /// <summary>
+    /// What the run targeted (<see cref="LoadTestOptions.Targets"/>: worker addresses, a DNS name, a
+    /// specification file), or the names of its session sources when it did not say; for a merge,
+    /// those of every result.
+    /// </summary>
     public IReadOnlyList<string> Sources { get; init; } = [];
 
     /// <summary>The host names of the generators.</summary>
     public IReadOnlyList<string> Hosts { get; init; } = [];
 
-    /// <summary>The settings of the run, for the report (model, bounds, scenarios, labels).</summary>
+    /// <summary>
+    /// The settings of the run, for the report (model, bounds, scenarios, labels). For a merge, a
+    /// setting every result shares keeps its value; one that differs (the shards' commands and
+    /// seeds, for example) lists each result's value, one line each (<c>result 1: ...</c>); and
+    /// <c>mergeWarning</c> says how the results differ when they are not like runs (see
+    /// <see cref="Differences"/>).
+    /// </summary>
     public IReadOnlyDictionary<string, string> Configuration { get; init; } = new Dictionary<string, string>();
 
     /// <summary>Whether the run was stopped by its caller (Ctrl+C) before its bound.</summary>
@@ -88,14 +98,65 @@ public sealed class LoadResult
     public LoadResult WithThresholds(IEnumerable<LoadThreshold> thresholds)
     {
         ArgumentNullException.ThrowIfNull(thresholds);
-        return Copy(this, [.. thresholds.Select(t => t.Evaluate(this))]);
+        return Copy(this, Configuration, [.. thresholds.Select(t => t.Evaluate(this))]);
+    }
+
+    /// <summary>A copy whose <see cref="Configuration"/> has <paramref name="labels"/> added (replacing entries of the same key).</summary>
+    /// <param name="labels">Keys and values, for example the command line of a merge.</param>
+    public LoadResult WithLabels(IEnumerable<KeyValuePair<string, string>> labels)
+    {
+        ArgumentNullException.ThrowIfNull(labels);
+        var configuration = new Dictionary<string, string>(Configuration, StringComparer.Ordinal);
+        foreach (var (key, value) in labels)
+        {
+            configuration[key] = value;
+        }
+
+        return Copy(this, configuration, Thresholds);
+    }
+
+    /// <summary>
+    /// The settings in which <paramref name="results"/> differ so that they are not like runs (the
+    /// shards of one run differ in none): the <c>model</c>, the <c>target</c>, the <c>sources</c>,
+    /// and the configuration's <c>stages</c>, <c>duration</c>, <c>sessions</c>, <c>warmup</c> and
+    /// <c>scenarios</c>. A merge of unlike runs is still exact arithmetic, but its figures pool runs
+    /// that measured different things.
+    /// </summary>
+    /// <param name="results">The results, in order.</param>
+    /// <returns>One entry per differing setting, in the order above; empty for like runs.</returns>
+    public static IReadOnlyList<LoadResultDifference> Differences(IReadOnlyList<LoadResult> results)
+    {
+        ArgumentNullException.ThrowIfNull(results);
+        var differences = new List<LoadResultDifference>();
+        void Compare(string setting, Func<LoadResult, string> value)
+        {
+            var values = results.Select(value).ToList();
+            if (values.Distinct(StringComparer.Ordinal).Skip(1).Any())
+            {
+                differences.Add(new LoadResultDifference(setting, values));
+            }
+        }
+
+        Compare("model", r => ModelText(r.Model));
+        Compare("target", r => r.Target.ToString(System.Globalization.CultureInfo.InvariantCulture) + (r.Model == LoadModelKind.Open ? " sessions/s" : " concurrent sessions"));
+        Compare("sources", r => string.Join(", ", r.Sources.Order(StringComparer.Ordinal)));
+        foreach (var key in LikeRunSettings)
+        {
+            Compare(key, r => r.Configuration.TryGetValue(key, out var v) ? v : NotRecorded);
+        }
+
+        return differences;
     }
 
     /// <summary>
     /// Combines the results of several shards (or runs) exactly: counts and traffic add up, the
     /// histograms add up (so every percentile equals that of one histogram of all values),
     /// intervals add up by index, workers by name, errors by kind. Thresholds are dropped: evaluate
-    /// them on the merge.
+    /// them on the merge. The merge is exact for like runs (the shards of one run); for results that
+    /// are not (<see cref="Differences"/>: an open and a closed model, other targets or sources) it
+    /// still adds everything up, keeps the first result's <see cref="Model"/> and
+    /// <see cref="Target"/>, and records the differences in the <see cref="Configuration"/>
+    /// (<c>mergeWarning</c>, and each result's value of every setting that differs).
     /// </summary>
     /// <param name="results">At least one result, all of the current schema version.</param>
     /// <exception cref="ArgumentException">No result was given.</exception>
@@ -139,7 +200,6 @@ public sealed class LoadResult
             intervals.Add(LoadInterval.Merge([.. results.Where(r => r.Intervals.Count > i).Select(r => r.Intervals[i])]));
         }
 
-        var configuration = new Dictionary<string, string>(results[0].Configuration, StringComparer.Ordinal);
         return new LoadResult
         {
             StartedAt = results.Min(r => r.StartedAt),
@@ -149,7 +209,7 @@ public sealed class LoadResult
             Shards = [.. results.SelectMany(r => r.Shards)],
             Sources = [.. results.SelectMany(r => r.Sources).Distinct(StringComparer.Ordinal)],
             Hosts = [.. results.SelectMany(r => r.Hosts).Distinct(StringComparer.Ordinal)],
-            Configuration = configuration,
+            Configuration = MergeConfiguration(results),
             Interrupted = results.Any(r => r.Interrupted),
             Sessions = LoadSessionCounts.Merge(results.Select(r => r.Sessions)),
             Latency = latency,
@@ -162,7 +222,42 @@ public sealed class LoadResult
         };
     }
 
-    private static LoadResult Copy(LoadResult r, IReadOnlyList<LoadThresholdResult> thresholds) => new()
+    private const string NotRecorded = "(not recorded)";
+
+    /// <summary>The configuration settings that like runs share (besides model, target and sources).</summary>
+    private static readonly string[] LikeRunSettings = ["stages", "duration", "sessions", "warmup", "scenarios"];
+
+    private static string ModelText(LoadModelKind model) => model == LoadModelKind.Open ? "open" : "closed";
+
+    /// <summary>
+    /// The results' shared settings as they are; a setting that differs as one line per distinct
+    /// value (<c>results 1, 3: x</c>); <c>mergeWarning</c> when the results are not like runs.
+    /// </summary>
+    private static Dictionary<string, string> MergeConfiguration(IReadOnlyList<LoadResult> results)
+    {
+        var configuration = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var key in results.SelectMany(r => r.Configuration.Keys).Distinct(StringComparer.Ordinal))
+        {
+            var values = results.Select(r => r.Configuration.TryGetValue(key, out var v) ? v : NotRecorded).ToList();
+            configuration[key] = values.Distinct(StringComparer.Ordinal).Skip(1).Any() ? PerResult(values, "\n") : values[0];
+        }
+
+        var differences = Differences(results);
+        if (differences.Count > 0)
+        {
+            configuration["mergeWarning"] = "the results are not like runs, so the merged figures pool runs that measured different things; they differ in "
+                + string.Join(", ", differences.Select(d => $"{d.Setting} ({PerResult(d.Values, "; ")})")) + ".";
+        }
+
+        return configuration;
+    }
+
+    /// <summary>Each distinct value with the (1-based) numbers of the results that have it: <c>results 1, 3: open; result 2: closed</c>.</summary>
+    private static string PerResult(IReadOnlyList<string> values, string separator) =>
+        string.Join(separator, values.Select((v, i) => (Value: v, Number: i + 1)).GroupBy(p => p.Value, StringComparer.Ordinal)
+            .Select(g => $"{(g.Count() == 1 ? "result" : "results")} {string.Join(", ", g.Select(p => p.Number))}: {g.Key}"));
+
+    private static LoadResult Copy(LoadResult r, IReadOnlyDictionary<string, string> configuration, IReadOnlyList<LoadThresholdResult> thresholds) => new()
     {
         SchemaVersion = r.SchemaVersion,
         StartedAt = r.StartedAt,
@@ -172,7 +267,7 @@ public sealed class LoadResult
         Shards = r.Shards,
         Sources = r.Sources,
         Hosts = r.Hosts,
-        Configuration = r.Configuration,
+        Configuration = configuration,
         Interrupted = r.Interrupted,
         Sessions = r.Sessions,
         Latency = r.Latency,
@@ -185,6 +280,11 @@ public sealed class LoadResult
         Thresholds = thresholds,
     };
 }
+
+/// <summary>A setting in which results differ so that they are not like runs (<see cref="LoadResult.Differences"/>).</summary>
+/// <param name="Setting">The setting: <c>model</c>, <c>target</c>, <c>sources</c>, or a configuration key (<c>stages</c>, <c>duration</c>, <c>sessions</c>, <c>warmup</c>, <c>scenarios</c>).</param>
+/// <param name="Values">Its value in each result, in the results' order (<c>(not recorded)</c> when a result's configuration lacks it).</param>
+public sealed record LoadResultDifference(string Setting, IReadOnlyList<string> Values);
 
 /// <summary>Session counts of a load test. Warm-up sessions count only in <see cref="Warmup"/>.</summary>
 public sealed class LoadSessionCounts
@@ -355,10 +455,13 @@ public sealed class LoadGeneratorFigures
     /// <summary>Processor cores available to the generator.</summary>
     public int Cores { get; init; }
 
-    /// <summary>Mean CPU use of the generator process over the run, in percent of all its cores.</summary>
+    /// <summary>
+    /// Mean CPU use of the generator process over the run's intervals, in percent of all its cores:
+    /// the intervals' CPU use weighted by their length, so never above <see cref="CpuPercentMax"/>.
+    /// </summary>
     public double CpuPercentMean { get; init; }
 
-    /// <summary>Highest CPU use of an interval, in percent of all cores.</summary>
+    /// <summary>Highest CPU use of an interval (the same samples as <see cref="CpuPercentMean"/>), in percent of all cores.</summary>
     public double CpuPercentMax { get; init; }
 
     /// <summary>Total garbage collection pause time, in milliseconds.</summary>

@@ -829,7 +829,7 @@ internal sealed class LoadRun : IDisposable
             Model = _options.Model,
             Target = _options.Target,
             Shards = [_options.Shard.ToString()],
-            Sources = [.. _sources.Select(s => s.Name)],
+            Sources = _options.Targets.Count > 0 ? [.. _options.Targets] : [.. _sources.Select(s => s.Name)],
             Hosts = [host],
             Configuration = configuration,
             Interrupted = interrupted,

@@ -77,6 +77,13 @@ public sealed class LoadTestOptions
     /// <summary>Receives each interval as it closes (from a timer thread); <see langword="null"/> for none.</summary>
     public ILoadObserver? Observer { get; set; }
 
+    /// <summary>
+    /// What the run targets, as <see cref="LoadResult.Sources"/> names it: worker addresses, a DNS
+    /// name, a specification file. Default empty: the sources' names
+    /// (<see cref="WorkerSessionSource.Name"/>), which for a pool or a fleet is the name it was given.
+    /// </summary>
+    public IList<string> Targets { get; } = [];
+
     /// <summary>Free-form settings echoed in the report's configuration (the command line that ran, for example).</summary>
     public IDictionary<string, string> Labels { get; } = new Dictionary<string, string>(StringComparer.Ordinal);
 

@@ -16,7 +16,7 @@ internal static class LoadCommand
     {
         var worker = new Option<WorkerAddress[]>("--worker")
         {
-            Description = "A running worker: unix:///path/to/socket or http://host:port. Repeatable: sessions go to the workers in turn.",
+            Description = "A running worker: unix:///path/to/socket or http://host:port. Repeatable: the workers form a fleet; each session is placed on the least loaded worker and, when its stream fails before the worker answered Init, retried on another (see docs/fleets.md).",
             HelpName = "address",
             CustomParser = ParseAddresses,
         };
@@ -138,7 +138,12 @@ internal static class LoadCommand
             }
 
             var outputs = LoadOutputs.Resolve(parse.GetValue(outputDir), parse.GetValue(reportHtml), parse.GetValue(csv), parse.GetValue(hdrLog), parse.GetValue(intervals), options.Shard);
-            options.Labels["command"] = "engine-client load " + string.Join(' ', parse.Tokens.Select(t => t.Value));
+            options.Labels["command"] = CommandLine(context);
+            foreach (var target in TargetNames(addresses, fleetTargets, specPath))
+            {
+                options.Targets.Add(target);
+            }
+
             options.SessionOptions = new SessionOptions { PayloadChunkSize = chunk };
             var clientOptions = new WorkerClientOptions
             {
@@ -194,7 +199,17 @@ internal static class LoadCommand
                 }
             }
 
-            var merged = LoadResult.Merge(results).WithThresholds(thresholds);
+            var paths = parse.GetValue(files) ?? [];
+            foreach (var difference in LoadResult.Differences(results))
+            {
+                // Merging is exact for like runs; unlike ones are merged all the same, with a word.
+                var values = string.Join("; ", difference.Values.Select((v, i) => (Value: v, Path: paths[i])).GroupBy(p => p.Value, StringComparer.Ordinal)
+                    .Select(g => $"{g.Key} in {string.Join(", ", g.Select(p => p.Path))}"));
+                await context.Console.Error.WriteLineAsync(CliApp.OneLine(
+                    $"engine-client load merge: warning: the results differ in {difference.Setting} ({values}): they are not shards of one run, and the merged figures pool runs that measured different things."));
+            }
+
+            var merged = LoadResult.Merge(results).WithLabels([new("mergeCommand", CommandLine(context))]).WithThresholds(thresholds);
             if (parse.GetValue(reportHtml) is { } html)
             {
                 LoadOutputs.WriteFile(html, "--report-html", LoadReports.ToHtml(merged));
@@ -214,10 +229,29 @@ internal static class LoadCommand
                 LoadSummaryText.Write(merged, Renderer.For(context.Console));
             }
 
-            return merged.ThresholdsPassed ? ExitCodes.Success : ExitCodes.ThresholdFailed;
+            if (!merged.ThresholdsPassed)
+            {
+                await context.Console.Error.WriteLineAsync($"engine-client load merge: {LoadOperation.ThresholdsFailed(merged)} (exit {ExitCodes.ThresholdFailed})");
+                return ExitCodes.ThresholdFailed;
+            }
+
+            return ExitCodes.Success;
         }));
         return command;
     }
+
+    /// <summary>The command line as given, each argument quoted for a POSIX shell when it needs it.</summary>
+    private static string CommandLine(CliContext context) => ShellText.CommandLine([CliApp.Name, .. context.Arguments]);
+
+    /// <summary>
+    /// What the user targeted, for the report's <c>sources</c>: the <c>--worker</c> addresses, the
+    /// DNS target of <c>--fleet</c> (or the addresses of its file), the <c>--spec</c> file.
+    /// </summary>
+    internal static IReadOnlyList<string> TargetNames(IReadOnlyList<WorkerAddress> workers, FleetTargets? fleet, string? specification) =>
+        specification is not null ? [specification]
+        : fleet?.Dns is { } dns ? [dns]
+        : fleet is not null ? [.. fleet.Workers.Select(w => w.ToString())]
+        : [.. workers.Select(w => w.ToString())];
 
     internal static List<LoadThreshold> ParseThresholds(string[]? expressions)
     {

@@ -197,10 +197,14 @@ internal static class LoadOperation
         return ExitCodes.Success;
     }
 
+    /// <summary>The failed thresholds, for the line on stderr: <c>threshold failed: session.p99 &lt; 50ms (actual 73.2ms)</c>.</summary>
+    internal static string ThresholdsFailed(LoadResult result) =>
+        "threshold failed: " + CliApp.OneLine(string.Join("; ", result.Thresholds.Where(t => !t.Passed).Select(t => $"{t.Expression} (actual {t.ActualText})")));
+
     private static string Reason(LoadResult result, int exit) => exit switch
     {
         ExitCodes.Interrupted => "interrupted",
-        ExitCodes.ThresholdFailed => "threshold failed: " + string.Join("; ", result.Thresholds.Where(t => !t.Passed).Select(t => $"{t.Expression} (actual {t.ActualText})")),
+        ExitCodes.ThresholdFailed => ThresholdsFailed(result),
         _ => "no session succeeded: " + CliApp.OneLine(string.Join("; ", result.Errors.Take(3).Select(e => $"{e.Key} x{e.Count}: {(e.Messages.Count > 0 ? e.Messages[0] : "")}"))),
     };
 }

@@ -14,24 +14,24 @@ internal static class LoadSummaryText
         renderer.Heading(string.Create(c, $"load test: {(r.Model == LoadModelKind.Open ? "open" : "closed")} model, {r.Seconds:0.###} s measured{(r.Interrupted ? ", interrupted" : "")}"));
         renderer.KeyValues(
         [
-            ("sessions started", s.Started.ToString(c)),
-            ("finished", s.Finished.ToString(c)),
-            ("cancelled on purpose", s.Cancelled.ToString(c)),
-            ("failed", s.FailedTotal == 0 ? "0" : string.Create(c, $"{s.FailedTotal} ({string.Join(", ", s.Failed.Select(p => $"{p.Key} {p.Value}"))})")),
-            ("behind schedule", s.BehindSchedule.ToString(c)),
-            ("not started", s.NotStarted.ToString(c)),
-            ("warm-up (excluded)", s.Warmup.ToString(c)),
-            ("abandoned at drain", s.Abandoned.ToString(c)),
-            ("sessions/s", r.Seconds > 0 ? (s.Finished / r.Seconds).ToString("0.##", c) : "-"),
-            ("sent", string.Create(c, $"{r.Traffic.BatchesSent} batches, {r.Traffic.RowsSent} rows, {LoadProgress.Bytes(r.Traffic.BytesSent)} ({LoadProgress.Rate(r.Traffic.BytesSent, r.Seconds)})")),
-            ("received", string.Create(c, $"{r.Traffic.BatchesReceived} batches, {r.Traffic.RowsReceived} rows, {LoadProgress.Bytes(r.Traffic.BytesReceived)} ({LoadProgress.Rate(r.Traffic.BytesReceived, r.Seconds)})")),
+            ("sessions started", Formats.Count(s.Started)),
+            ("finished", Formats.Count(s.Finished)),
+            ("cancelled on purpose", Formats.Count(s.Cancelled)),
+            ("failed", s.FailedTotal == 0 ? "0" : $"{Formats.Count(s.FailedTotal)} ({string.Join(", ", s.Failed.Select(p => $"{p.Key} {Formats.Count(p.Value)}"))})"),
+            ("behind schedule", Formats.Count(s.BehindSchedule)),
+            ("not started", Formats.Count(s.NotStarted)),
+            ("warm-up (excluded)", Formats.Count(s.Warmup)),
+            ("abandoned at drain", Formats.Count(s.Abandoned)),
+            ("sessions/s", r.Seconds > 0 ? (s.Finished / r.Seconds).ToString("#,0.##", c) : "-"),
+            ("sent", $"{Formats.Count(r.Traffic.BatchesSent)} batches, {Formats.Count(r.Traffic.RowsSent)} rows, {LoadProgress.Bytes(r.Traffic.BytesSent)} ({LoadProgress.Rate(r.Traffic.BytesSent, r.Seconds)})"),
+            ("received", $"{Formats.Count(r.Traffic.BatchesReceived)} batches, {Formats.Count(r.Traffic.RowsReceived)} rows, {LoadProgress.Bytes(r.Traffic.BytesReceived)} ({LoadProgress.Rate(r.Traffic.BytesReceived, r.Seconds)})"),
         ]);
         renderer.Line();
         renderer.Heading("latency (ms)");
         var rows = new List<IReadOnlyList<string>>();
         foreach (var (phase, h) in r.Latency.Where(p => p.Value.TotalCount > 0))
         {
-            rows.Add([phase, h.TotalCount.ToString(c), Ms(h, 50), Ms(h, 90), Ms(h, 99), Ms(h, 99.9), LoadProgress.Ms(h.GetMaxValue() / 1000.0)]);
+            rows.Add([phase, Formats.Count(h.TotalCount), Ms(h, 50), Ms(h, 90), Ms(h, 99), Ms(h, 99.9), MaxMs(h)]);
         }
 
         renderer.Table(["phase", "count", "p50", "p90", "p99", "p99.9", "max"], rows);
@@ -39,8 +39,8 @@ internal static class LoadSummaryText
         {
             renderer.Line();
             renderer.Heading("workers");
-            renderer.Table(["worker", "sessions", "finished", "failed", "session p50", "session p99", "sent", "received"],
-                [.. r.Workers.Select(w => (IReadOnlyList<string>)[TerminalText.Escape(w.Worker), w.Sessions.ToString(c), w.Finished.ToString(c), w.Failed.ToString(c), Ms(w.Session, 50), Ms(w.Session, 99), LoadProgress.Bytes(w.Traffic.BytesSent), LoadProgress.Bytes(w.Traffic.BytesReceived)])]);
+            renderer.Table(["worker", "sessions", "finished", "failed", "session p50 (ms)", "session p99 (ms)", "sent", "received"],
+                [.. r.Workers.Select(w => (IReadOnlyList<string>)[TerminalText.Escape(w.Worker), Formats.Count(w.Sessions), Formats.Count(w.Finished), Formats.Count(w.Failed), Ms(w.Session, 50), Ms(w.Session, 99), LoadProgress.Bytes(w.Traffic.BytesSent), LoadProgress.Bytes(w.Traffic.BytesReceived)])]);
         }
 
         if (r.Errors.Count > 0)
@@ -49,7 +49,7 @@ internal static class LoadSummaryText
             renderer.Heading("errors");
             foreach (var e in r.Errors)
             {
-                renderer.Marked(Mark.Bad, string.Create(c, $"{e.Key} x{e.Count}"), TerminalText.OneLine(string.Join(" | ", e.Messages)));
+                renderer.Marked(Mark.Bad, $"{e.Key} x{Formats.Count(e.Count)}", TerminalText.OneLine(string.Join(" | ", e.Messages)));
             }
         }
 
@@ -67,7 +67,7 @@ internal static class LoadSummaryText
             ]);
             foreach (var warning in g.Warnings)
             {
-                renderer.Marked(Mark.Bad, "warning", warning);
+                renderer.Marked(Mark.Warning, "", warning);
             }
         }
 
@@ -77,11 +77,16 @@ internal static class LoadSummaryText
             renderer.Heading("thresholds");
             foreach (var t in r.Thresholds)
             {
-                renderer.Marked(t.Passed ? Mark.Good : Mark.Bad, t.Passed ? "passed" : "FAILED", $"{t.Expression} (actual {t.ActualText})");
+                // The mark says passed or failed (ok/FAIL, a tick or a cross): the words are not repeated.
+                renderer.Marked(t.Passed ? Mark.Good : Mark.Bad, t.Expression, $"actual {t.ActualText}");
             }
         }
     }
 
+    // Milliseconds without a unit: the headers name it.
     private static string Ms(HistogramBase h, double percentile) =>
-        h.TotalCount == 0 ? "-" : (h.GetValueAtPercentile(percentile) / 1000.0).ToString("0.###", CultureInfo.InvariantCulture);
+        h.TotalCount == 0 ? "-" : (h.GetValueAtPercentile(percentile) / 1000.0).ToString("#,0.###", CultureInfo.InvariantCulture);
+
+    private static string MaxMs(HistogramBase h) =>
+        h.TotalCount == 0 ? "-" : (h.GetMaxValue() / 1000.0).ToString("#,0.###", CultureInfo.InvariantCulture);
 }

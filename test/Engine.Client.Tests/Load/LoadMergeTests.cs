@@ -74,6 +74,64 @@ public sealed class LoadMergeTests
         });
     }
 
+    [Test]
+    public void Shards_of_one_run_are_like_runs_and_their_merge_keeps_what_they_share_and_lists_what_differs()
+    {
+        var a = WithConfiguration(ShardResult(Histogram(1000), 0, 2), ("model", "open"), ("scenarios", "echo"), ("seed", "7"), ("command", "engine-client load --shard 0/2"));
+        var b = WithConfiguration(ShardResult(Histogram(2000), 1, 2), ("model", "open"), ("scenarios", "echo"), ("seed", "8"), ("command", "engine-client load --shard 1/2"));
+
+        var merged = LoadResult.Merge([a, b]);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(LoadResult.Differences([a, b]), Is.Empty);
+            Assert.That(merged.Configuration["model"], Is.EqualTo("open"));
+            Assert.That(merged.Configuration["scenarios"], Is.EqualTo("echo"));
+            Assert.That(merged.Configuration["seed"], Is.EqualTo("result 1: 7\nresult 2: 8"));
+            Assert.That(merged.Configuration["command"], Is.EqualTo("result 1: engine-client load --shard 0/2\nresult 2: engine-client load --shard 1/2"));
+            Assert.That(merged.Configuration, Does.Not.ContainKey("mergeWarning"));
+            Assert.That(merged.WithLabels([new("mergeCommand", "engine-client load merge a b")]).Configuration["mergeCommand"], Is.EqualTo("engine-client load merge a b"));
+        });
+    }
+
+    [Test]
+    public void Results_of_another_model_target_sources_or_scenario_are_unlike_and_the_merge_records_how()
+    {
+        var open = WithConfiguration(ShardResult(Histogram(1000), 0, 1), ("model", "open"), ("scenarios", "echo"));
+        var closed = WithConfiguration(ShardResult(Histogram(2000), 0, 1), ("model", "closed"), ("scenarios", "select"));
+        closed = new LoadResult
+        {
+            Model = LoadModelKind.Closed,
+            Target = 4,
+            Sources = ["unix:///other.sock"],
+            Configuration = closed.Configuration,
+            Latency = closed.Latency,
+            Sessions = closed.Sessions,
+        };
+        var third = WithConfiguration(ShardResult(Histogram(3000), 0, 1), ("model", "open"), ("scenarios", "echo"));
+
+        var differences = LoadResult.Differences([open, closed, third]);
+        var merged = LoadResult.Merge([open, closed, third]);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(differences.Select(d => d.Setting), Is.EqualTo(new[] { "model", "target", "sources", "scenarios" }));
+            Assert.That(differences[0].Values, Is.EqualTo(new[] { "open", "closed", "open" }));
+            Assert.That(differences[1].Values, Is.EqualTo(new[] { "10 sessions/s", "4 concurrent sessions", "10 sessions/s" }));
+            Assert.That(differences[2].Values, Is.EqualTo(new[] { "unix:///w.sock", "unix:///other.sock", "unix:///w.sock" }));
+            Assert.That(merged.Configuration["model"], Is.EqualTo("results 1, 3: open\nresult 2: closed"));
+            Assert.That(merged.Configuration["mergeWarning"], Does.Contain("not like runs")
+                .And.Contain("model (results 1, 3: open; result 2: closed)")
+                .And.Contain("target (results 1, 3: 10 sessions/s; result 2: 4 concurrent sessions)")
+                .And.Contain("sources (results 1, 3: unix:///w.sock; result 2: unix:///other.sock)")
+                .And.Contain("scenarios (results 1, 3: echo; result 2: select)"));
+            Assert.That(merged.Sessions.Finished, Is.EqualTo(3), "unlike runs are still added up");
+        });
+    }
+
+    private static LoadResult WithConfiguration(LoadResult result, params (string Key, string Value)[] settings) =>
+        result.WithLabels(settings.Select(s => new KeyValuePair<string, string>(s.Key, s.Value)));
+
     private static LongHistogram Histogram(params long[] values)
     {
         var h = new LongHistogram(1, 3_600_000_000L, 3);

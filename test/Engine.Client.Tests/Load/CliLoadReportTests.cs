@@ -1,0 +1,247 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Engine.Client.Load;
+using Engine.Client.Tests.Cli;
+using Engine.Client.Tests.Infrastructure;
+using Engine.Client.Tests.ReferenceWorker;
+using HdrHistogram;
+
+namespace Engine.Client.Tests.Load;
+
+/// <summary>
+/// What <c>engine-client load</c> and <c>load merge</c> record and say, as real processes: the
+/// command line as given, the sources as targeted, the help of <c>--worker</c>, a failed threshold
+/// of a merge on stderr, a merge of unlike runs.
+/// </summary>
+[TestFixture]
+[Parallelizable(ParallelScope.Children)]
+public sealed class CliLoadReportTests
+{
+    private ReferenceWorkerProcess _worker = null!;
+    private string _directory = null!;
+
+    [OneTimeSetUp]
+    public async Task StartWorker()
+    {
+        _worker = await ReferenceWorkerProcess.StartAsync();
+        _directory = Directory.CreateTempSubdirectory("ec-load-report-").FullName;
+    }
+
+    [OneTimeTearDown]
+    public async Task StopWorker()
+    {
+        await _worker.DisposeAsync();
+        Directory.Delete(_directory, recursive: true);
+    }
+
+    /// <summary>
+    /// The configuration's <c>command</c> is the command line as given, each argument quoted for a
+    /// POSIX shell when it needs it; a shell splits it back into the very same arguments.
+    /// </summary>
+    [Test]
+    public async Task The_command_is_the_command_line_as_given_quoted_so_a_shell_splits_it_back()
+    {
+        string[] arguments =
+        [
+            "load", "--worker", _worker.Address, "--format", "builtin", "--payload", "select x", "--rows", "10",
+            "--sessions", "2", "--json", "--no-progress", "--task-context", "note=it's $HOME *", "--session-conf", "k=a\"b\\c", "--session-conf", "empty=",
+        ];
+
+        var result = await CliProcess.RunAsync(arguments);
+
+        Assert.That(result.ExitCode, Is.Zero, result.ToString());
+        var command = LoadReports.FromJson(result.Stdout).Configuration["command"];
+        Assert.That(command, Is.EqualTo(
+            $"engine-client load --worker {_worker.Address} --format builtin --payload 'select x' --rows 10 --sessions 2 --json --no-progress "
+            + "--task-context 'note=it'\\''s $HOME *' --session-conf 'k=a\"b\\c' --session-conf empty="));
+        Assert.That(await ShellWordsAsync(command), Is.EqualTo((string[])["engine-client", .. arguments]));
+    }
+
+    /// <summary>
+    /// Two <c>--worker</c>: <c>sources</c> names both addresses (not the fleet's name), and the
+    /// workers table names each worker by its address.
+    /// </summary>
+    [Test]
+    public async Task Sources_name_the_workers_given_and_the_workers_table_names_them_by_address()
+    {
+        await using var second = await ReferenceWorkerProcess.StartAsync();
+
+        var result = await CliProcess.RunAsync("load", "--worker", _worker.Address, "--worker", second.Address, "--format", "echo", "--rows", "10", "--concurrency", "2", "--sessions", "10", "--json");
+
+        Assert.That(result.ExitCode, Is.Zero, result.ToString());
+        var parsed = LoadReports.FromJson(result.Stdout);
+        Assert.Multiple(() =>
+        {
+            Assert.That(parsed.Sources, Is.EqualTo(new[] { _worker.Address, second.Address }));
+            Assert.That(parsed.Workers.Select(w => w.Worker), Is.SubsetOf(new[] { _worker.Address, second.Address }));
+            Assert.That(parsed.Workers.Sum(w => w.Finished), Is.EqualTo(10));
+        });
+    }
+
+    /// <summary><c>--spec --workers 2</c>: <c>sources</c> names the specification file; the workers table the launched workers' addresses.</summary>
+    [Test]
+    public async Task Sources_name_the_specification_file_and_the_workers_table_the_launched_workers()
+    {
+        var spec = Path.Combine(_directory, "worker.spec.json");
+        await File.WriteAllTextAsync(spec, $$"""
+            {
+              "capabilities": {
+                "supportedDataFormats": ["ARROW"],
+                "supportedCommunicationPatterns": ["BIDIRECTIONAL_STREAMING"],
+                "supportsConcurrentUdfs": true,
+                "supportsReuse": true
+              },
+              "direct": {
+                "runner": { "command": ["{{ReferenceWorkerProcess.ExecutablePath}}"], "environmentVariables": { "DOTNET_gcServer": "0" } },
+                "properties": { "initializationTimeoutMs": 20000, "connection": { "unixDomainSocket": {} } }
+              }
+            }
+            """);
+
+        var result = await CliProcess.RunAsync("load", "--spec", spec, "--workers", "2", "--format", "echo", "--rows", "10", "--concurrency", "4", "--sessions", "20", "--json");
+
+        Assert.That(result.ExitCode, Is.Zero, result.ToString());
+        var parsed = LoadReports.FromJson(result.Stdout);
+        Assert.Multiple(() =>
+        {
+            Assert.That(parsed.Sources, Is.EqualTo(new[] { spec }));
+            Assert.That(parsed.Workers, Is.Not.Empty);
+            Assert.That(parsed.Workers.Select(w => w.Worker), Has.All.StartWith("unix://"), "workers are named by address");
+            Assert.That(parsed.Workers.Sum(w => w.Finished), Is.EqualTo(20));
+        });
+    }
+
+    /// <summary>The help of <c>--worker</c> says what the code does with several: a fleet, least-loaded placement with retry.</summary>
+    [Test]
+    public async Task The_help_of_a_repeated_worker_describes_fleet_placement()
+    {
+        var result = await CliProcess.RunAsync("load", "--help");
+
+        Assert.That(result.ExitCode, Is.Zero, result.ToString());
+        var help = string.Join(' ', result.Stdout.Split((char[])[' ', '\n', '\r'], StringSplitOptions.RemoveEmptyEntries));
+        Assert.Multiple(() =>
+        {
+            Assert.That(help, Does.Not.Contain("in turn"));
+            Assert.That(help, Does.Contain("least loaded"));
+            Assert.That(help, Does.Contain("retried on another"));
+        });
+    }
+
+    /// <summary>A failed threshold of <c>load merge</c> exits 4 with the same line on stderr as <c>load</c>.</summary>
+    [Test]
+    public async Task A_failed_threshold_of_a_merge_exits_4_and_is_named_on_stderr()
+    {
+        var a = await WriteAsync("threshold-a.json", Result(LoadModelKind.Open, 10, [_worker.Address], "engine-client load --shard 0/2"));
+        var b = await WriteAsync("threshold-b.json", Result(LoadModelKind.Open, 10, [_worker.Address], "engine-client load --shard 1/2"));
+
+        var result = await CliProcess.RunAsync("load", "merge", a, b, "--threshold", "rate >= 100/s", "--threshold", "errors < 1%");
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(result.ExitCode, Is.EqualTo(4), result.ToString());
+            Assert.That(result.StderrLines, Has.Count.EqualTo(1), result.ToString());
+            Assert.That(result.StderrLines[^1], Is.EqualTo("engine-client load merge: threshold failed: rate >= 100/s (actual 6/s) (exit 4)"));
+        });
+    }
+
+    /// <summary>
+    /// Shards of one run merge without a word; the merged configuration keeps what they share,
+    /// lists each shard's command, and records the merge's own command line.
+    /// </summary>
+    [Test]
+    public async Task Shards_of_one_run_merge_silently_and_the_configuration_records_every_command()
+    {
+        var a = await WriteAsync("like-a.json", Result(LoadModelKind.Open, 10, [_worker.Address], "engine-client load --rate 10 --shard 0/2"));
+        var b = await WriteAsync("like-b.json", Result(LoadModelKind.Open, 10, [_worker.Address], "engine-client load --rate 10 --shard 1/2"));
+
+        var result = await CliProcess.RunAsync("load", "merge", a, b, "--json");
+
+        Assert.That(result.ExitCode, Is.Zero, result.ToString());
+        var configuration = LoadReports.FromJson(result.Stdout).Configuration;
+        Assert.Multiple(() =>
+        {
+            Assert.That(result.Stderr, Is.Empty);
+            Assert.That(configuration["model"], Is.EqualTo("open"));
+            Assert.That(configuration["command"], Is.EqualTo("result 1: engine-client load --rate 10 --shard 0/2\nresult 2: engine-client load --rate 10 --shard 1/2"));
+            Assert.That(configuration["mergeCommand"], Is.EqualTo($"engine-client load merge {a} {b} --json"));
+            Assert.That(configuration, Does.Not.ContainKey("mergeWarning"));
+        });
+    }
+
+    /// <summary>
+    /// An open-model result and a closed-model one, against different workers: the merge warns on
+    /// stderr naming each difference and the files, records it in the configuration, and still exits 0.
+    /// </summary>
+    [Test]
+    public async Task Merging_unlike_runs_warns_naming_each_difference_and_records_it()
+    {
+        var open = await WriteAsync("unlike-open.json", Result(LoadModelKind.Open, 10, ["unix:///a.sock"], "engine-client load --rate 10"));
+        var closed = await WriteAsync("unlike-closed.json", Result(LoadModelKind.Closed, 4, ["unix:///b.sock"], "engine-client load --concurrency 4"));
+
+        var result = await CliProcess.RunAsync("load", "merge", open, closed, "--json");
+
+        Assert.That(result.ExitCode, Is.Zero, result.ToString());
+        var configuration = LoadReports.FromJson(result.Stdout).Configuration;
+        Assert.Multiple(() =>
+        {
+            Assert.That(result.StderrLines, Has.Some.Contains("warning").And.Contains("model").And.Contains($"open in {open}").And.Contains($"closed in {closed}"));
+            Assert.That(result.StderrLines, Has.Some.Contains("warning").And.Contains("sources").And.Contains("unix:///a.sock").And.Contains("unix:///b.sock"));
+            Assert.That(result.StderrLines, Has.Some.Contains("warning").And.Contains("target"));
+            Assert.That(configuration["mergeWarning"], Does.Contain("model").And.Contain("target").And.Contain("sources"));
+            Assert.That(configuration["model"], Is.EqualTo("result 1: open\nresult 2: closed"));
+        });
+    }
+
+    private async Task<string> WriteAsync(string name, LoadResult result)
+    {
+        var path = Path.Combine(_directory, name);
+        await File.WriteAllTextAsync(path, LoadReports.ToJson(result));
+        return path;
+    }
+
+    /// <summary>A result of 3 finished sessions in 1 s, with the configuration a run writes.</summary>
+    private static LoadResult Result(LoadModelKind model, double target, string[] sources, string command)
+    {
+        var session = new LongHistogram(1, 3_600_000_000L, 3);
+        session.RecordValueWithCount(2_000, 3);
+        var modelText = model == LoadModelKind.Open ? "open" : "closed";
+        return new LoadResult
+        {
+            StartedAt = DateTimeOffset.UnixEpoch,
+            Seconds = 1,
+            Model = model,
+            Target = target,
+            Shards = ["0/1"],
+            Hosts = ["host"],
+            Sources = sources,
+            Configuration = new Dictionary<string, string>
+            {
+                ["model"] = modelText,
+                ["target"] = $"{target} {(model == LoadModelKind.Open ? "sessions/s" : "concurrent sessions")}",
+                ["stages"] = "none",
+                ["duration"] = "none",
+                ["sessions"] = "3",
+                ["warmup"] = "0 s",
+                ["scenarios"] = "default (weight 1, format echo, payload 0 B, input none, cancel share 0)",
+                ["command"] = command,
+            },
+            Sessions = new LoadSessionCounts { Started = 3, Finished = 3 },
+            Latency = new Dictionary<string, HistogramBase> { [LoadPhases.Session] = session },
+            Workers = [.. sources.Select(s => new LoadWorkerFigures { Worker = s, Sessions = 3, Finished = 3, Session = session })],
+            Generators = [new LoadGeneratorFigures { Host = "host", Cores = 2, CpuPercentMean = 1, CpuPercentMax = 2 }],
+        };
+    }
+
+    /// <summary>The words a POSIX shell makes of <paramref name="command"/>.</summary>
+    private static async Task<string[]> ShellWordsAsync(string command)
+    {
+        var start = new ProcessStartInfo("/bin/sh") { RedirectStandardOutput = true, UseShellExecute = false };
+        start.ArgumentList.Add("-c");
+        start.ArgumentList.Add("printf '%s\\0' " + command);
+        using var shell = Process.Start(start)!;
+        var output = await shell.StandardOutput.ReadToEndAsync().WaitAsync(TaskTimeouts.Default);
+        await shell.WaitForExitAsync().WaitAsync(TaskTimeouts.Default);
+        Assert.That(shell.ExitCode, Is.Zero);
+        return output.Split('\0')[..^1];
+    }
+}

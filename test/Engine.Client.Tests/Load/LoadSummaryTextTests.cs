@@ -1,0 +1,84 @@
+extern alias cli;
+
+using Engine.Client.Load;
+using HdrHistogram;
+using LoadSummaryText = cli::Engine.Client.Cli.Output.LoadSummaryText;
+using PlainRenderer = cli::Engine.Client.Cli.Output.PlainRenderer;
+
+namespace Engine.Client.Tests.Load;
+
+/// <summary>
+/// The readable summary of <c>load</c> and <c>load merge</c> (redirected stdout): numbers under a
+/// unit header carry no unit, counts have thousands separators, marks are not repeated in words.
+/// </summary>
+[TestFixture]
+[Parallelizable(ParallelScope.All)]
+public sealed class LoadSummaryTextTests
+{
+    [Test]
+    public void The_latency_table_holds_bare_milliseconds_and_counts_have_thousands_separators()
+    {
+        var text = Render(Result());
+        var lines = text.Split('\n').Select(l => l.TrimEnd('\r')).ToList();
+        var header = lines.FindIndex(l => l.StartsWith("latency (ms)", StringComparison.Ordinal));
+        Assert.That(header, Is.GreaterThanOrEqualTo(0), text);
+        var session = lines.Skip(header).First(l => l.TrimStart().StartsWith("session ", StringComparison.Ordinal));
+
+        Assert.Multiple(() =>
+        {
+            var cells = session.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            Assert.That(cells, Has.Length.EqualTo(7), session);
+            Assert.That(cells[1], Is.EqualTo("12,345"), session);
+            Assert.That(cells[2..], Has.All.Match(@"^186\.\d+$"), "p50, p90, p99, p99.9 and max in ms, bare: " + session);
+            Assert.That(lines.Skip(header).TakeWhile(l => l.Length > 0), Has.None.Contains(" ms"), "the header names the unit");
+            Assert.That(lines, Has.Some.Match(@"^\s+sessions started\s+12,346$"), text);
+            Assert.That(lines, Has.Some.Match(@"^\s+finished\s+12,345$"), text);
+            Assert.That(lines, Has.Some.Contains("1,234,567 rows"), text);
+            Assert.That(lines, Has.Some.Match(@"^\s+unix:///w\.sock\s+12,345\s+12,345\s+"), "the workers table counts");
+        });
+    }
+
+    [Test]
+    public void A_threshold_line_says_pass_or_fail_once()
+    {
+        var result = Result().WithThresholds([LoadThreshold.Parse("session.p99 < 1ms"), LoadThreshold.Parse("errors < 1%")]);
+
+        var text = Render(result);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(text, Does.Not.Contain("FAILED"));
+            Assert.That(text, Does.Not.Contain("passed"));
+            Assert.That(text, Does.Match(@"(?m)^FAIL session\.p99 < 1ms  actual 186\.\d+ms$"));
+            Assert.That(text, Does.Match(@"(?m)^ok   errors < 1%  actual 0%$"));
+        });
+    }
+
+    private static string Render(LoadResult result)
+    {
+        using var writer = new StringWriter();
+        LoadSummaryText.Write(result, new PlainRenderer(writer));
+        return writer.ToString();
+    }
+
+    private static LoadResult Result()
+    {
+        var session = new LongHistogram(1, 3_600_000_000L, 3);
+        session.RecordValueWithCount(186_000, 12_345);
+        return new LoadResult
+        {
+            StartedAt = DateTimeOffset.UnixEpoch,
+            Seconds = 10,
+            Model = LoadModelKind.Closed,
+            Target = 4,
+            Shards = ["0/1"],
+            Hosts = ["host"],
+            Sources = ["unix:///w.sock"],
+            Sessions = new LoadSessionCounts { Started = 12_346, Finished = 12_345, Cancelled = 1 },
+            Latency = new Dictionary<string, HistogramBase> { [LoadPhases.Session] = session },
+            Traffic = new LoadTraffic { BatchesSent = 24_690, RowsSent = 1_234_567, BytesSent = 9_876_543, BatchesReceived = 24_690, RowsReceived = 1_234_567, BytesReceived = 9_876_543 },
+            Workers = [new LoadWorkerFigures { Worker = "unix:///w.sock", Sessions = 12_345, Finished = 12_345, Session = session }],
+            Generators = [new LoadGeneratorFigures { Host = "host", Cores = 2 }],
+        };
+    }
+}
