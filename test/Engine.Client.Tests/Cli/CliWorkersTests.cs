@@ -105,7 +105,9 @@ public sealed class CliWorkersTests
             read _ < "{gate}"
             """);
         var spec = dir.File("gated.spec.json");
-        File.WriteAllText(spec, File.ReadAllText(CliTestFiles.ValidSpec).Replace(ReferenceWorkerProcess.ExecutablePath, script, StringComparison.Ordinal));
+        File.WriteAllText(spec, File.ReadAllText(CliTestFiles.ValidSpec)
+            .Replace(ReferenceWorkerProcess.ExecutablePath, script, StringComparison.Ordinal)
+            .Replace("\"initializationTimeoutMs\": 20000", "\"initializationTimeoutMs\": 30000", StringComparison.Ordinal));
         const int count = 9;
         const int atOnce = 4;
 
