@@ -31,6 +31,7 @@ internal static class CliApp
             DemoCommand.Create(context),
             LoadCommand.Create(context),
         };
+        TypedValues.Install(root);
         return root;
     }
 
@@ -42,11 +43,10 @@ internal static class CliApp
         context.Arguments = args;
         var root = BuildRoot(context);
         var parse = root.Parse(args);
-        if (parse.Action is ParseErrorAction)
+        var error = OptionAsArgument(parse) ?? (parse.Action is ParseErrorAction ? FirstError(parse) : null);
+        if (error is not null)
         {
-            var command = CommandPath(parse.CommandResult);
-            var message = FirstError(parse);
-            await context.Console.Error.WriteLineAsync(UsageLine(command, message));
+            await context.Console.Error.WriteLineAsync(UsageLine(CommandPath(parse.CommandResult), error));
             return ExitCodes.Usage;
         }
 
@@ -90,7 +90,54 @@ internal static class CliApp
                 : $"unknown command or argument '{token}'.";
         }
 
-        return parse.Errors.Count > 0 ? parse.Errors[0].Message : "the command line is not valid.";
+        // A value the user gave that does not parse says more than an option left out.
+        var given = parse.Errors.FirstOrDefault(e => e.SymbolResult is ArgumentResult or OptionResult && e.SymbolResult.Tokens.Count > 0);
+        return (given ?? (parse.Errors.Count > 0 ? parse.Errors[0] : null))?.Message ?? "the command line is not valid.";
+    }
+
+    /// <summary>
+    /// A command's argument (a file of <c>spec validate</c>, <c>load merge</c>) that looks like an
+    /// option is a misspelt or unknown option, not a file named '--bogus'; after <c>--</c>, every
+    /// token is an argument.
+    /// </summary>
+    private static string? OptionAsArgument(ParseResult parse)
+    {
+        var doubleDash = -1;
+        for (var i = 0; i < parse.Tokens.Count; i++)
+        {
+            if (parse.Tokens[i].Type == TokenType.DoubleDash)
+            {
+                doubleDash = i;
+                break;
+            }
+        }
+
+        foreach (var argument in parse.CommandResult.Children.OfType<ArgumentResult>())
+        {
+            foreach (var token in argument.Tokens)
+            {
+                var position = IndexOf(parse.Tokens, token);
+                if (token.Value.Length > 1 && token.Value.StartsWith('-') && (doubleDash < 0 || (position >= 0 && position < doubleDash)))
+                {
+                    return $"unknown option '{token.Value}' (a file whose name starts with '-': write ./{token.Value} or put it after --).";
+                }
+            }
+        }
+
+        return null;
+    }
+
+    private static int IndexOf(IReadOnlyList<Token> tokens, Token token)
+    {
+        for (var i = 0; i < tokens.Count; i++)
+        {
+            if (ReferenceEquals(tokens[i], token))
+            {
+                return i;
+            }
+        }
+
+        return -1;
     }
 
     /// <summary>

@@ -67,6 +67,9 @@ internal static class ConformanceCommand
             var keepAliveDelay = parse.GetValue(keepAlive);
             var profilePath = parse.GetValue(profile);
             var junitPath = parse.GetValue(junit);
+
+            // Before any check runs: a report that cannot be written is bad usage, found now.
+            InputFiles.CheckWritable(junitPath, "--junit");
             var options = LoadProfile(profilePath);
             options.Timeout = wait;
             options.Strict = parse.GetValue(strict);
@@ -146,14 +149,7 @@ internal static class ConformanceCommand
 
             if (junitPath is not null)
             {
-                try
-                {
-                    await File.WriteAllTextAsync(junitPath, ConformanceJUnit.Document(target, options.ProfileName, results));
-                }
-                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-                {
-                    throw new UsageException($"--junit '{junitPath}' could not be written: {ex.Message}");
-                }
+                LoadOutputs.WriteFile(junitPath, "--junit", ConformanceJUnit.Document(target, options.ProfileName, results));
             }
 
             if (context.Signals.Interrupt.IsCancellationRequested)
@@ -174,13 +170,18 @@ internal static class ConformanceCommand
             return new WorkerConformanceOptions();
         }
 
+        var text = System.Text.Encoding.UTF8.GetString(InputFiles.ReadAllBytes(path, "--profile"));
         try
         {
-            return WorkerConformanceOptions.LoadProfile(path);
+            return WorkerConformanceOptions.ParseProfile(text);
         }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or FormatException)
+        catch (FormatException ex) when (ex.InnerException is System.Text.Json.JsonException json)
         {
-            throw new UsageException($"--profile '{path}': {ex.Message}");
+            throw new UsageException($"--profile '{path}' {JsonSyntax.Describe(json)}", ex);
+        }
+        catch (FormatException ex)
+        {
+            throw new UsageException($"--profile '{path}': {ex.Message}", ex);
         }
     }
 

@@ -88,11 +88,7 @@ internal static class LoadCommand
                 throw new UsageException("--workers is for --spec (how many workers to launch); with --worker, repeat --worker.");
             }
 
-            var workerCount = parse.GetValue(workers) ?? 1;
-            if (workerCount is < 1 or > 1024)
-            {
-                throw new UsageException($"--workers {workerCount} is out of range; give 1 to 1024.");
-            }
+            var workerCount = WorkerLaunches.CheckCount(parse.GetValue(workers), "--workers");
 
             var maxMessage = ToInt(parse.GetValue(maxMessageSize), "--max-message-size") ?? new WorkerConnectionOptions().MaxSendMessageSize;
             var chunk = ToInt(parse.GetValue(chunkSize), "--chunk-size");
@@ -185,6 +181,10 @@ internal static class LoadCommand
         command.SetAction((parse, _) => CliApp.GuardAsync(context, parse, async () =>
         {
             var thresholds = ParseThresholds(parse.GetValue(threshold));
+
+            // Before any file is read: a report that cannot be written is bad usage, found now.
+            InputFiles.CheckWritable(parse.GetValue(reportHtml), "--report-html");
+            InputFiles.CheckWritable(parse.GetValue(csv), "--csv");
             var results = new List<LoadResult>();
             foreach (var path in parse.GetValue(files) ?? [])
             {
@@ -193,9 +193,13 @@ internal static class LoadCommand
                 {
                     results.Add(LoadReports.FromJson(text));
                 }
+                catch (FormatException ex) when (ex.InnerException is System.Text.Json.JsonException syntax)
+                {
+                    throw new UsageException($"result '{path}' {JsonSyntax.Describe(syntax)}", ex);
+                }
                 catch (FormatException ex)
                 {
-                    throw new UsageException($"'{path}' is not a load test result: {ex.Message}", ex);
+                    throw new UsageException($"result '{path}' is not a load test result (write one with load --json or --output-dir): {ex.Message.Replace("not a load test result: ", string.Empty, StringComparison.Ordinal)}", ex);
                 }
             }
 
@@ -325,6 +329,14 @@ internal static class LoadCommand
             {
                 throw new UsageException($"--stages '{stagesPath}': a closed model's targets are concurrencies, whole numbers; give --rate for rates.");
             }
+        }
+
+        if (options.Stages is null && options.Target == 0)
+        {
+            // Nothing would start: exit 0 would claim a test that did not run.
+            throw new UsageException(r is not null
+                ? "--rate 0 starts no session; give a rate above 0 (only a stage of --stages may have target 0)."
+                : "--concurrency 0 runs no session; give 1 or more (only a stage of --stages may have target 0).");
         }
 
         if (options.Duration is null && options.Sessions is null && options.Stages is null)

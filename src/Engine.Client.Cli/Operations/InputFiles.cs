@@ -50,6 +50,30 @@ internal static class InputFiles
         _ => $"the file cannot be read: {CliApp.OneLine(ex.Message)}",
     };
 
+    /// <summary>Why a directory could not be created, in the user's terms.</summary>
+    public static string DescribeDirectory(string path, Exception ex)
+    {
+        var parent = Path.GetDirectoryName(Path.GetFullPath(path));
+        return ex switch
+        {
+            _ when File.Exists(path) => "a file of that name exists; give a directory path.",
+            UnauthorizedAccessException => "permission denied; choose a writable place.",
+            IOException when parent is not null && File.Exists(parent) => "its parent is a file, not a directory; choose another path.",
+            IOException when parent is not null && !Directory.Exists(parent) => "its parent directory does not exist; create it or choose another path.",
+            FileNotFoundException or DirectoryNotFoundException => "the system cannot create a directory there; choose another path.",
+            _ => $"the directory cannot be created: {CliApp.OneLine(ex.Message)}",
+        };
+    }
+
+    /// <summary>Creates <paramref name="path"/> now (empty) so that a path that cannot be written fails before any work; a failure is a usage error.</summary>
+    public static void CheckWritable(string? path, string option)
+    {
+        if (path is not null)
+        {
+            Create(path, option).Dispose();
+        }
+    }
+
     private static string DescribeWrite(string path, Exception ex) => ex switch
     {
         DirectoryNotFoundException => "its directory does not exist; create it or choose another path.",

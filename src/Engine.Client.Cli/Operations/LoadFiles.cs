@@ -41,7 +41,7 @@ internal static class LoadFiles
         }
         catch (JsonException ex)
         {
-            throw new UsageException($"--scenario '{path}' is not valid JSON: {ex.Message}", ex);
+            throw new UsageException($"--scenario '{path}' {JsonSyntax.Describe(ex)}", ex);
         }
 
         using (document)
@@ -170,7 +170,7 @@ internal static class LoadFiles
         }
         catch (JsonException ex)
         {
-            throw new UsageException($"--stages '{path}' is not valid JSON: {ex.Message}", ex);
+            throw new UsageException($"--stages '{path}' {JsonSyntax.Describe(ex)}", ex);
         }
     }
 

@@ -33,7 +33,7 @@ internal static class LoadOperation
                 sources.Add(pool);
                 try
                 {
-                    await pool.StartWorkersAsync(plan.WorkerCount, context.Signals.Interrupt);
+                    await WorkerLaunches.StartAsync(pool, plan.WorkerCount, context.Signals.Interrupt);
                 }
                 catch (OperationCanceledException) when (context.Signals.Interrupt.IsCancellationRequested)
                 {

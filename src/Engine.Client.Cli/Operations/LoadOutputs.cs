@@ -19,7 +19,7 @@ internal sealed record LoadOutputs(string? Json, string? Html, string? Csv, stri
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException)
             {
-                throw new UsageException($"--output-dir '{directory}' cannot be created: {ex.Message}", ex);
+                throw new UsageException($"--output-dir '{directory}' cannot be created: {InputFiles.DescribeDirectory(directory, ex)}", ex);
             }
 
             var suffix = shard.Count > 1 ? string.Create(CultureInfo.InvariantCulture, $"-shard-{shard.Index}-of-{shard.Count}") : "";

@@ -32,6 +32,11 @@ internal static class SpecificationFiles
         }
         catch (WorkerSpecificationException ex)
         {
+            if (ex.Problems.Count > 1)
+            {
+                throw new UsageException($"{option} '{path}' has {ex.Problems.Count} problems (run 'engine-client spec validate {path}' to list them all); the first: {ex.Problems[0]}", ex);
+            }
+
             var problem = ex.Problems.Count > 0 ? ex.Problems[0] : ex.Message;
             throw new UsageException($"{option} '{path}': {problem}", ex);
         }

@@ -36,6 +36,8 @@ public sealed class WorkerSpecification
 {
     private static readonly JsonParser StrictParser = new(JsonParser.Settings.Default.WithIgnoreUnknownFields(false));
 
+    private static readonly JsonParser LenientParser = new(JsonParser.Settings.Default.WithIgnoreUnknownFields(true));
+
     private readonly UDFWorkerSpecification _proto;
     private readonly WorkerSpecificationOptions _options;
     private IReadOnlyList<string>? _problems;
@@ -279,6 +281,16 @@ public sealed class WorkerSpecification
         var problems = SpecificationJsonCheck.Check(json, UDFWorkerSpecification.Descriptor);
         if (problems.Count > 0)
         {
+            // When the rest of the document reads (only unknown fields were wrong), the rules'
+            // problems are listed too: every problem at once, not one round per fix.
+            if (TryParseIgnoringUnknownFields(json) is { } rest)
+            {
+                // A rule's problem about an object holding an unknown field (a misspelt transport
+                // leaves "no transport set") repeats what the unknown field says: left out.
+                var unknownPaths = problems.Select(PathOf).ToList();
+                problems.AddRange(SpecificationRules.Check(rest).Where(rule => !unknownPaths.Any(path => path.StartsWith(PathOf(rule) + ".", StringComparison.Ordinal))));
+            }
+
             throw new WorkerSpecificationException(source, problems);
         }
 
@@ -292,6 +304,24 @@ public sealed class WorkerSpecification
                 source,
                 [$"the JSON is not a valid UDFWorkerSpecification: {ex.Message.TrimEnd('.')}. Check it against the protobuf JSON mapping of worker_spec.proto."],
                 ex);
+        }
+    }
+
+    private static string PathOf(string problem)
+    {
+        var colon = problem.IndexOf(':', StringComparison.Ordinal);
+        return colon > 0 ? problem[..colon] : problem;
+    }
+
+    private static UDFWorkerSpecification? TryParseIgnoringUnknownFields(string json)
+    {
+        try
+        {
+            return LenientParser.Parse<UDFWorkerSpecification>(json);
+        }
+        catch (Exception ex) when (ex is InvalidProtocolBufferException or InvalidJsonException or FormatException)
+        {
+            return null;
         }
     }
 

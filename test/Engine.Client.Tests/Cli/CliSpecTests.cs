@@ -38,6 +38,27 @@ public sealed class CliSpecTests
     }
 
     [Test]
+    public async Task An_unknown_field_is_listed_together_with_the_rules_problems()
+    {
+        var spec = CliTestFiles.NewPath(".spec.json");
+        await File.WriteAllTextAsync(spec, """{ "direct": { "runner": { "command": [] }, "colour": "blue" } }""");
+
+        var result = await CliProcess.RunAsync("spec", "validate", spec);
+
+        Assert.That(result.ExitCode, Is.EqualTo(2), result.ToString());
+        var lines = result.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Multiple(() =>
+        {
+            Assert.That(lines[0], Is.EqualTo($"invalid: {spec} has 4 problems"), result.ToString());
+            Assert.That(lines.Skip(1), Has.One.StartsWith("  - direct.colour: unknown field"));
+            foreach (var problem in CliTestFiles.InvalidSpecProblems)
+            {
+                Assert.That(lines.Skip(1), Has.One.StartsWith("  - " + problem), problem);
+            }
+        });
+    }
+
+    [Test]
     public async Task An_invalid_specification_lists_every_problem_and_exits_2()
     {
         var result = await CliProcess.RunAsync("spec", "validate", CliTestFiles.InvalidSpec);

@@ -47,7 +47,24 @@ public sealed class CliUsageTests
         yield return Case("spec validate on a missing file", "the file does not exist", "spec", "validate", "/tmp/engine-client-no-such-spec.json");
         yield return Case("spec validate on a directory", "the path is a directory", "spec", "validate", "/tmp");
         yield return Case("workers start without --spec", "'--spec' is required", "workers", "start");
-        yield return Case("workers start --count 0", "--count must be at least 1", "workers", "start", "--spec", "x.json", "--count", "0");
+        yield return Case("workers start --count 0", "--count 0 is out of range; give 1 to 1024", "workers", "start", "--spec", "x.json", "--count", "0");
+        yield return Case("workers start --count above the limit", "--count 99999 is out of range; give 1 to 1024", "workers", "start", "--spec", "<valid-spec>", "--count", "99999");
+        yield return Case("workers start --count not a number", "--count: 'abc' is not a whole number", "workers", "start", "--spec", "<valid-spec>", "--count", "abc");
+        yield return Case("load --workers above the limit", "--workers 1025 is out of range; give 1 to 1024", "load", "--spec", "<valid-spec>", "--workers", "1025", "--format", "echo", "--duration", "1s");
+        yield return Case("load --rate 0 without stages", "--rate 0 starts no session", "load", "--worker", Worker, "--format", "echo", "--rate", "0", "--duration", "1s");
+        yield return Case("load --concurrency 0 without stages", "--concurrency 0 runs no session", "load", "--worker", Worker, "--format", "echo", "--concurrency", "0", "--duration", "2s");
+        yield return Case("load merge with an unknown option", "unknown option '--bogus'", "load", "merge", "--bogus", "<not-json>");
+        yield return Case("spec validate with an unknown option", "unknown option '--strict'", "spec", "validate", "--strict", "<valid-spec>");
+        yield return Case("load --scenario not JSON", "--scenario '<not-json>' is not valid JSON at line 1, position 3", "load", "--worker", Worker, "--format", "echo", "--duration", "1s", "--scenario", "<not-json>");
+        yield return Case("load --stages not JSON", "--stages '<not-json>' is not valid JSON at line 1, position 3", "load", "--worker", Worker, "--format", "echo", "--rate", "5", "--stages", "<not-json>");
+        yield return Case("load merge of a file that is not JSON", "result '<not-json>' is not valid JSON at line 1, position 3", "load", "merge", "<not-json>");
+        yield return Case("load merge of JSON that is not a result", "result '<valid-spec>' is not a load test result", "load", "merge", "<valid-spec>");
+        yield return Case("load --output-dir under a file", "--output-dir '<not-json>/out' cannot be created: its parent is a file", "load", "--worker", Worker, "--format", "echo", "--duration", "1s", "--output-dir", "<not-json>/out");
+        yield return Case("load merge --csv in a missing directory, before any result is read", "--csv '/tmp/engine-client-no-such-dir/m.csv': its directory does not exist", "load", "merge", "--csv", "/tmp/engine-client-no-such-dir/m.csv", "/tmp/engine-client-no-such-result.json");
+        yield return Case("load merge --report-html in a missing directory", "--report-html '/tmp/engine-client-no-such-dir/m.html': its directory does not exist", "load", "merge", "--report-html", "/tmp/engine-client-no-such-dir/m.html", "/tmp/engine-client-no-such-result.json");
+        yield return Case("conformance --junit in a missing directory, before any check", "--junit '/tmp/engine-client-no-such-dir/x.xml': its directory does not exist", "conformance", "--worker", Worker, "--check", "C1", "--junit", "/tmp/engine-client-no-such-dir/x.xml");
+        yield return Case("conformance --profile missing", "--profile '/tmp/engine-client-no-such-profile.json': the file does not exist", "conformance", "--worker", Worker, "--profile", "/tmp/engine-client-no-such-profile.json");
+        yield return Case("conformance --profile not JSON", "--profile '<not-json>' is not valid JSON at line 1, position 3", "conformance", "--worker", Worker, "--profile", "<not-json>");
         yield return Case("workers start with an invalid spec", "has 3 problems", "workers", "start", "--spec", "<invalid-spec>");
         yield return Case("--keepalive below 1 s", "--keepalive '500ms' is shorter than 1 s", "run", "--worker", Worker, "--format", "echo", "--keepalive", "500ms");
         yield return Case("--keepalive neither a duration nor off", "--keepalive 'never' is not a duration", "heartbeat", "--worker", Worker, "--keepalive", "never");
@@ -66,10 +83,16 @@ public sealed class CliUsageTests
     [TestCaseSource(nameof(BadUsage))]
     public async Task Bad_usage_exits_2_with_one_line_on_stderr(string[] args, string fragment)
     {
+        fragment = fragment
+            .Replace("<not-json>", CliTestFiles.NotJson, StringComparison.Ordinal)
+            .Replace("<valid-spec>", CliTestFiles.ValidSpec, StringComparison.Ordinal);
         var resolved = args.Select(a => a switch
         {
             "<invalid-spec>" => CliTestFiles.InvalidSpec,
             "<not-arrow>" => CliTestFiles.NotArrow,
+            "<not-json>/out" => CliTestFiles.NotJson + "/out",
+            "<not-json>" => CliTestFiles.NotJson,
+            "<valid-spec>" => CliTestFiles.ValidSpec,
             _ => a,
         }).ToArray();
 
@@ -83,6 +106,9 @@ public sealed class CliUsageTests
             Assert.That(result.Stderr, Does.StartWith("engine-client"));
             Assert.That(result.Stderr, Does.Contain(fragment));
             Assert.That(result.Stderr, Does.Contain("--help"));
+
+            // The user's terms: no .NET type, exception or reader wording.
+            Assert.That(result.Stderr, Does.Not.Contain("System.").And.Not.Contain("LineNumber").And.Not.Contain("Could not").And.Not.Contain("Exception"));
         });
     }
 

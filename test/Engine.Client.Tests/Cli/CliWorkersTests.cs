@@ -92,6 +92,61 @@ public sealed class CliWorkersTests
     }
 
     [Test]
+    public async Task Ctrl_C_while_workers_start_begins_no_further_launch_exits_130_and_leaves_no_worker_behind()
+    {
+        // Every launch records its pid, then blocks on a gate that never opens: the launches stay
+        // in progress until engine-client gives them up.
+        using var dir = new TempDir();
+        var gate = dir.Fifo("gate");
+        var launches = Path.Combine(dir.Path, "launches");
+        Directory.CreateDirectory(launches);
+        var script = dir.Script("gated-worker", $"""
+            echo $$ > "{launches}/$$.tmp" && mv "{launches}/$$.tmp" "{launches}/$$"
+            read _ < "{gate}"
+            """);
+        var spec = dir.File("gated.spec.json");
+        File.WriteAllText(spec, File.ReadAllText(CliTestFiles.ValidSpec)
+            .Replace(ReferenceWorkerProcess.ExecutablePath, script, StringComparison.Ordinal)
+            .Replace("\"initializationTimeoutMs\": 20000", "\"initializationTimeoutMs\": 30000", StringComparison.Ordinal));
+        const int count = 9;
+        const int atOnce = 4;
+
+        using var watcher = new FileSystemWatcher(launches) { Filter = "*" };
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        void Check()
+        {
+            if (Launched(launches).Length >= atOnce)
+            {
+                started.TrySetResult();
+            }
+        }
+
+        watcher.Renamed += (_, _) => Check();
+        watcher.EnableRaisingEvents = true;
+        await using var cli = CliProcess.Start(["workers", "start", "--spec", spec, "--count", count.ToString(CultureInfo.InvariantCulture)]);
+        Check();
+        await started.Task.WaitAsync(Bound);
+
+        cli.Signal(CliProcess.SigInt);
+        var result = await cli.WaitForExitAsync(Bound);
+
+        var pids = Launched(launches);
+        Assert.Multiple(() =>
+        {
+            Assert.That(result.ExitCode, Is.EqualTo(130), result.ToString());
+            Assert.That(result.Stdout, Is.Empty);
+            Assert.That(result.Stderr, Does.Contain("interrupted while starting"));
+
+            // The first launches were in progress (blocked); none was begun after them.
+            Assert.That(pids, Has.Length.EqualTo(atOnce), $"launched: {string.Join(", ", pids)}");
+        });
+        foreach (var pid in pids)
+        {
+            Assert.That(await Processes.WaitForExitAsync(pid, Bound), Is.True, $"launched process {pid} outlived engine-client");
+        }
+    }
+
+    [Test]
     public async Task A_worker_killed_while_up_is_reported_and_replaced_and_the_command_then_exits_3()
     {
         await using var cli = CliProcess.Start(["workers", "start", "--spec", CliTestFiles.ValidSpec, "--count", "2"]);
@@ -282,6 +337,11 @@ public sealed class CliWorkersTests
         File.WriteAllText(spec, File.ReadAllText(CliTestFiles.ValidSpec).Replace(ReferenceWorkerProcess.ExecutablePath, script, StringComparison.Ordinal));
         return spec;
     }
+
+    /// <summary>The pids the gated worker script recorded (one file each, complete when renamed into place).</summary>
+    private static int[] Launched(string directory) => [.. Directory.GetFiles(directory)
+        .Where(f => !f.EndsWith(".tmp", StringComparison.Ordinal))
+        .Select(f => int.Parse(Path.GetFileName(f), CultureInfo.InvariantCulture))];
 
     /// <summary>The pid of the process serving at <paramref name="address"/>, from its heartbeat.</summary>
     private static async Task<int> WorkerPidAsync(string address)
