@@ -71,10 +71,17 @@ internal static class LatencyHistograms
 /// Concurrent recording for every phase: an HdrHistogram <see cref="Recorder"/> per phase (writers
 /// never block), whose interval histograms are moved into the run's totals at each interval.
 /// </summary>
+/// <remarks>
+/// A histogram of this shape holds about 190 KB of counts (a large-object-heap allocation): the
+/// interval histograms are recycled, each phase's previous one handed back to its recorder at the
+/// next <see cref="Roll"/>, so a long run allocates none per interval. Hence the histograms
+/// <see cref="Roll"/> returns are valid until the next call only.
+/// </remarks>
 internal sealed class PhaseRecorders
 {
     private readonly ConcurrentDictionary<string, Recorder> _recorders = new(StringComparer.Ordinal);
     private readonly Dictionary<string, LongHistogram> _totals = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, HistogramBase> _interval = new(StringComparer.Ordinal);
     private readonly Lock _gate = new();
 
     public PhaseRecorders()
@@ -88,20 +95,25 @@ internal sealed class PhaseRecorders
 
     public void Record(string phase, long micros) => _recorders[phase].RecordValue(LatencyHistograms.Clamp(micros));
 
-    /// <summary>Takes each phase's interval histogram, adds it to the totals, returns the intervals.</summary>
-    public Dictionary<string, HistogramBase> Roll()
+    /// <summary>
+    /// Takes each phase's interval histogram, adds it to the totals, returns the intervals: the same
+    /// dictionary each time, its histograms recycled at the next call (valid until then).
+    /// </summary>
+    public IReadOnlyDictionary<string, HistogramBase> Roll()
     {
         lock (_gate)
         {
-            var interval = new Dictionary<string, HistogramBase>(StringComparer.Ordinal);
             foreach (var phase in LoadPhases.All)
             {
-                var histogram = _recorders[phase].GetIntervalHistogram();
+                // The recorder resets the recycled histogram before it swaps it in.
+                var histogram = _interval.TryGetValue(phase, out var previous)
+                    ? _recorders[phase].GetIntervalHistogram(previous)
+                    : _recorders[phase].GetIntervalHistogram();
                 _totals[phase].Add(histogram);
-                interval[phase] = histogram;
+                _interval[phase] = histogram;
             }
 
-            return interval;
+            return _interval;
         }
     }
 
