@@ -521,8 +521,14 @@ public static partial class LoadReports
                     continue;
                 }
 
-                histogram.Tag = phase;
-                _writer.Append(histogram);
+                // The line HistogramLogWriter writes (seconds with three decimals, the max in
+                // seconds for values in microseconds), with the compressed histogram encoded
+                // without the package's large per-call buffers.
+                var start = histogram.StartTimeStamp / 1000.0;
+                var length = (histogram.EndTimeStamp / 1000.0) - start;
+                var max = histogram.GetMaxValue() / 1_000_000.0;
+                var line = string.Create(CultureInfo.InvariantCulture, $"Tag={phase},{start:F3},{length:F3},{max:F3},{LatencyHistograms.Encode(histogram)}\n");
+                _stream.Write(System.Text.Encoding.ASCII.GetBytes(line));
             }
 
             _stream.Flush();

@@ -1,5 +1,8 @@
+using System.IO.Compression;
 using Engine.Client.Load;
 using HdrHistogram;
+using HdrHistogram.Encoding;
+using HdrHistogram.Utilities;
 
 namespace Engine.Client.Tests.Load;
 
@@ -57,6 +60,79 @@ public sealed class LoadIntervalAllocationTests
         Assert.That(second.TotalCount, Is.EqualTo(2));
         Assert.That(second.GetValueAtPercentile(0), Is.EqualTo(5_000).Within(5), "the recycled histogram was reset before reuse");
         Assert.That(recorders.Totals()[LoadPhases.Session].TotalCount, Is.EqualTo(3));
+    }
+
+    /// <summary>
+    /// The interval's encoded histogram (the JSON's and the HdrHistogram log's) is the standard V2
+    /// encoding, byte for byte before compression, and the package reads it back; encoding one
+    /// allocates little (the package's encoder allocates about 650 KB per call for this shape).
+    /// </summary>
+    [TestCase(0)]
+    [TestCase(1)]
+    [TestCase(2)]
+    [TestCase(3)]
+    public void The_encoded_histogram_is_the_standard_encoding_and_allocates_little(int seed)
+    {
+        var histogram = LatencyHistograms.Create();
+        var random = new Random(seed);
+        var values = seed switch
+        {
+            0 => 0,
+            1 => 1,
+            2 => 50,
+            _ => 20_000,
+        };
+        for (var i = 0; i < values; i++)
+        {
+            // Log-uniform from 1 µs to the highest value, some values many times (multi-byte counts).
+            var value = (long)Math.Exp(random.NextDouble() * Math.Log(LatencyHistograms.Highest));
+            histogram.RecordValueWithCount(Math.Clamp(value, 1, LatencyHistograms.Highest), random.Next(3) == 0 ? random.Next(1, 100_000) : 1);
+        }
+
+        histogram.RecordValue(LatencyHistograms.Highest);
+        var text = LatencyHistograms.Encode(histogram);
+        var bytes = Convert.FromBase64String(text);
+
+        // Before compression: the package's own V2 encoding, byte for byte.
+        var expected = ByteBuffer.Allocate(histogram.GetNeededByteBufferCapacity());
+        var expectedLength = histogram.Encode(expected, HistogramEncoderV2.Instance);
+        expected.Position = 0;
+        var expectedBytes = new byte[expectedLength];
+        for (var i = 0; i < expectedLength; i++)
+        {
+            expectedBytes[i] = expected.Get();
+        }
+
+        using (var zlib = new ZLibStream(new MemoryStream(bytes, 8, bytes.Length - 8), CompressionMode.Decompress))
+        using (var raw = new MemoryStream())
+        {
+            zlib.CopyTo(raw);
+            Assert.That(raw.ToArray(), Is.EqualTo(expectedBytes));
+        }
+
+        // It decodes to the same histogram, and so does the package's own compressed encoding
+        // (more than 8 KB of it too: the package's decoder alone reads only the first 8 KB).
+        var package = ByteBuffer.Allocate(histogram.GetNeededByteBufferCapacity());
+        var packageLength = histogram.EncodeIntoCompressedByteBuffer(package);
+        package.Position = 0;
+        var packageBytes = new byte[packageLength];
+        for (var i = 0; i < packageLength; i++)
+        {
+            packageBytes[i] = package.Get();
+        }
+
+        foreach (var encoded in new[] { text, Convert.ToBase64String(packageBytes) })
+        {
+            var decoded = LatencyHistograms.Decode(encoded);
+            Assert.That(decoded.TotalCount, Is.EqualTo(histogram.TotalCount));
+            Assert.That(decoded.RecordedValues().Select(v => (v.ValueIteratedTo, v.CountAtValueIteratedTo)), Is.EqualTo(histogram.RecordedValues().Select(v => (v.ValueIteratedTo, v.CountAtValueIteratedTo))));
+        }
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        LatencyHistograms.Encode(histogram);
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        TestContext.Out.WriteLine($"{histogram.TotalCount} values: encoded in {bytes.Length} B, allocating {allocated} B");
+        Assert.That(allocated, Is.LessThan(64 * 1024 + (4 * text.Length)), "no buffer the size of the counts array");
     }
 
     private static void RecordSome(PhaseRecorders recorders, int seed)
