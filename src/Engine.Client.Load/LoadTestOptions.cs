@@ -15,6 +15,14 @@ public sealed class LoadTestOptions
     /// </summary>
     public double Target { get; set; } = 1;
 
+    /// <summary>
+    /// How the open model spaces its starts: evenly (<see cref="LoadArrivals.Uniform"/>, the
+    /// default) or as a Poisson process (<see cref="LoadArrivals.Poisson"/>, exponential gaps from
+    /// the seeded generator). Either way each session's latency counts from its intended start. The
+    /// closed model takes <see cref="LoadArrivals.Uniform"/> only.
+    /// </summary>
+    public LoadArrivals Arrivals { get; set; } = LoadArrivals.Uniform;
+
     /// <summary>Stages that ramp the target after warm-up; <see langword="null"/> or empty keeps <see cref="Target"/>. Their total length is the measured duration.</summary>
     public IReadOnlyList<LoadStage>? Stages { get; set; }
 
@@ -59,7 +67,7 @@ public sealed class LoadTestOptions
     /// <summary>This process's shard of a run spread over hosts. Default the whole run.</summary>
     public LoadShard Shard { get; set; } = LoadShard.Whole;
 
-    /// <summary>The seed of the scenario picks and cancel points; <see langword="null"/> for a random one (reported).</summary>
+    /// <summary>The seed of the scenario picks, cancel points and Poisson arrival gaps; <see langword="null"/> for a random one (reported).</summary>
     public int? Seed { get; set; }
 
     /// <summary>The length of a reporting interval. Default 1 s.</summary>
@@ -112,6 +120,16 @@ public sealed class LoadTestOptions
         if (Model == LoadModelKind.Closed && (Target != Math.Floor(Target) || (Stages?.Any(s => s.Target != Math.Floor(s.Target)) ?? false)))
         {
             throw new ArgumentException("A closed model's concurrency must be a whole number.");
+        }
+
+        if (!Enum.IsDefined(Arrivals))
+        {
+            throw new ArgumentException("The arrivals must be uniform or Poisson.");
+        }
+
+        if (Model == LoadModelKind.Closed && Arrivals != LoadArrivals.Uniform)
+        {
+            throw new ArgumentException("Poisson arrivals are for the open model (a rate); the closed model starts a session when one ends.");
         }
 
         if (Duration is null && Sessions is null && (Stages is null || Stages.Count == 0))
