@@ -124,6 +124,7 @@ public static partial class LoadReports
             w.WriteNumber("finished", worker.Finished);
             w.WriteNumber("cancelled", worker.Cancelled);
             w.WriteNumber("failed", worker.Failed);
+            w.WriteNumber("heartbeats", worker.Heartbeats);
             w.WritePropertyName("throughput");
             WriteThroughput(w, worker.Traffic, r.Seconds, worker.Finished);
             w.WritePropertyName("session");
@@ -376,6 +377,7 @@ public static partial class LoadReports
                 Finished = e.GetProperty("finished").GetInt64(),
                 Cancelled = e.GetProperty("cancelled").GetInt64(),
                 Failed = e.GetProperty("failed").GetInt64(),
+                Heartbeats = e.TryGetProperty("heartbeats", out var heartbeats) ? heartbeats.GetInt64() : 0,
                 Traffic = ReadTraffic(e.GetProperty("throughput")),
                 Session = ReadHistogram(e.GetProperty("session")),
             })],

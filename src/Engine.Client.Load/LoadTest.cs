@@ -650,7 +650,7 @@ internal sealed class LoadRun : IDisposable
 
     private async Task SampleHeartbeatsAsync(CancellationToken done)
     {
-        if (_options.Heartbeats.Count == 0)
+        if (_options.Heartbeats.Count == 0 && _options.HeartbeatProbes is null)
         {
             return;
         }
@@ -662,26 +662,49 @@ internal sealed class LoadRun : IDisposable
             {
                 foreach (var probe in _options.Heartbeats)
                 {
-                    var start = Stopwatch.GetTimestamp();
-                    try
-                    {
-                        using var bound = CancellationTokenSource.CreateLinkedTokenSource(done);
-                        bound.CancelAfter(TimeSpan.FromSeconds(10));
-                        await probe.Call(bound.Token).ConfigureAwait(false);
-                        if (start - _startTimestamp >= _warmupTicks)
-                        {
-                            _recorders.Record(LoadPhases.Heartbeat, LatencyHistograms.Micros(start, Stopwatch.GetTimestamp()));
-                        }
-                    }
-                    catch (Exception ex) when (ex is not OutOfMemoryException && !done.IsCancellationRequested)
-                    {
-                        _heartbeatErrors.Add("heartbeatFailed", ex.GetType().Name, (ex as RpcException)?.StatusCode.ToString() ?? (ex as WorkerTransportException)?.StatusCode?.ToString(), $"{probe.Worker}: {ex.Message}");
-                    }
+                    await SampleHeartbeatAsync(probe, done).ConfigureAwait(false);
+                }
+
+                // The workers of now: a fleet's membership is read again at every round.
+                IReadOnlyList<LoadHeartbeatProbe> current;
+                try
+                {
+                    current = _options.HeartbeatProbes?.Invoke() ?? [];
+                }
+                catch (Exception ex) when (ex is not OutOfMemoryException)
+                {
+                    _heartbeatErrors.Add("heartbeatFailed", ex.GetType().Name, null, $"the heartbeat probes: {ex.Message}");
+                    continue;
+                }
+
+                foreach (var probe in current)
+                {
+                    await SampleHeartbeatAsync(probe, done).ConfigureAwait(false);
                 }
             }
         }
         catch (OperationCanceledException) when (done.IsCancellationRequested)
         {
+        }
+    }
+
+    private async Task SampleHeartbeatAsync(LoadHeartbeatProbe probe, CancellationToken done)
+    {
+        var start = Stopwatch.GetTimestamp();
+        try
+        {
+            using var bound = CancellationTokenSource.CreateLinkedTokenSource(done);
+            bound.CancelAfter(TimeSpan.FromSeconds(10));
+            await probe.Call(bound.Token).ConfigureAwait(false);
+            if (start - _startTimestamp >= _warmupTicks)
+            {
+                _recorders.Record(LoadPhases.Heartbeat, LatencyHistograms.Micros(start, Stopwatch.GetTimestamp()));
+                _workers.AddHeartbeat(probe.Worker);
+            }
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException && !done.IsCancellationRequested)
+        {
+            _heartbeatErrors.Add("heartbeatFailed", ex.GetType().Name, (ex as RpcException)?.StatusCode.ToString() ?? (ex as WorkerTransportException)?.StatusCode?.ToString(), $"{probe.Worker}: {ex.Message}");
         }
     }
 

@@ -73,8 +73,18 @@ public sealed class LoadTestOptions
     /// <summary>The length of a reporting interval. Default 1 s.</summary>
     public TimeSpan Interval { get; set; } = TimeSpan.FromSeconds(1);
 
-    /// <summary>Heartbeat probes sampled during the run, one call per probe per <see cref="HeartbeatInterval"/>. Default none.</summary>
+    /// <summary>Heartbeat probes sampled during the run, one call per probe per <see cref="HeartbeatInterval"/>; a fixed set (see <see cref="HeartbeatProbes"/> for workers that change). Default none.</summary>
     public IList<LoadHeartbeatProbe> Heartbeats { get; } = [];
+
+    /// <summary>
+    /// Heartbeat probes of workers that come and go during the run (a fleet whose discovery adds and
+    /// drops workers): called at every round of heartbeats (each <see cref="HeartbeatInterval"/>, from
+    /// one thread, never during a probe's call), its probes are called after <see cref="Heartbeats"/>
+    /// in that round. A worker that joined is sampled from the next round; one that left is probed no
+    /// more. <see langword="null"/> (the default) for none; an exception it throws counts as a
+    /// <c>heartbeatFailed</c> error of that round.
+    /// </summary>
+    public Func<IReadOnlyList<LoadHeartbeatProbe>>? HeartbeatProbes { get; set; }
 
     /// <summary>How often each heartbeat probe is called. Default 1 s.</summary>
     public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(1);
