@@ -33,20 +33,23 @@ internal static class LatencyHistograms
     public static string Encode(HistogramBase histogram)
     {
         ArgumentNullException.ThrowIfNull(histogram);
-        var scratch = t_scratch ??= new EncodeScratch();
-        var compressed = scratch.Compress(histogram);
-        return Convert.ToBase64String(compressed.Span);
+
+        // One scratch for the process, not one per thread: an interval closes on whichever
+        // thread-pool thread its timer wakes, and a starved pool grows to hundreds of threads.
+        lock (Scratch)
+        {
+            return Convert.ToBase64String(Scratch.Compress(histogram).Span);
+        }
     }
 
-    [ThreadStatic]
-    private static EncodeScratch? t_scratch;
+    private static readonly EncodeScratch Scratch = new();
 
     /// <summary>
-    /// Encodes into buffers kept by the thread: the V2 encoding's header, then the counts from index 0
+    /// Encodes into buffers kept for the next call (under the caller's lock): the V2 encoding's header, then the counts from index 0
     /// to the highest recorded one as ZigZag LEB128 words (a run of zero counts as its negated length),
     /// then deflated in zlib format behind the compressed cookie and length.
     /// </summary>
-    [System.Diagnostics.CodeAnalysis.SuppressMessage("Reliability", "CA1001", Justification = "A MemoryStream holds no resource; the scratch lives as long as its thread.")]
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("Reliability", "CA1001", Justification = "A MemoryStream holds no resource; the scratch lives as long as the process.")]
     private sealed class EncodeScratch
     {
         private const int V2Cookie = 0x1c849303 | 0x10;
