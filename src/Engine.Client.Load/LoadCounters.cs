@@ -87,6 +87,16 @@ internal sealed class WorkerTable
         }
     }
 
+    /// <summary>One answered heartbeat of a measured interval, sampled from <paramref name="worker"/>.</summary>
+    public void AddHeartbeat(string worker)
+    {
+        var entry = _workers.GetOrAdd(worker, static _ => new Entry());
+        lock (entry)
+        {
+            entry.Heartbeats++;
+        }
+    }
+
     public List<LoadWorkerFigures> Figures() => [.. _workers.Select(p =>
     {
         lock (p.Value)
@@ -99,6 +109,7 @@ internal sealed class WorkerTable
                 Finished = e.Finished,
                 Cancelled = e.Cancelled,
                 Failed = e.Failed,
+                Heartbeats = e.Heartbeats,
                 Traffic = new LoadTraffic
                 {
                     BatchesSent = e.BatchesSent, RowsSent = e.RowsSent, BytesSent = e.BytesSent,
@@ -115,6 +126,7 @@ internal sealed class WorkerTable
         public long Finished;
         public long Cancelled;
         public long Failed;
+        public long Heartbeats;
         public long BatchesSent;
         public long RowsSent;
         public long BytesSent;

@@ -18,6 +18,22 @@ public enum LoadModelKind
     Open,
 }
 
+/// <summary>How the open model spaces its starts.</summary>
+public enum LoadArrivals
+{
+    /// <summary>Evenly: one start every 1/rate seconds (a shard's starts offset so that together the shards keep that spacing).</summary>
+    Uniform,
+
+    /// <summary>
+    /// A Poisson process: gaps drawn from the exponential distribution of mean 1/rate (with stages,
+    /// at the rate of the moment the gap starts), from a random generator seeded by
+    /// <see cref="LoadTestOptions.Seed"/> and the shard, so a seed repeats the schedule. Independent
+    /// engines' tasks arrive this way: bursts and lulls that even spacing never shows.
+    /// Each shard runs its own process at its share of the rate; together they are a Poisson process at the whole rate.
+    /// </summary>
+    Poisson,
+}
+
 /// <summary>
 /// One stage of a ramp: over <see cref="Duration"/>, the target (a rate in sessions per second for
 /// <see cref="LoadModelKind.Open"/>, a concurrency for <see cref="LoadModelKind.Closed"/>) moves
@@ -55,11 +71,15 @@ internal sealed class TargetSchedule
             ? _stages.Sum(s => s.Duration.TotalSeconds)
             : duration?.TotalSeconds ?? double.PositiveInfinity;
         EndSeconds = _warmupSeconds + measured;
+        SteadyFromSeconds = _stages.Length == 0 ? 0 : _warmupSeconds + _stages.Sum(s => s.Duration.TotalSeconds);
         MaxTarget = Math.Max(_start, _stages.Length == 0 ? 0 : _stages.Max(s => s.Target));
     }
 
     /// <summary>When starts stop, in seconds from the run's start (infinite without a duration or stages).</summary>
     public double EndSeconds { get; }
+
+    /// <summary>From when on the target no longer changes, in seconds from the run's start.</summary>
+    public double SteadyFromSeconds { get; }
 
     /// <summary>The highest target of the run.</summary>
     public double MaxTarget { get; }
@@ -87,5 +107,81 @@ internal sealed class TargetSchedule
         }
 
         return from;
+    }
+}
+
+/// <summary>
+/// The open model's intended start times of one shard, in seconds from the run's start: evenly
+/// spaced, or a Poisson process; each <see cref="TryNext"/> gives the next one until the schedule's
+/// end. Not thread-safe: one scheduler takes them in order.
+/// </summary>
+internal sealed class ArrivalSchedule
+{
+    /// <summary>How far time moves on while the target is zero before the rate is looked at again.</summary>
+    private const double ZeroRateStep = 0.01;
+
+    private readonly TargetSchedule _schedule;
+    private readonly int _shards;
+    private readonly Random? _random;
+    private double _t;
+
+    /// <param name="schedule">The whole run's target (a rate) over time.</param>
+    /// <param name="shard">This shard: it takes 1/N of the rate.</param>
+    /// <param name="arrivals">Even spacing or a Poisson process.</param>
+    /// <param name="random">Draws the Poisson gaps; unused for even spacing.</param>
+    public ArrivalSchedule(TargetSchedule schedule, LoadShard shard, LoadArrivals arrivals, Random random)
+    {
+        _schedule = schedule;
+        _shards = shard.Count;
+        if (arrivals == LoadArrivals.Poisson)
+        {
+            _random = random;
+        }
+        else
+        {
+            // Shards stagger their starts so that together they keep the whole rate's spacing.
+            var first = schedule.At(0);
+            _t = first > 0 ? (double)shard.Index / first : 0;
+        }
+    }
+
+    /// <summary>When starts stop, in seconds from the run's start.</summary>
+    public double EndSeconds => _schedule.EndSeconds;
+
+    /// <summary>The next intended start, or <see langword="false"/> when the schedule ended (or its rate stays zero from here on).</summary>
+    public bool TryNext(out double seconds)
+    {
+        while (true)
+        {
+            var rate = _schedule.At(_t) / _shards;
+            if (rate <= 0)
+            {
+                _t += ZeroRateStep;
+                if (_t >= _schedule.EndSeconds || _t > _schedule.SteadyFromSeconds)
+                {
+                    seconds = _schedule.EndSeconds;
+                    return false;
+                }
+
+                continue;
+            }
+
+            if (_random is not null)
+            {
+                // An exponential gap of mean 1/rate (1 - u is in (0, 1]: the logarithm is finite).
+                _t += -Math.Log(1 - _random.NextDouble()) / rate;
+                seconds = _t;
+                return _t < _schedule.EndSeconds;
+            }
+
+            seconds = _t;
+            if (_t >= _schedule.EndSeconds)
+            {
+                return false;
+            }
+
+            _t += 1.0 / rate;
+            return true;
+        }
     }
 }

@@ -124,6 +124,7 @@ public static partial class LoadReports
             w.WriteNumber("finished", worker.Finished);
             w.WriteNumber("cancelled", worker.Cancelled);
             w.WriteNumber("failed", worker.Failed);
+            w.WriteNumber("heartbeats", worker.Heartbeats);
             w.WritePropertyName("throughput");
             WriteThroughput(w, worker.Traffic, r.Seconds, worker.Finished);
             w.WritePropertyName("session");
@@ -376,6 +377,7 @@ public static partial class LoadReports
                 Finished = e.GetProperty("finished").GetInt64(),
                 Cancelled = e.GetProperty("cancelled").GetInt64(),
                 Failed = e.GetProperty("failed").GetInt64(),
+                Heartbeats = e.TryGetProperty("heartbeats", out var heartbeats) ? heartbeats.GetInt64() : 0,
                 Traffic = ReadTraffic(e.GetProperty("throughput")),
                 Session = ReadHistogram(e.GetProperty("session")),
             })],
@@ -521,8 +523,14 @@ public static partial class LoadReports
                     continue;
                 }
 
-                histogram.Tag = phase;
-                _writer.Append(histogram);
+                // The line HistogramLogWriter writes (seconds with three decimals, the max in
+                // seconds for values in microseconds), with the compressed histogram encoded
+                // without the package's large per-call buffers.
+                var start = histogram.StartTimeStamp / 1000.0;
+                var length = (histogram.EndTimeStamp / 1000.0) - start;
+                var max = histogram.GetMaxValue() / 1_000_000.0;
+                var line = string.Create(CultureInfo.InvariantCulture, $"Tag={phase},{start:F3},{length:F3},{max:F3},{LatencyHistograms.Encode(histogram)}\n");
+                _stream.Write(System.Text.Encoding.ASCII.GetBytes(line));
             }
 
             _stream.Flush();

@@ -391,6 +391,13 @@ public sealed class LoadWorkerFigures
     /// <summary>Of which failed (any kind).</summary>
     public long Failed { get; init; }
 
+    /// <summary>
+    /// Heartbeat round trips sampled from it and answered (in the <c>heartbeat</c> phase) while
+    /// the run measured; 0 for a worker not probed. A worker that joined a fleet during the run
+    /// counts from the round after it joined.
+    /// </summary>
+    public long Heartbeats { get; init; }
+
     /// <summary>Its traffic.</summary>
     public LoadTraffic Traffic { get; init; } = new();
 
@@ -412,6 +419,7 @@ public sealed class LoadWorkerFigures
             Finished = figures.Sum(f => f.Finished),
             Cancelled = figures.Sum(f => f.Cancelled),
             Failed = figures.Sum(f => f.Failed),
+            Heartbeats = figures.Sum(f => f.Heartbeats),
             Traffic = LoadTraffic.Sum(figures.Select(f => f.Traffic)),
             Session = session,
         };

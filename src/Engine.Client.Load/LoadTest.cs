@@ -255,25 +255,10 @@ internal sealed class LoadRun : IDisposable
     {
         var stop = _stopStarting.Token;
         var tolerance = (long)(_options.ScheduleTolerance.TotalSeconds * TicksPerSecond);
-
-        // Shards stagger their arrivals so that together they keep the whole rate's spacing.
-        var first = _schedule.At(0);
-        var t = first > 0 ? (double)_options.Shard.Index / first : 0;
+        var arrivals = NewArrivalSchedule(_schedule, _options, _seed);
         while (!stop.IsCancellationRequested)
         {
-            var rate = ShardTarget(t);
-            if (rate <= 0)
-            {
-                t += 0.01;
-                if (t >= _schedule.EndSeconds)
-                {
-                    return;
-                }
-
-                continue;
-            }
-
-            if (t >= _schedule.EndSeconds)
+            if (!arrivals.TryNext(out var t))
             {
                 return;
             }
@@ -307,11 +292,10 @@ internal sealed class LoadRun : IDisposable
             }
             catch (OperationCanceledException)
             {
-                CountNotStarted(t);
+                CountNotStarted(t, arrivals);
                 return;
             }
 
-            t += 1.0 / rate;
             var now = Stopwatch.GetTimestamp();
             if (measured && now - intended > tolerance)
             {
@@ -323,27 +307,25 @@ internal sealed class LoadRun : IDisposable
         }
     }
 
-    /// <summary>Counts the measured starts due from <paramref name="t"/> until now (or the end) that were never made.</summary>
-    private void CountNotStarted(double t)
+    /// <summary>The open model's schedule of this shard: its Poisson gaps drawn from a generator seeded by the run's seed and the shard.</summary>
+    internal static ArrivalSchedule NewArrivalSchedule(TargetSchedule schedule, LoadTestOptions options, int seed) =>
+        new(schedule, options.Shard, options.Arrivals, new Random(unchecked((seed * 31) + options.Shard.Index) ^ 0x61727276));
+
+    /// <summary>Counts the measured starts due from <paramref name="t"/> (the one not made) until now (or the end) that were never made.</summary>
+    private void CountNotStarted(double t, ArrivalSchedule arrivals)
     {
         var until = Math.Min(_schedule.EndSeconds, Seconds(Stopwatch.GetTimestamp()));
         var warmup = _options.Warmup.TotalSeconds;
         long count = 0;
-        while (t < until && count < 100_000_000)
+        var more = true;
+        while (more && t < until && count < 100_000_000)
         {
-            var rate = ShardTarget(t);
-            if (rate <= 0)
-            {
-                t += 0.01;
-                continue;
-            }
-
             if (t >= warmup)
             {
                 count++;
             }
 
-            t += 1.0 / rate;
+            more = arrivals.TryNext(out t);
         }
 
         if (_options.Sessions is { } bound)
@@ -668,7 +650,7 @@ internal sealed class LoadRun : IDisposable
 
     private async Task SampleHeartbeatsAsync(CancellationToken done)
     {
-        if (_options.Heartbeats.Count == 0)
+        if (_options.Heartbeats.Count == 0 && _options.HeartbeatProbes is null)
         {
             return;
         }
@@ -680,26 +662,49 @@ internal sealed class LoadRun : IDisposable
             {
                 foreach (var probe in _options.Heartbeats)
                 {
-                    var start = Stopwatch.GetTimestamp();
-                    try
-                    {
-                        using var bound = CancellationTokenSource.CreateLinkedTokenSource(done);
-                        bound.CancelAfter(TimeSpan.FromSeconds(10));
-                        await probe.Call(bound.Token).ConfigureAwait(false);
-                        if (start - _startTimestamp >= _warmupTicks)
-                        {
-                            _recorders.Record(LoadPhases.Heartbeat, LatencyHistograms.Micros(start, Stopwatch.GetTimestamp()));
-                        }
-                    }
-                    catch (Exception ex) when (ex is not OutOfMemoryException && !done.IsCancellationRequested)
-                    {
-                        _heartbeatErrors.Add("heartbeatFailed", ex.GetType().Name, (ex as RpcException)?.StatusCode.ToString() ?? (ex as WorkerTransportException)?.StatusCode?.ToString(), $"{probe.Worker}: {ex.Message}");
-                    }
+                    await SampleHeartbeatAsync(probe, done).ConfigureAwait(false);
+                }
+
+                // The workers of now: a fleet's membership is read again at every round.
+                IReadOnlyList<LoadHeartbeatProbe> current;
+                try
+                {
+                    current = _options.HeartbeatProbes?.Invoke() ?? [];
+                }
+                catch (Exception ex) when (ex is not OutOfMemoryException)
+                {
+                    _heartbeatErrors.Add("heartbeatFailed", ex.GetType().Name, null, $"the heartbeat probes: {ex.Message}");
+                    continue;
+                }
+
+                foreach (var probe in current)
+                {
+                    await SampleHeartbeatAsync(probe, done).ConfigureAwait(false);
                 }
             }
         }
         catch (OperationCanceledException) when (done.IsCancellationRequested)
         {
+        }
+    }
+
+    private async Task SampleHeartbeatAsync(LoadHeartbeatProbe probe, CancellationToken done)
+    {
+        var start = Stopwatch.GetTimestamp();
+        try
+        {
+            using var bound = CancellationTokenSource.CreateLinkedTokenSource(done);
+            bound.CancelAfter(TimeSpan.FromSeconds(10));
+            await probe.Call(bound.Token).ConfigureAwait(false);
+            if (start - _startTimestamp >= _warmupTicks)
+            {
+                _recorders.Record(LoadPhases.Heartbeat, LatencyHistograms.Micros(start, Stopwatch.GetTimestamp()));
+                _workers.AddHeartbeat(probe.Worker);
+            }
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException && !done.IsCancellationRequested)
+        {
+            _heartbeatErrors.Add("heartbeatFailed", ex.GetType().Name, (ex as RpcException)?.StatusCode.ToString() ?? (ex as WorkerTransportException)?.StatusCode?.ToString(), $"{probe.Worker}: {ex.Message}");
         }
     }
 
@@ -803,6 +808,7 @@ internal sealed class LoadRun : IDisposable
         var configuration = new Dictionary<string, string>(StringComparer.Ordinal)
         {
             ["model"] = _options.Model == LoadModelKind.Open ? "open" : "closed",
+            ["arrivals"] = _options.Model == LoadModelKind.Open ? (_options.Arrivals == LoadArrivals.Poisson ? "poisson" : "uniform") : "closed loop",
             ["target"] = _options.Target.ToString(CultureInfo.InvariantCulture) + (_options.Model == LoadModelKind.Open ? " sessions/s" : " concurrent sessions"),
             ["stages"] = _options.Stages is { Count: > 0 } stages
                 ? string.Join(", ", stages.Select(s => string.Create(CultureInfo.InvariantCulture, $"{s.Duration.TotalSeconds}s to {s.Target}")))

@@ -15,6 +15,14 @@ public sealed class LoadTestOptions
     /// </summary>
     public double Target { get; set; } = 1;
 
+    /// <summary>
+    /// How the open model spaces its starts: evenly (<see cref="LoadArrivals.Uniform"/>, the
+    /// default) or as a Poisson process (<see cref="LoadArrivals.Poisson"/>, exponential gaps from
+    /// the seeded generator). Either way each session's latency counts from its intended start. The
+    /// closed model takes <see cref="LoadArrivals.Uniform"/> only.
+    /// </summary>
+    public LoadArrivals Arrivals { get; set; } = LoadArrivals.Uniform;
+
     /// <summary>Stages that ramp the target after warm-up; <see langword="null"/> or empty keeps <see cref="Target"/>. Their total length is the measured duration.</summary>
     public IReadOnlyList<LoadStage>? Stages { get; set; }
 
@@ -59,14 +67,24 @@ public sealed class LoadTestOptions
     /// <summary>This process's shard of a run spread over hosts. Default the whole run.</summary>
     public LoadShard Shard { get; set; } = LoadShard.Whole;
 
-    /// <summary>The seed of the scenario picks and cancel points; <see langword="null"/> for a random one (reported).</summary>
+    /// <summary>The seed of the scenario picks, cancel points and Poisson arrival gaps; <see langword="null"/> for a random one (reported).</summary>
     public int? Seed { get; set; }
 
     /// <summary>The length of a reporting interval. Default 1 s.</summary>
     public TimeSpan Interval { get; set; } = TimeSpan.FromSeconds(1);
 
-    /// <summary>Heartbeat probes sampled during the run, one call per probe per <see cref="HeartbeatInterval"/>. Default none.</summary>
+    /// <summary>Heartbeat probes sampled during the run, one call per probe per <see cref="HeartbeatInterval"/>; a fixed set (see <see cref="HeartbeatProbes"/> for workers that change). Default none.</summary>
     public IList<LoadHeartbeatProbe> Heartbeats { get; } = [];
+
+    /// <summary>
+    /// Heartbeat probes of workers that come and go during the run (a fleet whose discovery adds and
+    /// drops workers): called at every round of heartbeats (each <see cref="HeartbeatInterval"/>, from
+    /// one thread, never during a probe's call), its probes are called after <see cref="Heartbeats"/>
+    /// in that round. A worker that joined is sampled from the next round; one that left is probed no
+    /// more. <see langword="null"/> (the default) for none; an exception it throws counts as a
+    /// <c>heartbeatFailed</c> error of that round.
+    /// </summary>
+    public Func<IReadOnlyList<LoadHeartbeatProbe>>? HeartbeatProbes { get; set; }
 
     /// <summary>How often each heartbeat probe is called. Default 1 s.</summary>
     public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(1);
@@ -119,6 +137,16 @@ public sealed class LoadTestOptions
         if (Model == LoadModelKind.Closed && (Target != Math.Floor(Target) || (Stages?.Any(s => s.Target != Math.Floor(s.Target)) ?? false)))
         {
             throw new ArgumentException("A closed model's concurrency must be a whole number.");
+        }
+
+        if (!Enum.IsDefined(Arrivals))
+        {
+            throw new ArgumentException("The arrivals must be uniform or Poisson.");
+        }
+
+        if (Model == LoadModelKind.Closed && Arrivals != LoadArrivals.Uniform)
+        {
+            throw new ArgumentException("Poisson arrivals are for the open model (a rate); the closed model starts a session when one ends.");
         }
 
         if (Duration is null && Sessions is null && (Stages is null || Stages.Count == 0))

@@ -54,6 +54,12 @@ public sealed record BenchOptions
     /// <summary>How long each stream of the worker-memory run sends.</summary>
     public TimeSpan MemoryDuration { get; init; } = TimeSpan.FromSeconds(20);
 
+    /// <summary>How long the load-memory run lasts, in minutes.</summary>
+    public int LoadMinutes { get; init; } = 10;
+
+    /// <summary>The load-memory run's arrival rate, sessions per second.</summary>
+    public double LoadRate { get; init; } = 200;
+
     /// <summary>Extra reference worker flags of the worker-memory run.</summary>
     public IReadOnlyList<string> WorkerArguments { get; init; } = [];
 
@@ -93,6 +99,9 @@ public static class BenchCommandLine
                        sessions), with engine CPU and allocations per session; then the open model's
                        achieved rate at 50 and 200 sessions/s
           worker-memory  the reference worker's RSS under many concurrent 1 MiB echo streams
+          load-memory  the load tester's own memory over a long open-model run (the short echo session at
+                       --rate, default 200/s, for --minutes, default 10): working set, GC heap, gen2
+                       collections and allocated bytes at minute 1 and the last minute
           micro        BenchmarkDotNet hot paths; the remaining arguments go to BenchmarkDotNet
                        (for example: micro --filter '*Envelope*')
 
@@ -116,6 +125,8 @@ public static class BenchCommandLine
           --seconds <n>          worker-memory: how long each stream sends (default 20)
           --worker-arg <flag>    worker-memory: a reference worker flag (repeatable; value as --flag=value)
           --worker-env <N=V>     worker-memory: an environment variable of the worker (repeatable)
+          --minutes <n>          load-memory: minutes of the run (default 10)
+          --rate <r>             load-memory: sessions per second (default 200)
           --out <dir>            result directory (default artifacts/bench under the repository)
         """;
 
@@ -160,6 +171,8 @@ public static class BenchCommandLine
                     "--connections" => options with { MemoryConnections = int.Parse(Value(), CultureInfo.InvariantCulture) },
                     "--read-delay-ms" => options with { MemoryReadDelay = TimeSpan.FromMilliseconds(double.Parse(Value(), CultureInfo.InvariantCulture)) },
                     "--seconds" => options with { MemoryDuration = TimeSpan.FromSeconds(double.Parse(Value(), CultureInfo.InvariantCulture)) },
+                    "--minutes" => options with { LoadMinutes = int.Parse(Value(), CultureInfo.InvariantCulture) },
+                    "--rate" => options with { LoadRate = double.Parse(Value(), CultureInfo.InvariantCulture) },
                     "--worker-arg" => options with { WorkerArguments = [.. options.WorkerArguments, Value()] },
                     "--worker-env" => options with { WorkerEnvironment = WithVariable(options.WorkerEnvironment, Value()) },
                     _ => throw new FormatException($"unknown option '{arg}'."),
@@ -176,6 +189,13 @@ public static class BenchCommandLine
         if (options.Repetitions < 1)
         {
             error = "--reps must be at least 1.";
+            options = null;
+            return false;
+        }
+
+        if (options.LoadMinutes < 1 || !(options.LoadRate > 0))
+        {
+            error = "--minutes must be at least 1 and --rate positive.";
             options = null;
             return false;
         }

@@ -40,6 +40,7 @@ internal static class LoadCommand
         var keepAlive = CommonOptions.KeepAlive();
         var concurrency = new Option<int?>("--concurrency") { Description = "Closed model: this many concurrent sessions, each starting when the previous ended. Default 1 when --rate is not given.", HelpName = "N" };
         var rate = new Option<double?>("--rate") { Description = "Open model: sessions started per second on a fixed schedule, whatever the workers do; latency counts from each session's intended start.", HelpName = "R" };
+        var arrivals = new Option<string?>("--arrivals") { Description = "Open model: how starts are spaced, uniform (evenly, the default) or poisson (exponential gaps of mean 1/rate, seeded by --seed).", HelpName = "uniform|poisson" };
         var stages = new Option<string?>("--stages") { Description = "A JSON file of stages ramping the target (rate or concurrency): [{\"duration\": \"30s\", \"target\": 100}, ...]. Replaces --duration.", HelpName = "file.json" };
         var duration = new Option<TimeSpan?>("--duration") { Description = "How long to start sessions after the warm-up, for example 30s or 5m.", HelpName = "duration", CustomParser = r => CommonOptions.ParseDuration(r, "--duration") };
         var sessions = new Option<long?>("--sessions") { Description = "How many measured sessions to start at most.", HelpName = "N" };
@@ -60,7 +61,7 @@ internal static class LoadCommand
         var command = new Command("load", "Load-test workers: closed (--concurrency) or open (--rate) model, stages, weighted scenarios; honest latencies per phase, throughput, errors, live progress, reports and thresholds. Exit 0 done and every threshold passed, 2 bad usage, 3 no session succeeded (transport), 1 no session succeeded (worker errors), 4 a threshold failed, 130 interrupted.")
         {
             worker, fleet, spec, workers, format, payload, payloadFile, input, rows, batchRows, batches, columns, scenario, cancelShare, taskContext, sessionConf,
-            chunkSize, maxMessageSize, keepAlive, concurrency, rate, stages, duration, sessions, warmup, drain, maxInFlight, seed, shard,
+            chunkSize, maxMessageSize, keepAlive, concurrency, rate, arrivals, stages, duration, sessions, warmup, drain, maxInFlight, seed, shard,
             json, reportHtml, csv, hdrLog, intervals, outputDir, threshold, noProgress,
         };
         command.Subcommands.Add(CreateMerge(context));
@@ -93,6 +94,7 @@ internal static class LoadCommand
             var maxMessage = ToInt(parse.GetValue(maxMessageSize), "--max-message-size") ?? new WorkerConnectionOptions().MaxSendMessageSize;
             var chunk = ToInt(parse.GetValue(chunkSize), "--chunk-size");
             var options = BuildOptions(parse, rate, concurrency, stages, duration, sessions, warmup, drain, maxInFlight, seed, shard);
+            options.Arrivals = ParseArrivals(parse.GetValue(arrivals), options.Model);
             var defaults = new ScenarioDefaults(
                 parse.GetValue(format) is { } f ? (string.IsNullOrWhiteSpace(f) ? throw new UsageException("--format is empty; give the payload format tag, for example --format echo.") : f) : null,
                 ReadPayload(parse.GetValue(payload), parse.GetValue(payloadFile)),
@@ -350,6 +352,22 @@ internal static class LoadCommand
         }
 
         return options;
+    }
+
+    internal static LoadArrivals ParseArrivals(string? text, LoadModelKind model)
+    {
+        var arrivals = text switch
+        {
+            null or "uniform" => LoadArrivals.Uniform,
+            "poisson" => LoadArrivals.Poisson,
+            _ => throw new UsageException($"--arrivals '{text}' is not uniform or poisson."),
+        };
+        if (arrivals == LoadArrivals.Poisson && model == LoadModelKind.Closed)
+        {
+            throw new UsageException("--arrivals poisson is for the open model; give --rate R (the closed model starts a session when one ends).");
+        }
+
+        return arrivals;
     }
 
     internal static LoadShard ParseShard(string text)

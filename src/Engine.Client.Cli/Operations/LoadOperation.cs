@@ -15,6 +15,7 @@ internal static class LoadOperation
         var outputs = plan.Outputs;
         var sources = new List<WorkerSessionSource>();
         var heartbeatClients = new List<WorkerClient>();
+        FollowedHeartbeatProbes? followed = null;
         StreamWriter? intervals = null;
         LoadReports.HistogramLog? hdrLog = null;
         try
@@ -62,10 +63,11 @@ internal static class LoadOperation
                     Session = plan.ClientOptions.Session,
                 });
                 sources.Add(fleet);
-                foreach (var worker in await fleet.HeartbeatAllAsync(context.Signals.Interrupt))
-                {
-                    heartbeatClients.Add(WorkerClient.Create(worker.Address, plan.ClientOptions));
-                }
+                await fleet.HeartbeatAllAsync(context.Signals.Interrupt);
+
+                // Sampled: the fleet's workers of each round, as its discovery adds and drops them.
+                followed = FollowedHeartbeatProbes.ForFleet(fleet, plan.ClientOptions);
+                options.HeartbeatProbes = followed.Current;
             }
             else
             {
@@ -159,6 +161,7 @@ internal static class LoadOperation
         {
             intervals?.Dispose();
             hdrLog?.Dispose();
+            followed?.Dispose();
             foreach (var client in heartbeatClients.Where(c => !sources.Contains(c)))
             {
                 await client.DisposeAsync();

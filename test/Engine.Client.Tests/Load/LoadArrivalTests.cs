@@ -1,0 +1,168 @@
+using System.Text.Json;
+using Engine.Client.Load;
+using Engine.Client.Tests.Cli;
+using Engine.Client.Tests.ReferenceWorker;
+
+namespace Engine.Client.Tests.Load;
+
+/// <summary>
+/// The open model's arrivals: evenly spaced by default, a Poisson process with <c>--arrivals
+/// poisson</c> (exponential gaps of mean 1/rate from the seeded generator). The schedule itself is
+/// checked on many starts without a worker; one short run goes through the command.
+/// </summary>
+[TestFixture]
+public sealed class LoadArrivalTests
+{
+    private const double Rate = 200;
+    private const int Starts = 20_000;
+
+    private static double[] Gaps(LoadArrivals arrivals, int seed, LoadShard shard, int count)
+    {
+        var times = Times(arrivals, seed, shard, count);
+        return [.. times.Zip(times.Skip(1), (a, b) => b - a)];
+    }
+
+    private static List<double> Times(LoadArrivals arrivals, int seed, LoadShard shard, int count)
+    {
+        var options = new LoadTestOptions { Model = LoadModelKind.Open, Target = Rate, Arrivals = arrivals, Shard = shard };
+        var schedule = new TargetSchedule(Rate, null, TimeSpan.Zero, TimeSpan.FromHours(10));
+        var arrivalSchedule = LoadRun.NewArrivalSchedule(schedule, options, seed);
+        var times = new List<double>(count);
+        while (times.Count < count && arrivalSchedule.TryNext(out var t))
+        {
+            times.Add(t);
+        }
+
+        Assert.That(times, Has.Count.EqualTo(count));
+        return times;
+    }
+
+    private static (double Mean, double Cv) Stats(double[] gaps)
+    {
+        var mean = gaps.Average();
+        var sd = Math.Sqrt(gaps.Sum(g => (g - mean) * (g - mean)) / (gaps.Length - 1));
+        return (mean, sd / mean);
+    }
+
+    /// <summary>
+    /// 20,000 Poisson gaps at 200/s: their mean is 1/rate = 5 ms within 3% (the standard error of
+    /// the mean is 0.7%), their coefficient of variation 1 within 0.05 (an exponential's is 1,
+    /// its standard error here about 1%); uniform gaps are all 5 ms, a coefficient of variation of 0.
+    /// </summary>
+    [TestCase(1)]
+    [TestCase(42)]
+    public void Poisson_gaps_have_mean_one_over_the_rate_and_a_coefficient_of_variation_near_1_uniform_ones_near_0(int seed)
+    {
+        var (poissonMean, poissonCv) = Stats(Gaps(LoadArrivals.Poisson, seed, LoadShard.Whole, Starts));
+        var (uniformMean, uniformCv) = Stats(Gaps(LoadArrivals.Uniform, seed, LoadShard.Whole, Starts));
+        TestContext.Out.WriteLine($"poisson: mean gap {poissonMean * 1000:0.0000} ms, cv {poissonCv:0.0000}; uniform: mean gap {uniformMean * 1000:0.0000} ms, cv {uniformCv:0.000000}");
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(poissonMean, Is.EqualTo(1 / Rate).Within(3).Percent);
+            Assert.That(poissonCv, Is.EqualTo(1).Within(0.05));
+            Assert.That(uniformMean, Is.EqualTo(1 / Rate).Within(1e-6).Percent);
+            Assert.That(uniformCv, Is.LessThan(1e-6));
+        });
+    }
+
+    [Test]
+    public void A_seed_repeats_the_Poisson_schedule_and_another_seed_does_not()
+    {
+        var first = Times(LoadArrivals.Poisson, 7, LoadShard.Whole, 1000);
+        var again = Times(LoadArrivals.Poisson, 7, LoadShard.Whole, 1000);
+        var other = Times(LoadArrivals.Poisson, 8, LoadShard.Whole, 1000);
+
+        Assert.That(again, Is.EqualTo(first));
+        Assert.That(other, Is.Not.EqualTo(first));
+    }
+
+    /// <summary>
+    /// Two shards each run a Poisson process at half the rate (mean gap 2/rate); their starts
+    /// together are one at the whole rate (mean gap 1/rate, coefficient of variation near 1), and
+    /// the shards' schedules differ.
+    /// </summary>
+    [Test]
+    public void Poisson_shards_keep_their_share_and_together_make_the_whole_rate()
+    {
+        var shard0 = Times(LoadArrivals.Poisson, 3, new LoadShard(0, 2), Starts / 2);
+        var shard1 = Times(LoadArrivals.Poisson, 3, new LoadShard(1, 2), Starts / 2);
+        var (mean0, _) = Stats([.. shard0.Zip(shard0.Skip(1), (a, b) => b - a)]);
+        var (mean1, _) = Stats([.. shard1.Zip(shard1.Skip(1), (a, b) => b - a)]);
+
+        // Together, up to the time both shards still cover.
+        var until = Math.Min(shard0[^1], shard1[^1]);
+        var merged = shard0.Concat(shard1).Where(t => t <= until).Order().ToList();
+        var (mergedMean, mergedCv) = Stats([.. merged.Zip(merged.Skip(1), (a, b) => b - a)]);
+        TestContext.Out.WriteLine($"shard gaps {mean0 * 1000:0.000} / {mean1 * 1000:0.000} ms; together {mergedMean * 1000:0.000} ms, cv {mergedCv:0.000}");
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(mean0, Is.EqualTo(2 / Rate).Within(4).Percent);
+            Assert.That(mean1, Is.EqualTo(2 / Rate).Within(4).Percent);
+            Assert.That(mergedMean, Is.EqualTo(1 / Rate).Within(4).Percent);
+            Assert.That(mergedCv, Is.EqualTo(1).Within(0.06));
+            Assert.That(shard1.Take(100), Is.Not.EqualTo(shard0.Take(100)));
+        });
+    }
+
+    [Test]
+    public void Uniform_shards_interleave_into_the_whole_rate_s_even_spacing()
+    {
+        var shard0 = Times(LoadArrivals.Uniform, 1, new LoadShard(0, 2), 500);
+        var shard1 = Times(LoadArrivals.Uniform, 1, new LoadShard(1, 2), 500);
+        var merged = shard0.Concat(shard1).Order().ToList();
+        var gaps = merged.Zip(merged.Skip(1), (a, b) => b - a).ToList();
+
+        Assert.That(gaps, Has.All.EqualTo(1 / Rate).Within(1e-9));
+    }
+
+    [Test]
+    public void Poisson_arrivals_are_for_the_open_model()
+    {
+        var options = new LoadTestOptions { Model = LoadModelKind.Closed, Arrivals = LoadArrivals.Poisson, Sessions = 1 };
+        options.Scenarios.Add(new LoadScenario("echo", "echo", ReadOnlyMemory<byte>.Empty));
+
+        Assert.That(options.Validate, Throws.ArgumentException.With.Message.Contains("open model"));
+    }
+
+    /// <summary>
+    /// A short run through the command: 40 sessions/s for 3 s with Poisson arrivals and a fixed seed
+    /// starts the schedule's sessions (about 120; the seeded schedule fixes the count), every one
+    /// finishes, and the configuration records the arrivals.
+    /// </summary>
+    [Test]
+    public async Task The_command_runs_Poisson_arrivals_and_records_them_in_the_configuration()
+    {
+        await using var worker = await ReferenceWorkerProcess.StartAsync();
+        var options = new LoadTestOptions { Model = LoadModelKind.Open, Target = 40, Arrivals = LoadArrivals.Poisson };
+        var expected = 0;
+        var schedule = LoadRun.NewArrivalSchedule(new TargetSchedule(40, null, TimeSpan.Zero, TimeSpan.FromSeconds(3)), options, 11);
+        while (schedule.TryNext(out _))
+        {
+            expected++;
+        }
+
+        var result = await CliProcess.RunAsync("load", "--worker", worker.Address, "--format", "echo", "--rows", "10", "--rate", "40", "--duration", "3s", "--arrivals", "poisson", "--seed", "11", "--json");
+
+        Assert.That(result.ExitCode, Is.Zero, result.ToString());
+        using var json = JsonDocument.Parse(result.Stdout);
+        var root = json.RootElement;
+        Assert.Multiple(() =>
+        {
+            Assert.That(root.GetProperty("configuration").GetProperty("arrivals").GetString(), Is.EqualTo("poisson"));
+            Assert.That(expected, Is.InRange(80, 160), "the seeded schedule: about 40/s for 3 s");
+            Assert.That(root.GetProperty("sessions").GetProperty("started").GetInt64() + root.GetProperty("sessions").GetProperty("notStarted").GetInt64(), Is.EqualTo(expected));
+            Assert.That(root.GetProperty("sessions").GetProperty("finished").GetInt64(), Is.EqualTo(root.GetProperty("sessions").GetProperty("started").GetInt64()));
+        });
+    }
+
+    [Test]
+    public async Task Poisson_arrivals_with_the_closed_model_are_bad_usage()
+    {
+        var result = await CliProcess.RunAsync("load", "--worker", "unix:///nonexistent.sock", "--format", "echo", "--concurrency", "2", "--sessions", "1", "--arrivals", "poisson");
+
+        Assert.That(result.ExitCode, Is.EqualTo(2), result.ToString());
+        Assert.That(result.Stderr, Does.Contain("--arrivals poisson is for the open model"));
+    }
+}
