@@ -125,6 +125,13 @@ internal sealed class ArrivalSchedule
     private readonly Random? _random;
     private double _t;
 
+    // Even spacing at a constant rate is computed from the count of starts since the rate was
+    // last seen to change, not summed gap by gap: a sum of 1/rate drifts (0.1 added 50 times is
+    // below 5), which made a start too many at the end of a run.
+    private double _segmentStart;
+    private double _segmentRate = double.NaN;
+    private long _segmentStarts;
+
     /// <param name="schedule">The whole run's target (a rate) over time.</param>
     /// <param name="shard">This shard: it takes 1/N of the rate.</param>
     /// <param name="arrivals">Even spacing or a Poisson process.</param>
@@ -174,13 +181,21 @@ internal sealed class ArrivalSchedule
                 return _t < _schedule.EndSeconds;
             }
 
+            if (rate != _segmentRate)
+            {
+                _segmentStart = _t;
+                _segmentRate = rate;
+                _segmentStarts = 0;
+            }
+
             seconds = _t;
             if (_t >= _schedule.EndSeconds)
             {
                 return false;
             }
 
-            _t += 1.0 / rate;
+            _segmentStarts++;
+            _t = _segmentStart + (_segmentStarts / rate);
             return true;
         }
     }

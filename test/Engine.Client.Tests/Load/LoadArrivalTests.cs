@@ -45,6 +45,35 @@ public sealed class LoadArrivalTests
     }
 
     /// <summary>
+    /// Evenly spaced starts at a constant rate: exactly rate × duration of them over the shards
+    /// together, each shard its share (starts at i/rate + k·N/rate before the end). A gap summed
+    /// start by start drifts below the end and made one start too many (51 at 10/s for 5 s).
+    /// </summary>
+    [TestCase(10.0, 5, 1, 0, 50)]
+    [TestCase(3.0, 7, 1, 0, 21)]
+    [TestCase(7.0, 3, 2, 0, 11)]
+    [TestCase(7.0, 3, 2, 1, 10)]
+    [TestCase(0.3, 10, 1, 0, 3)]
+    [TestCase(1000.0, 60, 1, 0, 60_000)]
+    [TestCase(1000.0, 60, 3, 2, 20_000)]
+    [TestCase(200.0, 3600, 1, 0, 720_000)]
+    public void Uniform_arrivals_at_a_constant_rate_make_exactly_rate_times_duration_starts(double rate, int seconds, int shards, int index, int expected)
+    {
+        var options = new LoadTestOptions { Model = LoadModelKind.Open, Target = rate, Shard = new LoadShard(index, shards) };
+        var arrivals = LoadRun.NewArrivalSchedule(new TargetSchedule(rate, null, TimeSpan.Zero, TimeSpan.FromSeconds(seconds)), options, 1);
+        long starts = 0;
+        var last = double.NaN;
+        while (arrivals.TryNext(out var t))
+        {
+            Assert.That(t, Is.LessThan(seconds));
+            last = t;
+            starts++;
+        }
+
+        Assert.That(starts, Is.EqualTo(expected), $"last start at {last:R} s");
+    }
+
+    /// <summary>
     /// 20,000 Poisson gaps at 200/s: their mean is 1/rate = 5 ms within 3% (the standard error of
     /// the mean is 0.7%), their coefficient of variation 1 within 0.05 (an exponential's is 1,
     /// its standard error here about 1%); uniform gaps are all 5 ms, a coefficient of variation of 0.
