@@ -136,6 +136,7 @@ public sealed class WorkerTransportException : WorkerException
     /// <summary>The most telling part of a transport exception chain, in one line.</summary>
     internal static string? DescribeCause(Exception? exception)
     {
+        var underHttp = false;
         for (var e = exception; e is not null; e = e.InnerException)
         {
             if (e is WorkerUnreachableException unreachable)
@@ -151,12 +152,8 @@ public sealed class WorkerTransportException : WorkerException
             // Grpc.Net.Client reports a call on a disposed channel as "Cannot access a disposed
             // object" of its own internals: say what the caller did instead. Not a disposed
             // socket stream under an HTTP failure: that is the connection failing.
-            if (e is HttpRequestException or IOException)
-            {
-                break;
-            }
-
-            if (e is ObjectDisposedException || (e is RpcException { Status.DebugException: ObjectDisposedException }))
+            underHttp |= e is HttpRequestException or IOException;
+            if ((e is ObjectDisposedException && !underHttp) || (e is RpcException { Status.DebugException: ObjectDisposedException }))
             {
                 return "the channel to the worker was closed (its WorkerClient was disposed, or its pool closed) while the call was using it";
             }

@@ -72,6 +72,10 @@ public sealed class NotAWorkerTests
             WorkerTransportException.DescribeCause(new Grpc.Core.RpcException(new Grpc.Core.Status(Grpc.Core.StatusCode.Unavailable, "x", new ObjectDisposedException("GrpcChannel")))),
             Does.Contain("WorkerClient was disposed"),
             "a call on a disposed channel is still named as such");
+        Assert.That(
+            WorkerTransportException.DescribeCause(new HttpRequestException("An error occurred while sending the request.", new WorkerUnreachableException("unix:///nowhere/w.sock", "nothing listens at unix:///nowhere/w.sock"))),
+            Is.EqualTo("nothing listens at unix:///nowhere/w.sock"),
+            "an unreachable worker under the HTTP stack's exception is still found");
     }
 
     private static async Task<string> AssertNotAWorkerAsync(string address)
