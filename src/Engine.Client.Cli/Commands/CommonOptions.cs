@@ -110,4 +110,30 @@ internal static class CommonOptions
         result.AddError($"--worker: {error}");
         return null;
     }
+
+    /// <summary>The UDF payload of <c>--payload</c> (UTF-8 text) or <c>--payload-file</c> (bytes), at most one of them; empty when neither is given.</summary>
+    /// <exception cref="UsageException">Both are given, or the file cannot be read.</exception>
+    public static ReadOnlyMemory<byte> ReadPayload(string? text, string? path)
+    {
+        if (text is not null && path is not null)
+        {
+            throw new UsageException("--payload and --payload-file are both given; give at most one.");
+        }
+
+        if (text is not null)
+        {
+            return System.Text.Encoding.UTF8.GetBytes(text);
+        }
+
+        return path is null ? ReadOnlyMemory<byte>.Empty : Operations.InputFiles.ReadAllBytes(path, "--payload-file");
+    }
+
+    /// <summary>A byte-size option's value as an <see cref="int"/> (a message or chunk size), at most 2 GiB.</summary>
+    /// <exception cref="UsageException">The value is above <see cref="int.MaxValue"/>.</exception>
+    public static int? ByteSize(long? value, string option) => value switch
+    {
+        null => null,
+        > int.MaxValue => throw new UsageException($"{option} {value} is too large; the most is {int.MaxValue} bytes (2 GiB)."),
+        _ => (int)value.Value,
+    };
 }

@@ -91,13 +91,13 @@ internal static class LoadCommand
 
             var workerCount = WorkerLaunches.CheckCount(parse.GetValue(workers), "--workers");
 
-            var maxMessage = ToInt(parse.GetValue(maxMessageSize), "--max-message-size") ?? new WorkerConnectionOptions().MaxSendMessageSize;
-            var chunk = ToInt(parse.GetValue(chunkSize), "--chunk-size");
+            var maxMessage = CommonOptions.ByteSize(parse.GetValue(maxMessageSize), "--max-message-size") ?? new WorkerConnectionOptions().MaxSendMessageSize;
+            var chunk = CommonOptions.ByteSize(parse.GetValue(chunkSize), "--chunk-size");
             var options = BuildOptions(parse, rate, concurrency, stages, duration, sessions, warmup, drain, maxInFlight, seed, shard);
             options.Arrivals = ParseArrivals(parse.GetValue(arrivals), options.Model);
             var defaults = new ScenarioDefaults(
                 parse.GetValue(format) is { } f ? (string.IsNullOrWhiteSpace(f) ? throw new UsageException("--format is empty; give the payload format tag, for example --format echo.") : f) : null,
-                ReadPayload(parse.GetValue(payload), parse.GetValue(payloadFile)),
+                CommonOptions.ReadPayload(parse.GetValue(payload), parse.GetValue(payloadFile)),
                 InputFactory(parse.GetValue(input), parse.GetValue(rows), parse.GetValue(batchRows), parse.GetValue(batches), parse.GetValue(columns)),
                 KeyValues.ParseAll(parse.GetValue(taskContext), "--task-context"),
                 KeyValues.ParseAll(parse.GetValue(sessionConf), "--session-conf"),
@@ -409,28 +409,6 @@ internal static class LoadCommand
 
         return () => made ?? LoadInput.None;
     }
-
-    private static ReadOnlyMemory<byte> ReadPayload(string? text, string? path)
-    {
-        if (text is not null && path is not null)
-        {
-            throw new UsageException("--payload and --payload-file are both given; give at most one.");
-        }
-
-        if (text is not null)
-        {
-            return Encoding.UTF8.GetBytes(text);
-        }
-
-        return path is null ? ReadOnlyMemory<byte>.Empty : InputFiles.ReadAllBytes(path, "--payload-file");
-    }
-
-    private static int? ToInt(long? value, string option) => value switch
-    {
-        null => null,
-        > int.MaxValue => throw new UsageException($"{option} {value} is too large; the most is {int.MaxValue} bytes (2 GiB)."),
-        _ => (int)value.Value,
-    };
 
     private static WorkerAddress[] ParseAddresses(System.CommandLine.Parsing.ArgumentResult result)
     {

@@ -61,11 +61,11 @@ internal static class RunCommand
                 Fleet = target.Fleet,
                 Specification = target.Specification,
                 Format = RequireFormat(parse.GetValue(format)),
-                Payload = ReadPayload(parse.GetValue(payload), parse.GetValue(payloadFile)),
+                Payload = CommonOptions.ReadPayload(parse.GetValue(payload), parse.GetValue(payloadFile)),
                 SessionConf = KeyValues.ParseAll(parse.GetValue(sessionConf), "--session-conf"),
                 TaskContext = KeyValues.ParseAll(parse.GetValue(taskContext), "--task-context"),
-                ChunkSize = ToInt(parse.GetValue(chunkSize), "--chunk-size"),
-                MaxMessageSize = ToInt(parse.GetValue(maxMessageSize), "--max-message-size") ?? new WorkerClientOptions().Connection.MaxSendMessageSize,
+                ChunkSize = CommonOptions.ByteSize(parse.GetValue(chunkSize), "--chunk-size"),
+                MaxMessageSize = CommonOptions.ByteSize(parse.GetValue(maxMessageSize), "--max-message-size") ?? new WorkerClientOptions().Connection.MaxSendMessageSize,
                 Timeout = parse.GetValue(timeout),
                 KeepAlive = parse.GetValue(keepAlive),
                 Credentials = credentials.Read(parse),
@@ -153,28 +153,6 @@ internal static class RunCommand
     private static string RequireFormat(string? format) => string.IsNullOrWhiteSpace(format)
         ? throw new UsageException("--format is empty; give the payload format tag, for example --format echo.")
         : format;
-
-    private static ReadOnlyMemory<byte> ReadPayload(string? text, string? path)
-    {
-        if (text is not null && path is not null)
-        {
-            throw new UsageException("--payload and --payload-file are both given; give at most one.");
-        }
-
-        if (text is not null)
-        {
-            return Encoding.UTF8.GetBytes(text);
-        }
-
-        return path is null ? ReadOnlyMemory<byte>.Empty : InputFiles.ReadAllBytes(path, "--payload-file");
-    }
-
-    private static int? ToInt(long? value, string option) => value switch
-    {
-        null => null,
-        > int.MaxValue => throw new UsageException($"{option} {value} is too large; the most is {int.MaxValue} bytes (2 GiB)."),
-        _ => (int)value.Value,
-    };
 
     private static void CheckOptions(RunRequest request)
     {
