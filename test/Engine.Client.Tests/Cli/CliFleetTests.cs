@@ -1,33 +1,14 @@
 using System.Globalization;
 using System.Text.Json;
 using Engine.Client.Tests.Fleets;
+using Engine.Client.Tests.Infrastructure;
 using Engine.Client.Tests.ReferenceWorker;
 
 namespace Engine.Client.Tests.Cli;
 
 /// <summary><c>fleet status</c>, and <c>run</c>, <c>heartbeat</c>, <c>shutdown</c> on several workers, as real processes against real workers.</summary>
-public sealed class CliFleetTests
+public sealed class CliFleetTests : OwnedWorkersFixture
 {
-    private readonly List<IAsyncDisposable> _owned = [];
-
-    [TearDown]
-    public async Task Stop()
-    {
-        foreach (var owned in Enumerable.Reverse(_owned))
-        {
-            await owned.DisposeAsync();
-        }
-
-        _owned.Clear();
-    }
-
-    private async Task<ReferenceWorkerProcess> StartAsync(bool tcp = true)
-    {
-        var worker = await ReferenceWorkerProcess.StartAsync(new ReferenceWorkerStartOptions { UseTcp = tcp });
-        _owned.Add(worker);
-        return worker;
-    }
-
     private static string DeadAddress() => "http://127.0.0.1:" + ReferenceWorkerProcess.FreeTcpPort().ToString(CultureInfo.InvariantCulture);
 
     private static string FleetFile(params string[] addresses)
@@ -40,8 +21,8 @@ public sealed class CliFleetTests
     [Test]
     public async Task Fleet_status_of_healthy_workers_exits_0_and_its_json_lists_every_worker_with_every_field()
     {
-        var tcp = await StartAsync();
-        var unix = await StartAsync(tcp: false);
+        var tcp = await StartWorkerAsync();
+        var unix = await StartWorkerAsync(tcp: false);
 
         var result = await CliProcess.RunAsync("fleet", "status", "--worker", tcp.Address, "--worker", unix.Address, "--json");
 
@@ -67,7 +48,7 @@ public sealed class CliFleetTests
     [Test]
     public async Task Fleet_status_with_one_worker_not_answering_exits_1_and_shows_it_ejected()
     {
-        var live = await StartAsync();
+        var live = await StartWorkerAsync();
         var dead = DeadAddress();
 
         var result = await CliProcess.RunAsync("fleet", "status", "--fleet", FleetFile(live.Address, dead), "--json", "--timeout", "5s");
@@ -95,9 +76,9 @@ public sealed class CliFleetTests
     [Test]
     public async Task Fleet_status_through_DNS_on_a_given_server_exits_0()
     {
-        var worker = await StartAsync();
+        var worker = await StartWorkerAsync();
         var dns = await DnsmasqServer.StartAsync(["127.0.0.1 workers." + DnsmasqServer.Domain]);
-        _owned.Add(dns);
+        Own(dns);
         var port = worker.Port!.Value.ToString(CultureInfo.InvariantCulture);
 
         var result = await CliProcess.RunAsync("fleet", "status", "--fleet", $"dns://{dns.Authority}/workers.{DnsmasqServer.Domain}:{port}", "--json");
@@ -110,7 +91,7 @@ public sealed class CliFleetTests
     [Test]
     public async Task Run_on_a_fleet_places_its_session_on_a_worker_that_answers()
     {
-        var live = await StartAsync();
+        var live = await StartWorkerAsync();
         var dead = DeadAddress();
 
         for (var i = 0; i < 3; i++)
@@ -127,8 +108,8 @@ public sealed class CliFleetTests
     [Test]
     public async Task Heartbeat_of_several_workers_lists_each_and_exits_1_when_some_do_not_answer()
     {
-        var a = await StartAsync();
-        var b = await StartAsync(tcp: false);
+        var a = await StartWorkerAsync();
+        var b = await StartWorkerAsync(tcp: false);
 
         var all = await CliProcess.RunAsync("heartbeat", "--worker", a.Address, "--worker", b.Address, "--json");
         Assert.That(all.ExitCode, Is.EqualTo(0), all.ToString());
@@ -144,8 +125,8 @@ public sealed class CliFleetTests
     [Test]
     public async Task Shutdown_of_a_fleet_file_stops_every_worker()
     {
-        var a = await StartAsync();
-        var b = await StartAsync(tcp: false);
+        var a = await StartWorkerAsync();
+        var b = await StartWorkerAsync(tcp: false);
 
         var result = await CliProcess.RunAsync("shutdown", "--fleet", FleetFile(a.Address, b.Address), "--json");
 

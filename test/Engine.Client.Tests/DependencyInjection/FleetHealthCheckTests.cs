@@ -13,28 +13,8 @@ namespace Engine.Client.Tests.DependencyInjection;
 /// <c>AddWorkerFleetCheck</c>: a fleet's verdict from its workers' states, driven for real (reference
 /// workers killed until the fleet ejects them), and the verdict's rules on snapshots.
 /// </summary>
-public sealed class FleetHealthCheckTests
+public sealed class FleetHealthCheckTests : OwnedWorkersFixture
 {
-    private readonly List<IAsyncDisposable> _owned = [];
-
-    [TearDown]
-    public async Task StopWorkers()
-    {
-        foreach (var owned in Enumerable.Reverse(_owned))
-        {
-            await owned.DisposeAsync();
-        }
-
-        _owned.Clear();
-    }
-
-    private async Task<ReferenceWorkerProcess> StartWorkerAsync()
-    {
-        var worker = await ReferenceWorkerProcess.StartAsync(new ReferenceWorkerStartOptions { UseTcp = true });
-        _owned.Add(worker);
-        return worker;
-    }
-
     [Test]
     public async Task A_fleet_is_healthy_with_every_worker_in_degraded_once_one_is_ejected_and_unhealthy_once_all_are_then_closed()
     {

@@ -18,28 +18,8 @@ namespace Engine.Client.Tests.DependencyInjection;
 /// naming each bad key, named and keyed or the default, the container's logging, clock and meter
 /// factory, the hosted start and stop, and disposal with the container.
 /// </summary>
-public sealed class FleetRegistrationTests
+public sealed class FleetRegistrationTests : OwnedWorkersFixture
 {
-    private readonly List<IAsyncDisposable> _owned = [];
-
-    [TearDown]
-    public async Task StopWorkers()
-    {
-        foreach (var owned in Enumerable.Reverse(_owned))
-        {
-            await owned.DisposeAsync();
-        }
-
-        _owned.Clear();
-    }
-
-    private async Task<ReferenceWorkerProcess> StartWorkerAsync(bool tcp = true)
-    {
-        var worker = await ReferenceWorkerProcess.StartAsync(new ReferenceWorkerStartOptions { UseTcp = tcp });
-        _owned.Add(worker);
-        return worker;
-    }
-
     [Test]
     public async Task A_fleet_bound_from_configuration_starts_with_the_host_serves_sessions_and_closes_with_it_leaving_the_workers_up()
     {

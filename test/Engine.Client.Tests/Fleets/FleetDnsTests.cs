@@ -6,32 +6,12 @@ using static Engine.Client.Tests.Fleets.FleetTestSupport;
 namespace Engine.Client.Tests.Fleets;
 
 /// <summary>A fleet found through a real DNS server (dnsmasq on a loopback port) whose records change while the fleet runs, and through the system resolver.</summary>
-public sealed class FleetDnsTests
+public sealed class FleetDnsTests : OwnedWorkersFixture
 {
-    private readonly List<IAsyncDisposable> _owned = [];
-
-    [TearDown]
-    public async Task Stop()
-    {
-        foreach (var owned in Enumerable.Reverse(_owned))
-        {
-            await owned.DisposeAsync();
-        }
-
-        _owned.Clear();
-    }
-
-    private async Task<ReferenceWorkerProcess> StartWorkerAsync()
-    {
-        var worker = await ReferenceWorkerProcess.StartAsync(new ReferenceWorkerStartOptions { UseTcp = true });
-        _owned.Add(worker);
-        return worker;
-    }
-
     private async Task<DnsmasqServer> StartDnsAsync(IEnumerable<string> hosts, IEnumerable<string>? config = null)
     {
         var dns = await DnsmasqServer.StartAsync(hosts, config);
-        _owned.Add(dns);
+        Own(dns);
         return dns;
     }
 

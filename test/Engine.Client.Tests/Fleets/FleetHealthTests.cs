@@ -7,35 +7,15 @@ using static Engine.Client.Tests.Fleets.FleetTestSupport;
 namespace Engine.Client.Tests.Fleets;
 
 /// <summary>Health of a fleet against real processes: kill -9 under load, ejection, readmission, restarts, retry before commit.</summary>
-public sealed class FleetHealthTests
+public sealed class FleetHealthTests : OwnedWorkersFixture
 {
-    private readonly List<IAsyncDisposable> _owned = [];
-
-    [TearDown]
-    public async Task StopWorkers()
-    {
-        foreach (var owned in Enumerable.Reverse(_owned))
-        {
-            await owned.DisposeAsync();
-        }
-
-        _owned.Clear();
-    }
-
-    private async Task<ReferenceWorkerProcess> StartAsync(bool tcp = true, int? port = null)
-    {
-        var worker = await ReferenceWorkerProcess.StartAsync(new ReferenceWorkerStartOptions { UseTcp = tcp, Port = port });
-        _owned.Add(worker);
-        return worker;
-    }
-
     private static string DeadAddress() => "http://127.0.0.1:" + ReferenceWorkerProcess.FreeTcpPort().ToString(System.Globalization.CultureInfo.InvariantCulture);
 
     [Test]
     public async Task Kill_9_under_load_retries_uncommitted_sessions_fails_committed_ones_naming_the_worker_ejects_and_readmits_the_restarted_worker()
     {
-        var victim = await StartAsync();
-        var others = new[] { await StartAsync(), await StartAsync(tcp: false) };
+        var victim = await StartWorkerAsync();
+        var others = new[] { await StartWorkerAsync(), await StartWorkerAsync(tcp: false) };
 
         // Heartbeats every 5 minutes: an ejection within the test can only come from the sessions' failures.
         await using var fleet = WorkerFleet.Create([victim.Address, .. others.Select(o => o.Address)], Options(o =>
@@ -115,7 +95,7 @@ public sealed class FleetHealthTests
 
         // Restarted at the same address: probed, readmitted as a new incarnation.
         var readmitted = WaitForWorker(fleet, w => w.Address == victim.Address && w.State == FleetWorkerState.Healthy && w.Incarnations == 2);
-        var restarted = await StartAsync(port: victim.Port);
+        var restarted = await StartWorkerAsync(port: victim.Port);
         Assert.That(restarted.Address, Is.EqualTo(victim.Address));
         var back = await readmitted.WaitAsync(TimeSpan.FromSeconds(60));
         Assert.That(back.Identity, Is.EqualTo(restarted.Id).And.Not.EqualTo(firstIdentity));
@@ -135,7 +115,7 @@ public sealed class FleetHealthTests
             Manage = _ => Task.FromResult(new WorkerResponse { Heartbeat = new HeartbeatResponse { Metrics = { ["worker_id"] = Volatile.Read(ref identity), ["active_sessions"] = "0" } } }),
         };
         var host = await SocketWorkerHost.StartAsync(registry);
-        _owned.Add(host);
+        Own(host);
         await using var fleet = WorkerFleet.Create([host.Address.ToString()], Options());
         await fleet.HeartbeatAllAsync().DefaultTimeout();
 
@@ -175,7 +155,7 @@ public sealed class FleetHealthTests
     public async Task An_uncommitted_session_is_retried_on_another_worker_when_the_connection_is_refused()
     {
         var dead = DeadAddress();
-        var live = await StartAsync();
+        var live = await StartWorkerAsync();
         await using var fleet = WorkerFleet.Create([dead, live.Address], Options(o => o.RetryBaseDelay = TimeSpan.FromMilliseconds(10)));
         var session = await fleet.OpenSessionAsync(null, KeyFor(fleet, dead)).DefaultTimeout();
         Assert.That(session.Worker, Is.EqualTo(dead));
@@ -191,7 +171,7 @@ public sealed class FleetHealthTests
     public async Task With_one_attempt_a_refused_connection_fails_the_session()
     {
         var dead = DeadAddress();
-        var live = await StartAsync();
+        var live = await StartWorkerAsync();
         await using var fleet = WorkerFleet.Create([dead, live.Address], Options(o => o.MaxAttempts = 1));
         await using var session = await fleet.OpenSessionAsync(null, KeyFor(fleet, dead)).DefaultTimeout();
 
@@ -204,8 +184,8 @@ public sealed class FleetHealthTests
     [Test]
     public async Task An_uncommitted_session_is_retried_on_another_worker_when_its_worker_is_shutting_down()
     {
-        var stopping = await StartAsync();
-        var live = await StartAsync(tcp: false);
+        var stopping = await StartWorkerAsync();
+        var live = await StartWorkerAsync(tcp: false);
 
         // A session of another engine keeps the stopping worker up while it refuses new streams.
         await using var other = stopping.CreateClient();
@@ -230,8 +210,8 @@ public sealed class FleetHealthTests
             Manage = _ => Task.FromResult(new WorkerResponse { Heartbeat = new HeartbeatResponse { Metrics = { ["worker_id"] = "silent" } } }),
         };
         var silent = await SocketWorkerHost.StartAsync(registry, tcp: true);
-        _owned.Add(silent);
-        var live = await StartAsync();
+        Own(silent);
+        var live = await StartWorkerAsync();
         await using var fleet = WorkerFleet.Create([silent.Address.ToString(), live.Address], Options(o => o.AttemptTimeout = TimeSpan.FromSeconds(1)));
         var session = await fleet.OpenSessionAsync(null, KeyFor(fleet, silent.Address.ToString())).DefaultTimeout();
 

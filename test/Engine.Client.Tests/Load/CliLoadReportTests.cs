@@ -15,24 +15,15 @@ namespace Engine.Client.Tests.Load;
 /// </summary>
 [TestFixture]
 [Parallelizable(ParallelScope.Children)]
-public sealed class CliLoadReportTests
+public sealed class CliLoadReportTests : ReferenceWorkerFixture
 {
-    private ReferenceWorkerProcess _worker = null!;
     private string _directory = null!;
 
     [OneTimeSetUp]
-    public async Task StartWorker()
-    {
-        _worker = await ReferenceWorkerProcess.StartAsync();
-        _directory = Directory.CreateTempSubdirectory("ec-load-report-").FullName;
-    }
+    public void CreateDirectory() => _directory = Directory.CreateTempSubdirectory("ec-load-report-").FullName;
 
     [OneTimeTearDown]
-    public async Task StopWorker()
-    {
-        await _worker.DisposeAsync();
-        Directory.Delete(_directory, recursive: true);
-    }
+    public void RemoveDirectory() => Directory.Delete(_directory, recursive: true);
 
     /// <summary>
     /// The configuration's <c>command</c> is the command line as given, each argument quoted for a
@@ -43,7 +34,7 @@ public sealed class CliLoadReportTests
     {
         string[] arguments =
         [
-            "load", "--worker", _worker.Address, "--format", "builtin", "--payload", "select x", "--rows", "10",
+            "load", "--worker", Worker.Address, "--format", "builtin", "--payload", "select x", "--rows", "10",
             "--sessions", "2", "--json", "--no-progress", "--task-context", "note=it's $HOME *", "--session-conf", "k=a\"b\\c", "--session-conf", "empty=",
         ];
 
@@ -52,7 +43,7 @@ public sealed class CliLoadReportTests
         Assert.That(result.ExitCode, Is.Zero, result.ToString());
         var command = LoadReports.FromJson(result.Stdout).Configuration["command"];
         Assert.That(command, Is.EqualTo(
-            $"engine-client load --worker {_worker.Address} --format builtin --payload 'select x' --rows 10 --sessions 2 --json --no-progress "
+            $"engine-client load --worker {Worker.Address} --format builtin --payload 'select x' --rows 10 --sessions 2 --json --no-progress "
             + "--task-context 'note=it'\\''s $HOME *' --session-conf 'k=a\"b\\c' --session-conf empty="));
         Assert.That(await ShellWordsAsync(command), Is.EqualTo((string[])["engine-client", .. arguments]));
     }
@@ -66,14 +57,14 @@ public sealed class CliLoadReportTests
     {
         await using var second = await ReferenceWorkerProcess.StartAsync();
 
-        var result = await CliProcess.RunAsync("load", "--worker", _worker.Address, "--worker", second.Address, "--format", "echo", "--rows", "10", "--concurrency", "2", "--sessions", "10", "--json");
+        var result = await CliProcess.RunAsync("load", "--worker", Worker.Address, "--worker", second.Address, "--format", "echo", "--rows", "10", "--concurrency", "2", "--sessions", "10", "--json");
 
         Assert.That(result.ExitCode, Is.Zero, result.ToString());
         var parsed = LoadReports.FromJson(result.Stdout);
         Assert.Multiple(() =>
         {
-            Assert.That(parsed.Sources, Is.EqualTo(new[] { _worker.Address, second.Address }));
-            Assert.That(parsed.Workers.Select(w => w.Worker), Is.SubsetOf(new[] { _worker.Address, second.Address }));
+            Assert.That(parsed.Sources, Is.EqualTo(new[] { Worker.Address, second.Address }));
+            Assert.That(parsed.Workers.Select(w => w.Worker), Is.SubsetOf(new[] { Worker.Address, second.Address }));
             Assert.That(parsed.Workers.Sum(w => w.Finished), Is.EqualTo(10));
         });
     }
@@ -131,8 +122,8 @@ public sealed class CliLoadReportTests
     [Test]
     public async Task A_failed_threshold_of_a_merge_exits_4_and_is_named_on_stderr()
     {
-        var a = await WriteAsync("threshold-a.json", Result(LoadModelKind.Open, 10, [_worker.Address], "engine-client load --shard 0/2"));
-        var b = await WriteAsync("threshold-b.json", Result(LoadModelKind.Open, 10, [_worker.Address], "engine-client load --shard 1/2"));
+        var a = await WriteAsync("threshold-a.json", Result(LoadModelKind.Open, 10, [Worker.Address], "engine-client load --shard 0/2"));
+        var b = await WriteAsync("threshold-b.json", Result(LoadModelKind.Open, 10, [Worker.Address], "engine-client load --shard 1/2"));
 
         var result = await CliProcess.RunAsync("load", "merge", a, b, "--threshold", "rate >= 100/s", "--threshold", "errors < 1%");
 
@@ -151,8 +142,8 @@ public sealed class CliLoadReportTests
     [Test]
     public async Task Shards_of_one_run_merge_silently_and_the_configuration_records_every_command()
     {
-        var a = await WriteAsync("like-a.json", Result(LoadModelKind.Open, 10, [_worker.Address], "engine-client load --rate 10 --shard 0/2"));
-        var b = await WriteAsync("like-b.json", Result(LoadModelKind.Open, 10, [_worker.Address], "engine-client load --rate 10 --shard 1/2"));
+        var a = await WriteAsync("like-a.json", Result(LoadModelKind.Open, 10, [Worker.Address], "engine-client load --rate 10 --shard 0/2"));
+        var b = await WriteAsync("like-b.json", Result(LoadModelKind.Open, 10, [Worker.Address], "engine-client load --rate 10 --shard 1/2"));
 
         var result = await CliProcess.RunAsync("load", "merge", a, b, "--json");
 

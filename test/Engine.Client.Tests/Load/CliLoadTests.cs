@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using Engine.Client.Load;
 using Engine.Client.Tests.Cli;
+using Engine.Client.Tests.Infrastructure;
 using Engine.Client.Tests.ReferenceWorker;
 using HdrHistogram;
 
@@ -10,27 +11,18 @@ namespace Engine.Client.Tests.Load;
 /// <summary><c>engine-client load</c> and <c>load merge</c> as real processes against the reference worker.</summary>
 [TestFixture]
 [Parallelizable(ParallelScope.Children)]
-public sealed class CliLoadTests
+public sealed class CliLoadTests : ReferenceWorkerFixture
 {
-    private ReferenceWorkerProcess _worker = null!;
     private string _directory = null!;
 
     [OneTimeSetUp]
-    public async Task StartWorker()
-    {
-        _worker = await ReferenceWorkerProcess.StartAsync();
-        _directory = Directory.CreateTempSubdirectory("ec-load-").FullName;
-    }
+    public void CreateDirectory() => _directory = Directory.CreateTempSubdirectory("ec-load-").FullName;
 
     [OneTimeTearDown]
-    public async Task StopWorker()
-    {
-        await _worker.DisposeAsync();
-        Directory.Delete(_directory, recursive: true);
-    }
+    public void RemoveDirectory() => Directory.Delete(_directory, recursive: true);
 
     private string[] Echo(params string[] more) =>
-        ["load", "--worker", _worker.Address, "--format", "echo", "--rows", "100", "--batch-rows", "50", .. more];
+        ["load", "--worker", Worker.Address, "--format", "echo", "--rows", "100", "--batch-rows", "50", .. more];
 
     [Test]
     public async Task A_passing_threshold_exits_0_and_the_json_summary_has_the_documented_fields()
@@ -62,7 +54,7 @@ public sealed class CliLoadTests
             Assert.That(root.GetProperty("throughput").GetProperty("rowsSent").GetInt64(), Is.EqualTo(3000));
             Assert.That(root.GetProperty("throughput").GetProperty("rowsReceived").GetInt64(), Is.EqualTo(3000));
             var worker = root.GetProperty("workers").EnumerateArray().Single();
-            Assert.That(worker.GetProperty("worker").GetString(), Is.EqualTo(_worker.Address));
+            Assert.That(worker.GetProperty("worker").GetString(), Is.EqualTo(Worker.Address));
             Assert.That(worker.GetProperty("finished").GetInt64(), Is.EqualTo(30));
             var thresholds = root.GetProperty("thresholds").EnumerateArray().ToList();
             Assert.That(thresholds.Select(t => t.GetProperty("expression").GetString()), Is.EqualTo(new[] { "errors < 1%", "session.p99 < 30s" }));
@@ -144,7 +136,7 @@ public sealed class CliLoadTests
     {
         await using var second = await ReferenceWorkerProcess.StartAsync();
         var fleetFile = Path.Combine(_directory, "fleet.txt");
-        await File.WriteAllLinesAsync(fleetFile, [_worker.Address, second.Address]);
+        await File.WriteAllLinesAsync(fleetFile, [Worker.Address, second.Address]);
 
         var result = await CliProcess.RunAsync("load", "--fleet", fleetFile, "--format", "echo", "--rows", "100", "--batch-rows", "50", "--concurrency", "4", "--sessions", "40", "--json");
 
@@ -152,7 +144,7 @@ public sealed class CliLoadTests
         using var json = JsonDocument.Parse(result.Stdout);
         Assert.That(json.RootElement.GetProperty("sessions").GetProperty("finished").GetInt64(), Is.EqualTo(40));
         var workers = json.RootElement.GetProperty("workers").EnumerateArray().ToDictionary(w => w.GetProperty("worker").GetString()!, w => w.GetProperty("finished").GetInt64());
-        Assert.That(workers.Keys, Is.SubsetOf(new[] { _worker.Address, second.Address }), "every session ran on a worker of the fleet");
+        Assert.That(workers.Keys, Is.SubsetOf(new[] { Worker.Address, second.Address }), "every session ran on a worker of the fleet");
         Assert.That(workers.Values.Sum(), Is.EqualTo(40));
     }
 
@@ -263,7 +255,7 @@ public sealed class CliLoadTests
             ] }
             """);
 
-        var result = await CliProcess.RunAsync("load", "--worker", _worker.Address, "--scenario", scenarios, "--concurrency", "2", "--sessions", "80", "--seed", "7", "--json");
+        var result = await CliProcess.RunAsync("load", "--worker", Worker.Address, "--scenario", scenarios, "--concurrency", "2", "--sessions", "80", "--seed", "7", "--json");
 
         Assert.That(result.ExitCode, Is.Zero, result.ToString());
         using var json = JsonDocument.Parse(result.Stdout);
