@@ -934,7 +934,7 @@ public sealed class WorkerFleet : WorkerSessionSource
         try
         {
             var heartbeat = await worker.Client.HeartbeatAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
-            OnHeartbeat(worker, heartbeat);
+            OnHeartbeat(worker, heartbeat, probe);
         }
         catch (WorkerTransportException ex)
         {
@@ -950,7 +950,8 @@ public sealed class WorkerFleet : WorkerSessionSource
         }
     }
 
-    private void OnHeartbeat(FleetWorker worker, HeartbeatResult heartbeat)
+    /// <summary>An answered heartbeat: the worker's load and incarnation; readmission of an ejected worker whose ejection time is over, or whose probe this was (its timer may fire a little before the deadline, as for a failed probe).</summary>
+    private void OnHeartbeat(FleetWorker worker, HeartbeatResult heartbeat, bool probe = false)
     {
         var (identity, incarnation, active, limit) = FleetWorker.Read(heartbeat);
         FleetLease[] committed = [];
@@ -993,7 +994,7 @@ public sealed class WorkerFleet : WorkerSessionSource
             worker.ReportedLimit = limit;
             worker.Others = active is { } reported ? Math.Max(0, reported - worker.InFlight) : 0;
             worker.ConsecutiveFailures = 0;
-            if (worker.Ejected && Time.GetTimestamp() >= worker.EjectedUntil)
+            if (worker.Ejected && (probe || Time.GetTimestamp() >= worker.EjectedUntil))
             {
                 worker.Ejected = false;
                 readmitted = true;

@@ -257,6 +257,32 @@ public sealed class FleetHealthTests : OwnedWorkersFixture
         Assert.That((await third.DefaultTimeout()).State, Is.EqualTo(FleetWorkerState.Ejected));
     }
 
+    [Test]
+    public async Task An_answered_probe_readmits_even_when_its_timer_fired_before_the_ejection_deadline()
+    {
+        // The other half of the early probe: an answer must readmit, or the worker stays ejected
+        // with no probe left. Nothing listens at the port until the worker is ejected.
+        var time = new EarlyTimers();
+        var port = ReferenceWorkerProcess.FreeTcpPort();
+        var address = "http://127.0.0.1:" + port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        await using var fleet = WorkerFleet.Create([address], Options(o =>
+        {
+            o.TimeProvider = time;
+            o.FailuresToEject = 1;
+            o.MaxEjectedShare = 1.0;
+            o.BaseEjectionTime = TimeSpan.FromSeconds(10);
+            o.HeartbeatInterval = TimeSpan.FromHours(1);
+        }));
+        var ejected = WaitForWorker(fleet, w => w.State == FleetWorkerState.Ejected);
+        await fleet.HeartbeatAllAsync().DefaultTimeout();
+        await ejected.DefaultTimeout();
+
+        await StartWorkerAsync(port: port);
+        var readmitted = WaitForWorker(fleet, w => w.State == FleetWorkerState.Healthy);
+        time.Advance(TimeSpan.FromSeconds(10) - EarlyTimers.Early);
+        Assert.That((await readmitted.DefaultTimeout()).Address, Is.EqualTo(address));
+    }
+
     /// <summary>A fake clock whose timers fire a millisecond before they are due, as millisecond timers may against a high-resolution deadline.</summary>
     private sealed class EarlyTimers : FakeTimeProvider
     {
