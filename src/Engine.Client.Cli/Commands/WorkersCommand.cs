@@ -11,7 +11,7 @@ internal static class WorkersCommand
     public static Command Create(CliContext context)
     {
         var spec = new Option<string>("--spec") { Description = "The worker specification file to launch workers from.", HelpName = "file", Required = true };
-        var count = new Option<int?>("--count") { Description = $"How many workers to launch: 1 (the default) to {WorkerLaunches.MaxWorkers}, {WorkerLaunches.MaxConcurrentLaunches} at a time.", HelpName = "n" };
+        var count = new Option<int?>("--count") { Description = $"How many workers to launch: 1 (the default) to {WorkerLaunches.MaxWorkers}, launched 4 at a time.", HelpName = "n" };
         var json = CommonOptions.Json("Print the workers as one JSON object on stdout instead of one address per line.");
         var start = new Command("start", "Launch workers from a specification and print their addresses (one per line, or JSON); keep them up, replacing any that dies, until Ctrl+C or SIGTERM, then stop them cleanly (exit 0). Exit 2 bad specification, 3 a worker could not be started or was lost while up, 130 interrupted while starting.")
         {
@@ -44,7 +44,7 @@ internal static class WorkersHost
             IReadOnlyList<PooledWorkerInfo> workers;
             try
             {
-                workers = await WorkerLaunches.StartAsync(pool, count, interrupt);
+                workers = await pool.StartWorkersAsync(count, interrupt);
             }
             catch (OperationCanceledException) when (interrupt.IsCancellationRequested)
             {

@@ -34,7 +34,7 @@ internal static class LoadOperation
                 sources.Add(pool);
                 try
                 {
-                    await WorkerLaunches.StartAsync(pool, plan.WorkerCount, context.Signals.Interrupt);
+                    await pool.StartWorkersAsync(plan.WorkerCount, context.Signals.Interrupt);
                 }
                 catch (OperationCanceledException) when (context.Signals.Interrupt.IsCancellationRequested)
                 {

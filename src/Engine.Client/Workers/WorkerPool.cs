@@ -194,41 +194,54 @@ public sealed class WorkerPool : WorkerSessionSource
         return session;
     }
 
+    /// <summary>The most launches <see cref="StartWorkersAsync"/> has in progress at once: each is a process start and a wait for its socket.</summary>
+    internal const int MaxConcurrentStarts = 4;
+
     /// <summary>
     /// Launches <paramref name="count"/> workers now and keeps them idle, ready for sessions (for
-    /// example to expose them to scripts). They count as idle workers of the pool; session requests
-    /// made while they start wait for them instead of launching others. Not limited by
-    /// <see cref="WorkerPoolOptions.MaxWorkers"/>.
+    /// example to expose them to scripts), at most 4 launches at a time; returns them in launch
+    /// order. They count as idle workers of the pool; session requests made while they start wait
+    /// for them instead of launching others. Not limited by <see cref="WorkerPoolOptions.MaxWorkers"/>.
     /// </summary>
+    /// <param name="count">Workers to launch, at least 1.</param>
+    /// <param name="cancellationToken">Begins no further launch and stops waiting; launches in progress belong to the pool, which stops them when closed.</param>
     /// <exception cref="ObjectDisposedException">The pool is closed.</exception>
     /// <exception cref="WorkerLaunchException">A worker could not be launched; those already up keep running.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     public async Task<IReadOnlyList<PooledWorkerInfo>> StartWorkersAsync(int count, CancellationToken cancellationToken = default)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(count, 1);
         ThrowIfDisposed();
         await _environment.EnsureAsync(cancellationToken).ConfigureAwait(false);
-        var launches = new PendingLaunch[count];
-        lock (_gate)
+        var started = new List<PooledWorkerInfo>(count);
+        while (started.Count < count)
         {
-            ObjectDisposedException.ThrowIf(_disposed, this);
-            for (var i = 0; i < count; i++)
+            cancellationToken.ThrowIfCancellationRequested();
+            var launches = new PendingLaunch[Math.Min(MaxConcurrentStarts, count - started.Count)];
+            lock (_gate)
             {
-                // Held by this call, no slot reserved: session requests may take the capacity meanwhile.
-                launches[i] = BeginLaunch();
-                launches[i].Holders = 1;
+                ObjectDisposedException.ThrowIf(_disposed, this);
+                for (var i = 0; i < launches.Length; i++)
+                {
+                    // Held by this call, no slot reserved: session requests may take the capacity meanwhile.
+                    launches[i] = BeginLaunch();
+                    launches[i].Holders = 1;
+                }
+            }
+
+            foreach (var launch in launches)
+            {
+                _ = RunLaunchAsync(launch);
+            }
+
+            var launched = await Task.WhenAll(launches.Select(l => JoinAsync(l, reserved: false, cancellationToken))).ConfigureAwait(false);
+            lock (_gate)
+            {
+                started.AddRange(launched.Select(w => w.Describe()));
             }
         }
 
-        foreach (var launch in launches)
-        {
-            _ = RunLaunchAsync(launch);
-        }
-
-        var launched = await Task.WhenAll(launches.Select(l => JoinAsync(l, reserved: false, cancellationToken))).ConfigureAwait(false);
-        lock (_gate)
-        {
-            return [.. launched.Select(w => w.Describe())];
-        }
+        return started;
     }
 
     /// <summary>
