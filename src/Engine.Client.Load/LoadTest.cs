@@ -173,7 +173,11 @@ internal sealed class LoadRun : IDisposable
         var schedulers = _options.Model == LoadModelKind.Open
             ? [Task.Run(ScheduleOpenAsync, CancellationToken.None)]
             : Enumerable.Range(0, ClosedLoops()).Select(i => Task.Run(() => RunClosedLoopAsync(i), CancellationToken.None)).ToArray();
-        await Task.WhenAll(schedulers).ConfigureAwait(false);
+        // Closed loops run their sessions themselves: the drain limit counts from the end of
+        // starting (the schedule's end, the session bound, an interrupt), not from the end of the
+        // sessions the loops are still running.
+        var starting = Task.WhenAll(schedulers);
+        await Task.WhenAny(starting, Task.Delay(Timeout.InfiniteTimeSpan, _stopStarting.Token)).ConfigureAwait(false);
         await _stopStarting.CancelAsync().ConfigureAwait(false);
         _stopped = true;
         CheckDrained();
@@ -191,6 +195,12 @@ internal sealed class LoadRun : IDisposable
             // hangs is not waited for forever.
             var grace = (_options.SessionOptions?.CancelAcknowledgementTimeout ?? TimeSpan.FromSeconds(2)) + TimeSpan.FromSeconds(30);
             await Task.WhenAny(_drained.Task, Task.Delay(grace, CancellationToken.None)).ConfigureAwait(false);
+        }
+
+        if (_drained.Task.IsCompleted)
+        {
+            // Every session ended: the loops that ran them return now.
+            await starting.ConfigureAwait(false);
         }
 
         await intervalsDone.CancelAsync().ConfigureAwait(false);
@@ -242,7 +252,16 @@ internal sealed class LoadRun : IDisposable
                 return;
             }
 
+            // Counted in flight before looking at the stop: the run, once stopped, either sees
+            // this session or this loop sees the stop (both sides fenced), never neither.
             Interlocked.Increment(ref _counters.InFlight);
+            if (_stopped)
+            {
+                Interlocked.Decrement(ref _counters.InFlight);
+                CheckDrained();
+                return;
+            }
+
             await RunSessionAsync(now, now, measured).ConfigureAwait(false);
         }
     }

@@ -1,3 +1,4 @@
+using System.Globalization;
 using Engine.Client.Cli.Commands;
 using Engine.Client.Cli.Output;
 using Engine.Client.Cli.Parsing;
@@ -176,8 +177,9 @@ internal static class LoadOperation
 
     /// <summary>
     /// 130 interrupted; 4 a threshold failed; when no measured session ended well (finished, or
-    /// cancelled on purpose) and some failed: 3 when a failure was in transport (or the source gave
-    /// no session), else 1; 0 otherwise.
+    /// cancelled on purpose): 3 when a failure was in transport (or the source gave no session) or
+    /// the drain limit cancelled them, else 1 (the worker's errors, or no session measured at all);
+    /// 0 otherwise. A run that measured nothing is never a success.
     /// </summary>
     internal static int ExitCode(LoadResult result)
     {
@@ -192,9 +194,9 @@ internal static class LoadOperation
         }
 
         var s = result.Sessions;
-        if (s.Finished + s.Cancelled == 0 && s.FailedTotal > 0)
+        if (s.Finished + s.Cancelled == 0)
         {
-            return s.Failed.Keys.Any(k => k is "transportFailed" or "openFailed" or "interrupted") ? ExitCodes.Transport : ExitCodes.WorkerError;
+            return s.Abandoned > 0 || s.Failed.Keys.Any(k => k is "transportFailed" or "openFailed" or "interrupted") ? ExitCodes.Transport : ExitCodes.WorkerError;
         }
 
         return ExitCodes.Success;
@@ -208,6 +210,8 @@ internal static class LoadOperation
     {
         ExitCodes.Interrupted => "interrupted",
         ExitCodes.ThresholdFailed => ThresholdsFailed(result),
-        _ => "no session succeeded: " + CliApp.OneLine(string.Join("; ", result.Errors.Take(3).Select(e => $"{e.Key} x{e.Count}: {(e.Messages.Count > 0 ? e.Messages[0] : "")}"))),
+        _ when result.Sessions.FailedTotal > 0 => "no session succeeded: " + CliApp.OneLine(string.Join("; ", result.Errors.Take(3).Select(e => $"{e.Key} x{e.Count}: {(e.Messages.Count > 0 ? e.Messages[0] : "")}"))),
+        _ when result.Sessions.Abandoned > 0 => string.Create(CultureInfo.InvariantCulture, $"no measured session ended: {result.Sessions.Abandoned} were still running at the drain limit and were cancelled (--drain-timeout)"),
+        _ => string.Create(CultureInfo.InvariantCulture, $"no session was measured ({result.Sessions.Started} started after the warm-up, {result.Sessions.NotStarted} could not start): check --rate, --duration, --sessions and --warmup"),
     };
 }

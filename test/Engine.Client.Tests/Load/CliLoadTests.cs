@@ -63,6 +63,31 @@ public sealed class CliLoadTests : ReferenceWorkerFixture
     }
 
     [Test]
+    public async Task A_run_that_measured_no_session_is_not_a_success()
+    {
+        // Starts at 0 s (in the warm-up) and 2 s (after the end): the measured second has none.
+        var result = await CliProcess.RunAsync(Echo("--rate", "0.5", "--warmup", "1s", "--duration", "1s", "--json"));
+
+        Assert.That(result.ExitCode, Is.EqualTo(1), result.ToString());
+        Assert.That(result.Stderr, Does.Contain("no session was measured"));
+    }
+
+    [Test]
+    public async Task In_the_closed_model_the_drain_limit_cancels_sessions_still_running_and_such_a_run_is_not_a_success()
+    {
+        // Each session sleeps a minute in the worker, well inside its protocol timeouts; the run
+        // stops starting after one second and cancels what still runs one second later.
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        var result = await CliProcess.RunAsync(
+            ["load", "--worker", Worker.Address, "--format", "builtin", "--payload", "delay 60s", "--rows", "10", "--batch-rows", "10",
+             "--concurrency", "1", "--duration", "1s", "--drain-timeout", "1s", "--json"]);
+
+        Assert.That(result.ExitCode, Is.EqualTo(3), result.ToString());
+        Assert.That(result.Stderr, Does.Contain("still running at the drain limit"));
+        Assert.That(watch.Elapsed, Is.LessThan(TimeSpan.FromSeconds(25)), "cancelled at the drain limit, not ended by a protocol timeout (30 s)");
+    }
+
+    [Test]
     public async Task A_failed_threshold_exits_4_and_is_named_on_stderr_in_the_json_and_in_the_html()
     {
         var html = Path.Combine(_directory, "failed.html");
