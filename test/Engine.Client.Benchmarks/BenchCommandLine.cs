@@ -60,6 +60,12 @@ public sealed record BenchOptions
     /// <summary>The load-memory run's arrival rate, sessions per second.</summary>
     public double LoadRate { get; init; } = 200;
 
+    /// <summary>
+    /// Pins the engine (this process) to the first CPU and the worker to the second, so that the
+    /// scheduler's placement of the two processes does not vary from block to block.
+    /// </summary>
+    public bool Pin { get; init; }
+
     /// <summary>Extra reference worker flags of the worker-memory run.</summary>
     public IReadOnlyList<string> WorkerArguments { get; init; } = [];
 
@@ -127,6 +133,7 @@ public static class BenchCommandLine
           --worker-env <N=V>     worker-memory: an environment variable of the worker (repeatable)
           --minutes <n>          load-memory: minutes of the run (default 10)
           --rate <r>             load-memory: sessions per second (default 200)
+          --pin                  load: pin the engine to CPU 0 and the worker to CPU 1 (taskset; needs 2 CPUs)
           --out <dir>            result directory (default artifacts/bench under the repository)
         """;
 
@@ -161,6 +168,7 @@ public static class BenchCommandLine
                     "--skip-throughput" => options with { SkipThroughput = true },
                     "--skip-churn" => options with { SkipChurn = true },
                     "--skip-soak" => options with { SkipSoak = true },
+                    "--pin" => options with { Pin = true },
                     "--out" => options with { OutputDirectory = Value() },
                     "--soak-client" => options with { SoakClient = Value() switch { "sdk" => Variant.Sdk, "pooled" => Variant.SdkPooled, "hand" => Variant.HandSdkTransport, var other => throw new FormatException($"--soak-client takes sdk, pooled or hand, not '{other}'.") } },
                     "--side" => options with { SweepSide = ParseSide(Value()) },

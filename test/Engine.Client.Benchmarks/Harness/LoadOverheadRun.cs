@@ -11,11 +11,17 @@ namespace Engine.Client.Benchmarks.Harness;
 /// </summary>
 public static class LoadOverheadRun
 {
-    public static async Task<int> RunAsync(BenchTransport transport, int blocks, int sessionsPerBlock, TextWriter log)
+    public static async Task<int> RunAsync(BenchTransport transport, int blocks, int sessionsPerBlock, bool pin, TextWriter log)
     {
         var batch = ThroughputSuite.NewBatch(1024);
         await using var worker = await ReferenceWorker.StartAsync(transport).ConfigureAwait(false);
         using var clients = ClientSet.Create(worker, batch.Length);
+        if (pin)
+        {
+            await CpuPinning.PinAsync(Environment.ProcessId, 0).ConfigureAwait(false);
+            await CpuPinning.PinAsync(worker.Process.Id, 1).ConfigureAwait(false);
+            log.WriteLine("pinned: engine to CPU 0, worker to CPU 1");
+        }
 
         // Warm-up: every side long enough for tiered compilation to settle, and the connections.
         for (var i = 0; i < 3000; i++)
