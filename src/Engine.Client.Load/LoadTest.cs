@@ -416,6 +416,7 @@ internal sealed class LoadRun : IDisposable
         var outputs = 0;
         long opened = 0, initialized = 0, firstOutput = 0, inputEnd = 0, outputEnd = 0, cancelSent = 0;
         WorkerSession? session = null;
+        CancellationTokenRegistration abortRegistration = default;
         Exception? openFailure = null;
         var source = _sources[(int)((ulong)Interlocked.Increment(ref _nextSource) % (ulong)_sources.Length)];
         var worker = source.Name;
@@ -424,7 +425,14 @@ internal sealed class LoadRun : IDisposable
             session = await source.OpenSessionAsync(_options.SessionOptions, abort).ConfigureAwait(false);
             opened = Stopwatch.GetTimestamp();
             worker = session.Worker;
-            await session.InitAsync(scenario.BuildInit(sequence), abort).ConfigureAwait(false);
+
+            // The drain limit and interrupts reach the session through one registration that
+            // cancels it, not through a cancellable token on each call: a token on InitAsync and
+            // ProcessAsync costs a registration and a cancellable wait per step, which one session
+            // at a time pays on every session.
+            abortRegistration = abort.UnsafeRegister(
+                static state => ((WorkerSession)state!).Cancel("the load test stopped it (drain limit or interrupt)"), session);
+            await session.InitAsync(scenario.BuildInit(sequence)).ConfigureAwait(false);
             initialized = Stopwatch.GetTimestamp();
             if (cancelOnPurpose && cancelAt == 0)
             {
@@ -433,7 +441,7 @@ internal sealed class LoadRun : IDisposable
             }
             else
             {
-                await foreach (var output in session.ProcessAsync(Input(session), abort).ConfigureAwait(false))
+                await foreach (var output in session.ProcessAsync(Input(session)).ConfigureAwait(false))
                 {
                     var now = Stopwatch.GetTimestamp();
                     if (firstOutput == 0)
@@ -473,6 +481,7 @@ internal sealed class LoadRun : IDisposable
 
         var outcome = session is null ? null : await session.CloseAsync(CancellationToken.None).ConfigureAwait(false);
         var end = Stopwatch.GetTimestamp();
+        abortRegistration.Dispose();
         if (session is not null)
         {
             await session.DisposeAsync().ConfigureAwait(false);
