@@ -65,12 +65,36 @@ internal static class InputFiles
         };
     }
 
-    /// <summary>Creates <paramref name="path"/> now (empty) so that a path that cannot be written fails before any work; a failure is a usage error.</summary>
+    /// <summary>
+    /// Checks now that <paramref name="path"/> can be written, so that a path that cannot fails
+    /// before any work, as a usage error. Leaves no trace: an existing file keeps its content until
+    /// the report replaces it (a run that fails later loses nothing), and a new one is removed again.
+    /// </summary>
     public static void CheckWritable(string? path, string option)
     {
-        if (path is not null)
+        if (path is null)
         {
-            Create(path, option).Dispose();
+            return;
+        }
+
+        try
+        {
+            if (File.Exists(path))
+            {
+                using var existing = new FileStream(path, FileMode.Open, FileAccess.Write, FileShare.ReadWrite, bufferSize: 1);
+            }
+            else
+            {
+                using var created = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, bufferSize: 1, FileOptions.DeleteOnClose);
+            }
+        }
+        catch (IOException) when (File.Exists(path) && !Directory.Exists(path))
+        {
+            // Created by someone else between the two looks: it exists, and the report replaces it.
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        {
+            throw new UsageException($"{option} '{path}': {DescribeWrite(path, ex)}", ex);
         }
     }
 

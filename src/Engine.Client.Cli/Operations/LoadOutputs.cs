@@ -32,14 +32,14 @@ internal sealed record LoadOutputs(string? Json, string? Html, string? Csv, stri
 
         var outputs = new LoadOutputs(json, html, csv, hdrLog, intervals);
 
-        // Every path is created now: one that cannot be written is bad usage, before any session runs.
-        foreach (var (path, option) in new[] { (json, "--output-dir"), (html, "--report-html"), (csv, "--csv"), (hdrLog, "--hdr-log"), (intervals, "--intervals") })
-        {
-            if (path is not null)
-            {
-                InputFiles.Create(path, option).Dispose();
-            }
-        }
+        // Every path is checked now: one that cannot be written is bad usage, before any session
+        // runs. The reports written at the end are only checked (a run that fails keeps what was
+        // there); the logs written as the run goes are opened when it starts.
+        InputFiles.CheckWritable(json, "--output-dir");
+        InputFiles.CheckWritable(html, "--report-html");
+        InputFiles.CheckWritable(csv, "--csv");
+        InputFiles.CheckWritable(hdrLog, "--hdr-log");
+        InputFiles.CheckWritable(intervals, "--intervals");
 
         return outputs;
     }

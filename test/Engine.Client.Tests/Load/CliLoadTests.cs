@@ -269,6 +269,39 @@ public sealed class CliLoadTests : ReferenceWorkerFixture
         });
     }
 
+    /// <summary>
+    /// Report paths are checked before any work without being emptied: when the run then fails
+    /// (here its workers cannot be launched, exit 3), the reports already at those paths keep
+    /// their content, and no file is left where there was none.
+    /// </summary>
+    [Test]
+    public async Task A_run_that_fails_before_reporting_leaves_existing_reports_as_they_were()
+    {
+        var spec = Path.Combine(_directory, "missing-worker.spec.json");
+        await File.WriteAllTextAsync(spec, """
+            {
+              "capabilities": { "supportedDataFormats": ["ARROW"], "supportedCommunicationPatterns": ["BIDIRECTIONAL_STREAMING"] },
+              "direct": { "runner": { "command": ["/nonexistent/udf-worker"] }, "properties": { "connection": { "unixDomainSocket": {} } } }
+            }
+            """);
+        var html = Path.Combine(_directory, "kept.html");
+        var csv = Path.Combine(_directory, "kept.csv");
+        await File.WriteAllTextAsync(html, "the previous report");
+        await File.WriteAllTextAsync(csv, "the previous csv");
+        var results = Path.Combine(_directory, "kept-results");
+
+        var result = await CliProcess.RunAsync("load", "--spec", spec, "--format", "echo", "--sessions", "1", "--report-html", html, "--csv", csv, "--output-dir", results);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(result.ExitCode, Is.EqualTo(3), result.ToString());
+            Assert.That(result.Stderr, Does.Contain("could not be launched"));
+            Assert.That(File.ReadAllText(html), Is.EqualTo("the previous report"));
+            Assert.That(File.ReadAllText(csv), Is.EqualTo("the previous csv"));
+            Assert.That(File.Exists(Path.Combine(results, "result.json")), Is.False, "no empty result where there was none");
+        });
+    }
+
     [Test]
     public async Task Weighted_scenarios_and_cancelled_sessions_are_counted_apart_from_failures()
     {
