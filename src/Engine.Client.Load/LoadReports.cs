@@ -66,6 +66,7 @@ public static partial class LoadReports
         w.WriteString("model", r.Model == LoadModelKind.Open ? "open" : "closed");
         w.WriteNumber("target", r.Target);
         WriteStrings(w, "shards", r.Shards);
+        WriteStrings(w, "runs", r.Runs);
         WriteStrings(w, "hosts", r.Hosts);
         WriteStrings(w, "sources", r.Sources);
         w.WriteStartObject("configuration");
@@ -353,6 +354,7 @@ public static partial class LoadReports
             Model = root.GetProperty("model").GetString() == "open" ? LoadModelKind.Open : LoadModelKind.Closed,
             Target = root.GetProperty("target").GetDouble(),
             Shards = Strings(root.GetProperty("shards")),
+            Runs = root.TryGetProperty("runs", out var runs) ? Strings(runs) : [],
             Hosts = Strings(root.GetProperty("hosts")),
             Sources = Strings(root.GetProperty("sources")),
             Configuration = root.GetProperty("configuration").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetString() ?? "", StringComparer.Ordinal),

@@ -32,6 +32,15 @@ public sealed class LoadResult
     public IReadOnlyList<string> Shards { get; init; } = [];
 
     /// <summary>
+    /// The runs this result covers: one random identifier (32 hex digits) that each run draws at
+    /// its start, in the order of <see cref="Shards"/>. <see cref="Merge"/> refuses results that share
+    /// one (the same shard's result given twice, or a merge merged again with one of its parts),
+    /// which would count the same sessions twice. Empty for results written before identifiers
+    /// were recorded.
+    /// </summary>
+    public IReadOnlyList<string> Runs { get; init; } = [];
+
+    /// <summary>
     /// What the run targeted (<see cref="LoadTestOptions.Targets"/>: worker addresses, a DNS name, a
     /// specification file), or the names of its session sources when it did not say; for a merge,
     /// those of every result.
@@ -116,6 +125,31 @@ public sealed class LoadResult
     }
 
     /// <summary>
+    /// Pairs of results that cover the same run (<see cref="Runs"/>): the same shard's result given
+    /// twice, or a merged result given with one of its parts.
+    /// </summary>
+    /// <param name="results">The results, in order.</param>
+    /// <returns>One entry per repeated run: the 0-based indexes of the first result that covers it and of a later one, and the run's identifier; empty when every run appears once.</returns>
+    public static IReadOnlyList<(int First, int Second, string Run)> DuplicateRuns(IReadOnlyList<LoadResult> results)
+    {
+        ArgumentNullException.ThrowIfNull(results);
+        var seen = new Dictionary<string, int>(StringComparer.Ordinal);
+        var duplicates = new List<(int First, int Second, string Run)>();
+        for (var i = 0; i < results.Count; i++)
+        {
+            foreach (var run in results[i].Runs.Distinct(StringComparer.Ordinal))
+            {
+                if (!seen.TryAdd(run, i))
+                {
+                    duplicates.Add((seen[run], i, run));
+                }
+            }
+        }
+
+        return duplicates;
+    }
+
+    /// <summary>
     /// The settings in which <paramref name="results"/> differ so that they are not like runs (the
     /// shards of one run differ in none): the <c>model</c>, the <c>target</c>, the <c>sources</c>,
     /// and the configuration's <c>stages</c>, <c>duration</c>, <c>sessions</c>, <c>warmup</c> and
@@ -159,13 +193,24 @@ public sealed class LoadResult
     /// (<c>mergeWarning</c>, and each result's value of every setting that differs).
     /// </summary>
     /// <param name="results">At least one result, all of the current schema version.</param>
-    /// <exception cref="ArgumentException">No result was given.</exception>
+    /// <exception cref="ArgumentException">
+    /// No result was given, or two results cover the same run (<see cref="Runs"/>): their sessions
+    /// would be counted twice. <see cref="DuplicateRuns"/> names them.
+    /// </exception>
     public static LoadResult Merge(IReadOnlyList<LoadResult> results)
     {
         ArgumentNullException.ThrowIfNull(results);
         if (results.Count == 0)
         {
             throw new ArgumentException("Give at least one result to merge.", nameof(results));
+        }
+
+        if (DuplicateRuns(results) is { Count: > 0 } duplicates)
+        {
+            var (first, second, run) = duplicates[0];
+            throw new ArgumentException(
+                $"Results {first + 1} and {second + 1} both cover run {run}: merging them would count its sessions twice. Give each shard's result once.",
+                nameof(results));
         }
 
         var latency = new Dictionary<string, HistogramBase>(StringComparer.Ordinal);
@@ -207,6 +252,7 @@ public sealed class LoadResult
             Model = results[0].Model,
             Target = results[0].Target,
             Shards = [.. results.SelectMany(r => r.Shards)],
+            Runs = [.. results.SelectMany(r => r.Runs)],
             Sources = [.. results.SelectMany(r => r.Sources).Distinct(StringComparer.Ordinal)],
             Hosts = [.. results.SelectMany(r => r.Hosts).Distinct(StringComparer.Ordinal)],
             Configuration = MergeConfiguration(results),
@@ -265,6 +311,7 @@ public sealed class LoadResult
         Model = r.Model,
         Target = r.Target,
         Shards = r.Shards,
+        Runs = r.Runs,
         Sources = r.Sources,
         Hosts = r.Hosts,
         Configuration = configuration,

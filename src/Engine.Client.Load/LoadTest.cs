@@ -863,6 +863,7 @@ internal sealed class LoadRun : IDisposable
             Model = _options.Model,
             Target = _options.Target,
             Shards = [_options.Shard.ToString()],
+            Runs = [Guid.NewGuid().ToString("N")],
             Sources = _options.Targets.Count > 0 ? [.. _options.Targets] : [.. _sources.Select(s => s.Name)],
             Hosts = [host],
             Configuration = configuration,

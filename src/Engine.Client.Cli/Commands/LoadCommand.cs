@@ -206,6 +206,15 @@ internal static class LoadCommand
             }
 
             var paths = parse.GetValue(files) ?? [];
+            if (LoadResult.DuplicateRuns(results) is { Count: > 0 } duplicates)
+            {
+                // The same sessions would be counted twice: no report is better than a false one.
+                var (first, second, run) = duplicates[0];
+                throw new UsageException(paths[first] == paths[second]
+                    ? $"result '{paths[first]}' is given twice: merging it would count its sessions twice. Give each shard's result once."
+                    : $"results '{paths[first]}' and '{paths[second]}' both cover run {run} (the same shard's result twice, or a merge given with one of its parts): merging them would count its sessions twice. Give each shard's result once.");
+            }
+
             foreach (var difference in LoadResult.Differences(results))
             {
                 // Merging is exact for like runs; unlike ones are merged all the same, with a word.

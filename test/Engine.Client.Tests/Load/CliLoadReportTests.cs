@@ -183,6 +183,37 @@ public sealed class CliLoadReportTests : ReferenceWorkerFixture
         });
     }
 
+    /// <summary>
+    /// The same result given twice (the same file, or a copy of it) would count its sessions twice:
+    /// the merge writes nothing and exits 2, naming the files.
+    /// </summary>
+    [Test]
+    public async Task A_result_given_twice_is_refused_as_usage_naming_the_files()
+    {
+        var once = Result(LoadModelKind.Open, 10, [Worker.Address], "engine-client load --shard 0/2", run: "0123456789abcdef0123456789abcdef");
+        var a = await WriteAsync("twice-a.json", once);
+        var copy = await WriteAsync("twice-copy.json", once);
+        var html = Path.Combine(_directory, "twice.html");
+        var keptHtml = Path.Combine(_directory, "twice-kept.html");
+        await File.WriteAllTextAsync(keptHtml, "the previous report");
+
+        var same = await CliProcess.RunAsync("load", "merge", a, a, "--json");
+        var copied = await CliProcess.RunAsync("load", "merge", a, copy, "--report-html", html);
+        var kept = await CliProcess.RunAsync("load", "merge", a, a, "--report-html", keptHtml);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(same.ExitCode, Is.EqualTo(2), same.ToString());
+            Assert.That(same.Stdout, Is.Empty);
+            Assert.That(same.Stderr, Does.Contain($"result '{a}' is given twice").And.Contain("count its sessions twice"));
+            Assert.That(copied.ExitCode, Is.EqualTo(2), copied.ToString());
+            Assert.That(copied.Stderr, Does.Contain($"results '{a}' and '{copy}' both cover run 0123456789abcdef0123456789abcdef"));
+            Assert.That(File.Exists(html), Is.False, "no report of double-counted sessions");
+            Assert.That(kept.ExitCode, Is.EqualTo(2), kept.ToString());
+            Assert.That(File.ReadAllText(keptHtml), Is.EqualTo("the previous report"), "a refused merge loses nothing");
+        });
+    }
+
     private async Task<string> WriteAsync(string name, LoadResult result)
     {
         var path = Path.Combine(_directory, name);
@@ -191,7 +222,7 @@ public sealed class CliLoadReportTests : ReferenceWorkerFixture
     }
 
     /// <summary>A result of 3 finished sessions in 1 s, with the configuration a run writes.</summary>
-    private static LoadResult Result(LoadModelKind model, double target, string[] sources, string command)
+    private static LoadResult Result(LoadModelKind model, double target, string[] sources, string command, string? run = null)
     {
         var session = new LongHistogram(1, 3_600_000_000L, 3);
         session.RecordValueWithCount(2_000, 3);
@@ -203,6 +234,7 @@ public sealed class CliLoadReportTests : ReferenceWorkerFixture
             Model = model,
             Target = target,
             Shards = ["0/1"],
+            Runs = run is null ? [] : [run],
             Hosts = ["host"],
             Sources = sources,
             Configuration = new Dictionary<string, string>

@@ -129,6 +129,52 @@ public sealed class LoadMergeTests
         });
     }
 
+    /// <summary>
+    /// A shard's result given twice, or a merge given with one of its parts, would count the same
+    /// sessions twice: the merge refuses and names both results. Results without run identifiers
+    /// (written before they were recorded) cannot be checked and merge as before.
+    /// </summary>
+    [Test]
+    public void A_run_given_twice_is_refused_whether_as_the_same_result_or_inside_a_merge()
+    {
+        var a = WithRun(ShardResult(Histogram(1000), 0, 2), "run-a");
+        var b = WithRun(ShardResult(Histogram(2000), 1, 2), "run-b");
+        var c = WithRun(ShardResult(Histogram(3000), 0, 1), "run-c");
+        var ab = LoadResult.Merge([a, b]);
+        var copyOfA = LoadReports.FromJson(LoadReports.ToJson(a));
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(ab.Runs, Is.EqualTo(new[] { "run-a", "run-b" }), "a merge covers the runs of its parts, in order");
+            Assert.That(copyOfA.Runs, Is.EqualTo(new[] { "run-a" }), "the run identifier survives JSON");
+            Assert.That(LoadResult.DuplicateRuns([a, b, c]), Is.Empty);
+            Assert.That(LoadResult.DuplicateRuns([a, b, copyOfA]), Is.EqualTo(new[] { (0, 2, "run-a") }));
+            Assert.That(LoadResult.DuplicateRuns([c, ab, b]), Is.EqualTo(new[] { (1, 2, "run-b") }));
+            Assert.That(() => LoadResult.Merge([a, copyOfA]), Throws.ArgumentException.With.Message.Contains("Results 1 and 2 both cover run run-a"));
+            Assert.That(() => LoadResult.Merge([ab, c, b]), Throws.ArgumentException.With.Message.Contains("Results 1 and 3 both cover run run-b"));
+            Assert.That(LoadResult.Merge([ShardResult(Histogram(1000), 0, 1), ShardResult(Histogram(1000), 0, 1)]).Sessions.Finished, Is.EqualTo(2), "no identifiers, nothing to check");
+        });
+    }
+
+    private static LoadResult WithRun(LoadResult result, string run) => new()
+    {
+        StartedAt = result.StartedAt,
+        Seconds = result.Seconds,
+        Model = result.Model,
+        Target = result.Target,
+        Shards = result.Shards,
+        Runs = [run],
+        Hosts = result.Hosts,
+        Sources = result.Sources,
+        Sessions = result.Sessions,
+        Latency = result.Latency,
+        Traffic = result.Traffic,
+        Workers = result.Workers,
+        Errors = result.Errors,
+        Generators = result.Generators,
+        Intervals = result.Intervals,
+    };
+
     private static LoadResult WithConfiguration(LoadResult result, params (string Key, string Value)[] settings) =>
         result.WithLabels(settings.Select(s => new KeyValuePair<string, string>(s.Key, s.Value)));
 
