@@ -88,12 +88,19 @@ internal sealed class WorkerTable
     }
 
     /// <summary>One answered heartbeat of a measured interval, sampled from <paramref name="worker"/>.</summary>
-    public void AddHeartbeat(string worker)
+    public void AddHeartbeat(string worker, bool answered)
     {
         var entry = _workers.GetOrAdd(worker, static _ => new Entry());
         lock (entry)
         {
-            entry.Heartbeats++;
+            if (answered)
+            {
+                entry.Heartbeats++;
+            }
+            else
+            {
+                entry.HeartbeatsFailed++;
+            }
         }
     }
 
@@ -110,6 +117,7 @@ internal sealed class WorkerTable
                 Cancelled = e.Cancelled,
                 Failed = e.Failed,
                 Heartbeats = e.Heartbeats,
+                HeartbeatsFailed = e.HeartbeatsFailed,
                 Traffic = new LoadTraffic
                 {
                     BatchesSent = e.BatchesSent, RowsSent = e.RowsSent, BytesSent = e.BytesSent,
@@ -127,6 +135,7 @@ internal sealed class WorkerTable
         public long Cancelled;
         public long Failed;
         public long Heartbeats;
+        public long HeartbeatsFailed;
         public long BatchesSent;
         public long RowsSent;
         public long BytesSent;

@@ -126,6 +126,7 @@ public static partial class LoadReports
             w.WriteNumber("cancelled", worker.Cancelled);
             w.WriteNumber("failed", worker.Failed);
             w.WriteNumber("heartbeats", worker.Heartbeats);
+            w.WriteNumber("heartbeatsFailed", worker.HeartbeatsFailed);
             w.WritePropertyName("throughput");
             WriteThroughput(w, worker.Traffic, r.Seconds, worker.Finished);
             w.WritePropertyName("session");
@@ -380,6 +381,7 @@ public static partial class LoadReports
                 Cancelled = e.GetProperty("cancelled").GetInt64(),
                 Failed = e.GetProperty("failed").GetInt64(),
                 Heartbeats = e.TryGetProperty("heartbeats", out var heartbeats) ? heartbeats.GetInt64() : 0,
+                HeartbeatsFailed = e.TryGetProperty("heartbeatsFailed", out var heartbeatsFailed) ? heartbeatsFailed.GetInt64() : 0,
                 Traffic = ReadTraffic(e.GetProperty("throughput")),
                 Session = ReadHistogram(e.GetProperty("session")),
             })],

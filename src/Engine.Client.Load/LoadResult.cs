@@ -445,6 +445,13 @@ public sealed class LoadWorkerFigures
     /// </summary>
     public long Heartbeats { get; init; }
 
+    /// <summary>
+    /// Heartbeats sampled from it while the run measured that failed or went unanswered for 10 s
+    /// (their messages are among the <c>heartbeatFailed</c> errors); 0 for a worker not probed. A
+    /// worker that keeps its sessions but fails its heartbeats is stalled or overloaded.
+    /// </summary>
+    public long HeartbeatsFailed { get; init; }
+
     /// <summary>Its traffic.</summary>
     public LoadTraffic Traffic { get; init; } = new();
 
@@ -467,6 +474,7 @@ public sealed class LoadWorkerFigures
             Cancelled = figures.Sum(f => f.Cancelled),
             Failed = figures.Sum(f => f.Failed),
             Heartbeats = figures.Sum(f => f.Heartbeats),
+            HeartbeatsFailed = figures.Sum(f => f.HeartbeatsFailed),
             Traffic = LoadTraffic.Sum(figures.Select(f => f.Traffic)),
             Session = session,
         };

@@ -719,19 +719,28 @@ internal sealed class LoadRun : IDisposable
     private async Task SampleHeartbeatAsync(LoadHeartbeatProbe probe, CancellationToken done)
     {
         var start = Stopwatch.GetTimestamp();
+
+        // As for sessions, the warm-up's heartbeats are not counted, answered or failed.
+        var measured = start - _startTimestamp >= _warmupTicks;
         try
         {
             using var bound = CancellationTokenSource.CreateLinkedTokenSource(done);
             bound.CancelAfter(TimeSpan.FromSeconds(10));
             await probe.Call(bound.Token).ConfigureAwait(false);
-            if (start - _startTimestamp >= _warmupTicks)
+            if (measured)
             {
                 _recorders.Record(LoadPhases.Heartbeat, LatencyHistograms.Micros(start, Stopwatch.GetTimestamp()));
-                _workers.AddHeartbeat(probe.Worker);
+                _workers.AddHeartbeat(probe.Worker, answered: true);
             }
         }
         catch (Exception ex) when (ex is not OutOfMemoryException && !done.IsCancellationRequested)
         {
+            if (!measured)
+            {
+                return;
+            }
+
+            _workers.AddHeartbeat(probe.Worker, answered: false);
             _heartbeatErrors.Add("heartbeatFailed", ex.GetType().Name, (ex as RpcException)?.StatusCode.ToString() ?? (ex as WorkerTransportException)?.StatusCode?.ToString(), $"{probe.Worker}: {ex.Message}");
         }
     }

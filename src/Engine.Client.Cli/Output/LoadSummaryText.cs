@@ -39,8 +39,9 @@ internal static class LoadSummaryText
         {
             renderer.Line();
             renderer.Heading("workers");
-            renderer.Table(["worker", "sessions", "finished", "failed", "session p50 (ms)", "session p99 (ms)", "sent", "received"],
-                [.. r.Workers.Select(w => (IReadOnlyList<string>)[TerminalText.Escape(w.Worker), Formats.Count(w.Sessions), Formats.Count(w.Finished), Formats.Count(w.Failed), Ms(w.Session, 50), Ms(w.Session, 99), LoadProgress.Bytes(w.Traffic.BytesSent), LoadProgress.Bytes(w.Traffic.BytesReceived)])]);
+            // Heartbeats: answered, and failed when any failed (a stalled worker shows here).
+            renderer.Table(["worker", "sessions", "finished", "failed", "session p50 (ms)", "session p99 (ms)", "heartbeats", "sent", "received"],
+                [.. r.Workers.Select(w => (IReadOnlyList<string>)[TerminalText.Escape(w.Worker), Formats.Count(w.Sessions), Formats.Count(w.Finished), Formats.Count(w.Failed), Ms(w.Session, 50), Ms(w.Session, 99), Heartbeats(w), LoadProgress.Bytes(w.Traffic.BytesSent), LoadProgress.Bytes(w.Traffic.BytesReceived)])]);
         }
 
         if (r.Errors.Count > 0)
@@ -82,6 +83,9 @@ internal static class LoadSummaryText
             }
         }
     }
+
+    private static string Heartbeats(LoadWorkerFigures w) =>
+        w.HeartbeatsFailed == 0 ? Formats.Count(w.Heartbeats) : $"{Formats.Count(w.Heartbeats)} ({Formats.Count(w.HeartbeatsFailed)} failed)";
 
     // Milliseconds without a unit: the headers name it.
     private static string Ms(HistogramBase h, double percentile) =>

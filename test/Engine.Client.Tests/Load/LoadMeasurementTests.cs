@@ -48,6 +48,77 @@ public sealed class LoadMeasurementTests
     }
 
     /// <summary>
+    /// Heartbeats are counted per worker, answered and failed: a worker that answers and an address
+    /// where nothing listens, probed together, each show their own figure in the result, its JSON,
+    /// a merge, the HTML worker table and the readable summary.
+    /// </summary>
+    [Test]
+    public async Task Heartbeats_answered_and_failed_are_counted_per_worker_in_every_report()
+    {
+        await using var worker = await ReferenceWorkerProcess.StartAsync();
+        using var client = worker.CreateClient();
+        var missing = $"unix://{Path.Combine(Path.GetTempPath(), $"no-worker-{Guid.NewGuid():N}.sock")}";
+        using var nobody = WorkerClient.Create(missing);
+        var answered = 0;
+        var failed = 0;
+        var enough = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        void Count(ref int calls)
+        {
+            if (Interlocked.Increment(ref calls) >= 3 && Volatile.Read(ref answered) >= 3 && Volatile.Read(ref failed) >= 3)
+            {
+                enough.TrySetResult();
+            }
+        }
+
+        var options = new LoadTestOptions { Model = LoadModelKind.Closed, Target = 1, Duration = TimeSpan.FromMinutes(10), HeartbeatInterval = TimeSpan.FromMilliseconds(50), Seed = 1 };
+        options.Scenarios.Add(new LoadScenario("echo", "echo", ReadOnlyMemory<byte>.Empty)
+        {
+            Input = LoadInput.Generate(LoadInput.ParseColumns("x:int64"), rows: 10, batchRows: null, batches: 1),
+        });
+        options.Heartbeats.Add(new LoadHeartbeatProbe(worker.Address, async token =>
+        {
+            await client.HeartbeatAsync(TimeSpan.FromSeconds(10), token);
+            Count(ref answered);
+        }));
+        options.Heartbeats.Add(new LoadHeartbeatProbe(missing, async token =>
+        {
+            try
+            {
+                await nobody.HeartbeatAsync(TimeSpan.FromSeconds(10), token);
+            }
+            finally
+            {
+                Count(ref failed);
+            }
+        }));
+
+        // Until both probes ran three rounds each (long before the 10 minutes), then interrupted.
+        using var stop = new CancellationTokenSource();
+        var run = LoadTest.RunAsync(client, options, stop.Token);
+        await enough.Task.WaitAsync(RunBound);
+        await stop.CancelAsync();
+        var result = await run.WaitAsync(RunBound);
+
+        var figures = result.Workers.ToDictionary(w => w.Worker);
+        var merged = LoadResult.Merge([LoadReports.FromJson(LoadReports.ToJson(result)), LoadReports.FromJson(LoadReports.ToJson(result).Replace(result.Runs[0], "another-run", StringComparison.Ordinal))]);
+        var mergedFigures = merged.Workers.ToDictionary(w => w.Worker);
+        var html = LoadReports.ToHtml(result);
+        Assert.Multiple(() =>
+        {
+            Assert.That(figures[worker.Address].Heartbeats, Is.GreaterThanOrEqualTo(3));
+            Assert.That(figures[worker.Address].HeartbeatsFailed, Is.Zero);
+            Assert.That(figures[missing].Heartbeats, Is.Zero);
+            Assert.That(figures[missing].HeartbeatsFailed, Is.GreaterThanOrEqualTo(3));
+            Assert.That(figures[missing].Sessions, Is.Zero, "probed, never given a session");
+            Assert.That(result.Errors.Where(e => e.Outcome == "heartbeatFailed").Sum(e => e.Count), Is.EqualTo(figures[missing].HeartbeatsFailed));
+            Assert.That(mergedFigures[missing].HeartbeatsFailed, Is.EqualTo(2 * figures[missing].HeartbeatsFailed), "the JSON keeps it and a merge adds it up");
+            Assert.That(mergedFigures[worker.Address].Heartbeats, Is.EqualTo(2 * figures[worker.Address].Heartbeats));
+            Assert.That(html, Does.Contain("<th>heartbeats answered</th><th>heartbeats failed</th>"));
+            Assert.That(html, Does.Contain($"<td>{figures[missing].HeartbeatsFailed}</td>"));
+        });
+    }
+
+    /// <summary>
     /// Open model at 20 sessions/s with at most one session in flight; the worker is frozen
     /// (SIGSTOP) after 40 sessions finished, for as long as the generator takes to close three
     /// more intervals, then resumed (SIGCONT). The starts due during the freeze wait for the frozen

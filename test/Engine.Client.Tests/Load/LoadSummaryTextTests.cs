@@ -38,6 +38,42 @@ public sealed class LoadSummaryTextTests
         });
     }
 
+    /// <summary>The workers table counts each worker's answered heartbeats, and names its failed ones when there are any.</summary>
+    [Test]
+    public void The_workers_table_counts_heartbeats_and_names_failed_ones()
+    {
+        var result = Result();
+        var session = result.Workers[0].Session;
+        result = new LoadResult
+        {
+            StartedAt = result.StartedAt,
+            Seconds = result.Seconds,
+            Model = result.Model,
+            Target = result.Target,
+            Shards = result.Shards,
+            Hosts = result.Hosts,
+            Sources = result.Sources,
+            Sessions = result.Sessions,
+            Latency = result.Latency,
+            Traffic = result.Traffic,
+            Generators = result.Generators,
+            Workers =
+            [
+                new LoadWorkerFigures { Worker = "unix:///a.sock", Sessions = 5, Finished = 5, Heartbeats = 1_200, Session = session },
+                new LoadWorkerFigures { Worker = "unix:///b.sock", Sessions = 5, Finished = 5, Heartbeats = 7, HeartbeatsFailed = 3, Session = session },
+            ],
+        };
+
+        var lines = Render(result).Split('\n').Select(l => l.TrimEnd('\r')).ToList();
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(lines, Has.Some.Match(@"^\s*worker\s+sessions\s+finished\s+failed\s+session p50 \(ms\)\s+session p99 \(ms\)\s+heartbeats\s+sent\s+received$"));
+            Assert.That(lines.Single(l => l.Contains("a.sock", StringComparison.Ordinal)), Does.Contain(" 1,200 ").And.Not.Contain("failed"));
+            Assert.That(lines.Single(l => l.Contains("b.sock", StringComparison.Ordinal)), Does.Contain(" 7 (3 failed) "));
+        });
+    }
+
     [Test]
     public void A_threshold_line_says_pass_or_fail_once()
     {
