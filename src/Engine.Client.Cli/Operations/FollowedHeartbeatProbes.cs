@@ -3,7 +3,8 @@ using Engine.Client.Load;
 namespace Engine.Client.Cli.Operations;
 
 /// <summary>
-/// <c>load</c>'s heartbeat probes of workers that come and go during the run (a fleet's membership):
+/// <c>load</c>'s heartbeat probes of workers that come and go during the run (a fleet's membership,
+/// a pool's replacements):
 /// at each round of heartbeats the addresses are read again; an address that appeared gets a client
 /// and a probe, one that went away has its client disposed and is probed no more.
 /// </summary>
@@ -18,6 +19,10 @@ internal sealed class FollowedHeartbeatProbes(Func<IEnumerable<string>> addresse
     /// <summary>A fleet's workers, those draining (gone from its discovery) left out.</summary>
     public static FollowedHeartbeatProbes ForFleet(WorkerFleet fleet, WorkerClientOptions options) =>
         new(() => fleet.Workers.Where(w => w.State != FleetWorkerState.Draining).Select(w => w.Address), options);
+
+    /// <summary>A pool's workers, those it is stopping on purpose left out (one that died stays until it leaves the pool).</summary>
+    public static FollowedHeartbeatProbes ForPool(WorkerPool pool, WorkerClientOptions options) =>
+        new(() => pool.Workers.Where(w => w.State != PooledWorkerState.Stopping).Select(w => w.Address.ToString()), options);
 
     /// <summary>The probes of the workers of now, in address order (for <see cref="LoadTestOptions.HeartbeatProbes"/>).</summary>
     public IReadOnlyList<LoadHeartbeatProbe> Current()

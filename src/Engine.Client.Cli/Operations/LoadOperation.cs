@@ -48,10 +48,10 @@ internal static class LoadOperation
                     return ExitCodes.Transport;
                 }
 
-                foreach (var worker in pool.Workers)
-                {
-                    heartbeatClients.Add(WorkerClient.Create(worker.Address, plan.ClientOptions));
-                }
+                // Sampled: the pool's workers of each round, so that a worker launched to replace
+                // one that died is probed from the next round (the one that died until it leaves).
+                followed = FollowedHeartbeatProbes.ForPool(pool, plan.ClientOptions);
+                options.HeartbeatProbes = followed.Current;
             }
             else if (plan.Fleet is { } targets)
             {

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using Engine.Client.Load;
@@ -267,6 +268,82 @@ public sealed class CliLoadTests : ReferenceWorkerFixture
             Assert.That(workers.Sum(w => w.GetProperty("finished").GetInt64()), Is.EqualTo(40));
             Assert.That(json.RootElement.GetProperty("latency").GetProperty("heartbeat").GetProperty("count").GetInt64(), Is.GreaterThanOrEqualTo(0));
         });
+    }
+
+    /// <summary>
+    /// Heartbeats follow the workers of a <c>--spec</c> pool: once its worker is killed during the
+    /// run, the worker the pool launches in its place is probed from the next round. (The probes
+    /// used to be fixed to the workers of the start: the replacement got no heartbeat at all.)
+    /// </summary>
+    [Test]
+    public async Task Heartbeats_follow_the_worker_a_spec_pool_launches_in_place_of_one_that_died()
+    {
+        var marker = Guid.NewGuid().ToString("N");
+        var spec = Path.Combine(_directory, "followed.spec.json");
+        await File.WriteAllTextAsync(spec, $$"""
+            {
+              "capabilities": { "supportedDataFormats": ["ARROW"], "supportedCommunicationPatterns": ["BIDIRECTIONAL_STREAMING"], "supportsReuse": true },
+              "direct": {
+                "runner": { "command": ["{{ReferenceWorkerProcess.ExecutablePath}}"], "environmentVariables": { "DOTNET_gcServer": "0", "ENGINE_CLIENT_TEST_MARKER": "{{marker}}" } },
+                "properties": { "initializationTimeoutMs": 20000, "connection": { "unixDomainSocket": {} } }
+              }
+            }
+            """);
+
+        await using var load = CliProcess.Start(["load", "--spec", spec, "--format", "echo", "--rows", "10", "--concurrency", "1", "--duration", "12s", "--json"]);
+
+        // Two interval lines: the run is under way on the first worker, and its first round of
+        // heartbeats (one a second) is done. Kill it; 10 s are left for its replacement.
+        await load.WaitForStderrLineAsync(_ => true, TimeSpan.FromSeconds(60));
+        await load.WaitForStderrLineAsync(_ => true, TimeSpan.FromSeconds(60));
+        // The worker's processes (its launcher's too, when it has one).
+        var first = MarkedProcesses(marker);
+        Assert.That(first, Is.Not.Empty, "the worker runs");
+        foreach (var pid in first)
+        {
+            using var victim = Process.GetProcessById(pid);
+            victim.Kill();
+        }
+
+        var result = await load.WaitForExitAsync(TimeSpan.FromSeconds(90));
+
+        using var json = JsonDocument.Parse(result.Stdout);
+        var workers = json.RootElement.GetProperty("workers").EnumerateArray()
+            .Select(w => (Name: w.GetProperty("worker").GetString()!, Finished: w.GetProperty("finished").GetInt64(), Heartbeats: w.GetProperty("heartbeats").GetInt64()))
+            .ToList();
+        Assert.Multiple(() =>
+        {
+            Assert.That(workers, Has.Count.GreaterThanOrEqualTo(2), result.Stdout);
+            Assert.That(workers.Count(w => w.Finished > 0), Is.GreaterThanOrEqualTo(2), "sessions ran on the first worker and on its replacement: " + result.Stdout);
+            Assert.That(workers.Where(w => w.Finished > 0).Select(w => w.Heartbeats), Has.All.GreaterThan(0), "each worker that ran sessions was probed: " + result.Stdout);
+        });
+    }
+
+    /// <summary>The processes whose environment holds <paramref name="marker"/> (the workers of one test's specification).</summary>
+    private static List<int> MarkedProcesses(string marker)
+    {
+        var pids = new List<int>();
+        foreach (var directory in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(directory), out var pid))
+            {
+                continue;
+            }
+
+            try
+            {
+                if (File.ReadAllText(Path.Combine(directory, "environ")).Contains($"ENGINE_CLIENT_TEST_MARKER={marker}", StringComparison.Ordinal))
+                {
+                    pids.Add(pid);
+                }
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                // Gone, or not ours.
+            }
+        }
+
+        return pids;
     }
 
     /// <summary>
