@@ -14,11 +14,14 @@ internal sealed record FleetTargets
     /// <summary>The <c>dns:</c> target of <c>--fleet</c>, or <see langword="null"/>.</summary>
     public string? Dns { get; init; }
 
+    /// <summary>The file of addresses <c>--fleet</c> named, as given, or <see langword="null"/>.</summary>
+    public string? File { get; init; }
+
     /// <summary>One <c>--worker</c>: the commands behave as they always did with one worker.</summary>
     public bool IsSingle => Dns is null && Workers.Count == 1;
 
-    /// <summary>The name of the fleet in output: the DNS target, or the addresses.</summary>
-    public string Name => Dns ?? string.Join(",", Workers.Select(w => w.ToString()));
+    /// <summary>The name of the fleet in output, as the user gave it: the DNS target, the file, or the addresses.</summary>
+    public string Name => Dns ?? File ?? string.Join(",", Workers.Select(w => w.ToString()));
 
     /// <summary>
     /// Reads <c>--worker</c> and <c>--fleet</c>. <see langword="null"/> when neither was given and
@@ -73,7 +76,7 @@ internal sealed record FleetTargets
             throw new UsageException($"--fleet {fleet}: the file lists no worker address (one a line; blank lines and lines starting with # are skipped).");
         }
 
-        return new FleetTargets { Workers = [.. addresses.DistinctBy(w => w.ToString())] };
+        return new FleetTargets { Workers = [.. addresses.DistinctBy(w => w.ToString())], File = fleet };
     }
 
     /// <summary>Creates the fleet of these workers.</summary>

@@ -51,10 +51,12 @@ public sealed class CliFleetTests : OwnedWorkersFixture
         var live = await StartWorkerAsync();
         var dead = DeadAddress();
 
-        var result = await CliProcess.RunAsync("fleet", "status", "--fleet", FleetFile(live.Address, dead), "--json", "--timeout", "5s");
+        var file = FleetFile(live.Address, dead);
+        var result = await CliProcess.RunAsync("fleet", "status", "--fleet", file, "--json", "--timeout", "5s");
 
         Assert.That(result.ExitCode, Is.EqualTo(1), result.ToString());
         using var json = JsonDocument.Parse(result.Stdout);
+        Assert.That(json.RootElement.GetProperty("fleet").GetString(), Is.EqualTo(file), "the fleet is named as given: the file");
         var workers = json.RootElement.GetProperty("workers").EnumerateArray().ToDictionary(w => w.GetProperty("address").GetString()!);
         Assert.That(workers[live.Address].GetProperty("state").GetString(), Is.EqualTo("healthy"));
         Assert.That(workers[dead].GetProperty("state").GetString(), Is.EqualTo("ejected"));
