@@ -26,7 +26,7 @@ public enum LoadArrivals
 
     /// <summary>
     /// A Poisson process: gaps drawn from the exponential distribution of mean 1/rate (with stages,
-    /// at the rate of the moment the gap starts), from a random generator seeded by
+    /// a process whose rate follows the stages as they ramp), from a random generator seeded by
     /// <see cref="LoadTestOptions.Seed"/> and the shard, so a seed repeats the schedule. Independent
     /// engines' tasks arrive this way: bursts and lulls that even spacing never shows.
     /// Each shard runs its own process at its share of the rate; together they are a Poisson process at the whole rate.
@@ -62,6 +62,10 @@ internal sealed class TargetSchedule
     private readonly LoadStage[] _stages;
     private readonly double _warmupSeconds;
 
+    // The target as pieces that are linear in time, in order: the warm-up's held start target,
+    // then one per stage (or one constant piece to the end without stages).
+    private readonly Piece[] _pieces;
+
     public TargetSchedule(double start, IReadOnlyList<LoadStage>? stages, TimeSpan warmup, TimeSpan? duration)
     {
         _start = start;
@@ -71,15 +75,38 @@ internal sealed class TargetSchedule
             ? _stages.Sum(s => s.Duration.TotalSeconds)
             : duration?.TotalSeconds ?? double.PositiveInfinity;
         EndSeconds = _warmupSeconds + measured;
-        SteadyFromSeconds = _stages.Length == 0 ? 0 : _warmupSeconds + _stages.Sum(s => s.Duration.TotalSeconds);
         MaxTarget = Math.Max(_start, _stages.Length == 0 ? 0 : _stages.Max(s => s.Target));
+
+        var pieces = new List<Piece>();
+        if (_stages.Length == 0)
+        {
+            pieces.Add(new Piece(0, EndSeconds, _start, _start, 0));
+        }
+        else
+        {
+            double t = 0, before = 0, from = _start;
+            if (_warmupSeconds > 0)
+            {
+                pieces.Add(new Piece(0, _warmupSeconds, _start, _start, 0));
+                before = _start * _warmupSeconds;
+                t = _warmupSeconds;
+            }
+
+            foreach (var stage in _stages)
+            {
+                var length = stage.Duration.TotalSeconds;
+                pieces.Add(new Piece(t, length, from, stage.Target, before));
+                before += (from + stage.Target) / 2 * length;
+                t += length;
+                from = stage.Target;
+            }
+        }
+
+        _pieces = [.. pieces];
     }
 
     /// <summary>When starts stop, in seconds from the run's start (infinite without a duration or stages).</summary>
     public double EndSeconds { get; }
-
-    /// <summary>From when on the target no longer changes, in seconds from the run's start.</summary>
-    public double SteadyFromSeconds { get; }
 
     /// <summary>The highest target of the run.</summary>
     public double MaxTarget { get; }
@@ -108,29 +135,65 @@ internal sealed class TargetSchedule
 
         return from;
     }
+
+    /// <summary>
+    /// The time at which the target, integrated over time from the run's start, reaches
+    /// <paramref name="cumulative"/> (for a rate: the time by which that many sessions were due);
+    /// <see cref="double.PositiveInfinity"/> when it never does. A ramp integrates to a quadratic,
+    /// solved exactly, so a ramp from zero starts its sessions as its rate grows.
+    /// </summary>
+    /// <param name="cumulative">Zero or more; calls with growing values may share <paramref name="piece"/>.</param>
+    /// <param name="piece">Where to start looking (0 at first); left at the piece found.</param>
+    public double TimeOfCumulative(double cumulative, ref int piece)
+    {
+        for (var i = piece; i < _pieces.Length; i++)
+        {
+            var p = _pieces[i];
+            var total = double.IsPositiveInfinity(p.Length) ? double.PositiveInfinity : (p.From + p.To) / 2 * p.Length;
+            if (cumulative > p.Before + total)
+            {
+                continue;
+            }
+
+            piece = i;
+            var c = Math.Max(0, cumulative - p.Before);
+            if (c == 0)
+            {
+                return p.Start;
+            }
+
+            // Within the piece: From·u + a·u² = c, with a = (To - From) / (2·Length); the form
+            // 2c / (From + √(From² + 4ac)) holds for a ramp up, a ramp down and a constant (a = 0:
+            // exactly c / From, so even spacing at a constant rate has no rounding drift).
+            var a = double.IsPositiveInfinity(p.Length) ? 0 : (p.To - p.From) / (2 * p.Length);
+            var u = a == 0 ? c / p.From : 2 * c / (p.From + Math.Sqrt(Math.Max(0, (p.From * p.From) + (4 * a * c))));
+            return p.Start + Math.Min(u, p.Length);
+        }
+
+        piece = _pieces.Length;
+        return double.PositiveInfinity;
+    }
+
+    /// <summary>A piece of the target, linear from <paramref name="From"/> to <paramref name="To"/> over <paramref name="Length"/> seconds from <paramref name="Start"/>; <paramref name="Before"/> is the target integrated up to its start.</summary>
+    private readonly record struct Piece(double Start, double Length, double From, double To, double Before);
 }
 
 /// <summary>
-/// The open model's intended start times of one shard, in seconds from the run's start: evenly
-/// spaced, or a Poisson process; each <see cref="TryNext"/> gives the next one until the schedule's
-/// end. Not thread-safe: one scheduler takes them in order.
+/// The open model's intended start times of one shard, in seconds from the run's start; each
+/// <see cref="TryNext"/> gives the next one until the schedule's end. The whole run's n-th start is
+/// due when the rate integrated from the start reaches n (<see cref="TargetSchedule.TimeOfCumulative"/>):
+/// evenly spaced, n = 0, 1, 2, ... with shard i of N taking n = i, i + N, ...; a Poisson process,
+/// n grows by N times an exponential draw of mean 1 at each start of a shard (time-rescaling, so
+/// that with stages the process follows the rate as it changes). Not thread-safe: one scheduler
+/// takes them in order.
 /// </summary>
 internal sealed class ArrivalSchedule
 {
-    /// <summary>How far time moves on while the target is zero before the rate is looked at again.</summary>
-    private const double ZeroRateStep = 0.01;
-
     private readonly TargetSchedule _schedule;
     private readonly int _shards;
     private readonly Random? _random;
-    private double _t;
-
-    // Even spacing at a constant rate is computed from the count of starts since the rate was
-    // last seen to change, not summed gap by gap: a sum of 1/rate drifts (0.1 added 50 times is
-    // below 5), which made a start too many at the end of a run.
-    private double _segmentStart;
-    private double _segmentRate = double.NaN;
-    private long _segmentStarts;
+    private double _due;
+    private int _piece;
 
     /// <param name="schedule">The whole run's target (a rate) over time.</param>
     /// <param name="shard">This shard: it takes 1/N of the rate.</param>
@@ -146,9 +209,8 @@ internal sealed class ArrivalSchedule
         }
         else
         {
-            // Shards stagger their starts so that together they keep the whole rate's spacing.
-            var first = schedule.At(0);
-            _t = first > 0 ? (double)shard.Index / first : 0;
+            // Shards interleave: together they keep the whole rate's spacing.
+            _due = shard.Index;
         }
     }
 
@@ -158,45 +220,24 @@ internal sealed class ArrivalSchedule
     /// <summary>The next intended start, or <see langword="false"/> when the schedule ended (or its rate stays zero from here on).</summary>
     public bool TryNext(out double seconds)
     {
-        while (true)
+        if (_random is not null)
         {
-            var rate = _schedule.At(_t) / _shards;
-            if (rate <= 0)
-            {
-                _t += ZeroRateStep;
-                if (_t >= _schedule.EndSeconds || _t > _schedule.SteadyFromSeconds)
-                {
-                    seconds = _schedule.EndSeconds;
-                    return false;
-                }
-
-                continue;
-            }
-
-            if (_random is not null)
-            {
-                // An exponential gap of mean 1/rate (1 - u is in (0, 1]: the logarithm is finite).
-                _t += -Math.Log(1 - _random.NextDouble()) / rate;
-                seconds = _t;
-                return _t < _schedule.EndSeconds;
-            }
-
-            if (rate != _segmentRate)
-            {
-                _segmentStart = _t;
-                _segmentRate = rate;
-                _segmentStarts = 0;
-            }
-
-            seconds = _t;
-            if (_t >= _schedule.EndSeconds)
-            {
-                return false;
-            }
-
-            _segmentStarts++;
-            _t = _segmentStart + (_segmentStarts / rate);
-            return true;
+            // An exponential draw of mean 1 (1 - u is in (0, 1]: the logarithm is finite).
+            _due += -Math.Log(1 - _random.NextDouble()) * _shards;
         }
+
+        seconds = _schedule.TimeOfCumulative(_due, ref _piece);
+        if (_random is null)
+        {
+            _due += _shards;
+        }
+
+        if (seconds >= _schedule.EndSeconds)
+        {
+            seconds = _schedule.EndSeconds;
+            return false;
+        }
+
+        return true;
     }
 }
