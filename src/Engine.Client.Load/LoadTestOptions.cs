@@ -114,14 +114,19 @@ public sealed class LoadTestOptions
             throw new ArgumentException("A load test needs at least one scenario.");
         }
 
-        if (Scenarios.Any(s => !(s.Weight > 0) || double.IsInfinity(s.Weight)))
+        if (Scenarios.FirstOrDefault(s => !(s.Weight > 0) || double.IsInfinity(s.Weight)) is { } badWeight)
         {
-            throw new ArgumentException("Every scenario's weight must be a positive number.");
+            throw new ArgumentException($"Scenario '{badWeight.Name}' has weight {badWeight.Weight.ToString(System.Globalization.CultureInfo.InvariantCulture)}: every scenario's weight must be a positive, finite number.");
         }
 
-        if (Scenarios.Any(s => s.CancelShare is < 0 or > 1 || double.IsNaN(s.CancelShare)))
+        if (Scenarios.FirstOrDefault(s => s.CancelShare is < 0 or > 1 || double.IsNaN(s.CancelShare)) is { } badShare)
         {
-            throw new ArgumentException("A scenario's cancel share must be from 0 to 1.");
+            throw new ArgumentException($"Scenario '{badShare.Name}' has cancel share {badShare.CancelShare.ToString(System.Globalization.CultureInfo.InvariantCulture)}: a cancel share must be from 0 to 1.");
+        }
+
+        if (Scenarios.GroupBy(s => s.Name, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1) is { } duplicate)
+        {
+            throw new ArgumentException($"{duplicate.Count()} scenarios are named '{duplicate.Key}': scenario names must be unique, because the reports give figures by scenario name.");
         }
 
         if (!(Target >= 0) || double.IsInfinity(Target))
@@ -129,9 +134,9 @@ public sealed class LoadTestOptions
             throw new ArgumentException("The target must be zero or a positive number.");
         }
 
-        if (Stages is { } stages && stages.Any(s => s.Duration <= TimeSpan.Zero || !(s.Target >= 0) || double.IsInfinity(s.Target)))
+        if (Stages is { } stages && stages.Select((s, i) => (Stage: s, Number: i + 1)).FirstOrDefault(p => p.Stage.Duration <= TimeSpan.Zero || !(p.Stage.Target >= 0) || double.IsInfinity(p.Stage.Target)) is { Stage: { } badStage } bad)
         {
-            throw new ArgumentException("Every stage needs a positive duration and a target of zero or more.");
+            throw new ArgumentException($"Stage {bad.Number} (duration {badStage.Duration.TotalSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture)} s, target {badStage.Target.ToString(System.Globalization.CultureInfo.InvariantCulture)}): every stage needs a positive duration and a finite target of zero or more.");
         }
 
         if (Model == LoadModelKind.Closed && (Target != Math.Floor(Target) || (Stages?.Any(s => s.Target != Math.Floor(s.Target)) ?? false)))

@@ -379,6 +379,29 @@ public sealed class CliLoadTests : ReferenceWorkerFixture
         });
     }
 
+    /// <summary>
+    /// Two scenarios of one name are bad usage before any session runs; they used to run the
+    /// whole test and then fail to build the result (exit 70, no report).
+    /// </summary>
+    [Test]
+    public async Task Two_scenarios_of_one_name_are_bad_usage_before_any_session()
+    {
+        var scenarios = Path.Combine(_directory, "twice-named.json");
+        await File.WriteAllTextAsync(scenarios, """
+            { "scenarios": [ { "name": "a", "format": "echo" }, { "name": "a", "format": "echo", "weight": 2 } ] }
+            """);
+        var results = Path.Combine(_directory, "twice-named-results");
+
+        var result = await CliProcess.RunAsync("load", "--worker", Worker.Address, "--scenario", scenarios, "--duration", "30s", "--output-dir", results);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(result.ExitCode, Is.EqualTo(2), result.ToString());
+            Assert.That(result.Stderr, Does.Contain("2 scenarios are named 'a'"));
+            Assert.That(Directory.Exists(results) ? Directory.GetFiles(results) : [], Is.Empty, "nothing ran, nothing was written");
+        });
+    }
+
     [Test]
     public async Task Weighted_scenarios_and_cancelled_sessions_are_counted_apart_from_failures()
     {
