@@ -283,17 +283,23 @@ internal sealed class LoadRun : IDisposable
             }
 
             var intended = _startTimestamp + (long)(t * TicksPerSecond);
+
+            // Never before the intended start, or the latency counted from it would be less than
+            // the one counted from the actual start: timers run on a coarse clock and fire up to
+            // a few milliseconds early, so wait whole milliseconds, rounded up, and look again.
             var wait = intended - Stopwatch.GetTimestamp();
-            if (wait > 0)
+            while (wait > 0)
             {
                 try
                 {
-                    await Task.Delay(TimeSpan.FromSeconds(wait / TicksPerSecond), stop).ConfigureAwait(false);
+                    await Task.Delay(TimeSpan.FromMilliseconds(Math.Ceiling(wait * 1000.0 / TicksPerSecond)), stop).ConfigureAwait(false);
                 }
                 catch (OperationCanceledException)
                 {
                     return;
                 }
+
+                wait = intended - Stopwatch.GetTimestamp();
             }
 
             var measured = intended - _startTimestamp >= _warmupTicks;

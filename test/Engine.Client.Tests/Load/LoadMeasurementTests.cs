@@ -48,6 +48,41 @@ public sealed class LoadMeasurementTests
     }
 
     /// <summary>
+    /// In the open model no session starts before its intended time, so its latency counted from
+    /// the intended start is never less than the one counted from the actual start: every
+    /// percentile of <c>session</c>, from the minimum to the maximum, is at least that of
+    /// <c>sessionFromActualStart</c>. (Timers fired up to a few milliseconds early, and the
+    /// corrected minimum came out below the uncorrected one: 0.001 ms against 0.587 ms.)
+    /// </summary>
+    [Test]
+    public async Task No_session_starts_before_its_intended_time_so_the_corrected_latency_is_never_the_lower()
+    {
+        await using var worker = await ReferenceWorkerProcess.StartAsync();
+        using var client = worker.CreateClient();
+        var options = new LoadTestOptions { Model = LoadModelKind.Open, Target = 40, Sessions = 80, SessionOptions = TaskTimeouts.HugeTimeouts(), Seed = 1 };
+        options.Scenarios.Add(new LoadScenario("echo", "echo", ReadOnlyMemory<byte>.Empty)
+        {
+            Input = LoadInput.Generate(LoadInput.ParseColumns("x:int64"), rows: 10, batchRows: null, batches: 1),
+        });
+
+        var result = await LoadTest.RunAsync(client, options).WaitAsync(RunBound);
+
+        var corrected = result.Latency[LoadPhases.Session];
+        var actual = result.Latency[LoadPhases.SessionFromActualStart];
+        Assert.Multiple(() =>
+        {
+            Assert.That(result.Sessions.Finished, Is.EqualTo(80));
+            Assert.That(corrected.TotalCount, Is.EqualTo(actual.TotalCount));
+            foreach (var p in new[] { 0.0, 1, 10, 50, 90, 99, 100 })
+            {
+                Assert.That(corrected.GetValueAtPercentile(p), Is.GreaterThanOrEqualTo(actual.GetValueAtPercentile(p)), $"p{p}");
+            }
+
+            Assert.That(corrected.GetMaxValue(), Is.GreaterThanOrEqualTo(actual.GetMaxValue()));
+        });
+    }
+
+    /// <summary>
     /// Heartbeats are counted per worker, answered and failed: a worker that answers and an address
     /// where nothing listens, probed together, each show their own figure in the result, its JSON,
     /// a merge, the HTML worker table and the readable summary.
