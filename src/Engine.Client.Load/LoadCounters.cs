@@ -71,6 +71,7 @@ internal sealed class WorkerTable
             {
                 case "finished": entry.Finished++; break;
                 case "cancelledOnPurpose": entry.Cancelled++; break;
+                case "abandoned": entry.Abandoned++; break;
                 default: entry.Failed++; break;
             }
 
@@ -116,6 +117,7 @@ internal sealed class WorkerTable
                 Finished = e.Finished,
                 Cancelled = e.Cancelled,
                 Failed = e.Failed,
+                Abandoned = e.Abandoned,
                 Heartbeats = e.Heartbeats,
                 HeartbeatsFailed = e.HeartbeatsFailed,
                 Traffic = new LoadTraffic
@@ -134,6 +136,7 @@ internal sealed class WorkerTable
         public long Finished;
         public long Cancelled;
         public long Failed;
+        public long Abandoned;
         public long Heartbeats;
         public long HeartbeatsFailed;
         public long BatchesSent;

@@ -114,10 +114,10 @@ public static partial class LoadReports
         h.Append(c, $"<tr><td class=\"l\">sent</td><td>{tr.BatchesSent}</td><td>{tr.RowsSent}</td><td>{tr.BytesSent}</td><td>{Rate(tr.BatchesSent):0.#}</td><td>{Rate(tr.RowsSent):0.#}</td><td>{Rate(tr.BytesSent) / (1024 * 1024):0.###}</td></tr>");
         h.Append(c, $"<tr><td class=\"l\">received</td><td>{tr.BatchesReceived}</td><td>{tr.RowsReceived}</td><td>{tr.BytesReceived}</td><td>{Rate(tr.BatchesReceived):0.#}</td><td>{Rate(tr.RowsReceived):0.#}</td><td>{Rate(tr.BytesReceived) / (1024 * 1024):0.###}</td></tr></table>\n");
 
-        h.Append("<h2>Workers</h2><table id=\"workers\"><tr><th class=\"l\">worker</th><th>sessions</th><th>finished</th><th>cancelled</th><th>failed</th><th>session p50 ms</th><th>session p99 ms</th><th>session max ms</th><th>heartbeats answered</th><th>heartbeats failed</th><th>MiB sent</th><th>MiB received</th></tr>");
+        h.Append("<h2>Workers</h2><table id=\"workers\"><tr><th class=\"l\">worker</th><th>sessions</th><th>finished</th><th>cancelled</th><th>failed</th><th>abandoned</th><th>session p50 ms</th><th>session p99 ms</th><th>session max ms</th><th>heartbeats answered</th><th>heartbeats failed</th><th>MiB sent</th><th>MiB received</th></tr>");
         foreach (var w in result.Workers)
         {
-            h.Append("<tr><td class=\"l\">").Append(E(w.Worker)).Append(c, $"</td><td>{w.Sessions}</td><td>{w.Finished}</td><td>{w.Cancelled}</td><td>{w.Failed}</td><td>{Ms(LatencyHistograms.Millis(w.Session, 50))}</td><td>{Ms(LatencyHistograms.Millis(w.Session, 99))}</td><td>{Ms(LatencyHistograms.MaxMillis(w.Session))}</td><td>{w.Heartbeats}</td><td>{w.HeartbeatsFailed}</td><td>{w.Traffic.BytesSent / (1024.0 * 1024):0.###}</td><td>{w.Traffic.BytesReceived / (1024.0 * 1024):0.###}</td></tr>");
+            h.Append("<tr><td class=\"l\">").Append(E(w.Worker)).Append(c, $"</td><td>{w.Sessions}</td><td>{w.Finished}</td><td>{w.Cancelled}</td><td>{w.Failed}</td><td>{w.Abandoned}</td><td>{Ms(LatencyHistograms.Millis(w.Session, 50))}</td><td>{Ms(LatencyHistograms.Millis(w.Session, 99))}</td><td>{Ms(LatencyHistograms.MaxMillis(w.Session))}</td><td>{w.Heartbeats}</td><td>{w.HeartbeatsFailed}</td><td>{w.Traffic.BytesSent / (1024.0 * 1024):0.###}</td><td>{w.Traffic.BytesReceived / (1024.0 * 1024):0.###}</td></tr>");
         }
 
         h.Append("</table>\n");

@@ -125,6 +125,7 @@ public static partial class LoadReports
             w.WriteNumber("finished", worker.Finished);
             w.WriteNumber("cancelled", worker.Cancelled);
             w.WriteNumber("failed", worker.Failed);
+            w.WriteNumber("abandoned", worker.Abandoned);
             w.WriteNumber("heartbeats", worker.Heartbeats);
             w.WriteNumber("heartbeatsFailed", worker.HeartbeatsFailed);
             w.WritePropertyName("throughput");
@@ -380,6 +381,7 @@ public static partial class LoadReports
                 Finished = e.GetProperty("finished").GetInt64(),
                 Cancelled = e.GetProperty("cancelled").GetInt64(),
                 Failed = e.GetProperty("failed").GetInt64(),
+                Abandoned = e.TryGetProperty("abandoned", out var abandoned) ? abandoned.GetInt64() : 0,
                 Heartbeats = e.TryGetProperty("heartbeats", out var heartbeats) ? heartbeats.GetInt64() : 0,
                 HeartbeatsFailed = e.TryGetProperty("heartbeatsFailed", out var heartbeatsFailed) ? heartbeatsFailed.GetInt64() : 0,
                 Traffic = ReadTraffic(e.GetProperty("throughput")),

@@ -439,6 +439,13 @@ public sealed class LoadWorkerFigures
     public long Failed { get; init; }
 
     /// <summary>
+    /// Of which still running when the drain limit expired or the run was interrupted, then
+    /// cancelled (<see cref="LoadSessionCounts.Abandoned"/>): finished, cancelled, failed and
+    /// abandoned add up to <see cref="Sessions"/>.
+    /// </summary>
+    public long Abandoned { get; init; }
+
+    /// <summary>
     /// Heartbeat round trips sampled from it and answered (in the <c>heartbeat</c> phase) while
     /// the run measured; 0 for a worker not probed. A worker that joined a fleet during the run
     /// counts from the round after it joined.
@@ -473,6 +480,7 @@ public sealed class LoadWorkerFigures
             Finished = figures.Sum(f => f.Finished),
             Cancelled = figures.Sum(f => f.Cancelled),
             Failed = figures.Sum(f => f.Failed),
+            Abandoned = figures.Sum(f => f.Abandoned),
             Heartbeats = figures.Sum(f => f.Heartbeats),
             HeartbeatsFailed = figures.Sum(f => f.HeartbeatsFailed),
             Traffic = LoadTraffic.Sum(figures.Select(f => f.Traffic)),

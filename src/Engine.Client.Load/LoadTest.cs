@@ -495,8 +495,14 @@ internal sealed class LoadRun : IDisposable
 
         if (_abort.IsCancellationRequested && outcome?.Kind != SessionOutcomeKind.Finished)
         {
-            // Cancelled by the drain limit or an interrupt: not the worker's doing.
-            Interlocked.Increment(ref _counters.Abandoned);
+            // Cancelled by the drain limit or an interrupt: not the worker's doing. Counted for its
+            // worker too, so that the workers' sessions add up to the measured starts.
+            if (measured)
+            {
+                Interlocked.Increment(ref _counters.Abandoned);
+                _workers.Add(worker, "abandoned", tally, 0);
+            }
+
             return;
         }
 

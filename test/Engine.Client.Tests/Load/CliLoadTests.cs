@@ -86,6 +86,17 @@ public sealed class CliLoadTests : ReferenceWorkerFixture
         Assert.That(result.ExitCode, Is.EqualTo(3), result.ToString());
         Assert.That(result.Stderr, Does.Contain("still running at the drain limit"));
         Assert.That(watch.Elapsed, Is.LessThan(TimeSpan.FromSeconds(25)), "cancelled at the drain limit, not ended by a protocol timeout (30 s)");
+
+        // The abandoned session is its worker's too: the workers' sessions add up to the starts.
+        var printed = LoadReports.FromJson(result.Stdout);
+        Assert.Multiple(() =>
+        {
+            Assert.That(printed.Sessions.Abandoned, Is.EqualTo(1), result.Stdout);
+            Assert.That(printed.Workers, Has.Count.EqualTo(1), result.Stdout);
+            Assert.That(printed.Workers.Sum(w => w.Abandoned), Is.EqualTo(1));
+            Assert.That(printed.Workers.Sum(w => w.Sessions), Is.EqualTo(printed.Sessions.Started));
+            Assert.That(printed.Workers.Sum(w => w.Finished + w.Cancelled + w.Failed + w.Abandoned), Is.EqualTo(printed.Sessions.Started));
+        });
     }
 
     [Test]
