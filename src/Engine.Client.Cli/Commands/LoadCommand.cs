@@ -153,6 +153,7 @@ internal static class LoadCommand
                 clientOptions.Connection.KeepAlivePingDelay = keep;
             }
 
+            RunCommand.CheckClientOptions(clientOptions, chunk, maxMessage);
             try
             {
                 options.Validate();
@@ -185,6 +186,7 @@ internal static class LoadCommand
             var thresholds = ParseThresholds(parse.GetValue(threshold));
 
             // Before any file is read: a report that cannot be written is bad usage, found now.
+            LoadOutputs.CheckDistinct([("--report-html", parse.GetValue(reportHtml)), ("--csv", parse.GetValue(csv))]);
             InputFiles.CheckWritable(parse.GetValue(reportHtml), "--report-html");
             InputFiles.CheckWritable(parse.GetValue(csv), "--csv");
             var results = new List<LoadResult>();
@@ -302,6 +304,11 @@ internal static class LoadCommand
             throw new UsageException($"--rate {rv.ToString(CultureInfo.InvariantCulture)} is not a rate; give sessions per second, zero or more (for example 50 or 0.5).");
         }
 
+        if (r is > 0 and < MinimumRate)
+        {
+            throw new UsageException(RateTooLow("--rate", r.Value));
+        }
+
         if (c is < 0 or > 100_000)
         {
             throw new UsageException($"--concurrency {c} is out of range; give 0 to 100000.");
@@ -336,6 +343,11 @@ internal static class LoadCommand
             }
 
             options.Stages = LoadFiles.ReadStages(stagesPath);
+            if (options.Model == LoadModelKind.Open && options.Stages.FirstOrDefault(s => s.Target is > 0 and < MinimumRate) is { } slow)
+            {
+                throw new UsageException(RateTooLow($"--stages '{stagesPath}': target", slow.Target));
+            }
+
             if (options.Model == LoadModelKind.Closed && options.Stages.Any(s => s.Target != Math.Floor(s.Target)))
             {
                 throw new UsageException($"--stages '{stagesPath}': a closed model's targets are concurrencies, whole numbers; give --rate for rates.");
@@ -362,6 +374,15 @@ internal static class LoadCommand
 
         return options;
     }
+
+    /// <summary>The longest wait a timer takes (Task.Delay), in milliseconds: 2^32 - 2, about 49.7 days.</summary>
+    private const double LongestGapMilliseconds = uint.MaxValue - 1.0;
+
+    /// <summary>The lowest rate whose gap between starts (1/rate) a timer can wait, in sessions per second.</summary>
+    private const double MinimumRate = 1000 / LongestGapMilliseconds;
+
+    private static string RateTooLow(string what, double rate) => string.Create(CultureInfo.InvariantCulture,
+        $"{what} {rate} spaces starts {1 / rate:G4} s apart, longer than the longest wait a timer allows ({LongestGapMilliseconds / 1000:0.###} s, about 49.7 days); give a rate of at least {MinimumRate:G4} sessions per second (1 every 49.7 days).");
 
     internal static LoadArrivals ParseArrivals(string? text, LoadModelKind model)
     {
