@@ -95,6 +95,7 @@ internal static class LoadCommand
             var chunk = CommonOptions.ByteSize(parse.GetValue(chunkSize), "--chunk-size");
             var options = BuildOptions(parse, rate, concurrency, stages, duration, sessions, warmup, drain, maxInFlight, seed, shard);
             options.Arrivals = ParseArrivals(parse.GetValue(arrivals), options.Model);
+            CheckPoissonRate(options);
             var defaults = new ScenarioDefaults(
                 parse.GetValue(format) is { } f ? (string.IsNullOrWhiteSpace(f) ? throw new UsageException("--format is empty; give the payload format tag, for example --format echo.") : f) : null,
                 CommonOptions.ReadPayload(parse.GetValue(payload), parse.GetValue(payloadFile)),
@@ -383,6 +384,27 @@ internal static class LoadCommand
 
     private static string RateTooLow(string what, double rate) => string.Create(CultureInfo.InvariantCulture,
         $"{what} {rate} spaces starts {1 / rate:G4} s apart, longer than the longest wait a timer allows ({LongestGapMilliseconds / 1000:0.###} s, about 49.7 days); give a rate of at least {MinimumRate:G4} sessions per second (1 every 49.7 days).");
+
+    /// <summary>
+    /// Poisson gaps are drawn as -ln(1 - u)/rate with u a double below 1, so at most 53·ln 2 (about
+    /// 36.7) times the mean gap: the rate (and every stage target above 0) must keep that under a timer's longest wait.
+    /// </summary>
+    private static void CheckPoissonRate(LoadTestOptions options)
+    {
+        if (options.Arrivals != LoadArrivals.Poisson)
+        {
+            return;
+        }
+
+        var factor = 53 * Math.Log(2);
+        var lowest = MinimumRate * factor;
+        var targets = options.Stages is { } stages ? stages.Select(s => s.Target) : [options.Target];
+        if (targets.FirstOrDefault(t => t is > 0 && t < lowest) is var slow && slow is > 0)
+        {
+            throw new UsageException(string.Create(CultureInfo.InvariantCulture,
+                $"--arrivals poisson with a rate of {slow} may draw a gap of up to {factor / slow:G4} s between starts (36.7 times the mean), longer than the longest wait a timer allows ({LongestGapMilliseconds / 1000:0.###} s, about 49.7 days); give a rate of at least {lowest:G4} sessions per second."));
+        }
+    }
 
     internal static LoadArrivals ParseArrivals(string? text, LoadModelKind model)
     {

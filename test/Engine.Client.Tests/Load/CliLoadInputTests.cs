@@ -41,6 +41,7 @@ public sealed class CliLoadInputTests : ReferenceWorkerFixture
 
     [TestCase(new[] { "--rate", "1e-9", "--sessions", "2" }, "longer than the longest wait a timer allows (4294967.294 s")]
     [TestCase(new[] { "--rate", "1e-9", "--sessions", "2" }, "give a rate of at least 2.328E-07")]
+    [TestCase(new[] { "--rate", "1e-6", "--arrivals", "poisson", "--sessions", "2" }, "may draw a gap of up to 3.674E+07 s between starts")]
     [TestCase(new[] { "--max-message-size", "1", "--sessions", "1" }, "--max-message-size 1 is too small; give at least 64KiB.")]
     public async Task A_value_the_library_refuses_is_bad_usage_exit_2_with_one_line(string[] arguments, string problem)
     {
