@@ -337,129 +337,256 @@ public static partial class LoadReports
             throw new FormatException("not a load test result: no schemaVersion.");
         }
 
-        if (version.GetInt32() != LoadResult.CurrentSchemaVersion)
+        if (!version.TryGetInt32(out var schema) || schema != LoadResult.CurrentSchemaVersion)
         {
-            throw new FormatException($"schemaVersion {version.GetInt32()} is not supported; this version reads {LoadResult.CurrentSchemaVersion}.");
+            throw new FormatException($"schemaVersion {version.GetRawText()} is not supported; this version reads {LoadResult.CurrentSchemaVersion}.");
         }
 
-        var sessions = root.GetProperty("sessions");
-        var failed = sessions.GetProperty("failed").EnumerateObject().Where(p => p.Name != "total")
-            .ToDictionary(p => p.Name, p => p.Value.GetInt64(), StringComparer.Ordinal);
-        var latency = root.GetProperty("latency").EnumerateObject()
-            .ToDictionary(p => p.Name, p => (HistogramBase)ReadHistogram(p.Value), StringComparer.Ordinal);
+        // Every field is read by name and path, so that a malformed result says which field is
+        // missing or of the wrong kind (a FormatException), never in the JSON library's words.
+        var sessions = Object(root, "", "sessions");
+        var failed = Object(sessions, "sessions", "failed").EnumerateObject().Where(p => p.Name != "total")
+            .ToDictionary(p => p.Name, p => Long(p.Value, $"sessions.failed.{p.Name}"), StringComparer.Ordinal);
+        var latency = Object(root, "", "latency").EnumerateObject()
+            .ToDictionary(p => p.Name, p => (HistogramBase)ReadHistogram(p.Value, $"latency.{p.Name}"), StringComparer.Ordinal);
+        var startedAtText = String(root, "", "startedAt");
+        if (!DateTimeOffset.TryParse(startedAtText, CultureInfo.InvariantCulture, DateTimeStyles.None, out var startedAt))
+        {
+            throw new FormatException($"startedAt '{startedAtText}' is not a date and time.");
+        }
+
         return new LoadResult
         {
-            SchemaVersion = version.GetInt32(),
-            StartedAt = DateTimeOffset.Parse(root.GetProperty("startedAt").GetString()!, CultureInfo.InvariantCulture),
-            Seconds = root.GetProperty("seconds").GetDouble(),
-            Interrupted = root.GetProperty("interrupted").GetBoolean(),
-            Model = root.GetProperty("model").GetString() == "open" ? LoadModelKind.Open : LoadModelKind.Closed,
-            Target = root.GetProperty("target").GetDouble(),
-            Shards = Strings(root.GetProperty("shards")),
-            Runs = root.TryGetProperty("runs", out var runs) ? Strings(runs) : [],
-            Hosts = Strings(root.GetProperty("hosts")),
-            Sources = Strings(root.GetProperty("sources")),
-            Configuration = root.GetProperty("configuration").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetString() ?? "", StringComparer.Ordinal),
+            SchemaVersion = schema,
+            StartedAt = startedAt,
+            Seconds = Double(root, "", "seconds"),
+            Interrupted = Bool(root, "", "interrupted"),
+            Model = String(root, "", "model") == "open" ? LoadModelKind.Open : LoadModelKind.Closed,
+            Target = Double(root, "", "target"),
+            Shards = Strings(root, "", "shards"),
+            Runs = root.TryGetProperty("runs", out _) ? Strings(root, "", "runs") : [],
+            Hosts = Strings(root, "", "hosts"),
+            Sources = Strings(root, "", "sources"),
+            Configuration = Object(root, "", "configuration").EnumerateObject().ToDictionary(p => p.Name, p => OptionalString(p.Value, $"configuration.{p.Name}") ?? "", StringComparer.Ordinal),
             Sessions = new LoadSessionCounts
             {
-                Started = sessions.GetProperty("started").GetInt64(),
-                Finished = sessions.GetProperty("finished").GetInt64(),
-                Cancelled = sessions.GetProperty("cancelled").GetInt64(),
+                Started = Long(sessions, "sessions", "started"),
+                Finished = Long(sessions, "sessions", "finished"),
+                Cancelled = Long(sessions, "sessions", "cancelled"),
                 Failed = failed,
-                BehindSchedule = sessions.GetProperty("behindSchedule").GetInt64(),
-                NotStarted = sessions.GetProperty("notStarted").GetInt64(),
-                Warmup = sessions.GetProperty("warmup").GetInt64(),
-                Abandoned = sessions.GetProperty("abandoned").GetInt64(),
+                BehindSchedule = Long(sessions, "sessions", "behindSchedule"),
+                NotStarted = Long(sessions, "sessions", "notStarted"),
+                Warmup = Long(sessions, "sessions", "warmup"),
+                Abandoned = Long(sessions, "sessions", "abandoned"),
             },
             Latency = latency,
-            InitChunks = root.GetProperty("initChunks").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetInt32(), StringComparer.Ordinal),
-            Traffic = ReadTraffic(root.GetProperty("throughput")),
-            Workers = [.. root.GetProperty("workers").EnumerateArray().Select(e => new LoadWorkerFigures
-            {
-                Worker = e.GetProperty("worker").GetString()!,
-                Sessions = e.GetProperty("sessions").GetInt64(),
-                Finished = e.GetProperty("finished").GetInt64(),
-                Cancelled = e.GetProperty("cancelled").GetInt64(),
-                Failed = e.GetProperty("failed").GetInt64(),
-                Abandoned = e.TryGetProperty("abandoned", out var abandoned) ? abandoned.GetInt64() : 0,
-                Heartbeats = e.TryGetProperty("heartbeats", out var heartbeats) ? heartbeats.GetInt64() : 0,
-                HeartbeatsFailed = e.TryGetProperty("heartbeatsFailed", out var heartbeatsFailed) ? heartbeatsFailed.GetInt64() : 0,
-                Traffic = ReadTraffic(e.GetProperty("throughput")),
-                Session = ReadHistogram(e.GetProperty("session")),
-            })],
-            Errors = [.. root.GetProperty("errors").EnumerateArray().Select(e => new LoadErrorKind
-            {
-                Outcome = e.GetProperty("outcome").GetString()!,
-                ErrorKind = e.GetProperty("errorKind").GetString(),
-                Status = e.GetProperty("status").GetString(),
-                Count = e.GetProperty("count").GetInt64(),
-                Messages = Strings(e.GetProperty("messages")),
-            })],
-            Generators = [.. root.GetProperty("generator").EnumerateArray().Select(e => new LoadGeneratorFigures
-            {
-                Host = e.GetProperty("host").GetString() ?? "",
-                Cores = e.GetProperty("cores").GetInt32(),
-                CpuPercentMean = e.GetProperty("cpuPercentMean").GetDouble(),
-                CpuPercentMax = e.GetProperty("cpuPercentMax").GetDouble(),
-                GcPauseMilliseconds = e.GetProperty("gcPauseMs").GetDouble(),
-                GcPausePercent = e.GetProperty("gcPausePercent").GetDouble(),
-                AllocatedBytesPerSecond = e.GetProperty("allocatedBytesPerSecond").GetDouble(),
-                ThreadPoolQueueMax = e.GetProperty("threadPoolQueueMax").GetInt64(),
-                ThreadPoolQueueMean = e.GetProperty("threadPoolQueueMean").GetDouble(),
-                Warnings = Strings(e.GetProperty("warnings")),
-            })],
-            Intervals = [.. root.GetProperty("intervals").EnumerateArray().Select(ReadInterval)],
-            Thresholds = [.. root.GetProperty("thresholds").EnumerateArray().Select(e => new LoadThresholdResult(
-                e.GetProperty("expression").GetString()!,
-                e.GetProperty("passed").GetBoolean(),
-                e.GetProperty("actual").ValueKind == JsonValueKind.Number ? e.GetProperty("actual").GetDouble() : null,
-                e.GetProperty("actualText").GetString() ?? ""))],
+            InitChunks = Object(root, "", "initChunks").EnumerateObject().ToDictionary(p => p.Name, p => Int(p.Value, $"initChunks.{p.Name}"), StringComparer.Ordinal),
+            Traffic = ReadTraffic(Object(root, "", "throughput"), "throughput"),
+            Workers = [.. Array(root, "", "workers").Select((e, i) => ReadWorker(e, $"workers[{i}]"))],
+            Errors = [.. Array(root, "", "errors").Select((e, i) => ReadError(e, $"errors[{i}]"))],
+            Generators = [.. Array(root, "", "generator").Select((e, i) => ReadGenerator(e, $"generator[{i}]"))],
+            Intervals = [.. Array(root, "", "intervals").Select((e, i) => ReadInterval(e, $"intervals[{i}]"))],
+            Thresholds = [.. Array(root, "", "thresholds").Select((e, i) => ReadThreshold(e, $"thresholds[{i}]"))],
         };
     }
 
-    private static LongHistogram ReadHistogram(JsonElement e) =>
-        e.GetProperty("histogram").GetString() is { } encoded ? LatencyHistograms.Decode(encoded) : LatencyHistograms.Create();
-
-    private static LoadTraffic ReadTraffic(JsonElement e) => new()
+    private static LoadWorkerFigures ReadWorker(JsonElement e, string path)
     {
-        BatchesSent = e.GetProperty("batchesSent").GetInt64(),
-        RowsSent = e.GetProperty("rowsSent").GetInt64(),
-        BytesSent = e.GetProperty("bytesSent").GetInt64(),
-        BatchesReceived = e.GetProperty("batchesReceived").GetInt64(),
-        RowsReceived = e.GetProperty("rowsReceived").GetInt64(),
-        BytesReceived = e.GetProperty("bytesReceived").GetInt64(),
+        Check(e, path, JsonValueKind.Object, "an object");
+        return new LoadWorkerFigures
+        {
+            Worker = String(e, path, "worker"),
+            Sessions = Long(e, path, "sessions"),
+            Finished = Long(e, path, "finished"),
+            Cancelled = Long(e, path, "cancelled"),
+            Failed = Long(e, path, "failed"),
+            Abandoned = e.TryGetProperty("abandoned", out _) ? Long(e, path, "abandoned") : 0,
+            Heartbeats = e.TryGetProperty("heartbeats", out _) ? Long(e, path, "heartbeats") : 0,
+            HeartbeatsFailed = e.TryGetProperty("heartbeatsFailed", out _) ? Long(e, path, "heartbeatsFailed") : 0,
+            Traffic = ReadTraffic(Object(e, path, "throughput"), $"{path}.throughput"),
+            Session = ReadHistogram(Object(e, path, "session"), $"{path}.session"),
+        };
+    }
+
+    private static LoadErrorKind ReadError(JsonElement e, string path)
+    {
+        Check(e, path, JsonValueKind.Object, "an object");
+        return new LoadErrorKind
+        {
+            Outcome = String(e, path, "outcome"),
+            ErrorKind = OptionalString(Field(e, path, "errorKind"), $"{path}.errorKind"),
+            Status = OptionalString(Field(e, path, "status"), $"{path}.status"),
+            Count = Long(e, path, "count"),
+            Messages = Strings(e, path, "messages"),
+        };
+    }
+
+    private static LoadGeneratorFigures ReadGenerator(JsonElement e, string path)
+    {
+        Check(e, path, JsonValueKind.Object, "an object");
+        return new LoadGeneratorFigures
+        {
+            Host = OptionalString(Field(e, path, "host"), $"{path}.host") ?? "",
+            Cores = Int(Field(e, path, "cores"), $"{path}.cores"),
+            CpuPercentMean = Double(e, path, "cpuPercentMean"),
+            CpuPercentMax = Double(e, path, "cpuPercentMax"),
+            GcPauseMilliseconds = Double(e, path, "gcPauseMs"),
+            GcPausePercent = Double(e, path, "gcPausePercent"),
+            AllocatedBytesPerSecond = Double(e, path, "allocatedBytesPerSecond"),
+            ThreadPoolQueueMax = Long(e, path, "threadPoolQueueMax"),
+            ThreadPoolQueueMean = Double(e, path, "threadPoolQueueMean"),
+            Warnings = Strings(e, path, "warnings"),
+        };
+    }
+
+    private static LoadThresholdResult ReadThreshold(JsonElement e, string path)
+    {
+        Check(e, path, JsonValueKind.Object, "an object");
+        var actual = Field(e, path, "actual");
+        return new LoadThresholdResult(
+            String(e, path, "expression"),
+            Bool(e, path, "passed"),
+            actual.ValueKind == JsonValueKind.Number ? Double(actual, $"{path}.actual") : null,
+            OptionalString(Field(e, path, "actualText"), $"{path}.actualText") ?? "");
+    }
+
+    private static LongHistogram ReadHistogram(JsonElement e, string path)
+    {
+        Check(e, path, JsonValueKind.Object, "an object");
+        if (OptionalString(Field(e, path, "histogram"), $"{path}.histogram") is not { } encoded)
+        {
+            return LatencyHistograms.Create();
+        }
+
+        try
+        {
+            return LatencyHistograms.Decode(encoded);
+        }
+        catch (Exception ex) when (ex is FormatException or ArgumentException or InvalidOperationException or IndexOutOfRangeException or IOException or InvalidDataException)
+        {
+            throw new FormatException($"{path}.histogram is not an encoded histogram.", ex);
+        }
+    }
+
+    private static LoadTraffic ReadTraffic(JsonElement e, string path) => new()
+    {
+        BatchesSent = Long(e, path, "batchesSent"),
+        RowsSent = Long(e, path, "rowsSent"),
+        BytesSent = Long(e, path, "bytesSent"),
+        BatchesReceived = Long(e, path, "batchesReceived"),
+        RowsReceived = Long(e, path, "rowsReceived"),
+        BytesReceived = Long(e, path, "bytesReceived"),
     };
 
-    private static LoadInterval ReadInterval(JsonElement e) => new()
+    private static LoadInterval ReadInterval(JsonElement e, string path)
     {
-        Index = e.GetProperty("index").GetInt32(),
-        StartSeconds = e.GetProperty("start").GetDouble(),
-        Seconds = e.GetProperty("seconds").GetDouble(),
-        Warmup = e.GetProperty("warmup").GetBoolean(),
-        Target = e.GetProperty("target").GetDouble(),
-        Started = e.GetProperty("started").GetInt64(),
-        Finished = e.GetProperty("finished").GetInt64(),
-        Cancelled = e.GetProperty("cancelled").GetInt64(),
-        Failed = e.GetProperty("failed").GetInt64(),
-        NotStarted = e.GetProperty("notStarted").GetInt64(),
-        BehindSchedule = e.GetProperty("behindSchedule").GetInt64(),
-        InFlight = e.GetProperty("inFlight").GetInt64(),
-        Traffic = ReadTraffic(e),
-        SessionP50 = Nullable(e, "sessionP50"),
-        SessionP90 = Nullable(e, "sessionP90"),
-        SessionP99 = Nullable(e, "sessionP99"),
-        SessionMax = Nullable(e, "sessionMax"),
-        CpuPercent = e.GetProperty("cpuPercent").GetDouble(),
-        GcPauseMilliseconds = e.GetProperty("gcPauseMs").GetDouble(),
-        AllocatedBytes = e.GetProperty("allocatedBytes").GetInt64(),
-        ThreadPoolQueue = e.GetProperty("threadPoolQueue").GetInt64(),
-        SessionHistogram = e.TryGetProperty("sessionHistogram", out var h) ? h.GetString() : null,
+        Check(e, path, JsonValueKind.Object, "an object");
+        return new LoadInterval
+        {
+            Index = Int(Field(e, path, "index"), $"{path}.index"),
+            StartSeconds = Double(e, path, "start"),
+            Seconds = Double(e, path, "seconds"),
+            Warmup = Bool(e, path, "warmup"),
+            Target = Double(e, path, "target"),
+            Started = Long(e, path, "started"),
+            Finished = Long(e, path, "finished"),
+            Cancelled = Long(e, path, "cancelled"),
+            Failed = Long(e, path, "failed"),
+            NotStarted = Long(e, path, "notStarted"),
+            BehindSchedule = Long(e, path, "behindSchedule"),
+            InFlight = Long(e, path, "inFlight"),
+            Traffic = ReadTraffic(e, path),
+            SessionP50 = Nullable(e, path, "sessionP50"),
+            SessionP90 = Nullable(e, path, "sessionP90"),
+            SessionP99 = Nullable(e, path, "sessionP99"),
+            SessionMax = Nullable(e, path, "sessionMax"),
+            CpuPercent = Double(e, path, "cpuPercent"),
+            GcPauseMilliseconds = Double(e, path, "gcPauseMs"),
+            AllocatedBytes = Long(e, path, "allocatedBytes"),
+            ThreadPoolQueue = Long(e, path, "threadPoolQueue"),
+            SessionHistogram = e.TryGetProperty("sessionHistogram", out var h) ? OptionalString(h, $"{path}.sessionHistogram") : null,
+        };
+    }
+
+    // Readers of one field, by the field's path in the result ("sessions.started", "intervals[2].index").
+
+    private static string Join(string path, string name) => path.Length == 0 ? name : $"{path}.{name}";
+
+    private static JsonElement Field(JsonElement parent, string path, string name) =>
+        parent.ValueKind == JsonValueKind.Object && parent.TryGetProperty(name, out var value)
+            ? value
+            : throw new FormatException($"{Join(path, name)} is missing.");
+
+    private static void Check(JsonElement e, string path, JsonValueKind kind, string what)
+    {
+        if (e.ValueKind != kind)
+        {
+            throw new FormatException($"{path} is not {what}.");
+        }
+    }
+
+    private static JsonElement Object(JsonElement parent, string path, string name)
+    {
+        var e = Field(parent, path, name);
+        Check(e, Join(path, name), JsonValueKind.Object, "an object");
+        return e;
+    }
+
+    private static JsonElement.ArrayEnumerator Array(JsonElement parent, string path, string name)
+    {
+        var e = Field(parent, path, name);
+        Check(e, Join(path, name), JsonValueKind.Array, "an array");
+        return e.EnumerateArray();
+    }
+
+    private static long Long(JsonElement parent, string path, string name) => Long(Field(parent, path, name), Join(path, name));
+
+    private static long Long(JsonElement e, string path) =>
+        e.ValueKind == JsonValueKind.Number && e.TryGetInt64(out var value) ? value : throw new FormatException($"{path} is not a whole number (got {Shown(e)}).");
+
+    private static int Int(JsonElement e, string path) =>
+        e.ValueKind == JsonValueKind.Number && e.TryGetInt32(out var value) ? value : throw new FormatException($"{path} is not a whole number of at most 2147483647 (got {Shown(e)}).");
+
+    private static double Double(JsonElement parent, string path, string name) => Double(Field(parent, path, name), Join(path, name));
+
+    private static double Double(JsonElement e, string path) =>
+        e.ValueKind == JsonValueKind.Number && e.TryGetDouble(out var value) && double.IsFinite(value) ? value : throw new FormatException($"{path} is not a number (got {Shown(e)}).");
+
+    private static bool Bool(JsonElement parent, string path, string name)
+    {
+        var e = Field(parent, path, name);
+        return e.ValueKind switch
+        {
+            JsonValueKind.True => true,
+            JsonValueKind.False => false,
+            _ => throw new FormatException($"{Join(path, name)} is not true or false (got {Shown(e)})."),
+        };
+    }
+
+    private static string String(JsonElement parent, string path, string name) =>
+        OptionalString(Field(parent, path, name), Join(path, name)) ?? throw new FormatException($"{Join(path, name)} is null; a text was expected.");
+
+    private static string? OptionalString(JsonElement e, string path) => e.ValueKind switch
+    {
+        JsonValueKind.String => e.GetString(),
+        JsonValueKind.Null => null,
+        _ => throw new FormatException($"{path} is not a text (got {Shown(e)})."),
     };
 
-    private static double? Nullable(JsonElement e, string name) =>
-        e.GetProperty(name).ValueKind == JsonValueKind.Number ? e.GetProperty(name).GetDouble() : null;
+    private static double? Nullable(JsonElement parent, string path, string name)
+    {
+        var e = Field(parent, path, name);
+        return e.ValueKind == JsonValueKind.Null ? null : Double(e, Join(path, name));
+    }
 
-    private static string[] Strings(JsonElement e) => [.. e.EnumerateArray().Select(x => x.GetString() ?? "")];
+    private static string[] Strings(JsonElement parent, string path, string name) =>
+        [.. Array(parent, path, name).Select((x, i) => OptionalString(x, $"{Join(path, name)}[{i}]") ?? "")];
+
+    private static string Shown(JsonElement e)
+    {
+        var raw = e.GetRawText();
+        return raw.Length <= 40 ? raw : raw[..40] + "...";
+    }
 
     // ---- CSV and HdrHistogram logs.
 

@@ -95,6 +95,7 @@ internal static class LoadCommand
             var chunk = CommonOptions.ByteSize(parse.GetValue(chunkSize), "--chunk-size");
             var options = BuildOptions(parse, rate, concurrency, stages, duration, sessions, warmup, drain, maxInFlight, seed, shard);
             options.Arrivals = ParseArrivals(parse.GetValue(arrivals), options.Model);
+            CheckPoissonRate(options);
             var defaults = new ScenarioDefaults(
                 parse.GetValue(format) is { } f ? (string.IsNullOrWhiteSpace(f) ? throw new UsageException("--format is empty; give the payload format tag, for example --format echo.") : f) : null,
                 CommonOptions.ReadPayload(parse.GetValue(payload), parse.GetValue(payloadFile)),
@@ -153,6 +154,7 @@ internal static class LoadCommand
                 clientOptions.Connection.KeepAlivePingDelay = keep;
             }
 
+            RunCommand.CheckClientOptions(clientOptions, chunk, maxMessage);
             try
             {
                 options.Validate();
@@ -185,6 +187,7 @@ internal static class LoadCommand
             var thresholds = ParseThresholds(parse.GetValue(threshold));
 
             // Before any file is read: a report that cannot be written is bad usage, found now.
+            LoadOutputs.CheckDistinct([("--report-html", parse.GetValue(reportHtml)), ("--csv", parse.GetValue(csv))]);
             InputFiles.CheckWritable(parse.GetValue(reportHtml), "--report-html");
             InputFiles.CheckWritable(parse.GetValue(csv), "--csv");
             var results = new List<LoadResult>();
@@ -302,6 +305,11 @@ internal static class LoadCommand
             throw new UsageException($"--rate {rv.ToString(CultureInfo.InvariantCulture)} is not a rate; give sessions per second, zero or more (for example 50 or 0.5).");
         }
 
+        if (r is > 0 and < MinimumRate)
+        {
+            throw new UsageException(RateTooLow("--rate", r.Value));
+        }
+
         if (c is < 0 or > 100_000)
         {
             throw new UsageException($"--concurrency {c} is out of range; give 0 to 100000.");
@@ -336,6 +344,11 @@ internal static class LoadCommand
             }
 
             options.Stages = LoadFiles.ReadStages(stagesPath);
+            if (options.Model == LoadModelKind.Open && options.Stages.FirstOrDefault(s => s.Target is > 0 and < MinimumRate) is { } slow)
+            {
+                throw new UsageException(RateTooLow($"--stages '{stagesPath}': target", slow.Target));
+            }
+
             if (options.Model == LoadModelKind.Closed && options.Stages.Any(s => s.Target != Math.Floor(s.Target)))
             {
                 throw new UsageException($"--stages '{stagesPath}': a closed model's targets are concurrencies, whole numbers; give --rate for rates.");
@@ -361,6 +374,36 @@ internal static class LoadCommand
         }
 
         return options;
+    }
+
+    /// <summary>The longest wait a timer takes (Task.Delay), in milliseconds: 2^32 - 2, about 49.7 days.</summary>
+    private const double LongestGapMilliseconds = uint.MaxValue - 1.0;
+
+    /// <summary>The lowest rate whose gap between starts (1/rate) a timer can wait, in sessions per second.</summary>
+    private const double MinimumRate = 1000 / LongestGapMilliseconds;
+
+    private static string RateTooLow(string what, double rate) => string.Create(CultureInfo.InvariantCulture,
+        $"{what} {rate} spaces starts {1 / rate:G4} s apart, longer than the longest wait a timer allows ({LongestGapMilliseconds / 1000:0.###} s, about 49.7 days); give a rate of at least {MinimumRate:G4} sessions per second (1 every 49.7 days).");
+
+    /// <summary>
+    /// Poisson gaps are drawn as -ln(1 - u)/rate with u a double below 1, so at most 53·ln 2 (about
+    /// 36.7) times the mean gap: the rate (and every stage target above 0) must keep that under a timer's longest wait.
+    /// </summary>
+    private static void CheckPoissonRate(LoadTestOptions options)
+    {
+        if (options.Arrivals != LoadArrivals.Poisson)
+        {
+            return;
+        }
+
+        var factor = 53 * Math.Log(2);
+        var lowest = MinimumRate * factor;
+        var targets = options.Stages is { } stages ? stages.Select(s => s.Target) : [options.Target];
+        if (targets.FirstOrDefault(t => t is > 0 && t < lowest) is var slow && slow is > 0)
+        {
+            throw new UsageException(string.Create(CultureInfo.InvariantCulture,
+                $"--arrivals poisson with a rate of {slow} may draw a gap of up to {factor / slow:G4} s between starts (36.7 times the mean), longer than the longest wait a timer allows ({LongestGapMilliseconds / 1000:0.###} s, about 49.7 days); give a rate of at least {lowest:G4} sessions per second."));
+        }
     }
 
     internal static LoadArrivals ParseArrivals(string? text, LoadModelKind model)

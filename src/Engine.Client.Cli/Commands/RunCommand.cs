@@ -154,19 +154,25 @@ internal static class RunCommand
         ? throw new UsageException("--format is empty; give the payload format tag, for example --format echo.")
         : format;
 
-    private static void CheckOptions(RunRequest request)
+    private static void CheckOptions(RunRequest request) => CheckClientOptions(request.BuildClientOptions(), request.ChunkSize, request.MaxMessageSize);
+
+    /// <summary>
+    /// Checks the client options built from <c>--chunk-size</c> and <c>--max-message-size</c> (as
+    /// <c>run</c> and <c>load</c> take them): one the library refuses is bad usage, in the options' words.
+    /// </summary>
+    internal static void CheckClientOptions(WorkerClientOptions options, long? chunkSize, long maxMessageSize)
     {
         try
         {
-            request.BuildClientOptions().Validate();
+            options.Validate();
         }
         catch (ArgumentException ex) when (ex.Message.StartsWith(nameof(SessionOptions.PayloadChunkSize), StringComparison.Ordinal))
         {
-            throw new UsageException($"--chunk-size {request.ChunkSize} does not fit the worker's message limit of {request.MaxMessageSize} bytes (--max-message-size) with its framing; give a chunk size of at most {request.MaxMessageSize - 64} bytes.", ex);
+            throw new UsageException($"--chunk-size {chunkSize} does not fit the worker's message limit of {maxMessageSize} bytes (--max-message-size) with its framing; give a chunk size of at most {maxMessageSize - 64} bytes.", ex);
         }
         catch (ArgumentException ex) when (ex.Message.StartsWith(nameof(WorkerConnectionOptions.MaxSendMessageSize), StringComparison.Ordinal))
         {
-            throw new UsageException($"--max-message-size {request.MaxMessageSize} is too small; give at least 64KiB.", ex);
+            throw new UsageException($"--max-message-size {maxMessageSize} is too small; give at least 64KiB.", ex);
         }
     }
 }

@@ -98,11 +98,58 @@ internal static class InputFiles
         }
     }
 
-    private static string DescribeWrite(string path, Exception ex) => ex switch
+    /// <summary>
+    /// Why <paramref name="path"/> could not be written, in the user's terms: a directory is named
+    /// as one whatever the exception, a missing or unwritable directory as such, a full disk plainly.
+    /// </summary>
+    public static string DescribeWrite(string path, Exception ex)
     {
-        DirectoryNotFoundException => "its directory does not exist; create it or choose another path.",
-        UnauthorizedAccessException when Directory.Exists(path) => "this is a directory; give a file path.",
-        UnauthorizedAccessException => "permission denied; choose a writable path.",
-        _ => $"the file cannot be written: {CliApp.OneLine(ex.Message)}",
-    };
+        if (Directory.Exists(path))
+        {
+            return "this is a directory; give a file path.";
+        }
+
+        if (IsDiskFull(ex))
+        {
+            return "the disk is full (no space left on the device); free some space or choose another place.";
+        }
+
+        var parent = ParentOf(path);
+        return ex switch
+        {
+            FileNotFoundException or DirectoryNotFoundException when parent is not null && Directory.Exists(parent) =>
+                "its directory cannot be written (the system refuses to create a file there); choose another path.",
+            FileNotFoundException or DirectoryNotFoundException => "its directory does not exist; create it or choose another path.",
+            UnauthorizedAccessException => "permission denied; choose a writable path.",
+            _ => $"the file cannot be written: {CliApp.OneLine(ex.Message)}",
+        };
+    }
+
+    /// <summary>Whether <paramref name="ex"/> says the disk (or device) has no space left.</summary>
+    public static bool IsDiskFull(Exception ex)
+    {
+        for (var e = (Exception?)ex; e is not null; e = e.InnerException)
+        {
+            // ENOSPC on Unix; ERROR_HANDLE_DISK_FULL and ERROR_DISK_FULL on Windows.
+            if (e is IOException && (e.HResult is 28 or unchecked((int)0x80070027) or unchecked((int)0x80070070)
+                || e.Message.Contains("No space left on device", StringComparison.OrdinalIgnoreCase)))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static string? ParentOf(string path)
+    {
+        try
+        {
+            return Path.GetDirectoryName(Path.GetFullPath(path));
+        }
+        catch (Exception ex) when (ex is ArgumentException or NotSupportedException or PathTooLongException)
+        {
+            return null;
+        }
+    }
 }

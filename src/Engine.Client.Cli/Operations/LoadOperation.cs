@@ -91,14 +91,44 @@ internal static class LoadOperation
                 intervals = new StreamWriter(InputFiles.Create(intervalsPath, "--intervals"), new System.Text.UTF8Encoding(false));
             }
 
+            FileStream? hdrStream = null;
+            Exception? hdrFailure = null;
             if (outputs.HdrLog is { } hdrPath)
             {
-                hdrLog = new LoadReports.HistogramLog(InputFiles.Create(hdrPath, "--hdr-log"), DateTimeOffset.UtcNow);
+                hdrStream = InputFiles.Create(hdrPath, "--hdr-log");
+                try
+                {
+                    // The log's header is written now: a file that cannot take it fails here.
+                    hdrLog = new LoadReports.HistogramLog(hdrStream, DateTimeOffset.UtcNow);
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                {
+                    hdrFailure = ex;
+                    try
+                    {
+                        hdrStream.Dispose();
+                    }
+                    catch (Exception closing) when (closing is IOException or UnauthorizedAccessException)
+                    {
+                        // Its buffered header is lost either way; the first failure is the one told.
+                    }
+                }
             }
 
-            using var progress = new LoadProgress(plan.NoProgress ? null : context.Console.Error, intervals, hdrLog, options.Model);
+            // The files written as the run goes: one that fails is written no more, the run goes
+            // on, and the failure is told at the end, after the other reports are written.
+            using var progress = new LoadProgress(
+                plan.NoProgress ? null : context.Console.Error,
+                intervals is null ? null : (outputs.Intervals!, intervals),
+                hdrLog is null ? null : (outputs.HdrLog!, hdrLog, hdrStream!),
+                options.Model);
             intervals = null;
             hdrLog = null;
+            if (hdrFailure is not null)
+            {
+                progress.AddFailure("--hdr-log", outputs.HdrLog!, hdrFailure);
+            }
+
             options.Observer = progress;
 
             using var notice = context.Signals.Interrupt.Register(() =>
@@ -154,6 +184,18 @@ internal static class LoadOperation
             if (exit != ExitCodes.Success)
             {
                 await context.Console.Error.WriteLineAsync($"engine-client load: {Reason(result, exit)} (exit {exit})");
+            }
+
+            // Closed now, so that what was left to write is written (or its failure known).
+            progress.Dispose();
+            foreach (var (option, path, error) in progress.Failures)
+            {
+                // An output failure, as for stdout: a success becomes exit 2; another exit code is
+                // kept (it says what happened first).
+                var consequence = exit == ExitCodes.Success ? "exit 2" : $"exit {exit} says what happened first";
+                await context.Console.Error.WriteLineAsync(CliApp.OneLine(
+                    $"engine-client load: {option} '{path}' could not be written: {InputFiles.DescribeWrite(path, error)} It was written no more after that; the run and the other reports went on ({consequence})."));
+                exit = exit == ExitCodes.Success ? ExitCodes.Usage : exit;
             }
 
             return exit;

@@ -8,26 +8,56 @@ namespace Engine.Client.Cli.Output;
 /// <summary>
 /// <c>load</c>'s live view and interval files: each interval goes to the <c>--intervals</c> file
 /// (one JSON object a line), to the <c>--hdr-log</c> (every phase's interval histogram), and to
-/// stderr: a live table on a terminal, one plain line otherwise.
+/// stderr: a live table on a terminal, one plain line otherwise. A file that cannot be written
+/// does not take the run down: it is written no more after its first failure, which
+/// <see cref="Failures"/> keeps for the end of the run.
 /// </summary>
 internal sealed class LoadProgress : ILoadObserver, IDisposable
 {
     private readonly TextWriter? _plain;
-    private readonly StreamWriter? _intervals;
-    private readonly LoadReports.HistogramLog? _hdrLog;
+    private readonly LoadProgressFile<StreamWriter>? _intervals;
+    private readonly LoadProgressFile<LoadReports.HistogramLog>? _hdrLog;
+    private readonly Stream? _hdrStream;
     private readonly string _model;
     private readonly Lock _gate = new();
+    private readonly List<(string Option, string Path, Exception Error)> _startFailures = [];
     private Action<Table>? _live;
     private long _started;
     private long _finished;
     private long _failed;
 
-    public LoadProgress(TextWriter? plain, StreamWriter? intervals, LoadReports.HistogramLog? hdrLog, LoadModelKind model)
+    /// <param name="plain">Where plain progress lines go; null for none.</param>
+    /// <param name="intervals">The <c>--intervals</c> file: its path and writer (owned).</param>
+    /// <param name="hdrLog">The <c>--hdr-log</c>: its path, log (owned) and the log's stream, flushed after each interval.</param>
+    /// <param name="model">The load model, for the target's unit.</param>
+    public LoadProgress(TextWriter? plain, (string Path, StreamWriter Writer)? intervals, (string Path, LoadReports.HistogramLog Log, Stream Stream)? hdrLog, LoadModelKind model)
     {
         _plain = plain;
-        _intervals = intervals;
-        _hdrLog = hdrLog;
+        _intervals = intervals is { } i ? new LoadProgressFile<StreamWriter>("--intervals", i.Path, i.Writer) : null;
+        _hdrLog = hdrLog is { } h ? new LoadProgressFile<LoadReports.HistogramLog>("--hdr-log", h.Path, h.Log) : null;
+        _hdrStream = hdrLog?.Stream;
         _model = model == LoadModelKind.Open ? "sessions/s" : "concurrent";
+    }
+
+    /// <summary>A file that failed before the run (its start could not be written): told at the end with the others.</summary>
+    public void AddFailure(string option, string path, Exception error)
+    {
+        lock (_gate)
+        {
+            _startFailures.Add((option, path, error));
+        }
+    }
+
+    /// <summary>The files that could not be written, each with its first failure; empty when all were.</summary>
+    public IReadOnlyList<(string Option, string Path, Exception Error)> Failures
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return [.. _startFailures, .. new[] { _intervals?.Failure(), _hdrLog?.Failure() }.OfType<(string, string, Exception)>()];
+            }
+        }
     }
 
     /// <summary>Where the live table goes on a terminal: set while the live display runs.</summary>
@@ -46,9 +76,16 @@ internal sealed class LoadProgress : ILoadObserver, IDisposable
             _started += interval.Started;
             _finished += interval.Finished;
             _failed += interval.Failed;
-            _intervals?.WriteLine(LoadReports.IntervalJson(interval));
-            _intervals?.Flush();
-            _hdrLog?.Append(histograms);
+            _intervals?.Write(w =>
+            {
+                w.WriteLine(LoadReports.IntervalJson(interval));
+                w.Flush();
+            });
+            _hdrLog?.Write(log =>
+            {
+                log.Append(histograms);
+                _hdrStream?.Flush();
+            });
             if (_live is { } live)
             {
                 live(Table(interval));
@@ -99,9 +136,73 @@ internal sealed class LoadProgress : ILoadObserver, IDisposable
         _ => string.Create(CultureInfo.InvariantCulture, $"{bytes:0} B"),
     };
 
+    /// <summary>Closes the files; a failure to write what was left is kept in <see cref="Failures"/>.</summary>
     public void Dispose()
     {
-        _intervals?.Dispose();
-        _hdrLog?.Dispose();
+        lock (_gate)
+        {
+            _intervals?.Dispose();
+            _hdrLog?.Dispose();
+        }
+    }
+}
+
+/// <summary>A file written as the run goes: written no more after its first failure, which it keeps.</summary>
+internal sealed class LoadProgressFile<T>(string option, string path, T target)
+    where T : IDisposable
+{
+    private Exception? _failure;
+    private bool _disposed;
+
+    public (string Option, string Path, Exception Error)? Failure() => _failure is { } f ? (option, path, f) : null;
+
+    public void Write(Action<T> write)
+    {
+        if (_failure is not null || _disposed)
+        {
+            return;
+        }
+
+        try
+        {
+            write(target);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ObjectDisposedException)
+        {
+            _failure = ex;
+            Close();
+        }
+    }
+
+    public void Dispose()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+
+        try
+        {
+            target.Dispose();
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            _failure ??= ex;
+        }
+
+        _disposed = true;
+    }
+
+    private void Close()
+    {
+        _disposed = true;
+        try
+        {
+            target.Dispose();
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ObjectDisposedException)
+        {
+            // Closing a file that already failed: its buffered rest is lost either way.
+        }
     }
 }
