@@ -161,7 +161,10 @@ internal sealed class LoadRun : IDisposable
             _stopStarting.Cancel();
             _abort.Cancel();
         });
-        if (!double.IsInfinity(_schedule.EndSeconds))
+        // The closed loops stop at the schedule's end through this timer. The open model's
+        // scheduler ends on its own when its schedule does: a timer fires up to a few
+        // milliseconds early, and would drop a start due just before the end.
+        if (_options.Model == LoadModelKind.Closed && !double.IsInfinity(_schedule.EndSeconds))
         {
             _stopStarting.CancelAfter(TimeSpan.FromSeconds(_schedule.EndSeconds));
         }
@@ -310,12 +313,22 @@ internal sealed class LoadRun : IDisposable
 
             // At the cap, the start waits for a session to end: it runs late (behind schedule),
             // its latency still counting from its intended start, as in a real engine whose
-            // tasks queue for a slot.
+            // tasks queue for a slot. Not past the schedule's end: the starts due by then that
+            // could not be made are counted as not started.
+            bool slot;
             try
             {
-                await _slots.WaitAsync(stop).ConfigureAwait(false);
+                var left = _schedule.EndSeconds - Seconds(Stopwatch.GetTimestamp());
+                slot = left * 1000 >= int.MaxValue
+                    ? await _slots.WaitAsync(Timeout.Infinite, stop).ConfigureAwait(false)
+                    : await _slots.WaitAsync(TimeSpan.FromSeconds(Math.Max(0, left)), stop).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
+            {
+                slot = false;
+            }
+
+            if (!slot)
             {
                 CountNotStarted(t, arrivals);
                 return;

@@ -139,6 +139,7 @@ public sealed class CliLoadInputTests : ReferenceWorkerFixture
 
     [TestCase("--intervals")]
     [TestCase("--hdr-log")]
+    [NonParallelizable] // Both cases open /dev/full for the whole run, exclusively (as every log file is).
     public async Task A_progress_file_that_fails_during_the_run_stops_alone_and_the_run_ends_with_every_other_report_and_exit_2(string option)
     {
         var csv = Path.Combine(_directory, $"after-{option.TrimStart('-')}.csv");
