@@ -27,11 +27,13 @@ internal sealed class LoadCounters
         Interlocked.Read(ref Started), Interlocked.Read(ref Finished), Interlocked.Read(ref Cancelled), Interlocked.Read(ref Failed),
         Interlocked.Read(ref NotStarted), Interlocked.Read(ref BehindSchedule), Interlocked.Read(ref InFlight),
         Interlocked.Read(ref BatchesSent), Interlocked.Read(ref RowsSent), Interlocked.Read(ref BytesSent),
-        Interlocked.Read(ref BatchesReceived), Interlocked.Read(ref RowsReceived), Interlocked.Read(ref BytesReceived));
+        Interlocked.Read(ref BatchesReceived), Interlocked.Read(ref RowsReceived), Interlocked.Read(ref BytesReceived),
+        Interlocked.Read(ref Warmup));
 
     internal readonly record struct Snapshot(
         long Started, long Finished, long Cancelled, long Failed, long NotStarted, long BehindSchedule, long InFlight,
-        long BatchesSent, long RowsSent, long BytesSent, long BatchesReceived, long RowsReceived, long BytesReceived)
+        long BatchesSent, long RowsSent, long BytesSent, long BatchesReceived, long RowsReceived, long BytesReceived,
+        long Warmup)
     {
         public LoadTraffic TrafficSince(Snapshot before) => new()
         {

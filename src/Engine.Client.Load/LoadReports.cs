@@ -227,6 +227,7 @@ public static partial class LoadReports
         w.WriteBoolean("warmup", i.Warmup);
         w.WriteNumber("target", i.Target);
         w.WriteNumber("started", i.Started);
+        w.WriteNumber("warmupStarted", i.WarmupStarted);
         w.WriteNumber("finished", i.Finished);
         w.WriteNumber("cancelled", i.Cancelled);
         w.WriteNumber("failed", i.Failed);
@@ -489,6 +490,7 @@ public static partial class LoadReports
             Warmup = Bool(e, path, "warmup"),
             Target = Double(e, path, "target"),
             Started = Long(e, path, "started"),
+            WarmupStarted = e.TryGetProperty("warmupStarted", out _) ? Long(e, path, "warmupStarted") : 0,
             Finished = Long(e, path, "finished"),
             Cancelled = Long(e, path, "cancelled"),
             Failed = Long(e, path, "failed"),

@@ -566,14 +566,24 @@ public sealed class LoadInterval
     /// <summary>Its length in seconds.</summary>
     public double Seconds { get; init; }
 
-    /// <summary>Whether it ended during warm-up (its sessions are not measured).</summary>
+    /// <summary>
+    /// Whether it belongs to the warm-up: more of its starts were warm-up starts than measured ones
+    /// (or it had none and ended during warm-up). An interval that holds the end of the warm-up
+    /// holds both kinds: <see cref="WarmupStarted"/> says how many of each.
+    /// </summary>
     public bool Warmup { get; init; }
 
     /// <summary>The target (concurrency or rate of this shard) at its end.</summary>
     public double Target { get; init; }
 
-    /// <summary>Sessions started in it (warm-up ones included).</summary>
+    /// <summary>Sessions started in it, warm-up ones included (<see cref="WarmupStarted"/> of them).</summary>
     public long Started { get; init; }
+
+    /// <summary>
+    /// Of which started during warm-up: over the intervals, <see cref="Started"/> minus this adds up
+    /// to <see cref="LoadSessionCounts.Started"/>, and this to <see cref="LoadSessionCounts.Warmup"/>.
+    /// </summary>
+    public long WarmupStarted { get; init; }
 
     /// <summary>Measured sessions finished in it.</summary>
     public long Finished { get; init; }
@@ -642,6 +652,7 @@ public sealed class LoadInterval
             Warmup = parts.All(p => p.Warmup),
             Target = parts.Sum(p => p.Target),
             Started = parts.Sum(p => p.Started),
+            WarmupStarted = parts.Sum(p => p.WarmupStarted),
             Finished = parts.Sum(p => p.Finished),
             Cancelled = parts.Sum(p => p.Cancelled),
             Failed = parts.Sum(p => p.Failed),

@@ -812,9 +812,11 @@ internal sealed class LoadRun : IDisposable
             Index = _intervals.Count,
             StartSeconds = Math.Round(Seconds(_intervalStart), 6),
             Seconds = Math.Round(seconds, 6),
-            Warmup = now - _startTimestamp < _warmupTicks,
+            Warmup = snapshot.Warmup - _previous.Warmup > snapshot.Started - _previous.Started
+                || (snapshot.Warmup == _previous.Warmup && snapshot.Started == _previous.Started && now - _startTimestamp < _warmupTicks),
             Target = Math.Round(ShardTarget(Seconds(now)), 6),
-            Started = startedAll - _previousStartedAll,
+            Started = snapshot.Started + snapshot.Warmup - (_previous.Started + _previous.Warmup),
+            WarmupStarted = snapshot.Warmup - _previous.Warmup,
             Finished = snapshot.Finished - _previous.Finished,
             Cancelled = snapshot.Cancelled - _previous.Cancelled,
             Failed = snapshot.Failed - _previous.Failed,

@@ -48,6 +48,40 @@ public sealed class LoadMeasurementTests
     }
 
     /// <summary>
+    /// The intervals' starts add up to the run's: their starts less their warm-up starts to the
+    /// measured starts, their warm-up starts to the warm-up's; an interval is marked warm-up when
+    /// most of its starts were. (The first interval of a 1 s warm-up used to end just past it and
+    /// be marked measured with 100 warm-up starts, and its starts were all counted as started.)
+    /// </summary>
+    [TestCase(LoadModelKind.Open, 100.0)]
+    [TestCase(LoadModelKind.Closed, 2.0)]
+    public async Task Interval_starts_add_up_to_the_measured_and_the_warm_up_starts(LoadModelKind model, double target)
+    {
+        await using var worker = await ReferenceWorkerProcess.StartAsync();
+        using var client = worker.CreateClient();
+        var options = new LoadTestOptions { Model = model, Target = target, Warmup = TimeSpan.FromSeconds(1), Duration = TimeSpan.FromSeconds(1.5), SessionOptions = TaskTimeouts.HugeTimeouts(), Seed = 1 };
+        options.Scenarios.Add(new LoadScenario("echo", "echo", ReadOnlyMemory<byte>.Empty)
+        {
+            Input = LoadInput.Generate(LoadInput.ParseColumns("x:int64"), rows: 10, batchRows: null, batches: 1),
+        });
+
+        var result = await LoadTest.RunAsync(client, options).WaitAsync(RunBound);
+
+        var intervals = result.Intervals;
+        Assert.Multiple(() =>
+        {
+            Assert.That(result.Sessions.Warmup, Is.GreaterThan(0));
+            Assert.That(result.Sessions.Started, Is.GreaterThan(0));
+            Assert.That(intervals.Sum(i => i.Started - i.WarmupStarted), Is.EqualTo(result.Sessions.Started));
+            Assert.That(intervals.Sum(i => i.WarmupStarted), Is.EqualTo(result.Sessions.Warmup));
+            Assert.That(intervals.Where(i => i.Warmup).Select(i => i.WarmupStarted - (i.Started - i.WarmupStarted)), Has.All.Positive.Or.Zero, "a warm-up interval's starts are mostly warm-up starts");
+            Assert.That(intervals.Where(i => i.Started - i.WarmupStarted > i.WarmupStarted).Select(i => i.Warmup), Has.All.False, "an interval of mostly measured starts is measured");
+            Assert.That(intervals[0].Warmup, Is.True, "the first second is the warm-up's");
+            Assert.That(LoadReports.FromJson(LoadReports.ToJson(result)).Intervals.Select(i => i.WarmupStarted), Is.EqualTo(intervals.Select(i => i.WarmupStarted)), "kept in the JSON");
+        });
+    }
+
+    /// <summary>
     /// In the open model no session starts before its intended time, so its latency counted from
     /// the intended start is never less than the one counted from the actual start: every
     /// percentile of <c>session</c>, from the minimum to the maximum, is at least that of
