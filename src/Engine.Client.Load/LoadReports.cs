@@ -544,7 +544,7 @@ public static partial class LoadReports
     private static long Long(JsonElement parent, string path, string name) => Long(Field(parent, path, name), Join(path, name));
 
     private static long Long(JsonElement e, string path) =>
-        e.ValueKind == JsonValueKind.Number && e.TryGetInt64(out var value) ? value : throw new FormatException($"{path} is not a whole number (got {Shown(e)}).");
+        e.ValueKind == JsonValueKind.Number && e.TryGetInt64(out var value) && value >= 0 ? value : throw new FormatException($"{path} is not a whole number of zero or more (got {Shown(e)}).");
 
     private static int Int(JsonElement e, string path) =>
         e.ValueKind == JsonValueKind.Number && e.TryGetInt32(out var value) ? value : throw new FormatException($"{path} is not a whole number of at most 2147483647 (got {Shown(e)}).");

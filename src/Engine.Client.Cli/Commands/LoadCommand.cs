@@ -336,6 +336,11 @@ internal static class LoadCommand
             throw new UsageException($"--max-in-flight {options.MaxInFlight} is not positive.");
         }
 
+        if (r is null && parse.GetValue(maxInFlight) is not null)
+        {
+            throw new UsageException("--max-in-flight is for the open model (--rate): the closed model's sessions in flight are its --concurrency.");
+        }
+
         if (parse.GetValue(stages) is { } stagesPath)
         {
             if (options.Duration is not null)

@@ -151,6 +151,11 @@ internal static class LoadFiles
                     throw new UsageException($"{where} is not an object with \"duration\" and \"target\".");
                 }
 
+                if (entry.EnumerateObject().Select(p => p.Name).FirstOrDefault(n => n is not ("duration" or "target")) is { } unknown)
+                {
+                    throw new UsageException($"{where}: unknown field '{unknown}'; a stage has \"duration\" and \"target\".");
+                }
+
                 var durationText = String(entry, "duration", where) ?? throw new UsageException($"{where} has no \"duration\" (for example \"30s\").");
                 if (!Durations.TryParse(durationText, out var duration, out var error))
                 {

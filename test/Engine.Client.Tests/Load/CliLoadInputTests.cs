@@ -43,6 +43,7 @@ public sealed class CliLoadInputTests : ReferenceWorkerFixture
     [TestCase(new[] { "--rate", "1e-9", "--sessions", "2" }, "give a rate of at least 2.328E-07")]
     [TestCase(new[] { "--rate", "1e-6", "--arrivals", "poisson", "--sessions", "2" }, "may draw a gap of up to 3.674E+07 s between starts")]
     [TestCase(new[] { "--max-message-size", "1", "--sessions", "1" }, "--max-message-size 1 is too small; give at least 64KiB.")]
+    [TestCase(new[] { "--concurrency", "2", "--max-in-flight", "5", "--sessions", "1" }, "--max-in-flight is for the open model (--rate)")]
     public async Task A_value_the_library_refuses_is_bad_usage_exit_2_with_one_line(string[] arguments, string problem)
     {
         var result = await CliProcess.RunAsync(Echo(arguments));
@@ -111,6 +112,18 @@ public sealed class CliLoadInputTests : ReferenceWorkerFixture
         });
     }
 
+    /// <summary>A stage with a field the file format does not have (a misspelt "target", say) is bad usage, named, before any work.</summary>
+    [Test]
+    public async Task A_stage_with_an_unknown_field_is_bad_usage_naming_it()
+    {
+        var stages = Path.Combine(_directory, "bogus-stages.json");
+        await File.WriteAllTextAsync(stages, """[ { "duration": "1s", "target": 5 }, { "duration": "1s", "traget": 10 } ]""");
+
+        var result = await CliProcess.RunAsync(Echo("--rate", "1", "--stages", stages));
+
+        AssertUsage(result, $"--stages '{stages}', stage 2: unknown field 'traget'");
+    }
+
     [Test]
     public async Task A_malformed_result_given_to_merge_names_the_missing_or_malformed_field()
     {
@@ -124,6 +137,7 @@ public sealed class CliLoadInputTests : ReferenceWorkerFixture
             (Edit(run.Stdout, r => r["intervals"] = null), "intervals is not an array"),
             (Edit(run.Stdout, r => r["sessions"]!["started"] = JsonNode.Parse("1e30")), "sessions.started is not a whole number"),
             (Edit(run.Stdout, r => r["startedAt"] = "yesterday"), "startedAt 'yesterday' is not a date and time"),
+            (Edit(run.Stdout, r => r["sessions"]!["started"] = -5), "sessions.started is not a whole number of zero or more (got -5)"),
         };
         for (var i = 0; i < cases.Count; i++)
         {
