@@ -149,6 +149,12 @@ internal sealed class TargetSchedule
         for (var i = piece; i < _pieces.Length; i++)
         {
             var p = _pieces[i];
+            if (p.From == 0 && p.To == 0)
+            {
+                // No session is due while the target is zero, not even the first.
+                continue;
+            }
+
             var total = double.IsPositiveInfinity(p.Length) ? double.PositiveInfinity : (p.From + p.To) / 2 * p.Length;
             if (cumulative > p.Before + total)
             {

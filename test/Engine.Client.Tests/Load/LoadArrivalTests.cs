@@ -85,6 +85,8 @@ public sealed class LoadArrivalTests
         var up = UniformTimes(new TargetSchedule(0, [new LoadStage(TimeSpan.FromSeconds(3), 30)], TimeSpan.Zero, null));
         var upHoldDown = UniformTimes(new TargetSchedule(0, [new LoadStage(TimeSpan.FromSeconds(1), 20), new LoadStage(TimeSpan.FromSeconds(1), 20), new LoadStage(TimeSpan.FromSeconds(1), 0)], TimeSpan.Zero, null));
         var afterWarmup = UniformTimes(new TargetSchedule(10, [new LoadStage(TimeSpan.FromSeconds(2), 30)], TimeSpan.FromSeconds(1), null));
+        var zero = UniformTimes(new TargetSchedule(0, [new LoadStage(TimeSpan.FromSeconds(10), 0)], TimeSpan.FromSeconds(2), null));
+        var zeroThenRamp = UniformTimes(new TargetSchedule(0, [new LoadStage(TimeSpan.FromSeconds(1), 0), new LoadStage(TimeSpan.FromSeconds(3), 30)], TimeSpan.Zero, null));
 
         Assert.Multiple(() =>
         {
@@ -94,6 +96,9 @@ public sealed class LoadArrivalTests
             Assert.That(upHoldDown.Count(t => t >= 1 && t < 2), Is.EqualTo(20), "20 in the held second");
             Assert.That(afterWarmup, Has.Count.EqualTo(10 + 40), "10 in the warm-up second at the start rate, then 10 to 30/s over 2 s");
             Assert.That(up.Zip(up.Skip(1), (a, b) => b - a), Has.All.Positive, "in order");
+            Assert.That(zero, Is.Empty, "no start while the rate is zero, not even a first one");
+            Assert.That(zeroThenRamp, Has.Count.EqualTo(45));
+            Assert.That(zeroThenRamp[0], Is.EqualTo(1), "the first start when the ramp begins, not during the second of rate zero");
         });
     }
 
