@@ -107,6 +107,11 @@ public sealed partial class LoadThreshold
                     throw new FormatException($"threshold '{text}': {metric} takes a count or a percentage (for example 5 or 0.1%), not '{unit}'.");
                 }
 
+                if (unit == "%" && value > 100)
+                {
+                    throw new FormatException($"threshold '{text}': a share is at most 100%; give a percentage from 0 to 100 (for example 0.1%).");
+                }
+
                 return new LoadThreshold(text, metric, null, op, value, unit == "%");
             case "rate":
                 if (unit is not ("" or "/s"))

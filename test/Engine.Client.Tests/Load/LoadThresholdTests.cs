@@ -47,6 +47,8 @@ public sealed class LoadThresholdTests
     [TestCase("sesion.p99 < 50ms", "unknown phase 'sesion'")]
     [TestCase("session.p99 = 50ms", "is not 'metric op value'")]
     [TestCase("errors < 5ms", "takes a count or a percentage")]
+    [TestCase("errors < 150%", "a share is at most 100%")]
+    [TestCase("behindSchedule <= 100.5%", "a share is at most 100%")]
     [TestCase("latency < 5ms", "unknown metric 'latency'")]
     [TestCase("rate > 5%", "rate takes sessions per second")]
     [TestCase("", "is not 'metric op value'")]
