@@ -1,4 +1,5 @@
 using System.Globalization;
+using Engine.Client.Diagnostics;
 using System.Net;
 using System.Text;
 using HdrHistogram;
@@ -253,44 +254,10 @@ public static partial class LoadReports
     private static string Ms(double? value) => value is { } v ? v.ToString("0.###", CultureInfo.InvariantCulture) : "";
 
     /// <summary>
-    /// Text as HTML: markup encoded, and characters a viewer should not get raw (control
-    /// characters but tab and newline, C1 controls, bidirectional overrides, lone surrogates:
-    /// worker messages can hold any of them) written as visible escapes (<c>\x1b</c>, <c>\u202e</c>),
-    /// as the terminal output writes them; <c>cat report.html</c> then plays no escape sequence.
+    /// Text as HTML: markup encoded, and what a worker may put in it that a viewer should not get
+    /// raw (control characters, bidirectional overrides) written as the visible escapes the
+    /// terminal output uses (<see cref="SafeText"/>); <c>cat report.html</c> then plays no escape
+    /// sequence. Line feeds stay (multi-line configuration values).
     /// </summary>
-    private static string E(string text)
-    {
-        StringBuilder? escaped = null;
-        for (var i = 0; i < text.Length; i++)
-        {
-            var ch = text[i];
-            if (char.IsHighSurrogate(ch) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]))
-            {
-                escaped?.Append(ch).Append(text[i + 1]);
-                i++;
-                continue;
-            }
-
-            var unsafeChar = ch switch
-            {
-                '\t' or '\n' => false,
-                < ' ' => true,
-                >= '\u007f' and <= '\u009f' => true,
-                '\u061c' or '\u200e' or '\u200f' or (>= '\u202a' and <= '\u202e') or (>= '\u2066' and <= '\u2069') => true,
-                _ => char.IsSurrogate(ch),
-            };
-            if (unsafeChar)
-            {
-                escaped ??= new StringBuilder(text, 0, i, text.Length + 16);
-                escaped.Append(ch <= 0xff
-                    ? string.Create(CultureInfo.InvariantCulture, $"\\x{(int)ch:x2}")
-                    : string.Create(CultureInfo.InvariantCulture, $"\\u{(int)ch:x4}"));
-                continue;
-            }
-
-            escaped?.Append(ch);
-        }
-
-        return WebUtility.HtmlEncode(escaped?.ToString() ?? text);
-    }
+    private static string E(string text) => WebUtility.HtmlEncode(SafeText.Escape(text, keepNewlines: true));
 }

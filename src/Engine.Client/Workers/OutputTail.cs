@@ -1,4 +1,5 @@
 using System.Text;
+using Engine.Client.Diagnostics;
 
 namespace Engine.Client.Workers;
 
@@ -115,43 +116,10 @@ internal sealed class OutputTail
     }
 
     /// <summary>
-    /// <paramref name="line"/> with every control character (C0 but tab, DEL, C1: so ESC and every
-    /// terminal escape sequence), lone surrogate and bidirectional override written as
-    /// <c>\x1b</c> or <c>\u202e</c>. Bytes that were not UTF-8 arrive here already replaced by
-    /// U+FFFD (the pipes are read as UTF-8 with replacement).
+    /// <paramref name="line"/> made safe to show (<see cref="SafeText.Escape"/>). Bytes that were
+    /// not UTF-8 arrive here already replaced by U+FFFD (the pipes are read as UTF-8 with replacement).
     /// </summary>
-    public static string Escape(string line)
-    {
-        StringBuilder? escaped = null;
-        for (var i = 0; i < line.Length; i++)
-        {
-            var c = line[i];
-            var pair = char.IsHighSurrogate(c) && i + 1 < line.Length && char.IsLowSurrogate(line[i + 1]);
-            if (!pair && IsUnsafe(c))
-            {
-                escaped ??= new StringBuilder(line.Length + 16).Append(line, 0, i);
-                escaped.Append(c <= '\u00ff' ? $"\\x{(int)c:x2}" : $"\\u{(int)c:x4}");
-                continue;
-            }
-
-            escaped?.Append(c);
-            if (pair)
-            {
-                escaped?.Append(line[++i]);
-            }
-        }
-
-        return escaped?.ToString() ?? line;
-    }
-
-    private static bool IsUnsafe(char c) => c switch
-    {
-        '\t' => false,
-        < ' ' => true,
-        >= '\u007f' and <= '\u009f' => true,
-        '\u061c' or '\u200e' or '\u200f' or (>= '\u202a' and <= '\u202e') or (>= '\u2066' and <= '\u2069') => true,
-        _ => char.IsSurrogate(c),
-    };
+    public static string Escape(string line) => SafeText.Escape(line);
 
     private void Flush(StringBuilder line, Action<string>? onLine)
     {

@@ -133,6 +133,22 @@ public sealed class WorkerTextTests
         Assert.That(text, Is.EqualTo("[... 1 earlier lines not kept]\n\\x1b]0;owned\\x07\\x1b[2J\nbad \ufffd bytes \\x85\nlast"));
     }
 
+    /// <summary>
+    /// A surrogate pair (an emoji) is text, kept whole, before or after an escaped character. (A
+    /// pair before anything escaped lost its low half to an escape.)
+    /// </summary>
+    [Test]
+    public async Task The_launch_output_pump_keeps_emoji_whole()
+    {
+        var tail = new OutputTail(maxLines: 10, maxChars: 10_000);
+        var text = "🚀 ok\n\u001b 🚀\n";
+        var seen = new List<string>();
+
+        await tail.PumpAsync(new StreamReader(new MemoryStream(Encoding.UTF8.GetBytes(text)), Encoding.UTF8), seen.Add);
+
+        Assert.That(seen, Is.EqualTo(new[] { "🚀 ok", "\\x1b 🚀" }));
+    }
+
     [Test]
     public async Task The_launch_output_pump_escapes_what_a_process_writes()
     {
