@@ -401,9 +401,9 @@ public static partial class LoadReports
             Finished = Long(e, path, "finished"),
             Cancelled = Long(e, path, "cancelled"),
             Failed = Long(e, path, "failed"),
-            Abandoned = e.TryGetProperty("abandoned", out _) ? Long(e, path, "abandoned") : 0,
-            Heartbeats = e.TryGetProperty("heartbeats", out _) ? Long(e, path, "heartbeats") : 0,
-            HeartbeatsFailed = e.TryGetProperty("heartbeatsFailed", out _) ? Long(e, path, "heartbeatsFailed") : 0,
+            Abandoned = OptionalLong(e, path, "abandoned"),
+            Heartbeats = OptionalLong(e, path, "heartbeats"),
+            HeartbeatsFailed = OptionalLong(e, path, "heartbeatsFailed"),
             Traffic = ReadTraffic(Object(e, path, "throughput"), $"{path}.throughput"),
             Session = ReadHistogram(Object(e, path, "session"), $"{path}.session"),
         };
@@ -490,7 +490,7 @@ public static partial class LoadReports
             Warmup = Bool(e, path, "warmup"),
             Target = Double(e, path, "target"),
             Started = Long(e, path, "started"),
-            WarmupStarted = e.TryGetProperty("warmupStarted", out _) ? Long(e, path, "warmupStarted") : 0,
+            WarmupStarted = OptionalLong(e, path, "warmupStarted"),
             Finished = Long(e, path, "finished"),
             Cancelled = Long(e, path, "cancelled"),
             Failed = Long(e, path, "failed"),
@@ -542,6 +542,10 @@ public static partial class LoadReports
     }
 
     private static long Long(JsonElement parent, string path, string name) => Long(Field(parent, path, name), Join(path, name));
+
+    /// <summary>A count that results written before it existed leave out: 0 when absent.</summary>
+    private static long OptionalLong(JsonElement parent, string path, string name) =>
+        parent.TryGetProperty(name, out _) ? Long(parent, path, name) : 0;
 
     private static long Long(JsonElement e, string path) =>
         e.ValueKind == JsonValueKind.Number && e.TryGetInt64(out var value) && value >= 0 ? value : throw new FormatException($"{path} is not a whole number of zero or more (got {Shown(e)}).");
