@@ -58,41 +58,36 @@ public readonly record struct LoadShard(int Index, int Count)
 /// <summary>The target over time: the start target held during warm-up, then the stages or a constant target.</summary>
 internal sealed class TargetSchedule
 {
-    private readonly double _start;
-    private readonly LoadStage[] _stages;
-    private readonly double _warmupSeconds;
-
     // The target as pieces that are linear in time, in order: the warm-up's held start target,
     // then one per stage (or one constant piece to the end without stages).
     private readonly Piece[] _pieces;
 
     public TargetSchedule(double start, IReadOnlyList<LoadStage>? stages, TimeSpan warmup, TimeSpan? duration)
     {
-        _start = start;
-        _stages = stages is null ? [] : [.. stages];
-        _warmupSeconds = warmup.TotalSeconds;
-        var measured = _stages.Length > 0
-            ? _stages.Sum(s => s.Duration.TotalSeconds)
+        LoadStage[] ramp = stages is null ? [] : [.. stages];
+        var warmupSeconds = warmup.TotalSeconds;
+        var measured = ramp.Length > 0
+            ? ramp.Sum(s => s.Duration.TotalSeconds)
             : duration?.TotalSeconds ?? double.PositiveInfinity;
-        EndSeconds = _warmupSeconds + measured;
-        MaxTarget = Math.Max(_start, _stages.Length == 0 ? 0 : _stages.Max(s => s.Target));
+        EndSeconds = warmupSeconds + measured;
+        MaxTarget = Math.Max(start, ramp.Length == 0 ? 0 : ramp.Max(s => s.Target));
 
         var pieces = new List<Piece>();
-        if (_stages.Length == 0)
+        if (ramp.Length == 0)
         {
-            pieces.Add(new Piece(0, EndSeconds, _start, _start, 0));
+            pieces.Add(new Piece(0, EndSeconds, start, start, 0));
         }
         else
         {
-            double t = 0, before = 0, from = _start;
-            if (_warmupSeconds > 0)
+            double t = 0, before = 0, from = start;
+            if (warmupSeconds > 0)
             {
-                pieces.Add(new Piece(0, _warmupSeconds, _start, _start, 0));
-                before = _start * _warmupSeconds;
-                t = _warmupSeconds;
+                pieces.Add(new Piece(0, warmupSeconds, start, start, 0));
+                before = start * warmupSeconds;
+                t = warmupSeconds;
             }
 
-            foreach (var stage in _stages)
+            foreach (var stage in ramp)
             {
                 var length = stage.Duration.TotalSeconds;
                 pieces.Add(new Piece(t, length, from, stage.Target, before));
@@ -114,26 +109,15 @@ internal sealed class TargetSchedule
     /// <summary>The target at <paramref name="seconds"/> from the run's start.</summary>
     public double At(double seconds)
     {
-        if (seconds < _warmupSeconds || _stages.Length == 0)
+        foreach (var p in _pieces)
         {
-            return _start;
-        }
-
-        var t = seconds - _warmupSeconds;
-        var from = _start;
-        foreach (var stage in _stages)
-        {
-            var length = stage.Duration.TotalSeconds;
-            if (t < length)
+            if (seconds < p.Start + p.Length)
             {
-                return from + ((stage.Target - from) * (t / length));
+                return p.From == p.To ? p.From : p.From + ((p.To - p.From) * ((seconds - p.Start) / p.Length));
             }
-
-            t -= length;
-            from = stage.Target;
         }
 
-        return from;
+        return _pieces[^1].To;
     }
 
     /// <summary>
