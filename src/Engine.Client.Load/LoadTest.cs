@@ -394,15 +394,202 @@ internal sealed class LoadRun : IDisposable
         }
     }
 
+    /// <summary>
+    /// One session, start to end, then its figures. One async method: a wrapper around it would
+    /// cost a second state machine and a second await per session, which one session at a time
+    /// pays on every session (docs/performance.md, "The load tester").
+    /// </summary>
     private async Task RunSessionAsync(long intended, long actual, bool measured, bool holdsSlot = false)
     {
+        WorkerSession? session = null;
+        CancellationTokenRegistration abortRegistration = default;
         try
         {
-            await RunSessionCoreAsync(intended, actual, measured).ConfigureAwait(false);
+            var sequence = Interlocked.Increment(ref _sequence);
+            Interlocked.Increment(ref _startedAll);
+            Interlocked.Increment(ref measured ? ref _counters.Started : ref _counters.Warmup);
+            var (scenario, cancelOnPurpose, cancelAt) = Pick();
+            var input = new SessionInput(this, scenario.Input, measured, cancelOnPurpose ? cancelAt : -1);
+            var outputTimes = input.OutputTimes;
+            var tally = input.Tally;
+            var outputs = 0;
+            long opened = 0, initialized = 0, firstOutput = 0, outputEnd = 0;
+            Exception? openFailure = null;
+            var source = _sources[(int)((ulong)Interlocked.Increment(ref _nextSource) % (ulong)_sources.Length)];
+            var worker = source.Name;
+            try
+            {
+                session = await source.OpenSessionAsync(_options.SessionOptions, _abort.Token).ConfigureAwait(false);
+                opened = Stopwatch.GetTimestamp();
+                worker = session.Worker;
+                input.Session = session;
+
+                // The drain limit and interrupts reach the session through one registration that
+                // cancels it, not through a cancellable token on each call: a token on InitAsync and
+                // ProcessAsync costs a registration and a cancellable wait per step, which one session
+                // at a time pays on every session.
+                abortRegistration = _abort.Token.UnsafeRegister(
+                    static state => ((WorkerSession)state!).Cancel("the load test stopped it (drain limit or interrupt)"), session);
+                await session.InitAsync(scenario.BuildInit(sequence)).ConfigureAwait(false);
+                initialized = Stopwatch.GetTimestamp();
+                if (cancelOnPurpose && cancelAt == 0)
+                {
+                    input.CancelSent = Stopwatch.GetTimestamp();
+                    session.Cancel(SessionInput.CancelReason);
+                }
+                else
+                {
+                    await foreach (var output in session.ProcessAsync(input).ConfigureAwait(false))
+                    {
+                        var now = Stopwatch.GetTimestamp();
+                        if (firstOutput == 0)
+                        {
+                            firstOutput = now;
+                        }
+
+                        if (outputs < outputTimes.Length)
+                        {
+                            outputTimes[outputs] = now;
+                        }
+
+                        outputs++;
+                        var rows = _options.CountOutputRows ? CountRows(output) : 0;
+                        tally.BatchesReceived++;
+                        tally.BytesReceived += output.Length;
+                        tally.RowsReceived += rows;
+                        if (measured)
+                        {
+                            Interlocked.Increment(ref _counters.BatchesReceived);
+                            Interlocked.Add(ref _counters.BytesReceived, output.Length);
+                            Interlocked.Add(ref _counters.RowsReceived, rows);
+                        }
+                    }
+
+                    outputEnd = Stopwatch.GetTimestamp();
+                }
+            }
+            catch (Exception ex) when (session is null && ex is not OutOfMemoryException)
+            {
+                openFailure = ex;
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                // The outcome says what happened (the session is closed below, whatever was thrown).
+            }
+
+            var outcome = session is null ? null : await session.CloseAsync(CancellationToken.None).ConfigureAwait(false);
+            var end = Stopwatch.GetTimestamp();
+            abortRegistration.Dispose();
+            if (session is not null)
+            {
+                var closing = session;
+                session = null;
+                await closing.DisposeAsync().ConfigureAwait(false);
+            }
+
+            if (_abort.IsCancellationRequested && outcome?.Kind != SessionOutcomeKind.Finished)
+            {
+                // Cancelled by the drain limit or an interrupt: not the worker's doing. Counted for its
+                // worker too, so that the workers' sessions add up to the measured starts.
+                if (measured)
+                {
+                    Interlocked.Increment(ref _counters.Abandoned);
+                    _workers.Add(worker, "abandoned", tally, 0);
+                }
+
+                return;
+            }
+
+            if (!measured)
+            {
+                return;
+            }
+
+            string result;
+            if (outcome is { Kind: SessionOutcomeKind.Finished })
+            {
+                result = "finished";
+            }
+            else if (outcome is { Kind: SessionOutcomeKind.Cancelled } && input.CancelSent != 0)
+            {
+                result = "cancelledOnPurpose";
+            }
+            else
+            {
+                result = ClassifyFailure(outcome, openFailure);
+            }
+
+            long sessionMicros = 0;
+            if (opened != 0)
+            {
+                _recorders.Record(LoadPhases.Open, LatencyHistograms.Micros(actual, opened));
+            }
+
+            if (initialized != 0)
+            {
+                _recorders.Record(LoadPhases.Init, LatencyHistograms.Micros(opened, initialized));
+            }
+
+            if (firstOutput != 0)
+            {
+                _recorders.Record(LoadPhases.FirstBatch, LatencyHistograms.Micros(initialized, firstOutput));
+            }
+
+            switch (result)
+            {
+                case "finished":
+                    Interlocked.Increment(ref _counters.Finished);
+                    sessionMicros = LatencyHistograms.Micros(intended, end);
+                    _recorders.Record(LoadPhases.Session, sessionMicros);
+                    if (_options.Model == LoadModelKind.Open)
+                    {
+                        _recorders.Record(LoadPhases.SessionFromActualStart, LatencyHistograms.Micros(actual, end));
+                    }
+
+                    if (input.InputEnd != 0 && outputEnd != 0)
+                    {
+                        _recorders.Record(LoadPhases.Finish, LatencyHistograms.Micros(input.InputEnd, outputEnd));
+                    }
+
+                    var inputTimes = input.InputTimes;
+                    if (outputs == inputTimes.Length)
+                    {
+                        for (var i = 0; i < outputs; i++)
+                        {
+                            _recorders.Record(LoadPhases.Batch, LatencyHistograms.Micros(inputTimes[i], outputTimes[i]));
+                        }
+                    }
+
+                    break;
+                case "cancelledOnPurpose":
+                    Interlocked.Increment(ref _counters.Cancelled);
+                    _recorders.Record(LoadPhases.Cancel, LatencyHistograms.Micros(input.CancelSent, end));
+                    break;
+                default:
+                    Interlocked.Increment(ref _counters.Failed);
+                    break;
+            }
+
+            _workers.Add(worker, result, tally, sessionMicros);
+            InterlockedMax(ref _lastMeasuredEnd, end);
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
-            // A bug here must not take the run down; it shows as an error kind.
+            // A bug here must not take the run down; it shows as an error kind. A session it left
+            // open is disposed, so that its call and its lease are not kept.
+            abortRegistration.Dispose();
+            if (session is not null)
+            {
+                try
+                {
+                    await session.DisposeAsync().ConfigureAwait(false);
+                }
+                catch (Exception disposeFailure) when (disposeFailure is not OutOfMemoryException)
+                {
+                    // The failure that led here is the one reported.
+                }
+            }
+
             if (measured)
             {
                 Interlocked.Increment(ref _counters.Failed);
@@ -421,209 +608,103 @@ internal sealed class LoadRun : IDisposable
         }
     }
 
-    private async Task RunSessionCoreAsync(long intended, long actual, bool measured)
+    /// <summary>
+    /// One session's input: the scenario's batches, handed to the session synchronously, each
+    /// counted and time-stamped as it is handed over; at the chosen batch of a session cancelled on
+    /// purpose, the Cancel instead. One object for the input, its enumerator and the session's
+    /// figures: an async iterator would add its own object and a closure over the session's state.
+    /// </summary>
+    private sealed class SessionInput : IAsyncEnumerable<ReadOnlyMemory<byte>>, IAsyncEnumerator<ReadOnlyMemory<byte>>
     {
-        var sequence = Interlocked.Increment(ref _sequence);
-        Interlocked.Increment(ref _startedAll);
-        Interlocked.Increment(ref measured ? ref _counters.Started : ref _counters.Warmup);
-        var (scenario, cancelOnPurpose, cancelAt) = Pick();
-        var input = scenario.Input;
-        var abort = _abort.Token;
-        var tally = new SessionTally();
-        var inputTimes = new long[input.Batches.Count];
-        var outputTimes = new long[input.Batches.Count];
-        var outputs = 0;
-        long opened = 0, initialized = 0, firstOutput = 0, inputEnd = 0, outputEnd = 0, cancelSent = 0;
-        WorkerSession? session = null;
-        CancellationTokenRegistration abortRegistration = default;
-        Exception? openFailure = null;
-        var source = _sources[(int)((ulong)Interlocked.Increment(ref _nextSource) % (ulong)_sources.Length)];
-        var worker = source.Name;
-        try
-        {
-            session = await source.OpenSessionAsync(_options.SessionOptions, abort).ConfigureAwait(false);
-            opened = Stopwatch.GetTimestamp();
-            worker = session.Worker;
+        public const string CancelReason = "cancelled on purpose by the load test";
 
-            // The drain limit and interrupts reach the session through one registration that
-            // cancels it, not through a cancellable token on each call: a token on InitAsync and
-            // ProcessAsync costs a registration and a cancellable wait per step, which one session
-            // at a time pays on every session.
-            abortRegistration = abort.UnsafeRegister(
-                static state => ((WorkerSession)state!).Cancel("the load test stopped it (drain limit or interrupt)"), session);
-            await session.InitAsync(scenario.BuildInit(sequence)).ConfigureAwait(false);
-            initialized = Stopwatch.GetTimestamp();
-            if (cancelOnPurpose && cancelAt == 0)
+        private readonly LoadRun _run;
+        private readonly LoadInput _input;
+        private readonly bool _measured;
+        private readonly int _cancelAt;
+        private CancellationToken _stopping;
+        private int _index = -1;
+        private bool _ended;
+
+        public SessionInput(LoadRun run, LoadInput input, bool measured, int cancelAt)
+        {
+            _run = run;
+            _input = input;
+            _measured = measured;
+            _cancelAt = cancelAt;
+            InputTimes = new long[input.Batches.Count];
+            OutputTimes = new long[input.Batches.Count];
+        }
+
+        /// <summary>The session to cancel at the chosen batch; set once it is open.</summary>
+        public WorkerSession? Session { get; set; }
+
+        public SessionTally Tally { get; } = new();
+
+        /// <summary>When each batch was handed to the session (<see cref="Stopwatch"/> ticks).</summary>
+        public long[] InputTimes { get; }
+
+        /// <summary>When each output batch arrived; filled by the session's reader.</summary>
+        public long[] OutputTimes { get; }
+
+        /// <summary>When the input ended (every batch handed over), or 0.</summary>
+        public long InputEnd { get; private set; }
+
+        /// <summary>When the Cancel on purpose was sent, or 0.</summary>
+        public long CancelSent { get; set; }
+
+        public ReadOnlyMemory<byte> Current => _input.Batches[_index];
+
+        public IAsyncEnumerator<ReadOnlyMemory<byte>> GetAsyncEnumerator(CancellationToken cancellationToken = default)
+        {
+            _stopping = cancellationToken;
+            return this;
+        }
+
+        public ValueTask<bool> MoveNextAsync() => ValueTask.FromResult(MoveNext());
+
+        public ValueTask DisposeAsync() => default;
+
+        private bool MoveNext()
+        {
+            if (_ended)
             {
-                cancelSent = Stopwatch.GetTimestamp();
-                session.Cancel("cancelled on purpose by the load test");
-            }
-            else
-            {
-                await foreach (var output in session.ProcessAsync(Input(session)).ConfigureAwait(false))
-                {
-                    var now = Stopwatch.GetTimestamp();
-                    if (firstOutput == 0)
-                    {
-                        firstOutput = now;
-                    }
-
-                    if (outputs < outputTimes.Length)
-                    {
-                        outputTimes[outputs] = now;
-                    }
-
-                    outputs++;
-                    var rows = _options.CountOutputRows ? CountRows(output) : 0;
-                    tally.BatchesReceived++;
-                    tally.BytesReceived += output.Length;
-                    tally.RowsReceived += rows;
-                    if (measured)
-                    {
-                        Interlocked.Increment(ref _counters.BatchesReceived);
-                        Interlocked.Add(ref _counters.BytesReceived, output.Length);
-                        Interlocked.Add(ref _counters.RowsReceived, rows);
-                    }
-                }
-
-                outputEnd = Stopwatch.GetTimestamp();
-            }
-        }
-        catch (Exception ex) when (session is null && ex is not OutOfMemoryException)
-        {
-            openFailure = ex;
-        }
-        catch (Exception ex) when (ex is not OutOfMemoryException)
-        {
-            // The outcome says what happened (the session is closed below, whatever was thrown).
-        }
-
-        var outcome = session is null ? null : await session.CloseAsync(CancellationToken.None).ConfigureAwait(false);
-        var end = Stopwatch.GetTimestamp();
-        abortRegistration.Dispose();
-        if (session is not null)
-        {
-            await session.DisposeAsync().ConfigureAwait(false);
-        }
-
-        if (_abort.IsCancellationRequested && outcome?.Kind != SessionOutcomeKind.Finished)
-        {
-            // Cancelled by the drain limit or an interrupt: not the worker's doing. Counted for its
-            // worker too, so that the workers' sessions add up to the measured starts.
-            if (measured)
-            {
-                Interlocked.Increment(ref _counters.Abandoned);
-                _workers.Add(worker, "abandoned", tally, 0);
+                return false;
             }
 
-            return;
-        }
-
-        if (!measured)
-        {
-            return;
-        }
-
-        string result;
-        if (outcome is { Kind: SessionOutcomeKind.Finished })
-        {
-            result = "finished";
-        }
-        else if (outcome is { Kind: SessionOutcomeKind.Cancelled } && cancelSent != 0)
-        {
-            result = "cancelledOnPurpose";
-        }
-        else
-        {
-            result = ClassifyFailure(outcome, openFailure);
-        }
-
-        long sessionMicros = 0;
-        if (opened != 0)
-        {
-            _recorders.Record(LoadPhases.Open, LatencyHistograms.Micros(actual, opened));
-        }
-
-        if (initialized != 0)
-        {
-            _recorders.Record(LoadPhases.Init, LatencyHistograms.Micros(opened, initialized));
-        }
-
-        if (firstOutput != 0)
-        {
-            _recorders.Record(LoadPhases.FirstBatch, LatencyHistograms.Micros(initialized, firstOutput));
-        }
-
-        switch (result)
-        {
-            case "finished":
-                Interlocked.Increment(ref _counters.Finished);
-                sessionMicros = LatencyHistograms.Micros(intended, end);
-                _recorders.Record(LoadPhases.Session, sessionMicros);
-                if (_options.Model == LoadModelKind.Open)
-                {
-                    _recorders.Record(LoadPhases.SessionFromActualStart, LatencyHistograms.Micros(actual, end));
-                }
-
-                if (inputEnd != 0 && outputEnd != 0)
-                {
-                    _recorders.Record(LoadPhases.Finish, LatencyHistograms.Micros(inputEnd, outputEnd));
-                }
-
-                if (outputs == inputTimes.Length)
-                {
-                    for (var i = 0; i < outputs; i++)
-                    {
-                        _recorders.Record(LoadPhases.Batch, LatencyHistograms.Micros(inputTimes[i], outputTimes[i]));
-                    }
-                }
-
-                break;
-            case "cancelledOnPurpose":
-                Interlocked.Increment(ref _counters.Cancelled);
-                _recorders.Record(LoadPhases.Cancel, LatencyHistograms.Micros(cancelSent, end));
-                break;
-            default:
-                Interlocked.Increment(ref _counters.Failed);
-                break;
-        }
-
-        _workers.Add(worker, result, tally, sessionMicros);
-        InterlockedMax(ref _lastMeasuredEnd, end);
-
-        async IAsyncEnumerable<ReadOnlyMemory<byte>> Input(WorkerSession current, [EnumeratorCancellation] CancellationToken token = default)
-        {
-            for (var i = 0; i <= input.Batches.Count; i++)
+            var i = _index + 1;
+            if (i == _cancelAt)
             {
-                if (cancelOnPurpose && i == cancelAt)
-                {
-                    cancelSent = Stopwatch.GetTimestamp();
-                    current.Cancel("cancelled on purpose by the load test");
-                    yield break;
-                }
-
-                if (i == input.Batches.Count || token.IsCancellationRequested)
-                {
-                    break;
-                }
-
-                var batch = input.Batches[i];
-                tally.BatchesSent++;
-                tally.BytesSent += batch.Length;
-                tally.RowsSent += input.BatchRows[i];
-                if (measured)
-                {
-                    Interlocked.Increment(ref _counters.BatchesSent);
-                    Interlocked.Add(ref _counters.BytesSent, batch.Length);
-                    Interlocked.Add(ref _counters.RowsSent, input.BatchRows[i]);
-                }
-
-                inputTimes[i] = Stopwatch.GetTimestamp();
-                yield return batch;
+                _ended = true;
+                CancelSent = Stopwatch.GetTimestamp();
+                Session!.Cancel(CancelReason);
+                return false;
             }
 
-            inputEnd = Stopwatch.GetTimestamp();
-            await Task.CompletedTask.ConfigureAwait(false);
+            var batches = _input.Batches;
+            if (i == batches.Count || _stopping.IsCancellationRequested)
+            {
+                _ended = true;
+                InputEnd = Stopwatch.GetTimestamp();
+                return false;
+            }
+
+            var batch = batches[i];
+            var rows = _input.BatchRows[i];
+            Tally.BatchesSent++;
+            Tally.BytesSent += batch.Length;
+            Tally.RowsSent += rows;
+            if (_measured)
+            {
+                var counters = _run._counters;
+                Interlocked.Increment(ref counters.BatchesSent);
+                Interlocked.Add(ref counters.BytesSent, batch.Length);
+                Interlocked.Add(ref counters.RowsSent, rows);
+            }
+
+            _index = i;
+            InputTimes[i] = Stopwatch.GetTimestamp();
+            return true;
         }
     }
 

@@ -66,6 +66,12 @@ public sealed record BenchOptions
     /// </summary>
     public bool Pin { get; init; }
 
+    /// <summary>
+    /// The load mode's one side to run alone in this process (hand-written, SDK or load), or null
+    /// for all three alternating block by block.
+    /// </summary>
+    public string? LoadSide { get; init; }
+
     /// <summary>Extra reference worker flags of the worker-memory run.</summary>
     public IReadOnlyList<string> WorkerArguments { get; init; } = [];
 
@@ -134,6 +140,7 @@ public static class BenchCommandLine
           --minutes <n>          load-memory: minutes of the run (default 10)
           --rate <r>             load-memory: sessions per second (default 200)
           --pin                  load: pin the engine to CPU 0 and the worker to CPU 1 (taskset; needs 2 CPUs)
+          --only <side>          load: run one side alone, every block (hand-written, SDK or load)
           --out <dir>            result directory (default artifacts/bench under the repository)
         """;
 
@@ -169,6 +176,7 @@ public static class BenchCommandLine
                     "--skip-churn" => options with { SkipChurn = true },
                     "--skip-soak" => options with { SkipSoak = true },
                     "--pin" => options with { Pin = true },
+                    "--only" => options with { LoadSide = Value() is "hand-written" or "SDK" or "load" ? Value() : throw new FormatException("--only takes hand-written, SDK or load.") },
                     "--out" => options with { OutputDirectory = Value() },
                     "--soak-client" => options with { SoakClient = Value() switch { "sdk" => Variant.Sdk, "pooled" => Variant.SdkPooled, "hand" => Variant.HandSdkTransport, var other => throw new FormatException($"--soak-client takes sdk, pooled or hand, not '{other}'.") } },
                     "--side" => options with { SweepSide = ParseSide(Value()) },

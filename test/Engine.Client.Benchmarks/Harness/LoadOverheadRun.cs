@@ -11,7 +11,7 @@ namespace Engine.Client.Benchmarks.Harness;
 /// </summary>
 public static class LoadOverheadRun
 {
-    public static async Task<int> RunAsync(BenchTransport transport, int blocks, int sessionsPerBlock, bool pin, TextWriter log)
+    public static async Task<int> RunAsync(BenchTransport transport, int blocks, int sessionsPerBlock, bool pin, string? only, TextWriter log)
     {
         var batch = ThroughputSuite.NewBatch(1024);
         await using var worker = await ReferenceWorker.StartAsync(transport).ConfigureAwait(false);
@@ -51,6 +51,25 @@ public static class LoadOverheadRun
                 return seconds;
             }),
         };
+        if (only is not null)
+        {
+            // One side alone: no other side's threads, allocations or compiled code in between.
+            var (name, run) = sides.Single(side => side.Name == only);
+            var alone = new List<double>();
+            for (var block = 0; block < blocks; block++)
+            {
+                ThroughputSuite.Settle();
+                var cost = Cost.Start();
+                var seconds = await run().ConfigureAwait(false);
+                var (cpu, bytes, items) = cost.Per(sessionsPerBlock);
+                alone.Add(sessionsPerBlock / seconds);
+                log.WriteLine($"  block {block + 1}: {name} alone {sessionsPerBlock / seconds,7:0} sessions/s; engine CPU per session {cpu:0} us, allocated {bytes:0} B, thread-pool work items {items:0.0}");
+            }
+
+            log.WriteLine($"{name} alone, one session at a time: median {Stats.Median(alone):0} sessions/s ({alone.Min():0}-{alone.Max():0}; {blocks} blocks of {sessionsPerBlock} sessions)");
+            return 0;
+        }
+
         var ratios = new List<double>();
         var sdkRatios = new List<double>();
         var sdkHandRatios = new List<double>();
