@@ -322,13 +322,18 @@ public sealed class CliLoadInputTests : ReferenceWorkerFixture
         var explicitPaths = await CliProcess.RunAsync(Echo("--sessions", "1", "--csv", same, "--report-html", Path.Combine(_directory, ".", "same.out")));
         var fromDirectory = await CliProcess.RunAsync(Echo("--sessions", "1", "--output-dir", _directory, "--csv", Path.Combine(_directory, "report.html")));
         var merge = await CliProcess.RunAsync("load", "merge", "--csv", same, "--report-html", same, Path.Combine(_directory, "none.json"));
+        var link = Path.Combine(_directory, "same-link.out");
+        File.CreateSymbolicLink(link, same);
+        var linked = await CliProcess.RunAsync(Echo("--sessions", "1", "--json", "--csv", same, "--intervals", link));
 
         AssertUsage(explicitPaths, "--report-html and --csv both write", "one would overwrite the other");
+        AssertUsage(linked, $"--csv and --intervals both write '{same}' and '{link}' (both '{same}')");
         AssertUsage(fromDirectory, "--report-html (from --output-dir) and --csv both write");
         AssertUsage(merge, "--report-html and --csv both write");
         Assert.Multiple(() =>
         {
             Assert.That(explicitPaths.Stdout, Is.Empty, "no run");
+            Assert.That(linked.Stdout, Is.Empty, "no run");
             Assert.That(File.ReadAllText(same), Is.EqualTo("kept"));
             Assert.That(File.Exists(Path.Combine(_directory, "result.json")), Is.False, "no run");
         });
