@@ -58,7 +58,7 @@ internal static class LoadCommand
         var threshold = new Option<string[]>("--threshold") { Description = "A condition that must hold, for example 'session.p99 < 50ms' or 'errors < 0.1%'; a failed one exits 4. Repeatable.", HelpName = "expr" };
         var noProgress = new Option<bool>("--no-progress") { Description = "No progress on stderr." };
 
-        var command = new Command("load", "Load-test workers: closed (--concurrency) or open (--rate) model, stages, weighted scenarios; honest latencies per phase, throughput, errors, live progress, reports and thresholds. Exit 0 done and every threshold passed, 2 bad usage, 3 no session succeeded (transport), 1 no session succeeded (worker errors), 4 a threshold failed, 130 interrupted.")
+        var command = new Command("load", "Load-test workers: closed (--concurrency) or open (--rate) model, stages, weighted scenarios; honest latencies per phase, throughput, errors, live progress, reports and thresholds. Exit 0 done and every threshold passed, 2 bad usage (or a report that could not be written, when nothing else failed), 3 no session succeeded (transport), 1 no session succeeded (worker errors), 4 a threshold failed, 130 interrupted.")
         {
             worker, fleet, spec, workers, format, payload, payloadFile, input, rows, batchRows, batches, columns, scenario, cancelShare, taskContext, sessionConf,
             chunkSize, maxMessageSize, keepAlive, concurrency, rate, arrivals, stages, duration, sessions, warmup, drain, maxInFlight, seed, shard,
@@ -105,10 +105,18 @@ internal static class LoadCommand
                 parse.GetValue(cancelShare) is { } share ? (share is >= 0 and <= 1 ? share : throw new UsageException($"--cancel-share {share.ToString(CultureInfo.InvariantCulture)} is out of range; give a share from 0 to 1.")) : 0,
                 chunk,
                 maxMessage);
+            // The run's own input files: no output may overwrite one.
+            var inputs = new List<(string What, string Path)>();
+            AddInput(inputs, "--spec", specPath);
+            AddInput(inputs, "--fleet", fleetName is not null && !fleetName.StartsWith("dns:", StringComparison.OrdinalIgnoreCase) ? fleetName : null);
+            AddInput(inputs, "--payload-file", parse.GetValue(payloadFile));
+            AddInput(inputs, "--input", parse.GetValue(input));
+            AddInput(inputs, "--stages", parse.GetValue(stages));
             var scenarioPath = parse.GetValue(scenario);
+            AddInput(inputs, "--scenario", scenarioPath);
             if (scenarioPath is not null)
             {
-                foreach (var s in LoadFiles.ReadScenarios(scenarioPath, defaults))
+                foreach (var s in LoadFiles.ReadScenarios(scenarioPath, defaults, inputs))
                 {
                     options.Scenarios.Add(s);
                 }
@@ -136,7 +144,7 @@ internal static class LoadCommand
                 options.Scenarios.Add(single);
             }
 
-            var outputs = LoadOutputs.Resolve(parse.GetValue(outputDir), parse.GetValue(reportHtml), parse.GetValue(csv), parse.GetValue(hdrLog), parse.GetValue(intervals), options.Shard);
+            var outputs = LoadOutputs.Resolve(parse.GetValue(outputDir), parse.GetValue(reportHtml), parse.GetValue(csv), parse.GetValue(hdrLog), parse.GetValue(intervals), options.Shard, inputs);
             options.Labels["command"] = CommandLine(context);
             foreach (var target in TargetNames(addresses, fleetTargets, specPath))
             {
@@ -178,7 +186,7 @@ internal static class LoadCommand
         var reportHtml = new Option<string?>("--report-html") { Description = "Write the merged HTML report.", HelpName = "file" };
         var csv = new Option<string?>("--csv") { Description = "Write the merged CSV.", HelpName = "file" };
         var threshold = new Option<string[]>("--threshold") { Description = "A condition checked on the merge; a failed one exits 4. Repeatable.", HelpName = "expr" };
-        var command = new Command("merge", "Merge the JSON results of several shards into one, exactly: every percentile equals that of one histogram of all values. Exit 0, 2 bad usage or an unreadable result, 4 a threshold failed.")
+        var command = new Command("merge", "Merge the JSON results of several shards into one, exactly: every percentile equals that of one histogram of all values. Exit 0, 2 bad usage, an unreadable result or a report that could not be written (the others are written), 4 a threshold failed (whatever else).")
         {
             files, json, reportHtml, csv, threshold,
         };
@@ -186,8 +194,11 @@ internal static class LoadCommand
         {
             var thresholds = ParseThresholds(parse.GetValue(threshold));
 
-            // Before any file is read: a report that cannot be written is bad usage, found now.
-            LoadOutputs.CheckDistinct([("--report-html", parse.GetValue(reportHtml)), ("--csv", parse.GetValue(csv))]);
+            // Before any file is read: a report that cannot be written, or that would overwrite a
+            // result given to merge, is bad usage, found now.
+            (string Option, string? Path)[] outputs = [("--report-html", parse.GetValue(reportHtml)), ("--csv", parse.GetValue(csv))];
+            LoadOutputs.CheckDistinct(outputs);
+            LoadOutputs.CheckNotInputs(outputs, [.. (parse.GetValue(files) ?? []).Select(path => ("the result", path))]);
             InputFiles.CheckWritable(parse.GetValue(reportHtml), "--report-html");
             InputFiles.CheckWritable(parse.GetValue(csv), "--csv");
             var results = new List<LoadResult>();
@@ -228,15 +239,11 @@ internal static class LoadCommand
             }
 
             var merged = LoadResult.Merge(results).WithLabels([new("mergeCommand", CommandLine(context))]).WithThresholds(thresholds);
-            if (parse.GetValue(reportHtml) is { } html)
-            {
-                LoadOutputs.WriteFile(html, "--report-html", LoadReports.ToHtml(merged));
-            }
-
-            if (parse.GetValue(csv) is { } csvPath)
-            {
-                LoadOutputs.WriteFile(csvPath, "--csv", LoadReports.ToCsv(merged));
-            }
+            // Each report on its own: one that cannot be written is told below, the others (and
+            // the summary on stdout) are written all the same.
+            var failed = LoadOutputs.WriteReports(
+                ("--report-html", parse.GetValue(reportHtml), () => LoadReports.ToHtml(merged)),
+                ("--csv", parse.GetValue(csv), () => LoadReports.ToCsv(merged)));
 
             if (parse.GetValue(json))
             {
@@ -247,15 +254,24 @@ internal static class LoadCommand
                 LoadSummaryText.Write(merged, Renderer.For(context.Console));
             }
 
+            var exit = ExitCodes.Success;
             if (!merged.ThresholdsPassed)
             {
-                await context.Console.Error.WriteLineAsync($"engine-client load merge: {LoadOperation.ThresholdsFailed(merged)} (exit {ExitCodes.ThresholdFailed})");
-                return ExitCodes.ThresholdFailed;
+                exit = ExitCodes.ThresholdFailed;
+                await context.Console.Error.WriteLineAsync($"engine-client load merge: {LoadOperation.ThresholdsFailed(merged)} (exit {exit})");
             }
 
-            return ExitCodes.Success;
+            return await LoadOutputs.TellFailuresAsync(context, "engine-client load merge", exit, [], failed);
         }));
         return command;
+    }
+
+    private static void AddInput(List<(string What, string Path)> inputs, string option, string? path)
+    {
+        if (path is not null)
+        {
+            inputs.Add((option, path));
+        }
     }
 
     /// <summary>The command line as given, each argument quoted for a POSIX shell when it needs it.</summary>

@@ -28,8 +28,9 @@ internal static class LoadFiles
     /// <c>format</c>, <c>payload</c> or <c>payloadFile</c>, <c>input</c> (<c>{rows, batchRows,
     /// batches, columns}</c>) or <c>inputFile</c>, <c>taskContext</c>, <c>sessionConf</c>,
     /// <c>cancelShare</c>; a missing field takes the command line's value. Paths are relative to the file.
+    /// The files the scenarios name are added to <paramref name="files"/> when given.
     /// </summary>
-    public static List<LoadScenario> ReadScenarios(string path, ScenarioDefaults defaults)
+    public static List<LoadScenario> ReadScenarios(string path, ScenarioDefaults defaults, List<(string What, string Path)>? files = null)
     {
         var text = Encoding.UTF8.GetString(InputFiles.ReadAllBytes(path, "--scenario"));
         var directory = Path.GetDirectoryName(Path.GetFullPath(path)) ?? ".";
@@ -81,6 +82,7 @@ internal static class LoadFiles
                 if (String(entry, "payloadFile", where) is { } payloadFile)
                 {
                     payload = InputFiles.ReadAllBytes(Path.Combine(directory, payloadFile), $"{where} payloadFile");
+                    files?.Add(($"{where} payloadFile", Path.Combine(directory, payloadFile)));
                 }
 
                 var scenario = new LoadScenario(name, format, payload)
@@ -103,6 +105,7 @@ internal static class LoadFiles
                 if (String(entry, "inputFile", where) is { } inputFile)
                 {
                     scenario.Input = ReadArrow(Path.Combine(directory, inputFile), $"{where} inputFile");
+                    files?.Add(($"{where} inputFile", Path.Combine(directory, inputFile)));
                 }
                 else if (entry.TryGetProperty("input", out var input))
                 {

@@ -156,20 +156,13 @@ internal static class LoadOperation
             }
 
             result = result.WithThresholds(plan.Thresholds);
-            if (outputs.Json is { } jsonPath)
-            {
-                LoadOutputs.WriteFile(jsonPath, "--output-dir", LoadReports.ToJson(result));
-            }
 
-            if (outputs.Html is { } htmlPath)
-            {
-                LoadOutputs.WriteFile(htmlPath, "--report-html", LoadReports.ToHtml(result));
-            }
-
-            if (outputs.Csv is { } csvPath)
-            {
-                LoadOutputs.WriteFile(csvPath, "--csv", LoadReports.ToCsv(result));
-            }
+            // Each report on its own: one that cannot be written (a full disk, its directory gone)
+            // is told below, and the others, and the summary on stdout, are written all the same.
+            var failed = LoadOutputs.WriteReports(
+                ("--output-dir", outputs.Json, () => LoadReports.ToJson(result)),
+                ("--report-html", outputs.Html, () => LoadReports.ToHtml(result)),
+                ("--csv", outputs.Csv, () => LoadReports.ToCsv(result)));
 
             if (plan.Json)
             {
@@ -186,19 +179,10 @@ internal static class LoadOperation
                 await context.Console.Error.WriteLineAsync($"engine-client load: {Reason(result, exit)} (exit {exit})");
             }
 
-            // Closed now, so that what was left to write is written (or its failure known).
+            // Closed now, so that what was left to write is written (or its failure known). An
+            // output failure, as for stdout: a success becomes exit 2; another exit code is kept.
             progress.Dispose();
-            foreach (var (option, path, error) in progress.Failures)
-            {
-                // An output failure, as for stdout: a success becomes exit 2; another exit code is
-                // kept (it says what happened first).
-                var consequence = exit == ExitCodes.Success ? "exit 2" : $"exit {exit} says what happened first";
-                await context.Console.Error.WriteLineAsync(CliApp.OneLine(
-                    $"engine-client load: {option} '{path}' could not be written: {InputFiles.DescribeWrite(path, error)} It was written no more after that; the run and the other reports went on ({consequence})."));
-                exit = exit == ExitCodes.Success ? ExitCodes.Usage : exit;
-            }
-
-            return exit;
+            return await LoadOutputs.TellFailuresAsync(context, "engine-client load", exit, progress.Failures, failed);
         }
         finally
         {

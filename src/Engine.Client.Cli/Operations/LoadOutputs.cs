@@ -8,7 +8,12 @@ namespace Engine.Client.Cli.Operations;
 /// <summary>Where <c>load</c> writes its reports: explicit paths, or the defaults of <c>--output-dir</c>.</summary>
 internal sealed record LoadOutputs(string? Json, string? Html, string? Csv, string? HdrLog, string? Intervals)
 {
-    public static LoadOutputs Resolve(string? directory, string? html, string? csv, string? hdrLog, string? intervals, LoadShard shard)
+    /// <summary>
+    /// The outputs, checked before any work: two outputs given one file, an output that names one of
+    /// <paramref name="inputs"/> (the run's own input files, each with the option that named it), or
+    /// a path that cannot be written is a <see cref="UsageException"/>.
+    /// </summary>
+    public static LoadOutputs Resolve(string? directory, string? html, string? csv, string? hdrLog, string? intervals, LoadShard shard, IReadOnlyList<(string What, string Path)> inputs)
     {
         string? json = null;
         var named = new List<(string Option, string? Path)>
@@ -26,8 +31,10 @@ internal sealed record LoadOutputs(string? Json, string? Html, string? Csv, stri
             intervals ??= Default(named, "--intervals", Path.Combine(directory, $"intervals{suffix}.jsonl"));
         }
 
-        // Two reports to one file would overwrite each other: bad usage, found before any work.
+        // Two reports to one file would overwrite each other, and a report to an input file would
+        // overwrite that input: bad usage, found before any work (before the directory is made).
         CheckDistinct(named);
+        CheckNotInputs(named, inputs);
 
         if (directory is not null)
         {
@@ -56,13 +63,12 @@ internal sealed record LoadOutputs(string? Json, string? Html, string? Csv, stri
     }
 
     /// <summary>
-    /// Refuses two outputs given the same file (compared by full path), naming both options:
-    /// one report would silently overwrite the other.
+    /// Refuses two outputs given the same file (compared after full resolution, see
+    /// <see cref="FileKey"/>), naming both options: one report would silently overwrite the other.
     /// </summary>
     public static void CheckDistinct(IReadOnlyList<(string Option, string? Path)> outputs)
     {
-        var comparison = OperatingSystem.IsWindows() || OperatingSystem.IsMacOS() ? StringComparison.OrdinalIgnoreCase : StringComparison.Ordinal;
-        var seen = new List<(string Option, string Path, string Full)>();
+        var seen = new List<(string Option, string Path, string Key)>();
         foreach (var (option, path) in outputs)
         {
             if (path is null)
@@ -70,26 +76,143 @@ internal sealed record LoadOutputs(string? Json, string? Html, string? Csv, stri
                 continue;
             }
 
-            string full;
-            try
+            var key = OutputKey(option, path);
+            foreach (var (otherOption, otherPath, otherKey) in seen)
             {
-                full = Path.GetFullPath(path);
-            }
-            catch (Exception ex) when (ex is ArgumentException or NotSupportedException or PathTooLongException)
-            {
-                throw new UsageException($"{option} '{path}' is not a valid path.", ex);
-            }
-
-            foreach (var (otherOption, otherPath, otherFull) in seen)
-            {
-                if (string.Equals(full, otherFull, comparison))
+                if (string.Equals(key, otherKey, KeyComparison))
                 {
-                    var where = otherPath == path ? $"'{path}'" : $"'{otherPath}' and '{path}' (both '{full}')";
+                    var where = otherPath == path ? $"'{path}'" : $"'{otherPath}' and '{path}' (both '{key}')";
                     throw new UsageException($"{otherOption} and {option} both write {where}: one would overwrite the other; give each its own file.");
                 }
             }
 
-            seen.Add((option, path, full));
+            seen.Add((option, path, key));
+        }
+    }
+
+    /// <summary>
+    /// Refuses an output that names one of the command's input files (compared after full
+    /// resolution, see <see cref="FileKey"/>), naming the option and the input: writing it would
+    /// destroy what the command read. <paramref name="inputs"/> are described as the user knows
+    /// them (<c>--scenario</c>, <c>result</c>); an input path that cannot be resolved is left to
+    /// its reader to refuse.
+    /// </summary>
+    public static void CheckNotInputs(IReadOnlyList<(string Option, string? Path)> outputs, IReadOnlyList<(string What, string Path)> inputs)
+    {
+        var keys = new List<(string What, string Path, string Key)>();
+        foreach (var (what, path) in inputs)
+        {
+            try
+            {
+                keys.Add((what, path, FileKey(path)));
+            }
+            catch (Exception ex) when (ex is ArgumentException or NotSupportedException or PathTooLongException)
+            {
+                // Not a path at all: its reader says so.
+            }
+        }
+
+        foreach (var (option, path) in outputs)
+        {
+            if (path is null)
+            {
+                continue;
+            }
+
+            var key = OutputKey(option, path);
+            foreach (var (what, inputPath, inputKey) in keys)
+            {
+                if (string.Equals(key, inputKey, KeyComparison))
+                {
+                    var both = inputPath == path ? "" : $" (both '{key}')";
+                    throw new UsageException($"{option} '{path}' is the same file as {what} '{inputPath}'{both}: writing it would overwrite that input; give the output another path.");
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// The file <paramref name="path"/> names, as one string to compare: the absolute path with
+    /// <c>.</c> and <c>..</c> taken as the system takes them and every symbolic link on it (the
+    /// file's own and its directories') followed to its final target, as far as the links exist
+    /// (at most 40 of them; a loop is left as spelt). Two names of one file by a hard link are not
+    /// recognised.
+    /// </summary>
+    /// <exception cref="ArgumentException">The path is not a valid path.</exception>
+    internal static string FileKey(string path)
+    {
+        var full = Path.GetFullPath(path);
+        var root = Path.GetPathRoot(full) ?? "";
+
+        // Walked from the root as given (not lexically normalised: "link/.." is the parent of the
+        // link's target, as for the system), each link replaced by its target's components.
+        var absolute = Path.IsPathRooted(path) ? path : Path.Join(Environment.CurrentDirectory, path);
+        var pending = new LinkedList<string>(Components(absolute[Path.GetPathRoot(absolute)!.Length..]));
+        var done = root;
+        var follows = 0;
+        while (pending.First is { } first)
+        {
+            var part = first.Value;
+            pending.RemoveFirst();
+            if (part is "" or ".")
+            {
+                continue;
+            }
+
+            if (part == "..")
+            {
+                done = Path.GetDirectoryName(done) ?? done;
+                continue;
+            }
+
+            var next = Path.Join(done, part);
+            string? link = null;
+            try
+            {
+                link = new FileInfo(next).LinkTarget;
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                // Cannot be read: taken as spelt.
+            }
+
+            if (link is null || ++follows > 40)
+            {
+                done = next;
+                continue;
+            }
+
+            if (Path.IsPathRooted(link))
+            {
+                var target = Path.GetFullPath(link, done);
+                done = Path.GetPathRoot(target) ?? done;
+                link = target[done.Length..];
+            }
+
+            var components = Components(link);
+            for (var i = components.Length - 1; i >= 0; i--)
+            {
+                pending.AddFirst(components[i]);
+            }
+        }
+
+        return done;
+    }
+
+    private static StringComparison KeyComparison =>
+        OperatingSystem.IsWindows() || OperatingSystem.IsMacOS() ? StringComparison.OrdinalIgnoreCase : StringComparison.Ordinal;
+
+    private static string[] Components(string path) => path.Split([Path.DirectorySeparatorChar, Path.AltDirectorySeparatorChar]);
+
+    private static string OutputKey(string option, string path)
+    {
+        try
+        {
+            return FileKey(path);
+        }
+        catch (Exception ex) when (ex is ArgumentException or NotSupportedException or PathTooLongException)
+        {
+            throw new UsageException($"{option} '{path}' is not a valid path.", ex);
         }
     }
 
@@ -111,5 +234,62 @@ internal sealed record LoadOutputs(string? Json, string? Html, string? Csv, stri
         {
             throw new UsageException($"{option} '{path}' cannot be written: {InputFiles.DescribeWrite(path, ex)}", ex);
         }
+    }
+
+    /// <summary>
+    /// Writes each report that has a path, each on its own: one that cannot be written (a full
+    /// disk, a directory gone) is returned with its option, path and error, and the reports after
+    /// it are written all the same.
+    /// </summary>
+    public static List<(string Option, string Path, Exception Error)> WriteReports(params IEnumerable<(string Option, string? Path, Func<string> Render)> reports)
+    {
+        var failures = new List<(string Option, string Path, Exception Error)>();
+        foreach (var (option, path, render) in reports)
+        {
+            if (path is null)
+            {
+                continue;
+            }
+
+            try
+            {
+                File.WriteAllText(path, render(), new UTF8Encoding(false));
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                failures.Add((option, path, ex));
+            }
+        }
+
+        return failures;
+    }
+
+    /// <summary>
+    /// Tells on stderr, one plain line each, the outputs that could not be written: those written
+    /// as the run went (<paramref name="duringRun"/>: written no more after their failure) and the
+    /// reports of the end (<paramref name="atEnd"/>). Returns the exit code: an output failure
+    /// makes a success exit 2; another code (<paramref name="exit"/>: 130, 4, 3, 1) is kept, and
+    /// each line says so.
+    /// </summary>
+    public static async Task<int> TellFailuresAsync(
+        CliContext context, string command, int exit,
+        IReadOnlyList<(string Option, string Path, Exception Error)> duringRun,
+        IReadOnlyList<(string Option, string Path, Exception Error)> atEnd)
+    {
+        // As for stdout: it says what happened first.
+        var consequence = exit == ExitCodes.Success ? $"exit {ExitCodes.Usage}" : $"exit {exit} says what happened first";
+        foreach (var (option, path, error) in duringRun)
+        {
+            await context.Console.Error.WriteLineAsync(CliApp.OneLine(
+                $"{command}: {option} '{path}' could not be written: {InputFiles.DescribeWrite(path, error)} It was written no more after that; the run and the other reports went on ({consequence})."));
+        }
+
+        foreach (var (option, path, error) in atEnd)
+        {
+            await context.Console.Error.WriteLineAsync(CliApp.OneLine(
+                $"{command}: {option} '{path}' could not be written: {InputFiles.DescribeWrite(path, error)} The other reports went on without it ({consequence})."));
+        }
+
+        return exit == ExitCodes.Success && duringRun.Count + atEnd.Count > 0 ? ExitCodes.Usage : exit;
     }
 }

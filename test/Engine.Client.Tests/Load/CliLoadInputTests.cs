@@ -1,5 +1,9 @@
+using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Apache.Arrow;
+using Apache.Arrow.Ipc;
+using Apache.Arrow.Types;
 using Engine.Client.Tests.Cli;
 using Engine.Client.Tests.Infrastructure;
 using Engine.Client.Tests.ReferenceWorker;
@@ -8,8 +12,10 @@ namespace Engine.Client.Tests.Load;
 
 /// <summary>
 /// <c>engine-client load</c> and <c>load merge</c> given values and paths they cannot use, as real
-/// processes: each is exit 2 with a plain line naming the option (never exit 70 or .NET's words),
-/// and a file written as the run goes that fails does not take the run or the other reports down.
+/// processes: each is exit 2 with a plain line naming the option (never exit 70 or .NET's words);
+/// an output that names an input file is refused before anything is written; and a file written as
+/// the run goes, or a report written at the end, that fails does not take the run, the other
+/// reports or the summary down.
 /// </summary>
 [TestFixture]
 [Parallelizable(ParallelScope.Children)]
@@ -87,8 +93,224 @@ public sealed class CliLoadInputTests : ReferenceWorkerFixture
     {
         var result = await CliProcess.RunAsync(Echo("--sessions", "1", "--csv", "/dev/full"));
 
-        AssertUsage(result, "--csv '/dev/full' cannot be written: the disk is full");
+        AssertUsage(result, "--csv '/dev/full' could not be written: the disk is full");
         Assert.That(result.Stderr, Does.Not.Contain("cannot be read"));
+    }
+
+    /// <summary>
+    /// A report written at the end that fails (here on a full disk) is named alone, in one line on
+    /// stderr; the reports after it (the CSV, the logs of <c>--output-dir</c>) and the JSON summary on
+    /// stdout are still written. The exit code is 2, unless the run failed otherwise: a failed
+    /// threshold keeps its exit 4, and the line says so.
+    /// </summary>
+    [TestCase(2, new string[0])]
+    [TestCase(4, new[] { "--threshold", "session.max < 1us" })]
+    public async Task A_report_that_fails_at_the_end_is_named_alone_and_the_other_reports_and_the_summary_are_still_written(int exit, string[] more)
+    {
+        var directory = Path.Combine(_directory, $"end-{exit}");
+
+        var result = await CliProcess.RunAsync(Echo(["--sessions", "2", "--json", "--output-dir", directory, "--report-html", "/dev/full", .. more]));
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(result.ExitCode, Is.EqualTo(exit), result.ToString());
+            Assert.That(result.StderrLines.Where(l => l.Contains("/dev/full", StringComparison.Ordinal)).ToList(), Has.Count.EqualTo(1), result.ToString());
+            Assert.That(result.Stderr, Does.Contain("engine-client load: --report-html '/dev/full' could not be written: the disk is full"), result.ToString());
+            Assert.That(result.Stderr, Does.Contain(exit == 2 ? "(exit 2)" : "(exit 4 says what happened first)"), result.ToString());
+            Assert.That(result.Stderr, Does.Not.Contain("unexpected").And.Not.Contain("Exception"), result.ToString());
+            if (exit == 4)
+            {
+                Assert.That(result.Stderr, Does.Contain("engine-client load: threshold failed: session.max < 1us"), result.ToString());
+            }
+
+            Assert.That(File.Exists(Path.Combine(directory, "result.json")), Is.True, "the report before it");
+            Assert.That(File.Exists(Path.Combine(directory, "result.csv")) ? File.ReadAllText(Path.Combine(directory, "result.csv")) : "", Does.StartWith("phase,count,"), "the report after it");
+            Assert.That(File.Exists(Path.Combine(directory, "histograms.hlog")), Is.True);
+            Assert.That(File.Exists(Path.Combine(directory, "intervals.jsonl")), Is.True);
+            Assert.That(File.Exists(Path.Combine(directory, "report.html")), Is.False, "--report-html given wins over --output-dir");
+        });
+        using var json = JsonDocument.Parse(result.Stdout);
+        Assert.That(json.RootElement.GetProperty("sessions").GetProperty("finished").GetInt64(), Is.EqualTo(2), "the summary is printed");
+    }
+
+    /// <summary>
+    /// <c>load merge</c> with two reports: the first failing (a full disk) is named alone, the
+    /// second and the JSON summary are still written; exit 2, or 4 when a threshold failed.
+    /// </summary>
+    [TestCase(2, new string[0])]
+    [TestCase(4, new[] { "--threshold", "session.max < 1us" })]
+    public async Task A_merge_report_that_fails_is_named_alone_and_the_other_report_and_the_summary_are_still_written(int exit, string[] more)
+    {
+        var (a, b) = await ResultsAsync($"merge-end-{exit}");
+        var csv = Path.Combine(_directory, $"merge-end-{exit}.csv");
+
+        var result = await CliProcess.RunAsync(["load", "merge", a, b, "--json", "--report-html", "/dev/full", "--csv", csv, .. more]);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(result.ExitCode, Is.EqualTo(exit), result.ToString());
+            Assert.That(result.StderrLines.Where(l => l.Contains("/dev/full", StringComparison.Ordinal)).ToList(), Has.Count.EqualTo(1), result.ToString());
+            Assert.That(result.Stderr, Does.Contain("engine-client load merge: --report-html '/dev/full' could not be written: the disk is full"), result.ToString());
+            Assert.That(result.Stderr, Does.Contain(exit == 2 ? "(exit 2)" : "(exit 4 says what happened first)"), result.ToString());
+            if (exit == 4)
+            {
+                Assert.That(result.Stderr, Does.Contain("engine-client load merge: threshold failed: session.max < 1us"), result.ToString());
+            }
+
+            Assert.That(File.Exists(csv) ? File.ReadAllText(csv) : "", Does.StartWith("phase,count,"), "the report after it");
+        });
+        using var json = JsonDocument.Parse(result.Stdout);
+        Assert.That(json.RootElement.GetProperty("sessions").GetProperty("finished").GetInt64(), Is.EqualTo(2), "the summary is printed");
+    }
+
+    /// <summary>
+    /// A merge report whose directory is removed after the paths were checked (the second result is
+    /// a named pipe: the merge waits on it while the test removes the directory) is named, with why,
+    /// and the other report and the summary are still written: exit 2.
+    /// </summary>
+    [Test]
+    public async Task A_merge_report_whose_directory_vanished_is_named_and_the_other_report_and_the_summary_are_still_written()
+    {
+        var (a, b) = await ResultsAsync("vanish");
+        var gone = Directory.CreateDirectory(Path.Combine(_directory, "vanish-directory")).FullName;
+        var html = Path.Combine(gone, "report.html");
+        var csv = Path.Combine(_directory, "vanish.csv");
+        var pipe = Path.Combine(_directory, "vanish-b.pipe");
+        using (var mkfifo = Process.Start(new ProcessStartInfo("mkfifo") { ArgumentList = { pipe } })!)
+        {
+            await mkfifo.WaitForExitAsync().WaitAsync(TaskTimeouts.Default);
+            Assert.That(mkfifo.ExitCode, Is.Zero, "mkfifo failed");
+        }
+
+        await using var merge = CliProcess.Start(["load", "merge", a, pipe, "--json", "--report-html", html, "--csv", csv]);
+
+        // Opened once the merge opens it to read: its report paths were checked before.
+        await using (var writer = await Task.Run(() => new FileStream(pipe, FileMode.Open, FileAccess.Write, FileShare.ReadWrite)).WaitAsync(TaskTimeouts.Default))
+        {
+            Directory.Delete(gone);
+            await writer.WriteAsync(await File.ReadAllBytesAsync(b)).AsTask().WaitAsync(TaskTimeouts.Default);
+        }
+
+        var result = await merge.WaitForExitAsync(CliProcess.RunTimeout);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(result.ExitCode, Is.EqualTo(2), result.ToString());
+            Assert.That(result.StderrLines, Has.Count.EqualTo(1), result.ToString());
+            Assert.That(result.Stderr, Does.Contain($"engine-client load merge: --report-html '{html}' could not be written: its directory does not exist").And.Contain("(exit 2)"), result.ToString());
+            Assert.That(File.Exists(csv) ? File.ReadAllText(csv) : "", Does.StartWith("phase,count,"), "the other report");
+        });
+        using var json = JsonDocument.Parse(result.Stdout);
+        Assert.That(json.RootElement.GetProperty("sessions").GetProperty("finished").GetInt64(), Is.EqualTo(2), "the summary is printed");
+    }
+
+    /// <summary>
+    /// An output of <c>load merge</c> that names one of its input results, however spelt (as given,
+    /// relative, with <c>.</c> or <c>..</c>, through a symbolic link to the file or to its
+    /// directory), is bad usage (exit 2) naming the option and the result, before anything is
+    /// written: the results, and the other output, are as they were.
+    /// </summary>
+    [Test]
+    public async Task A_merge_output_that_names_an_input_result_in_any_spelling_is_bad_usage_and_every_file_is_kept()
+    {
+        var (a, b) = await ResultsAsync("collide");
+        var (aText, bText) = (await File.ReadAllTextAsync(a), await File.ReadAllTextAsync(b));
+        var links = Directory.CreateDirectory(Path.Combine(_directory, "collide-links")).FullName;
+        var fileLink = Path.Combine(links, "a.json");
+        File.CreateSymbolicLink(fileLink, a);
+        var directoryLink = Path.Combine(links, "directory");
+        Directory.CreateSymbolicLink(directoryLink, _directory);
+        var other = Path.Combine(_directory, "collide-other.out");
+
+        var cases = new List<(string Option, string Path, string Input)>
+        {
+            ("--report-html", a, a),
+            ("--report-html", Path.GetRelativePath(Environment.CurrentDirectory, a), a),
+            ("--report-html", Path.Combine(_directory, ".", Path.GetFileName(a)), a),
+            ("--report-html", Path.Combine(links, "..", Path.GetFileName(a)), a),
+            ("--report-html", fileLink, a),
+            ("--csv", Path.Combine(directoryLink, Path.GetFileName(b)), b),
+        };
+        foreach (var (option, path, input) in cases)
+        {
+            var otherOption = option == "--csv" ? "--report-html" : "--csv";
+
+            var result = await CliProcess.RunAsync("load", "merge", a, b, "--json", option, path, otherOption, other);
+
+            AssertUsage(result, $"{option} '{path}'", $"result '{input}'", "would overwrite");
+            Assert.Multiple(() =>
+            {
+                Assert.That(result.StderrLines, Has.Count.EqualTo(1), result.ToString());
+                Assert.That(result.Stdout, Is.Empty, result.ToString());
+                Assert.That(File.ReadAllText(a), Is.EqualTo(aText), path);
+                Assert.That(File.ReadAllText(b), Is.EqualTo(bText), path);
+                Assert.That(File.Exists(other), Is.False, "nothing is written");
+            });
+        }
+    }
+
+    /// <summary>
+    /// An output of <c>load</c> that names one of the run's own input files (<c>--payload-file</c>,
+    /// <c>--input</c>, <c>--scenario</c> and a file it names, <c>--stages</c>, <c>--fleet</c>,
+    /// <c>--spec</c>), however spelt, <c>--output-dir</c>'s reports included, is bad usage (exit 2)
+    /// naming both, before any session: the input is as it was.
+    /// </summary>
+    [Test]
+    public async Task A_run_output_that_names_one_of_its_input_files_is_bad_usage_before_any_session()
+    {
+        var inputs = Directory.CreateDirectory(Path.Combine(_directory, "run-inputs")).FullName;
+        var payload = await WriteTextAsync(Path.Combine(inputs, "payload.bin"), "payload");
+        var scenarioPayload = await WriteTextAsync(Path.Combine(inputs, "scenario-payload.bin"), "payload");
+        var scenario = await WriteTextAsync(Path.Combine(inputs, "scenario.json"), """{"scenarios": [{"name": "a", "format": "echo", "payloadFile": "scenario-payload.bin"}]}""");
+        var stages = await WriteTextAsync(Path.Combine(inputs, "stages.json"), """[{"duration": "1s", "target": 1}]""");
+        var fleet = await WriteTextAsync(Path.Combine(inputs, "fleet.txt"), Worker.Address + "\n");
+        var spec = await WriteTextAsync(Path.Combine(inputs, "result.json"), $$"""
+            {
+              "capabilities": {
+                "supportedDataFormats": ["ARROW"],
+                "supportedCommunicationPatterns": ["BIDIRECTIONAL_STREAMING"],
+                "supportsConcurrentUdfs": true,
+                "supportsReuse": true
+              },
+              "direct": {
+                "runner": { "command": ["{{ReferenceWorkerProcess.ExecutablePath}}"], "environmentVariables": { "DOTNET_gcServer": "0" } },
+                "properties": { "initializationTimeoutMs": 20000, "connection": { "unixDomainSocket": {} } }
+              }
+            }
+            """);
+        var arrow = Path.Combine(inputs, "input.arrow");
+        await WriteArrowAsync(arrow);
+        var scenarioLink = Path.Combine(_directory, "run-scenario-link.json");
+        File.CreateSymbolicLink(scenarioLink, scenario);
+        var kept = Directory.GetFiles(inputs).ToDictionary(f => f, File.ReadAllBytes);
+        string[] target = ["--worker", Worker.Address];
+        string[] generated = ["--rows", "10", "--sessions", "1", "--json", "--no-progress"];
+
+        var cases = new List<(string[] Arguments, string Output, string Input)>
+        {
+            ([.. target, "--format", "echo", "--payload-file", payload, .. generated, "--csv", payload], $"--csv '{payload}'", $"--payload-file '{payload}'"),
+            ([.. target, "--format", "echo", "--input", arrow, "--sessions", "1", "--json", "--hdr-log", Path.Combine(inputs, ".", "input.arrow")], "--hdr-log", $"--input '{arrow}'"),
+            ([.. target, "--scenario", scenario, .. generated, "--report-html", scenarioLink], $"--report-html '{scenarioLink}'", $"--scenario '{scenario}'"),
+            ([.. target, "--scenario", scenario, .. generated, "--intervals", Path.GetRelativePath(Environment.CurrentDirectory, scenarioPayload)], "--intervals", $"payloadFile '{scenarioPayload}'"),
+            ([.. target, "--format", "echo", "--rows", "10", "--concurrency", "1", "--stages", stages, "--json", "--intervals", stages], "--intervals", $"--stages '{stages}'"),
+            (["--fleet", fleet, "--format", "echo", .. generated, "--csv", fleet], "--csv", $"--fleet '{fleet}'"),
+            (["--spec", spec, "--format", "echo", .. generated, "--output-dir", inputs], "--output-dir", $"--spec '{spec}'"),
+        };
+        foreach (var (arguments, output, input) in cases)
+        {
+            var result = await CliProcess.RunAsync(["load", .. arguments]);
+
+            AssertUsage(result, output, input, "would overwrite");
+            Assert.Multiple(() =>
+            {
+                Assert.That(result.StderrLines, Has.Count.EqualTo(1), result.ToString());
+                Assert.That(result.Stdout, Is.Empty, "no session ran");
+                foreach (var (path, bytes) in kept)
+                {
+                    Assert.That(File.ReadAllBytes(path), Is.EqualTo(bytes), path);
+                }
+            });
+        }
     }
 
     [Test]
@@ -100,13 +322,18 @@ public sealed class CliLoadInputTests : ReferenceWorkerFixture
         var explicitPaths = await CliProcess.RunAsync(Echo("--sessions", "1", "--csv", same, "--report-html", Path.Combine(_directory, ".", "same.out")));
         var fromDirectory = await CliProcess.RunAsync(Echo("--sessions", "1", "--output-dir", _directory, "--csv", Path.Combine(_directory, "report.html")));
         var merge = await CliProcess.RunAsync("load", "merge", "--csv", same, "--report-html", same, Path.Combine(_directory, "none.json"));
+        var link = Path.Combine(_directory, "same-link.out");
+        File.CreateSymbolicLink(link, same);
+        var linked = await CliProcess.RunAsync(Echo("--sessions", "1", "--json", "--csv", same, "--intervals", link));
 
         AssertUsage(explicitPaths, "--report-html and --csv both write", "one would overwrite the other");
+        AssertUsage(linked, $"--csv and --intervals both write '{same}' and '{link}' (both '{same}')");
         AssertUsage(fromDirectory, "--report-html (from --output-dir) and --csv both write");
         AssertUsage(merge, "--report-html and --csv both write");
         Assert.Multiple(() =>
         {
             Assert.That(explicitPaths.Stdout, Is.Empty, "no run");
+            Assert.That(linked.Stdout, Is.Empty, "no run");
             Assert.That(File.ReadAllText(same), Is.EqualTo("kept"));
             Assert.That(File.Exists(Path.Combine(_directory, "result.json")), Is.False, "no run");
         });
@@ -170,6 +397,37 @@ public sealed class CliLoadInputTests : ReferenceWorkerFixture
         });
         using var json = JsonDocument.Parse(result.Stdout);
         Assert.That(json.RootElement.GetProperty("sessions").GetProperty("finished").GetInt64(), Is.GreaterThan(0), "the run went on");
+    }
+
+    /// <summary>Two results of real runs (one session each), written as <c>{prefix}-a.json</c> and <c>{prefix}-b.json</c>.</summary>
+    private async Task<(string A, string B)> ResultsAsync(string prefix)
+    {
+        var paths = new List<string>();
+        foreach (var name in new[] { "a", "b" })
+        {
+            var run = await CliProcess.RunAsync(Echo("--sessions", "1", "--json"));
+            Assert.That(run.ExitCode, Is.Zero, run.ToString());
+            paths.Add(await WriteTextAsync(Path.Combine(_directory, $"{prefix}-{name}.json"), run.Stdout));
+        }
+
+        return (paths[0], paths[1]);
+    }
+
+    private static async Task<string> WriteTextAsync(string path, string text)
+    {
+        await File.WriteAllTextAsync(path, text);
+        return path;
+    }
+
+    /// <summary>A small Arrow IPC file: one batch of one int64 column.</summary>
+    private static async Task WriteArrowAsync(string path)
+    {
+        var schema = new Schema.Builder().Field(f => f.Name("x").DataType(Int64Type.Default)).Build();
+        using var batch = new RecordBatch(schema, [new Int64Array.Builder().Append(1).Append(2).Build()], 2);
+        await using var file = File.Create(path);
+        using var writer = new ArrowFileWriter(file, schema);
+        await writer.WriteRecordBatchAsync(batch);
+        await writer.WriteEndAsync();
     }
 
     private static string Edit(string json, Action<JsonObject> edit)
