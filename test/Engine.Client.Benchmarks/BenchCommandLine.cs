@@ -176,7 +176,7 @@ public static class BenchCommandLine
                     "--skip-churn" => options with { SkipChurn = true },
                     "--skip-soak" => options with { SkipSoak = true },
                     "--pin" => options with { Pin = true },
-                    "--only" => options with { LoadSide = Value() is "hand-written" or "SDK" or "load" ? Value() : throw new FormatException("--only takes hand-written, SDK or load.") },
+                    "--only" => options with { LoadSide = Value() switch { var side and ("hand-written" or "SDK" or "load") => side, var other => throw new FormatException($"--only takes hand-written, SDK or load, not '{other}'.") } },
                     "--out" => options with { OutputDirectory = Value() },
                     "--soak-client" => options with { SoakClient = Value() switch { "sdk" => Variant.Sdk, "pooled" => Variant.SdkPooled, "hand" => Variant.HandSdkTransport, var other => throw new FormatException($"--soak-client takes sdk, pooled or hand, not '{other}'.") } },
                     "--side" => options with { SweepSide = ParseSide(Value()) },

@@ -62,8 +62,9 @@ public static class LoadOverheadRun
                 var cost = Cost.Start();
                 var seconds = await run().ConfigureAwait(false);
                 var (cpu, bytes, items) = cost.Per(sessionsPerBlock);
+                var switches = cost.SwitchesPer(sessionsPerBlock);
                 alone.Add(sessionsPerBlock / seconds);
-                log.WriteLine($"  block {block + 1}: {name} alone {sessionsPerBlock / seconds,7:0} sessions/s; engine CPU per session {cpu:0} us, allocated {bytes:0} B, thread-pool work items {items:0.0}");
+                log.WriteLine($"  block {block + 1}: {name} alone {sessionsPerBlock / seconds,7:0} sessions/s; engine CPU per session {cpu:0} us, allocated {bytes:0} B, thread-pool work items {items:0.0}, context switches {switches:0.0}");
             }
 
             log.WriteLine($"{name} alone, one session at a time: median {Stats.Median(alone):0} sessions/s ({alone.Min():0}-{alone.Max():0}; {blocks} blocks of {sessionsPerBlock} sessions)");
@@ -111,9 +112,34 @@ public static class LoadOverheadRun
     }
 
     /// <summary>This process's CPU time and allocations since <see cref="Start"/>.</summary>
-    private readonly record struct Cost(TimeSpan Cpu, long Allocated, long WorkItems)
+    private readonly record struct Cost(TimeSpan Cpu, long Allocated, long WorkItems, long Switches)
     {
-        public static Cost Start() => new(Process.GetCurrentProcess().TotalProcessorTime, GC.GetTotalAllocatedBytes(precise: true), ThreadPool.CompletedWorkItemCount);
+        public static Cost Start() => new(Process.GetCurrentProcess().TotalProcessorTime, GC.GetTotalAllocatedBytes(precise: true), ThreadPool.CompletedWorkItemCount, ContextSwitches());
+
+        public double SwitchesPer(int sessions) => (ContextSwitches() - Switches) / (double)sessions;
+
+        private static long ContextSwitches()
+        {
+            long total = 0;
+            foreach (var task in Directory.EnumerateDirectories("/proc/self/task"))
+            {
+                try
+                {
+                    foreach (var line in File.ReadLines(Path.Combine(task, "status")))
+                    {
+                        if (line.StartsWith("voluntary_ctxt_switches:", StringComparison.Ordinal) || line.StartsWith("nonvoluntary_ctxt_switches:", StringComparison.Ordinal))
+                        {
+                            total += long.Parse(line[(line.IndexOf(':') + 1)..].Trim(), System.Globalization.CultureInfo.InvariantCulture);
+                        }
+                    }
+                }
+                catch (IOException)
+                {
+                }
+            }
+
+            return total;
+        }
 
         public (double CpuMicros, double Bytes, double WorkItems) Per(int sessions) =>
             ((Process.GetCurrentProcess().TotalProcessorTime - Cpu).TotalMicroseconds / sessions,
