@@ -164,10 +164,9 @@ internal sealed class LoadRun : IDisposable
         // The closed loops stop at the schedule's end through this timer. The open model's
         // scheduler ends on its own when its schedule does: a timer fires up to a few
         // milliseconds early, and would drop a start due just before the end.
-        if (_options.Model == LoadModelKind.Closed && !double.IsInfinity(_schedule.EndSeconds))
-        {
-            _stopStarting.CancelAfter(TimeSpan.FromSeconds(_schedule.EndSeconds));
-        }
+        var stopAtEnd = _options.Model == LoadModelKind.Closed && !double.IsInfinity(_schedule.EndSeconds)
+            ? StopStartingAtEndAsync(_schedule.EndSeconds < TimeSpan.MaxValue.TotalSeconds ? TimeSpan.FromSeconds(_schedule.EndSeconds) : Timeout.InfiniteTimeSpan)
+            : Task.CompletedTask;
 
         using var intervalsDone = new CancellationTokenSource();
         var ticker = Task.Run(() => TickAsync(monitor, intervalsDone.Token), CancellationToken.None);
@@ -187,7 +186,7 @@ internal sealed class LoadRun : IDisposable
 
         if (!cancellationToken.IsCancellationRequested)
         {
-            await Task.WhenAny(_drained.Task, Task.Delay(_options.DrainTimeout, cancellationToken)).ConfigureAwait(false);
+            await Task.WhenAny(_drained.Task, LongWait.DelayAsync(_options.DrainTimeout, cancellationToken)).ConfigureAwait(false);
         }
 
         if (!_drained.Task.IsCompleted)
@@ -207,7 +206,7 @@ internal sealed class LoadRun : IDisposable
         }
 
         await intervalsDone.CancelAsync().ConfigureAwait(false);
-        await Task.WhenAll(ticker, heartbeats).ConfigureAwait(false);
+        await Task.WhenAll(ticker, heartbeats, stopAtEnd).ConfigureAwait(false);
         CloseInterval(monitor, final: true);
         if (_observerFailure is { } failure)
         {
@@ -215,6 +214,20 @@ internal sealed class LoadRun : IDisposable
         }
 
         return BuildResult(startedAt, monitor, cancellationToken.IsCancellationRequested);
+    }
+
+    /// <summary>Stops the closed loops' starts at the schedule's end, however far it is (<see cref="LongWait"/>); returns when starting stopped.</summary>
+    private async Task StopStartingAtEndAsync(TimeSpan end)
+    {
+        try
+        {
+            await LongWait.DelayAsync(end, _stopStarting.Token).ConfigureAwait(false);
+            await _stopStarting.CancelAsync().ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // Starting stopped first: the session bound, an interrupt, or the loops ended.
+        }
     }
 
     /// <summary>Loops enough for this shard's highest concurrency: its share is at most the ceiling of the whole over the shards.</summary>
@@ -285,6 +298,20 @@ internal sealed class LoadRun : IDisposable
                 return;
             }
 
+            if (t * TicksPerSecond >= long.MaxValue - _startTimestamp)
+            {
+                // Due further away than the clock counts (centuries): it never comes. Wait to be stopped.
+                try
+                {
+                    await Task.Delay(Timeout.InfiniteTimeSpan, stop).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                }
+
+                return;
+            }
+
             var intended = _startTimestamp + (long)(t * TicksPerSecond);
 
             // Never before the intended start, or the latency counted from it would be less than
@@ -295,7 +322,9 @@ internal sealed class LoadRun : IDisposable
             {
                 try
                 {
-                    await Task.Delay(TimeSpan.FromMilliseconds(Math.Ceiling(wait * 1000.0 / TicksPerSecond)), stop).ConfigureAwait(false);
+                    // In pieces of a timer's longest wait: a schedule may leave weeks between starts.
+                    var milliseconds = Math.Min(Math.Ceiling(wait * 1000.0 / TicksPerSecond), LongWait.Longest.TotalMilliseconds);
+                    await Task.Delay(TimeSpan.FromMilliseconds(milliseconds), stop).ConfigureAwait(false);
                 }
                 catch (OperationCanceledException)
                 {
@@ -319,9 +348,9 @@ internal sealed class LoadRun : IDisposable
             try
             {
                 var left = _schedule.EndSeconds - Seconds(Stopwatch.GetTimestamp());
-                slot = left * 1000 >= int.MaxValue
+                slot = left >= TimeSpan.MaxValue.TotalSeconds
                     ? await _slots.WaitAsync(Timeout.Infinite, stop).ConfigureAwait(false)
-                    : await _slots.WaitAsync(TimeSpan.FromSeconds(Math.Max(0, left)), stop).ConfigureAwait(false);
+                    : await LongWait.EnterAsync(_slots, TimeSpan.FromSeconds(Math.Max(0, left)), stop).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {

@@ -70,7 +70,7 @@ public sealed class LoadTestOptions
     /// <summary>The seed of the scenario picks, cancel points and Poisson arrival gaps; <see langword="null"/> for a random one (reported).</summary>
     public int? Seed { get; set; }
 
-    /// <summary>The length of a reporting interval. Default 1 s.</summary>
+    /// <summary>The length of a reporting interval. Default 1 s; at most about 49.7 days (the longest wait of a timer).</summary>
     public TimeSpan Interval { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>Heartbeat probes sampled during the run, one call per probe per <see cref="HeartbeatInterval"/>; a fixed set (see <see cref="HeartbeatProbes"/> for workers that change). Default none.</summary>
@@ -86,7 +86,7 @@ public sealed class LoadTestOptions
     /// </summary>
     public Func<IReadOnlyList<LoadHeartbeatProbe>>? HeartbeatProbes { get; set; }
 
-    /// <summary>How often each heartbeat probe is called. Default 1 s.</summary>
+    /// <summary>How often each heartbeat probe is called. Default 1 s; at most about 49.7 days (the longest wait of a timer).</summary>
     public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>Whether output batches are decoded as Arrow to count their rows. Default true.</summary>
@@ -172,6 +172,11 @@ public sealed class LoadTestOptions
         if (Warmup < TimeSpan.Zero || DrainTimeout < TimeSpan.Zero || Interval <= TimeSpan.Zero || HeartbeatInterval <= TimeSpan.Zero)
         {
             throw new ArgumentException("Warm-up and drain must not be negative; intervals must be positive.");
+        }
+
+        if (Interval > LongWait.Longest || HeartbeatInterval > LongWait.Longest)
+        {
+            throw new ArgumentException("The interval and the heartbeat interval must be at most 4,294,967 s (about 49.7 days), the longest wait of a timer.");
         }
 
         if (MaxInFlight <= 0)

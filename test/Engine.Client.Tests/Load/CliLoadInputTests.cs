@@ -351,6 +351,23 @@ public sealed class CliLoadInputTests : ReferenceWorkerFixture
         AssertUsage(result, $"--stages '{stages}', stage 2: unknown field 'traget'");
     }
 
+    /// <summary>
+    /// Stages that add up to longer than a timer waits (about 49.7 days) are a valid schedule: the
+    /// run goes, here until its session bound, instead of an unexpected error (exit 70) at its start.
+    /// </summary>
+    [Test]
+    public async Task Stages_longer_than_a_timer_waits_run_until_the_session_bound()
+    {
+        var stages = Path.Combine(_directory, "long-stages.json");
+        await File.WriteAllTextAsync(stages, """[ { "duration": "500h", "target": 1 }, { "duration": "500h", "target": 1 }, { "duration": "500h", "target": 1 } ]""");
+
+        var result = await CliProcess.RunAsync(Echo("--concurrency", "1", "--stages", stages, "--sessions", "3", "--json"));
+
+        Assert.That(result.ExitCode, Is.Zero, result.ToString());
+        using var json = JsonDocument.Parse(result.Stdout);
+        Assert.That(json.RootElement.GetProperty("sessions").GetProperty("finished").GetInt64(), Is.EqualTo(3));
+    }
+
     [Test]
     public async Task A_malformed_result_given_to_merge_names_the_missing_or_malformed_field()
     {
