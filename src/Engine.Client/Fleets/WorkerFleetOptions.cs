@@ -183,6 +183,8 @@ public sealed class WorkerFleetOptions
             throw new ArgumentException($"{nameof(MaxAttempts)} is {MaxAttempts}; it must be at least 1.");
         }
 
+        WorkerClientOptions.RequireAtMostLongest(RetryBaseDelay, nameof(RetryBaseDelay));
+        WorkerClientOptions.RequireAtMostLongest(RetryMaxDelay, nameof(RetryMaxDelay));
         if (RetryBaseDelay < TimeSpan.Zero || RetryMaxDelay < RetryBaseDelay)
         {
             throw new ArgumentException($"{nameof(RetryBaseDelay)} ({RetryBaseDelay}) must be zero or more and at most {nameof(RetryMaxDelay)} ({RetryMaxDelay}).");
@@ -224,5 +226,7 @@ public sealed class WorkerFleetOptions
         {
             throw new ArgumentException($"{name} is {value}; it must be positive.");
         }
+
+        WorkerClientOptions.RequireAtMostLongest(value, name);
     }
 }

@@ -54,11 +54,30 @@ public sealed class WorkerClientOptions
         Session.Validate(Connection.MaxSendMessageSize);
     }
 
+    /// <summary>
+    /// The longest timeout or interval a setting takes: 2^31 - 1 ms, about 24.8 days. Every such
+    /// setting ends up in a timer, a socket timeout or a cancellable wait, and the shortest of
+    /// their limits is this one; a longer value would fail later, inside, with an
+    /// <see cref="ArgumentOutOfRangeException"/> instead of naming the setting.
+    /// </summary>
+    internal static readonly TimeSpan LongestTimeout = TimeSpan.FromMilliseconds(int.MaxValue);
+
     internal static void RequirePositive(TimeSpan value, string name)
     {
         if (value <= TimeSpan.Zero && value != Timeout.InfiniteTimeSpan)
         {
             throw new ArgumentException($"{name} is {value}; it must be positive (or Timeout.InfiniteTimeSpan).");
+        }
+
+        RequireAtMostLongest(value, name);
+    }
+
+    /// <summary>Refuses a finite <paramref name="value"/> over <see cref="LongestTimeout"/>, naming the setting.</summary>
+    internal static void RequireAtMostLongest(TimeSpan value, string name)
+    {
+        if (value > LongestTimeout && value != Timeout.InfiniteTimeSpan)
+        {
+            throw new ArgumentException($"{name} is {value}; it must be at most 24.8 days (2^31 - 1 ms, the longest wait of a timer or a socket timeout), or Timeout.InfiniteTimeSpan where that is allowed.");
         }
     }
 

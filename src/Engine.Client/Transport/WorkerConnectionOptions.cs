@@ -145,6 +145,8 @@ public sealed class WorkerConnectionOptions
             throw new ArgumentException($"{nameof(MaxSendMessageSize)} is {MaxSendMessageSize} bytes; it must be at least {Min}.");
         }
 
+        WorkerClientOptions.RequireAtMostLongest(KeepAlivePingTimeout, nameof(KeepAlivePingTimeout));
+        WorkerClientOptions.RequireAtMostLongest(KeepAlivePingDelay, nameof(KeepAlivePingDelay));
         if (KeepAlivePingTimeout != Timeout.InfiniteTimeSpan && KeepAlivePingTimeout < MinKeepAlivePingDelay)
         {
             throw new ArgumentException($"{nameof(KeepAlivePingTimeout)} is {KeepAlivePingTimeout}; it must be at least 1 s (or Timeout.InfiniteTimeSpan).");

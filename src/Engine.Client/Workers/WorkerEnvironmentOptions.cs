@@ -58,5 +58,7 @@ public sealed class WorkerEnvironmentOptions
         {
             throw new ArgumentException($"{name} is {value}; it must be positive.");
         }
+
+        WorkerClientOptions.RequireAtMostLongest(value, name);
     }
 }

@@ -136,6 +136,7 @@ public sealed class WorkerPoolOptions
         ArgumentNullException.ThrowIfNull(Connection, nameof(Connection));
         ArgumentNullException.ThrowIfNull(Session, nameof(Session));
         Process.Validate();
+        Environment.Validate();
         Connection.Validate();
         Session.Validate(Connection.MaxSendMessageSize);
     }

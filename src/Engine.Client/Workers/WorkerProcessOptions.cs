@@ -69,6 +69,7 @@ public sealed class WorkerProcessOptions
         RequirePositive(ReadinessProbeTimeout, nameof(ReadinessProbeTimeout));
         RequirePositive(ShutdownRequestTimeout, nameof(ShutdownRequestTimeout));
         RequirePositive(KillWaitTimeout, nameof(KillWaitTimeout));
+        WorkerClientOptions.RequireAtMostLongest(ReadinessPollInterval, nameof(ReadinessPollInterval));
         if (ReadinessPollInterval < TimeSpan.Zero)
         {
             throw new ArgumentException($"{nameof(ReadinessPollInterval)} is {ReadinessPollInterval}; it must not be negative.");
@@ -114,5 +115,7 @@ public sealed class WorkerProcessOptions
         {
             throw new ArgumentException($"{name} is {value}; it must be positive.");
         }
+
+        WorkerClientOptions.RequireAtMostLongest(value, name);
     }
 }
