@@ -132,11 +132,13 @@ internal sealed record LoadOutputs(string? Json, string? Html, string? Csv, stri
     }
 
     /// <summary>
-    /// The file <paramref name="path"/> names, as one string to compare: the absolute path with
-    /// <c>.</c> and <c>..</c> taken as the system takes them and every symbolic link on it (the
-    /// file's own and its directories') followed to its final target, as far as the links exist
-    /// (at most 40 of them; a loop is left as spelt). Two names of one file by a hard link are not
-    /// recognised.
+    /// The file <paramref name="path"/> names, as one string to compare: the file that reading or
+    /// writing it opens. That is the absolute path with <c>.</c> and <c>..</c> taken as text (as
+    /// .NET does before it opens a file: <c>link/..</c> is the directory holding the link, not the
+    /// parent of its target), then every symbolic link on it (the file's own and its directories')
+    /// followed to its final target, a <c>..</c> inside a link's target taken as the system takes
+    /// it, as far as the links exist (at most 40 of them; a loop is left as spelt). Two names of
+    /// one file by a hard link are not recognised.
     /// </summary>
     /// <exception cref="ArgumentException">The path is not a valid path.</exception>
     internal static string FileKey(string path)
@@ -144,10 +146,9 @@ internal sealed record LoadOutputs(string? Json, string? Html, string? Csv, stri
         var full = Path.GetFullPath(path);
         var root = Path.GetPathRoot(full) ?? "";
 
-        // Walked from the root as given (not lexically normalised: "link/.." is the parent of the
-        // link's target, as for the system), each link replaced by its target's components.
-        var absolute = Path.IsPathRooted(path) ? path : Path.Join(Environment.CurrentDirectory, path);
-        var pending = new LinkedList<string>(Components(absolute[Path.GetPathRoot(absolute)!.Length..]));
+        // Walked from the root of the path as .NET opens it (its "..", textual), each link
+        // replaced by its target's components.
+        var pending = new LinkedList<string>(Components(full[root.Length..]));
         var done = root;
         var follows = 0;
         while (pending.First is { } first)

@@ -222,8 +222,15 @@ public sealed class CliLoadInputTests : ReferenceWorkerFixture
         Directory.CreateSymbolicLink(directoryLink, _directory);
         var other = Path.Combine(_directory, "collide-other.out");
 
+        // "sub/.." where sub links to a directory elsewhere: .NET opens the file beside the link
+        // (it takes ".." as text), the system would go to the target's parent.
+        var elsewhere = Directory.CreateDirectory(Path.Combine(_directory, "collide-elsewhere", "inner")).FullName;
+        var sub = Path.Combine(_directory, "collide-sub");
+        Directory.CreateSymbolicLink(sub, elsewhere);
+
         var cases = new List<(string Option, string Path, string Input)>
         {
+            ("--csv", Path.Combine(sub, "..", Path.GetFileName(a)), a),
             ("--report-html", a, a),
             ("--report-html", Path.GetRelativePath(Environment.CurrentDirectory, a), a),
             ("--report-html", Path.Combine(_directory, ".", Path.GetFileName(a)), a),
