@@ -154,6 +154,20 @@ public sealed class LoadTestOptions
             throw new ArgumentException("Poisson arrivals are for the open model (a rate); the closed model starts a session when one ends.");
         }
 
+        if (Model == LoadModelKind.Closed && Shard.Count >= 1 && Shard.Index >= 0)
+        {
+            // The concurrency is split over the shards, the remainder to the first ones: a shard
+            // whose share is 0 throughout never starts a session, and a run bounded only by its
+            // session count would never end.
+            var highest = Math.Max(Target, Stages is { Count: > 0 } ramp ? ramp.Max(s => s.Target) : 0);
+            if (highest <= Shard.Index)
+            {
+                throw new ArgumentException(Shard.Count == 1
+                    ? "A closed model whose concurrency is 0 throughout starts no session: give a concurrency (or a stage target) of at least 1."
+                    : $"Shard {Shard.Index}/{Shard.Count} of a closed model whose highest concurrency is {highest.ToString(System.Globalization.CultureInfo.InvariantCulture)} gets no session (the concurrency is split over the shards, the remainder to the first ones): give a concurrency of at least {Shard.Count} (one session per shard), or fewer shards.");
+            }
+        }
+
         if (Duration is null && Sessions is null && (Stages is null || Stages.Count == 0))
         {
             throw new ArgumentException("A load test needs a bound: a duration, a session count or stages.");

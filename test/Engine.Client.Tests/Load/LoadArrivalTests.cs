@@ -221,6 +221,31 @@ public sealed class LoadArrivalTests
         Assert.That(gaps, Has.All.EqualTo(1 / Rate).Within(1e-9));
     }
 
+    /// <summary>
+    /// The closed model's concurrency is split over the shards, the remainder to the first ones: a
+    /// shard whose share is 0 throughout would never start a session, and a run bounded by its
+    /// session count would never end. Refused, naming the shard.
+    /// </summary>
+    [TestCase(1, 2, 1.0, "Shard 1/2 of a closed model whose highest concurrency is 1 gets no session")]
+    [TestCase(2, 4, 2.0, "Shard 2/4 of a closed model whose highest concurrency is 2 gets no session")]
+    [TestCase(0, 1, 0.0, "A closed model whose concurrency is 0 throughout starts no session")]
+    public void A_closed_shard_whose_share_of_the_concurrency_is_zero_is_refused(int index, int shards, double concurrency, string message)
+    {
+        var options = new LoadTestOptions { Model = LoadModelKind.Closed, Target = concurrency, Sessions = 20, Shard = new LoadShard(index, shards) };
+        options.Scenarios.Add(new LoadScenario("echo", "echo", ReadOnlyMemory<byte>.Empty));
+
+        Assert.That(options.Validate, Throws.ArgumentException.With.Message.Contains(message));
+    }
+
+    [Test]
+    public void A_closed_shard_with_a_share_of_a_ramp_is_accepted()
+    {
+        var options = new LoadTestOptions { Model = LoadModelKind.Closed, Target = 0, Stages = [new LoadStage(TimeSpan.FromSeconds(1), 2)], Shard = new LoadShard(1, 2) };
+        options.Scenarios.Add(new LoadScenario("echo", "echo", ReadOnlyMemory<byte>.Empty));
+
+        Assert.That(options.Validate, Throws.Nothing);
+    }
+
     [Test]
     public void Poisson_arrivals_are_for_the_open_model()
     {
