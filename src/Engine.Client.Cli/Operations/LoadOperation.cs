@@ -88,14 +88,14 @@ internal static class LoadOperation
 
             if (outputs.Intervals is { } intervalsPath)
             {
-                intervals = new StreamWriter(InputFiles.Create(intervalsPath, "--intervals"), new System.Text.UTF8Encoding(false));
+                intervals = new StreamWriter(InputFiles.Create(intervalsPath, outputs.IntervalsOption), new System.Text.UTF8Encoding(false));
             }
 
             FileStream? hdrStream = null;
             Exception? hdrFailure = null;
             if (outputs.HdrLog is { } hdrPath)
             {
-                hdrStream = InputFiles.Create(hdrPath, "--hdr-log");
+                hdrStream = InputFiles.Create(hdrPath, outputs.HdrLogOption);
                 try
                 {
                     // The log's header is written now: a file that cannot take it fails here.
@@ -119,14 +119,14 @@ internal static class LoadOperation
             // on, and the failure is told at the end, after the other reports are written.
             using var progress = new LoadProgress(
                 plan.NoProgress ? null : context.Console.Error,
-                intervals is null ? null : (outputs.Intervals!, intervals),
-                hdrLog is null ? null : (outputs.HdrLog!, hdrLog, hdrStream!),
+                intervals is null ? null : (outputs.IntervalsOption, outputs.Intervals!, intervals),
+                hdrLog is null ? null : (outputs.HdrLogOption, outputs.HdrLog!, hdrLog, hdrStream!),
                 options.Model);
             intervals = null;
             hdrLog = null;
             if (hdrFailure is not null)
             {
-                progress.AddFailure("--hdr-log", outputs.HdrLog!, hdrFailure);
+                progress.AddFailure(outputs.HdrLogOption, outputs.HdrLog!, hdrFailure);
             }
 
             options.Observer = progress;
@@ -161,8 +161,8 @@ internal static class LoadOperation
             // is told below, and the others, and the summary on stdout, are written all the same.
             var failed = LoadOutputs.WriteReports(
                 ("--output-dir", outputs.Json, () => LoadReports.ToJson(result)),
-                ("--report-html", outputs.Html, () => LoadReports.ToHtml(result)),
-                ("--csv", outputs.Csv, () => LoadReports.ToCsv(result)));
+                (outputs.HtmlOption, outputs.Html, () => LoadReports.ToHtml(result)),
+                (outputs.CsvOption, outputs.Csv, () => LoadReports.ToCsv(result)));
 
             if (plan.Json)
             {

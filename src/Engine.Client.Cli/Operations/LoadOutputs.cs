@@ -8,6 +8,18 @@ namespace Engine.Client.Cli.Operations;
 /// <summary>Where <c>load</c> writes its reports: explicit paths, or the defaults of <c>--output-dir</c>.</summary>
 internal sealed record LoadOutputs(string? Json, string? Html, string? Csv, string? HdrLog, string? Intervals)
 {
+    /// <summary>The option that named <see cref="Html"/>, as messages name it: <c>--report-html</c>, or <c>--output-dir</c> for its default file.</summary>
+    public string HtmlOption { get; init; } = "--report-html";
+
+    /// <summary>The option that named <see cref="Csv"/>: <c>--csv</c> or <c>--output-dir</c>.</summary>
+    public string CsvOption { get; init; } = "--csv";
+
+    /// <summary>The option that named <see cref="HdrLog"/>: <c>--hdr-log</c> or <c>--output-dir</c>.</summary>
+    public string HdrLogOption { get; init; } = "--hdr-log";
+
+    /// <summary>The option that named <see cref="Intervals"/>: <c>--intervals</c> or <c>--output-dir</c>.</summary>
+    public string IntervalsOption { get; init; } = "--intervals";
+
     /// <summary>
     /// The outputs, checked before any work: two outputs given one file, an output that names one of
     /// <paramref name="inputs"/> (the run's own input files, each with the option that named it), or
@@ -16,6 +28,9 @@ internal sealed record LoadOutputs(string? Json, string? Html, string? Csv, stri
     public static LoadOutputs Resolve(string? directory, string? html, string? csv, string? hdrLog, string? intervals, LoadShard shard, IReadOnlyList<(string What, string Path)> inputs)
     {
         string? json = null;
+        string Label(string option, string? path) => path is null && directory is not null ? "--output-dir" : option;
+        var (htmlOption, csvOption, hdrLogOption, intervalsOption) =
+            (Label("--report-html", html), Label("--csv", csv), Label("--hdr-log", hdrLog), Label("--intervals", intervals));
         var named = new List<(string Option, string? Path)>
         {
             ("--report-html", html), ("--csv", csv), ("--hdr-log", hdrLog), ("--intervals", intervals),
@@ -48,16 +63,22 @@ internal sealed record LoadOutputs(string? Json, string? Html, string? Csv, stri
             }
         }
 
-        var outputs = new LoadOutputs(json, html, csv, hdrLog, intervals);
+        var outputs = new LoadOutputs(json, html, csv, hdrLog, intervals)
+        {
+            HtmlOption = htmlOption,
+            CsvOption = csvOption,
+            HdrLogOption = hdrLogOption,
+            IntervalsOption = intervalsOption,
+        };
 
         // Every path is checked now: one that cannot be written is bad usage, before any session
         // runs. The reports written at the end are only checked (a run that fails keeps what was
         // there); the logs written as the run goes are opened when it starts.
         InputFiles.CheckWritable(json, "--output-dir");
-        InputFiles.CheckWritable(html, "--report-html");
-        InputFiles.CheckWritable(csv, "--csv");
-        InputFiles.CheckWritable(hdrLog, "--hdr-log");
-        InputFiles.CheckWritable(intervals, "--intervals");
+        InputFiles.CheckWritable(html, htmlOption);
+        InputFiles.CheckWritable(csv, csvOption);
+        InputFiles.CheckWritable(hdrLog, hdrLogOption);
+        InputFiles.CheckWritable(intervals, intervalsOption);
 
         return outputs;
     }

@@ -27,14 +27,14 @@ internal sealed class LoadProgress : ILoadObserver, IDisposable
     private long _failed;
 
     /// <param name="plain">Where plain progress lines go; null for none.</param>
-    /// <param name="intervals">The <c>--intervals</c> file: its path and writer (owned).</param>
-    /// <param name="hdrLog">The <c>--hdr-log</c>: its path, log (owned) and the log's stream, flushed after each interval.</param>
+    /// <param name="intervals">The <c>--intervals</c> file: the option that named it (<c>--intervals</c> or <c>--output-dir</c>), its path and writer (owned).</param>
+    /// <param name="hdrLog">The <c>--hdr-log</c>: the option that named it, its path, log (owned) and the log's stream, flushed after each interval.</param>
     /// <param name="model">The load model, for the target's unit.</param>
-    public LoadProgress(TextWriter? plain, (string Path, StreamWriter Writer)? intervals, (string Path, LoadReports.HistogramLog Log, Stream Stream)? hdrLog, LoadModelKind model)
+    public LoadProgress(TextWriter? plain, (string Option, string Path, StreamWriter Writer)? intervals, (string Option, string Path, LoadReports.HistogramLog Log, Stream Stream)? hdrLog, LoadModelKind model)
     {
         _plain = plain;
-        _intervals = intervals is { } i ? new LoadProgressFile<StreamWriter>("--intervals", i.Path, i.Writer) : null;
-        _hdrLog = hdrLog is { } h ? new LoadProgressFile<LoadReports.HistogramLog>("--hdr-log", h.Path, h.Log) : null;
+        _intervals = intervals is { } i ? new LoadProgressFile<StreamWriter>(i.Option, i.Path, i.Writer) : null;
+        _hdrLog = hdrLog is { } h ? new LoadProgressFile<LoadReports.HistogramLog>(h.Option, h.Path, h.Log) : null;
         _hdrStream = hdrLog?.Stream;
         _model = model == LoadModelKind.Open ? "sessions/s" : "concurrent";
     }

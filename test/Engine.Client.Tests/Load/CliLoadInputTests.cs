@@ -98,6 +98,27 @@ public sealed class CliLoadInputTests : ReferenceWorkerFixture
     }
 
     /// <summary>
+    /// A report that <c>--output-dir</c> named (here its report.html, a link to a full disk) is
+    /// told as <c>--output-dir</c>'s when it fails: the user gave no <c>--report-html</c>.
+    /// </summary>
+    [Test]
+    public async Task A_failing_report_of_the_output_directory_is_named_by_the_output_directory()
+    {
+        var directory = Directory.CreateDirectory(Path.Combine(_directory, "named-by-dir")).FullName;
+        File.CreateSymbolicLink(Path.Combine(directory, "report.html"), "/dev/full");
+
+        var result = await CliProcess.RunAsync(Echo("--sessions", "2", "--json", "--output-dir", directory));
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(result.ExitCode, Is.EqualTo(2), result.ToString());
+            Assert.That(result.Stderr, Does.Contain($"engine-client load: --output-dir '{Path.Combine(directory, "report.html")}' could not be written: the disk is full"), result.ToString());
+            Assert.That(result.Stderr, Does.Not.Contain("--report-html"), result.ToString());
+            Assert.That(File.ReadAllText(Path.Combine(directory, "result.csv")), Does.StartWith("phase,count,"), "the other reports are written");
+        });
+    }
+
+    /// <summary>
     /// A report written at the end that fails (here on a full disk) is named alone, in one line on
     /// stderr; the reports after it (the CSV, the logs of <c>--output-dir</c>) and the JSON summary on
     /// stdout are still written. The exit code is 2, unless the run failed otherwise: a failed
