@@ -98,6 +98,12 @@ internal sealed record LoadOutputs(string? Json, string? Html, string? Csv, stri
             }
 
             var key = OutputKey(option, path);
+            if (key == NullDevice)
+            {
+                // Writing /dev/null twice overwrites nothing.
+                continue;
+            }
+
             foreach (var (otherOption, otherPath, otherKey) in seen)
             {
                 if (string.Equals(key, otherKey, KeyComparison))
@@ -141,6 +147,12 @@ internal sealed record LoadOutputs(string? Json, string? Html, string? Csv, stri
             }
 
             var key = OutputKey(option, path);
+            if (key == NullDevice)
+            {
+                // An input read from /dev/null loses nothing when a report is written there.
+                continue;
+            }
+
             foreach (var (what, inputPath, inputKey) in keys)
             {
                 if (string.Equals(key, inputKey, KeyComparison))
@@ -220,6 +232,9 @@ internal sealed record LoadOutputs(string? Json, string? Html, string? Csv, stri
 
         return done;
     }
+
+    /// <summary>The one device outputs may share with each other and with inputs: writing it keeps nothing.</summary>
+    private const string NullDevice = "/dev/null";
 
     private static StringComparison KeyComparison =>
         OperatingSystem.IsWindows() || OperatingSystem.IsMacOS() ? StringComparison.OrdinalIgnoreCase : StringComparison.Ordinal;

@@ -97,6 +97,15 @@ public sealed class CliLoadInputTests : ReferenceWorkerFixture
         Assert.That(result.Stderr, Does.Not.Contain("cannot be read"));
     }
 
+    /// <summary>/dev/null given to two outputs, or to an output and an input, overwrites nothing: not refused.</summary>
+    [Test]
+    public async Task The_null_device_may_take_several_outputs_and_be_an_input()
+    {
+        var result = await CliProcess.RunAsync(Echo("--sessions", "1", "--csv", "/dev/null", "--report-html", "/dev/null", "--payload-file", "/dev/null"));
+
+        Assert.That(result.ExitCode, Is.Zero, result.ToString());
+    }
+
     /// <summary>
     /// A report that <c>--output-dir</c> named (here its report.html, a link to a full disk) is
     /// told as <c>--output-dir</c>'s when it fails: the user gave no <c>--report-html</c>.
