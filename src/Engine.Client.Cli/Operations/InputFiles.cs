@@ -77,9 +77,11 @@ internal static class InputFiles
             return;
         }
 
+        // A symbolic link counts as existing even when its target does not (or is a loop).
+        var existed = File.Exists(path);
         try
         {
-            if (File.Exists(path))
+            if (existed)
             {
                 using var existing = new FileStream(path, FileMode.Open, FileAccess.Write, FileShare.ReadWrite, bufferSize: 1);
             }
@@ -88,13 +90,40 @@ internal static class InputFiles
                 using var created = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, bufferSize: 1, FileOptions.DeleteOnClose);
             }
         }
-        catch (IOException) when (File.Exists(path) && !Directory.Exists(path))
+        catch (FileNotFoundException) when (existed && DanglingTarget(path) is { } target)
+        {
+            // A link whose target does not exist yet: the report creates the target, so the target
+            // is what must be writable (checked as itself; the link is left as it is).
+            try
+            {
+                CheckWritable(target, option);
+            }
+            catch (UsageException ex)
+            {
+                throw new UsageException($"{option} '{path}' links to '{target}', which cannot be written: {DescribeWrite(target, ex.InnerException ?? ex)}", ex);
+            }
+        }
+        catch (IOException) when (!existed && File.Exists(path) && !Directory.Exists(path))
         {
             // Created by someone else between the two looks: it exists, and the report replaces it.
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
         {
+            // A symbolic link loop, a socket, a device that refuses writing: found now, before any work.
             throw new UsageException($"{option} '{path}': {DescribeWrite(path, ex)}", ex);
+        }
+    }
+
+    /// <summary>The final target of the symbolic link <paramref name="path"/> when it does not exist, or null.</summary>
+    private static string? DanglingTarget(string path)
+    {
+        try
+        {
+            return new FileInfo(path).ResolveLinkTarget(returnFinalTarget: true) is { Exists: false } target ? target.FullName : null;
+        }
+        catch (IOException)
+        {
+            return null;
         }
     }
 
@@ -121,6 +150,10 @@ internal static class InputFiles
                 "its directory cannot be written (the system refuses to create a file there); choose another path.",
             FileNotFoundException or DirectoryNotFoundException => "its directory does not exist; create it or choose another path.",
             UnauthorizedAccessException => "permission denied; choose a writable path.",
+
+            // Linux's errno in the HResult of .NET's IOException: ELOOP (40) and ENXIO (6).
+            IOException when OperatingSystem.IsLinux() && ex.HResult == 40 => "the file cannot be written: its symbolic links go round in a loop; give a file path.",
+            IOException when OperatingSystem.IsLinux() && ex.HResult == 6 => "the file cannot be written: it is a socket or a device that takes no writing; give a file path.",
             _ => $"the file cannot be written: {CliApp.OneLine(ex.Message)}",
         };
     }

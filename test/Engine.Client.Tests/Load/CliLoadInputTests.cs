@@ -70,6 +70,56 @@ public sealed class CliLoadInputTests : ReferenceWorkerFixture
         Assert.That(result.Stderr, Does.Not.Contain("already exists"));
     }
 
+    /// <summary>
+    /// An output that opening for writing refuses (a symbolic link loop, a socket) is bad usage
+    /// before any session, like a directory: it used to pass the check, the whole run happened, and
+    /// only its end said the report could not be written.
+    /// </summary>
+    [Test]
+    public async Task An_output_that_cannot_be_opened_for_writing_is_bad_usage_before_any_session()
+    {
+        var loop = Path.Combine(_directory, "loop-a");
+        File.CreateSymbolicLink(loop, Path.Combine(_directory, "loop-b"));
+        File.CreateSymbolicLink(Path.Combine(_directory, "loop-b"), loop);
+        var socket = Worker.Address.StartsWith("unix://", StringComparison.Ordinal) ? Worker.Address["unix://".Length..] : Worker.Address;
+        Assert.That(File.Exists(socket), Is.True, $"the worker's socket file: {socket}");
+
+        foreach (var (path, why) in new[] { (loop, "its symbolic links go round in a loop"), (socket, "it is a socket or a device that takes no writing") })
+        {
+            var result = await CliProcess.RunAsync(Echo("--sessions", "1", "--json", "--csv", path));
+
+            AssertUsage(result, $"--csv '{path}': the file cannot be written: {why}; give a file path.");
+            Assert.That(result.Stdout, Is.Empty, "no run: " + result);
+        }
+    }
+
+    /// <summary>
+    /// A symbolic link whose target does not exist yet is an output like any new file: the report
+    /// creates the target (the link stays). When the target's directory does not exist, that is
+    /// said, before any session.
+    /// </summary>
+    [Test]
+    public async Task A_link_to_a_file_not_there_yet_is_written_through_and_one_into_a_missing_directory_is_bad_usage()
+    {
+        var target = Path.Combine(_directory, "through-target.csv");
+        var link = Path.Combine(_directory, "through-link.csv");
+        File.CreateSymbolicLink(link, target);
+        var missing = Path.Combine(_directory, "no-such-directory", "x.csv");
+        var nowhere = Path.Combine(_directory, "nowhere-link.csv");
+        File.CreateSymbolicLink(nowhere, missing);
+
+        var written = await CliProcess.RunAsync(Echo("--sessions", "1", "--csv", link));
+        var refused = await CliProcess.RunAsync(Echo("--sessions", "1", "--csv", nowhere));
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(written.ExitCode, Is.Zero, written.ToString());
+            Assert.That(File.ReadAllText(target), Does.StartWith("phase,count,"));
+            Assert.That(new FileInfo(link).LinkTarget, Is.EqualTo(target), "the link stays");
+        });
+        AssertUsage(refused, $"--csv '{nowhere}' links to '{missing}', which cannot be written: its directory does not exist");
+    }
+
     [TestCase("--report-html")]
     [TestCase("--csv")]
     public async Task A_directory_given_as_a_merge_report_file_is_named_as_a_directory(string option)
