@@ -144,7 +144,6 @@ internal static class LoadCommand
                 options.Scenarios.Add(single);
             }
 
-            var outputs = LoadOutputs.Resolve(parse.GetValue(outputDir), parse.GetValue(reportHtml), parse.GetValue(csv), parse.GetValue(hdrLog), parse.GetValue(intervals), options.Shard, inputs);
             options.Labels["command"] = CommandLine(context);
             foreach (var target in TargetNames(addresses, fleetTargets, specPath))
             {
@@ -172,8 +171,13 @@ internal static class LoadCommand
                 throw new UsageException(ex.Message, ex);
             }
 
+            var specification = specPath is null ? null : SpecificationFiles.LoadValid(specPath, "--spec");
+
+            // The outputs last of the checks: --output-dir is made here, and a command refused
+            // for anything else leaves no empty directory behind.
+            var outputs = LoadOutputs.Resolve(parse.GetValue(outputDir), parse.GetValue(reportHtml), parse.GetValue(csv), parse.GetValue(hdrLog), parse.GetValue(intervals), options.Shard, inputs);
             var stderrIsTerminal = !Console.IsErrorRedirected && Hosting.StandardStreams.IsUsable(2);
-            return await LoadOperation.RunAsync(context, new LoadPlan(addresses, fleetTargets, specPath is null ? null : SpecificationFiles.LoadValid(specPath, "--spec"), workerCount, clientOptions, options, thresholds, outputs,
+            return await LoadOperation.RunAsync(context, new LoadPlan(addresses, fleetTargets, specification, workerCount, clientOptions, options, thresholds, outputs,
                 parse.GetValue(json), parse.GetValue(noProgress), stderrIsTerminal));
         }));
         return command;

@@ -71,6 +71,31 @@ public sealed class CliLoadInputTests : ReferenceWorkerFixture
     }
 
     /// <summary>
+    /// A command refused for anything else (a bad worker specification, a chunk size over the
+    /// message limit, options the load test refuses) leaves no empty <c>--output-dir</c> behind.
+    /// </summary>
+    [TestCase(0)]
+    [TestCase(1)]
+    [TestCase(2)]
+    public async Task A_refused_command_leaves_no_output_directory_behind(int i)
+    {
+        var badSpec = Path.Combine(_directory, $"refused-bad-{i}.spec.json");
+        await File.WriteAllTextAsync(badSpec, "{ not json");
+        var cases = new (string[] Arguments, string Problem)[]
+        {
+            (["load", "--spec", badSpec, "--format", "echo", "--rows", "10", "--no-progress", "--sessions", "1"], $"--spec '{badSpec}'"),
+            (Echo("--sessions", "1", "--chunk-size", "10MiB", "--max-message-size", "1MiB"), "--chunk-size"),
+            (Echo("--sessions", "1", "--shard", "1/2"), "Shard 1/2"),
+        };
+        var directory = Path.Combine(_directory, $"refused-dir-{i}");
+
+        var result = await CliProcess.RunAsync([.. cases[i].Arguments, "--output-dir", directory]);
+
+        AssertUsage(result, cases[i].Problem);
+        Assert.That(Directory.Exists(directory), Is.False, result.ToString());
+    }
+
+    /// <summary>
     /// An output that opening for writing refuses (a symbolic link loop, a socket) is bad usage
     /// before any session, like a directory: it used to pass the check, the whole run happened, and
     /// only its end said the report could not be written.
