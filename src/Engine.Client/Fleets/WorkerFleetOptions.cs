@@ -133,7 +133,10 @@ public sealed class WorkerFleetOptions
     /// <summary>Seed of the random draws of placement, for reproducible tests; <see langword="null"/> (default) for a random seed.</summary>
     internal int? RandomSeed { get; set; }
 
-    /// <summary>Checks every setting; throws an <see cref="ArgumentException"/> naming the first bad one.</summary>
+    /// <summary>
+    /// Checks every setting; throws an <see cref="ArgumentException"/> naming the first bad one.
+    /// Every timeout and interval must be at most 24.8 days (2^31 - 1 ms, the longest wait of a timer or a socket timeout).
+    /// </summary>
     public void Validate()
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(Name, nameof(Name));

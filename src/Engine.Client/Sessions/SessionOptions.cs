@@ -2,7 +2,9 @@ namespace Engine.Client;
 
 /// <summary>
 /// Timeouts and buffer bounds of one session. Defaults suit production; tests that prove a fast
-/// path set the timeouts to minutes so a regression hangs instead of passing by timing out.
+/// path set the timeouts to minutes so a regression hangs instead of passing by timing out. Each
+/// timeout must be positive and at most 24.8 days (2^31 - 1 ms, the longest wait of a timer),
+/// checked when the client, pool or fleet is created or the session opened.
 /// </summary>
 public sealed class SessionOptions
 {

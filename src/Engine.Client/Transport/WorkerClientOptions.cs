@@ -39,6 +39,7 @@ public sealed class WorkerClientOptions
 
     /// <summary>
     /// Checks every setting; throws an <see cref="ArgumentException"/> naming the first bad one.
+    /// Every timeout and interval must be at most 24.8 days (2^31 - 1 ms, the longest wait of a timer or a socket timeout).
     /// Reads the files of <see cref="WorkerConnectionOptions.Tls"/>: one missing, unreadable or
     /// without a usable certificate or key is reported with its setting, its path and what to give
     /// instead.

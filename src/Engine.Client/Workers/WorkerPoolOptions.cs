@@ -98,7 +98,10 @@ public sealed class WorkerPoolOptions
     /// </summary>
     public string? Name { get; set; }
 
-    /// <summary>Checks every setting; throws an <see cref="ArgumentException"/> naming the first bad one.</summary>
+    /// <summary>
+    /// Checks every setting; throws an <see cref="ArgumentException"/> naming the first bad one.
+    /// Every timeout and interval must be at most 24.8 days (2^31 - 1 ms, the longest wait of a timer or a socket timeout).
+    /// </summary>
     public void Validate()
     {
         if (MaxIdleWorkers < 0)
