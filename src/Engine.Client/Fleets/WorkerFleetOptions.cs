@@ -162,10 +162,10 @@ public sealed class WorkerFleetOptions
             throw new ArgumentException($"{nameof(AffinityPointsPerWorker)} is {AffinityPointsPerWorker}; it must be 1 to 10,000.");
         }
 
-        RequireFinitePositive(HeartbeatInterval, nameof(HeartbeatInterval));
-        RequireFinitePositive(BaseEjectionTime, nameof(BaseEjectionTime));
-        RequireFinitePositive(MaxEjectionTime, nameof(MaxEjectionTime));
-        RequireFinitePositive(ResolveInterval, nameof(ResolveInterval));
+        WorkerClientOptions.RequireFinitePositive(HeartbeatInterval, nameof(HeartbeatInterval));
+        WorkerClientOptions.RequireFinitePositive(BaseEjectionTime, nameof(BaseEjectionTime));
+        WorkerClientOptions.RequireFinitePositive(MaxEjectionTime, nameof(MaxEjectionTime));
+        WorkerClientOptions.RequireFinitePositive(ResolveInterval, nameof(ResolveInterval));
         if (MaxEjectionTime < BaseEjectionTime)
         {
             throw new ArgumentException($"{nameof(MaxEjectionTime)} ({MaxEjectionTime}) is shorter than {nameof(BaseEjectionTime)} ({BaseEjectionTime}).");
@@ -195,7 +195,7 @@ public sealed class WorkerFleetOptions
 
         if (AttemptTimeout is { } attempt)
         {
-            RequireFinitePositive(attempt, nameof(AttemptTimeout));
+            WorkerClientOptions.RequireFinitePositive(attempt, nameof(AttemptTimeout));
         }
 
         if (Scheme is not ("http" or "https"))
@@ -222,14 +222,4 @@ public sealed class WorkerFleetOptions
         TimeProvider = TimeProvider,
         MeterFactory = MeterFactory,
     };
-
-    private static void RequireFinitePositive(TimeSpan value, string name)
-    {
-        if (value <= TimeSpan.Zero || value == Timeout.InfiniteTimeSpan)
-        {
-            throw new ArgumentException($"{name} is {value}; it must be positive.");
-        }
-
-        WorkerClientOptions.RequireAtMostLongest(value, name);
-    }
 }

@@ -73,6 +73,17 @@ public sealed class WorkerClientOptions
         RequireAtMostLongest(value, name);
     }
 
+    /// <summary>Refuses a <paramref name="value"/> that is not positive (<see cref="Timeout.InfiniteTimeSpan"/> included) or over <see cref="LongestTimeout"/>, naming the setting.</summary>
+    internal static void RequireFinitePositive(TimeSpan value, string name)
+    {
+        if (value <= TimeSpan.Zero)
+        {
+            throw new ArgumentException($"{name} is {value}; it must be positive.");
+        }
+
+        RequireAtMostLongest(value, name);
+    }
+
     /// <summary>Refuses a finite <paramref name="value"/> over <see cref="LongestTimeout"/>, naming the setting.</summary>
     internal static void RequireAtMostLongest(TimeSpan value, string name)
     {

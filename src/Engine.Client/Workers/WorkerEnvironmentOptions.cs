@@ -36,9 +36,9 @@ public sealed class WorkerEnvironmentOptions
     /// </summary>
     public void Validate()
     {
-        RequirePositive(VerificationTimeout, nameof(VerificationTimeout));
-        RequirePositive(InstallationTimeout, nameof(InstallationTimeout));
-        RequirePositive(CleanupTimeout, nameof(CleanupTimeout));
+        WorkerClientOptions.RequireFinitePositive(VerificationTimeout, nameof(VerificationTimeout));
+        WorkerClientOptions.RequireFinitePositive(InstallationTimeout, nameof(InstallationTimeout));
+        WorkerClientOptions.RequireFinitePositive(CleanupTimeout, nameof(CleanupTimeout));
         if (OutputTailLines < 1)
         {
             throw new ArgumentException($"{nameof(OutputTailLines)} is {OutputTailLines}; it must be at least 1.");
@@ -54,14 +54,4 @@ public sealed class WorkerEnvironmentOptions
     }
 
     internal WorkerEnvironmentOptions Clone() => (WorkerEnvironmentOptions)MemberwiseClone();
-
-    private static void RequirePositive(TimeSpan value, string name)
-    {
-        if (value <= TimeSpan.Zero)
-        {
-            throw new ArgumentException($"{name} is {value}; it must be positive.");
-        }
-
-        WorkerClientOptions.RequireAtMostLongest(value, name);
-    }
 }

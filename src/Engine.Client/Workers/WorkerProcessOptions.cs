@@ -69,9 +69,9 @@ public sealed class WorkerProcessOptions
             throw new ArgumentException($"{nameof(SocketDirectory)} is '{SocketDirectory}'; it must be an absolute directory path, e.g. /tmp.");
         }
 
-        RequirePositive(ReadinessProbeTimeout, nameof(ReadinessProbeTimeout));
-        RequirePositive(ShutdownRequestTimeout, nameof(ShutdownRequestTimeout));
-        RequirePositive(KillWaitTimeout, nameof(KillWaitTimeout));
+        WorkerClientOptions.RequireFinitePositive(ReadinessProbeTimeout, nameof(ReadinessProbeTimeout));
+        WorkerClientOptions.RequireFinitePositive(ShutdownRequestTimeout, nameof(ShutdownRequestTimeout));
+        WorkerClientOptions.RequireFinitePositive(KillWaitTimeout, nameof(KillWaitTimeout));
         WorkerClientOptions.RequireAtMostLongest(ReadinessPollInterval, nameof(ReadinessPollInterval));
         if (ReadinessPollInterval < TimeSpan.Zero)
         {
@@ -110,15 +110,5 @@ public sealed class WorkerProcessOptions
         var clone = (WorkerProcessOptions)MemberwiseClone();
         clone.Client = Client.Clone();
         return clone;
-    }
-
-    private static void RequirePositive(TimeSpan value, string name)
-    {
-        if (value <= TimeSpan.Zero)
-        {
-            throw new ArgumentException($"{name} is {value}; it must be positive.");
-        }
-
-        WorkerClientOptions.RequireAtMostLongest(value, name);
     }
 }
