@@ -90,20 +90,8 @@ internal sealed record LoadOutputs(string? Json, string? Html, string? Csv, stri
     public static void CheckDistinct(IReadOnlyList<(string Option, string? Path)> outputs)
     {
         var seen = new List<(string Option, string Path, string Key)>();
-        foreach (var (option, path) in outputs)
+        foreach (var (option, path, key) in Keys(outputs))
         {
-            if (path is null)
-            {
-                continue;
-            }
-
-            var key = OutputKey(option, path);
-            if (key == NullDevice)
-            {
-                // Writing /dev/null twice overwrites nothing.
-                continue;
-            }
-
             foreach (var (otherOption, otherPath, otherKey) in seen)
             {
                 if (string.Equals(key, otherKey, KeyComparison))
@@ -139,20 +127,8 @@ internal sealed record LoadOutputs(string? Json, string? Html, string? Csv, stri
             }
         }
 
-        foreach (var (option, path) in outputs)
+        foreach (var (option, path, key) in Keys(outputs))
         {
-            if (path is null)
-            {
-                continue;
-            }
-
-            var key = OutputKey(option, path);
-            if (key == NullDevice)
-            {
-                // An input read from /dev/null loses nothing when a report is written there.
-                continue;
-            }
-
             foreach (var (what, inputPath, inputKey) in keys)
             {
                 if (string.Equals(key, inputKey, KeyComparison))
@@ -235,6 +211,18 @@ internal sealed record LoadOutputs(string? Json, string? Html, string? Csv, stri
 
     /// <summary>The one device outputs may share with each other and with inputs: writing it keeps nothing.</summary>
     private const string NullDevice = "/dev/null";
+
+    /// <summary>The outputs given, each with its <see cref="FileKey"/>; <see cref="NullDevice"/> left out (it overwrites nothing).</summary>
+    private static IEnumerable<(string Option, string Path, string Key)> Keys(IReadOnlyList<(string Option, string? Path)> outputs)
+    {
+        foreach (var (option, path) in outputs)
+        {
+            if (path is not null && OutputKey(option, path) is var key && key != NullDevice)
+            {
+                yield return (option, path, key);
+            }
+        }
+    }
 
     private static StringComparison KeyComparison =>
         OperatingSystem.IsWindows() || OperatingSystem.IsMacOS() ? StringComparison.OrdinalIgnoreCase : StringComparison.Ordinal;
