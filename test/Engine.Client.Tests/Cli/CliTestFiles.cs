@@ -33,6 +33,22 @@ public sealed class CliTestFiles
     /// <summary>Not JSON, though it starts like it.</summary>
     public static string NotJson { get; private set; } = null!;
 
+    /// <summary>The text of a specification launching the reference worker of the test output over a Unix socket.</summary>
+    public static string ReferenceWorkerSpecText => $$"""
+        {
+          "capabilities": {
+            "supportedDataFormats": ["ARROW"],
+            "supportedCommunicationPatterns": ["BIDIRECTIONAL_STREAMING"],
+            "supportsConcurrentUdfs": true,
+            "supportsReuse": true
+          },
+          "direct": {
+            "runner": { "command": ["{{ReferenceWorkerProcess.ExecutablePath}}"], "environmentVariables": { "DOTNET_gcServer": "0" } },
+            "properties": { "initializationTimeoutMs": 20000, "connection": { "unixDomainSocket": {} } }
+          }
+        }
+        """;
+
     /// <summary>A valid specification launching the reference worker of the test output over a Unix socket.</summary>
     public static string ValidSpec { get; private set; } = null!;
 
@@ -75,20 +91,7 @@ public sealed class CliTestFiles
         await File.WriteAllTextAsync(NotJson, "{ not json");
 
         ValidSpec = Path.Combine(Directory, "worker.spec.json");
-        await File.WriteAllTextAsync(ValidSpec, $$"""
-            {
-              "capabilities": {
-                "supportedDataFormats": ["ARROW"],
-                "supportedCommunicationPatterns": ["BIDIRECTIONAL_STREAMING"],
-                "supportsConcurrentUdfs": true,
-                "supportsReuse": true
-              },
-              "direct": {
-                "runner": { "command": ["{{ReferenceWorkerProcess.ExecutablePath}}"], "environmentVariables": { "DOTNET_gcServer": "0" } },
-                "properties": { "initializationTimeoutMs": 20000, "connection": { "unixDomainSocket": {} } }
-              }
-            }
-            """);
+        await File.WriteAllTextAsync(ValidSpec, ReferenceWorkerSpecText);
 
         UnlaunchableSpec = Path.Combine(Directory, "unlaunchable.spec.json");
         await File.WriteAllTextAsync(UnlaunchableSpec, (await File.ReadAllTextAsync(ValidSpec)).Replace(ReferenceWorkerProcess.ExecutablePath, Path.Combine(Directory, "no-such-worker"), StringComparison.Ordinal));

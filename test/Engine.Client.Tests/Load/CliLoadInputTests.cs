@@ -376,20 +376,7 @@ public sealed class CliLoadInputTests : ReferenceWorkerFixture
         var scenario = await WriteTextAsync(Path.Combine(inputs, "scenario.json"), """{"scenarios": [{"name": "a", "format": "echo", "payloadFile": "scenario-payload.bin"}]}""");
         var stages = await WriteTextAsync(Path.Combine(inputs, "stages.json"), """[{"duration": "1s", "target": 1}]""");
         var fleet = await WriteTextAsync(Path.Combine(inputs, "fleet.txt"), Worker.Address + "\n");
-        var spec = await WriteTextAsync(Path.Combine(inputs, "result.json"), $$"""
-            {
-              "capabilities": {
-                "supportedDataFormats": ["ARROW"],
-                "supportedCommunicationPatterns": ["BIDIRECTIONAL_STREAMING"],
-                "supportsConcurrentUdfs": true,
-                "supportsReuse": true
-              },
-              "direct": {
-                "runner": { "command": ["{{ReferenceWorkerProcess.ExecutablePath}}"], "environmentVariables": { "DOTNET_gcServer": "0" } },
-                "properties": { "initializationTimeoutMs": 20000, "connection": { "unixDomainSocket": {} } }
-              }
-            }
-            """);
+        var spec = await WriteTextAsync(Path.Combine(inputs, "result.json"), CliTestFiles.ReferenceWorkerSpecText);
         var arrow = Path.Combine(inputs, "input.arrow");
         await WriteArrowAsync(arrow);
         var scenarioLink = Path.Combine(_directory, "run-scenario-link.json");

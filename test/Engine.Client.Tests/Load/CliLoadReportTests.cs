@@ -74,20 +74,7 @@ public sealed class CliLoadReportTests : ReferenceWorkerFixture
     public async Task Sources_name_the_specification_file_and_the_workers_table_the_launched_workers()
     {
         var spec = Path.Combine(_directory, "worker.spec.json");
-        await File.WriteAllTextAsync(spec, $$"""
-            {
-              "capabilities": {
-                "supportedDataFormats": ["ARROW"],
-                "supportedCommunicationPatterns": ["BIDIRECTIONAL_STREAMING"],
-                "supportsConcurrentUdfs": true,
-                "supportsReuse": true
-              },
-              "direct": {
-                "runner": { "command": ["{{ReferenceWorkerProcess.ExecutablePath}}"], "environmentVariables": { "DOTNET_gcServer": "0" } },
-                "properties": { "initializationTimeoutMs": 20000, "connection": { "unixDomainSocket": {} } }
-              }
-            }
-            """);
+        await File.WriteAllTextAsync(spec, CliTestFiles.ReferenceWorkerSpecText);
 
         var result = await CliProcess.RunAsync("load", "--spec", spec, "--workers", "2", "--format", "echo", "--rows", "10", "--concurrency", "4", "--sessions", "20", "--json");
 

@@ -254,20 +254,7 @@ public sealed class CliLoadTests : ReferenceWorkerFixture
     public async Task A_specification_with_workers_2_launches_two_workers_that_share_the_sessions()
     {
         var spec = Path.Combine(_directory, "worker.spec.json");
-        await File.WriteAllTextAsync(spec, $$"""
-            {
-              "capabilities": {
-                "supportedDataFormats": ["ARROW"],
-                "supportedCommunicationPatterns": ["BIDIRECTIONAL_STREAMING"],
-                "supportsConcurrentUdfs": true,
-                "supportsReuse": true
-              },
-              "direct": {
-                "runner": { "command": ["{{ReferenceWorkerProcess.ExecutablePath}}"], "environmentVariables": { "DOTNET_gcServer": "0" } },
-                "properties": { "initializationTimeoutMs": 20000, "connection": { "unixDomainSocket": {} } }
-              }
-            }
-            """);
+        await File.WriteAllTextAsync(spec, CliTestFiles.ReferenceWorkerSpecText);
 
         var result = await CliProcess.RunAsync("load", "--spec", spec, "--workers", "2", "--format", "echo", "--rows", "10", "--concurrency", "4", "--sessions", "40", "--json");
 
