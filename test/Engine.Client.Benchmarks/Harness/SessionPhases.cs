@@ -22,16 +22,37 @@ public static class SessionPhases
 
     public static async Task<(PhaseTimes Sdk, PhaseTimes Hand)> RunAsync(WorkerClient sdk, GrpcChannel channel, int sessions)
     {
+        var (sdkTimes, handTimes, _) = await RunCoreAsync(sdk, channel, sessions, shaped: false).ConfigureAwait(false);
+        return (sdkTimes, handTimes);
+    }
+
+    /// <summary>
+    /// <see cref="RunAsync"/> plus the hand-written loop in the SDK's shape
+    /// (<see cref="HandInSdkShapeAsync"/>), the three alternating session by session.
+    /// </summary>
+    public static async Task<(PhaseTimes Sdk, PhaseTimes Hand, PhaseTimes HandInSdkShape)> RunWithShapeAsync(WorkerClient sdk, GrpcChannel channel, int sessions)
+    {
+        var (sdkTimes, handTimes, shapedTimes) = await RunCoreAsync(sdk, channel, sessions, shaped: true).ConfigureAwait(false);
+        return (sdkTimes, handTimes, shapedTimes!);
+    }
+
+    private static async Task<(PhaseTimes Sdk, PhaseTimes Hand, PhaseTimes? HandInSdkShape)> RunCoreAsync(WorkerClient sdk, GrpcChannel channel, int sessions, bool shaped)
+    {
         var batch = ThroughputSuite.NewBatch(1024);
         var sdkTimes = new List<double[]>();
         var handTimes = new List<double[]>();
+        var shapedTimes = new List<double[]>();
         for (var i = 0; i < sessions; i++)
         {
             sdkTimes.Add(await SdkAsync(sdk, batch).ConfigureAwait(false));
             handTimes.Add(await HandAsync(channel, batch).ConfigureAwait(false));
+            if (shaped)
+            {
+                shapedTimes.Add(await HandInSdkShapeAsync(channel, batch).ConfigureAwait(false));
+            }
         }
 
-        return (Summarize("sdk", sdkTimes), Summarize("hand-written", handTimes));
+        return (Summarize("sdk", sdkTimes), Summarize("hand-written", handTimes), shaped ? Summarize("hand, SDK shape", shapedTimes) : null);
     }
 
     private static PhaseTimes Summarize(string name, List<double[]> times) => new(
@@ -82,6 +103,41 @@ public static class SessionPhases
         await requests.WriteAsync(UdfRequests.Data(batch)).ConfigureAwait(false);
         await requests.WriteAsync(UdfRequests.Finish()).ConfigureAwait(false);
         await responses.MoveNext(CancellationToken.None).ConfigureAwait(false);
+        marks[2] = Stopwatch.GetTimestamp();
+        await responses.MoveNext(CancellationToken.None).ConfigureAwait(false);
+        marks[3] = Stopwatch.GetTimestamp();
+        await requests.CompleteAsync().ConfigureAwait(false);
+        while (await responses.MoveNext(CancellationToken.None).ConfigureAwait(false))
+        {
+        }
+
+        marks[4] = Stopwatch.GetTimestamp();
+        return Durations(marks);
+    }
+
+    /// <summary>
+    /// The hand-written session with the SDK's concurrency shape and none of its code: the next
+    /// response is already being read while the batch and Finish are written (the SDK's read loop
+    /// always has a read pending), and the two writes run in a task of their own (the SDK's write
+    /// loop), which the session's flow awaits. Same messages, same channel.
+    /// </summary>
+    private static async Task<double[]> HandInSdkShapeAsync(GrpcChannel channel, ReadOnlyMemory<byte> batch)
+    {
+        var marks = new long[5];
+        marks[0] = Stopwatch.GetTimestamp();
+        using var call = new UdfWorker.UdfWorkerClient(channel).Execute();
+        var requests = call.RequestStream;
+        var responses = call.ResponseStream;
+        await requests.WriteAsync(EchoLoops.EchoInit()).ConfigureAwait(false);
+        await responses.MoveNext(CancellationToken.None).ConfigureAwait(false);
+        marks[1] = Stopwatch.GetTimestamp();
+        var echoed = responses.MoveNext(CancellationToken.None);
+        await Task.Run(async () =>
+        {
+            await requests.WriteAsync(UdfRequests.Data(batch)).ConfigureAwait(false);
+            await requests.WriteAsync(UdfRequests.Finish()).ConfigureAwait(false);
+        }).ConfigureAwait(false);
+        await echoed.ConfigureAwait(false);
         marks[2] = Stopwatch.GetTimestamp();
         await responses.MoveNext(CancellationToken.None).ConfigureAwait(false);
         marks[3] = Stopwatch.GetTimestamp();
