@@ -2,9 +2,9 @@ namespace Engine.Client.Benchmarks.Harness;
 
 /// <summary>
 /// Where a short session's time goes, alone: the churn suite's phase table
-/// (<see cref="SessionPhases"/>) without its blocks, for the SDK, the hand-written loop and the
-/// hand-written loop in the SDK's concurrency shape, alternating session by session; each round
-/// prints the medians of its sessions.
+/// (<see cref="SessionPhases"/>) without its blocks, for the SDK, the hand-written loop, the
+/// hand-written loop with a read pending while it writes, and the hand-written loop in the SDK's
+/// concurrency shape, alternating session by session; each round prints the medians of its sessions.
 /// </summary>
 public static class PhasesRun
 {
@@ -21,14 +21,13 @@ public static class PhasesRun
         }
 
         // Warm-up: long enough for tiered compilation to settle, as in the load overhead run.
-        await SessionPhases.RunWithShapeAsync(clients.Sdk, clients.HandSdkTransport, 3000).ConfigureAwait(false);
+        await SessionPhases.RunWithShapesAsync(clients.Sdk, clients.HandSdkTransport, 3000).ConfigureAwait(false);
 
         log.WriteLine($"median microseconds per phase, {sessions} sessions of each client per round:");
         log.WriteLine($"  {"client",-16} {"Init",6} {"echo",6} {"Finish",6} {"close",6} {"total",6}");
         for (var round = 0; round < rounds; round++)
         {
-            var (sdk, hand, shaped) = await SessionPhases.RunWithShapeAsync(clients.Sdk, clients.HandSdkTransport, sessions).ConfigureAwait(false);
-            foreach (var p in new[] { sdk, hand, shaped })
+            foreach (var p in await SessionPhases.RunWithShapesAsync(clients.Sdk, clients.HandSdkTransport, sessions).ConfigureAwait(false))
             {
                 log.WriteLine($"  {p.Name,-16} {p.InitMicros,6:0} {p.EchoMicros,6:0} {p.FinishMicros,6:0} {p.CloseMicros,6:0} {p.TotalMicros,6:0}");
             }

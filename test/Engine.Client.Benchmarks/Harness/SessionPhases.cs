@@ -22,37 +22,42 @@ public static class SessionPhases
 
     public static async Task<(PhaseTimes Sdk, PhaseTimes Hand)> RunAsync(WorkerClient sdk, GrpcChannel channel, int sessions)
     {
-        var (sdkTimes, handTimes, _) = await RunCoreAsync(sdk, channel, sessions, shaped: false).ConfigureAwait(false);
+        var (sdkTimes, handTimes, _) = await RunCoreAsync(sdk, channel, sessions, shapes: false).ConfigureAwait(false);
         return (sdkTimes, handTimes);
     }
 
     /// <summary>
-    /// <see cref="RunAsync"/> plus the hand-written loop in the SDK's shape
-    /// (<see cref="HandInSdkShapeAsync"/>), the three alternating session by session.
+    /// <see cref="RunAsync"/> plus the hand-written loop with a read pending while it writes, and in
+    /// the SDK's shape (<see cref="HandConcurrentAsync"/>), the four alternating session by session.
     /// </summary>
-    public static async Task<(PhaseTimes Sdk, PhaseTimes Hand, PhaseTimes HandInSdkShape)> RunWithShapeAsync(WorkerClient sdk, GrpcChannel channel, int sessions)
+    public static async Task<PhaseTimes[]> RunWithShapesAsync(WorkerClient sdk, GrpcChannel channel, int sessions)
     {
-        var (sdkTimes, handTimes, shapedTimes) = await RunCoreAsync(sdk, channel, sessions, shaped: true).ConfigureAwait(false);
-        return (sdkTimes, handTimes, shapedTimes!);
+        var (sdkTimes, handTimes, shapes) = await RunCoreAsync(sdk, channel, sessions, shapes: true).ConfigureAwait(false);
+        return [sdkTimes, handTimes, .. shapes];
     }
 
-    private static async Task<(PhaseTimes Sdk, PhaseTimes Hand, PhaseTimes? HandInSdkShape)> RunCoreAsync(WorkerClient sdk, GrpcChannel channel, int sessions, bool shaped)
+    private static async Task<(PhaseTimes Sdk, PhaseTimes Hand, PhaseTimes[] Shapes)> RunCoreAsync(WorkerClient sdk, GrpcChannel channel, int sessions, bool shapes)
     {
         var batch = ThroughputSuite.NewBatch(1024);
         var sdkTimes = new List<double[]>();
         var handTimes = new List<double[]>();
+        var pendingTimes = new List<double[]>();
         var shapedTimes = new List<double[]>();
         for (var i = 0; i < sessions; i++)
         {
             sdkTimes.Add(await SdkAsync(sdk, batch).ConfigureAwait(false));
             handTimes.Add(await HandAsync(channel, batch).ConfigureAwait(false));
-            if (shaped)
+            if (shapes)
             {
-                shapedTimes.Add(await HandInSdkShapeAsync(channel, batch).ConfigureAwait(false));
+                pendingTimes.Add(await HandConcurrentAsync(channel, batch, writesInTask: false).ConfigureAwait(false));
+                shapedTimes.Add(await HandConcurrentAsync(channel, batch, writesInTask: true).ConfigureAwait(false));
             }
         }
 
-        return (Summarize("sdk", sdkTimes), Summarize("hand-written", handTimes), shaped ? Summarize("hand, SDK shape", shapedTimes) : null);
+        return (
+            Summarize("sdk", sdkTimes),
+            Summarize("hand-written", handTimes),
+            shapes ? [Summarize("hand, read pending", pendingTimes), Summarize("hand, SDK shape", shapedTimes)] : []);
     }
 
     private static PhaseTimes Summarize(string name, List<double[]> times) => new(
@@ -116,12 +121,13 @@ public static class SessionPhases
     }
 
     /// <summary>
-    /// The hand-written session with the SDK's concurrency shape and none of its code: the next
-    /// response is already being read while the batch and Finish are written (the SDK's read loop
-    /// always has a read pending), and the two writes run in a task of their own (the SDK's write
-    /// loop), which the session's flow awaits. Same messages, same channel.
+    /// The hand-written session with the concurrency of a duplex engine and none of the SDK's code:
+    /// the next response is already being read while the batch and Finish are written (the SDK's
+    /// read loop always has a read pending, as any engine must that reads output while it sends
+    /// input); with <paramref name="writesInTask"/>, the two writes also run in a task of their own
+    /// that the session's flow awaits (the SDK's write loop). Same messages, same channel.
     /// </summary>
-    private static async Task<double[]> HandInSdkShapeAsync(GrpcChannel channel, ReadOnlyMemory<byte> batch)
+    private static async Task<double[]> HandConcurrentAsync(GrpcChannel channel, ReadOnlyMemory<byte> batch, bool writesInTask)
     {
         var marks = new long[5];
         marks[0] = Stopwatch.GetTimestamp();
@@ -132,11 +138,20 @@ public static class SessionPhases
         await responses.MoveNext(CancellationToken.None).ConfigureAwait(false);
         marks[1] = Stopwatch.GetTimestamp();
         var echoed = responses.MoveNext(CancellationToken.None);
-        await Task.Run(async () =>
+        if (writesInTask)
+        {
+            await Task.Run(async () =>
+            {
+                await requests.WriteAsync(UdfRequests.Data(batch)).ConfigureAwait(false);
+                await requests.WriteAsync(UdfRequests.Finish()).ConfigureAwait(false);
+            }).ConfigureAwait(false);
+        }
+        else
         {
             await requests.WriteAsync(UdfRequests.Data(batch)).ConfigureAwait(false);
             await requests.WriteAsync(UdfRequests.Finish()).ConfigureAwait(false);
-        }).ConfigureAwait(false);
+        }
+
         await echoed.ConfigureAwait(false);
         marks[2] = Stopwatch.GetTimestamp();
         await responses.MoveNext(CancellationToken.None).ConfigureAwait(false);
