@@ -111,9 +111,9 @@ public static class BenchCommandLine
                        sessions), with engine CPU and allocations per session; then the open model's
                        achieved rate at 50 and 200 sessions/s
           phases       where a short session's time goes (Init, the echoed batch, FinishResponse, close):
-                       the SDK, the hand-written loop, the hand-written loop with a read pending while it
-                       writes, and in the SDK's concurrency shape, alternating session by session;
-                       --reps rounds (default 5) of --scale x 5,000 sessions each, medians per round
+                       the SDK, the hand-written loop, and the hand-written loop with the next read
+                       started before it writes (issued; awaited; read by a loop of its own), alternating
+                       session by session; --reps rounds (default 5) of --scale x 5,000 sessions each
           worker-memory  the reference worker's RSS under many concurrent 1 MiB echo streams
           load-memory  the load tester's own memory over a long open-model run (the short echo session at
                        --rate, default 200/s, for --minutes, default 10): working set, GC heap, gen2

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Engine.Client.Protocol;
 using Google.Protobuf;
+using Grpc.Core;
 using Grpc.Net.Client;
 
 namespace Engine.Client.Benchmarks.Harness;
@@ -27,8 +28,8 @@ public static class SessionPhases
     }
 
     /// <summary>
-    /// <see cref="RunAsync"/> plus the hand-written loop with a read pending while it writes, and in
-    /// the SDK's shape (<see cref="HandConcurrentAsync"/>), the four alternating session by session.
+    /// <see cref="RunAsync"/> plus the hand-written loop in the three concurrency shapes of
+    /// <see cref="HandShape"/>, the five clients alternating session by session.
     /// </summary>
     public static async Task<PhaseTimes[]> RunWithShapesAsync(WorkerClient sdk, GrpcChannel channel, int sessions)
     {
@@ -41,24 +42,33 @@ public static class SessionPhases
         var batch = ThroughputSuite.NewBatch(1024);
         var sdkTimes = new List<double[]>();
         var handTimes = new List<double[]>();
-        var pendingTimes = new List<double[]>();
-        var shapedTimes = new List<double[]>();
+        var shapeTimes = Enum.GetValues<HandShape>().ToDictionary(shape => shape, _ => new List<double[]>());
         for (var i = 0; i < sessions; i++)
         {
             sdkTimes.Add(await SdkAsync(sdk, batch).ConfigureAwait(false));
             handTimes.Add(await HandAsync(channel, batch).ConfigureAwait(false));
             if (shapes)
             {
-                pendingTimes.Add(await HandConcurrentAsync(channel, batch, writesInTask: false).ConfigureAwait(false));
-                shapedTimes.Add(await HandConcurrentAsync(channel, batch, writesInTask: true).ConfigureAwait(false));
+                foreach (var (shape, times) in shapeTimes)
+                {
+                    times.Add(await HandShapedAsync(channel, batch, shape).ConfigureAwait(false));
+                }
             }
         }
 
         return (
             Summarize("sdk", sdkTimes),
             Summarize("hand-written", handTimes),
-            shapes ? [Summarize("hand, read pending", pendingTimes), Summarize("hand, SDK shape", shapedTimes)] : []);
+            shapes ? [.. shapeTimes.Select(pair => Summarize(ShapeName(pair.Key), pair.Value))] : []);
     }
+
+    private static string ShapeName(HandShape shape) => shape switch
+    {
+        HandShape.ReadIssued => "hand, read issued",
+        HandShape.ReadAwaited => "hand, read awaited",
+        HandShape.ReaderLoop => "hand, reader loop",
+        _ => "hand, reader+Init",
+    };
 
     private static PhaseTimes Summarize(string name, List<double[]> times) => new(
         name,
@@ -121,48 +131,113 @@ public static class SessionPhases
     }
 
     /// <summary>
-    /// The hand-written session with the concurrency of a duplex engine and none of the SDK's code:
-    /// the next response is already being read while the batch and Finish are written (the SDK's
-    /// read loop always has a read pending, as any engine must that reads output while it sends
-    /// input); with <paramref name="writesInTask"/>, the two writes also run in a task of their own
-    /// that the session's flow awaits (the SDK's write loop). Same messages, same channel.
+    /// The hand-written session of <see cref="HandAsync"/> (same messages, same channel, none of the
+    /// SDK's code) with the next response's read started before the batch and Finish are written,
+    /// as an engine that reads output while it sends input must; the shapes differ in who waits for it.
     /// </summary>
-    private static async Task<double[]> HandConcurrentAsync(GrpcChannel channel, ReadOnlyMemory<byte> batch, bool writesInTask)
+    private static async Task<double[]> HandShapedAsync(GrpcChannel channel, ReadOnlyMemory<byte> batch, HandShape shape)
     {
         var marks = new long[5];
         marks[0] = Stopwatch.GetTimestamp();
         using var call = new UdfWorker.UdfWorkerClient(channel).Execute();
         var requests = call.RequestStream;
         var responses = call.ResponseStream;
-        await requests.WriteAsync(EchoLoops.EchoInit()).ConfigureAwait(false);
-        await responses.MoveNext(CancellationToken.None).ConfigureAwait(false);
-        marks[1] = Stopwatch.GetTimestamp();
-        var echoed = responses.MoveNext(CancellationToken.None);
-        if (writesInTask)
+        Task<bool> echoed;
+        Task reading = Task.CompletedTask;
+        TaskCompletionSource? finished = null;
+        if (shape == HandShape.ReaderFromInit)
         {
-            await Task.Run(async () =>
-            {
-                await requests.WriteAsync(UdfRequests.Data(batch)).ConfigureAwait(false);
-                await requests.WriteAsync(UdfRequests.Finish()).ConfigureAwait(false);
-            }).ConfigureAwait(false);
+            var initDone = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+            var echo = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+            finished = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            reading = ReaderFromInitAsync(responses, initDone, echo, finished);
+            await requests.WriteAsync(EchoLoops.EchoInit()).ConfigureAwait(false);
+            await initDone.Task.ConfigureAwait(false);
+            marks[1] = Stopwatch.GetTimestamp();
+            echoed = echo.Task;
         }
         else
         {
-            await requests.WriteAsync(UdfRequests.Data(batch)).ConfigureAwait(false);
-            await requests.WriteAsync(UdfRequests.Finish()).ConfigureAwait(false);
+        await requests.WriteAsync(EchoLoops.EchoInit()).ConfigureAwait(false);
+        await responses.MoveNext(CancellationToken.None).ConfigureAwait(false);
+        marks[1] = Stopwatch.GetTimestamp();
+        switch (shape)
+        {
+            case HandShape.ReadIssued:
+                echoed = responses.MoveNext(CancellationToken.None);
+                break;
+            case HandShape.ReadAwaited:
+                echoed = AwaitedAsync(responses.MoveNext(CancellationToken.None));
+                break;
+            default:
+                var first = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+                finished = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                echoed = first.Task;
+                reading = ReaderLoopAsync(responses, first, finished);
+                break;
+        }
         }
 
+        await requests.WriteAsync(UdfRequests.Data(batch)).ConfigureAwait(false);
+        await requests.WriteAsync(UdfRequests.Finish()).ConfigureAwait(false);
         await echoed.ConfigureAwait(false);
         marks[2] = Stopwatch.GetTimestamp();
-        await responses.MoveNext(CancellationToken.None).ConfigureAwait(false);
+        if (finished is null)
+        {
+            await responses.MoveNext(CancellationToken.None).ConfigureAwait(false);
+        }
+        else
+        {
+            await finished.Task.ConfigureAwait(false);
+        }
+
         marks[3] = Stopwatch.GetTimestamp();
         await requests.CompleteAsync().ConfigureAwait(false);
-        while (await responses.MoveNext(CancellationToken.None).ConfigureAwait(false))
+        if (finished is null)
         {
+            while (await responses.MoveNext(CancellationToken.None).ConfigureAwait(false))
+            {
+            }
+        }
+        else
+        {
+            await reading.ConfigureAwait(false);
         }
 
         marks[4] = Stopwatch.GetTimestamp();
         return Durations(marks);
+
+        static async Task<bool> AwaitedAsync(Task<bool> read) => await read.ConfigureAwait(false);
+
+        static async Task ReaderFromInitAsync(IAsyncStreamReader<UdfResponse> responses, TaskCompletionSource<bool> init, TaskCompletionSource<bool> echo, TaskCompletionSource finished)
+        {
+            var count = 0;
+            while (await responses.MoveNext(CancellationToken.None).ConfigureAwait(false))
+            {
+                _ = count++ switch
+                {
+                    0 => init.TrySetResult(true),
+                    1 => echo.TrySetResult(true),
+                    _ => finished.TrySetResult(),
+                };
+            }
+        }
+
+        static async Task ReaderLoopAsync(IAsyncStreamReader<UdfResponse> responses, TaskCompletionSource<bool> first, TaskCompletionSource finished)
+        {
+            var count = 0;
+            while (await responses.MoveNext(CancellationToken.None).ConfigureAwait(false))
+            {
+                if (count++ == 0)
+                {
+                    first.TrySetResult(true);
+                }
+                else
+                {
+                    finished.TrySetResult();
+                }
+            }
+        }
     }
 
     private static double[] Durations(long[] marks)
@@ -175,4 +250,20 @@ public static class SessionPhases
 
         return result;
     }
+}
+
+/// <summary>Who waits for the read that is started before the hand-written session writes.</summary>
+public enum HandShape
+{
+    /// <summary>Nobody until both writes are done: then the session's flow awaits it.</summary>
+    ReadIssued,
+
+    /// <summary>An await from the start, in a method of its own that the flow awaits after the writes.</summary>
+    ReadAwaited,
+
+    /// <summary>A loop of its own reads every response and hands it to the flow through a task.</summary>
+    ReaderLoop,
+
+    /// <summary>As <see cref="ReaderLoop"/>, with the loop started before Init, so it also hands over the InitResponse (the SDK's reader).</summary>
+    ReaderFromInit,
 }
