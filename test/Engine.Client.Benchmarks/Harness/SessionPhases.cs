@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Threading.Channels;
 using Engine.Client.Protocol;
 using Google.Protobuf;
 using Grpc.Core;
@@ -28,8 +29,8 @@ public static class SessionPhases
     }
 
     /// <summary>
-    /// <see cref="RunAsync"/> plus the hand-written loop in the three concurrency shapes of
-    /// <see cref="HandShape"/>, the five clients alternating session by session.
+    /// <see cref="RunAsync"/> plus the hand-written loop in each concurrency shape of
+    /// <see cref="HandShape"/>, all alternating session by session.
     /// </summary>
     public static async Task<PhaseTimes[]> RunWithShapesAsync(WorkerClient sdk, GrpcChannel channel, int sessions)
     {
@@ -67,7 +68,8 @@ public static class SessionPhases
         HandShape.ReadIssued => "hand, read issued",
         HandShape.ReadAwaited => "hand, read awaited",
         HandShape.ReaderLoop => "hand, reader loop",
-        _ => "hand, reader+Init",
+        HandShape.ReaderFromInit => "hand, reader+Init",
+        _ => "hand, writer loop",
     };
 
     private static PhaseTimes Summarize(string name, List<double[]> times) => new(
@@ -133,7 +135,8 @@ public static class SessionPhases
     /// <summary>
     /// The hand-written session of <see cref="HandAsync"/> (same messages, same channel, none of the
     /// SDK's code) with the next response's read started before the batch and Finish are written,
-    /// as an engine that reads output while it sends input must; the shapes differ in who waits for it.
+    /// as an engine that reads output while it sends input must; the shapes differ in who waits for
+    /// the read and, for <see cref="HandShape.WriterLoop"/>, in who writes.
     /// </summary>
     private static async Task<double[]> HandShapedAsync(GrpcChannel channel, ReadOnlyMemory<byte> batch, HandShape shape)
     {
@@ -145,6 +148,11 @@ public static class SessionPhases
         Task<bool> echoed;
         Task reading = Task.CompletedTask;
         TaskCompletionSource? finished = null;
+        if (shape == HandShape.WriterLoop)
+        {
+            return await HandWithWriterLoopAsync(requests, responses, batch, marks).ConfigureAwait(false);
+        }
+
         if (shape == HandShape.ReaderFromInit)
         {
             var initDone = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -240,6 +248,70 @@ public static class SessionPhases
         }
     }
 
+    /// <summary>
+    /// <see cref="HandShape.WriterLoop"/>: a reader loop from before Init (the InitResponse handed over
+    /// through a task, every later response through a bounded queue that ends at the
+    /// FinishResponse) and a writer loop that writes what the session queues to it.
+    /// </summary>
+    private static async Task<double[]> HandWithWriterLoopAsync(IClientStreamWriter<UdfRequest> requests, IAsyncStreamReader<UdfResponse> responses, ReadOnlyMemory<byte> batch, long[] marks)
+    {
+        var initAnswered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var output = Channel.CreateBounded<UdfResponse>(new BoundedChannelOptions(16) { SingleReader = true, SingleWriter = true });
+        var outbound = Channel.CreateBounded<UdfRequest>(new BoundedChannelOptions(2) { SingleReader = true, SingleWriter = false });
+        var reading = ReadAllAsync(responses, initAnswered, output.Writer);
+        var writing = WriteAllAsync(requests, outbound.Reader);
+        await requests.WriteAsync(EchoLoops.EchoInit()).ConfigureAwait(false);
+        await initAnswered.Task.ConfigureAwait(false);
+        marks[1] = Stopwatch.GetTimestamp();
+        outbound.Writer.TryWrite(UdfRequests.Data(batch));
+        outbound.Writer.TryWrite(UdfRequests.Finish());
+        await output.Reader.WaitToReadAsync().ConfigureAwait(false);
+        output.Reader.TryRead(out _);
+        marks[2] = Stopwatch.GetTimestamp();
+        while (await output.Reader.WaitToReadAsync().ConfigureAwait(false))
+        {
+            output.Reader.TryRead(out _);
+        }
+
+        marks[3] = Stopwatch.GetTimestamp();
+        outbound.Writer.TryComplete();
+        await writing.ConfigureAwait(false);
+        await requests.CompleteAsync().ConfigureAwait(false);
+        await reading.ConfigureAwait(false);
+        marks[4] = Stopwatch.GetTimestamp();
+        return Durations(marks);
+
+        static async Task ReadAllAsync(IAsyncStreamReader<UdfResponse> responses, TaskCompletionSource initAnswered, ChannelWriter<UdfResponse> output)
+        {
+            var first = true;
+            while (await responses.MoveNext(CancellationToken.None).ConfigureAwait(false))
+            {
+                if (first)
+                {
+                    first = false;
+                    initAnswered.TrySetResult();
+                    continue;
+                }
+
+                output.TryWrite(responses.Current);
+                if (responses.Current.Control?.Finish is not null)
+                {
+                    output.TryComplete();
+                }
+            }
+
+            output.TryComplete();
+        }
+
+        static async Task WriteAllAsync(IClientStreamWriter<UdfRequest> requests, ChannelReader<UdfRequest> queue)
+        {
+            await foreach (var request in queue.ReadAllAsync().ConfigureAwait(false))
+            {
+                await requests.WriteAsync(request).ConfigureAwait(false);
+            }
+        }
+    }
+
     private static double[] Durations(long[] marks)
     {
         var result = new double[marks.Length - 1];
@@ -266,4 +338,7 @@ public enum HandShape
 
     /// <summary>As <see cref="ReaderLoop"/>, with the loop started before Init, so it also hands over the InitResponse (the SDK's reader).</summary>
     ReaderFromInit,
+
+    /// <summary>As <see cref="ReaderFromInit"/>, with the output through a bounded queue, and the batch and Finish written by a loop of their own that the session queues them to (the SDK's writer).</summary>
+    WriterLoop,
 }
