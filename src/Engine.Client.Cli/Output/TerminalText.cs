@@ -7,9 +7,9 @@ namespace Engine.Client.Cli.Output;
 /// Text that may come from a worker (error messages and classes, tracebacks, launch output,
 /// heartbeat metrics, Arrow field names and values) made safe and bounded for a terminal: control
 /// characters (C0, DEL, C1, so ESC and every escape sequence), lone surrogates and bidirectional
-/// overrides are shown as <c>\x1b</c> or <c>\u202e</c>; a line is cut after
-/// <see cref="MaxLineChars"/> characters and a text after <see cref="MaxLines"/> lines, saying
-/// how much was left out. Escaped text contains no control character, so escaping twice changes
+/// overrides are shown as <c>\x1b</c> or <c>\u202e</c>; a line longer than
+/// <see cref="MaxLineChars"/> characters and a text longer than <see cref="MaxLines"/> lines keep
+/// their start and their end, saying how much was left out between them. Escaped text contains no control character, so escaping twice changes
 /// nothing.
 /// </summary>
 internal static class TerminalText
@@ -25,7 +25,9 @@ internal static class TerminalText
 
     /// <summary>
     /// <paramref name="text"/> as one safe line: every control character escaped (a line break
-    /// too), cut after <paramref name="maxChars"/> characters with a note of how many were left out.
+    /// too). When the escaped line would be longer than <paramref name="maxChars"/> characters, its
+    /// first three quarters and its last quarter are kept, with a note of how many characters were
+    /// left out between them: a message often says what went wrong first and what to do last.
     /// </summary>
     public static string Escape(string? text, int maxChars = MaxLineChars)
     {
@@ -39,33 +41,17 @@ internal static class TerminalText
             return text;
         }
 
-        var result = new StringBuilder(Math.Min(text.Length, maxChars) + 16);
-        var i = 0;
-        for (; i < text.Length && result.Length < maxChars; i++)
+        if (EscapedLength(text, 0, text.Length) <= maxChars)
         {
-            var c = text[i];
-            if (char.IsHighSurrogate(c) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]))
-            {
-                result.Append(c).Append(text[++i]);
-            }
-            else if (IsUnsafe(c))
-            {
-                result.Append(c <= 0xff
-                    ? string.Create(CultureInfo.InvariantCulture, $"\\x{(int)c:x2}")
-                    : string.Create(CultureInfo.InvariantCulture, $"\\u{(int)c:x4}"));
-            }
-            else
-            {
-                result.Append(c);
-            }
+            return EscapeRange(text, 0, text.Length);
         }
 
-        if (i < text.Length)
-        {
-            result.Append(CultureInfo.InvariantCulture, $" [... {text.Length - i} more characters]");
-        }
-
-        return result.ToString();
+        var tailBudget = maxChars / 4;
+        var headEnd = HeadEnd(text, maxChars - tailBudget);
+        var tailStart = Math.Max(headEnd, TailStart(text, tailBudget));
+        return string.Create(
+            CultureInfo.InvariantCulture,
+            $"{EscapeRange(text, 0, headEnd)} [... {tailStart - headEnd} characters left out ...] {EscapeRange(text, tailStart, text.Length)}");
     }
 
     /// <summary>
@@ -116,6 +102,99 @@ internal static class TerminalText
         '\u061c' or '\u200e' or '\u200f' or (>= '\u202a' and <= '\u202e') or (>= '\u2066' and <= '\u2069') => true,
         _ => char.IsSurrogate(c),
     };
+
+    /// <summary>The escaped form of <c>text[start..end]</c>; a range never splits a surrogate pair.</summary>
+    private static string EscapeRange(string text, int start, int end)
+    {
+        var result = new StringBuilder(end - start + 16);
+        for (var i = start; i < end; i++)
+        {
+            var c = text[i];
+            if (IsPair(text, i))
+            {
+                result.Append(c).Append(text[++i]);
+            }
+            else if (IsUnsafe(c))
+            {
+                result.Append(c <= 0xff
+                    ? string.Create(CultureInfo.InvariantCulture, $"\\x{(int)c:x2}")
+                    : string.Create(CultureInfo.InvariantCulture, $"\\u{(int)c:x4}"));
+            }
+            else
+            {
+                result.Append(c);
+            }
+        }
+
+        return result.ToString();
+    }
+
+    /// <summary>How long <c>text[start..end]</c> is once escaped.</summary>
+    private static long EscapedLength(string text, int start, int end)
+    {
+        long length = 0;
+        for (var i = start; i < end; i++)
+        {
+            if (IsPair(text, i))
+            {
+                i++;
+                length += 2;
+            }
+            else
+            {
+                length += Width(text[i]);
+            }
+        }
+
+        return length;
+    }
+
+    /// <summary>Where the longest start of <paramref name="text"/> whose escaped form fits <paramref name="budget"/> ends.</summary>
+    private static int HeadEnd(string text, int budget)
+    {
+        var used = 0;
+        var i = 0;
+        while (i < text.Length)
+        {
+            var (units, width) = IsPair(text, i) ? (2, 2) : (1, Width(text[i]));
+            if (used + width > budget)
+            {
+                break;
+            }
+
+            used += width;
+            i += units;
+        }
+
+        return i;
+    }
+
+    /// <summary>Where the longest end of <paramref name="text"/> whose escaped form fits <paramref name="budget"/> starts.</summary>
+    private static int TailStart(string text, int budget)
+    {
+        var used = 0;
+        var i = text.Length;
+        while (i > 0)
+        {
+            var (units, width) = i >= 2 && IsPair(text, i - 2) ? (2, 2) : (1, Width(text[i - 1]));
+            if (used + width > budget)
+            {
+                break;
+            }
+
+            used += width;
+            i -= units;
+        }
+
+        return i;
+    }
+
+    /// <summary>Whether a valid surrogate pair starts at <paramref name="i"/>: it passes as it is.</summary>
+    private static bool IsPair(string text, int i) =>
+        char.IsHighSurrogate(text[i]) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]);
+
+    /// <summary>Characters <paramref name="c"/> takes once escaped (outside a surrogate pair).</summary>
+    private static int Width(char c) => !IsUnsafe(c) ? 1 : c <= 0xff ? 4 : 6;
 
     private static bool NeedsEscaping(string text)
     {

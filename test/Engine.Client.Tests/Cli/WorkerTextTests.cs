@@ -27,11 +27,34 @@ public sealed class WorkerTextTests
     }
 
     [Test]
-    public void A_long_line_is_cut_saying_how_much_was_left_out()
+    public void A_long_line_keeps_its_start_and_end_saying_how_much_was_left_out()
     {
-        var escaped = TerminalText.Escape(new string('x', 5000), 100);
+        var escaped = TerminalText.Escape(new string('x', 2000) + new string('y', 3000), 100);
 
-        Assert.That(escaped, Is.EqualTo(new string('x', 100) + " [... 4900 more characters]"));
+        Assert.That(escaped, Is.EqualTo(new string('x', 75) + " [... 4900 characters left out ...] " + new string('y', 25)));
+    }
+
+    [Test]
+    public void The_advice_at_the_end_of_a_long_one_line_reason_survives()
+    {
+        var reason = "The worker rejected Init: " + new string('w', 3000) + " Check the payload format.";
+
+        var line = TerminalText.OneLine(reason);
+
+        Assert.That(line, Does.StartWith("The worker rejected Init: www"));
+        Assert.That(line, Does.EndWith(" Check the payload format."));
+        Assert.That(line, Does.Contain(" characters left out ...] "));
+        Assert.That(line.Length, Is.LessThanOrEqualTo(TerminalText.MaxOneLineChars + 40));
+    }
+
+    [Test]
+    public void A_cut_never_splits_a_surrogate_pair_or_an_escape()
+    {
+        var emoji = TerminalText.Escape(string.Concat(Enumerable.Repeat("\ud83d\ude00", 100)), 21);
+        var escapes = TerminalText.Escape(new string('\u001b', 100), 22);
+
+        Assert.That(emoji, Is.EqualTo(string.Concat(Enumerable.Repeat("\ud83d\ude00", 8)) + " [... 180 characters left out ...] " + "\ud83d\ude00\ud83d\ude00"));
+        Assert.That(escapes, Is.EqualTo(string.Concat(Enumerable.Repeat(@"\x1b", 4)) + " [... 95 characters left out ...] " + @"\x1b"));
     }
 
     [Test]
