@@ -21,8 +21,14 @@ internal static class LatencyHistograms
     public static long Micros(long fromTimestamp, long toTimestamp) =>
         Clamp((long)((toTimestamp - fromTimestamp) * 1_000_000.0 / System.Diagnostics.Stopwatch.Frequency));
 
+    /// <summary>
+    /// A recorder that many threads may record into at once. Its histograms are concurrent ones: the
+    /// recorder lets every writer record into the same active histogram, and a plain
+    /// <see cref="LongHistogram"/> loses counts under that (about 2% with four writers on one value)
+    /// and then holds counts that do not add up to its total, which breaks every percentile.
+    /// </summary>
     public static Recorder CreateRecorder() =>
-        new(Lowest, Highest, Digits, (id, low, high, digits) => new LongHistogram(id, low, high, digits));
+        new(Lowest, Highest, Digits, (id, low, high, digits) => new LongConcurrentHistogram(id, low, high, digits));
 
     /// <summary>
     /// The histogram compressed (the standard V2 compressed encoding) and in base64, as in
