@@ -69,7 +69,8 @@ public static class SessionPhases
         HandShape.ReadAwaited => "hand, read awaited",
         HandShape.ReaderLoop => "hand, reader loop",
         HandShape.ReaderFromInit => "hand, reader+Init",
-        _ => "hand, writer loop",
+        HandShape.WriterLoop => "hand, writer loop",
+        _ => throw new ArgumentOutOfRangeException(nameof(shape), shape, null),
     };
 
     private static PhaseTimes Summarize(string name, List<double[]> times) => new(
@@ -166,24 +167,24 @@ public static class SessionPhases
         }
         else
         {
-        await requests.WriteAsync(EchoLoops.EchoInit()).ConfigureAwait(false);
-        await responses.MoveNext(CancellationToken.None).ConfigureAwait(false);
-        marks[1] = Stopwatch.GetTimestamp();
-        switch (shape)
-        {
-            case HandShape.ReadIssued:
-                echoed = responses.MoveNext(CancellationToken.None);
-                break;
-            case HandShape.ReadAwaited:
-                echoed = AwaitedAsync(responses.MoveNext(CancellationToken.None));
-                break;
-            default:
-                var first = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
-                finished = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                echoed = first.Task;
-                reading = ReaderLoopAsync(responses, first, finished);
-                break;
-        }
+            await requests.WriteAsync(EchoLoops.EchoInit()).ConfigureAwait(false);
+            await responses.MoveNext(CancellationToken.None).ConfigureAwait(false);
+            marks[1] = Stopwatch.GetTimestamp();
+            switch (shape)
+            {
+                case HandShape.ReadIssued:
+                    echoed = responses.MoveNext(CancellationToken.None);
+                    break;
+                case HandShape.ReadAwaited:
+                    echoed = AwaitedAsync(responses.MoveNext(CancellationToken.None));
+                    break;
+                default:
+                    var first = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+                    finished = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                    echoed = first.Task;
+                    reading = ReaderLoopAsync(responses, first, finished);
+                    break;
+            }
         }
 
         await requests.WriteAsync(UdfRequests.Data(batch)).ConfigureAwait(false);
