@@ -868,9 +868,11 @@ internal sealed class LoadRun : IDisposable
                 _workers.AddHeartbeat(probe.Worker, answered: true);
             }
         }
-        catch (Exception ex) when (ex is not OutOfMemoryException && !done.IsCancellationRequested)
+        catch (Exception ex) when (ex is not OutOfMemoryException)
         {
-            if (!measured)
+            // Cut short by the run's end, a probe may throw anything (a transport error, say): that
+            // is not the worker failing, and it must not fail the run and lose its report.
+            if (!measured || done.IsCancellationRequested)
             {
                 return;
             }
