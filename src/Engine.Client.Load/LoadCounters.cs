@@ -23,12 +23,26 @@ internal sealed class LoadCounters
     public long RowsReceived;
     public long BytesReceived;
 
-    public Snapshot Take() => new(
-        Interlocked.Read(ref Started), Interlocked.Read(ref Finished), Interlocked.Read(ref Cancelled), Interlocked.Read(ref Failed),
-        Interlocked.Read(ref NotStarted), Interlocked.Read(ref BehindSchedule), Interlocked.Read(ref InFlight),
-        Interlocked.Read(ref BatchesSent), Interlocked.Read(ref RowsSent), Interlocked.Read(ref BytesSent),
-        Interlocked.Read(ref BatchesReceived), Interlocked.Read(ref RowsReceived), Interlocked.Read(ref BytesReceived),
-        Interlocked.Read(ref Warmup));
+    /// <summary>
+    /// The counters now, read in the reverse of the order a session writes them (its start, then
+    /// whether it started late, then its outcome): a snapshot never shows an outcome or a late start
+    /// without the start, so an interval never ends more sessions than have started.
+    /// </summary>
+    public Snapshot Take()
+    {
+        var finished = Interlocked.Read(ref Finished);
+        var cancelled = Interlocked.Read(ref Cancelled);
+        var failed = Interlocked.Read(ref Failed);
+        var behindSchedule = Interlocked.Read(ref BehindSchedule);
+        var warmup = Interlocked.Read(ref Warmup);
+        var started = Interlocked.Read(ref Started);
+        return new(
+            started, finished, cancelled, failed,
+            Interlocked.Read(ref NotStarted), behindSchedule, Interlocked.Read(ref InFlight),
+            Interlocked.Read(ref BatchesSent), Interlocked.Read(ref RowsSent), Interlocked.Read(ref BytesSent),
+            Interlocked.Read(ref BatchesReceived), Interlocked.Read(ref RowsReceived), Interlocked.Read(ref BytesReceived),
+            warmup);
+    }
 
     internal readonly record struct Snapshot(
         long Started, long Finished, long Cancelled, long Failed, long NotStarted, long BehindSchedule, long InFlight,

@@ -364,13 +364,9 @@ internal sealed class LoadRun : IDisposable
             }
 
             var now = Stopwatch.GetTimestamp();
-            if (measured && now - intended > tolerance)
-            {
-                Interlocked.Increment(ref _counters.BehindSchedule);
-            }
-
+            var behind = measured && now - intended > tolerance;
             Interlocked.Increment(ref _counters.InFlight);
-            _ = Task.Run(() => RunSessionAsync(intended, now, measured, holdsSlot: true), CancellationToken.None);
+            _ = Task.Run(() => RunSessionAsync(intended, now, measured, holdsSlot: true, behind), CancellationToken.None);
         }
     }
 
@@ -428,7 +424,7 @@ internal sealed class LoadRun : IDisposable
     /// cost a second state machine and a second await per session, which one session at a time
     /// pays on every session (docs/performance.md, "The load tester").
     /// </summary>
-    private async Task RunSessionAsync(long intended, long actual, bool measured, bool holdsSlot = false)
+    private async Task RunSessionAsync(long intended, long actual, bool measured, bool holdsSlot = false, bool behindSchedule = false)
     {
         WorkerSession? session = null;
         CancellationTokenRegistration abortRegistration = default;
@@ -436,7 +432,13 @@ internal sealed class LoadRun : IDisposable
         {
             var sequence = Interlocked.Increment(ref _sequence);
             Interlocked.Increment(ref _startedAll);
+            // Counted in the order a snapshot reads backwards (LoadCounters.Take): the start, then
+            // whether it was late, then (at the end) the outcome.
             Interlocked.Increment(ref measured ? ref _counters.Started : ref _counters.Warmup);
+            if (behindSchedule)
+            {
+                Interlocked.Increment(ref _counters.BehindSchedule);
+            }
             var (scenario, cancelOnPurpose, cancelAt) = Pick();
             var input = new SessionInput(this, scenario.Input, measured, cancelOnPurpose ? cancelAt : -1);
             var outputTimes = input.OutputTimes;
@@ -567,7 +569,8 @@ internal sealed class LoadRun : IDisposable
             switch (result)
             {
                 case "finished":
-                    Interlocked.Increment(ref _counters.Finished);
+                    // The latencies first, then the count: an interval that counts the session
+                    // (its counters are taken before its histograms are rolled) has its latency.
                     sessionMicros = LatencyHistograms.Micros(intended, end);
                     _recorders.Record(LoadPhases.Session, sessionMicros);
                     if (_options.Model == LoadModelKind.Open)
@@ -589,10 +592,11 @@ internal sealed class LoadRun : IDisposable
                         }
                     }
 
+                    Interlocked.Increment(ref _counters.Finished);
                     break;
                 case "cancelledOnPurpose":
-                    Interlocked.Increment(ref _counters.Cancelled);
                     _recorders.Record(LoadPhases.Cancel, LatencyHistograms.Micros(input.CancelSent, end));
+                    Interlocked.Increment(ref _counters.Cancelled);
                     break;
                 default:
                     Interlocked.Increment(ref _counters.Failed);
@@ -907,8 +911,11 @@ internal sealed class LoadRun : IDisposable
     private void CloseInterval(GeneratorMonitor monitor, bool final)
     {
         var now = Stopwatch.GetTimestamp();
-        var histograms = _recorders.Roll();
+
+        // The counters before the histograms: a session records its latencies before it counts
+        // its outcome, so every session this interval counts has its latency in a histogram by now.
         var snapshot = _counters.Take();
+        var histograms = _recorders.Roll();
         var startedAll = Interlocked.Read(ref _startedAll);
         var sample = monitor.Next();
         var session = histograms[LoadPhases.Session];
