@@ -359,14 +359,16 @@ internal sealed class LoadRun : IDisposable
 
             if (!slot)
             {
-                CountNotStarted(t, arrivals);
+                CountNotStarted(t, measured, arrivals);
                 return;
             }
 
             var now = Stopwatch.GetTimestamp();
             var behind = measured && now - intended > tolerance;
             Interlocked.Increment(ref _counters.InFlight);
-            _ = Task.Run(() => RunSessionAsync(intended, now, measured, holdsSlot: true, behind), CancellationToken.None);
+            _ = _options.SessionLauncher is { } launch
+                ? launch(() => RunSessionAsync(intended, now, measured, holdsSlot: true, behind))
+                : Task.Run(() => RunSessionAsync(intended, now, measured, holdsSlot: true, behind), CancellationToken.None);
         }
     }
 
@@ -375,7 +377,7 @@ internal sealed class LoadRun : IDisposable
         new(schedule, options.Shard, options.Arrivals, new Random(unchecked((seed * 31) + options.Shard.Index) ^ 0x61727276));
 
     /// <summary>Counts the measured starts due from <paramref name="t"/> (the one not made) until now (or the end) that were never made.</summary>
-    private void CountNotStarted(double t, ArrivalSchedule arrivals)
+    private void CountNotStarted(double t, bool reserved, ArrivalSchedule arrivals)
     {
         var until = Math.Min(_schedule.EndSeconds, Seconds(Stopwatch.GetTimestamp()));
         var warmup = _options.Warmup.TotalSeconds;
@@ -393,7 +395,11 @@ internal sealed class LoadRun : IDisposable
 
         if (_options.Sessions is { } bound)
         {
-            count = Math.Min(count, Math.Max(0, bound - Interlocked.Read(ref _counters.Started)));
+            // The starts made are the places reserved, less the one this start reserved and did
+            // not use: not the started count, which a start queued to the thread pool has not
+            // added to yet.
+            var made = Interlocked.Read(ref _reserved) - (reserved ? 1 : 0);
+            count = Math.Min(count, Math.Max(0, bound - made));
         }
 
         Interlocked.Add(ref _counters.NotStarted, count);

@@ -73,6 +73,12 @@ public sealed class LoadTestOptions
     /// <summary>The length of a reporting interval. Default 1 s; at most about 49.7 days (the longest wait of a timer).</summary>
     public TimeSpan Interval { get; set; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// Starts a session's task: <see cref="Task.Run(Func{Task}, CancellationToken)"/> unless a test
+    /// holds it back, to put a start between its slot and its count.
+    /// </summary>
+    internal Func<Func<Task>, Task>? SessionLauncher { get; set; }
+
     /// <summary>Heartbeat probes sampled during the run, one call per probe per <see cref="HeartbeatInterval"/>; a fixed set (see <see cref="HeartbeatProbes"/> for workers that change). Default none.</summary>
     public IList<LoadHeartbeatProbe> Heartbeats { get; } = [];
 

@@ -1,11 +1,13 @@
 using Engine.Client.Load;
 using Engine.Client.Tests.ReferenceWorker;
+using HdrHistogram;
 
 namespace Engine.Client.Tests.Load;
 
 /// <summary>
 /// The run's end against what is still running on its other threads: a heartbeat probe cut short
-/// by the end may fail in any way, and the run still returns its result.
+/// by the end may fail in any way, and the run still returns its result; the starts not made by
+/// the schedule's end are capped by the session bound, counting a start still queued to run.
 /// </summary>
 [TestFixture]
 public sealed class LoadRunEndTests
@@ -50,5 +52,74 @@ public sealed class LoadRunEndTests
             Assert.That(result.Interrupted, Is.True);
             Assert.That(result.Errors.Where(e => e.Outcome == "heartbeatFailed"), Is.Empty, "a probe cut short by the end is not a failed heartbeat");
         });
+    }
+
+    [Test]
+    public async Task Starts_not_made_by_the_schedules_end_count_a_start_still_queued_against_the_session_bound()
+    {
+        await using var worker = await ReferenceWorkerProcess.StartAsync();
+        using var client = worker.CreateClient();
+        var options = new LoadTestOptions
+        {
+            Model = LoadModelKind.Open,
+            Target = 10_000,
+            Duration = TimeSpan.FromMilliseconds(100),
+            Sessions = 3,
+            MaxInFlight = 1,
+            Warmup = TimeSpan.Zero,
+            Interval = TimeSpan.FromMilliseconds(20),
+            Seed = 1,
+        };
+        options.Scenarios.Add(new LoadScenario("echo", "echo", ReadOnlyMemory<byte>.Empty)
+        {
+            Input = LoadInput.Generate(LoadInput.ParseColumns("x:int64"), rows: 10, batchRows: null, batches: 1),
+        });
+
+        // The second start is held between its slot and its count, as a start queued behind busy
+        // thread-pool threads is: it holds the only slot, so the third waits until the schedule
+        // ends and the starts left are counted as not started while the second has not counted
+        // itself yet.
+        var held = new TaskCompletionSource<Func<Task>>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var launches = 0;
+        options.SessionLauncher = session =>
+        {
+            if (Interlocked.Increment(ref launches) == 2)
+            {
+                held.TrySetResult(session);
+                return Task.CompletedTask;
+            }
+
+            return Task.Run(session);
+        };
+        var observer = new NotStartedObserver();
+        options.Observer = observer;
+
+        var run = LoadTest.RunAsync(client, options);
+        await Task.WhenAny(observer.Seen.Task, run).WaitAsync(RunBound);
+        Assert.That(run.IsCompleted, Is.False, () => $"the run ended before counting a start not made: {run.Exception}");
+        var second = await held.Task.WaitAsync(RunBound);
+        var running = Task.Run(second);
+        var result = await run.WaitAsync(RunBound);
+        await running.WaitAsync(RunBound);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(result.Sessions.Started, Is.EqualTo(2));
+            Assert.That(result.Sessions.NotStarted, Is.EqualTo(1), "the bound of 3 less the 2 starts made");
+            Assert.That(result.Sessions.Started + result.Sessions.NotStarted, Is.EqualTo(3));
+        });
+    }
+
+    private sealed class NotStartedObserver : ILoadObserver
+    {
+        public TaskCompletionSource Seen { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public void OnInterval(LoadInterval interval, IReadOnlyDictionary<string, HistogramBase> histograms)
+        {
+            if (interval.NotStarted > 0)
+            {
+                Seen.TrySetResult();
+            }
+        }
     }
 }
