@@ -365,7 +365,18 @@ internal sealed class LoadRun : IDisposable
 
             var now = Stopwatch.GetTimestamp();
             var behind = measured && now - intended > tolerance;
+
+            // As in the closed loops: counted in flight before looking at the stop, so that a run
+            // stopped while this start had its slot either waits for it or this start sees the stop.
             Interlocked.Increment(ref _counters.InFlight);
+            if (_stopped)
+            {
+                Interlocked.Decrement(ref _counters.InFlight);
+                _slots.Release();
+                CheckDrained();
+                return;
+            }
+
             _ = _options.SessionLauncher is { } launch
                 ? launch(() => RunSessionAsync(intended, now, measured, holdsSlot: true, behind))
                 : Task.Run(() => RunSessionAsync(intended, now, measured, holdsSlot: true, behind), CancellationToken.None);
