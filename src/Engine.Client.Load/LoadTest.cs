@@ -371,8 +371,10 @@ internal sealed class LoadRun : IDisposable
             Interlocked.Increment(ref _counters.InFlight);
             if (_stopped)
             {
-                Interlocked.Decrement(ref _counters.InFlight);
+                // The slot back first, as a session's end does: the drain may complete at the
+                // decrement, and the run then disposes the slots.
                 _slots.Release();
+                Interlocked.Decrement(ref _counters.InFlight);
                 CheckDrained();
                 return;
             }
@@ -388,7 +390,7 @@ internal sealed class LoadRun : IDisposable
         new(schedule, options.Shard, options.Arrivals, new Random(unchecked((seed * 31) + options.Shard.Index) ^ 0x61727276));
 
     /// <summary>Counts the measured starts due from <paramref name="t"/> (the one not made) until now (or the end) that were never made.</summary>
-    private void CountNotStarted(double t, bool reserved, ArrivalSchedule arrivals)
+    private void CountNotStarted(double t, bool measured, ArrivalSchedule arrivals)
     {
         var until = Math.Min(_schedule.EndSeconds, Seconds(Stopwatch.GetTimestamp()));
         var warmup = _options.Warmup.TotalSeconds;
@@ -406,10 +408,10 @@ internal sealed class LoadRun : IDisposable
 
         if (_options.Sessions is { } bound)
         {
-            // The starts made are the places reserved, less the one this start reserved and did
-            // not use: not the started count, which a start queued to the thread pool has not
-            // added to yet.
-            var made = Interlocked.Read(ref _reserved) - (reserved ? 1 : 0);
+            // The starts made are the places reserved, less the one this start reserved (a measured
+            // start reserves one) and did not use: not the started count, which a start queued to
+            // the thread pool has not added to yet.
+            var made = Interlocked.Read(ref _reserved) - (measured ? 1 : 0);
             count = Math.Min(count, Math.Max(0, bound - made));
         }
 
@@ -456,6 +458,7 @@ internal sealed class LoadRun : IDisposable
             {
                 Interlocked.Increment(ref _counters.BehindSchedule);
             }
+
             var (scenario, cancelOnPurpose, cancelAt) = Pick();
             var input = new SessionInput(this, scenario.Input, measured, cancelOnPurpose ? cancelAt : -1);
             var outputTimes = input.OutputTimes;

@@ -82,6 +82,7 @@ public sealed class LoadConcurrentRecordingTests
 
         Assert.That(writer.Join(TimeSpan.FromMinutes(1)), Is.True);
         TestContext.Out.WriteLine($"{snapshots} snapshots, {torn} torn");
+        Assert.That(snapshots, Is.GreaterThan(1_000), "snapshots were taken while the sessions ended");
         Assert.That(torn, Is.Zero, () => $"{torn} of {snapshots} snapshots showed more ends or late starts than starts, the first: started {first.Started}, behind {first.BehindSchedule}, finished {first.Finished}");
     }
 }
