@@ -8,6 +8,14 @@ namespace Engine.Client.Benchmarks.Harness;
 /// </summary>
 public static class CpuPinning
 {
+    /// <summary>This process (the engine) to CPU 0 and the worker to CPU 1, said in the log.</summary>
+    public static async Task PinEngineAndWorkerAsync(int workerProcessId, TextWriter log)
+    {
+        await PinAsync(Environment.ProcessId, 0).ConfigureAwait(false);
+        await PinAsync(workerProcessId, 1).ConfigureAwait(false);
+        log.WriteLine("pinned: engine to CPU 0, worker to CPU 1");
+    }
+
     public static async Task PinAsync(int processId, int cpu)
     {
         if (Environment.ProcessorCount < 2)

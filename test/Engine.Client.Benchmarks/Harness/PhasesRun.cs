@@ -15,9 +15,7 @@ public static class PhasesRun
         using var clients = ClientSet.Create(worker, batch.Length);
         if (pin)
         {
-            await CpuPinning.PinAsync(Environment.ProcessId, 0).ConfigureAwait(false);
-            await CpuPinning.PinAsync(worker.Process.Id, 1).ConfigureAwait(false);
-            log.WriteLine("pinned: engine to CPU 0, worker to CPU 1");
+            await CpuPinning.PinEngineAndWorkerAsync(worker.Process.Id, log).ConfigureAwait(false);
         }
 
         // Warm-up: long enough for tiered compilation to settle, as in the load overhead run.
