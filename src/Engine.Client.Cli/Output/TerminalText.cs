@@ -9,8 +9,8 @@ namespace Engine.Client.Cli.Output;
 /// characters (C0, DEL, C1, so ESC and every escape sequence), lone surrogates and bidirectional
 /// overrides are shown as <c>\x1b</c> or <c>\u202e</c>; a line longer than
 /// <see cref="MaxLineChars"/> characters and a text longer than <see cref="MaxLines"/> lines keep
-/// their start and their end, saying how much was left out between them. Escaped text contains no control character, so escaping twice changes
-/// nothing.
+/// their start and their end, saying how much was left out between them. Escaped text contains no
+/// control character, so escaping a text that fits twice changes nothing.
 /// </summary>
 internal static class TerminalText
 {
