@@ -268,13 +268,8 @@ internal sealed class LoadRun : IDisposable
                 return;
             }
 
-            // Counted in flight before looking at the stop: the run, once stopped, either sees
-            // this session or this loop sees the stop (both sides fenced), never neither.
-            Interlocked.Increment(ref _counters.InFlight);
-            if (_stopped)
+            if (!TryCountInFlight(holdsSlot: false))
             {
-                Interlocked.Decrement(ref _counters.InFlight);
-                CheckDrained();
                 return;
             }
 
@@ -283,6 +278,30 @@ internal sealed class LoadRun : IDisposable
     }
 
     private bool Reserve() => _options.Sessions is not { } bound || Interlocked.Increment(ref _reserved) <= bound;
+
+    /// <summary>
+    /// Counts a start in flight, then looks at the stop: the run, once stopped, either sees this
+    /// start in flight or this start sees the stop (both sides fenced), never neither. Stopped, the
+    /// start is taken back, its slot first (as a session's end does: the drain may complete at the
+    /// decrement, and the run then disposes the slots), and false is returned.
+    /// </summary>
+    private bool TryCountInFlight(bool holdsSlot)
+    {
+        Interlocked.Increment(ref _counters.InFlight);
+        if (!_stopped)
+        {
+            return true;
+        }
+
+        if (holdsSlot)
+        {
+            _slots.Release();
+        }
+
+        Interlocked.Decrement(ref _counters.InFlight);
+        CheckDrained();
+        return false;
+    }
 
     // ---- Open model: one scheduler starting sessions at their intended times.
 
@@ -366,16 +385,8 @@ internal sealed class LoadRun : IDisposable
             var now = Stopwatch.GetTimestamp();
             var behind = measured && now - intended > tolerance;
 
-            // As in the closed loops: counted in flight before looking at the stop, so that a run
-            // stopped while this start had its slot either waits for it or this start sees the stop.
-            Interlocked.Increment(ref _counters.InFlight);
-            if (_stopped)
+            if (!TryCountInFlight(holdsSlot: true))
             {
-                // The slot back first, as a session's end does: the drain may complete at the
-                // decrement, and the run then disposes the slots.
-                _slots.Release();
-                Interlocked.Decrement(ref _counters.InFlight);
-                CheckDrained();
                 return;
             }
 
