@@ -36,14 +36,11 @@ internal static class TerminalText
             return string.Empty;
         }
 
-        if (!NeedsEscaping(text) && text.Length <= maxChars)
+        // Escaping lengthens every character it changes: the same length means nothing to escape.
+        var escapedLength = EscapedLength(text, 0, text.Length);
+        if (escapedLength <= maxChars)
         {
-            return text;
-        }
-
-        if (EscapedLength(text, 0, text.Length) <= maxChars)
-        {
-            return EscapeRange(text, 0, text.Length);
+            return escapedLength == text.Length ? text : EscapeRange(text, 0, text.Length);
         }
 
         var tailBudget = maxChars / 4;
@@ -195,22 +192,4 @@ internal static class TerminalText
 
     /// <summary>Characters <paramref name="c"/> takes once escaped (outside a surrogate pair).</summary>
     private static int Width(char c) => !IsUnsafe(c) ? 1 : c <= 0xff ? 4 : 6;
-
-    private static bool NeedsEscaping(string text)
-    {
-        for (var i = 0; i < text.Length; i++)
-        {
-            var c = text[i];
-            if (char.IsHighSurrogate(c) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]))
-            {
-                i++;
-            }
-            else if (IsUnsafe(c))
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
 }
