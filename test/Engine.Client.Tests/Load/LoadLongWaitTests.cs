@@ -91,10 +91,7 @@ public sealed class LoadLongWaitTests
     private static LoadTestOptions Echo(LoadModelKind model)
     {
         var options = new LoadTestOptions { Model = model, Seed = 1 };
-        options.Scenarios.Add(new LoadScenario("echo", "echo", ReadOnlyMemory<byte>.Empty)
-        {
-            Input = LoadInput.Generate(LoadInput.ParseColumns("x:int64"), rows: 10, batchRows: null, batches: 1),
-        });
+        options.Scenarios.Add(LoadTestScenarios.SmallEcho());
         return options;
     }
 

@@ -60,10 +60,7 @@ public sealed class LoadMeasurementTests
         await using var worker = await ReferenceWorkerProcess.StartAsync();
         using var client = worker.CreateClient();
         var options = new LoadTestOptions { Model = model, Target = target, Warmup = TimeSpan.FromSeconds(1), Duration = TimeSpan.FromSeconds(1.5), SessionOptions = TaskTimeouts.HugeTimeouts(), Seed = 1 };
-        options.Scenarios.Add(new LoadScenario("echo", "echo", ReadOnlyMemory<byte>.Empty)
-        {
-            Input = LoadInput.Generate(LoadInput.ParseColumns("x:int64"), rows: 10, batchRows: null, batches: 1),
-        });
+        options.Scenarios.Add(LoadTestScenarios.SmallEcho());
 
         var result = await LoadTest.RunAsync(client, options).WaitAsync(RunBound);
 
@@ -94,10 +91,7 @@ public sealed class LoadMeasurementTests
         await using var worker = await ReferenceWorkerProcess.StartAsync();
         using var client = worker.CreateClient();
         var options = new LoadTestOptions { Model = LoadModelKind.Open, Target = 40, Sessions = 80, SessionOptions = TaskTimeouts.HugeTimeouts(), Seed = 1 };
-        options.Scenarios.Add(new LoadScenario("echo", "echo", ReadOnlyMemory<byte>.Empty)
-        {
-            Input = LoadInput.Generate(LoadInput.ParseColumns("x:int64"), rows: 10, batchRows: null, batches: 1),
-        });
+        options.Scenarios.Add(LoadTestScenarios.SmallEcho());
 
         var result = await LoadTest.RunAsync(client, options).WaitAsync(RunBound);
 
@@ -140,10 +134,7 @@ public sealed class LoadMeasurementTests
         }
 
         var options = new LoadTestOptions { Model = LoadModelKind.Closed, Target = 1, Duration = TimeSpan.FromMinutes(10), HeartbeatInterval = TimeSpan.FromMilliseconds(50), Seed = 1 };
-        options.Scenarios.Add(new LoadScenario("echo", "echo", ReadOnlyMemory<byte>.Empty)
-        {
-            Input = LoadInput.Generate(LoadInput.ParseColumns("x:int64"), rows: 10, batchRows: null, batches: 1),
-        });
+        options.Scenarios.Add(LoadTestScenarios.SmallEcho());
         options.Heartbeats.Add(new LoadHeartbeatProbe(worker.Address, async token =>
         {
             await client.HeartbeatAsync(TimeSpan.FromSeconds(10), token);
@@ -211,10 +202,7 @@ public sealed class LoadMeasurementTests
             Observer = gates,
             Seed = 1,
         };
-        options.Scenarios.Add(new LoadScenario("echo", "echo", ReadOnlyMemory<byte>.Empty)
-        {
-            Input = LoadInput.Generate(LoadInput.ParseColumns("x:int64"), rows: 10, batchRows: null, batches: 1),
-        });
+        options.Scenarios.Add(LoadTestScenarios.SmallEcho());
 
         var run = LoadTest.RunAsync(client, options);
         var frozen = Stopwatch.StartNew();

@@ -20,10 +20,7 @@ public sealed class LoadRunEndTests
         await using var worker = await ReferenceWorkerProcess.StartAsync();
         using var client = worker.CreateClient();
         var options = new LoadTestOptions { Model = LoadModelKind.Closed, Target = 1, Duration = TimeSpan.FromMinutes(10), HeartbeatInterval = TimeSpan.FromMilliseconds(10), Seed = 1 };
-        options.Scenarios.Add(new LoadScenario("echo", "echo", ReadOnlyMemory<byte>.Empty)
-        {
-            Input = LoadInput.Generate(LoadInput.ParseColumns("x:int64"), rows: 10, batchRows: null, batches: 1),
-        });
+        options.Scenarios.Add(LoadTestScenarios.SmallEcho());
         var entered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         options.Heartbeats.Add(new LoadHeartbeatProbe(worker.Address, async token =>
         {
@@ -70,10 +67,7 @@ public sealed class LoadRunEndTests
             Interval = TimeSpan.FromMilliseconds(20),
             Seed = 1,
         };
-        options.Scenarios.Add(new LoadScenario("echo", "echo", ReadOnlyMemory<byte>.Empty)
-        {
-            Input = LoadInput.Generate(LoadInput.ParseColumns("x:int64"), rows: 10, batchRows: null, batches: 1),
-        });
+        options.Scenarios.Add(LoadTestScenarios.SmallEcho());
 
         // The first start is held between its slot and its count, as a start queued behind busy
         // thread-pool threads is: it holds the only slot, so the second waits until the schedule
