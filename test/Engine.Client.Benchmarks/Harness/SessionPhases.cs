@@ -148,7 +148,7 @@ public static class SessionPhases
         var responses = call.ResponseStream;
         Task<bool> echoed;
         Task reading = Task.CompletedTask;
-        TaskCompletionSource? finished = null;
+        TaskCompletionSource<bool>? finished = null;
         if (shape == HandShape.WriterLoop)
         {
             return await HandWithWriterLoopAsync(requests, responses, batch, marks).ConfigureAwait(false);
@@ -158,8 +158,8 @@ public static class SessionPhases
         {
             var initDone = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
             var echo = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
-            finished = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            reading = ReaderFromInitAsync(responses, initDone, echo, finished);
+            finished = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+            reading = ReaderLoopAsync(responses, [initDone, echo, finished]);
             await requests.WriteAsync(EchoLoops.EchoInit()).ConfigureAwait(false);
             await initDone.Task.ConfigureAwait(false);
             marks[1] = Stopwatch.GetTimestamp();
@@ -180,9 +180,9 @@ public static class SessionPhases
                     break;
                 default:
                     var first = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
-                    finished = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                    finished = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
                     echoed = first.Task;
-                    reading = ReaderLoopAsync(responses, first, finished);
+                    reading = ReaderLoopAsync(responses, [first, finished]);
                     break;
             }
         }
@@ -218,33 +218,13 @@ public static class SessionPhases
 
         static async Task<bool> AwaitedAsync(Task<bool> read) => await read.ConfigureAwait(false);
 
-        static async Task ReaderFromInitAsync(IAsyncStreamReader<UdfResponse> responses, TaskCompletionSource<bool> init, TaskCompletionSource<bool> echo, TaskCompletionSource finished)
+        // Each response, in order, completes the next of the tasks the session waits on.
+        static async Task ReaderLoopAsync(IAsyncStreamReader<UdfResponse> responses, TaskCompletionSource<bool>[] handedOver)
         {
             var count = 0;
             while (await responses.MoveNext(CancellationToken.None).ConfigureAwait(false))
             {
-                _ = count++ switch
-                {
-                    0 => init.TrySetResult(true),
-                    1 => echo.TrySetResult(true),
-                    _ => finished.TrySetResult(),
-                };
-            }
-        }
-
-        static async Task ReaderLoopAsync(IAsyncStreamReader<UdfResponse> responses, TaskCompletionSource<bool> first, TaskCompletionSource finished)
-        {
-            var count = 0;
-            while (await responses.MoveNext(CancellationToken.None).ConfigureAwait(false))
-            {
-                if (count++ == 0)
-                {
-                    first.TrySetResult(true);
-                }
-                else
-                {
-                    finished.TrySetResult();
-                }
+                handedOver[Math.Min(count++, handedOver.Length - 1)].TrySetResult(true);
             }
         }
     }
