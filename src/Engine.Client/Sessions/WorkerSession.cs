@@ -21,8 +21,9 @@ namespace Engine.Client;
 /// <para>
 /// Shape: a façade over four collaborators, each owning its own fields. The state machine owns
 /// every protocol fact and decides (whether to write Cancel, whether a response is in order,
-/// whether a terminator settles now); the writer's single task owns the request stream (Init,
-/// payload chunks, data, Finish, Cancel all pass through one bounded queue) and pumps the input;
+/// whether a terminator settles now); the writer's lock owns the request stream (Init, payload
+/// chunks, data, Finish, Cancel and the half-close each hold it, one write in flight at a time,
+/// written on the flow that produces it) and its input pump writes the input;
 /// the reader's single task reads the response stream into a bounded output buffer; the watchdog
 /// runs the deadlines. The outcome is settled once: the first terminal wins and wakes every waiter.
 /// </para>

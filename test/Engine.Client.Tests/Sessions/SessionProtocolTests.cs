@@ -336,6 +336,49 @@ public sealed class SessionProtocolTests(HostKind kind) : ScriptedWorkerFixture(
     }
 
     [Test]
+    public async Task A_Cancel_goes_out_while_the_input_blocks_its_thread_between_batches()
+    {
+        Host.Use(Scripts.Echo);
+        using var client = Host.CreateClient();
+        var session = Open(client);
+        await session.InitAsync(new SessionInit(B("p"), "f")).DefaultTimeout();
+        using var gate = new ManualResetEventSlim();
+        var blocked = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        // On the thread pool: the input blocks whichever thread asks it for its second item.
+        var reading = Task.Run(() => session.ProcessAsync(BlocksBeforeTheSecondItem(gate, blocked)).ToListAsync());
+        var call = await Host.NextCallAsync();
+        try
+        {
+            await blocked.Task.DefaultTimeout();
+            session.Cancel("stopped while the input blocks");
+
+            // The gate is still closed: Cancel does not wait for the input to return.
+            await call.CancelReceived.DefaultTimeout();
+            var outcome = await session.CloseAsync().DefaultTimeout();
+
+            Assert.That(outcome.Kind, Is.EqualTo(SessionOutcomeKind.Cancelled));
+            Assert.That(call.Wire, Is.EqualTo("Init, Data, Cancel"));
+        }
+        finally
+        {
+            gate.Set();
+        }
+
+        Assert.That(async () => await reading.DefaultTimeout(), Throws.InstanceOf<OperationCanceledException>());
+    }
+
+    // Yields one item; asked for the next, blocks the asking thread (no await) until the gate opens.
+    private static async IAsyncEnumerable<ReadOnlyMemory<byte>> BlocksBeforeTheSecondItem(ManualResetEventSlim gate, TaskCompletionSource blocked)
+    {
+        await Task.CompletedTask;
+        yield return B("a");
+        blocked.TrySetResult();
+        gate.Wait(TimeSpan.FromMinutes(1));
+        yield return B("b");
+    }
+
+    [Test]
     public async Task A_worker_cancelling_on_its_own_after_an_ErrorResponse_ends_Cancelled_with_its_error()
     {
         Host.Use(async stream =>
