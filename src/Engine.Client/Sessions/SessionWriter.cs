@@ -38,9 +38,8 @@ internal sealed class SessionWriter
     // Held for each write: one write is in flight at a time on the request stream.
     private readonly SemaphoreSlim _writeLock = new(1, 1);
 
-    // Completed when the stream's end may be written: a Cancel was requested, or the outcome is
-    // known. Its continuation (the end of stream) runs on the thread that completes it.
-    private readonly TaskCompletionSource _ending = new();
+    // Completed when the stream's end may be written: a Cancel was requested, or the outcome is known.
+    private readonly TaskCompletionSource _ending = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     private readonly CancellationTokenSource _stopInput = new();
     private IClientStreamWriter<UdfRequest>? _requests;
@@ -89,27 +88,11 @@ internal sealed class SessionWriter
     }
 
     /// <summary>
-    /// The outcome is known: runs the end of stream on this thread up to its first wait, so the
-    /// half-close of a finished session costs no thread hop. Called last in the session's settling.
-    /// That thread may be a caller's (a <see cref="WorkerSession.Cancel"/> that settles a held
-    /// FinishResponse, a cancellation callback): what runs there never blocks it. With the outcome
-    /// known there is no Cancel to write, a wait for the write lock returns at once or continues
-    /// later elsewhere, and the half-close only marks the request stream complete.
+    /// Lets the end-of-stream task go on, on the thread pool (never on the caller's thread: a
+    /// <see cref="WorkerSession.Cancel"/>, a cancellation callback): a Cancel was requested, or the
+    /// session ended.
     /// </summary>
     public void EndStream() => _ending.TrySetResult();
-
-    /// <summary>
-    /// A Cancel was requested: the end of stream writes it from the thread pool, never on the
-    /// requesting thread (a caller's <see cref="WorkerSession.Cancel"/>, a cancellation callback),
-    /// unless the session settles first (<see cref="EndStream"/>).
-    /// </summary>
-    public void EndStreamWithCancel()
-    {
-        if (!_ending.Task.IsCompleted)
-        {
-            ThreadPool.UnsafeQueueUserWorkItem(static ending => ending.TrySetResult(), _ending, preferLocal: false);
-        }
-    }
 
     /// <summary>
     /// Stops the input pump. Asynchronously, so that callbacks registered on the input's token do

@@ -14,8 +14,9 @@ namespace Engine.Client;
 public sealed partial class WorkerSession
 {
     /// <summary>
-    /// Requests a protocol Cancel: stops the input, discards output nobody will read, wakes the
-    /// writer's end of stream (Cancel follows the write in flight, and nothing else does) and starts the acknowledgement deadline. Idempotent.
+    /// Requests a protocol Cancel: stops the input, discards output nobody will read, starts the
+    /// acknowledgement deadline and wakes the writer's end of stream (Cancel goes out after the
+    /// write in flight, and nothing follows it). Idempotent.
     /// </summary>
     internal void RequestCancel(string reason, bool byCaller)
     {
@@ -34,7 +35,7 @@ public sealed partial class WorkerSession
             : $"The session was cancelled: {reason}."));
         _writer.StopInput();
         _watchdog.Arm(WatchdogKind.CancelAck, _options.CancelAcknowledgementTimeout);
-        _writer.EndStreamWithCancel();
+        _writer.EndStream();
     }
 
     /// <summary>The engine's own side failed (input source, Finish callback, reading the output): surface it, then cancel.</summary>
@@ -193,83 +194,75 @@ public sealed partial class WorkerSession
             return false;
         }
 
-        try
+        _watchdog.Stop();
+        var telemetry = Volatile.Read(ref _telemetryStarted);
+        _writer.StopInput();
+        _writer.EndStream();
+        if (outcome.Kind == SessionOutcomeKind.Finished)
         {
-            _watchdog.Stop();
-            var telemetry = Volatile.Read(ref _telemetryStarted);
-            _writer.StopInput();
-            if (outcome.Kind == SessionOutcomeKind.Finished)
-            {
-                _reader.CompleteOutput();
-            }
-            else
-            {
-                _reader.FailOutput(outcome.Exception ?? new OperationCanceledException("The session ended."));
-            }
-
-            FailInit(outcome.Exception ?? new OperationCanceledException("The session ended before Init completed."));
-            if (abort)
-            {
-                AbortCall();
-            }
-
-            if (telemetry)
-            {
-                var tags = new TagList();
-                if (_telemetry.Pool is { } pool)
-                {
-                    tags.Add(EngineClientTelemetry.PoolTag, pool);
-                }
-
-                if (_telemetry.Worker is { } worker)
-                {
-                    tags.Add(EngineClientTelemetry.WorkerTag, worker);
-                }
-
-                if (EngineClientTelemetry.ErrorTypeTag(outcome) is { } errorType)
-                {
-                    tags.Add("error.type", errorType);
-                }
-
-                tags.Add("outcome", EngineClientTelemetry.OutcomeTag(outcome.Kind));
-                var instruments = _telemetry.Instruments;
-                instruments.ActiveSessions.Add(-1, _telemetry.PoolOnly);
-                instruments.EndedSessions.Add(1, tags);
-                instruments.SessionDuration.Record(outcome.Diagnostics.Elapsed.TotalSeconds, tags);
-            }
-
-            Interlocked.Exchange(ref _initActivity, null)?.Dispose();
-            Interlocked.Exchange(ref _endActivity, null)?.Dispose();
-            if (_activity is { } activity)
-            {
-                if (activity.IsAllDataRequested)
-                {
-                    activity.SetTag("engine_client.session.outcome", EngineClientTelemetry.OutcomeTag(outcome.Kind));
-                    activity.SetTag("engine_client.session.batches_sent", outcome.Diagnostics.BatchesSent);
-                    activity.SetTag("engine_client.session.batches_received", outcome.Diagnostics.BatchesReceived);
-                }
-
-                if (activity.IsAllDataRequested && EngineClientTelemetry.ErrorTypeTag(outcome) is { } type)
-                {
-                    activity.SetTag("error.type", type);
-                }
-
-                if (outcome.Kind != SessionOutcomeKind.Finished)
-                {
-                    activity.SetStatus(ActivityStatusCode.Error, outcome.Exception?.Message);
-                }
-
-                activity.Dispose();
-            }
-
-            SessionLog.Ended(_logger, Id, _worker, outcome);
+            _reader.CompleteOutput();
         }
-        finally
+        else
         {
-            // Last, with everything above done: the half-close runs on this thread.
-            _writer.EndStream();
+            _reader.FailOutput(outcome.Exception ?? new OperationCanceledException("The session ended."));
         }
 
+        FailInit(outcome.Exception ?? new OperationCanceledException("The session ended before Init completed."));
+        if (abort)
+        {
+            AbortCall();
+        }
+
+        if (telemetry)
+        {
+            var tags = new TagList();
+            if (_telemetry.Pool is { } pool)
+            {
+                tags.Add(EngineClientTelemetry.PoolTag, pool);
+            }
+
+            if (_telemetry.Worker is { } worker)
+            {
+                tags.Add(EngineClientTelemetry.WorkerTag, worker);
+            }
+
+            if (EngineClientTelemetry.ErrorTypeTag(outcome) is { } errorType)
+            {
+                tags.Add("error.type", errorType);
+            }
+
+            tags.Add("outcome", EngineClientTelemetry.OutcomeTag(outcome.Kind));
+            var instruments = _telemetry.Instruments;
+            instruments.ActiveSessions.Add(-1, _telemetry.PoolOnly);
+            instruments.EndedSessions.Add(1, tags);
+            instruments.SessionDuration.Record(outcome.Diagnostics.Elapsed.TotalSeconds, tags);
+        }
+
+        Interlocked.Exchange(ref _initActivity, null)?.Dispose();
+        Interlocked.Exchange(ref _endActivity, null)?.Dispose();
+        if (_activity is { } activity)
+        {
+            if (activity.IsAllDataRequested)
+            {
+                activity.SetTag("engine_client.session.outcome", EngineClientTelemetry.OutcomeTag(outcome.Kind));
+                activity.SetTag("engine_client.session.batches_sent", outcome.Diagnostics.BatchesSent);
+                activity.SetTag("engine_client.session.batches_received", outcome.Diagnostics.BatchesReceived);
+            }
+
+            if (activity.IsAllDataRequested && EngineClientTelemetry.ErrorTypeTag(outcome) is { } type)
+            {
+                activity.SetTag("error.type", type);
+            }
+
+            if (outcome.Kind != SessionOutcomeKind.Finished)
+            {
+                activity.SetStatus(ActivityStatusCode.Error, outcome.Exception?.Message);
+            }
+
+            activity.Dispose();
+        }
+
+        SessionLog.Ended(_logger, Id, _worker, outcome);
         return true;
     }
 
