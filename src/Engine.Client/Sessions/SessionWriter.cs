@@ -15,11 +15,11 @@ namespace Engine.Client.Sessions;
 /// Cancel, the half-close) the state machine decides.
 /// </summary>
 /// <remarks>
-/// Writes run where they are produced, not on a loop that they are queued to: a hand-off to
-/// another task costs a thread hop per message, about 24 µs of a 185 µs short session
-/// (docs/performance.md, "Where the SDK's time goes"). Cancel needs no queue to overtake: a writer
-/// checks, holding the lock, that no Cancel was requested before it writes, so the Cancel that
-/// waits for the lock is the next and last message.
+/// Writes run where they are produced, not on a loop that they are queued to: no batch is handed
+/// to another task, and the lock is free between two batches, so a Cancel goes out while the
+/// input is still producing the next one (even when the input blocks its thread). Cancel needs no
+/// queue to overtake: a writer checks, holding the lock, that no Cancel was requested before it
+/// writes, so the Cancel that waits for the lock is the next and last message.
 /// </remarks>
 [SuppressMessage("Reliability", "CA1001:Types that own disposable fields should be disposable", Justification = "The input's token source is cancelled, never disposed: callbacks registered on its token (the input's enumerator, the progress deadline) may still run after the session ended, and it owns no timer or wait handle. The write lock's wait handle is never created (AvailableWaitHandle is not used).")]
 internal sealed class SessionWriter
