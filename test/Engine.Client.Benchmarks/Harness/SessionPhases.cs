@@ -320,6 +320,6 @@ public enum HandShape
     /// <summary>As <see cref="ReaderLoop"/>, with the loop started before Init, so it also hands over the InitResponse (the SDK's reader).</summary>
     ReaderFromInit,
 
-    /// <summary>As <see cref="ReaderFromInit"/>, with the output through a bounded queue, and the batch and Finish written by a loop of their own that the session queues them to (the SDK's writer).</summary>
+    /// <summary>As <see cref="ReaderFromInit"/>, with the output through a bounded queue, and the batch and Finish written by a loop of their own that the session queues them to (the SDK's writer until it moved its writes to the producing flow; docs/performance.md).</summary>
     WriterLoop,
 }
