@@ -382,13 +382,24 @@ internal sealed class LoadRun : IDisposable
                 return;
             }
 
-            var now = Stopwatch.GetTimestamp();
-            var behind = measured && now - intended > tolerance;
+            // A start that meets the stop (an interrupt) here was due and is not made: it is
+            // counted as not started, as one still waiting for its slot is.
+            _options.StartHoldsSlot?.Invoke();
+            if (stop.IsCancellationRequested)
+            {
+                _slots.Release();
+                CountNotStarted(t, measured, arrivals);
+                return;
+            }
 
             if (!TryCountInFlight(holdsSlot: true))
             {
+                CountNotStarted(t, measured, arrivals);
                 return;
             }
+
+            var now = Stopwatch.GetTimestamp();
+            var behind = measured && now - intended > tolerance;
 
             _ = _options.SessionLauncher is { } launch
                 ? launch(() => RunSessionAsync(intended, now, measured, holdsSlot: true, behind))

@@ -79,6 +79,12 @@ public sealed class LoadTestOptions
     /// </summary>
     internal Func<Func<Task>, Task>? SessionLauncher { get; set; }
 
+    /// <summary>
+    /// Called in the open model when a due start holds its slot, before it is counted in flight:
+    /// a test interrupts the run there, to put the stop between a start's slot and its count.
+    /// </summary>
+    internal Action? StartHoldsSlot { get; set; }
+
     /// <summary>Heartbeat probes sampled during the run, one call per probe per <see cref="HeartbeatInterval"/>; a fixed set (see <see cref="HeartbeatProbes"/> for workers that change). Default none.</summary>
     public IList<LoadHeartbeatProbe> Heartbeats { get; } = [];
 

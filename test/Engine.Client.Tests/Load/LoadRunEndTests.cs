@@ -7,7 +7,8 @@ namespace Engine.Client.Tests.Load;
 /// <summary>
 /// The run's end against what is still running on its other threads: a heartbeat probe cut short
 /// by the end may fail in any way, and the run still returns its result; the starts not made by
-/// the schedule's end are capped by the session bound, counting a start still queued to run.
+/// the schedule's end are capped by the session bound, counting a start still queued to run; a due
+/// start that meets an interrupt is counted as not started.
 /// </summary>
 [TestFixture]
 public sealed class LoadRunEndTests
@@ -101,6 +102,44 @@ public sealed class LoadRunEndTests
             Assert.That(result.Sessions.Started, Is.EqualTo(1));
             Assert.That(result.Sessions.NotStarted, Is.EqualTo(2), "the bound of 3 less the start made");
             Assert.That(result.Sessions.Started + result.Sessions.NotStarted, Is.EqualTo(3));
+        });
+    }
+
+    [Test]
+    public async Task A_due_start_that_meets_an_interrupt_after_taking_its_slot_is_counted_as_not_started()
+    {
+        await using var worker = await ReferenceWorkerProcess.StartAsync();
+        using var client = worker.CreateClient();
+
+        // One start a second: the first is due at once, the next a second later.
+        var options = new LoadTestOptions
+        {
+            Model = LoadModelKind.Open,
+            Target = 1,
+            Duration = TimeSpan.FromMinutes(10),
+            Warmup = TimeSpan.Zero,
+            Seed = 1,
+        };
+        options.Scenarios.Add(LoadTestScenarios.SmallEcho());
+        using var stop = new CancellationTokenSource();
+        var interrupted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        options.StartHoldsSlot = () =>
+        {
+            // The interrupt lands while the first start holds its slot, before it is counted.
+            if (interrupted.TrySetResult())
+            {
+                stop.Cancel();
+            }
+        };
+
+        var result = await LoadTest.RunAsync(client, options, stop.Token).WaitAsync(RunBound);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(interrupted.Task.IsCompleted, Is.True, "the first start reached its slot");
+            Assert.That(result.Interrupted, Is.True);
+            Assert.That(result.Sessions.Started, Is.Zero, "the start met the interrupt before it was made");
+            Assert.That(result.Sessions.NotStarted, Is.EqualTo(1), "it was due and not made: counted, not lost");
         });
     }
 
