@@ -100,9 +100,10 @@ internal static class WorkerChannelFactory
     {
         if (!File.Exists(path))
         {
-            throw new WorkerUnreachableException(
-                "unix://" + path,
-                $"no socket file exists at {path}: the worker is not running there, or has not started listening yet.");
+            // The file's absence as its cause (an IOException): gRPC reports it as Unavailable, as
+            // it does a refused connection, so a fleet retries the session on another worker.
+            var message = $"no socket file exists at {path}: the worker is not running there, or has not started listening yet.";
+            throw new WorkerUnreachableException("unix://" + path, message, new FileNotFoundException(message, path));
         }
 
         var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);

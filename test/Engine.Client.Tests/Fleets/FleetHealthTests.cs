@@ -168,6 +168,23 @@ public sealed class FleetHealthTests : OwnedWorkersFixture
     }
 
     [Test]
+    public async Task An_uncommitted_session_is_retried_on_another_worker_when_its_socket_file_is_missing()
+    {
+        // A worker not (yet) listening on its Unix socket: unreachable, as a refused TCP port is.
+        var dead = $"unix:///tmp/ec-missing-{Guid.NewGuid():N}.sock";
+        var live = await StartWorkerAsync();
+        await using var fleet = WorkerFleet.Create([dead, live.Address], Options(o => o.RetryBaseDelay = TimeSpan.FromMilliseconds(10)));
+        var session = await fleet.OpenSessionAsync(null, KeyFor(fleet, dead)).DefaultTimeout();
+        Assert.That(session.Worker, Is.EqualTo(dead));
+
+        var outcome = await EchoAsync(session);
+        Assert.That(outcome.Kind, Is.EqualTo(SessionOutcomeKind.Finished), outcome.ToString());
+        Assert.That(session.Worker, Is.EqualTo(live.Address));
+        Assert.That(outcome.Diagnostics.Attempts.Select(a => a.Worker), Is.EqualTo(new[] { dead, live.Address }));
+        Assert.That(outcome.Diagnostics.Attempts[0].Failure, Does.Contain("Unavailable").And.Contain("no socket file exists"));
+    }
+
+    [Test]
     public async Task With_one_attempt_a_refused_connection_fails_the_session()
     {
         var dead = DeadAddress();
