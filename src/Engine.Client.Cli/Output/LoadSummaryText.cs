@@ -40,8 +40,9 @@ internal static class LoadSummaryText
             renderer.Line();
             renderer.Heading("workers");
             // Heartbeats: answered, and failed when any failed (a stalled worker shows here).
-            renderer.Table(["worker", "sessions", "finished", "failed", "session p50 (ms)", "session p99 (ms)", "heartbeats", "sent", "received"],
-                [.. r.Workers.Select(w => (IReadOnlyList<string>)[TerminalText.Escape(w.Worker), Formats.Count(w.Sessions), Formats.Count(w.Finished), Formats.Count(w.Failed), Ms(w.Session, 50), Ms(w.Session, 99), Heartbeats(w), LoadProgress.Bytes(w.Traffic.BytesSent), LoadProgress.Bytes(w.Traffic.BytesReceived)])]);
+            // Finished, cancelled (on purpose), failed and abandoned add up to the worker's sessions.
+            renderer.Table(["worker", "sessions", "finished", "cancelled", "failed", "abandoned", "session p50 (ms)", "session p99 (ms)", "heartbeats", "sent", "received"],
+                [.. r.Workers.Select(w => (IReadOnlyList<string>)[TerminalText.Escape(w.Worker), Formats.Count(w.Sessions), Formats.Count(w.Finished), Formats.Count(w.Cancelled), Formats.Count(w.Failed), Formats.Count(w.Abandoned), Ms(w.Session, 50), Ms(w.Session, 99), Heartbeats(w), LoadProgress.Bytes(w.Traffic.BytesSent), LoadProgress.Bytes(w.Traffic.BytesReceived)])]);
         }
 
         if (r.Errors.Count > 0)

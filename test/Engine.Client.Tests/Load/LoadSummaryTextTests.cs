@@ -68,10 +68,37 @@ public sealed class LoadSummaryTextTests
 
         Assert.Multiple(() =>
         {
-            Assert.That(lines, Has.Some.Match(@"^\s*worker\s+sessions\s+finished\s+failed\s+session p50 \(ms\)\s+session p99 \(ms\)\s+heartbeats\s+sent\s+received$"));
+            Assert.That(lines, Has.Some.Match(@"^\s*worker\s+sessions\s+finished\s+cancelled\s+failed\s+abandoned\s+session p50 \(ms\)\s+session p99 \(ms\)\s+heartbeats\s+sent\s+received$"));
             Assert.That(lines.Single(l => l.Contains("a.sock", StringComparison.Ordinal)), Does.Contain(" 1,200 ").And.Not.Contain("failed"));
             Assert.That(lines.Single(l => l.Contains("b.sock", StringComparison.Ordinal)), Does.Contain(" 7 (3 failed) "));
         });
+    }
+
+    /// <summary>A worker's row adds up: its finished, cancelled, failed and abandoned sessions are its sessions.</summary>
+    [Test]
+    public void A_workers_row_shows_every_kind_of_end_so_that_it_adds_up()
+    {
+        var result = Result();
+        var session = result.Workers[0].Session;
+        result = new LoadResult
+        {
+            StartedAt = result.StartedAt,
+            Seconds = result.Seconds,
+            Model = result.Model,
+            Target = result.Target,
+            Shards = result.Shards,
+            Hosts = result.Hosts,
+            Sources = result.Sources,
+            Sessions = result.Sessions,
+            Latency = result.Latency,
+            Traffic = result.Traffic,
+            Generators = result.Generators,
+            Workers = [new LoadWorkerFigures { Worker = "unix:///a.sock", Sessions = 30, Finished = 20, Cancelled = 6, Failed = 3, Abandoned = 1, Session = session }],
+        };
+
+        var row = Render(result).Split('\n').Select(l => l.TrimEnd('\r')).Single(l => l.Contains("a.sock", StringComparison.Ordinal));
+
+        Assert.That(row, Does.Match(@"^\s*unix:///a\.sock\s+30\s+20\s+6\s+3\s+1\s+"), "sessions, finished, cancelled, failed, abandoned");
     }
 
     [Test]
