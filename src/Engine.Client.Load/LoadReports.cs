@@ -343,6 +343,14 @@ public static partial class LoadReports
             throw new FormatException($"schemaVersion {version.GetRawText()} is not supported; this version reads {LoadResult.CurrentSchemaVersion}.");
         }
 
+        if (root.TryGetProperty("ran", out var ran) && ran.ValueKind == JsonValueKind.False)
+        {
+            var why = root.TryGetProperty("error", out var error) && error.ValueKind == JsonValueKind.Object && error.TryGetProperty("message", out var message) && message.ValueKind == JsonValueKind.String
+                ? message.GetString()
+                : "interrupted before it started";
+            throw new FormatException($"the output of a load test that did not run ({why}): it holds no result to read; leave it out.");
+        }
+
         // Every field is read by name and path, so that a malformed result says which field is
         // missing or of the wrong kind (a FormatException), never in the JSON library's words.
         var sessions = Object(root, "", "sessions");

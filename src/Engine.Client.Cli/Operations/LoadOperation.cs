@@ -40,12 +40,12 @@ internal static class LoadOperation
                 catch (OperationCanceledException) when (context.Signals.Interrupt.IsCancellationRequested)
                 {
                     await context.Console.Error.WriteLineAsync("engine-client load: interrupted while starting workers.");
-                    return ExitCodes.Interrupted;
+                    return await NoRunAsync(context, plan, ExitCodes.Interrupted, error: null);
                 }
                 catch (WorkerException ex)
                 {
                     await context.Console.Error.WriteLineAsync($"engine-client load: the workers could not be launched (exit 3): {CliApp.OneLine(ex.Message)}");
-                    return ExitCodes.Transport;
+                    return await NoRunAsync(context, plan, ExitCodes.Transport, ("transport", "launch_failed", "the workers could not be launched: " + ex.Message));
                 }
 
                 // Sampled: the pool's workers of each round, so that a worker launched to replace
@@ -199,6 +199,67 @@ internal static class LoadOperation
                 await source.DisposeAsync();
             }
         }
+    }
+
+    /// <summary>
+    /// No test ran (the workers could not be launched, or an interrupt came while they started):
+    /// with <c>--json</c> one object on stdout says why. No report file is written, there being
+    /// nothing to report: files already there keep their content, and an <c>--output-dir</c> this
+    /// command created is removed while it is still empty (docs/load-testing.md, "When no test ran").
+    /// </summary>
+    private static async Task<int> NoRunAsync(CliContext context, LoadPlan plan, int exit, (string Kind, string Reason, string Message)? error)
+    {
+        if (plan.Outputs.CreatedDirectory is { } created)
+        {
+            try
+            {
+                if (!Directory.EnumerateFileSystemEntries(created).Any())
+                {
+                    Directory.Delete(created);
+                }
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                // Left as it is: an empty directory loses nothing.
+            }
+        }
+
+        if (plan.Json)
+        {
+            await context.Console.Out.WriteLineAsync(NoRunJson(exit, error));
+        }
+
+        return exit;
+    }
+
+    /// <summary>The object of a load test that did not run: <c>schemaVersion</c>, <c>ran</c> (false), <c>exitCode</c> and <c>error</c> (null when interrupted).</summary>
+    internal static string NoRunJson(int exit, (string Kind, string Reason, string Message)? error)
+    {
+        using var stream = new MemoryStream();
+        using (var w = new System.Text.Json.Utf8JsonWriter(stream, new System.Text.Json.JsonWriterOptions { Indented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+        {
+            w.WriteStartObject();
+            w.WriteNumber("schemaVersion", LoadResult.CurrentSchemaVersion);
+            w.WriteString("tool", "engine-client load");
+            w.WriteBoolean("ran", false);
+            w.WriteNumber("exitCode", exit);
+            if (error is { } e)
+            {
+                w.WriteStartObject("error");
+                w.WriteString("kind", e.Kind);
+                w.WriteString("reason", e.Reason);
+                w.WriteString("message", e.Message);
+                w.WriteEndObject();
+            }
+            else
+            {
+                w.WriteNull("error");
+            }
+
+            w.WriteEndObject();
+        }
+
+        return System.Text.Encoding.UTF8.GetString(stream.ToArray());
     }
 
     /// <summary>

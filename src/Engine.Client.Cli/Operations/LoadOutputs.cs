@@ -8,6 +8,9 @@ namespace Engine.Client.Cli.Operations;
 /// <summary>Where <c>load</c> writes its reports: explicit paths, or the defaults of <c>--output-dir</c>.</summary>
 internal sealed record LoadOutputs(string? Json, string? Html, string? Csv, string? HdrLog, string? Intervals)
 {
+    /// <summary>The <c>--output-dir</c> directory when this command created it (it did not exist), else <see langword="null"/>: a command that ran no test removes it again when it is still empty.</summary>
+    public string? CreatedDirectory { get; init; }
+
     /// <summary>The option that named <see cref="Html"/>, as messages name it: <c>--report-html</c>, or <c>--output-dir</c> for its default file.</summary>
     public string HtmlOption { get; init; } = "--report-html";
 
@@ -51,10 +54,12 @@ internal sealed record LoadOutputs(string? Json, string? Html, string? Csv, stri
         CheckDistinct(named);
         CheckNotInputs(named, inputs);
 
+        string? created = null;
         if (directory is not null)
         {
             try
             {
+                created = Directory.Exists(directory) ? null : directory;
                 Directory.CreateDirectory(directory);
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException)
@@ -69,6 +74,7 @@ internal sealed record LoadOutputs(string? Json, string? Html, string? Csv, stri
             CsvOption = csvOption,
             HdrLogOption = hdrLogOption,
             IntervalsOption = intervalsOption,
+            CreatedDirectory = created,
         };
 
         // Every path is checked now: one that cannot be written is bad usage, before any session

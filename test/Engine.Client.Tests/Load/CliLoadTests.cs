@@ -379,6 +379,49 @@ public sealed class CliLoadTests : ReferenceWorkerFixture
     }
 
     /// <summary>
+    /// A test that never ran (its workers cannot be launched) still prints one JSON object with
+    /// <c>--json</c>, saying why, and leaves no empty <c>--output-dir</c> it created; that object
+    /// is refused by <c>load merge</c> as no result, by name.
+    /// </summary>
+    [Test]
+    public async Task A_test_whose_workers_cannot_be_launched_prints_one_json_object_saying_why_and_leaves_no_directory()
+    {
+        var spec = Path.Combine(_directory, "missing-worker.spec.json");
+        await File.WriteAllTextAsync(spec, """
+            {
+              "capabilities": { "supportedDataFormats": ["ARROW"], "supportedCommunicationPatterns": ["BIDIRECTIONAL_STREAMING"] },
+              "direct": { "runner": { "command": ["/nonexistent/udf-worker"] }, "properties": { "connection": { "unixDomainSocket": {} } } }
+            }
+            """);
+        var results = Path.Combine(_directory, "new-results");
+
+        var result = await CliProcess.RunAsync("load", "--spec", spec, "--format", "echo", "--sessions", "1", "--json", "--output-dir", results);
+
+        Assert.That(result.ExitCode, Is.EqualTo(3), result.ToString());
+        using var json = JsonDocument.Parse(result.Stdout);
+        var root = json.RootElement;
+        Assert.Multiple(() =>
+        {
+            Assert.That(root.GetProperty("schemaVersion").GetInt32(), Is.EqualTo(1));
+            Assert.That(root.GetProperty("ran").GetBoolean(), Is.False);
+            Assert.That(root.GetProperty("exitCode").GetInt32(), Is.EqualTo(3));
+            Assert.That(root.GetProperty("error").GetProperty("kind").GetString(), Is.EqualTo("transport"));
+            Assert.That(root.GetProperty("error").GetProperty("reason").GetString(), Is.EqualTo("launch_failed"));
+            Assert.That(root.GetProperty("error").GetProperty("message").GetString(), Does.Contain("could not be launched").And.Contain("/nonexistent/udf-worker"));
+            Assert.That(Directory.Exists(results), Is.False, "the --output-dir this command made is not left behind empty");
+        });
+
+        var saved = Path.Combine(_directory, "no-run.json");
+        await File.WriteAllTextAsync(saved, result.Stdout);
+        var merge = await CliProcess.RunAsync("load", "merge", saved, saved);
+        Assert.Multiple(() =>
+        {
+            Assert.That(merge.ExitCode, Is.EqualTo(2), merge.ToString());
+            Assert.That(merge.Stderr, Does.Contain("did not run").And.Contain("could not be launched"));
+        });
+    }
+
+    /// <summary>
     /// Two scenarios of one name are bad usage before any session runs; they used to run the
     /// whole test and then fail to build the result (exit 70, no report).
     /// </summary>
