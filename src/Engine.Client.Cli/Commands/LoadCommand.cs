@@ -242,6 +242,24 @@ internal static class LoadCommand
                     $"engine-client load merge: warning: the results differ in {difference.Setting} ({values}): they are not shards of one run, and the merged figures pool runs that measured different things."));
             }
 
+            // What the run identifiers cannot check: a result without one (hand-made or edited),
+            // and one shard given in two runs (a shard run again, or runs not meant as shards).
+            for (var i = 0; i < results.Count; i++)
+            {
+                if (results[i].Runs.Count == 0)
+                {
+                    await context.Console.Error.WriteLineAsync(CliApp.OneLine(
+                        $"engine-client load merge: warning: result '{paths[i]}' has no run identifier (runs): whether it repeats another result cannot be checked, and a run given twice counts its sessions twice."));
+                }
+            }
+
+            foreach (var shard in results.SelectMany((r, i) => r.Shards.Distinct(StringComparer.Ordinal).Select(s => (Shard: s, Path: paths[i])))
+                .GroupBy(p => p.Shard, StringComparer.Ordinal).Where(g => g.Count() > 1))
+            {
+                await context.Console.Error.WriteLineAsync(CliApp.OneLine(
+                    $"engine-client load merge: warning: shard {shard.Key} is in {string.Join(", ", shard.Select(p => $"'{p.Path}'"))}: they are not the shards of one run, and the merged figures add them up as if they had run side by side."));
+            }
+
             var merged = LoadResult.Merge(results).WithLabels([new("mergeCommand", CommandLine(context))]).WithThresholds(thresholds);
             // Each report on its own: one that cannot be written is told below, the others (and
             // the summary on stdout) are written all the same.

@@ -123,6 +123,35 @@ public sealed class CliLoadReportTests : ReferenceWorkerFixture
     }
 
     /// <summary>
+    /// What run identifiers cannot check is said: a result without one (edited, or written by
+    /// hand), and one shard in two results (a shard run again); the merge goes on.
+    /// </summary>
+    [Test]
+    public async Task A_merge_warns_of_a_result_without_a_run_identifier_and_of_a_shard_given_twice()
+    {
+        var a = await WriteAsync("again-a.json", Result(LoadModelKind.Open, 10, [Worker.Address], "engine-client load --rate 10 --shard 0/2"));
+        var b = await WriteAsync("again-b.json", Result(LoadModelKind.Open, 10, [Worker.Address], "engine-client load --rate 10 --shard 0/2"));
+        var edited = LoadReports.ToJson(Result(LoadModelKind.Open, 10, [Worker.Address], "engine-client load --rate 10 --shard 1/2"));
+        var c = Path.Combine(_directory, "again-c.json");
+        using (var document = System.Text.Json.JsonDocument.Parse(edited))
+        {
+            var fields = document.RootElement.EnumerateObject().Where(p => p.Name != "runs").ToDictionary(p => p.Name, p => p.Value.Clone());
+            await File.WriteAllTextAsync(c, System.Text.Json.JsonSerializer.Serialize(fields));
+        }
+
+        var result = await CliProcess.RunAsync("load", "merge", a, b, c, "--json");
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(result.ExitCode, Is.Zero, result.ToString());
+            Assert.That(result.Stderr, Does.Contain($"warning: result '{c}' has no run identifier (runs)"), result.ToString());
+            Assert.That(result.Stderr, Does.Contain($"warning: shard 0/2 is in '{a}', '{b}'"), result.ToString());
+            Assert.That(result.Stderr, Does.Not.Contain("shard 1/2"), result.ToString());
+            Assert.That(LoadReports.FromJson(result.Stdout).Sessions.Finished, Is.EqualTo(9), "merged all the same");
+        });
+    }
+
+    /// <summary>
     /// Shards of one run merge without a word; the merged configuration keeps what they share,
     /// lists each shard's command, and records the merge's own command line.
     /// </summary>
@@ -220,8 +249,8 @@ public sealed class CliLoadReportTests : ReferenceWorkerFixture
             Seconds = 1,
             Model = model,
             Target = target,
-            Shards = ["0/1"],
-            Runs = run is null ? [] : [run],
+            Shards = [System.Text.RegularExpressions.Regex.Match(command, @"--shard (\d+/\d+)") is { Success: true } shard ? shard.Groups[1].Value : "0/1"],
+            Runs = [run ?? Guid.NewGuid().ToString("N")],
             Hosts = ["host"],
             Sources = sources,
             Configuration = new Dictionary<string, string>
