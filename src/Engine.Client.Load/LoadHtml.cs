@@ -64,6 +64,8 @@ public static partial class LoadReports
         double End(LoadInterval i) => i.StartSeconds + i.Seconds;
         double PerSecond(long n, LoadInterval i) => i.Seconds > 0 ? n / i.Seconds : 0;
 
+        // Every plot over time spans the whole run (the warm-up included), so that their x axes line up.
+        (double, double)? span = timeline.Count == 0 ? null : (0, End(timeline[^1]));
         h.Append("<h2>Plots</h2><div class=\"plots\">\n");
         h.Append(LineChart("plot-latency-over-time", "Session latency over time", "seconds", "ms", logX: false,
         [
@@ -71,7 +73,7 @@ public static partial class LoadReports
             ("p90", Points(measured, i => i.SessionP90)),
             ("p99", Points(measured, i => i.SessionP99)),
             ("max", Points(measured, i => i.SessionMax)),
-        ]));
+        ], span));
         var spectrum = new List<(string, List<(double, double)>)>();
         foreach (var phase in new[] { LoadPhases.Session, LoadPhases.SessionFromActualStart, LoadPhases.Batch, LoadPhases.Init })
         {
@@ -87,18 +89,18 @@ public static partial class LoadReports
             ("started", timeline.Select(i => (End(i), PerSecond(i.Started, i))).ToList()),
             ("finished", timeline.Select(i => (End(i), PerSecond(i.Finished, i))).ToList()),
             ("target", result.Model == LoadModelKind.Open ? timeline.Select(i => (End(i), i.Target)).ToList() : []),
-        ]));
+        ], span));
         h.Append(LineChart("plot-bytes-over-time", "Throughput", "seconds", "MiB/s", logX: false,
         [
             ("sent", timeline.Select(i => (End(i), PerSecond(i.Traffic.BytesSent, i) / (1024 * 1024))).ToList()),
             ("received", timeline.Select(i => (End(i), PerSecond(i.Traffic.BytesReceived, i) / (1024 * 1024))).ToList()),
-        ]));
+        ], span));
         h.Append(LineChart("plot-errors-over-time", "Errors and missed starts", "seconds", "per interval", logX: false,
         [
             ("failed", timeline.Select(i => (End(i), (double)i.Failed)).ToList()),
             ("not started", timeline.Select(i => (End(i), (double)i.NotStarted)).ToList()),
             ("behind schedule", timeline.Select(i => (End(i), (double)i.BehindSchedule)).ToList()),
-        ]));
+        ], span));
         h.Append("</div>\n");
 
         h.Append("<h2>Latency by phase (ms)</h2><table id=\"latency\"><tr><th class=\"l\">phase</th><th>count</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th><th>mean</th></tr>");
@@ -172,38 +174,67 @@ public static partial class LoadReports
         return points;
     }
 
-    private static string LineChart(string id, string title, string xLabel, string yLabel, bool logX, List<(string Name, List<(double X, double Y)> Points)> series)
+    private static string LineChart(string id, string title, string xLabel, string yLabel, bool logX, List<(string Name, List<(double X, double Y)> Points)> series, (double Min, double Max)? xRange = null)
     {
-        const double W = 560, H = 300, L = 60, R = 110, T = 30, B = 40;
+        // The legend's column is as wide as its longest name (about 7 px a character at 11 px), so
+        // that no name is cut off at the plot's right edge; the plot area keeps its width.
+        const double H = 300, L = 60, T = 30, B = 40, PlotWidth = 390;
+        var R = Math.Max(110, 34 + (7 * series.Select(s => s.Name.Length).DefaultIfEmpty(0).Max()));
+        var W = L + PlotWidth + R;
         var c = CultureInfo.InvariantCulture;
         var all = series.SelectMany(s => s.Points).ToList();
-        var minX = all.Count == 0 ? 0 : all.Min(p => p.X);
-        var maxX = all.Count == 0 ? 1 : all.Max(p => p.X);
+        var minX = xRange?.Min ?? (all.Count == 0 ? 0 : all.Min(p => p.X));
+        var maxX = xRange?.Max ?? (all.Count == 0 ? 1 : all.Max(p => p.X));
         if (maxX <= minX)
         {
             maxX = minX + 1;
         }
 
-        var maxY = all.Count == 0 ? 1 : Math.Max(all.Max(p => p.Y), 1e-9) * 1.1;
+        // Four steps of a round size (1, 2, 2.5 or 5 times a power of ten) up to at least the
+        // highest value: distinct tick labels, also when every value is 0.
+        var highest = all.Count == 0 ? 0 : all.Max(p => p.Y);
+        var step = RoundStep(Math.Max(highest, 1e-9) * 1.05 / 4);
+        if (highest <= 0)
+        {
+            step = 0.25;
+        }
+
+        var maxY = step * 4;
         double Px(double x) => L + ((x - minX) / (maxX - minX) * (W - L - R));
         double Py(double y) => H - B - (y / maxY * (H - T - B));
         var svg = new StringBuilder();
         svg.Append(c, $"<svg class=\"plot\" id=\"{id}\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{W}\" height=\"{H}\" viewBox=\"0 0 {W} {H}\" role=\"img\" aria-label=\"{E(title)}\">");
-        svg.Append(c, $"<text x=\"{W / 2}\" y=\"18\" text-anchor=\"middle\" font-size=\"14\" font-weight=\"bold\">{E(title)}</text>");
+        svg.Append(c, $"<text x=\"{(L + W - R) / 2}\" y=\"18\" text-anchor=\"middle\" font-size=\"14\" font-weight=\"bold\">{E(title)}</text>");
         svg.Append(c, $"<line x1=\"{L}\" y1=\"{H - B}\" x2=\"{W - R}\" y2=\"{H - B}\" stroke=\"#444\"/><line x1=\"{L}\" y1=\"{T}\" x2=\"{L}\" y2=\"{H - B}\" stroke=\"#444\"/>");
         for (var k = 0; k <= 4; k++)
         {
-            var y = maxY * k / 4;
-            svg.Append(c, $"<line x1=\"{L}\" y1=\"{Py(y):0.#}\" x2=\"{W - R}\" y2=\"{Py(y):0.#}\" stroke=\"#eee\"/><text x=\"{L - 4}\" y=\"{Py(y) + 4:0.#}\" text-anchor=\"end\" font-size=\"10\">{Tick(y)}</text>");
+            var y = step * k;
+            svg.Append(c, $"<line x1=\"{L}\" y1=\"{Py(y):0.#}\" x2=\"{W - R}\" y2=\"{Py(y):0.#}\" stroke=\"#eee\"/><text class=\"ytick\" x=\"{L - 4}\" y=\"{Py(y) + 4:0.#}\" text-anchor=\"end\" font-size=\"10\">{Tick(y)}</text>");
+        }
+
+        // X tick labels, each left out when it would overlap the one before (about 6 px a
+        // character at 10 px). The log scale starts at 0% unlabelled: 50% lies close to it.
+        var lastRight = double.NegativeInfinity;
+        void XTick(double x, string label)
+        {
+            var at = Px(x);
+            var half = (label.Length * 6.0 / 2) + 2;
+            if (at - half < lastRight)
+            {
+                return;
+            }
+
+            lastRight = at + half;
+            svg.Append(c, $"<text class=\"xtick\" x=\"{at:0.#}\" y=\"{H - B + 14}\" text-anchor=\"middle\" font-size=\"10\">{label}</text>");
         }
 
         if (logX)
         {
-            foreach (var (x, label) in new[] { (0.0, "0%"), (-Math.Log10(0.5), "50%"), (1.0, "90%"), (2.0, "99%"), (3.0, "99.9%"), (4.0, "99.99%"), (5.0, "99.999%"), (6.0, "max") })
+            foreach (var (x, label) in new[] { (-Math.Log10(0.5), "50%"), (1.0, "90%"), (2.0, "99%"), (3.0, "99.9%"), (4.0, "99.99%"), (5.0, "99.999%"), (6.0, "max") })
             {
                 if (x >= minX && x <= maxX)
                 {
-                    svg.Append(c, $"<text x=\"{Px(x):0.#}\" y=\"{H - B + 14}\" text-anchor=\"middle\" font-size=\"10\">{label}</text>");
+                    XTick(x, label);
                 }
             }
         }
@@ -212,7 +243,7 @@ public static partial class LoadReports
             for (var k = 0; k <= 4; k++)
             {
                 var x = minX + ((maxX - minX) * k / 4);
-                svg.Append(c, $"<text x=\"{Px(x):0.#}\" y=\"{H - B + 14}\" text-anchor=\"middle\" font-size=\"10\">{Tick(x)}</text>");
+                XTick(x, Tick(x));
             }
         }
 
@@ -232,7 +263,7 @@ public static partial class LoadReports
                 }
             }
 
-            svg.Append(c, $"<rect x=\"{W - R + 10}\" y=\"{T + (n * 18)}\" width=\"12\" height=\"3\" fill=\"{color}\"/><text x=\"{W - R + 26}\" y=\"{T + (n * 18) + 5}\" font-size=\"11\">{E(name)}</text>");
+            svg.Append(c, $"<rect x=\"{W - R + 10}\" y=\"{T + (n * 18)}\" width=\"12\" height=\"3\" fill=\"{color}\"/><text class=\"legend\" x=\"{W - R + 26}\" y=\"{T + (n * 18) + 5}\" font-size=\"11\">{E(name)}</text>");
         }
 
         if (all.Count == 0)
@@ -244,11 +275,27 @@ public static partial class LoadReports
         return svg.ToString();
     }
 
+    /// <summary>The smallest of 1, 2, 2.5, 5 and 10 times a power of ten that is at least <paramref name="atLeast"/> (positive).</summary>
+    private static double RoundStep(double atLeast)
+    {
+        var power = Math.Pow(10, Math.Floor(Math.Log10(atLeast)));
+        foreach (var factor in new[] { 1, 2, 2.5, 5, 10 })
+        {
+            if (factor * power >= atLeast * (1 - 1e-12))
+            {
+                return factor * power;
+            }
+        }
+
+        return 10 * power;
+    }
+
     private static string Tick(double value) => value switch
     {
         >= 1000 => value.ToString("0", CultureInfo.InvariantCulture),
         >= 10 => value.ToString("0.#", CultureInfo.InvariantCulture),
-        _ => value.ToString("0.###", CultureInfo.InvariantCulture),
+        >= 0.01 or 0 => value.ToString("0.###", CultureInfo.InvariantCulture),
+        _ => value.ToString("0.######", CultureInfo.InvariantCulture),
     };
 
     private static string Ms(double? value) => value is { } v ? v.ToString("0.###", CultureInfo.InvariantCulture) : "";

@@ -8,7 +8,7 @@ namespace Engine.Client.Tests.Load;
 /// <summary>
 /// The HTML report of a real run renders in headless Chromium (the system's browser, found on the
 /// PATH or at /usr/bin/chromium; nothing is downloaded): no console error, every plot present with
-/// its series, and a screenshot kept in the test's output directory.
+/// its series and every label inside it, and a screenshot kept in the test's output directory.
 /// </summary>
 [TestFixture]
 [NonParallelizable]
@@ -63,6 +63,34 @@ public sealed class LoadHtmlReportTests
             series[id] = await page.EvaluateExpressionAsync<int>($"document.querySelectorAll('#{id} path.series').length");
         }
 
+        // Layout, as drawn: every text of a plot inside its plot (no legend cut off), no two x tick
+        // labels of a plot overlapping, and a plot's y tick labels all different (not 0, 0, 0, 0, 0
+        // when every value is 0).
+        var outside = await page.EvaluateExpressionAsync<string[]>("""
+            Array.from(document.querySelectorAll('svg.plot')).flatMap(svg => {
+              const box = svg.getBoundingClientRect();
+              return Array.from(svg.querySelectorAll('text')).filter(t => {
+                const r = t.getBoundingClientRect();
+                return r.left < box.left - 0.5 || r.right > box.right + 0.5 || r.top < box.top - 0.5 || r.bottom > box.bottom + 0.5;
+              }).map(t => svg.id + ': ' + t.textContent);
+            })
+            """);
+        var overlapping = await page.EvaluateExpressionAsync<string[]>("""
+            Array.from(document.querySelectorAll('svg.plot')).flatMap(svg => {
+              const ticks = Array.from(svg.querySelectorAll('text.xtick')).map(t => ({ text: t.textContent, r: t.getBoundingClientRect() }));
+              const found = [];
+              for (let i = 1; i < ticks.length; i++) {
+                if (ticks[i].r.left < ticks[i - 1].r.right) found.push(svg.id + ': ' + ticks[i - 1].text + ' / ' + ticks[i].text);
+              }
+              return found;
+            })
+            """);
+        var repeatedYTicks = await page.EvaluateExpressionAsync<string[]>("""
+            Array.from(document.querySelectorAll('svg.plot')).filter(svg => {
+              const labels = Array.from(svg.querySelectorAll('text.ytick')).map(t => t.textContent);
+              return labels.length < 2 || new Set(labels).size !== labels.length;
+            }).map(svg => svg.id + ': ' + Array.from(svg.querySelectorAll('text.ytick')).map(t => t.textContent).join(','))
+            """);
         var tables = await page.EvaluateExpressionAsync<string[]>("Array.from(document.querySelectorAll('table')).map(t => t.id)");
         var workerRows = await page.EvaluateExpressionAsync<int>("document.querySelectorAll('#workers tr').length");
         var screenshot = Path.Combine(directory, "report.png");
@@ -74,6 +102,9 @@ public sealed class LoadHtmlReportTests
             Assert.That(errors, Is.Empty, "console errors");
             Assert.That(requests.Where(u => !u.StartsWith("file:", StringComparison.Ordinal)), Is.Empty, "the report needs no network");
             Assert.That(plots, Is.EquivalentTo(LoadReports.HtmlPlots));
+            Assert.That(outside, Is.Empty, "texts drawn outside their plot");
+            Assert.That(overlapping, Is.Empty, "x tick labels that overlap");
+            Assert.That(repeatedYTicks, Is.Empty, "plots whose y tick labels repeat");
             foreach (var (id, count) in series)
             {
                 Assert.That(count, Is.GreaterThan(0), $"{id} draws its series");
