@@ -481,7 +481,7 @@ internal static class LoadCommand
                 throw new UsageException("--rows, --batch-rows and --batches must be positive.");
             }
 
-            made = LoadFiles.GenerateInput(rows, batchRows, batches, columns, "generated input");
+            made = LoadFiles.GenerateInput(rows, batchRows, batches, columns, "generated input (--rows, --batch-rows, --batches, --columns)");
         }
 
         return () => made ?? LoadInput.None;
