@@ -73,6 +73,10 @@ internal static class LoadFiles
                 var name = String(entry, "name", where) ?? $"scenario{index}";
                 var format = String(entry, "format", where) ?? defaults.Format
                     ?? throw new UsageException($"{where} ('{name}') has no format; give \"format\" in it or --format.");
+                // As on the command line (--payload with --payload-file, --input with --rows): one
+                // field of each pair, never one silently winning over the other.
+                Exclusive(entry, "payload", "payloadFile", where, name);
+                Exclusive(entry, "input", "inputFile", where, name);
                 ReadOnlyMemory<byte> payload = defaults.Payload;
                 if (String(entry, "payload", where) is { } payloadText)
                 {
@@ -223,6 +227,14 @@ internal static class LoadFiles
         catch (InvalidDataException ex)
         {
             throw new UsageException($"{option} {ex.Message}", ex);
+        }
+    }
+
+    private static void Exclusive(JsonElement entry, string one, string other, string where, string name)
+    {
+        if (entry.TryGetProperty(one, out var a) && a.ValueKind != JsonValueKind.Null && entry.TryGetProperty(other, out var b) && b.ValueKind != JsonValueKind.Null)
+        {
+            throw new UsageException($"{where} ('{name}'): \"{one}\" and \"{other}\" are both given; give at most one.");
         }
     }
 
