@@ -55,4 +55,25 @@ public sealed class CliLoadArgumentTests : ReferenceWorkerFixture
 
         AssertUsage(result, $"--scenario '{scenario}', scenario 1 ('a'): \"{first}\" and \"{first}File\" are both given; give at most one.");
     }
+
+    /// <summary>The default is no warm-up, and reports say <c>warmup: "0 s"</c>: zero may be given too.</summary>
+    [TestCase("0s")]
+    [TestCase("0")]
+    [TestCase("0ms")]
+    public async Task A_warmup_of_zero_is_no_warmup(string warmup)
+    {
+        var result = await CliProcess.RunAsync(Echo("--rows", "10", "--sessions", "2", "--warmup", warmup, "--json"));
+
+        Assert.That(result.ExitCode, Is.EqualTo(0), result.ToString());
+        using var json = System.Text.Json.JsonDocument.Parse(result.Stdout);
+        Assert.That(json.RootElement.GetProperty("sessions").GetProperty("finished").GetInt64(), Is.EqualTo(2), result.Stdout);
+    }
+
+    [Test]
+    public async Task A_warmup_between_zero_and_1_ms_is_refused_saying_0_means_none()
+    {
+        var result = await CliProcess.RunAsync(Echo("--rows", "10", "--sessions", "1", "--warmup", "0.5ms"));
+
+        AssertUsage(result, "--warmup '0.5ms' is shorter than 1 ms; give 0 for none or a duration of at least 1 ms");
+    }
 }
