@@ -104,7 +104,7 @@ public sealed class LoadInput
 
         var isFile = bytes.Length >= 6 && bytes.AsSpan(0, 6).SequenceEqual("ARROW1"u8);
         var batches = new List<RecordBatch>();
-        Schema schema;
+        Schema? schema;
         try
         {
             using var stream = new MemoryStream(bytes, writable: false);
@@ -125,12 +125,24 @@ public sealed class LoadInput
                     batches.Add(batch);
                 }
 
-                schema = reader.Schema ?? throw new InvalidDataException($"'{path}' holds no Arrow schema.");
+                schema = reader.Schema;
             }
         }
-        catch (Exception ex) when (ex is not InvalidDataException and not IOException)
+        catch (Exception ex) when (ex is not OutOfMemoryException)
         {
-            throw new InvalidDataException($"'{path}' is not an Arrow IPC file or stream: {ex.Message}", ex);
+            // The bytes are in memory: whatever the reader throws (an end of stream, a bad magic,
+            // a malformed message) says the content is not Arrow IPC.
+            foreach (var batch in batches)
+            {
+                batch.Dispose();
+            }
+
+            throw new InvalidDataException($"'{path}' is not an Arrow IPC file or stream ({(isFile ? "it starts with ARROW1 but its content is damaged" : "it does not start with ARROW1 and does not read as an Arrow IPC stream")}); give a file written by an Arrow IPC writer, in the file format (.arrow) or the stream format (.arrows).", ex);
+        }
+
+        if (schema is null)
+        {
+            throw new InvalidDataException($"'{path}' holds no Arrow schema.");
         }
 
         try

@@ -76,6 +76,9 @@ internal static class Durations
                 case "h":
                     milliseconds = number * 3_600_000;
                     break;
+                case "" when i < s.Length && char.IsWhiteSpace(s[i]):
+                    error = $"'{text}' has a space between the number and its unit; write them together, for example {s[start..unitStart]}{s[unitStart..].Trim()} ({Accepted}).";
+                    return false;
                 case "":
                     error = $"'{text}' has no unit; {Accepted}.";
                     return false;

@@ -76,4 +76,50 @@ public sealed class CliLoadArgumentTests : ReferenceWorkerFixture
 
         AssertUsage(result, "--warmup '0.5ms' is shorter than 1 ms; give 0 for none or a duration of at least 1 ms");
     }
+
+    [TestCase(new[] { "--sessions", "99999999999999999999" }, "--sessions: '99999999999999999999' is out of range; give a whole number from 1 to 9223372036854775807.")]
+    [TestCase(new[] { "--sessions", "1", "--concurrency", "99999999999" }, "--concurrency: '99999999999' is out of range; give a whole number from 0 to 100000.")]
+    [TestCase(new[] { "--sessions", "1", "--concurrency", "100001" }, "--concurrency: '100001' is out of range; give a whole number from 0 to 100000.")]
+    [TestCase(new[] { "--sessions", "1", "--rate", "-5" }, "--rate -5 is not a rate; give sessions per second above 0 (for example 50 or 0.5; 0 only with --stages).")]
+    [TestCase(new[] { "--duration", "1 s" }, "--duration '1 s' has a space between the number and its unit; write them together, for example 1s")]
+    [TestCase(new[] { "--duration", "1 m30s" }, "write them together, for example 1m30s")]
+    [TestCase(new[] { "--duration", "1s", "--duration", "2s" }, "--duration is given 2 times ('1s', '2s'); give it once.")]
+    public async Task A_refused_value_is_told_with_the_documented_range_or_form(string[] arguments, string expected)
+    {
+        var result = await CliProcess.RunAsync(Echo(["--rows", "10", .. arguments]));
+
+        AssertUsage(result, expected);
+        Assert.That(result.Stderr, Does.Not.Contain("expects a single argument").And.Not.Contain("-2147483648").And.Not.Contain("zero or more"), result.ToString());
+    }
+
+    [Test]
+    public async Task Merge_without_a_result_names_what_to_give_not_the_parser_s_words()
+    {
+        var result = await CliProcess.RunAsync("load", "merge");
+
+        AssertUsage(result, "engine-client load merge: no result given; give the result.json files to merge");
+        Assert.That(result.Stderr, Does.Not.Contain("Required argument"), result.ToString());
+    }
+
+    [TestCase("text.arrow", "hello, not Arrow\n", "it does not start with ARROW1 and does not read as an Arrow IPC stream")]
+    [TestCase("damaged.arrow", "ARROW1 and then nothing of an Arrow file", "it starts with ARROW1 but its content is damaged")]
+    public async Task An_input_that_is_not_arrow_is_named_as_such_with_what_to_give(string name, string content, string why)
+    {
+        var path = File(name, content);
+
+        var result = await CliProcess.RunAsync(Echo("--input", path, "--sessions", "1"));
+
+        AssertUsage(result, $"--input '{path}' is not an Arrow IPC file or stream ({why}); give a file written by an Arrow IPC writer, in the file format (.arrow) or the stream format (.arrows).");
+        Assert.That(result.Stderr, Does.Not.Contain("Unexpectedly").And.Not.Contain("Invalid magic"), result.ToString());
+    }
+
+    [Test]
+    public async Task The_help_of_max_in_flight_says_that_extra_starts_wait_and_run_behind_schedule()
+    {
+        var result = await CliProcess.RunAsync("load", "--help");
+
+        Assert.That(result.ExitCode, Is.EqualTo(0), result.ToString());
+        var line = string.Join(" ", result.Stdout.Split('\n').SkipWhile(l => !l.TrimStart().StartsWith("--max-in-flight", StringComparison.Ordinal)).Take(3));
+        Assert.That(line, Does.Contain("waits for one to end and runs behind schedule").And.Not.Contain("beyond it are counted as not started"), result.Stdout);
+    }
 }
