@@ -43,30 +43,37 @@ internal static class InputFiles
     }
 
     /// <summary>The bytes of <paramref name="stream"/> to its end, or null when it holds more than <paramref name="limit"/>.</summary>
+    /// <remarks>
+    /// Read in pieces of at most 1 MiB (or <paramref name="expected"/> + 1 bytes at once when the
+    /// length is known), to one byte past the limit: a stream over the limit costs at most the limit
+    /// in memory before it is refused, and one within it is copied once into its array.
+    /// </remarks>
     internal static byte[]? ReadBounded(Stream stream, long expected, long limit)
     {
-        // One byte more than the limit is asked for, so that a longer stream is told from one of exactly the limit.
-        var buffer = new byte[(int)Math.Min(limit + 1, Math.Max(expected + 1, 1 << 16))];
-        var total = 0;
-        while (true)
+        var pieces = new List<byte[]>();
+        var pieceSize = (int)Math.Min(limit + 1, Math.Max(expected + 1, 1 << 20));
+        long total = 0;
+        while (total <= limit)
         {
-            if (total == buffer.Length)
+            var piece = new byte[(int)Math.Min(pieceSize, limit + 1 - total)];
+            var filled = 0;
+            while (filled < piece.Length && stream.Read(piece, filled, piece.Length - filled) is var read and > 0)
             {
-                if (total > limit)
-                {
-                    return null;
-                }
-
-                Array.Resize(ref buffer, (int)Math.Min(limit + 1, (long)buffer.Length * 2));
+                filled += read;
             }
 
-            var read = stream.Read(buffer, total, buffer.Length - total);
-            if (read == 0)
+            if (filled > 0)
+            {
+                pieces.Add(filled == piece.Length ? piece : piece[..filled]);
+                total += filled;
+            }
+
+            if (filled < piece.Length)
             {
                 break;
             }
 
-            total += read;
+            pieceSize = 1 << 20;
         }
 
         if (total > limit)
@@ -74,8 +81,20 @@ internal static class InputFiles
             return null;
         }
 
-        Array.Resize(ref buffer, total);
-        return buffer;
+        if (pieces.Count == 1 && pieces[0].Length == total)
+        {
+            return pieces[0];
+        }
+
+        var bytes = new byte[total];
+        var offset = 0;
+        foreach (var piece in pieces)
+        {
+            piece.CopyTo(bytes, offset);
+            offset += piece.Length;
+        }
+
+        return bytes;
     }
 
     /// <summary>The usage error of a file over the limit: its size (or, unknown in advance, more than the limit) and the limit.</summary>

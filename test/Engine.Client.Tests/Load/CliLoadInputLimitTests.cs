@@ -139,6 +139,13 @@ public sealed class CliLoadInputLimitTests
             Assert.That(InputFiles.ReadBounded(new MemoryStream([]), 0, 100), Is.Empty);
         });
 
+        // Several pieces (the length not known in advance), ending on a piece's boundary: every byte, in order.
+        var content = new byte[(2 << 20) + 3];
+        new Random(5).NextBytes(content);
+        Assert.That(InputFiles.ReadBounded(new MemoryStream(content), 0, 4 << 20), Is.EqualTo(content));
+        Assert.That(InputFiles.ReadBounded(new MemoryStream(content[..(2 << 20)]), 0, 2 << 20), Is.EqualTo(content[..(2 << 20)]));
+        Assert.That(InputFiles.ReadBounded(new MemoryStream(content), 0, 2 << 20), Is.Null);
+
         // An endless stream: reading stops one byte past the limit.
         using var zero = new FileStream("/dev/zero", FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 0);
         Assert.That(InputFiles.ReadBounded(zero, 0, 1 << 20), Is.Null);
