@@ -92,6 +92,13 @@ internal static class CliApp
 
         // A value the user gave that does not parse says more than an option left out.
         var given = parse.Errors.FirstOrDefault(e => e.SymbolResult is ArgumentResult or OptionResult && e.SymbolResult.Tokens.Count > 0);
+
+        // An option of one value given more than once: say so in the user's terms, not the parser's.
+        if (given?.SymbolResult is OptionResult { Option.Arity.MaximumNumberOfValues: 1 } once && once.Tokens.Count > 1)
+        {
+            return $"{once.Option.Name} is given {once.Tokens.Count} times ({string.Join(", ", once.Tokens.Select(t => $"'{t.Value}'"))}); give it once.";
+        }
+
         return (given ?? (parse.Errors.Count > 0 ? parse.Errors[0] : null))?.Message ?? "the command line is not valid.";
     }
 

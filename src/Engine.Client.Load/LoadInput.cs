@@ -90,7 +90,13 @@ public sealed class LoadInput
     /// <exception cref="InvalidDataException">The file is not an Arrow IPC file or stream, or holds no schema.</exception>
     public static LoadInput FromArrowFile(string path)
     {
-        var bytes = File.ReadAllBytes(path);
+        return FromArrowBytes(File.ReadAllBytes(path), path);
+    }
+
+    /// <summary>As <see cref="FromArrowFile"/>, of the bytes read from <paramref name="path"/> (named in messages).</summary>
+    /// <exception cref="InvalidDataException">The bytes are not an Arrow IPC file or stream, or hold no schema.</exception>
+    internal static LoadInput FromArrowBytes(byte[] bytes, string path)
+    {
         if (bytes.Length == 0)
         {
             throw new InvalidDataException($"'{path}' is empty: it holds no Arrow schema.");
@@ -98,7 +104,7 @@ public sealed class LoadInput
 
         var isFile = bytes.Length >= 6 && bytes.AsSpan(0, 6).SequenceEqual("ARROW1"u8);
         var batches = new List<RecordBatch>();
-        Schema schema;
+        Schema? schema;
         try
         {
             using var stream = new MemoryStream(bytes, writable: false);
@@ -119,12 +125,24 @@ public sealed class LoadInput
                     batches.Add(batch);
                 }
 
-                schema = reader.Schema ?? throw new InvalidDataException($"'{path}' holds no Arrow schema.");
+                schema = reader.Schema;
             }
         }
-        catch (Exception ex) when (ex is not InvalidDataException and not IOException)
+        catch (Exception ex) when (ex is not OutOfMemoryException)
         {
-            throw new InvalidDataException($"'{path}' is not an Arrow IPC file or stream: {ex.Message}", ex);
+            // The bytes are in memory: whatever the reader throws (an end of stream, a bad magic,
+            // a malformed message) says the content is not Arrow IPC.
+            foreach (var batch in batches)
+            {
+                batch.Dispose();
+            }
+
+            throw new InvalidDataException($"'{path}' is not an Arrow IPC file or stream ({(isFile ? "it starts with ARROW1 but its content is damaged" : "it does not start with ARROW1 and does not read as an Arrow IPC stream")}); give a file written by an Arrow IPC writer, in the file format (.arrow) or the stream format (.arrows).", ex);
+        }
+
+        if (schema is null)
+        {
+            throw new InvalidDataException($"'{path}' holds no Arrow schema.");
         }
 
         try
@@ -149,7 +167,7 @@ public sealed class LoadInput
     /// <param name="rows">Rows per session; <see langword="null"/> for <paramref name="batchRows"/> times <paramref name="batches"/>.</param>
     /// <param name="batchRows">Rows per batch; <see langword="null"/> for 1024, or <paramref name="rows"/> spread over <paramref name="batches"/>.</param>
     /// <param name="batches">Batches per session; <see langword="null"/> for as many as <paramref name="rows"/> needs, or 1.</param>
-    /// <exception cref="ArgumentException">A count is not positive, or the three disagree.</exception>
+    /// <exception cref="ArgumentException">A count is not positive, the three disagree, or a batch or the batch count would exceed <see cref="int.MaxValue"/>.</exception>
     public static LoadInput Generate(IReadOnlyList<Field> columns, long? rows, int? batchRows, int? batches)
     {
         ArgumentNullException.ThrowIfNull(columns);
@@ -158,13 +176,43 @@ public sealed class LoadInput
             throw new ArgumentException("Generated input needs at least one column.", nameof(columns));
         }
 
+        var (total, perBatch, count) = Shape(rows, batchRows, batches);
+        var schema = new Schema(columns, null);
+        var encoded = new List<ReadOnlyMemory<byte>>((int)count);
+        var counts = new List<long>((int)count);
+        long start = 0;
+        for (var i = 0; i < count; i++)
+        {
+            // Each batch is encoded as soon as it is made and disposed: only the encoded input stays.
+            var length = (int)Math.Min(perBatch, total - start);
+            using (var batch = MakeBatch(schema, start, length))
+            {
+                encoded.Add(Encode(schema, batch));
+            }
+
+            counts.Add(length);
+            start += length;
+        }
+
+        var description = string.Create(CultureInfo.InvariantCulture,
+            $"generated: {total} rows in {count} batches of {perBatch} rows ({string.Join(", ", columns.Select(c => $"{c.Name} {c.DataType.Name}"))})");
+        return new LoadInput(schema, encoded, counts, description);
+    }
+
+    /// <summary>
+    /// The rows per session, rows per batch and batches that <see cref="Generate"/> makes of the
+    /// counts given (see there), computed without overflow.
+    /// </summary>
+    /// <exception cref="ArgumentException">A count is not positive, the three disagree, or a batch or the batch count would exceed <see cref="int.MaxValue"/>.</exception>
+    internal static (long Total, long PerBatch, long Count) Shape(long? rows, int? batchRows, int? batches)
+    {
         if (rows is <= 0 || batchRows is <= 0 || batches is <= 0)
         {
             throw new ArgumentException("Rows, rows per batch and batches must be positive.");
         }
 
-        int perBatch;
-        int count;
+        long perBatch;
+        long count;
         long total;
         switch (rows, batchRows, batches)
         {
@@ -177,46 +225,50 @@ public sealed class LoadInput
                 (perBatch, count, total) = (br, b, r);
                 break;
             case ({ } r, { } br, null):
-                (perBatch, count, total) = (br, checked((int)((r + br - 1) / br)), r);
+                (perBatch, count, total) = (br, (r / br) + (r % br == 0 ? 0 : 1), r);
                 break;
             case ({ } r, null, { } b):
-                (perBatch, count, total) = (checked((int)((r + b - 1) / b)), b, r);
+                (perBatch, count, total) = ((r / b) + (r % b == 0 ? 0 : 1), b, r);
                 break;
             case ({ } r, null, null):
-                perBatch = (int)Math.Min(1024, r);
-                (count, total) = (checked((int)((r + perBatch - 1) / perBatch)), r);
+                perBatch = Math.Min(1024, r);
+                (count, total) = ((r / perBatch) + (r % perBatch == 0 ? 0 : 1), r);
                 break;
             case (null, var br, var b):
                 perBatch = br ?? 1024;
                 count = b ?? 1;
-                total = (long)perBatch * count;
+                total = perBatch * count;
                 break;
         }
 
-        var schema = new Schema(columns, null);
-        var made = new List<RecordBatch>(count);
-        try
+        if (perBatch > int.MaxValue || count > int.MaxValue)
         {
-            long start = 0;
-            for (var i = 0; i < count; i++)
-            {
-                var length = (int)Math.Min(perBatch, total - start);
-                made.Add(MakeBatch(schema, start, length));
-                start += length;
-            }
+            throw new ArgumentException(string.Create(CultureInfo.InvariantCulture,
+                $"{total} rows make {count} batches of {perBatch} rows; a batch holds at most {int.MaxValue} rows and a session sends at most {int.MaxValue} batches."));
+        }
 
-            var description = string.Create(CultureInfo.InvariantCulture,
-                $"generated: {total} rows in {count} batches of {perBatch} rows ({string.Join(", ", columns.Select(c => $"{c.Name} {c.DataType.Name}"))})");
-            return FromBatches(schema, made, description);
-        }
-        finally
-        {
-            foreach (var batch in made)
-            {
-                batch.Dispose();
-            }
-        }
+        return (total, perBatch, count);
     }
+
+    /// <summary>
+    /// About how many bytes generated input of <paramref name="rows"/> rows in <paramref name="batches"/>
+    /// batches takes per session, encoded: the rows times the width of a row (see
+    /// <see cref="RowBytes"/>) and the schema and framing each batch's data message carries.
+    /// </summary>
+    internal static double EstimateBytes(IReadOnlyList<Field> columns, long rows, long batches) =>
+        ((double)rows * RowBytes(columns)) + ((double)batches * (512 + (columns.Count * 192)));
+
+    /// <summary>
+    /// The bytes one generated row takes: 4 for int32, 8 for int64 and float64, 1/8 for bool, and a
+    /// string or binary value's length plus its 4-byte offset.
+    /// </summary>
+    internal static double RowBytes(IReadOnlyList<Field> columns) => columns.Sum(c => c.DataType switch
+    {
+        Int32Type => 4.0,
+        BooleanType => 0.125,
+        StringType or BinaryType => 4.0 + (c.Metadata is { } m && m.TryGetValue("load.width", out var w) ? int.Parse(w, CultureInfo.InvariantCulture) : 8),
+        _ => 8.0,
+    });
 
     /// <summary>
     /// Parses column definitions: <c>name:type</c> separated by commas, types <c>int32</c>,

@@ -75,10 +75,11 @@ internal static class CommonOptions
         },
     };
 
-    public static TimeSpan? ParseDuration(ArgumentResult result, string option)
+    /// <summary>A duration option's value; with <paramref name="allowZero"/>, zero (none) is taken too.</summary>
+    public static TimeSpan? ParseDuration(ArgumentResult result, string option, bool allowZero = false)
     {
         var text = result.Tokens.Count > 0 ? result.Tokens[0].Value : null;
-        if (Durations.TryParse(text, out var value, out var error))
+        if (Durations.TryParse(text, out var value, out var error, allowZero))
         {
             return value;
         }

@@ -27,9 +27,9 @@ internal static class LoadCommand
         var payload = new Option<string?>("--payload") { Description = "The UDF payload as text (UTF-8).", HelpName = "text" };
         var payloadFile = new Option<string?>("--payload-file") { Description = "A file whose bytes are the UDF payload.", HelpName = "path" };
         var input = new Option<string?>("--input") { Description = "Input batches from an Arrow IPC file or stream, sent by every session. Or generate them with --rows/--batch-rows/--batches.", HelpName = "arrow file" };
-        var rows = new Option<long?>("--rows") { Description = "Generated input: rows per session.", HelpName = "N" };
-        var batchRows = new Option<int?>("--batch-rows") { Description = "Generated input: rows per batch (default 1024).", HelpName = "N" };
-        var batches = new Option<int?>("--batches") { Description = "Generated input: batches per session.", HelpName = "N" };
+        var rows = new Option<long?>("--rows") { Description = "Generated input: rows per session.", HelpName = "N", CustomParser = r => TypedValues.ParseWhole(r, "--rows", 1, long.MaxValue) };
+        var batchRows = new Option<int?>("--batch-rows") { Description = "Generated input: rows per batch (default 1024).", HelpName = "N", CustomParser = r => (int?)TypedValues.ParseWhole(r, "--batch-rows", 1, int.MaxValue) };
+        var batches = new Option<int?>("--batches") { Description = "Generated input: batches per session.", HelpName = "N", CustomParser = r => (int?)TypedValues.ParseWhole(r, "--batches", 1, int.MaxValue) };
         var columns = new Option<string?>("--columns") { Description = "Generated input: the columns, name:type separated by commas; types int32, int64, float64, bool, string, string(N), binary, binary(N). Default x:int64.", HelpName = "columns" };
         var scenario = new Option<string?>("--scenario") { Description = "A JSON file of weighted scenarios (see docs/load-testing.md); fields it leaves out take the command line's values.", HelpName = "file.json" };
         var cancelShare = new Option<double?>("--cancel-share") { Description = "The share of sessions (0 to 1) cancelled on purpose at a random point, to load the cancel path. Default 0.", HelpName = "share" };
@@ -38,15 +38,15 @@ internal static class LoadCommand
         var chunkSize = new Option<long?>("--chunk-size") { Description = "Payload chunk size (as for run).", HelpName = "bytes", CustomParser = r => CommonOptions.ParseByteSize(r, "--chunk-size") };
         var maxMessageSize = new Option<long?>("--max-message-size") { Description = "The largest message the worker accepts (default 4MiB).", HelpName = "bytes", CustomParser = r => CommonOptions.ParseByteSize(r, "--max-message-size") };
         var keepAlive = CommonOptions.KeepAlive();
-        var concurrency = new Option<int?>("--concurrency") { Description = "Closed model: this many concurrent sessions, each starting when the previous ended. Default 1 when --rate is not given.", HelpName = "N" };
+        var concurrency = new Option<int?>("--concurrency") { Description = "Closed model: this many concurrent sessions, each starting when the previous ended. Default 1 when --rate is not given; 0 to 100000.", HelpName = "N", CustomParser = r => (int?)TypedValues.ParseWhole(r, "--concurrency", 0, 100_000) };
         var rate = new Option<double?>("--rate") { Description = "Open model: sessions started per second on a fixed schedule, whatever the workers do; latency counts from each session's intended start.", HelpName = "R" };
         var arrivals = new Option<string?>("--arrivals") { Description = "Open model: how starts are spaced, uniform (evenly, the default) or poisson (exponential gaps of mean 1/rate, seeded by --seed).", HelpName = "uniform|poisson" };
         var stages = new Option<string?>("--stages") { Description = "A JSON file of stages ramping the target (rate or concurrency): [{\"duration\": \"30s\", \"target\": 100}, ...]. Replaces --duration.", HelpName = "file.json" };
         var duration = new Option<TimeSpan?>("--duration") { Description = "How long to start sessions after the warm-up, for example 30s or 5m.", HelpName = "duration", CustomParser = r => CommonOptions.ParseDuration(r, "--duration") };
-        var sessions = new Option<long?>("--sessions") { Description = "How many measured sessions to start at most.", HelpName = "N" };
-        var warmup = new Option<TimeSpan?>("--warmup") { Description = "A warm-up at the start target, excluded from every figure, for example 5s.", HelpName = "duration", CustomParser = r => CommonOptions.ParseDuration(r, "--warmup") };
+        var sessions = new Option<long?>("--sessions") { Description = "How many measured sessions to start at most.", HelpName = "N", CustomParser = r => TypedValues.ParseWhole(r, "--sessions", 1, long.MaxValue) };
+        var warmup = new Option<TimeSpan?>("--warmup") { Description = "A warm-up at the start target, excluded from every figure, for example 5s; 0 (the default) for none.", HelpName = "duration", CustomParser = r => CommonOptions.ParseDuration(r, "--warmup", allowZero: true) };
         var drain = new Option<TimeSpan?>("--drain-timeout") { Description = "How long sessions still running at the end may take before they are cancelled (default 30s).", HelpName = "duration", CustomParser = r => CommonOptions.ParseDuration(r, "--drain-timeout") };
-        var maxInFlight = new Option<int?>("--max-in-flight") { Description = "Open model: the most sessions in flight; starts due beyond it are counted as not started (default 10000).", HelpName = "N" };
+        var maxInFlight = new Option<int?>("--max-in-flight") { Description = "Open model: the most sessions in flight (default 10000); a start due beyond it waits for one to end and runs behind schedule, its latency counted from its intended start; starts still waiting at the end are counted as not started.", HelpName = "N", CustomParser = r => (int?)TypedValues.ParseWhole(r, "--max-in-flight", 1, int.MaxValue) };
         var seed = new Option<int?>("--seed") { Description = "Seed of the scenario picks and cancel points (default random, reported).", HelpName = "N" };
         var shard = new Option<string?>("--shard") { Description = "Run shard i of N (i from 0 to N-1): this process takes 1/N of the rate or concurrency.", HelpName = "i/N" };
         var json = CommonOptions.Json("Print the JSON summary on stdout instead of the readable summary.");
@@ -185,7 +185,7 @@ internal static class LoadCommand
 
     private static Command CreateMerge(CliContext context)
     {
-        var files = new Argument<string[]>("result.json") { Description = "The JSON results of the shards (load --json or --output-dir).", Arity = ArgumentArity.OneOrMore };
+        var files = new Argument<string[]>("result.json") { Description = "The JSON results of the shards (load --json or --output-dir).", Arity = ArgumentArity.ZeroOrMore };
         var json = CommonOptions.Json("Print the merged JSON summary on stdout instead of the readable summary.");
         var reportHtml = new Option<string?>("--report-html") { Description = "Write the merged HTML report.", HelpName = "file" };
         var csv = new Option<string?>("--csv") { Description = "Write the merged CSV.", HelpName = "file" };
@@ -196,6 +196,11 @@ internal static class LoadCommand
         };
         command.SetAction((parse, _) => CliApp.GuardAsync(context, parse, async () =>
         {
+            if ((parse.GetValue(files) ?? []).Length == 0)
+            {
+                throw new UsageException("no result given; give the result.json files to merge (of load --json or --output-dir), for example engine-client load merge shard-0.json shard-1.json.");
+            }
+
             var thresholds = ParseThresholds(parse.GetValue(threshold));
 
             // Before any file is read: a report that cannot be written, or that would overwrite a
@@ -340,7 +345,7 @@ internal static class LoadCommand
 
         if (r is { } rv && (!(rv >= 0) || double.IsInfinity(rv)))
         {
-            throw new UsageException($"--rate {rv.ToString(CultureInfo.InvariantCulture)} is not a rate; give sessions per second, zero or more (for example 50 or 0.5).");
+            throw new UsageException($"--rate {rv.ToString(CultureInfo.InvariantCulture)} is not a rate; give sessions per second above 0 (for example 50 or 0.5; 0 only with --stages).");
         }
 
         if (r is > 0 and < MinimumRate)
@@ -499,7 +504,7 @@ internal static class LoadCommand
                 throw new UsageException("--rows, --batch-rows and --batches must be positive.");
             }
 
-            made = LoadFiles.GenerateInput(rows, batchRows, batches, columns, "generated input");
+            made = LoadFiles.GenerateInput(rows, batchRows, batches, columns, "generated input (--rows, --batch-rows, --batches, --columns)");
         }
 
         return () => made ?? LoadInput.None;

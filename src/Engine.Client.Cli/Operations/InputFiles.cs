@@ -5,15 +5,121 @@ namespace Engine.Client.Cli.Operations;
 /// <summary>Reading files named on the command line, with one clear line when that fails.</summary>
 internal static class InputFiles
 {
-    public static byte[] ReadAllBytes(string path, string option)
+    /// <summary>
+    /// The most bytes the CLI reads whole from one file it is given (a payload, an Arrow input of
+    /// <c>load</c>, a scenario, stages, fleet, profile or result file), and the most a generated
+    /// input of <c>load</c> may take per session: 256 MiB. All of it is held in memory, so a larger
+    /// (or endless, such as <c>/dev/zero</c>) file is refused before any work instead of
+    /// exhausting the memory.
+    /// </summary>
+    public const long ReadLimit = 256L * 1024 * 1024;
+
+    /// <summary>
+    /// Reads <paramref name="path"/> whole, at most <paramref name="limit"/> bytes: a regular file
+    /// larger than that is refused by its length, before reading; a file whose length is not known
+    /// in advance (a device, a pipe) is read to at most <paramref name="limit"/> + 1 bytes, never to its end.
+    /// </summary>
+    /// <param name="path">The file.</param>
+    /// <param name="option">The option (or place) that named it, for the message.</param>
+    /// <param name="limit">The most bytes taken; <see cref="ReadLimit"/> by default.</param>
+    /// <exception cref="UsageException">The file cannot be read, or holds more than <paramref name="limit"/> bytes.</exception>
+    public static byte[] ReadAllBytes(string path, string option, long limit = ReadLimit)
     {
         try
         {
-            return File.ReadAllBytes(path);
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 0);
+            var known = stream.CanSeek ? stream.Length : 0;
+            if (known > limit)
+            {
+                throw TooLarge(path, option, known, exact: true, limit);
+            }
+
+            return ReadBounded(stream, known, limit) ?? throw TooLarge(path, option, limit + 1, exact: false, limit);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
         {
             throw new UsageException($"{option} '{path}': {Describe(path, ex)}", ex);
+        }
+    }
+
+    /// <summary>The bytes of <paramref name="stream"/> to its end, or null when it holds more than <paramref name="limit"/>.</summary>
+    /// <remarks>
+    /// Read in pieces of at most 1 MiB (or <paramref name="expected"/> + 1 bytes at once when the
+    /// length is known), to one byte past the limit: a stream over the limit costs at most the limit
+    /// in memory before it is refused, and one within it is copied once into its array.
+    /// </remarks>
+    internal static byte[]? ReadBounded(Stream stream, long expected, long limit)
+    {
+        var pieces = new List<byte[]>();
+        var pieceSize = (int)Math.Min(limit + 1, Math.Max(expected + 1, 1 << 20));
+        long total = 0;
+        while (total <= limit)
+        {
+            var piece = new byte[(int)Math.Min(pieceSize, limit + 1 - total)];
+            var filled = 0;
+            while (filled < piece.Length && stream.Read(piece, filled, piece.Length - filled) is var read and > 0)
+            {
+                filled += read;
+            }
+
+            if (filled > 0)
+            {
+                pieces.Add(filled == piece.Length ? piece : piece[..filled]);
+                total += filled;
+            }
+
+            if (filled < piece.Length)
+            {
+                break;
+            }
+
+            pieceSize = 1 << 20;
+        }
+
+        if (total > limit)
+        {
+            return null;
+        }
+
+        if (pieces.Count == 1 && pieces[0].Length == total)
+        {
+            return pieces[0];
+        }
+
+        var bytes = new byte[total];
+        var offset = 0;
+        foreach (var piece in pieces)
+        {
+            piece.CopyTo(bytes, offset);
+            offset += piece.Length;
+        }
+
+        return bytes;
+    }
+
+    /// <summary>The usage error of a file over the limit: its size (or, unknown in advance, more than the limit) and the limit.</summary>
+    public static UsageException TooLarge(string path, string option, long size, bool exact, long limit) => new(exact
+        ? $"{option} '{path}' is {ByteSizes.Format(size)} ({size} bytes), more than the {ByteSizes.Format(limit)} a file may hold here (all of it is held in memory); give a smaller file."
+        : $"{option} '{path}' holds more than {ByteSizes.Format(limit)} (it did not end within {limit} bytes), the most a file may hold here (all of it is held in memory); give a smaller file.");
+
+    /// <summary>Refuses a regular file larger than <paramref name="limit"/> by its length, without reading it; a file that cannot be looked at is left to the reader.</summary>
+    /// <exception cref="UsageException">The file is larger than <paramref name="limit"/>.</exception>
+    public static void CheckSize(string path, string option, long limit = ReadLimit)
+    {
+        long length;
+        try
+        {
+            var info = new FileInfo(path);
+            length = info.Exists ? info.Length : 0;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        {
+            return;
+        }
+
+        if (length > limit)
+        {
+            throw TooLarge(path, option, length, exact: true, limit);
         }
     }
 

@@ -73,6 +73,10 @@ internal static class LoadFiles
                 var name = String(entry, "name", where) ?? $"scenario{index}";
                 var format = String(entry, "format", where) ?? defaults.Format
                     ?? throw new UsageException($"{where} ('{name}') has no format; give \"format\" in it or --format.");
+                // As on the command line (--payload with --payload-file, --input with --rows): one
+                // field of each pair, never one silently winning over the other.
+                Exclusive(entry, "payload", "payloadFile", where, name);
+                Exclusive(entry, "input", "inputFile", where, name);
                 ReadOnlyMemory<byte> payload = defaults.Payload;
                 if (String(entry, "payload", where) is { } payloadText)
                 {
@@ -182,12 +186,25 @@ internal static class LoadFiles
         }
     }
 
-    /// <summary>Generated input; its problems are usage errors.</summary>
+    /// <summary>
+    /// Generated input; its problems are usage errors. Input that would take more than
+    /// <see cref="InputFiles.ReadLimit"/> per session (rows times the width of a row, see
+    /// <see cref="LoadInput.EstimateBytes"/>) is refused before any of it is made.
+    /// </summary>
     public static LoadInput GenerateInput(long? rows, int? batchRows, int? batches, string? columns, string where)
     {
         try
         {
-            return LoadInput.Generate(LoadInput.ParseColumns(columns ?? "x:int64"), rows, batchRows, batches);
+            var fields = LoadInput.ParseColumns(columns ?? "x:int64");
+            var (total, perBatch, count) = LoadInput.Shape(rows, batchRows, batches);
+            var bytes = LoadInput.EstimateBytes(fields, total, count);
+            if (bytes > InputFiles.ReadLimit)
+            {
+                throw new UsageException(string.Create(CultureInfo.InvariantCulture,
+                    $"{where}: {total} rows of {LoadInput.RowBytes(fields):0.###} bytes ({columns ?? "x:int64"}) in {count} batches of {perBatch} rows would take about {ByteSizes.Format((long)Math.Min(bytes, long.MaxValue))} per session, more than the limit of {ByteSizes.Format(InputFiles.ReadLimit)} (the input is held in memory); give fewer rows or narrower columns."));
+            }
+
+            return LoadInput.Generate(fields, rows, batchRows, batches);
         }
         catch (FormatException ex)
         {
@@ -199,20 +216,25 @@ internal static class LoadFiles
         }
     }
 
-    /// <summary>An Arrow file's batches; its problems are usage errors.</summary>
+    /// <summary>An Arrow file's batches, at most <see cref="InputFiles.ReadLimit"/> bytes of it; its problems are usage errors.</summary>
     public static LoadInput ReadArrow(string path, string option)
     {
+        var bytes = InputFiles.ReadAllBytes(path, option);
         try
         {
-            return LoadInput.FromArrowFile(path);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            throw new UsageException($"{option} '{path}' cannot be read: {InputFiles.Describe(path, ex)}", ex);
+            return LoadInput.FromArrowBytes(bytes, path);
         }
         catch (InvalidDataException ex)
         {
             throw new UsageException($"{option} {ex.Message}", ex);
+        }
+    }
+
+    private static void Exclusive(JsonElement entry, string one, string other, string where, string name)
+    {
+        if (entry.TryGetProperty(one, out var a) && a.ValueKind != JsonValueKind.Null && entry.TryGetProperty(other, out var b) && b.ValueKind != JsonValueKind.Null)
+        {
+            throw new UsageException($"{where} ('{name}'): \"{one}\" and \"{other}\" are both given; give at most one.");
         }
     }
 

@@ -26,6 +26,8 @@ internal static class SpecificationFiles
     /// <summary>Loads without validating; a file that cannot be read or parsed becomes one <see cref="UsageException"/> line.</summary>
     public static WorkerSpecification Load(string path, string option)
     {
+        // A specification is read whole: a regular file over the limit is refused by its length.
+        InputFiles.CheckSize(path, option);
         try
         {
             return WorkerSpecification.Load(path);

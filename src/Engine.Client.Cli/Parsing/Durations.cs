@@ -15,9 +15,16 @@ internal static class Durations
 
     private const string Accepted = "use a number with a unit: ms, s, m or h (for example 500ms, 30s, 2m, 1m30s)";
 
-    public static bool TryParse(string? text, out TimeSpan value, [NotNullWhen(false)] out string? error)
+    /// <summary>Parses a duration; with <paramref name="allowZero"/>, also zero (<c>0</c>, <c>0s</c>: none).</summary>
+    public static bool TryParse(string? text, out TimeSpan value, [NotNullWhen(false)] out string? error, bool allowZero = false)
     {
         value = TimeSpan.Zero;
+        if (allowZero && text?.Trim() == "0")
+        {
+            error = null;
+            return true;
+        }
+
         if (string.IsNullOrWhiteSpace(text))
         {
             error = "is empty; " + Accepted + ".";
@@ -69,6 +76,9 @@ internal static class Durations
                 case "h":
                     milliseconds = number * 3_600_000;
                     break;
+                case "" when i < s.Length && char.IsWhiteSpace(s[i]):
+                    error = $"'{text}' has a space between the number and its unit; write them together, for example {s[start..unitStart]}{s[unitStart..].Trim()} ({Accepted}).";
+                    return false;
                 case "":
                     error = $"'{text}' has no unit; {Accepted}.";
                     return false;
@@ -80,9 +90,17 @@ internal static class Durations
             total += milliseconds;
         }
 
+        if (total == 0 && allowZero)
+        {
+            error = null;
+            return true;
+        }
+
         if (total < 1)
         {
-            error = $"'{text}' is shorter than 1 ms; give a positive duration ({Accepted}).";
+            error = allowZero
+                ? $"'{text}' is shorter than 1 ms; give 0 for none or a duration of at least 1 ms ({Accepted})."
+                : $"'{text}' is shorter than 1 ms; give a positive duration ({Accepted}).";
             return false;
         }
 

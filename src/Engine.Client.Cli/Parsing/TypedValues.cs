@@ -41,9 +41,15 @@ internal static class TypedValues
             return false;
         }
 
-        error = $"{option}: '{text}' is not a whole number; give one like 4.";
+        var digits = text.Trim().TrimStart('-', '+');
+        error = digits.Length > 0 && digits.All(char.IsAsciiDigit)
+            ? string.Create(CultureInfo.InvariantCulture, $"{option}: '{text}' is out of range; give a whole number from {min} to {max}.")
+            : $"{option}: '{text}' is not a whole number; give one like 4.";
         return false;
     }
+
+    /// <summary>A whole-number option's value in [<paramref name="min"/>, <paramref name="max"/>] (its documented range), or an error naming the option and the range.</summary>
+    public static long? ParseWhole(ArgumentResult result, string option, long min, long max) => Whole(result, option, min, max);
 
     /// <summary>A finite number (invariant culture, '.' as the decimal point), or an error naming the option.</summary>
     public static bool TryParseNumber(string text, string option, out double value, out string error)
