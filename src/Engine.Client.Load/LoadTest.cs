@@ -314,6 +314,9 @@ internal sealed class LoadRun : IDisposable
         {
             if (!arrivals.TryNext(out var t))
             {
+                // Its starts made before the schedule's end, the scheduler waits for that end:
+                // starting stops there, and the drain limit counts from then.
+                await WaitForScheduleEndAsync(stop).ConfigureAwait(false);
                 return;
             }
 
@@ -404,6 +407,36 @@ internal sealed class LoadRun : IDisposable
             _ = _options.SessionLauncher is { } launch
                 ? launch(() => RunSessionAsync(intended, now, measured, holdsSlot: true, behind))
                 : Task.Run(() => RunSessionAsync(intended, now, measured, holdsSlot: true, behind), CancellationToken.None);
+        }
+    }
+
+    /// <summary>
+    /// Waits until the schedule's end (or the stop), never returning before it: timers fire up to
+    /// a few milliseconds early, so it waits whole milliseconds, rounded up, and looks again. An
+    /// endless schedule (no duration, no stages) has no end to wait for.
+    /// </summary>
+    private async Task WaitForScheduleEndAsync(CancellationToken stop)
+    {
+        var end = _schedule.EndSeconds;
+        if (double.IsInfinity(end) || end * TicksPerSecond >= long.MaxValue - _startTimestamp)
+        {
+            return;
+        }
+
+        var endTimestamp = _startTimestamp + (long)Math.Ceiling(end * TicksPerSecond);
+        var wait = endTimestamp - Stopwatch.GetTimestamp();
+        while (wait > 0)
+        {
+            try
+            {
+                await LongWait.DelayAsync(TimeSpan.FromMilliseconds(Math.Ceiling(wait * 1000.0 / TicksPerSecond)), stop).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+
+            wait = endTimestamp - Stopwatch.GetTimestamp();
         }
     }
 

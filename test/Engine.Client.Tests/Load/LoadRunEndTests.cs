@@ -143,6 +143,60 @@ public sealed class LoadRunEndTests
         });
     }
 
+    [Test]
+    public async Task The_open_models_starts_stop_at_the_end_of_the_duration_not_at_its_last_start()
+    {
+        await using var worker = await ReferenceWorkerProcess.StartAsync();
+        using var client = worker.CreateClient();
+
+        // One start a ten seconds: the only start is due at once, the next after the 5 s duration.
+        // Starting stops at the duration's end, and the drain limit (none) counts from then: the
+        // session has the rest of the 5 s to finish. Were the end taken at the last start, the
+        // drain limit would cut the session at once.
+        var options = new LoadTestOptions
+        {
+            Model = LoadModelKind.Open,
+            Target = 0.1,
+            Duration = TimeSpan.FromSeconds(5),
+            DrainTimeout = TimeSpan.Zero,
+            Warmup = TimeSpan.Zero,
+            Seed = 1,
+        };
+        options.Scenarios.Add(LoadTestScenarios.SmallEcho());
+
+        var result = await LoadTest.RunAsync(client, options).WaitAsync(RunBound);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(result.Sessions.Started, Is.EqualTo(1));
+            Assert.That(result.Sessions.Abandoned, Is.Zero, "the drain limit counts from the duration's end");
+            Assert.That(result.Sessions.Finished, Is.EqualTo(1));
+        });
+    }
+
+    [Test]
+    public async Task The_open_models_session_bound_still_ends_starting_when_reached()
+    {
+        await using var worker = await ReferenceWorkerProcess.StartAsync();
+        using var client = worker.CreateClient();
+
+        // The bound is reached long before the ten minutes: the run ends with its sessions.
+        var options = new LoadTestOptions
+        {
+            Model = LoadModelKind.Open,
+            Target = 100,
+            Duration = TimeSpan.FromMinutes(10),
+            Sessions = 3,
+            Warmup = TimeSpan.Zero,
+            Seed = 1,
+        };
+        options.Scenarios.Add(LoadTestScenarios.SmallEcho());
+
+        var result = await LoadTest.RunAsync(client, options).WaitAsync(RunBound);
+
+        Assert.That(result.Sessions.Finished, Is.EqualTo(3));
+    }
+
     private sealed class NotStartedObserver : ILoadObserver
     {
         public TaskCompletionSource Seen { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
