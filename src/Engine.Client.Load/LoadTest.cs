@@ -100,6 +100,7 @@ internal sealed class LoadRun : IDisposable
     private long _reserved;
     private long _sequence;
     private long _lastMeasuredEnd;
+    private long _startingStopped;
     private volatile bool _stopped;
     private Exception? _observerFailure;
 
@@ -182,6 +183,7 @@ internal sealed class LoadRun : IDisposable
         await Task.WhenAny(starting, Task.Delay(Timeout.InfiniteTimeSpan, _stopStarting.Token)).ConfigureAwait(false);
         await _stopStarting.CancelAsync().ConfigureAwait(false);
         _stopped = true;
+        _startingStopped = StartingStoppedAt(cancellationToken.IsCancellationRequested);
         CheckDrained();
 
         if (!cancellationToken.IsCancellationRequested)
@@ -214,6 +216,23 @@ internal sealed class LoadRun : IDisposable
         }
 
         return BuildResult(startedAt, monitor, cancellationToken.IsCancellationRequested);
+    }
+
+    /// <summary>
+    /// When starting stopped: now, and not before the schedule's end when that is what stopped it
+    /// (not an interrupt, not the session bound): a timer fires up to a few milliseconds early.
+    /// </summary>
+    private long StartingStoppedAt(bool interrupted)
+    {
+        var now = Stopwatch.GetTimestamp();
+        var end = _schedule.EndSeconds;
+        var boundReached = _options.Sessions is { } bound && Interlocked.Read(ref _reserved) >= bound;
+        if (interrupted || boundReached || double.IsInfinity(end) || end * TicksPerSecond >= long.MaxValue - _startTimestamp)
+        {
+            return now;
+        }
+
+        return Math.Max(now, _startTimestamp + (long)Math.Ceiling(end * TicksPerSecond));
     }
 
     /// <summary>Stops the closed loops' starts at the schedule's end, however far it is (<see cref="LongWait"/>); returns when starting stopped.</summary>
@@ -1060,8 +1079,12 @@ internal sealed class LoadRun : IDisposable
     {
         var snapshot = _counters.Take();
         var warmupEnd = _startTimestamp + _warmupTicks;
-        var last = Interlocked.Read(ref _lastMeasuredEnd);
-        var measuredSeconds = Math.Max(0, ((last != 0 ? last : Stopwatch.GetTimestamp()) - warmupEnd) / TicksPerSecond);
+        // The measured time runs to the later of the last measured session's end and the moment
+        // starting stopped: the offered load is spread over the whole schedule, so a run whose
+        // sessions all ended early still counts its schedule's length (rates never exceed the
+        // offered rate for want of time).
+        var last = Math.Max(Interlocked.Read(ref _lastMeasuredEnd), _startingStopped);
+        var measuredSeconds = Math.Max(0, (last - warmupEnd) / TicksPerSecond);
         var host = Environment.MachineName;
         var configuration = new Dictionary<string, string>(StringComparer.Ordinal)
         {

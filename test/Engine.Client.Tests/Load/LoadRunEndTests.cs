@@ -197,6 +197,35 @@ public sealed class LoadRunEndTests
         Assert.That(result.Sessions.Finished, Is.EqualTo(3));
     }
 
+    [Test]
+    public async Task The_measured_time_runs_to_the_schedules_end_so_no_rate_exceeds_the_offered_rate()
+    {
+        await using var worker = await ReferenceWorkerProcess.StartAsync();
+        using var client = worker.CreateClient();
+
+        // Five starts a second for a second: due at 0, 0.2, ... 0.8 s; small sessions end long
+        // before the second is over.
+        var options = new LoadTestOptions
+        {
+            Model = LoadModelKind.Open,
+            Target = 5,
+            Duration = TimeSpan.FromSeconds(1),
+            Warmup = TimeSpan.Zero,
+            Seed = 1,
+        };
+        options.Scenarios.Add(LoadTestScenarios.SmallEcho());
+
+        var result = await LoadTest.RunAsync(client, options).WaitAsync(RunBound);
+        var rate = LoadThreshold.Parse("rate <= 5/s").Evaluate(result);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(result.Sessions.Finished, Is.EqualTo(5));
+            Assert.That(result.Seconds, Is.GreaterThanOrEqualTo(1.0), "the measured time holds the whole schedule");
+            Assert.That(rate.Passed, Is.True, () => $"finished sessions per second: {rate.ActualText}");
+        });
+    }
+
     private sealed class NotStartedObserver : ILoadObserver
     {
         public TaskCompletionSource Seen { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
