@@ -546,7 +546,6 @@ internal sealed class LoadRun : IDisposable
             {
                 session = await source.OpenSessionAsync(_options.SessionOptions, _abort.Token).ConfigureAwait(false);
                 opened = Stopwatch.GetTimestamp();
-                worker = session.Worker;
                 input.Session = session;
 
                 // The drain limit and interrupts reach the session through one registration that
@@ -604,6 +603,13 @@ internal sealed class LoadRun : IDisposable
 
             var outcome = session is null ? null : await session.CloseAsync(CancellationToken.None).ConfigureAwait(false);
             var end = Stopwatch.GetTimestamp();
+            if (session is not null)
+            {
+                // Read once the session ended: a fleet session retried before its first
+                // DataRequest moved to another worker, and the figures go to the one it ran on.
+                worker = session.Worker;
+            }
+
             abortRegistration.Dispose();
             if (session is not null)
             {
