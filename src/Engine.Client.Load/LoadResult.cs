@@ -371,6 +371,13 @@ public sealed class LoadSessionCounts
     /// <summary>Sessions still running when the drain limit expired (or the run was interrupted), cancelled and left out of the latencies.</summary>
     public long Abandoned { get; init; }
 
+    /// <summary>
+    /// The measured starts that were due: <see cref="Started"/> plus <see cref="NotStarted"/>. The
+    /// base of every percentage of <see cref="NotStarted"/>, <see cref="BehindSchedule"/> and
+    /// <see cref="Abandoned"/> (thresholds, the generator's warning).
+    /// </summary>
+    internal long DueStarts => Started + NotStarted;
+
     internal static LoadSessionCounts Merge(IEnumerable<LoadSessionCounts> counts)
     {
         var list = counts.ToList();
