@@ -392,6 +392,13 @@ internal sealed class LoadRun : IDisposable
                 slot = left >= TimeSpan.MaxValue.TotalSeconds
                     ? await _slots.WaitAsync(Timeout.Infinite, stop).ConfigureAwait(false)
                     : await LongWait.EnterAsync(_slots, TimeSpan.FromSeconds(Math.Max(0, left)), stop).ConfigureAwait(false);
+
+                // A timed wait may end a few milliseconds early (a coarse timer): it waits again for
+                // the rest, so that the starts counted as not made run to the schedule's end.
+                while (!slot && (left = _schedule.EndSeconds - Seconds(Stopwatch.GetTimestamp())) > 0)
+                {
+                    slot = await LongWait.EnterAsync(_slots, TimeSpan.FromMilliseconds(Math.Ceiling(left * 1000)), stop).ConfigureAwait(false);
+                }
             }
             catch (OperationCanceledException)
             {
@@ -467,18 +474,7 @@ internal sealed class LoadRun : IDisposable
     private void CountNotStarted(double t, bool measured, ArrivalSchedule arrivals)
     {
         var until = Math.Min(_schedule.EndSeconds, Seconds(Stopwatch.GetTimestamp()));
-        var warmup = _options.Warmup.TotalSeconds;
-        long count = 0;
-        var more = true;
-        while (more && t < until && count < 100_000_000)
-        {
-            if (t >= warmup)
-            {
-                count++;
-            }
-
-            more = arrivals.TryNext(out t);
-        }
+        var count = arrivals.CountDue(t, _options.Warmup.TotalSeconds, until);
 
         if (_options.Sessions is { } bound)
         {
@@ -1020,8 +1016,12 @@ internal sealed class LoadRun : IDisposable
         var sample = monitor.Next();
         var session = histograms[LoadPhases.Session];
         var seconds = (now - _intervalStart) / TicksPerSecond;
+        // A short last interval with nothing in it is left out; one with any count (the starts not
+        // made, counted at the end, say) is kept, so that the intervals add up to the totals.
         if (final && seconds < 0.25 && snapshot.Finished == _previous.Finished && snapshot.Failed == _previous.Failed
-            && snapshot.Cancelled == _previous.Cancelled && startedAll == _previousStartedAll && session.TotalCount == 0)
+            && snapshot.Cancelled == _previous.Cancelled && startedAll == _previousStartedAll && session.TotalCount == 0
+            && snapshot.NotStarted == _previous.NotStarted && snapshot.BehindSchedule == _previous.BehindSchedule
+            && snapshot.Started == _previous.Started && snapshot.Warmup == _previous.Warmup)
         {
             return;
         }

@@ -226,6 +226,37 @@ public sealed class LoadRunEndTests
         });
     }
 
+    [Test]
+    public async Task Every_due_start_at_a_very_high_rate_is_started_or_counted_and_the_intervals_add_up()
+    {
+        await using var worker = await ReferenceWorkerProcess.StartAsync();
+        using var client = worker.CreateClient();
+
+        // A billion starts due in the second, one session at a time: nearly all are not started,
+        // and each of them is counted.
+        var options = new LoadTestOptions
+        {
+            Model = LoadModelKind.Open,
+            Target = 1e9,
+            Duration = TimeSpan.FromSeconds(1),
+            MaxInFlight = 1,
+            Warmup = TimeSpan.Zero,
+            Seed = 1,
+        };
+        options.Scenarios.Add(LoadTestScenarios.SmallEcho());
+
+        var result = await LoadTest.RunAsync(client, options).WaitAsync(RunBound);
+        var s = result.Sessions;
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(s.Started + s.NotStarted, Is.EqualTo(1_000_000_000), $"started {s.Started}, not started {s.NotStarted}");
+            Assert.That(result.Intervals.Sum(i => i.NotStarted), Is.EqualTo(s.NotStarted), "the intervals' starts not made add up to the total");
+            Assert.That(result.Intervals.Sum(i => i.Started - i.WarmupStarted), Is.EqualTo(s.Started));
+            Assert.That(result.Intervals.Sum(i => i.BehindSchedule), Is.EqualTo(s.BehindSchedule));
+        });
+    }
+
     private sealed class NotStartedObserver : ILoadObserver
     {
         public TaskCompletionSource Seen { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
