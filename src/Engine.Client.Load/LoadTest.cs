@@ -331,6 +331,12 @@ internal sealed class LoadRun : IDisposable
         var arrivals = NewArrivalSchedule(_schedule, _options, _seed);
         while (!stop.IsCancellationRequested)
         {
+            if (_options.Sessions is { } bound && Interlocked.Read(ref _reserved) >= bound)
+            {
+                // The session bound is reached: starting ends now, not at the next start's time.
+                return;
+            }
+
             if (!arrivals.TryNext(out var t))
             {
                 // Its starts made before the schedule's end, the scheduler waits for that end:

@@ -198,6 +198,30 @@ public sealed class LoadRunEndTests
     }
 
     [Test]
+    public async Task The_open_models_session_bound_ends_starting_at_once_not_at_the_next_starts_time()
+    {
+        await using var worker = await ReferenceWorkerProcess.StartAsync();
+        using var client = worker.CreateClient();
+
+        // One start every ten minutes, a bound of one: the bound is reached at the first start,
+        // and the run ends with that session, long before the second start would be due.
+        var options = new LoadTestOptions
+        {
+            Model = LoadModelKind.Open,
+            Target = 1.0 / 600,
+            Duration = TimeSpan.FromHours(1),
+            Sessions = 1,
+            Warmup = TimeSpan.Zero,
+            Seed = 1,
+        };
+        options.Scenarios.Add(LoadTestScenarios.SmallEcho());
+
+        var result = await LoadTest.RunAsync(client, options).WaitAsync(RunBound);
+
+        Assert.That(result.Sessions.Finished, Is.EqualTo(1));
+    }
+
+    [Test]
     public async Task The_measured_time_runs_to_the_schedules_end_so_no_rate_exceeds_the_offered_rate()
     {
         await using var worker = await ReferenceWorkerProcess.StartAsync();
