@@ -39,7 +39,7 @@ internal static class LoadCommand
         var maxMessageSize = new Option<long?>("--max-message-size") { Description = "The largest message the worker accepts (default 4MiB).", HelpName = "bytes", CustomParser = r => CommonOptions.ParseByteSize(r, "--max-message-size") };
         var keepAlive = CommonOptions.KeepAlive();
         var concurrency = new Option<int?>("--concurrency") { Description = "Closed model: this many concurrent sessions, each starting when the previous ended. Default 1 when --rate is not given.", HelpName = "N" };
-        var rate = new Option<double?>("--rate") { Description = "Open model: sessions started per second on a fixed schedule, whatever the workers do; latency counts from each session's intended start.", HelpName = "R" };
+        var rate = new Option<double?>("--rate") { Description = "Open model: sessions started per second on a fixed schedule, whatever the workers do; latency counts from each session's intended start. At most 1e9.", HelpName = "R" };
         var arrivals = new Option<string?>("--arrivals") { Description = "Open model: how starts are spaced, uniform (evenly, the default) or poisson (exponential gaps of mean 1/rate, seeded by --seed).", HelpName = "uniform|poisson" };
         var stages = new Option<string?>("--stages") { Description = "A JSON file of stages ramping the target (rate or concurrency): [{\"duration\": \"30s\", \"target\": 100}, ...]. Replaces --duration.", HelpName = "file.json" };
         var duration = new Option<TimeSpan?>("--duration") { Description = "How long to start sessions after the warm-up, for example 30s or 5m.", HelpName = "duration", CustomParser = r => CommonOptions.ParseDuration(r, "--duration") };
