@@ -310,6 +310,7 @@ internal sealed class GeneratorMonitor
             warnings.Add($"the generator's thread pool had work waiting (mean {queueMean:0}, max {_queueMax}): it, not the workers, may have set the pace.");
         }
 
+        // The measured due starts: the base of the thresholds' percentages too (LoadSessionCounts.DueStarts).
         var starts = counters.Started + counters.NotStarted;
         if (model == LoadModelKind.Open && starts > 0 && counters.BehindSchedule > starts / 100)
         {

@@ -164,6 +164,27 @@ internal sealed class TargetSchedule
         return double.PositiveInfinity;
     }
 
+    /// <summary>
+    /// The target integrated over time from the run's start to <paramref name="seconds"/> (for a
+    /// rate: how many sessions were due by then, as a real number); the inverse of
+    /// <see cref="TimeOfCumulative"/>.
+    /// </summary>
+    public double CumulativeAt(double seconds)
+    {
+        foreach (var p in _pieces)
+        {
+            if (seconds < p.Start + p.Length)
+            {
+                var u = Math.Max(0, seconds - p.Start);
+                var a = double.IsPositiveInfinity(p.Length) ? 0 : (p.To - p.From) / (2 * p.Length);
+                return p.Before + (p.From * u) + (a * u * u);
+            }
+        }
+
+        var last = _pieces[^1];
+        return last.Before + ((last.From + last.To) / 2 * last.Length);
+    }
+
     /// <summary>A piece of the target, linear from <paramref name="From"/> to <paramref name="To"/> over <paramref name="Length"/> seconds from <paramref name="Start"/>; <paramref name="Before"/> is the target integrated up to its start.</summary>
     private readonly record struct Piece(double Start, double Length, double From, double To, double Before);
 }
@@ -206,6 +227,61 @@ internal sealed class ArrivalSchedule
 
     /// <summary>When starts stop, in seconds from the run's start.</summary>
     public double EndSeconds => _schedule.EndSeconds;
+
+    /// <summary>
+    /// Counts the starts from <paramref name="first"/> (one this schedule gave) on, taking them,
+    /// whose time is at least <paramref name="from"/> and before <paramref name="until"/> (at most
+    /// the schedule's end); those before <paramref name="from"/> are taken and not counted. Exact at
+    /// any rate: evenly spaced starts are skipped in closed form (their count from the integrated
+    /// rate, less a margin taken one by one), a Poisson process's one by one.
+    /// </summary>
+    public long CountDue(double first, double from, double until)
+    {
+        var t = first;
+        var more = true;
+        if (t < from)
+        {
+            SkipBefore(from);
+            while ((more = TryNext(out t)) && t < from)
+            {
+            }
+        }
+
+        if (!more || t >= until)
+        {
+            return 0;
+        }
+
+        long count = 1 + SkipBefore(until);
+        while (TryNext(out t) && t < until)
+        {
+            count++;
+        }
+
+        return count;
+    }
+
+    /// <summary>
+    /// Even spacing: takes, in closed form, the next starts that surely fall before
+    /// <paramref name="seconds"/> (a margin of two starts short of the integrated rate, against
+    /// rounding), and returns how many; a Poisson process takes none.
+    /// </summary>
+    private long SkipBefore(double seconds)
+    {
+        if (_random is not null || double.IsInfinity(seconds))
+        {
+            return 0;
+        }
+
+        var skip = Math.Floor((_schedule.CumulativeAt(seconds) - _due) / _shards) - 2;
+        if (!(skip > 0))
+        {
+            return 0;
+        }
+
+        _due += skip * _shards;
+        return (long)skip;
+    }
 
     /// <summary>The next intended start, or <see langword="false"/> when the schedule ended (or its rate stays zero from here on).</summary>
     public bool TryNext(out double seconds)

@@ -19,7 +19,11 @@ public sealed class LoadResult
     /// <summary>When the run started (UTC).</summary>
     public DateTimeOffset StartedAt { get; init; }
 
-    /// <summary>The measured time in seconds: from the end of warm-up to the end of the last measured session (the longest of merged shards).</summary>
+    /// <summary>
+    /// The measured time in seconds: from the end of warm-up to the later of the end of the last
+    /// measured session and the moment starting stopped (the schedule's end, the session bound
+    /// reached, or an interrupt); the longest of merged shards. Every per-second figure divides by it.
+    /// </summary>
     public double Seconds { get; init; }
 
     /// <summary>Closed or open.</summary>
@@ -366,6 +370,13 @@ public sealed class LoadSessionCounts
 
     /// <summary>Sessions still running when the drain limit expired (or the run was interrupted), cancelled and left out of the latencies.</summary>
     public long Abandoned { get; init; }
+
+    /// <summary>
+    /// The measured starts that were due: <see cref="Started"/> plus <see cref="NotStarted"/>. The
+    /// base of every percentage of <see cref="NotStarted"/>, <see cref="BehindSchedule"/> and
+    /// <see cref="Abandoned"/> (thresholds, the generator's warning).
+    /// </summary>
+    internal long DueStarts => Started + NotStarted;
 
     internal static LoadSessionCounts Merge(IEnumerable<LoadSessionCounts> counts)
     {

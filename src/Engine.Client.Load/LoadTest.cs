@@ -100,6 +100,7 @@ internal sealed class LoadRun : IDisposable
     private long _reserved;
     private long _sequence;
     private long _lastMeasuredEnd;
+    private long _startingStopped;
     private volatile bool _stopped;
     private Exception? _observerFailure;
 
@@ -182,6 +183,7 @@ internal sealed class LoadRun : IDisposable
         await Task.WhenAny(starting, Task.Delay(Timeout.InfiniteTimeSpan, _stopStarting.Token)).ConfigureAwait(false);
         await _stopStarting.CancelAsync().ConfigureAwait(false);
         _stopped = true;
+        _startingStopped = StartingStoppedAt(cancellationToken.IsCancellationRequested);
         CheckDrained();
 
         if (!cancellationToken.IsCancellationRequested)
@@ -214,6 +216,23 @@ internal sealed class LoadRun : IDisposable
         }
 
         return BuildResult(startedAt, monitor, cancellationToken.IsCancellationRequested);
+    }
+
+    /// <summary>
+    /// When starting stopped: now, and not before the schedule's end when that is what stopped it
+    /// (not an interrupt, not the session bound): a timer fires up to a few milliseconds early.
+    /// </summary>
+    private long StartingStoppedAt(bool interrupted)
+    {
+        var now = Stopwatch.GetTimestamp();
+        var end = _schedule.EndSeconds;
+        var boundReached = _options.Sessions is { } bound && Interlocked.Read(ref _reserved) >= bound;
+        if (interrupted || boundReached || double.IsInfinity(end) || end * TicksPerSecond >= long.MaxValue - _startTimestamp)
+        {
+            return now;
+        }
+
+        return Math.Max(now, _startTimestamp + (long)Math.Ceiling(end * TicksPerSecond));
     }
 
     /// <summary>Stops the closed loops' starts at the schedule's end, however far it is (<see cref="LongWait"/>); returns when starting stopped.</summary>
@@ -312,8 +331,17 @@ internal sealed class LoadRun : IDisposable
         var arrivals = NewArrivalSchedule(_schedule, _options, _seed);
         while (!stop.IsCancellationRequested)
         {
+            if (_options.Sessions is { } bound && Interlocked.Read(ref _reserved) >= bound)
+            {
+                // The session bound is reached: starting ends now, not at the next start's time.
+                return;
+            }
+
             if (!arrivals.TryNext(out var t))
             {
+                // Its starts made before the schedule's end, the scheduler waits for that end:
+                // starting stops there, and the drain limit counts from then.
+                await WaitForScheduleEndAsync(stop).ConfigureAwait(false);
                 return;
             }
 
@@ -370,6 +398,13 @@ internal sealed class LoadRun : IDisposable
                 slot = left >= TimeSpan.MaxValue.TotalSeconds
                     ? await _slots.WaitAsync(Timeout.Infinite, stop).ConfigureAwait(false)
                     : await LongWait.EnterAsync(_slots, TimeSpan.FromSeconds(Math.Max(0, left)), stop).ConfigureAwait(false);
+
+                // A timed wait may end a few milliseconds early (a coarse timer): it waits again for
+                // the rest, so that the starts counted as not made run to the schedule's end.
+                while (!slot && (left = _schedule.EndSeconds - Seconds(Stopwatch.GetTimestamp())) > 0)
+                {
+                    slot = await LongWait.EnterAsync(_slots, TimeSpan.FromMilliseconds(Math.Ceiling(left * 1000)), stop).ConfigureAwait(false);
+                }
             }
             catch (OperationCanceledException)
             {
@@ -407,6 +442,36 @@ internal sealed class LoadRun : IDisposable
         }
     }
 
+    /// <summary>
+    /// Waits until the schedule's end (or the stop), never returning before it: timers fire up to
+    /// a few milliseconds early, so it waits whole milliseconds, rounded up, and looks again. An
+    /// endless schedule (no duration, no stages) has no end to wait for.
+    /// </summary>
+    private async Task WaitForScheduleEndAsync(CancellationToken stop)
+    {
+        var end = _schedule.EndSeconds;
+        if (double.IsInfinity(end) || end * TicksPerSecond >= long.MaxValue - _startTimestamp)
+        {
+            return;
+        }
+
+        var endTimestamp = _startTimestamp + (long)Math.Ceiling(end * TicksPerSecond);
+        var wait = endTimestamp - Stopwatch.GetTimestamp();
+        while (wait > 0)
+        {
+            try
+            {
+                await LongWait.DelayAsync(TimeSpan.FromMilliseconds(Math.Ceiling(wait * 1000.0 / TicksPerSecond)), stop).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+
+            wait = endTimestamp - Stopwatch.GetTimestamp();
+        }
+    }
+
     /// <summary>The open model's schedule of this shard: its Poisson gaps drawn from a generator seeded by the run's seed and the shard.</summary>
     internal static ArrivalSchedule NewArrivalSchedule(TargetSchedule schedule, LoadTestOptions options, int seed) =>
         new(schedule, options.Shard, options.Arrivals, new Random(unchecked((seed * 31) + options.Shard.Index) ^ 0x61727276));
@@ -415,18 +480,7 @@ internal sealed class LoadRun : IDisposable
     private void CountNotStarted(double t, bool measured, ArrivalSchedule arrivals)
     {
         var until = Math.Min(_schedule.EndSeconds, Seconds(Stopwatch.GetTimestamp()));
-        var warmup = _options.Warmup.TotalSeconds;
-        long count = 0;
-        var more = true;
-        while (more && t < until && count < 100_000_000)
-        {
-            if (t >= warmup)
-            {
-                count++;
-            }
-
-            more = arrivals.TryNext(out t);
-        }
+        var count = arrivals.CountDue(t, _options.Warmup.TotalSeconds, until);
 
         if (_options.Sessions is { } bound)
         {
@@ -494,7 +548,6 @@ internal sealed class LoadRun : IDisposable
             {
                 session = await source.OpenSessionAsync(_options.SessionOptions, _abort.Token).ConfigureAwait(false);
                 opened = Stopwatch.GetTimestamp();
-                worker = session.Worker;
                 input.Session = session;
 
                 // The drain limit and interrupts reach the session through one registration that
@@ -552,6 +605,13 @@ internal sealed class LoadRun : IDisposable
 
             var outcome = session is null ? null : await session.CloseAsync(CancellationToken.None).ConfigureAwait(false);
             var end = Stopwatch.GetTimestamp();
+            if (session is not null)
+            {
+                // Read once the session ended: a fleet session retried before its first
+                // DataRequest moved to another worker, and the figures go to the one it ran on.
+                worker = session.Worker;
+            }
+
             abortRegistration.Dispose();
             if (session is not null)
             {
@@ -962,8 +1022,12 @@ internal sealed class LoadRun : IDisposable
         var sample = monitor.Next();
         var session = histograms[LoadPhases.Session];
         var seconds = (now - _intervalStart) / TicksPerSecond;
+        // A short last interval with nothing in it is left out; one with any count (the starts not
+        // made, counted at the end, say) is kept, so that the intervals add up to the totals.
         if (final && seconds < 0.25 && snapshot.Finished == _previous.Finished && snapshot.Failed == _previous.Failed
-            && snapshot.Cancelled == _previous.Cancelled && startedAll == _previousStartedAll && session.TotalCount == 0)
+            && snapshot.Cancelled == _previous.Cancelled && startedAll == _previousStartedAll && session.TotalCount == 0
+            && snapshot.NotStarted == _previous.NotStarted && snapshot.BehindSchedule == _previous.BehindSchedule
+            && snapshot.Started == _previous.Started && snapshot.Warmup == _previous.Warmup)
         {
             return;
         }
@@ -1027,8 +1091,12 @@ internal sealed class LoadRun : IDisposable
     {
         var snapshot = _counters.Take();
         var warmupEnd = _startTimestamp + _warmupTicks;
-        var last = Interlocked.Read(ref _lastMeasuredEnd);
-        var measuredSeconds = Math.Max(0, ((last != 0 ? last : Stopwatch.GetTimestamp()) - warmupEnd) / TicksPerSecond);
+        // The measured time runs to the later of the last measured session's end and the moment
+        // starting stopped: the offered load is spread over the whole schedule, so a run whose
+        // sessions all ended early still counts its schedule's length (rates never exceed the
+        // offered rate for want of time).
+        var last = Math.Max(Interlocked.Read(ref _lastMeasuredEnd), _startingStopped);
+        var measuredSeconds = Math.Max(0, (last - warmupEnd) / TicksPerSecond);
         var host = Environment.MachineName;
         var configuration = new Dictionary<string, string>(StringComparer.Ordinal)
         {

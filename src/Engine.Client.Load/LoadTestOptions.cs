@@ -11,9 +11,16 @@ public sealed class LoadTestOptions
     /// <summary>
     /// The start target: concurrent sessions (closed) or sessions per second (open), for the whole
     /// run, or until <see cref="Stages"/> ramp it. Default 1. For a shard, the whole run's target:
-    /// each shard takes its share.
+    /// each shard takes its share. The open model's rate is at most 10^9 sessions per second
+    /// (<see cref="Validate"/> refuses more).
     /// </summary>
     public double Target { get; set; } = 1;
+
+    /// <summary>
+    /// The highest rate of the open model (<see cref="Target"/> and every stage's target), in
+    /// sessions per second: 10^9. Its due starts are counted exactly (below 2^53) for about 104 days.
+    /// </summary>
+    internal const double MaximumRate = 1e9;
 
     /// <summary>
     /// How the open model spaces its starts: evenly (<see cref="LoadArrivals.Uniform"/>, the
@@ -149,6 +156,12 @@ public sealed class LoadTestOptions
         if (Stages is { } stages && stages.Select((s, i) => (Stage: s, Number: i + 1)).FirstOrDefault(p => p.Stage.Duration <= TimeSpan.Zero || !(p.Stage.Target >= 0) || double.IsInfinity(p.Stage.Target)) is { Stage: { } badStage } bad)
         {
             throw new ArgumentException($"Stage {bad.Number} (duration {badStage.Duration.TotalSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture)} s, target {badStage.Target.ToString(System.Globalization.CultureInfo.InvariantCulture)}): every stage needs a positive duration and a finite target of zero or more.");
+        }
+
+        if (Model == LoadModelKind.Open && Math.Max(Target, Stages is { Count: > 0 } rates ? rates.Max(s => s.Target) : 0) is var fastest && fastest > MaximumRate)
+        {
+            throw new ArgumentException(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"A rate of {fastest} sessions per second is above the most a load test takes ({MaximumRate:0.#e0}): the count of due starts is exact only below 2^53, about 104 days at that rate."));
         }
 
         if (Model == LoadModelKind.Closed && (Target != Math.Floor(Target) || (Stages?.Any(s => s.Target != Math.Floor(s.Target)) ?? false)))

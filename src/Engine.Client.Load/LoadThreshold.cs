@@ -18,7 +18,7 @@ namespace Engine.Client.Load;
 /// <item><c>errors</c>: failed sessions, as a count (<c>errors &lt; 5</c>) or a percentage of the
 /// measured sessions that ended (<c>errors &lt; 0.1%</c>).</item>
 /// <item><c>notStarted</c>, <c>behindSchedule</c>, <c>abandoned</c>: a count, or a percentage of
-/// the measured starts.</item>
+/// the measured due starts (started plus not started), the base the generator's warning uses too.</item>
 /// <item><c>rate</c>: finished sessions per second over the measured time, <c>rate &gt;= 100/s</c>
 /// (the <c>/s</c> is optional).</item>
 /// </list>
@@ -156,9 +156,9 @@ public sealed partial class LoadThreshold
             var (count, whole) = Metric switch
             {
                 "errors" => (s.FailedTotal, s.Finished + s.Cancelled + s.FailedTotal),
-                "notStarted" => (s.NotStarted, s.Started + s.NotStarted),
-                "behindSchedule" => (s.BehindSchedule, s.Started),
-                _ => (s.Abandoned, s.Started),
+                "notStarted" => (s.NotStarted, s.DueStarts),
+                "behindSchedule" => (s.BehindSchedule, s.DueStarts),
+                _ => (s.Abandoned, s.DueStarts),
             };
             unit = Percent ? "%" : "";
             actual = Percent ? (whole == 0 ? 0 : 100.0 * count / whole) : count;

@@ -22,9 +22,14 @@ internal sealed class LoadProgress : ILoadObserver, IDisposable
     private readonly Lock _gate = new();
     private readonly List<(string Option, string Path, Exception Error)> _startFailures = [];
     private Action<Table>? _live;
+    // The run's totals so far: measured sessions only, as the summary counts them (warm-up starts apart).
     private long _started;
+    private long _warmup;
     private long _finished;
+    private long _cancelled;
     private long _failed;
+    private long _notStarted;
+    private long _behindSchedule;
 
     /// <param name="plain">Where plain progress lines go; null for none.</param>
     /// <param name="intervals">The <c>--intervals</c> file: the option that named it (<c>--intervals</c> or <c>--output-dir</c>), its path and writer (owned).</param>
@@ -73,9 +78,13 @@ internal sealed class LoadProgress : ILoadObserver, IDisposable
     {
         lock (_gate)
         {
-            _started += interval.Started;
+            _started += interval.Started - interval.WarmupStarted;
+            _warmup += interval.WarmupStarted;
             _finished += interval.Finished;
+            _cancelled += interval.Cancelled;
             _failed += interval.Failed;
+            _notStarted += interval.NotStarted;
+            _behindSchedule += interval.BehindSchedule;
             _intervals?.Write(w =>
             {
                 w.WriteLine(LoadReports.IntervalJson(interval));
@@ -97,12 +106,17 @@ internal sealed class LoadProgress : ILoadObserver, IDisposable
         }
     }
 
+    /// <summary>
+    /// One plain line: each count is the run's total so far (measured sessions, as in the summary;
+    /// warm-up starts apart) with the interval's part in parentheses; in flight is the number at the
+    /// interval's end; the latencies, traffic and cpu are the interval's.
+    /// </summary>
     private string Line(LoadInterval i)
     {
         var c = CultureInfo.InvariantCulture;
         var end = i.StartSeconds + i.Seconds;
         return string.Create(c,
-            $"engine-client load: {end:0.0} s{(i.Warmup ? " (warm-up)" : "")}, target {i.Target:0.##} {_model}; started {_started} (+{i.Started}), finished {_finished} (+{i.Finished}), failed {_failed} (+{i.Failed}), in flight {i.InFlight}, not started {i.NotStarted}, behind schedule {i.BehindSchedule}; session p50 {Ms(i.SessionP50)} p99 {Ms(i.SessionP99)} max {Ms(i.SessionMax)}; sent {Rate(i.Traffic.BytesSent, i.Seconds)}, received {Rate(i.Traffic.BytesReceived, i.Seconds)}; generator cpu {i.CpuPercent:0}%");
+            $"engine-client load: {end:0.0} s{(i.Warmup ? " (warm-up)" : "")}, target {i.Target:0.##} {_model}; started {_started} (+{i.Started - i.WarmupStarted}), finished {_finished} (+{i.Finished}), cancelled {_cancelled} (+{i.Cancelled}), failed {_failed} (+{i.Failed}), not started {_notStarted} (+{i.NotStarted}), behind schedule {_behindSchedule} (+{i.BehindSchedule}), warm-up {_warmup} (+{i.WarmupStarted}), in flight {i.InFlight}; this interval: session p50 {Ms(i.SessionP50)} p99 {Ms(i.SessionP99)} max {Ms(i.SessionMax)}, sent {Rate(i.Traffic.BytesSent, i.Seconds)}, received {Rate(i.Traffic.BytesReceived, i.Seconds)}, generator cpu {i.CpuPercent:0}%");
     }
 
     private Table Table(LoadInterval i)
@@ -113,11 +127,14 @@ internal sealed class LoadProgress : ILoadObserver, IDisposable
         table.AddColumn(new TableColumn("total").RightAligned());
         var c = CultureInfo.InvariantCulture;
         table.AddRow("target", string.Create(c, $"{i.Target:0.##} {_model}"), "");
-        table.AddRow("started", i.Started.ToString(c), _started.ToString(c));
+        table.AddRow("started", (i.Started - i.WarmupStarted).ToString(c), _started.ToString(c));
         table.AddRow("finished", i.Finished.ToString(c), _finished.ToString(c));
+        table.AddRow("cancelled on purpose", i.Cancelled.ToString(c), _cancelled.ToString(c));
         table.AddRow("failed", i.Failed.ToString(c), _failed.ToString(c));
+        table.AddRow("not started", i.NotStarted.ToString(c), _notStarted.ToString(c));
+        table.AddRow("behind schedule", i.BehindSchedule.ToString(c), _behindSchedule.ToString(c));
+        table.AddRow("warm-up started", i.WarmupStarted.ToString(c), _warmup.ToString(c));
         table.AddRow("in flight", i.InFlight.ToString(c), "");
-        table.AddRow("not started / behind schedule", $"{i.NotStarted.ToString(c)} / {i.BehindSchedule.ToString(c)}", "");
         table.AddRow("session p50 / p99 / max", Markup.Escape($"{Ms(i.SessionP50)} / {Ms(i.SessionP99)} / {Ms(i.SessionMax)}"), "");
         table.AddRow("sent / received", Markup.Escape($"{Rate(i.Traffic.BytesSent, i.Seconds)} / {Rate(i.Traffic.BytesReceived, i.Seconds)}"), "");
         table.AddRow("generator cpu / gc pause / queue", string.Create(c, $"{i.CpuPercent:0}% / {i.GcPauseMilliseconds:0.#} ms / {i.ThreadPoolQueue}"), "");

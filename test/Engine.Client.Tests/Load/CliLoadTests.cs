@@ -135,6 +135,7 @@ public sealed class CliLoadTests : ReferenceWorkerFixture
 
     [TestCase(new[] { "--rate", "5", "--concurrency", "2", "--sessions", "1" }, "--rate and --concurrency are both given")]
     [TestCase(new[] { "--concurrency", "2" }, "no bound given")]
+    [TestCase(new[] { "--rate", "2e9", "--duration", "1s" }, "A rate of 2000000000 sessions per second is above the most a load test takes (1e9)")]
     [TestCase(new[] { "--sessions", "1", "--shard", "2/2" }, "--shard '2/2' is not i/N")]
     [TestCase(new[] { "--sessions", "20", "--shard", "1/2" }, "Shard 1/2 of a closed model whose highest concurrency is 1 gets no session")] // ran forever
     public async Task Bad_usage_exits_2_with_one_line(string[] arguments, string problem)

@@ -37,6 +37,48 @@ public sealed class LoadArrivalTests
         return times;
     }
 
+    /// <summary>
+    /// The starts due in a window, counted in closed form for even spacing, are the ones the
+    /// schedule gives one by one: at a constant rate, over a warm-up and a ramp (up and down), for
+    /// every shard, from a start before the window and from one inside it.
+    /// </summary>
+    [TestCase(1000.0, 0, 1, 0, 0.0, 0.5, 3.25)]
+    [TestCase(1000.0, 0, 3, 2, 0.0, 0.5, 3.25)]
+    [TestCase(333.3, 2, 1, 0, 0.7, 2.0, 6.9)]
+    [TestCase(50.0, 1, 2, 1, 0.0, 0.0, 9.0)]
+    [TestCase(50.0, 1, 2, 0, 4.0, 1.0, 8.5)]
+    public void Starts_counted_in_closed_form_are_the_ones_given_one_by_one(double rate, int warmupSeconds, int shards, int index, double first, double from, double until)
+    {
+        var stages = new List<LoadStage> { new(TimeSpan.FromSeconds(3), rate * 3), new(TimeSpan.FromSeconds(2), rate * 3), new(TimeSpan.FromSeconds(4), 0) };
+        var options = new LoadTestOptions { Model = LoadModelKind.Open, Target = rate, Shard = new LoadShard(index, shards), Stages = stages };
+        var schedule = new TargetSchedule(rate, stages, TimeSpan.FromSeconds(warmupSeconds), null);
+
+        // One by one: the first start at or after `first`, then every start in [from, until).
+        var oneByOne = LoadRun.NewArrivalSchedule(schedule, options, 1);
+        double t;
+        while (oneByOne.TryNext(out t) && t < first)
+        {
+        }
+
+        var start = t;
+        long expected = 0;
+        for (var more = true; more && t < until; more = oneByOne.TryNext(out t))
+        {
+            if (t >= from)
+            {
+                expected++;
+            }
+        }
+
+        var closed = LoadRun.NewArrivalSchedule(schedule, options, 1);
+        while (closed.TryNext(out t) && t < first)
+        {
+        }
+
+        Assert.That(t, Is.EqualTo(start));
+        Assert.That(closed.CountDue(t, from, until), Is.EqualTo(expected));
+    }
+
     private static (double Mean, double Cv) Stats(double[] gaps)
     {
         var mean = gaps.Average();

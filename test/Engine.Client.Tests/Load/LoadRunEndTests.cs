@@ -143,6 +143,144 @@ public sealed class LoadRunEndTests
         });
     }
 
+    [Test]
+    public async Task The_open_models_starts_stop_at_the_end_of_the_duration_not_at_its_last_start()
+    {
+        await using var worker = await ReferenceWorkerProcess.StartAsync();
+        using var client = worker.CreateClient();
+
+        // One start a ten seconds: the only start is due at once, the next after the 5 s duration.
+        // Starting stops at the duration's end, and the drain limit (none) counts from then: the
+        // session has the rest of the 5 s to finish. Were the end taken at the last start, the
+        // drain limit would cut the session at once.
+        var options = new LoadTestOptions
+        {
+            Model = LoadModelKind.Open,
+            Target = 0.1,
+            Duration = TimeSpan.FromSeconds(5),
+            DrainTimeout = TimeSpan.Zero,
+            Warmup = TimeSpan.Zero,
+            Seed = 1,
+        };
+        options.Scenarios.Add(LoadTestScenarios.SmallEcho());
+
+        var result = await LoadTest.RunAsync(client, options).WaitAsync(RunBound);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(result.Sessions.Started, Is.EqualTo(1));
+            Assert.That(result.Sessions.Abandoned, Is.Zero, "the drain limit counts from the duration's end");
+            Assert.That(result.Sessions.Finished, Is.EqualTo(1));
+        });
+    }
+
+    [Test]
+    public async Task The_open_models_session_bound_still_ends_starting_when_reached()
+    {
+        await using var worker = await ReferenceWorkerProcess.StartAsync();
+        using var client = worker.CreateClient();
+
+        // The bound is reached long before the ten minutes: the run ends with its sessions.
+        var options = new LoadTestOptions
+        {
+            Model = LoadModelKind.Open,
+            Target = 100,
+            Duration = TimeSpan.FromMinutes(10),
+            Sessions = 3,
+            Warmup = TimeSpan.Zero,
+            Seed = 1,
+        };
+        options.Scenarios.Add(LoadTestScenarios.SmallEcho());
+
+        var result = await LoadTest.RunAsync(client, options).WaitAsync(RunBound);
+
+        Assert.That(result.Sessions.Finished, Is.EqualTo(3));
+    }
+
+    [Test]
+    public async Task The_open_models_session_bound_ends_starting_at_once_not_at_the_next_starts_time()
+    {
+        await using var worker = await ReferenceWorkerProcess.StartAsync();
+        using var client = worker.CreateClient();
+
+        // One start every ten minutes, a bound of one: the bound is reached at the first start,
+        // and the run ends with that session, long before the second start would be due.
+        var options = new LoadTestOptions
+        {
+            Model = LoadModelKind.Open,
+            Target = 1.0 / 600,
+            Duration = TimeSpan.FromHours(1),
+            Sessions = 1,
+            Warmup = TimeSpan.Zero,
+            Seed = 1,
+        };
+        options.Scenarios.Add(LoadTestScenarios.SmallEcho());
+
+        var result = await LoadTest.RunAsync(client, options).WaitAsync(RunBound);
+
+        Assert.That(result.Sessions.Finished, Is.EqualTo(1));
+    }
+
+    [Test]
+    public async Task The_measured_time_runs_to_the_schedules_end_so_no_rate_exceeds_the_offered_rate()
+    {
+        await using var worker = await ReferenceWorkerProcess.StartAsync();
+        using var client = worker.CreateClient();
+
+        // Five starts a second for a second: due at 0, 0.2, ... 0.8 s; small sessions end long
+        // before the second is over.
+        var options = new LoadTestOptions
+        {
+            Model = LoadModelKind.Open,
+            Target = 5,
+            Duration = TimeSpan.FromSeconds(1),
+            Warmup = TimeSpan.Zero,
+            Seed = 1,
+        };
+        options.Scenarios.Add(LoadTestScenarios.SmallEcho());
+
+        var result = await LoadTest.RunAsync(client, options).WaitAsync(RunBound);
+        var rate = LoadThreshold.Parse("rate <= 5/s").Evaluate(result);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(result.Sessions.Finished, Is.EqualTo(5));
+            Assert.That(result.Seconds, Is.GreaterThanOrEqualTo(1.0), "the measured time holds the whole schedule");
+            Assert.That(rate.Passed, Is.True, () => $"finished sessions per second: {rate.ActualText}");
+        });
+    }
+
+    [Test]
+    public async Task Every_due_start_at_a_very_high_rate_is_started_or_counted_and_the_intervals_add_up()
+    {
+        await using var worker = await ReferenceWorkerProcess.StartAsync();
+        using var client = worker.CreateClient();
+
+        // A billion starts due in the second, one session at a time: nearly all are not started,
+        // and each of them is counted.
+        var options = new LoadTestOptions
+        {
+            Model = LoadModelKind.Open,
+            Target = 1e9,
+            Duration = TimeSpan.FromSeconds(1),
+            MaxInFlight = 1,
+            Warmup = TimeSpan.Zero,
+            Seed = 1,
+        };
+        options.Scenarios.Add(LoadTestScenarios.SmallEcho());
+
+        var result = await LoadTest.RunAsync(client, options).WaitAsync(RunBound);
+        var s = result.Sessions;
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(s.Started + s.NotStarted, Is.EqualTo(1_000_000_000), $"started {s.Started}, not started {s.NotStarted}");
+            Assert.That(result.Intervals.Sum(i => i.NotStarted), Is.EqualTo(s.NotStarted), "the intervals' starts not made add up to the total");
+            Assert.That(result.Intervals.Sum(i => i.Started - i.WarmupStarted), Is.EqualTo(s.Started));
+            Assert.That(result.Intervals.Sum(i => i.BehindSchedule), Is.EqualTo(s.BehindSchedule));
+        });
+    }
+
     private sealed class NotStartedObserver : ILoadObserver
     {
         public TaskCompletionSource Seen { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);

@@ -31,6 +31,31 @@ public sealed class LoadThresholdTests
         Assert.That(outcome.Passed, Is.EqualTo(passes), $"{expression}: actual {outcome.ActualText}");
     }
 
+    /// <summary>
+    /// 40 measured starts were due: 19 started (18 of them late), 21 not started. Every share
+    /// counts against the 40 due starts, as the generator's warning does ("18 of 40 starts ran
+    /// behind schedule").
+    /// </summary>
+    [TestCase("behindSchedule < 50%", true, 45.0)]
+    [TestCase("notStarted <= 52.5%", true, 52.5)]
+    [TestCase("abandoned < 5%", true, 2.5)]
+    public void Shares_of_starts_count_against_the_due_starts(string expression, bool passes, double percent)
+    {
+        var result = new LoadResult
+        {
+            Seconds = 2,
+            Sessions = new LoadSessionCounts { Started = 19, Finished = 18, NotStarted = 21, BehindSchedule = 18, Abandoned = 1 },
+        };
+
+        var outcome = LoadThreshold.Parse(expression).Evaluate(result);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(outcome.Passed, Is.EqualTo(passes), outcome.ActualText);
+            Assert.That(outcome.Actual, Is.EqualTo(percent).Within(1e-9));
+        });
+    }
+
     [Test]
     public void A_phase_without_samples_fails_its_threshold_saying_so()
     {
