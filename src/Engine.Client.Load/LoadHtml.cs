@@ -86,7 +86,8 @@ public static partial class LoadReports
         h.Append(LineChart("plot-percentile-spectrum", "Percentile spectrum", "percentile", "ms", logX: true, spectrum));
         h.Append(LineChart("plot-throughput-over-time", "Sessions per second", "seconds", "sessions/s", logX: false,
         [
-            ("started", timeline.Select(i => (End(i), PerSecond(i.Started, i))).ToList()),
+            // Measured starts, as finished counts measured sessions: the warm-up shows as neither.
+            ("started", timeline.Select(i => (End(i), PerSecond(i.Started - i.WarmupStarted, i))).ToList()),
             ("finished", timeline.Select(i => (End(i), PerSecond(i.Finished, i))).ToList()),
             ("target", result.Model == LoadModelKind.Open ? timeline.Select(i => (End(i), i.Target)).ToList() : []),
         ], span));

@@ -175,7 +175,7 @@ public sealed partial class LoadThreshold
         return new LoadThresholdResult(Expression, passed, actual, actualText);
     }
 
-    [GeneratedRegex(@"^(?<metric>[A-Za-z][A-Za-z0-9]*(\.[A-Za-z0-9]+)?)\s*(?<op><=|>=|<|>)\s*(?<number>[0-9]+(\.[0-9]+)?)\s*(?<unit>us|ms|s|%|/s)?$", RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"^(?<metric>[A-Za-z][A-Za-z0-9]*(\.[A-Za-z0-9]+)?)\s*(?<op><=|>=|<|>)\s*(?<number>[0-9]+(\.[0-9]+)?)\s*(?<unit>%|/?[A-Za-zµ]+)?$", RegexOptions.CultureInvariant)]
     private static partial Regex Shape();
 }
 

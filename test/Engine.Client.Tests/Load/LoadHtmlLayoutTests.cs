@@ -42,6 +42,21 @@ public sealed class LoadHtmlLayoutTests
         Assert.That(ranges.Distinct().ToList(), Is.EqualTo(new[] { "0,1,2,3,4" }), "the warm-up interval (0 to 1 s) and the three measured ones, on every plot");
     }
 
+    [Test]
+    public void The_sessions_per_second_plot_counts_measured_starts_as_it_counts_measured_ends()
+    {
+        var plot = Plot(LoadReports.ToHtml(Result()), "plot-throughput-over-time");
+
+        var started = Regex.Match(plot, "data-series=\"started\" d=\"M[0-9.]+,([0-9.]+) L[0-9.]+,([0-9.]+)");
+        var finished = Regex.Match(plot, "data-series=\"finished\" d=\"M[0-9.]+,([0-9.]+) L[0-9.]+,([0-9.]+)");
+        Assert.Multiple(() =>
+        {
+            Assert.That(started.Success && finished.Success, Is.True, plot);
+            Assert.That(started.Groups[1].Value, Is.EqualTo(finished.Groups[1].Value), "the warm-up interval: no measured start, no measured end");
+            Assert.That(started.Groups[2].Value, Is.EqualTo(finished.Groups[2].Value), "a measured interval: 10 of each");
+        });
+    }
+
     private static string Plot(string html, string id)
     {
         var match = Regex.Match(html, $"<svg class=\"plot\" id=\"{id}\".*?</svg>", RegexOptions.Singleline);
@@ -64,6 +79,7 @@ public sealed class LoadHtmlLayoutTests
             Seconds = 1,
             Warmup = warmup,
             Started = 10,
+            WarmupStarted = warmup ? 10 : 0,
             Finished = warmup ? 0 : 10,
             Failed = failures,
             SessionP50 = warmup ? null : 2,

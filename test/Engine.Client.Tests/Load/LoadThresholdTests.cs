@@ -76,6 +76,9 @@ public sealed class LoadThresholdTests
     [TestCase("behindSchedule <= 100.5%", "a share is at most 100%")]
     [TestCase("latency < 5ms", "unknown metric 'latency'")]
     [TestCase("rate > 5%", "rate takes sessions per second")]
+    [TestCase("rate >= 10/m", "rate takes sessions per second (for example 100/s), not '/m'")]
+    [TestCase("session.p99 < 2h", "'h' is not a latency unit; use us, ms or s")]
+    [TestCase("errors < 5x", "takes a count or a percentage (for example 5 or 0.1%), not 'x'")]
     [TestCase("", "is not 'metric op value'")]
     public void A_malformed_threshold_is_refused_naming_what_is_wrong(string expression, string problem)
     {
