@@ -246,7 +246,10 @@ public sealed class LoadResult
         var count = results.Max(r => r.Intervals.Count);
         for (var i = 0; i < count; i++)
         {
-            intervals.Add(LoadInterval.Merge([.. results.Where(r => r.Intervals.Count > i).Select(r => r.Intervals[i])]));
+            // Each ends where the next begins: the shards' intervals of one index start and end a
+            // few milliseconds apart, and merged ones must not overlap.
+            var next = i + 1 < count ? results.Where(r => r.Intervals.Count > i + 1).Min(r => r.Intervals[i + 1].StartSeconds) : (double?)null;
+            intervals.Add(LoadInterval.Merge([.. results.Where(r => r.Intervals.Count > i).Select(r => r.Intervals[i])], next));
         }
 
         return new LoadResult
@@ -644,7 +647,12 @@ public sealed class LoadInterval
     /// <summary>The interval's whole-session histogram, encoded (compressed, base64), for exact merges.</summary>
     internal string? SessionHistogram { get; init; }
 
-    internal static LoadInterval Merge(IReadOnlyList<LoadInterval> parts)
+    /// <summary>
+    /// The intervals of one index of several shards as one: counts and traffic summed, latencies
+    /// from their summed histograms, spanning from the earliest start to the latest end, or to
+    /// <paramref name="nextStart"/> (the next merged interval's start) when that comes first.
+    /// </summary>
+    internal static LoadInterval Merge(IReadOnlyList<LoadInterval> parts, double? nextStart = null)
     {
         var session = LatencyHistograms.Create();
         foreach (var part in parts)
@@ -655,11 +663,12 @@ public sealed class LoadInterval
             }
         }
 
+        var start = parts.Min(p => p.StartSeconds);
         return new LoadInterval
         {
             Index = parts[0].Index,
-            StartSeconds = parts[0].StartSeconds,
-            Seconds = parts.Max(p => p.Seconds),
+            StartSeconds = start,
+            Seconds = Math.Max(0, Math.Min(parts.Max(p => p.StartSeconds + p.Seconds), nextStart ?? double.PositiveInfinity) - start),
             Warmup = parts.All(p => p.Warmup),
             Target = parts.Sum(p => p.Target),
             Started = parts.Sum(p => p.Started),

@@ -75,6 +75,25 @@ public sealed class LoadMergeTests
     }
 
     [Test]
+    public void Merged_intervals_follow_one_another_without_overlapping()
+    {
+        // Two shards whose intervals start and end a few milliseconds apart, as real shards' do.
+        static LoadResult Timed(LoadResult result, params (double Start, double Seconds)[] spans) => WithIntervals(result,
+            [.. spans.Select((span, index) => new LoadInterval { Index = index, StartSeconds = span.Start, Seconds = span.Seconds, Finished = 1 })]);
+        var a = Timed(ShardResult(Histogram(1000), 0, 2), (0, 1.008), (1.008, 1.002), (2.010, 0.5));
+        var b = Timed(ShardResult(Histogram(2000), 1, 2), (0, 1.005), (1.005, 1.004), (2.009, 0.4));
+
+        var merged = LoadResult.Merge([a, b]).Intervals;
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(merged.Select(i => i.StartSeconds), Is.EqualTo(new[] { 0, 1.005, 2.009 }));
+            Assert.That(merged.Select(i => i.StartSeconds + i.Seconds).ToArray(), Is.EqualTo(new[] { 1.005, 2.009, 2.51 }).Within(1e-9), "each ends where the next begins; the last at the latest end");
+            Assert.That(merged.Select(i => i.Finished), Is.EqualTo(new[] { 2, 2, 2 }));
+        });
+    }
+
+    [Test]
     public void Shards_of_one_run_are_like_runs_and_their_merge_keeps_what_they_share_and_lists_what_differs()
     {
         var a = WithConfiguration(ShardResult(Histogram(1000), 0, 2), ("model", "open"), ("scenarios", "echo"), ("seed", "7"), ("command", "engine-client load --shard 0/2"));
@@ -188,6 +207,25 @@ public sealed class LoadMergeTests
 
         return h;
     }
+
+    private static LoadResult WithIntervals(LoadResult result, List<LoadInterval> intervals) => new()
+    {
+        StartedAt = result.StartedAt,
+        Seconds = result.Seconds,
+        Model = result.Model,
+        Target = result.Target,
+        Shards = result.Shards,
+        Hosts = result.Hosts,
+        Sources = result.Sources,
+        Sessions = result.Sessions,
+        Latency = result.Latency,
+        Traffic = result.Traffic,
+        Workers = result.Workers,
+        Errors = result.Errors,
+        Generators = result.Generators,
+        Runs = [Guid.NewGuid().ToString("N")],
+        Intervals = intervals,
+    };
 
     private static LoadResult ShardResult(LongHistogram session, int index, int count)
     {
