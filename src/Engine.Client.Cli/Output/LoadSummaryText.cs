@@ -57,11 +57,14 @@ internal static class LoadSummaryText
 
         renderer.Line();
         renderer.Heading("generator");
-        foreach (var g in r.Generators)
+        // A merge holds one generator per shard, in the shards' order: each is named by its shard.
+        var byShard = r.Generators.Count > 1 && r.Generators.Count == r.Shards.Count;
+        for (var n = 0; n < r.Generators.Count; n++)
         {
+            var g = r.Generators[n];
             renderer.KeyValues(
             [
-                ("host", TerminalText.Escape(g.Host)),
+                ("host", TerminalText.Escape(g.Host) + (byShard ? $" (shard {r.Shards[n]})" : "")),
                 ("cpu", string.Create(c, $"{g.CpuPercentMean:0.#}% mean, {g.CpuPercentMax:0.#}% max of {g.Cores} cores")),
                 ("gc pauses", string.Create(c, $"{g.GcPauseMilliseconds:0.#} ms ({g.GcPausePercent:0.##}%)")),
                 ("allocations", LoadProgress.Bytes(g.AllocatedBytesPerSecond) + "/s"),

@@ -101,6 +101,36 @@ public sealed class LoadSummaryTextTests
         Assert.That(row, Does.Match(@"^\s*unix:///a\.sock\s+30\s+20\s+6\s+3\s+1\s+"), "sessions, finished, cancelled, failed, abandoned");
     }
 
+    /// <summary>A merge's generators, one per shard, are each named by their shard.</summary>
+    [Test]
+    public void A_merges_generators_are_named_by_their_shard()
+    {
+        var result = Result();
+        result = new LoadResult
+        {
+            StartedAt = result.StartedAt,
+            Seconds = result.Seconds,
+            Model = result.Model,
+            Target = result.Target,
+            Shards = ["0/2", "1/2"],
+            Hosts = result.Hosts,
+            Sources = result.Sources,
+            Sessions = result.Sessions,
+            Latency = result.Latency,
+            Traffic = result.Traffic,
+            Workers = result.Workers,
+            Generators = [new LoadGeneratorFigures { Host = "h", Cores = 2 }, new LoadGeneratorFigures { Host = "h", Cores = 2 }],
+        };
+
+        var lines = Render(result).Split('\n').Select(l => l.TrimEnd('\r')).ToList();
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(lines, Has.One.Match(@"^\s*host\s+h \(shard 0/2\)$"));
+            Assert.That(lines, Has.One.Match(@"^\s*host\s+h \(shard 1/2\)$"));
+        });
+    }
+
     [Test]
     public void A_threshold_line_says_pass_or_fail_once()
     {
