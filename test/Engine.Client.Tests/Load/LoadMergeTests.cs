@@ -175,14 +175,17 @@ public sealed class LoadMergeTests
         });
     }
 
-    private static LoadResult WithRun(LoadResult result, string run) => new()
+    private static LoadResult WithRun(LoadResult result, string run) => Copy(result, [run], result.Intervals);
+
+    /// <summary>A copy of <paramref name="result"/> with other runs and intervals.</summary>
+    private static LoadResult Copy(LoadResult result, IReadOnlyList<string> runs, IReadOnlyList<LoadInterval> intervals) => new()
     {
         StartedAt = result.StartedAt,
         Seconds = result.Seconds,
         Model = result.Model,
         Target = result.Target,
         Shards = result.Shards,
-        Runs = [run],
+        Runs = runs,
         Hosts = result.Hosts,
         Sources = result.Sources,
         Sessions = result.Sessions,
@@ -191,7 +194,7 @@ public sealed class LoadMergeTests
         Workers = result.Workers,
         Errors = result.Errors,
         Generators = result.Generators,
-        Intervals = result.Intervals,
+        Intervals = intervals,
     };
 
     private static LoadResult WithConfiguration(LoadResult result, params (string Key, string Value)[] settings) =>
@@ -208,24 +211,7 @@ public sealed class LoadMergeTests
         return h;
     }
 
-    private static LoadResult WithIntervals(LoadResult result, List<LoadInterval> intervals) => new()
-    {
-        StartedAt = result.StartedAt,
-        Seconds = result.Seconds,
-        Model = result.Model,
-        Target = result.Target,
-        Shards = result.Shards,
-        Hosts = result.Hosts,
-        Sources = result.Sources,
-        Sessions = result.Sessions,
-        Latency = result.Latency,
-        Traffic = result.Traffic,
-        Workers = result.Workers,
-        Errors = result.Errors,
-        Generators = result.Generators,
-        Runs = [Guid.NewGuid().ToString("N")],
-        Intervals = intervals,
-    };
+    private static LoadResult WithIntervals(LoadResult result, List<LoadInterval> intervals) => Copy(result, [Guid.NewGuid().ToString("N")], intervals);
 
     private static LoadResult ShardResult(LongHistogram session, int index, int count)
     {

@@ -44,25 +44,11 @@ public sealed class LoadSummaryTextTests
     {
         var result = Result();
         var session = result.Workers[0].Session;
-        result = new LoadResult
-        {
-            StartedAt = result.StartedAt,
-            Seconds = result.Seconds,
-            Model = result.Model,
-            Target = result.Target,
-            Shards = result.Shards,
-            Hosts = result.Hosts,
-            Sources = result.Sources,
-            Sessions = result.Sessions,
-            Latency = result.Latency,
-            Traffic = result.Traffic,
-            Generators = result.Generators,
-            Workers =
-            [
-                new LoadWorkerFigures { Worker = "unix:///a.sock", Sessions = 5, Finished = 5, Heartbeats = 1_200, Session = session },
-                new LoadWorkerFigures { Worker = "unix:///b.sock", Sessions = 5, Finished = 5, Heartbeats = 7, HeartbeatsFailed = 3, Session = session },
-            ],
-        };
+        result = Copy(result, workers:
+        [
+            new LoadWorkerFigures { Worker = "unix:///a.sock", Sessions = 5, Finished = 5, Heartbeats = 1_200, Session = session },
+            new LoadWorkerFigures { Worker = "unix:///b.sock", Sessions = 5, Finished = 5, Heartbeats = 7, HeartbeatsFailed = 3, Session = session },
+        ]);
 
         var lines = Render(result).Split('\n').Select(l => l.TrimEnd('\r')).ToList();
 
@@ -80,21 +66,7 @@ public sealed class LoadSummaryTextTests
     {
         var result = Result();
         var session = result.Workers[0].Session;
-        result = new LoadResult
-        {
-            StartedAt = result.StartedAt,
-            Seconds = result.Seconds,
-            Model = result.Model,
-            Target = result.Target,
-            Shards = result.Shards,
-            Hosts = result.Hosts,
-            Sources = result.Sources,
-            Sessions = result.Sessions,
-            Latency = result.Latency,
-            Traffic = result.Traffic,
-            Generators = result.Generators,
-            Workers = [new LoadWorkerFigures { Worker = "unix:///a.sock", Sessions = 30, Finished = 20, Cancelled = 6, Failed = 3, Abandoned = 1, Session = session }],
-        };
+        result = Copy(result, workers: [new LoadWorkerFigures { Worker = "unix:///a.sock", Sessions = 30, Finished = 20, Cancelled = 6, Failed = 3, Abandoned = 1, Session = session }]);
 
         var row = Render(result).Split('\n').Select(l => l.TrimEnd('\r')).Single(l => l.Contains("a.sock", StringComparison.Ordinal));
 
@@ -106,21 +78,7 @@ public sealed class LoadSummaryTextTests
     public void A_merges_generators_are_named_by_their_shard()
     {
         var result = Result();
-        result = new LoadResult
-        {
-            StartedAt = result.StartedAt,
-            Seconds = result.Seconds,
-            Model = result.Model,
-            Target = result.Target,
-            Shards = ["0/2", "1/2"],
-            Hosts = result.Hosts,
-            Sources = result.Sources,
-            Sessions = result.Sessions,
-            Latency = result.Latency,
-            Traffic = result.Traffic,
-            Workers = result.Workers,
-            Generators = [new LoadGeneratorFigures { Host = "h", Cores = 2 }, new LoadGeneratorFigures { Host = "h", Cores = 2 }],
-        };
+        result = Copy(result, shards: ["0/2", "1/2"], generators: [new LoadGeneratorFigures { Host = "h", Cores = 2 }, new LoadGeneratorFigures { Host = "h", Cores = 2 }]);
 
         var lines = Render(result).Split('\n').Select(l => l.TrimEnd('\r')).ToList();
 
@@ -146,6 +104,23 @@ public sealed class LoadSummaryTextTests
             Assert.That(text, Does.Match(@"(?m)^ok   errors < 1%  actual 0%$"));
         });
     }
+
+    /// <summary>A copy of <paramref name="result"/> with other workers, shards or generators.</summary>
+    private static LoadResult Copy(LoadResult result, IReadOnlyList<LoadWorkerFigures>? workers = null, IReadOnlyList<string>? shards = null, IReadOnlyList<LoadGeneratorFigures>? generators = null) => new()
+    {
+        StartedAt = result.StartedAt,
+        Seconds = result.Seconds,
+        Model = result.Model,
+        Target = result.Target,
+        Shards = shards ?? result.Shards,
+        Hosts = result.Hosts,
+        Sources = result.Sources,
+        Sessions = result.Sessions,
+        Latency = result.Latency,
+        Traffic = result.Traffic,
+        Workers = workers ?? result.Workers,
+        Generators = generators ?? result.Generators,
+    };
 
     private static string Render(LoadResult result)
     {
