@@ -98,6 +98,9 @@ internal sealed class LoadRun : IDisposable
     private long _startTimestamp;
     private long _startedAll;
     private long _reserved;
+
+    // This shard's share of the session bound (LoadTestOptions.ShardSessions), or null for none.
+    private readonly long? _sessionBound;
     private long _sequence;
     private long _lastMeasuredEnd;
     private long _startingStopped;
@@ -122,6 +125,7 @@ internal sealed class LoadRun : IDisposable
         _random = new Random(_seed + options.Shard.Index);
         _schedule = new TargetSchedule(options.Target, options.Stages is { Count: > 0 } ? options.Stages : null, options.Warmup, options.Stages is { Count: > 0 } ? null : options.Duration);
         _warmupTicks = (long)(options.Warmup.TotalSeconds * TicksPerSecond);
+        _sessionBound = options.ShardSessions;
     }
 
     public void Dispose()
@@ -226,7 +230,7 @@ internal sealed class LoadRun : IDisposable
     {
         var now = Stopwatch.GetTimestamp();
         var end = _schedule.EndSeconds;
-        var boundReached = _options.Sessions is { } bound && Interlocked.Read(ref _reserved) >= bound;
+        var boundReached = _sessionBound is { } bound && Interlocked.Read(ref _reserved) >= bound;
         if (interrupted || boundReached || double.IsInfinity(end) || end * TicksPerSecond >= long.MaxValue - _startTimestamp)
         {
             return now;
@@ -296,7 +300,7 @@ internal sealed class LoadRun : IDisposable
         }
     }
 
-    private bool Reserve() => _options.Sessions is not { } bound || Interlocked.Increment(ref _reserved) <= bound;
+    private bool Reserve() => _sessionBound is not { } bound || Interlocked.Increment(ref _reserved) <= bound;
 
     /// <summary>
     /// Counts a start in flight, then looks at the stop: the run, once stopped, either sees this
@@ -331,7 +335,7 @@ internal sealed class LoadRun : IDisposable
         var arrivals = NewArrivalSchedule(_schedule, _options, _seed);
         while (!stop.IsCancellationRequested)
         {
-            if (_options.Sessions is { } bound && Interlocked.Read(ref _reserved) >= bound)
+            if (_sessionBound is { } bound && Interlocked.Read(ref _reserved) >= bound)
             {
                 // The session bound is reached: starting ends now, not at the next start's time.
                 return;
@@ -482,7 +486,7 @@ internal sealed class LoadRun : IDisposable
         var until = Math.Min(_schedule.EndSeconds, Seconds(Stopwatch.GetTimestamp()));
         var count = arrivals.CountDue(t, _options.Warmup.TotalSeconds, until);
 
-        if (_options.Sessions is { } bound)
+        if (_sessionBound is { } bound)
         {
             // The starts made are the places reserved, less the one this start reserved (a measured
             // start reserves one) and did not use: not the started count, which a start queued to

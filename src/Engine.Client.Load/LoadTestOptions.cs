@@ -36,8 +36,17 @@ public sealed class LoadTestOptions
     /// <summary>How long to start sessions after warm-up (when there are no stages). <see langword="null"/>: until <see cref="Sessions"/> or the caller's cancellation.</summary>
     public TimeSpan? Duration { get; set; }
 
-    /// <summary>How many measured sessions to start at most; <see langword="null"/> for no bound.</summary>
+    /// <summary>
+    /// How many measured sessions to start at most, over all shards: each shard starts its share
+    /// (the bound over the shard count, the remainder to the first shards); <see langword="null"/>
+    /// for no bound.
+    /// </summary>
     public long? Sessions { get; set; }
+
+    /// <summary>This shard's share of <see cref="Sessions"/>: the bound over the shard count, the remainder to the first shards.</summary>
+    internal long? ShardSessions => Sessions is { } bound
+        ? (bound / Shard.Count) + (Shard.Index < bound % Shard.Count ? 1 : 0)
+        : null;
 
     /// <summary>
     /// A warm-up at the start target before measuring: sessions whose (intended) start falls in it run
@@ -208,6 +217,7 @@ public sealed class LoadTestOptions
             throw new ArgumentException("The session count must be positive.");
         }
 
+
         if (Warmup < TimeSpan.Zero || DrainTimeout < TimeSpan.Zero || Interval <= TimeSpan.Zero || HeartbeatInterval <= TimeSpan.Zero)
         {
             throw new ArgumentException("Warm-up and drain must not be negative; intervals must be positive.");
@@ -226,6 +236,13 @@ public sealed class LoadTestOptions
         if (Shard.Count < 1 || Shard.Index < 0 || Shard.Index >= Shard.Count)
         {
             throw new ArgumentException("The shard index must be from 0 to the shard count minus 1.");
+        }
+
+        if (Sessions is { } sessions && ShardSessions == 0)
+        {
+            // Its share would be none: it would measure nothing.
+            throw new ArgumentException(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"Shard {Shard.Index}/{Shard.Count} of a session bound of {sessions} gets no session (the bound is split over the shards, the remainder to the first ones): give at least {Shard.Count} sessions (one per shard), or fewer shards."));
         }
     }
 }

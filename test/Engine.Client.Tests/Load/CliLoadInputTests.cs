@@ -522,7 +522,7 @@ public sealed class CliLoadInputTests : ReferenceWorkerFixture
         // The two shards of one run, as merge expects.
         foreach (var (name, shard) in new[] { ("a", "0/2"), ("b", "1/2") })
         {
-            var run = await CliProcess.RunAsync(Echo("--concurrency", "2", "--sessions", "1", "--shard", shard, "--json"));
+            var run = await CliProcess.RunAsync(Echo("--concurrency", "2", "--sessions", "2", "--shard", shard, "--json"));
             Assert.That(run.ExitCode, Is.Zero, run.ToString());
             paths.Add(await WriteTextAsync(Path.Combine(_directory, $"{prefix}-{name}.json"), run.Stdout));
         }

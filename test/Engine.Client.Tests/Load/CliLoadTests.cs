@@ -138,6 +138,7 @@ public sealed class CliLoadTests : ReferenceWorkerFixture
     [TestCase(new[] { "--rate", "2e9", "--duration", "1s" }, "A rate of 2000000000 sessions per second is above the most a load test takes (1e9)")]
     [TestCase(new[] { "--sessions", "1", "--shard", "2/2" }, "--shard '2/2' is not i/N")]
     [TestCase(new[] { "--sessions", "20", "--shard", "1/2" }, "Shard 1/2 of a closed model whose highest concurrency is 1 gets no session")] // ran forever
+    [TestCase(new[] { "--rate", "10", "--sessions", "1", "--shard", "1/2" }, "Shard 1/2 of a session bound of 1 gets no session")]
     public async Task Bad_usage_exits_2_with_one_line(string[] arguments, string problem)
     {
         var result = await CliProcess.RunAsync(Echo(arguments));

@@ -281,6 +281,30 @@ public sealed class LoadRunEndTests
         });
     }
 
+    [Test]
+    public async Task The_session_bound_is_split_over_the_shards_the_remainder_to_the_first_ones()
+    {
+        await using var worker = await ReferenceWorkerProcess.StartAsync();
+        using var client = worker.CreateClient();
+        var started = new List<long>();
+        for (var index = 0; index < 2; index++)
+        {
+            var options = new LoadTestOptions
+            {
+                Model = LoadModelKind.Closed,
+                Target = 2,
+                Sessions = 5,
+                Shard = new LoadShard(index, 2),
+                Seed = 1,
+            };
+            options.Scenarios.Add(LoadTestScenarios.SmallEcho());
+            var result = await LoadTest.RunAsync(client, options).WaitAsync(RunBound);
+            started.Add(result.Sessions.Started);
+        }
+
+        Assert.That(started, Is.EqualTo(new[] { 3L, 2L }), "5 sessions over 2 shards: 3 and 2, as one run of 5");
+    }
+
     private sealed class NotStartedObserver : ILoadObserver
     {
         public TaskCompletionSource Seen { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
