@@ -265,6 +265,26 @@ internal static class LoadCommand
                     $"engine-client load merge: warning: shard {shard.Key} is in {string.Join(", ", shard.Select(p => $"'{p.Path}'"))}: they are not the shards of one run, and the merged figures add them up as if they had run side by side."));
             }
 
+            // The shards of one run are i/N for every i from 0 to N-1, once each: a set of other
+            // counts, or one that lacks a shard, is merged all the same, with a word.
+            var parsed = results.SelectMany((r, i) => r.Shards.Select(s => (Text: s, Shard: ShardOf(s), Path: paths[i]))).ToList();
+            var counts = parsed.Where(p => p.Shard is not null).GroupBy(p => p.Shard!.Value.Count).ToList();
+            if (counts.Count > 1)
+            {
+                await context.Console.Error.WriteLineAsync(CliApp.OneLine(
+                    $"engine-client load merge: warning: the results are shards of different counts ({string.Join("; ", parsed.Select(p => $"{p.Text} in '{p.Path}'"))}): they are not the shards of one run, and the merged figures add them up as if they had run side by side."));
+            }
+            else if (counts.Count == 1 && counts[0].Key > 1)
+            {
+                var count = counts[0].Key;
+                var missing = Enumerable.Range(0, count).Except(counts[0].Select(p => p.Shard!.Value.Index)).ToList();
+                if (missing.Count > 0)
+                {
+                    await context.Console.Error.WriteLineAsync(CliApp.OneLine(string.Create(CultureInfo.InvariantCulture,
+                        $"engine-client load merge: warning: {(missing.Count == 1 ? "shard" : "shards")} {string.Join(", ", missing.Select(i => $"{i}/{count}"))} {(missing.Count == 1 ? "is" : "are")} missing: the merge holds {count - missing.Count} of {count} shards, so its counts and rates are those of part of the run.")));
+                }
+            }
+
             var merged = LoadResult.Merge(results).WithLabels([new("mergeCommand", CommandLine(context))]).WithThresholds(thresholds);
             // Each report on its own: one that cannot be written is told below, the others (and
             // the summary on stdout) are written all the same.
@@ -291,6 +311,18 @@ internal static class LoadCommand
             return await LoadOutputs.TellFailuresAsync(context, "engine-client load merge", exit, [], failed);
         }));
         return command;
+    }
+
+    /// <summary>A result's shard text (<c>i/N</c>) as a shard, or <see langword="null"/> when it is not one.</summary>
+    private static LoadShard? ShardOf(string text)
+    {
+        var slash = text.IndexOf('/', StringComparison.Ordinal);
+        return slash > 0
+            && int.TryParse(text.AsSpan(0, slash), NumberStyles.None, CultureInfo.InvariantCulture, out var index)
+            && int.TryParse(text.AsSpan(slash + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var count)
+            && count >= 1 && index < count
+            ? new LoadShard(index, count)
+            : null;
     }
 
     private static void AddInput(List<(string What, string Path)> inputs, string option, string? path)

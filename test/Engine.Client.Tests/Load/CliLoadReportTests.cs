@@ -152,6 +152,29 @@ public sealed class CliLoadReportTests : ReferenceWorkerFixture
     }
 
     /// <summary>
+    /// A merge that lacks a shard, or mixes shard counts, is merged with a word: its counts and
+    /// rates are those of part of a run, or of runs that were not one.
+    /// </summary>
+    [Test]
+    public async Task A_merge_warns_of_a_missing_shard_and_of_shards_of_different_counts()
+    {
+        var a = await WriteAsync("part-a.json", Result(LoadModelKind.Open, 10, [Worker.Address], "engine-client load --rate 10 --shard 0/3"));
+        var c = await WriteAsync("part-c.json", Result(LoadModelKind.Open, 10, [Worker.Address], "engine-client load --rate 10 --shard 2/3"));
+        var whole = await WriteAsync("part-whole.json", Result(LoadModelKind.Open, 10, [Worker.Address], "engine-client load --rate 10"));
+
+        var missing = await CliProcess.RunAsync("load", "merge", a, c, "--json");
+        var mixed = await CliProcess.RunAsync("load", "merge", a, whole, "--json");
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(missing.ExitCode, Is.Zero, missing.ToString());
+            Assert.That(missing.Stderr, Does.Contain("warning: shard 1/3 is missing: the merge holds 2 of 3 shards"), missing.ToString());
+            Assert.That(mixed.ExitCode, Is.Zero, mixed.ToString());
+            Assert.That(mixed.Stderr, Does.Contain($"warning: the results are shards of different counts (0/3 in '{a}'; 0/1 in '{whole}')"), mixed.ToString());
+        });
+    }
+
+    /// <summary>
     /// Shards of one run merge without a word; the merged configuration keeps what they share,
     /// lists each shard's command, and records the merge's own command line.
     /// </summary>
