@@ -165,6 +165,22 @@ internal sealed class TargetSchedule
     }
 
     /// <summary>
+    /// Past the schedule's end: the time at which the target, held at its last value after the end,
+    /// would integrate to <paramref name="cumulative"/>; infinite when that value is 0 or the
+    /// schedule has no end.
+    /// </summary>
+    public double TimeBeyondEnd(double cumulative)
+    {
+        var last = _pieces[^1].To;
+        if (double.IsInfinity(EndSeconds) || !(last > 0))
+        {
+            return double.PositiveInfinity;
+        }
+
+        return EndSeconds + (Math.Max(0, cumulative - CumulativeAt(EndSeconds)) / last);
+    }
+
+    /// <summary>
     /// The target integrated over time from the run's start to <paramref name="seconds"/> (for a
     /// rate: how many sessions were due by then, as a real number); the inverse of
     /// <see cref="TimeOfCumulative"/>.
@@ -227,6 +243,13 @@ internal sealed class ArrivalSchedule
 
     /// <summary>When starts stop, in seconds from the run's start.</summary>
     public double EndSeconds => _schedule.EndSeconds;
+
+    /// <summary>
+    /// The time the last <see cref="TryNext"/> computed, also when it was past the schedule's end
+    /// (then <see cref="TryNext"/> gave the end and <see langword="false"/>); infinite when the rate
+    /// stays zero from there on.
+    /// </summary>
+    public double Unclamped { get; private set; }
 
     /// <summary>
     /// Counts the starts from <paramref name="first"/> (one this schedule gave) on, taking them,
@@ -293,6 +316,7 @@ internal sealed class ArrivalSchedule
         }
 
         seconds = _schedule.TimeOfCumulative(_due, ref _piece);
+        Unclamped = double.IsPositiveInfinity(seconds) ? _schedule.TimeBeyondEnd(_due) : seconds;
         if (_random is null)
         {
             _due += _shards;

@@ -22,7 +22,9 @@ public sealed class LoadResult
     /// <summary>
     /// The measured time in seconds: from the end of warm-up to the later of the end of the last
     /// measured session and the moment starting stopped (the schedule's end, the session bound
-    /// reached, or an interrupt); the longest of merged shards. Every per-second figure divides by it.
+    /// reached, or an interrupt); in the open model at least to the intended time of the first start
+    /// not made (each start takes its slot of the schedule); the longest of merged shards. Every
+    /// per-second figure divides by it.
     /// </summary>
     public double Seconds { get; init; }
 

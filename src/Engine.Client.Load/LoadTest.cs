@@ -104,6 +104,11 @@ internal sealed class LoadRun : IDisposable
     private long _sequence;
     private long _lastMeasuredEnd;
     private long _startingStopped;
+
+    // The open model: the intended time (seconds) of the first start not made once starting ended
+    // at the schedule's end or the session bound; NaN until then. Written by the scheduler before
+    // it returns, read after it completed.
+    private double _firstStartNotMade = double.NaN;
     private volatile bool _stopped;
     private Exception? _observerFailure;
 
@@ -229,14 +234,21 @@ internal sealed class LoadRun : IDisposable
     private long StartingStoppedAt(bool interrupted)
     {
         var now = Stopwatch.GetTimestamp();
-        var end = _schedule.EndSeconds;
-        var boundReached = _sessionBound is { } bound && Interlocked.Read(ref _reserved) >= bound;
-        if (interrupted || boundReached || double.IsInfinity(end) || end * TicksPerSecond >= long.MaxValue - _startTimestamp)
+        if (interrupted)
         {
             return now;
         }
 
-        return Math.Max(now, _startTimestamp + (long)Math.Ceiling(end * TicksPerSecond));
+        var end = _schedule.EndSeconds;
+        var boundReached = _sessionBound is { } bound && Interlocked.Read(ref _reserved) >= bound;
+        var stopped = boundReached || !Representable(end) ? now : Math.Max(now, _startTimestamp + (long)Math.Ceiling(end * TicksPerSecond));
+
+        // The open model's starts each take their slot of the schedule, up to the first start not
+        // made: evenly spaced starts then give exactly the offered rate (2 starts at 1/s take 2 s,
+        // not the 1 s from the first to the second).
+        return Representable(_firstStartNotMade) ? Math.Max(stopped, _startTimestamp + (long)Math.Ceiling(_firstStartNotMade * TicksPerSecond)) : stopped;
+
+        bool Representable(double seconds) => !double.IsNaN(seconds) && !double.IsInfinity(seconds) && seconds * TicksPerSecond < long.MaxValue - _startTimestamp;
     }
 
     /// <summary>Stops the closed loops' starts at the schedule's end, however far it is (<see cref="LongWait"/>); returns when starting stopped.</summary>
@@ -337,12 +349,16 @@ internal sealed class LoadRun : IDisposable
         {
             if (_sessionBound is { } bound && Interlocked.Read(ref _reserved) >= bound)
             {
-                // The session bound is reached: starting ends now, not at the next start's time.
+                // The session bound is reached: starting ends now, not at the next start's time
+                // (which ends the measured time).
+                arrivals.TryNext(out _);
+                _firstStartNotMade = arrivals.Unclamped;
                 return;
             }
 
             if (!arrivals.TryNext(out var t))
             {
+                _firstStartNotMade = arrivals.Unclamped;
                 // Its starts made before the schedule's end, the scheduler waits for that end:
                 // starting stops there, and the drain limit counts from then.
                 await WaitForScheduleEndAsync(stop).ConfigureAwait(false);
@@ -388,6 +404,8 @@ internal sealed class LoadRun : IDisposable
             var measured = intended - _startTimestamp >= _warmupTicks;
             if (measured && !Reserve())
             {
+                // The bound was reached: this start is the first not made.
+                _firstStartNotMade = t;
                 return;
             }
 

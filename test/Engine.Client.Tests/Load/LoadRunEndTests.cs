@@ -250,6 +250,39 @@ public sealed class LoadRunEndTests
         });
     }
 
+    /// <summary>
+    /// Evenly spaced starts each take their slot of the schedule: the measured time runs to the
+    /// first start not made, so the rate is the offered one also when the starts do not fill the
+    /// bound exactly (2 starts at 1/s, or 2 starts at 0.5/s in 3 s).
+    /// </summary>
+    [TestCase(1.0, null, 2L, 2.0)]
+    [TestCase(0.5, 3.0, null, 4.0)]
+    public async Task The_measured_time_runs_to_the_first_start_not_made_so_the_rate_is_the_offered_one(double rate, double? duration, long? sessions, double slots)
+    {
+        await using var worker = await ReferenceWorkerProcess.StartAsync();
+        using var client = worker.CreateClient();
+        var options = new LoadTestOptions
+        {
+            Model = LoadModelKind.Open,
+            Target = rate,
+            Duration = duration is { } d ? TimeSpan.FromSeconds(d) : null,
+            Sessions = sessions,
+            Warmup = TimeSpan.Zero,
+            Seed = 1,
+        };
+        options.Scenarios.Add(LoadTestScenarios.SmallEcho());
+
+        var result = await LoadTest.RunAsync(client, options).WaitAsync(RunBound);
+        var offered = LoadThreshold.Parse(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"rate <= {rate}/s")).Evaluate(result);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(result.Sessions.Finished, Is.EqualTo(2));
+            Assert.That(result.Seconds, Is.GreaterThanOrEqualTo(slots), "two starts take two slots of the schedule");
+            Assert.That(offered.Passed, Is.True, () => $"finished sessions per second: {offered.ActualText}");
+        });
+    }
+
     [Test]
     public async Task Every_due_start_at_a_very_high_rate_is_started_or_counted_and_the_intervals_add_up()
     {
