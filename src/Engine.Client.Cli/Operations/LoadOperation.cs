@@ -299,6 +299,6 @@ internal static class LoadOperation
         ExitCodes.ThresholdFailed => ThresholdsFailed(result),
         _ when result.Sessions.FailedTotal > 0 => "no session succeeded: " + CliApp.OneLine(string.Join("; ", result.Errors.Take(3).Select(e => $"{e.Key} x{e.Count}: {(e.Messages.Count > 0 ? e.Messages[0] : "")}"))),
         _ when result.Sessions.Abandoned > 0 => string.Create(CultureInfo.InvariantCulture, $"no measured session ended: {result.Sessions.Abandoned} were still running at the drain limit and were cancelled (--drain-timeout)"),
-        _ => string.Create(CultureInfo.InvariantCulture, $"no session was measured ({result.Sessions.Started} started after the warm-up, {result.Sessions.NotStarted} could not start): check --rate, --duration, --sessions and --warmup"),
+        _ => string.Create(CultureInfo.InvariantCulture, $"no session was measured ({result.Sessions.Started} started after the warm-up, {result.Sessions.NotStarted} could not start): check --rate or --concurrency, --duration or --stages, --sessions and --warmup (a closed-model ramp runs its whole part: 0 to 1 reaches one session only at its end)"),
     };
 }

@@ -74,6 +74,22 @@ public sealed class CliLoadTests : ReferenceWorkerFixture
     }
 
     [Test]
+    public async Task A_closed_model_ramp_that_never_reaches_one_session_says_why_nothing_was_measured()
+    {
+        // 0 to 1 concurrent sessions over a second: the whole part is 1 only at the ramp's end.
+        var stages = Path.Combine(_directory, "ramp-to-one.json");
+        await File.WriteAllTextAsync(stages, """[ { "duration": "1s", "target": 1 } ]""");
+
+        var result = await CliProcess.RunAsync(Echo("--concurrency", "0", "--stages", stages, "--json"));
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(result.ExitCode, Is.EqualTo(1), result.ToString());
+            Assert.That(result.Stderr, Does.Contain("no session was measured").And.Contain("--stages").And.Contain("0 to 1 reaches one session only at its end"));
+        });
+    }
+
+    [Test]
     public async Task In_the_closed_model_the_drain_limit_cancels_sessions_still_running_and_such_a_run_is_not_a_success()
     {
         // Each session sleeps a minute in the worker, well inside its protocol timeouts; the run
