@@ -46,6 +46,7 @@ internal static class LoadCommand
         var sessions = new Option<long?>("--sessions") { Description = "How many measured sessions to start at most.", HelpName = "N", CustomParser = r => TypedValues.ParseWhole(r, "--sessions", 1, long.MaxValue) };
         var warmup = new Option<TimeSpan?>("--warmup") { Description = "A warm-up at the start target, excluded from every figure, for example 5s; 0 (the default) for none.", HelpName = "duration", CustomParser = r => CommonOptions.ParseDuration(r, "--warmup", allowZero: true) };
         var drain = new Option<TimeSpan?>("--drain-timeout") { Description = "How long sessions still running at the end may take before they are cancelled (default 30s).", HelpName = "duration", CustomParser = r => CommonOptions.ParseDuration(r, "--drain-timeout") };
+        var scheduleTolerance = new Option<TimeSpan?>("--schedule-tolerance") { Description = "Open model: how late a start may begin and still count as on schedule (default 10ms); a later one counts as behind schedule.", HelpName = "duration", CustomParser = r => CommonOptions.ParseDuration(r, "--schedule-tolerance", allowZero: true) };
         var maxInFlight = new Option<int?>("--max-in-flight") { Description = "Open model: the most sessions in flight (default 10000); a start due beyond it waits for one to end and runs behind schedule, its latency counted from its intended start; starts still waiting at the end are counted as not started.", HelpName = "N", CustomParser = r => (int?)TypedValues.ParseWhole(r, "--max-in-flight", 1, int.MaxValue) };
         var seed = new Option<int?>("--seed") { Description = "Seed of the scenario picks and cancel points (default random, reported).", HelpName = "N" };
         var shard = new Option<string?>("--shard") { Description = "Run shard i of N (i from 0 to N-1): this process takes 1/N of the rate or concurrency.", HelpName = "i/N" };
@@ -61,7 +62,7 @@ internal static class LoadCommand
         var command = new Command("load", "Load-test workers: closed (--concurrency) or open (--rate) model, stages, weighted scenarios; honest latencies per phase, throughput, errors, live progress, reports and thresholds. Exit 0 done and every threshold passed, 2 bad usage (or a report that could not be written, when nothing else failed), 3 no session succeeded (transport), 1 no session succeeded (worker errors), 4 a threshold failed, 130 interrupted.")
         {
             worker, fleet, spec, workers, format, payload, payloadFile, input, rows, batchRows, batches, columns, scenario, cancelShare, taskContext, sessionConf,
-            chunkSize, maxMessageSize, keepAlive, concurrency, rate, arrivals, stages, duration, sessions, warmup, drain, maxInFlight, seed, shard,
+            chunkSize, maxMessageSize, keepAlive, concurrency, rate, arrivals, stages, duration, sessions, warmup, drain, maxInFlight, scheduleTolerance, seed, shard,
             json, reportHtml, csv, hdrLog, intervals, outputDir, threshold, noProgress,
         };
         command.Subcommands.Add(CreateMerge(context));
@@ -94,6 +95,15 @@ internal static class LoadCommand
             var maxMessage = CommonOptions.ByteSize(parse.GetValue(maxMessageSize), "--max-message-size") ?? new WorkerConnectionOptions().MaxSendMessageSize;
             var chunk = CommonOptions.ByteSize(parse.GetValue(chunkSize), "--chunk-size");
             var options = BuildOptions(parse, rate, concurrency, stages, duration, sessions, warmup, drain, maxInFlight, seed, shard);
+            if (parse.GetValue(scheduleTolerance) is { } tolerance)
+            {
+                if (options.Model != LoadModelKind.Open)
+                {
+                    throw new UsageException("--schedule-tolerance is for the open model (--rate): the closed model has no schedule.");
+                }
+
+                options.ScheduleTolerance = tolerance;
+            }
             options.Arrivals = ParseArrivals(parse.GetValue(arrivals), options.Model);
             CheckPoissonRate(options);
             var defaults = new ScenarioDefaults(

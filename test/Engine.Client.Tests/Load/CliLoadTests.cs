@@ -89,6 +89,32 @@ public sealed class CliLoadTests : ReferenceWorkerFixture
         });
     }
 
+    /// <summary>
+    /// <c>--schedule-tolerance</c> sets how late a start may begin and still be on schedule: one
+    /// session in flight at a time, each 200 ms, at 20 starts a second for 3 s, so every start
+    /// after the first waits 150 ms or more for the slot: behind a 10 ms tolerance, on time within
+    /// a 10-minute one.
+    /// </summary>
+    [TestCase(null, true)]
+    [TestCase("10m", false)]
+    public async Task The_schedule_tolerance_decides_which_late_starts_count_as_behind_schedule(string? tolerance, bool behind)
+    {
+        string[] more = tolerance is null ? [] : ["--schedule-tolerance", tolerance];
+        var result = await CliProcess.RunAsync(["load", "--worker", Worker.Address, "--format", "builtin", "--payload", "delay 200ms; select x", "--rows", "10",
+            "--rate", "20", "--duration", "3s", "--max-in-flight", "1", "--json", "--no-progress", .. more]);
+
+        Assert.That(result.ExitCode, Is.Zero, result.ToString());
+        using var json = JsonDocument.Parse(result.Stdout);
+        var sessions = json.RootElement.GetProperty("sessions");
+        Assert.Multiple(() =>
+        {
+            // Every start after the first waited for the one slot: at least 150 ms late.
+            var started = sessions.GetProperty("started").GetInt64();
+            Assert.That(started, Is.GreaterThan(1), result.ToString());
+            Assert.That(sessions.GetProperty("behindSchedule").GetInt64(), behind ? Is.GreaterThanOrEqualTo(started - 1) : Is.Zero, result.ToString());
+        });
+    }
+
     [Test]
     public async Task In_the_closed_model_the_drain_limit_cancels_sessions_still_running_and_such_a_run_is_not_a_success()
     {
@@ -155,6 +181,7 @@ public sealed class CliLoadTests : ReferenceWorkerFixture
     [TestCase(new[] { "--sessions", "1", "--shard", "2/2" }, "--shard '2/2' is not i/N")]
     [TestCase(new[] { "--sessions", "20", "--shard", "1/2" }, "Shard 1/2 of a closed model whose highest concurrency is 1 gets no session")] // ran forever
     [TestCase(new[] { "--rate", "10", "--sessions", "1", "--shard", "1/2" }, "Shard 1/2 of a session bound of 1 gets no session")]
+    [TestCase(new[] { "--sessions", "1", "--schedule-tolerance", "5ms" }, "--schedule-tolerance is for the open model")]
     public async Task Bad_usage_exits_2_with_one_line(string[] arguments, string problem)
     {
         var result = await CliProcess.RunAsync(Echo(arguments));
