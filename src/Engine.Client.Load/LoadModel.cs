@@ -140,7 +140,10 @@ internal sealed class TargetSchedule
             }
 
             var total = double.IsPositiveInfinity(p.Length) ? double.PositiveInfinity : (p.From + p.To) / 2 * p.Length;
-            if (cumulative > p.Before + total)
+
+            // Reached exactly at the end of a ramp down to zero, the rate is zero there: the start
+            // is due when the rate is positive again (a later piece), not at that end.
+            if (cumulative > p.Before + total || (cumulative == p.Before + total && p.To == 0))
             {
                 continue;
             }

@@ -129,6 +129,8 @@ public sealed class LoadArrivalTests
         var afterWarmup = UniformTimes(new TargetSchedule(10, [new LoadStage(TimeSpan.FromSeconds(2), 30)], TimeSpan.FromSeconds(1), null));
         var zero = UniformTimes(new TargetSchedule(0, [new LoadStage(TimeSpan.FromSeconds(10), 0)], TimeSpan.FromSeconds(2), null));
         var zeroThenRamp = UniformTimes(new TargetSchedule(0, [new LoadStage(TimeSpan.FromSeconds(1), 0), new LoadStage(TimeSpan.FromSeconds(3), 30)], TimeSpan.Zero, null));
+        var downThenZero = UniformTimes(new TargetSchedule(0, [new LoadStage(TimeSpan.FromSeconds(2), 40), new LoadStage(TimeSpan.FromSeconds(1), 0), new LoadStage(TimeSpan.FromSeconds(1), 0)], TimeSpan.Zero, null));
+        var downThenUp = UniformTimes(new TargetSchedule(0, [new LoadStage(TimeSpan.FromSeconds(2), 40), new LoadStage(TimeSpan.FromSeconds(1), 0), new LoadStage(TimeSpan.FromSeconds(1), 40)], TimeSpan.Zero, null));
 
         Assert.Multiple(() =>
         {
@@ -141,6 +143,9 @@ public sealed class LoadArrivalTests
             Assert.That(zero, Is.Empty, "no start while the rate is zero, not even a first one");
             Assert.That(zeroThenRamp, Has.Count.EqualTo(45));
             Assert.That(zeroThenRamp[0], Is.EqualTo(1), "the first start when the ramp begins, not during the second of rate zero");
+            Assert.That(downThenZero, Has.Count.EqualTo(60), "the area: no start at the moment the rate reaches zero, with a stage of zero after it");
+            Assert.That(downThenUp, Has.Count.EqualTo(80), "the area of 0 to 40 to 0 to 40/s: the 61st start when the rate grows again");
+            Assert.That(downThenUp[60], Is.EqualTo(3), "due as the last ramp begins");
         });
     }
 
