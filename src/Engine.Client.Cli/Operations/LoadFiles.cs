@@ -142,6 +142,13 @@ internal static class LoadFiles
         {
             using var document = JsonDocument.Parse(text, new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
             var list = document.RootElement.ValueKind == JsonValueKind.Object && document.RootElement.TryGetProperty("stages", out var s) ? s : document.RootElement;
+            if (document.RootElement.ValueKind == JsonValueKind.Object && list.ValueKind == JsonValueKind.Object)
+            {
+                // An object without "stages": name what it holds instead (a typo such as "stage").
+                var fields = string.Join(", ", document.RootElement.EnumerateObject().Select(p => $"\"{p.Name}\""));
+                throw new UsageException($"--stages '{path}' is an object without a \"stages\" field (it has {(fields.Length == 0 ? "no field" : fields)}); write [{{\"duration\": \"30s\", \"target\": 100}}] or {{\"stages\": [...]}}.");
+            }
+
             if (list.ValueKind != JsonValueKind.Array || list.GetArrayLength() == 0)
             {
                 throw new UsageException($"--stages '{path}' holds no stage; write [{{\"duration\": \"30s\", \"target\": 100}}].");

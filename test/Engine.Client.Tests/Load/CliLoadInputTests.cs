@@ -450,6 +450,18 @@ public sealed class CliLoadInputTests : ReferenceWorkerFixture
         AssertUsage(result, $"--stages '{stages}', stage 2: unknown field 'traget'");
     }
 
+    /// <summary>An object without a "stages" field (a misspelt "stage", say) is bad usage naming the fields it has.</summary>
+    [Test]
+    public async Task A_stages_object_without_its_stages_field_is_bad_usage_naming_what_it_has()
+    {
+        var stages = Path.Combine(_directory, "misspelt-stages.json");
+        await File.WriteAllTextAsync(stages, """{ "stage": [ { "duration": "1s", "target": 5 } ] }""");
+
+        var result = await CliProcess.RunAsync(Echo("--rate", "1", "--stages", stages));
+
+        AssertUsage(result, $"--stages '{stages}' is an object without a \"stages\" field (it has \"stage\")");
+    }
+
     /// <summary>
     /// Stages that add up to longer than a timer waits (about 49.7 days) are a valid schedule: the
     /// run goes, here until its session bound, instead of an unexpected error (exit 70) at its start.
