@@ -286,10 +286,12 @@ internal sealed class GeneratorMonitor
     }
 
     /// <summary>
-    /// The run's figures. The CPU mean and max come from the same samples (the intervals): the mean
-    /// is the CPU time from the first interval's start to the last one's end over that wall time, a
-    /// mean of the intervals weighted by their length, so it never exceeds the busiest one. Work
-    /// after the last interval (building the result) is in neither.
+    /// The run's figures. Every figure covers the same window as the intervals' samples, from the
+    /// first interval's start to the last one's end: the CPU mean is the CPU time over that wall
+    /// time, a mean of the intervals weighted by their length, so it never exceeds the busiest
+    /// one; the GC pause and the allocation rate are those of the intervals added up, over their
+    /// time. Work after the last interval (building the result, which allocates its histograms'
+    /// copies) is in none of them.
     /// </summary>
     public LoadGeneratorFigures Figures(string host, LoadCounters.Snapshot counters, LoadModelKind model, int maxInFlight = 0)
     {
@@ -300,9 +302,8 @@ internal sealed class GeneratorMonitor
 
         var sampled = Stopwatch.GetElapsedTime(_startTimestamp, _lastTimestamp).TotalSeconds;
         var cpuMean = sampled > 0 ? Math.Min(_cpuMax, Math.Max(0, 100.0 * (_lastCpu - _startCpu).TotalSeconds / (sampled * Cores))) : _cpuMax;
-        var wall = Stopwatch.GetElapsedTime(_startTimestamp, _timestamp());
-        var seconds = Math.Max(wall.TotalSeconds, 1e-9);
-        var pauseMs = (GC.GetTotalPauseDuration() - _startPause).TotalMilliseconds;
+        var seconds = Math.Max(sampled, 1e-9);
+        var pauseMs = (_lastPause - _startPause).TotalMilliseconds;
         var pausePercent = 100.0 * pauseMs / 1000.0 / seconds;
         var queueMean = _samples == 0 ? 0 : _queueSum / _samples;
         var warnings = new List<string>();
@@ -340,7 +341,7 @@ internal sealed class GeneratorMonitor
             CpuPercentMax = Math.Round(_cpuMax, 2),
             GcPauseMilliseconds = Math.Round(pauseMs, 3),
             GcPausePercent = Math.Round(pausePercent, 3),
-            AllocatedBytesPerSecond = Math.Round((GC.GetTotalAllocatedBytes() - _startAllocated) / seconds),
+            AllocatedBytesPerSecond = Math.Round((_lastAllocated - _startAllocated) / seconds),
             ThreadPoolQueueMax = _queueMax,
             ThreadPoolQueueMean = Math.Round(queueMean, 2),
             Warnings = warnings,
