@@ -23,6 +23,21 @@ internal sealed class LoadCounters
     public long RowsReceived;
     public long BytesReceived;
 
+    /// <summary>Measured open-model starts that found every slot of the cap on sessions in flight taken and waited for one.</summary>
+    public long CapReached;
+
+    /// <summary>
+    /// Counts a measured start that finds the cap on sessions in flight reached (no slot free in
+    /// <paramref name="slots"/>) as it begins to wait for one: the behind-schedule warning names the cap from it.
+    /// </summary>
+    public void NoteSlotWait(bool measured, SemaphoreSlim slots)
+    {
+        if (measured && slots.CurrentCount == 0)
+        {
+            Interlocked.Increment(ref CapReached);
+        }
+    }
+
     /// <summary>
     /// The counters now, read in the reverse of the order a session writes them (its start, then
     /// whether it started late, then its outcome): a snapshot never shows an outcome or a late start
@@ -41,13 +56,13 @@ internal sealed class LoadCounters
             Interlocked.Read(ref NotStarted), behindSchedule, Interlocked.Read(ref InFlight),
             Interlocked.Read(ref BatchesSent), Interlocked.Read(ref RowsSent), Interlocked.Read(ref BytesSent),
             Interlocked.Read(ref BatchesReceived), Interlocked.Read(ref RowsReceived), Interlocked.Read(ref BytesReceived),
-            warmup);
+            warmup, Interlocked.Read(ref CapReached));
     }
 
     internal readonly record struct Snapshot(
         long Started, long Finished, long Cancelled, long Failed, long NotStarted, long BehindSchedule, long InFlight,
         long BatchesSent, long RowsSent, long BytesSent, long BatchesReceived, long RowsReceived, long BytesReceived,
-        long Warmup)
+        long Warmup, long CapReached = 0)
     {
         public LoadTraffic TrafficSince(Snapshot before) => new()
         {
@@ -271,12 +286,14 @@ internal sealed class GeneratorMonitor
     }
 
     /// <summary>
-    /// The run's figures. The CPU mean and max come from the same samples (the intervals): the mean
-    /// is the CPU time from the first interval's start to the last one's end over that wall time, a
-    /// mean of the intervals weighted by their length, so it never exceeds the busiest one. Work
-    /// after the last interval (building the result) is in neither.
+    /// The run's figures. Every figure covers the same window as the intervals' samples, from the
+    /// first interval's start to the last one's end: the CPU mean is the CPU time over that wall
+    /// time, a mean of the intervals weighted by their length, so it never exceeds the busiest
+    /// one; the GC pause and the allocation rate are those of the intervals added up, over their
+    /// time. Work after the last interval (building the result, which allocates its histograms'
+    /// copies) is in none of them.
     /// </summary>
-    public LoadGeneratorFigures Figures(string host, LoadCounters.Snapshot counters, LoadModelKind model)
+    public LoadGeneratorFigures Figures(string host, LoadCounters.Snapshot counters, LoadModelKind model, int maxInFlight = 0)
     {
         if (_samples == 0)
         {
@@ -285,9 +302,8 @@ internal sealed class GeneratorMonitor
 
         var sampled = Stopwatch.GetElapsedTime(_startTimestamp, _lastTimestamp).TotalSeconds;
         var cpuMean = sampled > 0 ? Math.Min(_cpuMax, Math.Max(0, 100.0 * (_lastCpu - _startCpu).TotalSeconds / (sampled * Cores))) : _cpuMax;
-        var wall = Stopwatch.GetElapsedTime(_startTimestamp, _timestamp());
-        var seconds = Math.Max(wall.TotalSeconds, 1e-9);
-        var pauseMs = (GC.GetTotalPauseDuration() - _startPause).TotalMilliseconds;
+        var seconds = Math.Max(sampled, 1e-9);
+        var pauseMs = (_lastPause - _startPause).TotalMilliseconds;
         var pausePercent = 100.0 * pauseMs / 1000.0 / seconds;
         var queueMean = _samples == 0 ? 0 : _queueSum / _samples;
         var warnings = new List<string>();
@@ -314,7 +330,7 @@ internal sealed class GeneratorMonitor
         var starts = counters.Started + counters.NotStarted;
         if (model == LoadModelKind.Open && starts > 0 && counters.BehindSchedule > starts / 100)
         {
-            warnings.Add($"{counters.BehindSchedule} of {starts} starts ran behind schedule: the generator could not keep the rate (their latency counts from the intended start).");
+            warnings.Add(BehindScheduleWarning(counters, starts, maxInFlight, cpuMean, queueMean, pausePercent));
         }
 
         return new LoadGeneratorFigures
@@ -325,11 +341,35 @@ internal sealed class GeneratorMonitor
             CpuPercentMax = Math.Round(_cpuMax, 2),
             GcPauseMilliseconds = Math.Round(pauseMs, 3),
             GcPausePercent = Math.Round(pausePercent, 3),
-            AllocatedBytesPerSecond = Math.Round((GC.GetTotalAllocatedBytes() - _startAllocated) / seconds),
+            AllocatedBytesPerSecond = Math.Round((_lastAllocated - _startAllocated) / seconds),
             ThreadPoolQueueMax = _queueMax,
             ThreadPoolQueueMean = Math.Round(queueMean, 2),
             Warnings = warnings,
         };
+    }
+
+    /// <summary>
+    /// The behind-schedule warning, naming the likely cause from what the run recorded: the cap on
+    /// sessions in flight reached (starts waited for a slot: the sessions in flight, that is the
+    /// workers, were too slow to end for the rate at that cap); else the generator's own figures
+    /// (CPU, thread-pool queue, GC pauses) when they show it busy; else neither, and the scheduler
+    /// woke late with the generator otherwise idle.
+    /// </summary>
+    private string BehindScheduleWarning(LoadCounters.Snapshot counters, long starts, int maxInFlight, double cpuMean, double queueMean, double pausePercent)
+    {
+        var head = $"{counters.BehindSchedule} of {starts} starts ran behind schedule (their latency counts from the intended start)";
+        if (counters.CapReached > 0)
+        {
+            var cap = maxInFlight > 0 ? $"--max-in-flight {maxInFlight}" : "--max-in-flight";
+            return $"{head}: {counters.CapReached} starts found the cap on sessions in flight reached ({cap}) and waited for a session to end; the workers did not end sessions fast enough for the rate at that cap: raise the cap, or read the latencies as those of an overloaded system.";
+        }
+
+        if (cpuMean >= 80 || _cpuMax >= 95 || queueMean >= 50 || _queueMax >= 1000 || pausePercent >= 5)
+        {
+            return $"{head}: the generator was busy (CPU mean {cpuMean:0}%, max {_cpuMax:0}% of {Cores} cores; thread-pool queue max {_queueMax}; GC pauses {pausePercent:0.#}% of the time) and could not keep the rate.";
+        }
+
+        return $"{head}: the cap on sessions in flight was never reached and the generator was not busy (CPU max {_cpuMax:0}% of {Cores} cores, thread-pool queue max {_queueMax}): its scheduler woke late (a stalled process or host, a coarse timer).";
     }
 
     private TimeSpan Cpu() => _cpu();

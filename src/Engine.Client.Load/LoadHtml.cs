@@ -62,10 +62,19 @@ public static partial class LoadReports
         var measured = result.Intervals.Where(i => !i.Warmup).ToList();
         var timeline = result.Intervals.ToList();
         double End(LoadInterval i) => i.StartSeconds + i.Seconds;
-        double PerSecond(long n, LoadInterval i) => i.Seconds > 0 ? n / i.Seconds : 0;
 
-        // Every plot over time spans the whole run (the warm-up included), so that their x axes line up.
+        // A per-second figure of an interval under a quarter of the run's usual (median) interval
+        // (the run's short last one, a few milliseconds with one session) is left out: it would
+        // draw one session as a spike of a rate.
+        var usual = measured.Count == 0 ? 0 : measured.Select(i => i.Seconds).Order().ElementAt(measured.Count / 2);
+        var rated = measured.Where(i => i.Seconds > 0 && i.Seconds >= usual / 4).ToList();
+        double PerSecond(long n, LoadInterval i) => n / i.Seconds;
+
+        // Every plot over time spans the whole run (the warm-up included), so that their x axes
+        // line up; the warm-up intervals are drawn in none (their figures are not measured), the
+        // warm-up stays an empty stretch, labelled.
         (double, double)? span = timeline.Count == 0 ? null : (0, End(timeline[^1]));
+        double? warmupEnd = timeline.Count > 0 && timeline[0].Warmup ? End(timeline.TakeWhile(i => i.Warmup).Last()) : null;
         h.Append("<h2>Plots</h2><div class=\"plots\">\n");
         h.Append(LineChart("plot-latency-over-time", "Session latency over time", "seconds", "ms", logX: false,
         [
@@ -73,7 +82,7 @@ public static partial class LoadReports
             ("p90", Points(measured, i => i.SessionP90)),
             ("p99", Points(measured, i => i.SessionP99)),
             ("max", Points(measured, i => i.SessionMax)),
-        ], span));
+        ], span, warmupEnd));
         var spectrum = new List<(string, List<(double, double)>)>();
         foreach (var phase in new[] { LoadPhases.Session, LoadPhases.SessionFromActualStart, LoadPhases.Batch, LoadPhases.Init })
         {
@@ -87,21 +96,21 @@ public static partial class LoadReports
         h.Append(LineChart("plot-throughput-over-time", "Sessions per second", "seconds", "sessions/s", logX: false,
         [
             // Measured starts, as finished counts measured sessions: the warm-up shows as neither.
-            ("started", timeline.Select(i => (End(i), PerSecond(i.Started - i.WarmupStarted, i))).ToList()),
-            ("finished", timeline.Select(i => (End(i), PerSecond(i.Finished, i))).ToList()),
-            ("target", result.Model == LoadModelKind.Open ? timeline.Select(i => (End(i), i.Target)).ToList() : []),
-        ], span));
+            ("started", rated.Select(i => (End(i), PerSecond(i.Started - i.WarmupStarted, i))).ToList()),
+            ("finished", rated.Select(i => (End(i), PerSecond(i.Finished, i))).ToList()),
+            ("target", result.Model == LoadModelKind.Open ? measured.Select(i => (End(i), i.Target)).ToList() : []),
+        ], span, warmupEnd));
         h.Append(LineChart("plot-bytes-over-time", "Throughput", "seconds", "MiB/s", logX: false,
         [
-            ("sent", timeline.Select(i => (End(i), PerSecond(i.Traffic.BytesSent, i) / (1024 * 1024))).ToList()),
-            ("received", timeline.Select(i => (End(i), PerSecond(i.Traffic.BytesReceived, i) / (1024 * 1024))).ToList()),
-        ], span));
+            ("sent", rated.Select(i => (End(i), PerSecond(i.Traffic.BytesSent, i) / (1024 * 1024))).ToList()),
+            ("received", rated.Select(i => (End(i), PerSecond(i.Traffic.BytesReceived, i) / (1024 * 1024))).ToList()),
+        ], span, warmupEnd));
         h.Append(LineChart("plot-errors-over-time", "Errors and missed starts", "seconds", "per interval", logX: false,
         [
-            ("failed", timeline.Select(i => (End(i), (double)i.Failed)).ToList()),
-            ("not started", timeline.Select(i => (End(i), (double)i.NotStarted)).ToList()),
-            ("behind schedule", timeline.Select(i => (End(i), (double)i.BehindSchedule)).ToList()),
-        ], span));
+            ("failed", measured.Select(i => (End(i), (double)i.Failed)).ToList()),
+            ("not started", measured.Select(i => (End(i), (double)i.NotStarted)).ToList()),
+            ("behind schedule", measured.Select(i => (End(i), (double)i.BehindSchedule)).ToList()),
+        ], span, warmupEnd));
         h.Append("</div>\n");
 
         h.Append("<h2>Latency by phase (ms)</h2><table id=\"latency\"><tr><th class=\"l\">phase</th><th>count</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th><th>mean</th></tr>");
@@ -160,8 +169,9 @@ public static partial class LoadReports
         return h.ToString();
     }
 
+    /// <summary>An interval's value, or NaN where it has none (no session ended in it): the line breaks there.</summary>
     private static List<(double, double)> Points(IEnumerable<LoadInterval> intervals, Func<LoadInterval, double?> value) =>
-        [.. intervals.Where(i => value(i) is not null).Select(i => (i.StartSeconds + i.Seconds, value(i)!.Value))];
+        [.. intervals.Select(i => (i.StartSeconds + i.Seconds, value(i) ?? double.NaN))];
 
     /// <summary>The percentile spectrum: x = -log10(1 - p), from p50 to the max (drawn at 99.9999).</summary>
     private static List<(double, double)> Spectrum(HistogramBase histogram)
@@ -175,7 +185,7 @@ public static partial class LoadReports
         return points;
     }
 
-    private static string LineChart(string id, string title, string xLabel, string yLabel, bool logX, List<(string Name, List<(double X, double Y)> Points)> series, (double Min, double Max)? xRange = null)
+    private static string LineChart(string id, string title, string xLabel, string yLabel, bool logX, List<(string Name, List<(double X, double Y)> Points)> series, (double Min, double Max)? xRange = null, double? warmupEnd = null)
     {
         // The legend's column is as wide as its longest name (about 7 px a character at 11 px), so
         // that no name is cut off at the plot's right edge; the plot area keeps its width.
@@ -183,7 +193,10 @@ public static partial class LoadReports
         var R = Math.Max(110, 34 + (7 * series.Select(s => s.Name.Length).DefaultIfEmpty(0).Max()));
         var W = L + PlotWidth + R;
         var c = CultureInfo.InvariantCulture;
-        var all = series.SelectMany(s => s.Points).ToList();
+        // A NaN value is a missing one (a gap in its line); a series without a value is not drawn
+        // and not in the legend.
+        series = [.. series.Where(s => s.Points.Any(p => !double.IsNaN(p.Y)))];
+        var all = series.SelectMany(s => s.Points).Where(p => !double.IsNaN(p.Y)).ToList();
         var minX = xRange?.Min ?? (all.Count == 0 ? 0 : all.Min(p => p.X));
         var maxX = xRange?.Max ?? (all.Count == 0 ? 1 : all.Max(p => p.X));
         if (maxX <= minX)
@@ -206,6 +219,12 @@ public static partial class LoadReports
         var svg = new StringBuilder();
         svg.Append(c, $"<svg class=\"plot\" id=\"{id}\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{W}\" height=\"{H}\" viewBox=\"0 0 {W} {H}\" role=\"img\" aria-label=\"{E(title)}\">");
         svg.Append(c, $"<text x=\"{(L + W - R) / 2}\" y=\"18\" text-anchor=\"middle\" font-size=\"14\" font-weight=\"bold\">{E(title)}</text>");
+        if (warmupEnd is { } warm && warm > minX)
+        {
+            var right = Px(Math.Min(warm, maxX));
+            svg.Append(c, $"<rect class=\"warmup\" x=\"{L}\" y=\"{T}\" width=\"{right - L:0.##}\" height=\"{H - T - B}\" fill=\"#f4f4f4\"/><text class=\"warmup\" x=\"{(L + right) / 2:0.##}\" y=\"{T + 12}\" text-anchor=\"middle\" font-size=\"10\" fill=\"#888\">warm-up</text>");
+        }
+
         svg.Append(c, $"<line x1=\"{L}\" y1=\"{H - B}\" x2=\"{W - R}\" y2=\"{H - B}\" stroke=\"#444\"/><line x1=\"{L}\" y1=\"{T}\" x2=\"{L}\" y2=\"{H - B}\" stroke=\"#444\"/>");
         for (var k = 0; k <= 4; k++)
         {
@@ -254,15 +273,25 @@ public static partial class LoadReports
         {
             var (name, points) = series[n];
             var color = Colors[n % Colors.Length];
-            if (points.Count > 0)
+            // One path; a missing value ends a piece (the next value starts a new one with M), and
+            // a value alone in its piece is drawn as a dot.
+            var path = new StringBuilder();
+            for (var i = 0; i < points.Count; i++)
             {
-                var path = string.Join(" ", points.Select((p, i) => string.Create(c, $"{(i == 0 ? "M" : "L")}{Px(p.X):0.##},{Py(p.Y):0.##}")));
-                svg.Append(c, $"<path class=\"series\" data-series=\"{E(name)}\" d=\"{path}\" fill=\"none\" stroke=\"{color}\" stroke-width=\"1.6\"/>");
-                if (points.Count == 1)
+                if (double.IsNaN(points[i].Y))
                 {
-                    svg.Append(c, $"<circle cx=\"{Px(points[0].X):0.##}\" cy=\"{Py(points[0].Y):0.##}\" r=\"3\" fill=\"{color}\"/>");
+                    continue;
+                }
+
+                var starts = i == 0 || double.IsNaN(points[i - 1].Y);
+                path.Append(c, $"{(path.Length == 0 ? "" : " ")}{(starts ? "M" : "L")}{Px(points[i].X):0.##},{Py(points[i].Y):0.##}");
+                if (starts && (i == points.Count - 1 || double.IsNaN(points[i + 1].Y)))
+                {
+                    svg.Append(c, $"<circle cx=\"{Px(points[i].X):0.##}\" cy=\"{Py(points[i].Y):0.##}\" r=\"3\" fill=\"{color}\"/>");
                 }
             }
+
+            svg.Append(c, $"<path class=\"series\" data-series=\"{E(name)}\" d=\"{path}\" fill=\"none\" stroke=\"{color}\" stroke-width=\"1.6\"/>");
 
             svg.Append(c, $"<rect x=\"{W - R + 10}\" y=\"{T + (n * 18)}\" width=\"12\" height=\"3\" fill=\"{color}\"/><text class=\"legend\" x=\"{W - R + 26}\" y=\"{T + (n * 18) + 5}\" font-size=\"11\">{E(name)}</text>");
         }
@@ -291,8 +320,13 @@ public static partial class LoadReports
         return 10 * power;
     }
 
+    /// <summary>A tick label: from 10,000 up compact with an SI suffix (<c>150k</c>, <c>2.5M</c>, <c>2G</c>), so that a label fits the plot's left margin.</summary>
     private static string Tick(double value) => value switch
     {
+        >= 1e12 => (value / 1e12).ToString("0.##", CultureInfo.InvariantCulture) + "T",
+        >= 1e9 => (value / 1e9).ToString("0.##", CultureInfo.InvariantCulture) + "G",
+        >= 1e6 => (value / 1e6).ToString("0.##", CultureInfo.InvariantCulture) + "M",
+        >= 1e4 => (value / 1e3).ToString("0.##", CultureInfo.InvariantCulture) + "k",
         >= 1000 => value.ToString("0", CultureInfo.InvariantCulture),
         >= 10 => value.ToString("0.#", CultureInfo.InvariantCulture),
         >= 0.01 or 0 => value.ToString("0.###", CultureInfo.InvariantCulture),

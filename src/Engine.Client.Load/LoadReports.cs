@@ -606,7 +606,9 @@ public static partial class LoadReports
 
     /// <summary>
     /// CSV of <paramref name="result"/>: one row per phase (count and percentiles in ms), then one
-    /// row per interval. Two tables separated by an empty line, each with its header.
+    /// row per interval. Two tables separated by an empty line, each with its header. An interval's
+    /// <c>started</c> counts every start in it, its last column <c>warmup_started</c> the warm-up
+    /// starts among them (appended last, so that readers by position keep their columns).
     /// </summary>
     /// <param name="result">The result.</param>
     public static string ToCsv(LoadResult result)
@@ -622,11 +624,11 @@ public static partial class LoadReports
         }
 
         csv.Append('\n');
-        csv.Append("interval,start_s,seconds,warmup,target,started,finished,cancelled,failed,not_started,behind_schedule,in_flight,batches_sent,rows_sent,bytes_sent,batches_received,rows_received,bytes_received,session_p50_ms,session_p90_ms,session_p99_ms,session_max_ms,cpu_percent,gc_pause_ms,allocated_bytes,thread_pool_queue\n");
+        csv.Append("interval,start_s,seconds,warmup,target,started,finished,cancelled,failed,not_started,behind_schedule,in_flight,batches_sent,rows_sent,bytes_sent,batches_received,rows_received,bytes_received,session_p50_ms,session_p90_ms,session_p99_ms,session_max_ms,cpu_percent,gc_pause_ms,allocated_bytes,thread_pool_queue,warmup_started\n");
         foreach (var i in result.Intervals)
         {
             var t = i.Traffic;
-            csv.Append(c, $"{i.Index},{i.StartSeconds},{i.Seconds},{(i.Warmup ? "true" : "false")},{i.Target},{i.Started},{i.Finished},{i.Cancelled},{i.Failed},{i.NotStarted},{i.BehindSchedule},{i.InFlight},{t.BatchesSent},{t.RowsSent},{t.BytesSent},{t.BatchesReceived},{t.RowsReceived},{t.BytesReceived},{Num(i.SessionP50)},{Num(i.SessionP90)},{Num(i.SessionP99)},{Num(i.SessionMax)},{i.CpuPercent},{i.GcPauseMilliseconds},{i.AllocatedBytes},{i.ThreadPoolQueue}\n");
+            csv.Append(c, $"{i.Index},{i.StartSeconds},{i.Seconds},{(i.Warmup ? "true" : "false")},{i.Target},{i.Started},{i.Finished},{i.Cancelled},{i.Failed},{i.NotStarted},{i.BehindSchedule},{i.InFlight},{t.BatchesSent},{t.RowsSent},{t.BytesSent},{t.BatchesReceived},{t.RowsReceived},{t.BytesReceived},{Num(i.SessionP50)},{Num(i.SessionP90)},{Num(i.SessionP99)},{Num(i.SessionMax)},{i.CpuPercent},{i.GcPauseMilliseconds},{i.AllocatedBytes},{i.ThreadPoolQueue},{i.WarmupStarted}\n");
         }
 
         return csv.ToString();

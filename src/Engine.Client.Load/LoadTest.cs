@@ -414,6 +414,7 @@ internal sealed class LoadRun : IDisposable
             // tasks queue for a slot. Not past the schedule's end: the starts due by then that
             // could not be made are counted as not started.
             bool slot;
+            _counters.NoteSlotWait(measured, _slots);
             try
             {
                 var left = _schedule.EndSeconds - Seconds(Stopwatch.GetTimestamp());
@@ -1171,7 +1172,7 @@ internal sealed class LoadRun : IDisposable
             Traffic = snapshot.TrafficSince(default),
             Workers = _workers.Figures(),
             Errors = [.. _errors.Kinds(), .. _heartbeatErrors.Kinds()],
-            Generators = [monitor.Figures(host, snapshot, _options.Model)],
+            Generators = [monitor.Figures(host, snapshot, _options.Model, _options.MaxInFlight)],
             Intervals = [.. _intervals],
         };
     }

@@ -41,8 +41,40 @@ internal static class LoadSummaryText
             renderer.Heading("workers");
             // Heartbeats: answered, and failed when any failed (a stalled worker shows here).
             // Finished, cancelled (on purpose), failed and abandoned add up to the worker's sessions.
-            renderer.Table(["worker", "sessions", "finished", "cancelled", "failed", "abandoned", "session p50 (ms)", "session p99 (ms)", "heartbeats", "sent", "received"],
-                [.. r.Workers.Select(w => (IReadOnlyList<string>)[TerminalText.Escape(w.Worker), Formats.Count(w.Sessions), Formats.Count(w.Finished), Formats.Count(w.Cancelled), Formats.Count(w.Failed), Formats.Count(w.Abandoned), Ms(w.Session, 50), Ms(w.Session, 99), Heartbeats(w), LoadProgress.Bytes(w.Traffic.BytesSent), LoadProgress.Bytes(w.Traffic.BytesReceived)])]);
+            string[] headers = ["worker", "sessions", "finished", "cancelled", "failed", "abandoned", "session p50 (ms)", "session p99 (ms)", "heartbeats", "sent", "received"];
+            List<IReadOnlyList<string>> workers = [.. r.Workers.Select(w => (IReadOnlyList<string>)[TerminalText.Escape(w.Worker), Formats.Count(w.Sessions), Formats.Count(w.Finished), Formats.Count(w.Cancelled), Formats.Count(w.Failed), Formats.Count(w.Abandoned), Ms(w.Session, 50), Ms(w.Session, 99), Heartbeats(w), LoadProgress.Bytes(w.Traffic.BytesSent), LoadProgress.Bytes(w.Traffic.BytesReceived)])];
+            if (renderer.Width is { } width && TableWidth(headers, workers, workers.Max(w => w[0].Length)) > width)
+            {
+                // A narrow terminal: short headers, then the least needed columns left out until
+                // the table fits with a worker column of up to 24 characters (wrapped at its
+                // separators); the figures left out are named below the table.
+                string[] shortHeaders = ["worker", "sessions", "finished", "cancelled", "failed", "abandoned", "p50 ms", "p99 ms", "heartbeats", "sent", "received"];
+                var kept = Enumerable.Range(0, headers.Length).ToList();
+                var left = new List<int>();
+                var worker = Math.Min(24, workers.Max(w => w[0].Length));
+                foreach (var drop in new[] { 10, 9, 5, 3, 6, 2 })
+                {
+                    if (TableWidth([.. kept.Select(i => shortHeaders[i])], [.. workers.Select(row => (IReadOnlyList<string>)[.. kept.Select(i => row[i])])], worker) <= width)
+                    {
+                        break;
+                    }
+
+                    kept.Remove(drop);
+                    left.Add(drop);
+                }
+
+                renderer.TableOfFigures(
+                    [.. kept.Select(i => shortHeaders[i])],
+                    [.. workers.Select(row => (IReadOnlyList<string>)[.. kept.Select(i => row[i])])]);
+                if (left.Count > 0)
+                {
+                    renderer.Line($"  (left out for the terminal's width: {string.Join(", ", left.Order().Select(i => headers[i]))}; see --json)");
+                }
+            }
+            else
+            {
+                renderer.TableOfFigures(headers, workers);
+            }
         }
 
         if (r.Errors.Count > 0)
@@ -87,6 +119,16 @@ internal static class LoadSummaryText
             }
         }
     }
+
+    /// <summary>
+    /// The width of a rounded table of these cells: the first column <paramref name="first"/> wide
+    /// (at least its header), every other as wide as its widest cell, 3 characters a column and 1
+    /// more for the borders.
+    /// </summary>
+    private static int TableWidth(string[] headers, List<IReadOnlyList<string>> rows, int first) =>
+        Math.Max(first, headers[0].Length)
+        + Enumerable.Range(1, headers.Length - 1).Sum(i => rows.Select(r => r[i].Length).Append(headers[i].Length).Max())
+        + (3 * headers.Length) + 1;
 
     private static string Heartbeats(LoadWorkerFigures w) =>
         w.HeartbeatsFailed == 0 ? Formats.Count(w.Heartbeats) : $"{Formats.Count(w.Heartbeats)} ({Formats.Count(w.HeartbeatsFailed)} failed)";

@@ -36,4 +36,18 @@ internal abstract class Renderer
 
     /// <summary>A table with a header row.</summary>
     public abstract void Table(IReadOnlyList<string> headers, IReadOnlyList<IReadOnlyList<string>> rows);
+
+    /// <summary>
+    /// The width, in characters, that output is wrapped to (a terminal's), or null when it is not
+    /// wrapped (redirected output: lines as long as they come).
+    /// </summary>
+    public virtual int? Width => null;
+
+    /// <summary>
+    /// A table whose first column (names, addresses) may wrap and whose other columns (figures)
+    /// never do. The first column wraps at sensible points (after <c>/</c>, <c>:</c>, <c>.</c>,
+    /// <c>-</c> or a space), not within a run of letters or digits where it can avoid it. Unwrapped
+    /// output writes it as <see cref="Table"/> does.
+    /// </summary>
+    public virtual void TableOfFigures(IReadOnlyList<string> headers, IReadOnlyList<IReadOnlyList<string>> rows) => Table(headers, rows);
 }

@@ -1,5 +1,7 @@
 using System.Diagnostics;
+using System.Text;
 using Engine.Client.Load;
+using Engine.Client.Tests.Infrastructure;
 using Engine.Client.Tests.ReferenceWorker;
 
 namespace Engine.Client.Tests.Load;
@@ -62,6 +64,115 @@ public sealed class LoadGeneratorFiguresTests
         {
             Assert.That(figures.CpuPercentMean, Is.EqualTo(50));
             Assert.That(figures.CpuPercentMax, Is.EqualTo(50));
+        });
+    }
+
+    /// <summary>
+    /// Starts ran behind schedule because they waited for a slot under the cap on sessions in
+    /// flight, the generator at 28% of its cores: the warning names the cap, its value and its
+    /// option, and does not blame the generator.
+    /// </summary>
+    [Test]
+    public void Starts_behind_schedule_at_a_reached_cap_are_blamed_on_the_cap_not_the_generator()
+    {
+        var second = Stopwatch.Frequency;
+        long now = 0;
+        var cpu = TimeSpan.Zero;
+        var monitor = new GeneratorMonitor(() => now, () => cpu, 2);
+        now += second;
+        cpu += TimeSpan.FromSeconds(0.28 * 2);
+        monitor.Next();
+        var counters = new LoadCounters.Snapshot(Started: 40, 24, 0, 0, NotStarted: 0, BehindSchedule: 16, 2, 0, 0, 0, 0, 0, 0, 0, CapReached: 16);
+
+        var warning = monitor.Figures("host", counters, LoadModelKind.Open, maxInFlight: 2).Warnings.Single();
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(warning, Does.StartWith("16 of 40 starts ran behind schedule"));
+            Assert.That(warning, Does.Contain("cap on sessions in flight reached (--max-in-flight 2)"));
+            Assert.That(warning, Does.Not.Contain("generator could not keep"));
+        });
+    }
+
+    /// <summary>Behind schedule without the cap reached, the generator at 97%: the generator is named, with its figures.</summary>
+    [Test]
+    public void Starts_behind_schedule_with_a_busy_generator_and_no_cap_reached_are_blamed_on_the_generator()
+    {
+        var second = Stopwatch.Frequency;
+        long now = 0;
+        var cpu = TimeSpan.Zero;
+        var monitor = new GeneratorMonitor(() => now, () => cpu, 2);
+        now += second;
+        cpu += TimeSpan.FromSeconds(0.97 * 2);
+        monitor.Next();
+        var counters = new LoadCounters.Snapshot(Started: 40, 24, 0, 0, NotStarted: 0, BehindSchedule: 16, 2, 0, 0, 0, 0, 0, 0, 0, CapReached: 0);
+
+        var warning = monitor.Figures("host", counters, LoadModelKind.Open, maxInFlight: 2).Warnings.Single(w => w.Contains("behind schedule", StringComparison.Ordinal));
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(warning, Does.Contain("the generator was busy (CPU mean 97%, max 97% of 2 cores"));
+            Assert.That(warning, Does.Not.Contain("--max-in-flight"));
+        });
+    }
+
+    /// <summary>
+    /// A real run: 200 ms sessions at 20 per second under a cap of 2 in flight. Most starts wait for
+    /// a slot; the run records it and the warning names the cap, not the generator.
+    /// </summary>
+    [Test]
+    public async Task A_real_run_at_a_saturated_cap_names_the_cap_in_its_behind_schedule_warning()
+    {
+        await using var worker = await ReferenceWorkerProcess.StartAsync();
+        using var client = worker.CreateClient();
+        var options = new LoadTestOptions
+        {
+            Model = LoadModelKind.Open,
+            Target = 20,
+            Duration = TimeSpan.FromSeconds(2),
+            MaxInFlight = 2,
+            SessionOptions = TaskTimeouts.HugeTimeouts(),
+            Seed = 1,
+        };
+        options.Scenarios.Add(new LoadScenario("builtin", "builtin", Encoding.UTF8.GetBytes("delay 200ms; select x"))
+        {
+            Input = LoadInput.Generate(LoadInput.ParseColumns("x:int64"), rows: 10, batchRows: null, batches: 1),
+        });
+
+        var result = await LoadTest.RunAsync(client, options).WaitAsync(TimeSpan.FromMinutes(2));
+
+        var s = result.Sessions;
+        var warning = result.Generators.Single().Warnings.SingleOrDefault(w => w.Contains("behind schedule", StringComparison.Ordinal));
+        Assert.That(warning ?? "no behind-schedule warning", Does.Contain("(--max-in-flight 2)").And.Not.Contain("generator could not keep"),
+            $"started {s.Started}, behind {s.BehindSchedule}, not started {s.NotStarted}, finished {s.Finished}, failed {s.FailedTotal}; {string.Join(" | ", result.Generators.Single().Warnings)}");
+    }
+
+    /// <summary>
+    /// 32 MiB allocated and a collection after the last interval closed (building the result
+    /// allocates its histograms' copies): the run's allocation rate and GC pause are the
+    /// intervals' ones over the intervals' time, as the CPU mean is, not the figures to the moment
+    /// the result is built (which were 20-45% above the intervals').
+    /// </summary>
+    [Test]
+    public void The_allocation_rate_and_gc_pause_cover_the_sampled_intervals_only()
+    {
+        var second = Stopwatch.Frequency;
+        long now = 0;
+        var cpu = TimeSpan.Zero;
+        var monitor = new GeneratorMonitor(() => now, () => cpu, 2);
+        now += second;
+        var sample = monitor.Next();
+
+        now += second;
+        var garbage = new byte[32 << 20];
+        GC.KeepAlive(garbage);
+        GC.Collect(0, GCCollectionMode.Forced, blocking: true);
+        var figures = monitor.Figures("host", default, LoadModelKind.Closed);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(figures.AllocatedBytesPerSecond, Is.EqualTo(Math.Round(sample.AllocatedBytes / 1.0)), "the one interval's bytes over its one second");
+            Assert.That(figures.GcPauseMilliseconds, Is.EqualTo(Math.Round(sample.GcPauseMilliseconds, 3)));
         });
     }
 

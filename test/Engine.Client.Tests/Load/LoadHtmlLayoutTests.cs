@@ -47,14 +47,77 @@ public sealed class LoadHtmlLayoutTests
     {
         var plot = Plot(LoadReports.ToHtml(Result()), "plot-throughput-over-time");
 
-        var started = Regex.Match(plot, "data-series=\"started\" d=\"M[0-9.]+,([0-9.]+) L[0-9.]+,([0-9.]+)");
-        var finished = Regex.Match(plot, "data-series=\"finished\" d=\"M[0-9.]+,([0-9.]+) L[0-9.]+,([0-9.]+)");
+        Assert.That(Path(plot, "started"), Is.EqualTo(Path(plot, "finished")), "each measured interval: 10 of each");
+    }
+
+    /// <summary>At a billion sessions per second the y ticks read 500M to 2G, not ten digits that overflow the left margin.</summary>
+    [Test]
+    public void Large_y_ticks_are_written_compactly()
+    {
+        var plot = Plot(LoadReports.ToHtml(Result(target: 1e9)), "plot-throughput-over-time");
+
+        Assert.That(Texts(plot, "ytick"), Is.EqualTo(new[] { "0", "500M", "1G", "1.5G", "2G" }));
+    }
+
+    /// <summary>The closed model draws no target line in the sessions per second plot, and its legend does not list one.</summary>
+    [Test]
+    public void A_series_without_points_is_not_in_the_legend()
+    {
+        var plot = Plot(LoadReports.ToHtml(Result(model: LoadModelKind.Closed)), "plot-throughput-over-time");
+
+        Assert.That(Texts(plot, "legend"), Is.EqualTo(new[] { "started", "finished" }));
+    }
+
+    /// <summary>A last interval of 13 ms with one session is not drawn as a rate of 76 per second.</summary>
+    [Test]
+    public void A_very_short_interval_has_no_per_second_point()
+    {
+        var html = LoadReports.ToHtml(Result(last: new LoadInterval { Index = 4, StartSeconds = 4, Seconds = 0.013, Started = 1, Finished = 1, Traffic = new LoadTraffic { BytesSent = 1000 } }));
+
         Assert.Multiple(() =>
         {
-            Assert.That(started.Success && finished.Success, Is.True, plot);
-            Assert.That(started.Groups[1].Value, Is.EqualTo(finished.Groups[1].Value), "the warm-up interval: no measured start, no measured end");
-            Assert.That(started.Groups[2].Value, Is.EqualTo(finished.Groups[2].Value), "a measured interval: 10 of each");
+            Assert.That(Path(Plot(html, "plot-throughput-over-time"), "finished"), Has.Count.EqualTo(3), "the three measured one-second intervals");
+            Assert.That(Path(Plot(html, "plot-bytes-over-time"), "sent"), Has.Count.EqualTo(3));
         });
+    }
+
+    /// <summary>An interval in which no session ended (a frozen worker) breaks the latency lines.</summary>
+    [Test]
+    public void An_interval_without_a_value_breaks_the_line()
+    {
+        var plot = Plot(LoadReports.ToHtml(Result(frozen: 2)), "plot-latency-over-time");
+
+        var d = Regex.Match(plot, "data-series=\"p50\" d=\"([^\"]*)\"").Groups[1].Value;
+        Assert.Multiple(() =>
+        {
+            Assert.That(Regex.Count(d, "M"), Is.EqualTo(2), d);
+            Assert.That(Regex.Count(d, "L"), Is.Zero, d);
+        });
+    }
+
+    /// <summary>The warm-up interval is in no plot (no measured start there is not a ramp-up); its stretch stays, labelled.</summary>
+    [Test]
+    public void Warm_up_intervals_are_left_out_of_every_plot_over_time()
+    {
+        var html = LoadReports.ToHtml(Result());
+
+        foreach (var (id, series) in new[] { ("plot-throughput-over-time", "started"), ("plot-throughput-over-time", "finished"), ("plot-throughput-over-time", "target"), ("plot-bytes-over-time", "sent"), ("plot-errors-over-time", "failed"), ("plot-latency-over-time", "p50") })
+        {
+            var plot = Plot(html, id);
+            Assert.Multiple(() =>
+            {
+                Assert.That(Path(plot, series), Has.Count.EqualTo(3), $"{id} {series}: the three measured intervals");
+                Assert.That(Texts(plot, "warmup"), Is.EqualTo(new[] { "warm-up" }), id);
+            });
+        }
+    }
+
+    /// <summary>The points of a series' path, (x, y) in pixels.</summary>
+    private static List<(double X, double Y)> Path(string svg, string series)
+    {
+        var d = Regex.Match(svg, $"data-series=\"{series}\" d=\"([^\"]*)\"");
+        Assert.That(d.Success, Is.True, series);
+        return [.. Regex.Matches(d.Groups[1].Value, "[ML]([0-9.]+),([0-9.]+)").Select(m => (double.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture), double.Parse(m.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture)))];
     }
 
     private static string Plot(string html, string id)
@@ -67,8 +130,11 @@ public sealed class LoadHtmlLayoutTests
     private static List<string> Texts(string svg, string cssClass) =>
         [.. Regex.Matches(svg, $"<text class=\"{cssClass}\"[^>]*>([^<]*)</text>").Select(m => m.Groups[1].Value)];
 
-    /// <summary>A warm-up interval, then three measured ones of one second; <paramref name="failed"/> sessions failed in the last.</summary>
-    private static LoadResult Result(long failed = 0)
+    /// <summary>
+    /// A warm-up interval, then three measured ones of one second; <paramref name="failed"/> sessions
+    /// failed in the last; no session ended in the <paramref name="frozen"/>-th (when given); then <paramref name="last"/>.
+    /// </summary>
+    private static LoadResult Result(long failed = 0, LoadModelKind model = LoadModelKind.Open, double target = 10, int? frozen = null, LoadInterval? last = null)
     {
         var session = new LongHistogram(1, 3_600_000_000L, 3);
         session.RecordValueWithCount(2_000, 30);
@@ -80,20 +146,22 @@ public sealed class LoadHtmlLayoutTests
             Warmup = warmup,
             Started = 10,
             WarmupStarted = warmup ? 10 : 0,
-            Finished = warmup ? 0 : 10,
+            Target = target,
+            Finished = warmup || index == frozen ? 0 : 10,
             Failed = failures,
-            SessionP50 = warmup ? null : 2,
-            SessionP90 = warmup ? null : 2,
-            SessionP99 = warmup ? null : 2,
-            SessionMax = warmup ? null : 2,
+            Traffic = new LoadTraffic { BytesSent = 1 << 20 },
+            SessionP50 = warmup || index == frozen ? null : 2,
+            SessionP90 = warmup || index == frozen ? null : 2,
+            SessionP99 = warmup || index == frozen ? null : 2,
+            SessionMax = warmup || index == frozen ? null : 2,
         };
 
         return new LoadResult
         {
             StartedAt = DateTimeOffset.UnixEpoch,
             Seconds = 3,
-            Model = LoadModelKind.Open,
-            Target = 10,
+            Model = model,
+            Target = target,
             Shards = ["0/1"],
             Hosts = ["host"],
             Sources = ["unix:///w.sock"],
@@ -101,7 +169,7 @@ public sealed class LoadHtmlLayoutTests
             Latency = new Dictionary<string, HistogramBase> { [LoadPhases.Session] = session },
             Workers = [new LoadWorkerFigures { Worker = "unix:///w.sock", Sessions = 30, Finished = 30, Session = session }],
             Generators = [new LoadGeneratorFigures { Host = "host", Cores = 2 }],
-            Intervals = [Interval(0, true, 0), Interval(1, false, 0), Interval(2, false, 0), Interval(3, false, failed)],
+            Intervals = [Interval(0, true, 0), Interval(1, false, 0), Interval(2, false, 0), Interval(3, false, failed), .. last is null ? Array.Empty<LoadInterval>() : [last]],
         };
     }
 }

@@ -4,6 +4,7 @@ using Engine.Client.Load;
 using HdrHistogram;
 using LoadSummaryText = cli::Engine.Client.Cli.Output.LoadSummaryText;
 using PlainRenderer = cli::Engine.Client.Cli.Output.PlainRenderer;
+using RichRenderer = cli::Engine.Client.Cli.Output.RichRenderer;
 
 namespace Engine.Client.Tests.Load;
 
@@ -73,6 +74,46 @@ public sealed class LoadSummaryTextTests
         Assert.That(row, Does.Match(@"^\s*unix:///a\.sock\s+30\s+20\s+6\s+3\s+1\s+"), "sessions, finished, cancelled, failed, abandoned");
     }
 
+    /// <summary>
+    /// On an 80-column terminal the workers table fits: fewer columns, every number whole on one
+    /// line, a long address broken after its separators (not mid-word), and the columns left out
+    /// named. (All 11 columns used to get equal widths: numbers wrapped mid-digit.)
+    /// </summary>
+    [Test]
+    public void On_an_80_column_terminal_the_workers_table_fits_with_whole_numbers()
+    {
+        const string address = "dns:///workers.udf.cluster.local:7070/pod-worker-0001";
+        var result = Result();
+        var session = result.Workers[0].Session;
+        result = Copy(result, workers:
+        [
+            new LoadWorkerFigures { Worker = address, Sessions = 1_234_567, Finished = 1_234_560, Failed = 7, Heartbeats = 98_765, HeartbeatsFailed = 3, Session = session, Traffic = new LoadTraffic { BytesSent = 9_876_543_210 } },
+        ]);
+
+        var text = RenderRich(result, 80);
+        var lines = text.Split('\n').Select(l => l.TrimEnd('\r')).ToList();
+        var table = lines.SkipWhile(l => !l.Contains("worker", StringComparison.Ordinal) || !l.Contains("sessions", StringComparison.Ordinal)).Skip(1).TakeWhile(l => !l.StartsWith('╰')).ToList();
+        var pieces = table.Select(l => l.Split('│', StringSplitOptions.TrimEntries)).Where(c => c.Length > 2 && c[1].Length > 0).Select(c => c[1]).ToList();
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(lines, Has.All.Length.LessThanOrEqualTo(80), text);
+            Assert.That(text, Does.Contain(" 1,234,567 ").And.Contain(" 98,765 (3 failed) "), text);
+            Assert.That(string.Concat(pieces), Is.EqualTo(address), text);
+            Assert.That(pieces.SkipLast(1), Has.All.Match("[/:.-]$"), "broken after a separator: " + text);
+            Assert.That(text, Does.Contain("(left out for the terminal's width: "), text);
+        });
+    }
+
+    /// <summary>A terminal wide enough gets every column of the workers table, as redirected output does.</summary>
+    [Test]
+    public void A_wide_terminal_gets_every_column_of_the_workers_table()
+    {
+        var text = RenderRich(Result(), 200);
+
+        Assert.That(text, Does.Match(@"worker\s*│\s*sessions\s*│\s*finished\s*│\s*cancelled\s*│\s*failed\s*│\s*abandoned\s*│\s*session p50 \(ms\)\s*│\s*session p99 \(ms\)\s*│\s*heartbeats\s*│\s*sent\s*│\s*received"), text);
+    }
+
     /// <summary>A merge's generators, one per shard, are each named by their shard.</summary>
     [Test]
     public void A_merges_generators_are_named_by_their_shard()
@@ -127,6 +168,13 @@ public sealed class LoadSummaryTextTests
         using var writer = new StringWriter();
         LoadSummaryText.Write(result, new PlainRenderer(writer));
         return writer.ToString();
+    }
+
+    private static string RenderRich(LoadResult result, int width)
+    {
+        using var writer = new StringWriter();
+        LoadSummaryText.Write(result, new RichRenderer(writer, width));
+        return System.Text.RegularExpressions.Regex.Replace(writer.ToString(), "\u001b\\[[0-9;]*m", "");
     }
 
     private static LoadResult Result()
