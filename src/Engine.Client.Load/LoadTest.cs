@@ -1046,11 +1046,12 @@ internal sealed class LoadRun : IDisposable
         var session = histograms[LoadPhases.Session];
         var seconds = (now - _intervalStart) / TicksPerSecond;
         // A short last interval with nothing in it is left out; one with any count (the starts not
-        // made, counted at the end, say) is kept, so that the intervals add up to the totals.
+        // made, counted at the end, say), or in which sessions ended (abandoned at the drain
+        // limit), is kept, so that the intervals add up to the totals and end with none in flight.
         if (final && seconds < 0.25 && snapshot.Finished == _previous.Finished && snapshot.Failed == _previous.Failed
             && snapshot.Cancelled == _previous.Cancelled && startedAll == _previousStartedAll && session.TotalCount == 0
             && snapshot.NotStarted == _previous.NotStarted && snapshot.BehindSchedule == _previous.BehindSchedule
-            && snapshot.Started == _previous.Started && snapshot.Warmup == _previous.Warmup)
+            && snapshot.Started == _previous.Started && snapshot.Warmup == _previous.Warmup && snapshot.InFlight == _previous.InFlight)
         {
             return;
         }

@@ -338,6 +338,41 @@ public sealed class LoadRunEndTests
         Assert.That(started, Is.EqualTo(new[] { 3L, 2L }), "5 sessions over 2 shards: 3 and 2, as one run of 5");
     }
 
+    /// <summary>
+    /// Sessions abandoned at the drain limit end after the last regular interval: the last
+    /// interval still shows them ending (none in flight), even when it is short. Intervals of
+    /// 0.6 s: starting stops at 1 s, the drain limit cancels at 1.9 s, 0.1 s after the interval
+    /// of 1.2 to 1.8 s that had them in flight. (A short last interval in which only the number in
+    /// flight changed used to be left out, and the report ended with a session in flight.)
+    /// </summary>
+    [Test]
+    public async Task The_last_interval_shows_the_sessions_abandoned_at_the_drain_limit_ended()
+    {
+        await using var worker = await ReferenceWorkerProcess.StartAsync();
+        using var client = worker.CreateClient();
+        var options = new LoadTestOptions
+        {
+            Model = LoadModelKind.Closed,
+            Target = 2,
+            Duration = TimeSpan.FromSeconds(1),
+            DrainTimeout = TimeSpan.FromMilliseconds(900),
+            Interval = TimeSpan.FromMilliseconds(600),
+            Seed = 1,
+        };
+        options.Scenarios.Add(new LoadScenario("slow", "builtin", "delay 60s; select x"u8.ToArray())
+        {
+            Input = LoadInput.Generate(LoadInput.ParseColumns("x:int64"), rows: 10, batchRows: null, batches: 1),
+        });
+
+        var result = await LoadTest.RunAsync(client, options).WaitAsync(RunBound);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(result.Sessions.Abandoned, Is.EqualTo(2));
+            Assert.That(result.Intervals[^1].InFlight, Is.Zero, () => string.Join("; ", result.Intervals.Select(i => $"{i.StartSeconds:0.###}+{i.Seconds:0.###} s: in flight {i.InFlight}")));
+        });
+    }
+
     private sealed class NotStartedObserver : ILoadObserver
     {
         public TaskCompletionSource Seen { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
