@@ -247,9 +247,10 @@ internal sealed class LoadRun : IDisposable
         // made: evenly spaced starts then give exactly the offered rate (2 starts at 1/s take 2 s,
         // not the 1 s from the first to the second).
         return Representable(_firstStartNotMade) ? Math.Max(stopped, _startTimestamp + (long)Math.Ceiling(_firstStartNotMade * TicksPerSecond)) : stopped;
-
-        bool Representable(double seconds) => !double.IsNaN(seconds) && !double.IsInfinity(seconds) && seconds * TicksPerSecond < long.MaxValue - _startTimestamp;
     }
+
+    /// <summary>Whether <paramref name="seconds"/> from the run's start is a time the clock counts (finite, not past its range).</summary>
+    private bool Representable(double seconds) => !double.IsNaN(seconds) && !double.IsInfinity(seconds) && seconds * TicksPerSecond < long.MaxValue - _startTimestamp;
 
     /// <summary>Stops the closed loops' starts at the schedule's end, however far it is (<see cref="LongWait"/>); returns when starting stopped.</summary>
     private async Task StopStartingAtEndAsync(TimeSpan end)
@@ -473,7 +474,7 @@ internal sealed class LoadRun : IDisposable
     private async Task WaitForScheduleEndAsync(CancellationToken stop)
     {
         var end = _schedule.EndSeconds;
-        if (double.IsInfinity(end) || end * TicksPerSecond >= long.MaxValue - _startTimestamp)
+        if (!Representable(end))
         {
             return;
         }

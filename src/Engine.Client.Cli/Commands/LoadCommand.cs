@@ -277,7 +277,7 @@ internal static class LoadCommand
 
             // The shards of one run are i/N for every i from 0 to N-1, once each: a set of other
             // counts, or one that lacks a shard, is merged all the same, with a word.
-            var parsed = results.SelectMany((r, i) => r.Shards.Select(s => (Text: s, Shard: ShardOf(s), Path: paths[i]))).ToList();
+            var parsed = results.SelectMany((r, i) => r.Shards.Select(s => (Text: s, Shard: TryParseShard(s), Path: paths[i]))).ToList();
             var counts = parsed.Where(p => p.Shard is not null).GroupBy(p => p.Shard!.Value.Count).ToList();
             if (counts.Count > 1)
             {
@@ -321,18 +321,6 @@ internal static class LoadCommand
             return await LoadOutputs.TellFailuresAsync(context, "engine-client load merge", exit, [], failed);
         }));
         return command;
-    }
-
-    /// <summary>A result's shard text (<c>i/N</c>) as a shard, or <see langword="null"/> when it is not one.</summary>
-    private static LoadShard? ShardOf(string text)
-    {
-        var slash = text.IndexOf('/', StringComparison.Ordinal);
-        return slash > 0
-            && int.TryParse(text.AsSpan(0, slash), NumberStyles.None, CultureInfo.InvariantCulture, out var index)
-            && int.TryParse(text.AsSpan(slash + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var count)
-            && count >= 1 && index < count
-            ? new LoadShard(index, count)
-            : null;
     }
 
     private static void AddInput(List<(string What, string Path)> inputs, string option, string? path)
@@ -512,18 +500,19 @@ internal static class LoadCommand
         return arrivals;
     }
 
-    internal static LoadShard ParseShard(string text)
+    internal static LoadShard ParseShard(string text) =>
+        TryParseShard(text) ?? throw new UsageException($"--shard '{text}' is not i/N with i from 0 to N-1 (for example 0/4).");
+
+    /// <summary>Shard text (<c>i/N</c>, i from 0 to N-1) as a shard, or <see langword="null"/> when it is not one.</summary>
+    private static LoadShard? TryParseShard(string text)
     {
         var slash = text.IndexOf('/', StringComparison.Ordinal);
-        if (slash > 0
-            && int.TryParse(text[..slash], NumberStyles.None, CultureInfo.InvariantCulture, out var index)
-            && int.TryParse(text[(slash + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out var count)
-            && count >= 1 && index < count)
-        {
-            return new LoadShard(index, count);
-        }
-
-        throw new UsageException($"--shard '{text}' is not i/N with i from 0 to N-1 (for example 0/4).");
+        return slash > 0
+            && int.TryParse(text.AsSpan(0, slash), NumberStyles.None, CultureInfo.InvariantCulture, out var index)
+            && int.TryParse(text.AsSpan(slash + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var count)
+            && count >= 1 && index < count
+            ? new LoadShard(index, count)
+            : null;
     }
 
     private static Func<LoadInput> InputFactory(string? input, long? rows, int? batchRows, int? batches, string? columns)
