@@ -72,6 +72,18 @@ public sealed record BenchOptions
     /// </summary>
     public string? LoadSide { get; init; }
 
+    /// <summary>
+    /// The worker of the load and phases modes: the reference worker (.NET, Kestrel) or the native
+    /// gRPC C++ echo worker (gRPC core, as the Python workers users run).
+    /// </summary>
+    public bool AgainstNative { get; init; }
+
+    /// <summary>Phases mode: each client's sessions in a block of their own (as the load mode runs them) instead of alternating session by session.</summary>
+    public bool PhaseBlocks { get; init; }
+
+    /// <summary>Phases mode: a busy wait in the hand-written session between its InitResponse and its batch's write.</summary>
+    public TimeSpan HandDelay { get; init; }
+
     /// <summary>Extra reference worker flags of the worker-memory run.</summary>
     public IReadOnlyList<string> WorkerArguments { get; init; } = [];
 
@@ -113,7 +125,8 @@ public static class BenchCommandLine
           phases       where a short session's time goes (Init, the echoed batch, FinishResponse, close):
                        the SDK, the hand-written loop, and the hand-written loop with the next read
                        started before it writes (issued; awaited; read by a loop of its own), alternating
-                       session by session; --reps rounds (default 5) of --scale x 5,000 sessions each
+                       session by session; --reps rounds (default 5) of --scale x 5,000 sessions each;
+                       --blocks runs each client's sessions in a block of their own, as load does
           worker-memory  the reference worker's RSS under many concurrent 1 MiB echo streams
           load-memory  the load tester's own memory over a long open-model run (the short echo session at
                        --rate, default 200/s, for --minutes, default 10): working set, GC heap, gen2
@@ -145,6 +158,11 @@ public static class BenchCommandLine
           --rate <r>             load-memory: sessions per second (default 200)
           --pin                  load: pin the engine to CPU 0 and the worker to CPU 1 (taskset; needs 2 CPUs)
           --only <side>          load: run one side alone, every block (hand-written, SDK or load)
+          --against <worker>     load, phases: reference (default) or native (the gRPC C++ echo worker;
+                                 builds Native/ as the native mode does)
+          --blocks               phases: each client's sessions in a block of their own
+          --hand-delay-us <us>   phases: busy-wait this long in the hand-written session between its
+                                 InitResponse and its batch's write (default 0)
           --out <dir>            result directory (default artifacts/bench under the repository)
         """;
 
@@ -182,6 +200,9 @@ public static class BenchCommandLine
                     "--pin" => options with { Pin = true },
                     "--only" => options with { LoadSide = Value() switch { var side and ("hand-written" or "SDK" or "load") => side, var other => throw new FormatException($"--only takes hand-written, SDK or load, not '{other}'.") } },
                     "--out" => options with { OutputDirectory = Value() },
+                    "--against" => options with { AgainstNative = Value() switch { "native" => true, "reference" => false, var other => throw new FormatException($"--against takes reference or native, not '{other}'.") } },
+                    "--blocks" => options with { PhaseBlocks = true },
+                    "--hand-delay-us" => options with { HandDelay = TimeSpan.FromMicroseconds(double.Parse(Value(), CultureInfo.InvariantCulture)) },
                     "--soak-client" => options with { SoakClient = Value() switch { "sdk" => Variant.Sdk, "pooled" => Variant.SdkPooled, "hand" => Variant.HandSdkTransport, var other => throw new FormatException($"--soak-client takes sdk, pooled or hand, not '{other}'.") } },
                     "--side" => options with { SweepSide = ParseSide(Value()) },
                     "--seeds" => options with { FuzzSeeds = int.Parse(Value(), CultureInfo.InvariantCulture) },
@@ -204,6 +225,13 @@ public static class BenchCommandLine
                 options = null;
                 return false;
             }
+        }
+
+        if (options.HandDelay < TimeSpan.Zero || options.HandDelay > TimeSpan.FromSeconds(1))
+        {
+            error = "--hand-delay-us must be between 0 and 1,000,000.";
+            options = null;
+            return false;
         }
 
         if (options.Repetitions < 1)

@@ -268,6 +268,10 @@ public static class NativeRun
 /// <summary>The native echo worker and client, built from source by Native/build.sh into artifacts/native.</summary>
 public sealed record NativeBinaries(string Worker, string Client)
 {
+    /// <summary>The native worker's executable when asked for, built first; null for the reference worker.</summary>
+    public static async Task<string?> WorkerOrDefaultAsync(bool native, TextWriter log) =>
+        native ? (await EnsureAsync(log).ConfigureAwait(false)).Worker : null;
+
     public static async Task<NativeBinaries> EnsureAsync(TextWriter log)
     {
         var root = Runs.RepositoryRoot() ?? throw new InvalidOperationException("The repository (Engine.Client.sln) was not found from here; run the harness from the repository.");

@@ -24,35 +24,57 @@ public static class SessionPhases
 
     public static async Task<(PhaseTimes Sdk, PhaseTimes Hand)> RunAsync(WorkerClient sdk, GrpcChannel channel, int sessions)
     {
-        var (sdkTimes, handTimes, _) = await RunCoreAsync(sdk, channel, sessions, shapes: false).ConfigureAwait(false);
+        var (sdkTimes, handTimes, _) = await RunCoreAsync(sdk, channel, sessions, shapes: false, blocks: false, handDelay: TimeSpan.Zero).ConfigureAwait(false);
         return (sdkTimes, handTimes);
     }
 
     /// <summary>
     /// <see cref="RunAsync"/> plus the hand-written loop in each concurrency shape of
-    /// <see cref="HandShape"/>, all alternating session by session.
+    /// <see cref="HandShape"/>: all alternating session by session, or with <paramref name="blocks"/>
+    /// each client's sessions one after the other (so that a session follows one of its own client,
+    /// as in the load mode). <paramref name="handDelay"/> is a busy wait in the hand-written
+    /// session between its InitResponse and its batch's write (zero: none).
     /// </summary>
-    public static async Task<PhaseTimes[]> RunWithShapesAsync(WorkerClient sdk, GrpcChannel channel, int sessions)
+    public static async Task<PhaseTimes[]> RunWithShapesAsync(WorkerClient sdk, GrpcChannel channel, int sessions, bool blocks = false, TimeSpan handDelay = default)
     {
-        var (sdkTimes, handTimes, shapes) = await RunCoreAsync(sdk, channel, sessions, shapes: true).ConfigureAwait(false);
+        var (sdkTimes, handTimes, shapes) = await RunCoreAsync(sdk, channel, sessions, shapes: true, blocks, handDelay).ConfigureAwait(false);
         return [sdkTimes, handTimes, .. shapes];
     }
 
-    private static async Task<(PhaseTimes Sdk, PhaseTimes Hand, PhaseTimes[] Shapes)> RunCoreAsync(WorkerClient sdk, GrpcChannel channel, int sessions, bool shapes)
+    private static async Task<(PhaseTimes Sdk, PhaseTimes Hand, PhaseTimes[] Shapes)> RunCoreAsync(WorkerClient sdk, GrpcChannel channel, int sessions, bool shapes, bool blocks, TimeSpan handDelay)
     {
         var batch = ThroughputSuite.NewBatch(1024);
         var sdkTimes = new List<double[]>();
         var handTimes = new List<double[]>();
         var shapeTimes = Enum.GetValues<HandShape>().ToDictionary(shape => shape, _ => new List<double[]>());
-        for (var i = 0; i < sessions; i++)
+        var delayTicks = (long)(handDelay.TotalSeconds * Stopwatch.Frequency);
+        var clients = new List<Func<Task>>
         {
-            sdkTimes.Add(await SdkAsync(sdk, batch).ConfigureAwait(false));
-            handTimes.Add(await HandAsync(channel, batch).ConfigureAwait(false));
-            if (shapes)
+            async () => sdkTimes.Add(await SdkAsync(sdk, batch).ConfigureAwait(false)),
+            async () => handTimes.Add(await HandAsync(channel, batch, delayTicks).ConfigureAwait(false)),
+        };
+        if (shapes)
+        {
+            clients.AddRange(shapeTimes.Select(pair => (Func<Task>)(async () => pair.Value.Add(await HandShapedAsync(channel, batch, pair.Key).ConfigureAwait(false)))));
+        }
+
+        if (blocks)
+        {
+            foreach (var client in clients)
             {
-                foreach (var (shape, times) in shapeTimes)
+                for (var i = 0; i < sessions; i++)
                 {
-                    times.Add(await HandShapedAsync(channel, batch, shape).ConfigureAwait(false));
+                    await client().ConfigureAwait(false);
+                }
+            }
+        }
+        else
+        {
+            for (var i = 0; i < sessions; i++)
+            {
+                foreach (var client in clients)
+                {
+                    await client().ConfigureAwait(false);
                 }
             }
         }
@@ -108,7 +130,7 @@ public static class SessionPhases
         return Durations(marks);
     }
 
-    private static async Task<double[]> HandAsync(GrpcChannel channel, ReadOnlyMemory<byte> batch)
+    private static async Task<double[]> HandAsync(GrpcChannel channel, ReadOnlyMemory<byte> batch, long delayTicks)
     {
         var marks = new long[5];
         marks[0] = Stopwatch.GetTimestamp();
@@ -118,6 +140,15 @@ public static class SessionPhases
         await requests.WriteAsync(EchoLoops.EchoInit()).ConfigureAwait(false);
         await responses.MoveNext(CancellationToken.None).ConfigureAwait(false);
         marks[1] = Stopwatch.GetTimestamp();
+        if (delayTicks > 0)
+        {
+            // A busy wait, not a sleep: the thread stays on its CPU, as code of that length would.
+            var until = marks[1] + delayTicks;
+            while (Stopwatch.GetTimestamp() < until)
+            {
+            }
+        }
+
         await requests.WriteAsync(UdfRequests.Data(batch)).ConfigureAwait(false);
         await requests.WriteAsync(UdfRequests.Finish()).ConfigureAwait(false);
         await responses.MoveNext(CancellationToken.None).ConfigureAwait(false);
