@@ -27,6 +27,12 @@ internal sealed class LoadCounters
     public long CapReached;
 
     /// <summary>
+    /// Measured open-model starts not made because they still waited for a slot under the cap when
+    /// the schedule ended (not those an interrupt stopped): the not-started warning names the cap from it.
+    /// </summary>
+    public long NotStartedAtCap;
+
+    /// <summary>
     /// Counts a measured start that finds the cap on sessions in flight reached (no slot free in
     /// <paramref name="slots"/>) as it begins to wait for one: the behind-schedule warning names the cap from it.
     /// </summary>
@@ -56,13 +62,13 @@ internal sealed class LoadCounters
             Interlocked.Read(ref NotStarted), behindSchedule, Interlocked.Read(ref InFlight),
             Interlocked.Read(ref BatchesSent), Interlocked.Read(ref RowsSent), Interlocked.Read(ref BytesSent),
             Interlocked.Read(ref BatchesReceived), Interlocked.Read(ref RowsReceived), Interlocked.Read(ref BytesReceived),
-            warmup, Interlocked.Read(ref CapReached));
+            warmup, Interlocked.Read(ref CapReached), Interlocked.Read(ref NotStartedAtCap));
     }
 
     internal readonly record struct Snapshot(
         long Started, long Finished, long Cancelled, long Failed, long NotStarted, long BehindSchedule, long InFlight,
         long BatchesSent, long RowsSent, long BytesSent, long BatchesReceived, long RowsReceived, long BytesReceived,
-        long Warmup, long CapReached = 0)
+        long Warmup, long CapReached = 0, long NotStartedAtCap = 0)
     {
         public LoadTraffic TrafficSince(Snapshot before) => new()
         {
@@ -333,6 +339,13 @@ internal sealed class GeneratorMonitor
             warnings.Add(BehindScheduleWarning(counters, starts, maxInFlight, cpuMean, queueMean, pausePercent));
         }
 
+        if (model == LoadModelKind.Open && counters.NotStartedAtCap > 0)
+        {
+            // Any number: a start not made at all is not noise, and without this warning a run whose
+            // every start waited for a held slot has counts and no word on why.
+            warnings.Add($"{counters.NotStartedAtCap} of {starts} due starts were not made: they were still waiting for a slot under the cap on sessions in flight ({CapOption(maxInFlight)}) when the schedule ended, because the sessions in flight did not end; raise the cap, or read the run as one of an overloaded or stalled system.");
+        }
+
         return new LoadGeneratorFigures
         {
             Host = host,
@@ -360,8 +373,7 @@ internal sealed class GeneratorMonitor
         var head = $"{counters.BehindSchedule} of {starts} starts ran behind schedule (their latency counts from the intended start)";
         if (counters.CapReached > 0)
         {
-            var cap = maxInFlight > 0 ? $"--max-in-flight {maxInFlight}" : "--max-in-flight";
-            return $"{head}: {counters.CapReached} starts found the cap on sessions in flight reached ({cap}) and waited for a session to end; the workers did not end sessions fast enough for the rate at that cap: raise the cap, or read the latencies as those of an overloaded system.";
+            return $"{head}: {counters.CapReached} starts found the cap on sessions in flight reached ({CapOption(maxInFlight)}) and waited for a session to end; the workers did not end sessions fast enough for the rate at that cap: raise the cap, or read the latencies as those of an overloaded system.";
         }
 
         if (cpuMean >= 80 || _cpuMax >= 95 || queueMean >= 50 || _queueMax >= 1000 || pausePercent >= 5)
@@ -371,6 +383,8 @@ internal sealed class GeneratorMonitor
 
         return $"{head}: the cap on sessions in flight was never reached and the generator was not busy (CPU max {_cpuMax:0}% of {Cores} cores, thread-pool queue max {_queueMax}): its scheduler woke late (a stalled process or host, a coarse timer).";
     }
+
+    private static string CapOption(int maxInFlight) => maxInFlight > 0 ? $"--max-in-flight {maxInFlight}" : "--max-in-flight";
 
     private TimeSpan Cpu() => _cpu();
 

@@ -415,6 +415,7 @@ internal sealed class LoadRun : IDisposable
             // tasks queue for a slot. Not past the schedule's end: the starts due by then that
             // could not be made are counted as not started.
             bool slot;
+            var stopped = false;
             _counters.NoteSlotWait(measured, _slots);
             try
             {
@@ -433,11 +434,18 @@ internal sealed class LoadRun : IDisposable
             catch (OperationCanceledException)
             {
                 slot = false;
+                stopped = true;
             }
 
             if (!slot)
             {
-                CountNotStarted(t, measured, arrivals);
+                var notMade = CountNotStarted(t, measured, arrivals);
+                if (!stopped)
+                {
+                    // The wait ran to the schedule's end: the cap, not a stop, kept these starts.
+                    Interlocked.Add(ref _counters.NotStartedAtCap, notMade);
+                }
+
                 return;
             }
 
@@ -500,8 +508,8 @@ internal sealed class LoadRun : IDisposable
     internal static ArrivalSchedule NewArrivalSchedule(TargetSchedule schedule, LoadTestOptions options, int seed) =>
         new(schedule, options.Shard, options.Arrivals, new Random(unchecked((seed * 31) + options.Shard.Index) ^ 0x61727276));
 
-    /// <summary>Counts the measured starts due from <paramref name="t"/> (the one not made) until now (or the end) that were never made.</summary>
-    private void CountNotStarted(double t, bool measured, ArrivalSchedule arrivals)
+    /// <summary>Counts the measured starts due from <paramref name="t"/> (the one not made) until now (or the end) that were never made; returns that count.</summary>
+    private long CountNotStarted(double t, bool measured, ArrivalSchedule arrivals)
     {
         var until = Math.Min(_schedule.EndSeconds, Seconds(Stopwatch.GetTimestamp()));
         var count = arrivals.CountDue(t, _options.Warmup.TotalSeconds, until);
@@ -516,6 +524,7 @@ internal sealed class LoadRun : IDisposable
         }
 
         Interlocked.Add(ref _counters.NotStarted, count);
+        return count;
     }
 
     // ---- One session.

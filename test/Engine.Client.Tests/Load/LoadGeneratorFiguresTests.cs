@@ -152,6 +152,72 @@ public sealed class LoadGeneratorFiguresTests
     }
 
     /// <summary>
+    /// Starts not made because they waited for a slot under the cap until the schedule ended: a
+    /// warning of their own, naming the cap and its value, though no start ran behind schedule.
+    /// Starts an interrupt kept from being made (not at the cap) get none.
+    /// </summary>
+    [Test]
+    public void Starts_not_made_at_a_reached_cap_are_named_in_a_warning_of_their_own()
+    {
+        long now = 0;
+        var monitor = new GeneratorMonitor(() => now, () => TimeSpan.Zero, 2);
+        now += Stopwatch.Frequency;
+        monitor.Next();
+        var atCap = new LoadCounters.Snapshot(Started: 1, 0, 0, 0, NotStarted: 39, BehindSchedule: 0, 1, 0, 0, 0, 0, 0, 0, 0, CapReached: 1, NotStartedAtCap: 39);
+        var interrupted = atCap with { NotStartedAtCap = 0 };
+
+        var warnings = monitor.Figures("host", atCap, LoadModelKind.Open, maxInFlight: 1).Warnings;
+        var none = monitor.Figures("host", interrupted, LoadModelKind.Open, maxInFlight: 1).Warnings;
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(warnings.SingleOrDefault(w => w.Contains("not made", StringComparison.Ordinal)) ?? string.Join(" | ", warnings),
+                Does.StartWith("39 of 40 due starts were not made").And.Contain("cap on sessions in flight (--max-in-flight 1)"));
+            Assert.That(none, Has.None.Contains("not made"));
+        });
+    }
+
+    /// <summary>
+    /// A real run against a stalled session: a cap of 1, the first session holding its slot beyond
+    /// the schedule's end, 20 starts a second for 2 s. No start runs late, none of the others runs at
+    /// all: the run counts them as not started and its warning says the cap held them.
+    /// </summary>
+    [Test]
+    public async Task A_real_run_whose_starts_all_wait_behind_a_held_slot_names_the_cap_in_a_warning()
+    {
+        await using var worker = await ReferenceWorkerProcess.StartAsync();
+        using var client = worker.CreateClient();
+        var options = new LoadTestOptions
+        {
+            Model = LoadModelKind.Open,
+            Target = 20,
+            Duration = TimeSpan.FromSeconds(2),
+            MaxInFlight = 1,
+
+            // The held session is abandoned at the drain limit, so the run ends soon after the schedule.
+            DrainTimeout = TimeSpan.FromMilliseconds(200),
+            SessionOptions = TaskTimeouts.HugeTimeouts(),
+            Seed = 1,
+        };
+        options.Scenarios.Add(new LoadScenario("builtin", "builtin", Encoding.UTF8.GetBytes("delay 60s; select x"))
+        {
+            Input = LoadInput.Generate(LoadInput.ParseColumns("x:int64"), rows: 10, batchRows: null, batches: 1),
+        });
+
+        var result = await LoadTest.RunAsync(client, options).WaitAsync(TimeSpan.FromMinutes(2));
+
+        var s = result.Sessions;
+        var warnings = result.Generators.Single().Warnings;
+        Assert.Multiple(() =>
+        {
+            Assert.That(s.Started, Is.EqualTo(1), "the one start that took the only slot");
+            Assert.That(s.NotStarted, Is.EqualTo(39), "the other starts due in 2 s at 20/s");
+            Assert.That(warnings.SingleOrDefault(w => w.Contains("not made", StringComparison.Ordinal)) ?? string.Join(" | ", warnings),
+                Does.StartWith("39 of 40 due starts were not made").And.Contain("(--max-in-flight 1)"));
+        });
+    }
+
+    /// <summary>
     /// 32 MiB allocated and a collection after the last interval closed (building the result
     /// allocates its histograms' copies): the run's allocation rate and GC pause are the
     /// intervals' ones over the intervals' time, as the CPU mean is, not the figures to the moment
