@@ -383,23 +383,13 @@ internal sealed class LoadRun : IDisposable
             var intended = _startTimestamp + (long)(t * TicksPerSecond);
 
             // Never before the intended start, or the latency counted from it would be less than
-            // the one counted from the actual start: timers run on a coarse clock and fire up to
-            // a few milliseconds early, so wait whole milliseconds, rounded up, and look again.
-            var wait = intended - Stopwatch.GetTimestamp();
-            while (wait > 0)
+            // the one counted from the actual start; and not late either, for every latency counts
+            // from it. Timers run on a coarse clock and fire a millisecond or more off: a timer
+            // waits until the last stretch before the start, and the rest is spun (yielding the
+            // CPU to any thread that can run), as precise load generators' schedulers do.
+            if (!await WaitUntilAsync(intended, stop).ConfigureAwait(false))
             {
-                try
-                {
-                    // In pieces of a timer's longest wait: a schedule may leave weeks between starts.
-                    var milliseconds = Math.Min(Math.Ceiling(wait * 1000.0 / TicksPerSecond), LongWait.Longest.TotalMilliseconds);
-                    await Task.Delay(TimeSpan.FromMilliseconds(milliseconds), stop).ConfigureAwait(false);
-                }
-                catch (OperationCanceledException)
-                {
-                    return;
-                }
-
-                wait = intended - Stopwatch.GetTimestamp();
+                return;
             }
 
             var measured = intended - _startTimestamp >= _warmupTicks;
@@ -472,6 +462,50 @@ internal sealed class LoadRun : IDisposable
                 ? launch(() => RunSessionAsync(intended, now, measured, holdsSlot: true, behind))
                 : Task.Run(() => RunSessionAsync(intended, now, measured, holdsSlot: true, behind), CancellationToken.None);
         }
+    }
+
+    /// <summary>How long before a start the open model's scheduler stops waiting on a timer and spins: longer than a timer fires late.</summary>
+    internal static readonly TimeSpan SpinBeforeStart = TimeSpan.FromMilliseconds(2);
+
+    /// <summary>
+    /// Waits until <paramref name="timestamp"/> (a <see cref="Stopwatch"/> timestamp), never
+    /// returning before it: on a timer, in whole milliseconds rounded down, until
+    /// <see cref="SpinBeforeStart"/> before it (in pieces of a timer's longest wait: a schedule may
+    /// leave weeks between starts), then spinning, yielding the CPU on each turn. The start is then
+    /// made within microseconds of its time, where a timer alone makes it 1 to 3 ms late, and each
+    /// latency counted from the intended start would carry that delay of the generator's own.
+    /// Returns false when stopped.
+    /// </summary>
+    internal static async ValueTask<bool> WaitUntilAsync(long timestamp, CancellationToken stop)
+    {
+        var spinTicks = (long)(SpinBeforeStart.TotalSeconds * TicksPerSecond);
+        var wait = timestamp - Stopwatch.GetTimestamp();
+        while (wait > spinTicks)
+        {
+            try
+            {
+                var milliseconds = Math.Min(Math.Max(1, Math.Floor((wait - spinTicks) * 1000.0 / TicksPerSecond)), LongWait.Longest.TotalMilliseconds);
+                await Task.Delay(TimeSpan.FromMilliseconds(milliseconds), stop).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return false;
+            }
+
+            wait = timestamp - Stopwatch.GetTimestamp();
+        }
+
+        while (Stopwatch.GetTimestamp() < timestamp)
+        {
+            if (stop.IsCancellationRequested)
+            {
+                return false;
+            }
+
+            Thread.Yield();
+        }
+
+        return true;
     }
 
     /// <summary>

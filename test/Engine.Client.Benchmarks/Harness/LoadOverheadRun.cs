@@ -104,7 +104,7 @@ public static class LoadOverheadRun
             options.Warmup = TimeSpan.FromSeconds(2);
             var result = await LoadTest.RunAsync(clients.Sdk, options).ConfigureAwait(false);
             var achieved = result.Sessions.Started / 10.0;
-            log.WriteLine($"open model at {rate:0}/s for 10 s: achieved {achieved:0.##}/s ({achieved / rate:0.0000} of the target); behind schedule {result.Sessions.BehindSchedule}, not started {result.Sessions.NotStarted}; session p50 {result.Latency[LoadPhases.Session].GetValueAtPercentile(50) / 1000.0:0.###} ms, p99 {result.Latency[LoadPhases.Session].GetValueAtPercentile(99) / 1000.0:0.###} ms");
+            log.WriteLine($"open model at {rate:0}/s for 10 s: achieved {achieved:0.##}/s ({achieved / rate:0.0000} of the target); behind schedule {result.Sessions.BehindSchedule}, not started {result.Sessions.NotStarted}; session p50 {result.Latency[LoadPhases.Session].GetValueAtPercentile(50) / 1000.0:0.###} ms, p99 {result.Latency[LoadPhases.Session].GetValueAtPercentile(99) / 1000.0:0.###} ms; from the actual start p50 {result.Latency[LoadPhases.SessionFromActualStart].GetValueAtPercentile(50) / 1000.0:0.###} ms, p99 {result.Latency[LoadPhases.SessionFromActualStart].GetValueAtPercentile(99) / 1000.0:0.###} ms; generator CPU mean {result.Generators[0].CpuPercentMean:0.#}% of {result.Generators[0].Cores} cores");
         }
 
         return 0;
