@@ -470,7 +470,7 @@ internal sealed class LoadRun : IDisposable
     /// <summary>
     /// Waits until <paramref name="timestamp"/> (a <see cref="Stopwatch"/> timestamp), never
     /// returning before it: on a timer, in whole milliseconds rounded down, until
-    /// <see cref="SpinBeforeStart"/> before it (in pieces of a timer's longest wait: a schedule may
+    /// <see cref="SpinBeforeStart"/> (to less than a millisecond more) before it (in pieces of a timer's longest wait: a schedule may
     /// leave weeks between starts), then spinning, yielding the CPU on each turn. The start is then
     /// made within microseconds of its time, where a timer alone makes it 1 to 3 ms late, and each
     /// latency counted from the intended start would carry that delay of the generator's own.
@@ -482,9 +482,16 @@ internal sealed class LoadRun : IDisposable
         var wait = timestamp - Stopwatch.GetTimestamp();
         while (wait > spinTicks)
         {
+            // Less than a whole millisecond to wait on the timer: a timer's shortest wait would end
+            // past the start. That stretch is spun too.
+            var milliseconds = Math.Min(Math.Floor((wait - spinTicks) * 1000.0 / TicksPerSecond), LongWait.Longest.TotalMilliseconds);
+            if (milliseconds < 1)
+            {
+                break;
+            }
+
             try
             {
-                var milliseconds = Math.Min(Math.Max(1, Math.Floor((wait - spinTicks) * 1000.0 / TicksPerSecond)), LongWait.Longest.TotalMilliseconds);
                 await Task.Delay(TimeSpan.FromMilliseconds(milliseconds), stop).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
