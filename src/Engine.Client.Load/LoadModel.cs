@@ -309,6 +309,34 @@ internal sealed class ArrivalSchedule
         return (long)skip;
     }
 
+    /// <summary>
+    /// Once <see cref="TryNext"/> gave <see langword="false"/> at the schedule's end: the intended
+    /// time of the whole run's first start not made, which ends the measured time at the latest
+    /// (each start takes its slot of the schedule). For even spacing it is the first start of all
+    /// the shards' interleaved starts at or past the end, the earliest of the shards' next starts:
+    /// every shard stops at the end, so all of them give the same time, and a merge of the shards
+    /// measures the time of one run (a shard's own next start is up to N - 1 starts later). For a
+    /// Poisson process it is the end: its starts have no slots, and its rate is the starts over the
+    /// time it ran (the next draw past the end, a random time, would stretch that time by 1/R on
+    /// average, by several seconds at a rate of one a second).
+    /// </summary>
+    public double FirstNotMadeAtEnd()
+    {
+        if (_random is not null)
+        {
+            return _schedule.EndSeconds;
+        }
+
+        // This shard's next start is the whole schedule's start number _due - N (TryNext moved on
+        // past it); the whole schedule's first one at or past the end is at most N - 1 before it.
+        var own = _due - _shards;
+        var due = _schedule.CumulativeAt(_schedule.EndSeconds);
+        var first = double.IsNaN(due) ? own : Math.Clamp(Math.Ceiling(due - 1e-9), own - _shards + 1, own);
+        var piece = 0;
+        var seconds = _schedule.TimeOfCumulative(first, ref piece);
+        return double.IsPositiveInfinity(seconds) ? _schedule.TimeBeyondEnd(first) : Math.Max(seconds, _schedule.EndSeconds);
+    }
+
     /// <summary>The next intended start, or <see langword="false"/> when the schedule ended (or its rate stays zero from here on).</summary>
     public bool TryNext(out double seconds)
     {

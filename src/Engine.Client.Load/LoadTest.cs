@@ -359,7 +359,7 @@ internal sealed class LoadRun : IDisposable
 
             if (!arrivals.TryNext(out var t))
             {
-                _firstStartNotMade = arrivals.Unclamped;
+                _firstStartNotMade = arrivals.FirstNotMadeAtEnd();
                 // Its starts made before the schedule's end, the scheduler waits for that end:
                 // starting stops there, and the drain limit counts from then.
                 await WaitForScheduleEndAsync(stop).ConfigureAwait(false);

@@ -341,4 +341,52 @@ public sealed class LoadArrivalTests
         Assert.That(result.ExitCode, Is.EqualTo(2), result.ToString());
         Assert.That(result.Stderr, Does.Contain("--arrivals poisson is for the open model"));
     }
+
+    /// <summary>
+    /// The measured time ends at the whole run's first start not made. Shards of even spacing
+    /// interleave, so each shard's own next start lies up to N - 1 starts past it: 4 shards at 4/s
+    /// for 3 s used to end at 3, 3.25, 3.5 and 3.75 s, and their merge measured 3.75 s (3.2/s for a
+    /// run of 4/s). Every shard now gives the whole run's: 3 s. One run alone keeps its own next
+    /// start (each start takes its slot: 3 starts at 1/s in 2.5 s measure 3 s).
+    /// </summary>
+    [TestCase(4.0, 3.0, 4, 3.0)]
+    [TestCase(4.0, 3.1, 4, 3.25)]
+    [TestCase(40.0, 3.0, 2, 3.0)]
+    [TestCase(1.0, 2.5, 1, 3.0)]
+    [TestCase(3.0, 2.0, 7, 2.0)]
+    public void Every_shard_of_even_spacing_ends_its_measured_time_at_the_whole_runs_first_start_not_made(double rate, double seconds, int shards, double expected)
+    {
+        for (var index = 0; index < shards; index++)
+        {
+            var options = new LoadTestOptions { Model = LoadModelKind.Open, Target = rate, Shard = new LoadShard(index, shards) };
+            var arrivals = LoadRun.NewArrivalSchedule(new TargetSchedule(rate, null, TimeSpan.Zero, TimeSpan.FromSeconds(seconds)), options, 1);
+            while (arrivals.TryNext(out _))
+            {
+            }
+
+            Assert.That(arrivals.FirstNotMadeAtEnd(), Is.EqualTo(expected).Within(1e-9), $"shard {index + 1}/{shards} (its own next start: {arrivals.Unclamped:R} s)");
+        }
+    }
+
+    /// <summary>
+    /// A Poisson process has no slots: its measured time is the time it ran, not its next draw
+    /// past the end. At 1/s for 3 s (seed 2) that draw fell at 4.79 s, and the run reported 0.63
+    /// starts a second for 3 starts in 3 s.
+    /// </summary>
+    [TestCase(1.0, 3.0, 2, 1)]
+    [TestCase(1.0, 3.0, 1, 1)]
+    [TestCase(4.0, 3.0, 5, 3)]
+    public void A_poisson_process_ends_its_measured_time_at_the_schedules_end(double rate, double seconds, int seed, int shards)
+    {
+        for (var index = 0; index < shards; index++)
+        {
+            var options = new LoadTestOptions { Model = LoadModelKind.Open, Target = rate, Arrivals = LoadArrivals.Poisson, Shard = new LoadShard(index, shards) };
+            var arrivals = LoadRun.NewArrivalSchedule(new TargetSchedule(rate, null, TimeSpan.Zero, TimeSpan.FromSeconds(seconds)), options, seed);
+            while (arrivals.TryNext(out _))
+            {
+            }
+
+            Assert.That(arrivals.FirstNotMadeAtEnd(), Is.EqualTo(seconds), $"shard {index + 1}/{shards} (its next draw: {arrivals.Unclamped:R} s)");
+        }
+    }
 }

@@ -1,6 +1,8 @@
 using CsCheck;
 using Engine.Client.Load;
 using HdrHistogram;
+using Engine.Client.Tests.Infrastructure;
+using Engine.Client.Tests.ReferenceWorker;
 
 namespace Engine.Client.Tests.Load;
 
@@ -53,6 +55,45 @@ public sealed class LoadMergeTests
                 && merged.Workers.Single().Session.GetValueAtPercentile(99) == single.GetValueAtPercentile(99)
                 && merged.Shards.Count == shards;
         }, iter: 200);
+    }
+
+    /// <summary>
+    /// Two shards of one open-model run, 4 starts a second for 2 s against a real worker: each
+    /// measures the run's 2 s, and their merge 8 starts in 2 s, 4 a second. The second shard's
+    /// measured time used to run to its own next start, 2.25 s, and the merge reported 3.6 a second.
+    /// </summary>
+    [Test]
+    public async Task Shards_of_a_real_run_merge_into_the_runs_time_and_rate()
+    {
+        await using var worker = await ReferenceWorkerProcess.StartAsync();
+        using var client = worker.CreateClient();
+        var shards = new List<LoadResult>();
+        for (var index = 0; index < 2; index++)
+        {
+            var options = new LoadTestOptions
+            {
+                Model = LoadModelKind.Open,
+                Target = 4,
+                Duration = TimeSpan.FromSeconds(2),
+                Shard = new LoadShard(index, 2),
+                SessionOptions = TaskTimeouts.HugeTimeouts(),
+                Seed = 1,
+            };
+            options.Scenarios.Add(new LoadScenario("echo", "echo", ReadOnlyMemory<byte>.Empty)
+            {
+                Input = LoadInput.Generate(LoadInput.ParseColumns("x:int64"), rows: 10, batchRows: null, batches: 1),
+            });
+            shards.Add(LoadReports.FromJson(LoadReports.ToJson(await LoadTest.RunAsync(client, options).WaitAsync(TimeSpan.FromMinutes(2)))));
+        }
+
+        var merged = LoadResult.Merge(shards);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(merged.Sessions.Started, Is.EqualTo(8));
+            Assert.That(shards.Select(s => s.Seconds), Has.All.InRange(2.0, 2.2), "each shard measures the run's time, its last session's end at the latest");
+            Assert.That(merged.Seconds, Is.InRange(2.0, 2.2));
+        });
     }
 
     [Test]
