@@ -48,6 +48,37 @@ public sealed class LoadGeneratorFiguresTests
         });
     }
 
+    /// <summary>
+    /// A last sample of 10 ms (the run's end cuts its interval short) at 80%: the CPU clock's coarse
+    /// steps, not a busy second. The busiest interval stays the 1-second one at 20%, and no
+    /// "95% in a second" warning is given; the mean still counts the short sample, by its length.
+    /// (It used to be the max: 50 to 85% reported against intervals of at most 31%.)
+    /// </summary>
+    [Test]
+    public void A_last_sample_of_a_few_milliseconds_does_not_set_the_busiest_interval()
+    {
+        const int cores = 2;
+        var second = Stopwatch.Frequency;
+        long now = 0;
+        var cpu = TimeSpan.Zero;
+        var monitor = new GeneratorMonitor(() => now, () => cpu, cores);
+        now += second;
+        cpu += TimeSpan.FromSeconds(0.2 * cores);
+        monitor.Next();
+        now += second / 100;
+        cpu += TimeSpan.FromSeconds(0.99 * cores / 100);
+        monitor.Next();
+
+        var figures = monitor.Figures("host", default, LoadModelKind.Closed);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(figures.CpuPercentMax, Is.EqualTo(20));
+            Assert.That(figures.CpuPercentMean, Is.LessThanOrEqualTo(figures.CpuPercentMax));
+            Assert.That(figures.Warnings, Is.Empty);
+        });
+    }
+
     [Test]
     public void Without_a_sample_the_figures_take_one_so_mean_and_max_agree()
     {
