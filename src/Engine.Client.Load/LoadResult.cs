@@ -670,7 +670,8 @@ public sealed class LoadInterval
         {
             Index = parts[0].Index,
             StartSeconds = start,
-            Seconds = Math.Max(0, Math.Min(parts.Max(p => p.StartSeconds + p.Seconds), nextStart ?? double.PositiveInfinity) - start),
+            // Rounded as a run's own intervals are: a difference of rounded times is not.
+            Seconds = Math.Round(Math.Max(0, Math.Min(parts.Max(p => p.StartSeconds + p.Seconds), nextStart ?? double.PositiveInfinity) - start), 6),
             Warmup = parts.All(p => p.Warmup),
             Target = parts.Sum(p => p.Target),
             Started = parts.Sum(p => p.Started),

@@ -115,6 +115,22 @@ public sealed class LoadMergeTests
         });
     }
 
+    /// <summary>
+    /// A merged interval's length is a difference of rounded times (0.1 + 0.2 - 0.1 is
+    /// 0.20000000000000004 in binary floating point): it is rounded to the microsecond, as a run's
+    /// own intervals are, not written to the JSON and the CSV with 17 digits.
+    /// </summary>
+    [Test]
+    public void Merged_interval_lengths_are_rounded_to_the_microsecond()
+    {
+        var a = WithIntervals(ShardResult(Histogram(1000), 0, 2), [new LoadInterval { Index = 0, StartSeconds = 0.1, Seconds = 0.2, Finished = 1 }]);
+        var b = WithIntervals(ShardResult(Histogram(2000), 1, 2), [new LoadInterval { Index = 0, StartSeconds = 0.1, Seconds = 0.2, Finished = 1 }]);
+
+        var merged = LoadResult.Merge([a, b]).Intervals.Single();
+
+        Assert.That(merged.Seconds, Is.EqualTo(0.2));
+    }
+
     [Test]
     public void Merged_intervals_follow_one_another_without_overlapping()
     {
