@@ -346,6 +346,7 @@ internal sealed class LoadRun : IDisposable
         var stop = _stopStarting.Token;
         var tolerance = (long)(_options.ScheduleTolerance.TotalSeconds * TicksPerSecond);
         var arrivals = NewArrivalSchedule(_schedule, _options, _seed);
+        var spinBudget = new SpinBudget(Stopwatch.GetTimestamp());
         while (!stop.IsCancellationRequested)
         {
             if (_sessionBound is { } bound && Interlocked.Read(ref _reserved) >= bound)
@@ -387,7 +388,7 @@ internal sealed class LoadRun : IDisposable
             // from it. Timers run on a coarse clock and fire a millisecond or more off: a timer
             // waits until the last stretch before the start, and the rest is spun (yielding the
             // CPU to any thread that can run), as precise load generators' schedulers do.
-            if (!await WaitUntilAsync(intended, stop).ConfigureAwait(false))
+            if (!await WaitUntilAsync(intended, stop, spinBudget).ConfigureAwait(false))
             {
                 return;
             }
@@ -476,10 +477,32 @@ internal sealed class LoadRun : IDisposable
     /// latency counted from the intended start would carry that delay of the generator's own.
     /// Returns false when stopped.
     /// </summary>
-    internal static async ValueTask<bool> WaitUntilAsync(long timestamp, CancellationToken stop)
+    internal static async ValueTask<bool> WaitUntilAsync(long timestamp, CancellationToken stop, SpinBudget? budget = null)
     {
-        var spinTicks = (long)(SpinBeforeStart.TotalSeconds * TicksPerSecond);
         var wait = timestamp - Stopwatch.GetTimestamp();
+        if (budget is not null && !budget.MaySpin(Stopwatch.GetTimestamp()))
+        {
+            // Over the spinning budget: the timer alone, whole milliseconds rounded up (a timer
+            // may fire early), looking again until the time has come.
+            while (wait > 0)
+            {
+                try
+                {
+                    var milliseconds = Math.Min(Math.Ceiling(wait * 1000.0 / TicksPerSecond), LongWait.Longest.TotalMilliseconds);
+                    await Task.Delay(TimeSpan.FromMilliseconds(milliseconds), stop).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return false;
+                }
+
+                wait = timestamp - Stopwatch.GetTimestamp();
+            }
+
+            return true;
+        }
+
+        var spinTicks = (long)(SpinBeforeStart.TotalSeconds * TicksPerSecond);
         while (wait > spinTicks)
         {
             // Less than a whole millisecond to wait on the timer: a timer's shortest wait would end
@@ -502,17 +525,25 @@ internal sealed class LoadRun : IDisposable
             wait = timestamp - Stopwatch.GetTimestamp();
         }
 
-        while (Stopwatch.GetTimestamp() < timestamp)
+        var spinning = Stopwatch.GetTimestamp();
+        try
         {
-            if (stop.IsCancellationRequested)
+            while (Stopwatch.GetTimestamp() < timestamp)
             {
-                return false;
+                if (stop.IsCancellationRequested)
+                {
+                    return false;
+                }
+
+                Thread.Yield();
             }
 
-            Thread.Yield();
+            return true;
         }
-
-        return true;
+        finally
+        {
+            budget?.Spent(Stopwatch.GetTimestamp() - spinning);
+        }
     }
 
     /// <summary>

@@ -61,4 +61,39 @@ public sealed class LoadStartPrecisionTests
 
         Assert.That(await LoadRun.WaitUntilAsync(due, stop.Token).AsTask().WaitAsync(Bound), Is.False);
     }
+
+    /// <summary>
+    /// The spinning budget: a fifth of the wall time over windows of a second, spread evenly. A
+    /// start may spin while the time spun is under a fifth of the window so far (plus one start's
+    /// stretch); past it, starts wait on the timer alone until the next window.
+    /// </summary>
+    [Test]
+    public void The_spin_budget_allows_a_fifth_of_the_time_spread_over_each_second()
+    {
+        var second = Stopwatch.Frequency;
+        long start = 1_000 * second;
+        var budget = new SpinBudget(start);
+
+        Assert.That(budget.MaySpin(start), Is.True, "the first start of a window");
+        budget.Spent(second / 10);
+        Assert.That(budget.MaySpin(start + (second / 4)), Is.False, "100 ms spun in the first 250 ms");
+        Assert.That(budget.MaySpin(start + (second * 6 / 10)), Is.True, "100 ms spun in 600 ms");
+        budget.Spent(second / 10);
+        Assert.That(budget.MaySpin(start + (second * 7 / 10)), Is.False, "200 ms spun in 700 ms");
+        Assert.That(budget.MaySpin(start + second), Is.True, "a new window");
+    }
+
+    /// <summary>Over its budget a wait takes the timer alone, and still never ends before its time.</summary>
+    [Test]
+    public async Task Over_the_spin_budget_a_start_is_still_never_early()
+    {
+        var budget = new SpinBudget(Stopwatch.GetTimestamp());
+        budget.Spent(Stopwatch.Frequency);
+        for (var i = 0; i < 20; i++)
+        {
+            var due = Stopwatch.GetTimestamp() + (long)((1 + (i * 0.13)) * Stopwatch.Frequency / 1000.0);
+            Assert.That(await LoadRun.WaitUntilAsync(due, CancellationToken.None, budget).AsTask().WaitAsync(Bound), Is.True);
+            Assert.That(Stopwatch.GetTimestamp(), Is.GreaterThanOrEqualTo(due));
+        }
+    }
 }
