@@ -329,14 +329,47 @@ internal sealed class ArrivalSchedule
             return _schedule.EndSeconds;
         }
 
-        // This shard's next start is the whole schedule's start number _due - N (TryNext moved on
-        // past it); the whole schedule's first one at or past the end is at most N - 1 before it.
+        var first = WholeStartNotMade(Math.Ceiling(_schedule.CumulativeAt(_schedule.EndSeconds) - 1e-9));
+        return Math.Max(TimeOfWholeStart(first), _schedule.EndSeconds);
+    }
+
+    /// <summary>
+    /// Once a session bound stopped the starts (and <see cref="TryNext"/> took this shard's next):
+    /// the intended time of the whole run's first start not made, the bound's next. For even
+    /// spacing that is the whole schedule's start number <paramref name="sessions"/> counted from
+    /// the first measured one (at or after <paramref name="warmupSeconds"/>): every shard makes its
+    /// share of the bound, so all of them give the same time, as at the schedule's end. For a
+    /// Poisson process it is this shard's next draw (one run alone: the bound's next start).
+    /// </summary>
+    public double FirstNotMadeAfter(long sessions, double warmupSeconds)
+    {
+        if (_random is not null)
+        {
+            return Unclamped;
+        }
+
+        var measuredFrom = Math.Ceiling(_schedule.CumulativeAt(warmupSeconds) - 1e-9);
+        return TimeOfWholeStart(WholeStartNotMade(measuredFrom + sessions));
+    }
+
+    /// <summary>
+    /// Even spacing: the whole schedule's start number <paramref name="wanted"/>, kept within the
+    /// starts this shard's next one can follow: it is the whole schedule's start number _due - N
+    /// (TryNext moved on past it), and every start of the N - 1 before it belongs to another shard.
+    /// One run alone (N = 1) keeps its own next start.
+    /// </summary>
+    private double WholeStartNotMade(double wanted)
+    {
         var own = _due - _shards;
-        var due = _schedule.CumulativeAt(_schedule.EndSeconds);
-        var first = double.IsNaN(due) ? own : Math.Clamp(Math.Ceiling(due - 1e-9), own - _shards + 1, own);
+        return double.IsNaN(wanted) ? own : Math.Clamp(wanted, own - _shards + 1, own);
+    }
+
+    /// <summary>The intended time of the whole schedule's start number <paramref name="start"/>, past the end as the target held at its last value would make it.</summary>
+    private double TimeOfWholeStart(double start)
+    {
         var piece = 0;
-        var seconds = _schedule.TimeOfCumulative(first, ref piece);
-        return double.IsPositiveInfinity(seconds) ? _schedule.TimeBeyondEnd(first) : Math.Max(seconds, _schedule.EndSeconds);
+        var seconds = _schedule.TimeOfCumulative(start, ref piece);
+        return double.IsPositiveInfinity(seconds) ? _schedule.TimeBeyondEnd(start) : seconds;
     }
 
     /// <summary>The next intended start, or <see langword="false"/> when the schedule ended (or its rate stays zero from here on).</summary>

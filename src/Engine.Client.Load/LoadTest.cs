@@ -354,7 +354,7 @@ internal sealed class LoadRun : IDisposable
                 // The session bound is reached: starting ends now, not at the next start's time
                 // (which ends the measured time).
                 arrivals.TryNext(out _);
-                _firstStartNotMade = arrivals.Unclamped;
+                _firstStartNotMade = arrivals.FirstNotMadeAfter(_options.Sessions ?? bound, _options.Warmup.TotalSeconds);
                 return;
             }
 

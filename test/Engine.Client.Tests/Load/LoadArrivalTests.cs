@@ -389,4 +389,37 @@ public sealed class LoadArrivalTests
             Assert.That(arrivals.FirstNotMadeAtEnd(), Is.EqualTo(seconds), $"shard {index + 1}/{shards} (its next draw: {arrivals.Unclamped:R} s)");
         }
     }
+
+    /// <summary>
+    /// A session bound split over shards: each shard makes its share, and every shard's measured
+    /// time ends at the whole run's first start not made, the bound's next start (4 shards at 4/s
+    /// with 12 sessions: 3 s, where they used to end at 3, 3.25, 3.5 and 3.75 s). After a warm-up
+    /// the bound counts from the first measured start (1 s of warm-up at 4/s: the 17th start, at 4 s).
+    /// </summary>
+    [TestCase(4.0, 12, 4, 0.0, 3.0)]
+    [TestCase(4.0, 12, 4, 1.0, 4.0)]
+    [TestCase(4.0, 13, 4, 0.0, 3.25)]
+    [TestCase(10.0, 7, 3, 0.0, 0.7)]
+    [TestCase(2.0, 5, 1, 0.0, 2.5)]
+    public void Every_shard_of_a_session_bound_ends_its_measured_time_at_the_bounds_next_start(double rate, int sessions, int shards, double warmup, double expected)
+    {
+        for (var index = 0; index < shards; index++)
+        {
+            var options = new LoadTestOptions { Model = LoadModelKind.Open, Target = rate, Sessions = sessions, Warmup = TimeSpan.FromSeconds(warmup), Shard = new LoadShard(index, shards) };
+            var arrivals = LoadRun.NewArrivalSchedule(new TargetSchedule(rate, null, TimeSpan.FromSeconds(warmup), null), options, 1);
+            var share = options.ShardSessions!.Value;
+            var made = 0;
+            while (made < share && arrivals.TryNext(out var t))
+            {
+                if (t >= warmup)
+                {
+                    made++;
+                }
+            }
+
+            arrivals.TryNext(out _);
+
+            Assert.That(arrivals.FirstNotMadeAfter(sessions, warmup), Is.EqualTo(expected).Within(1e-9), $"shard {index + 1}/{shards} (its own next start: {arrivals.Unclamped:R} s)");
+        }
+    }
 }
