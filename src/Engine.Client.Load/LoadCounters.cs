@@ -23,7 +23,7 @@ internal sealed class LoadCounters
     public long RowsReceived;
     public long BytesReceived;
 
-    /// <summary>Measured open-model starts that found every slot of the cap on sessions in flight taken and waited for one.</summary>
+    /// <summary>Measured open-model starts that found every slot of the cap on sessions in flight taken, waited for one and got it.</summary>
     public long CapReached;
 
     /// <summary>
@@ -33,16 +33,14 @@ internal sealed class LoadCounters
     public long NotStartedAtCap;
 
     /// <summary>
-    /// Counts a measured start that finds the cap on sessions in flight reached (no slot free in
-    /// <paramref name="slots"/>) as it begins to wait for one: the behind-schedule warning names the cap from it.
+    /// Whether a measured start finds the cap on sessions in flight reached (no slot free in
+    /// <paramref name="slots"/>) as it begins to wait for one. Counted by <see cref="NoteCapWaited"/>
+    /// once it got its slot: a start never made is counted as not started, not here.
     /// </summary>
-    public void NoteSlotWait(bool measured, SemaphoreSlim slots)
-    {
-        if (measured && slots.CurrentCount == 0)
-        {
-            Interlocked.Increment(ref CapReached);
-        }
-    }
+    public static bool FindsCapReached(bool measured, SemaphoreSlim slots) => measured && slots.CurrentCount == 0;
+
+    /// <summary>Counts a measured start that waited for a slot under the cap and then got one: the behind-schedule warning names the cap from it.</summary>
+    public void NoteCapWaited() => Interlocked.Increment(ref CapReached);
 
     /// <summary>
     /// The counters now, read in the reverse of the order a session writes them (its start, then
@@ -365,7 +363,7 @@ internal sealed class GeneratorMonitor
         {
             // Any number: a start not made at all is not noise, and without this warning a run whose
             // every start waited for a held slot has counts and no word on why.
-            warnings.Add($"{counters.NotStartedAtCap} of {starts} due starts were not made: they were still waiting for a slot under the cap on sessions in flight ({CapOption(maxInFlight)}) when the schedule ended, because the sessions in flight did not end; raise the cap, or read the run as one of an overloaded or stalled system.");
+            warnings.Add($"{counters.NotStartedAtCap} of {starts} due starts were not made: they were still waiting for a slot under the cap on sessions in flight ({CapOption(maxInFlight)}) when the schedule ended, for no session in flight ended in time; raise the cap, or read the run as one of an overloaded or stalled system (or of a busy generator, when a warning says so).");
         }
 
         return new LoadGeneratorFigures
@@ -393,14 +391,19 @@ internal sealed class GeneratorMonitor
     private string BehindScheduleWarning(LoadCounters.Snapshot counters, long starts, int maxInFlight, double cpuMean, double queueMean, double pausePercent)
     {
         var head = $"{counters.BehindSchedule} of {starts} starts ran behind schedule (their latency counts from the intended start)";
-        if (counters.CapReached > 0)
-        {
-            return $"{head}: {counters.CapReached} starts found the cap on sessions in flight reached ({CapOption(maxInFlight)}) and waited for a session to end; the workers did not end sessions fast enough for the rate at that cap: raise the cap, or read the latencies as those of an overloaded system.";
-        }
+        var waited = counters.CapReached == 1 ? "1 start" : $"{counters.CapReached} starts";
 
+        // The generator first: a busy generator also holds the cap's slots with sessions it has
+        // not yet run, and then the cap is not the workers' doing.
         if (cpuMean >= 80 || _cpuMax >= 95 || queueMean >= 50 || _queueMax >= 1000 || pausePercent >= 5)
         {
-            return $"{head}: the generator was busy (CPU mean {cpuMean:0}%, max {_cpuMax:0}% of {Cores} cores; thread-pool queue max {_queueMax}; GC pauses {pausePercent:0.#}% of the time) and could not keep the rate.";
+            var cap = counters.CapReached > 0 ? $"; {waited} also waited for a slot under the cap on sessions in flight ({CapOption(maxInFlight)}), slots the generator's own queued sessions may have held" : string.Empty;
+            return $"{head}: the generator was busy (CPU mean {cpuMean:0}%, max {_cpuMax:0}% of {Cores} cores; thread-pool queue max {_queueMax}; GC pauses {pausePercent:0.#}% of the time) and could not keep the rate{cap}.";
+        }
+
+        if (counters.CapReached > 0)
+        {
+            return $"{head}: {waited} found the cap on sessions in flight reached ({CapOption(maxInFlight)}) and waited for a session to end; the workers did not end sessions fast enough for the rate at that cap: raise the cap, or read the latencies as those of an overloaded system.";
         }
 
         return $"{head}: the cap on sessions in flight was never reached and the generator was not busy (CPU max {_cpuMax:0}% of {Cores} cores, thread-pool queue max {_queueMax}): its scheduler woke late (a stalled process or host, a coarse timer).";

@@ -407,7 +407,7 @@ internal sealed class LoadRun : IDisposable
             // could not be made are counted as not started.
             bool slot;
             var stopped = false;
-            _counters.NoteSlotWait(measured, _slots);
+            var atCap = LoadCounters.FindsCapReached(measured, _slots);
             try
             {
                 var left = _schedule.EndSeconds - Seconds(Stopwatch.GetTimestamp());
@@ -426,6 +426,11 @@ internal sealed class LoadRun : IDisposable
             {
                 slot = false;
                 stopped = true;
+            }
+
+            if (slot && atCap)
+            {
+                _counters.NoteCapWaited();
             }
 
             if (!slot)
@@ -456,13 +461,19 @@ internal sealed class LoadRun : IDisposable
                 return;
             }
 
-            var now = Stopwatch.GetTimestamp();
-            var behind = measured && now - intended > tolerance;
-
+            // The actual start, and so the lateness, is when the session begins to run: a start
+            // queued behind the generator's own work (its thread pool) is late by that wait too.
             _ = _options.SessionLauncher is { } launch
-                ? launch(() => RunSessionAsync(intended, now, measured, holdsSlot: true, behind))
-                : Task.Run(() => RunSessionAsync(intended, now, measured, holdsSlot: true, behind), CancellationToken.None);
+                ? launch(() => RunLateOrNotAsync(intended, measured, tolerance))
+                : Task.Run(() => RunLateOrNotAsync(intended, measured, tolerance), CancellationToken.None);
         }
+    }
+
+    /// <summary>An open-model session as it begins to run: its actual start is now, late when past its intended start by more than the tolerance.</summary>
+    private Task RunLateOrNotAsync(long intended, bool measured, long tolerance)
+    {
+        var actual = Stopwatch.GetTimestamp();
+        return RunSessionAsync(intended, actual, measured, holdsSlot: true, behindSchedule: measured && actual - intended > tolerance);
     }
 
     /// <summary>How long before a start the open model's scheduler stops waiting on a timer and spins: longer than a timer fires late.</summary>

@@ -125,6 +125,34 @@ public sealed class LoadGeneratorFiguresTests
         });
     }
 
+    /// <summary>
+    /// Behind schedule with the cap reached and the generator at 97% of its cores: the generator is
+    /// named first (sessions it had queued but not run held the slots), the cap as well, and the
+    /// workers are not blamed. The cap used to be named alone, as the workers' doing.
+    /// </summary>
+    [Test]
+    public void Starts_behind_schedule_at_a_reached_cap_with_a_busy_generator_name_the_generator_first()
+    {
+        var second = Stopwatch.Frequency;
+        long now = 0;
+        var cpu = TimeSpan.Zero;
+        var monitor = new GeneratorMonitor(() => now, () => cpu, 2);
+        now += second;
+        cpu += TimeSpan.FromSeconds(0.97 * 2);
+        monitor.Next();
+        var counters = new LoadCounters.Snapshot(Started: 40, 24, 0, 0, NotStarted: 0, BehindSchedule: 16, 2, 0, 0, 0, 0, 0, 0, 0, CapReached: 1);
+
+        var figures = monitor.Figures("host", counters, LoadModelKind.Open, maxInFlight: 2);
+        var warning = figures.Warnings.Single(w => w.Contains("behind schedule", StringComparison.Ordinal));
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(warning, Does.Contain("the generator was busy"));
+            Assert.That(warning, Does.Contain("1 start also waited for a slot under the cap on sessions in flight (--max-in-flight 2)"));
+            Assert.That(warning, Does.Not.Contain("the workers did not end sessions"));
+        });
+    }
+
     /// <summary>Behind schedule without the cap reached, the generator at 97%: the generator is named, with its figures.</summary>
     [Test]
     public void Starts_behind_schedule_with_a_busy_generator_and_no_cap_reached_are_blamed_on_the_generator()
