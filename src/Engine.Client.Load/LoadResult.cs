@@ -687,7 +687,7 @@ public sealed class LoadInterval
             SessionP90 = LatencyHistograms.Millis(session, 90),
             SessionP99 = LatencyHistograms.Millis(session, 99),
             SessionMax = LatencyHistograms.MaxMillis(session),
-            CpuPercent = parts.Average(p => p.CpuPercent),
+            CpuPercent = Math.Round(parts.Average(p => p.CpuPercent), 2),
             GcPauseMilliseconds = parts.Sum(p => p.GcPauseMilliseconds),
             AllocatedBytes = parts.Sum(p => p.AllocatedBytes),
             ThreadPoolQueue = parts.Sum(p => p.ThreadPoolQueue),

@@ -120,17 +120,23 @@ public sealed class LoadMergeTests
     /// <summary>
     /// A merged interval's length is a difference of rounded times (0.1 + 0.2 - 0.1 is
     /// 0.20000000000000004 in binary floating point): it is rounded to the microsecond, as a run's
-    /// own intervals are, not written to the JSON and the CSV with 17 digits.
+    /// own intervals are, not written to the JSON and the CSV with 17 digits; its CPU share, a
+    /// mean of the shards', to two decimals.
     /// </summary>
     [Test]
-    public void Merged_interval_lengths_are_rounded_to_the_microsecond()
+    public void Merged_interval_figures_are_rounded_as_a_runs_own()
     {
-        var a = WithIntervals(ShardResult(Histogram(1000), 0, 2), [new LoadInterval { Index = 0, StartSeconds = 0.1, Seconds = 0.2, Finished = 1 }]);
-        var b = WithIntervals(ShardResult(Histogram(2000), 1, 2), [new LoadInterval { Index = 0, StartSeconds = 0.1, Seconds = 0.2, Finished = 1 }]);
+        var a = WithIntervals(ShardResult(Histogram(1000), 0, 3), [new LoadInterval { Index = 0, StartSeconds = 0.1, Seconds = 0.2, Finished = 1, CpuPercent = 23.17 }]);
+        var b = WithIntervals(ShardResult(Histogram(2000), 1, 3), [new LoadInterval { Index = 0, StartSeconds = 0.1, Seconds = 0.2, Finished = 1, CpuPercent = 23.18 }]);
+        var c = WithIntervals(ShardResult(Histogram(3000), 2, 3), [new LoadInterval { Index = 0, StartSeconds = 0.1, Seconds = 0.2, Finished = 1, CpuPercent = 23.2 }]);
 
-        var merged = LoadResult.Merge([a, b]).Intervals.Single();
+        var merged = LoadResult.Merge([a, b, c]).Intervals.Single();
 
-        Assert.That(merged.Seconds, Is.EqualTo(0.2));
+        Assert.Multiple(() =>
+        {
+            Assert.That(merged.Seconds, Is.EqualTo(0.2));
+            Assert.That(merged.CpuPercent, Is.EqualTo(23.18), "the shards' mean, to two decimals as a run's own (not 23.183333333333334)");
+        });
     }
 
     [Test]
