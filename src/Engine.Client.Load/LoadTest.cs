@@ -428,11 +428,6 @@ internal sealed class LoadRun : IDisposable
                 stopped = true;
             }
 
-            if (slot && atCap)
-            {
-                _counters.NoteCapWaited();
-            }
-
             if (!slot)
             {
                 var notMade = CountNotStarted(t, measured, arrivals);
@@ -459,6 +454,12 @@ internal sealed class LoadRun : IDisposable
             {
                 CountNotStarted(t, measured, arrivals);
                 return;
+            }
+
+            if (atCap)
+            {
+                // It waited for its slot and starts: counted where it is made, not where it waited.
+                _counters.NoteCapWaited();
             }
 
             // The actual start, and so the lateness, is when the session begins to run: a start
