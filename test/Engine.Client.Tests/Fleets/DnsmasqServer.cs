@@ -15,6 +15,9 @@ namespace Engine.Client.Tests.Fleets;
 internal sealed class DnsmasqServer : IAsyncDisposable
 {
     public const string Domain = "fleet.test";
+
+    // The ports handed out in this test run (FreePort).
+    private static readonly HashSet<int> GivenPorts = [];
     private const int SigHup = 1;
 
     private readonly string _directory;
@@ -185,12 +188,25 @@ internal sealed class DnsmasqServer : IAsyncDisposable
         }
     }
 
-    /// <summary>A port free for both UDP and TCP on 127.0.0.1.</summary>
+    /// <summary>
+    /// A port free for both UDP and TCP on 127.0.0.1, and never given to another server of this
+    /// test run: every server answers for the same domain, so a server started on the port of one
+    /// a test stopped would answer that test's fleet (which then rightly clears its resolve error,
+    /// as "A DNS server that stops answering" found once when run with the other fleet tests).
+    /// </summary>
     private static int FreePort()
     {
         for (var i = 0; i < 50; i++)
         {
             var port = ReferenceWorkerProcess.FreeTcpPort();
+            lock (GivenPorts)
+            {
+                if (!GivenPorts.Add(port))
+                {
+                    continue;
+                }
+            }
+
             try
             {
                 using var udp = new UdpClient(new IPEndPoint(IPAddress.Loopback, port));
