@@ -491,28 +491,13 @@ internal sealed class LoadRun : IDisposable
     /// </summary>
     internal static async ValueTask<bool> WaitUntilAsync(long timestamp, CancellationToken stop, SpinBudget? budget = null)
     {
-        var wait = timestamp - Stopwatch.GetTimestamp();
         if (budget is not null && !budget.MaySpin(Stopwatch.GetTimestamp()))
         {
-            // Over the spinning budget: the timer alone, whole milliseconds rounded up (a timer
-            // may fire early), looking again until the time has come.
-            while (wait > 0)
-            {
-                try
-                {
-                    var milliseconds = Math.Min(Math.Ceiling(wait * 1000.0 / TicksPerSecond), LongWait.Longest.TotalMilliseconds);
-                    await Task.Delay(TimeSpan.FromMilliseconds(milliseconds), stop).ConfigureAwait(false);
-                }
-                catch (OperationCanceledException)
-                {
-                    return false;
-                }
-
-                wait = timestamp - Stopwatch.GetTimestamp();
-            }
-
-            return true;
+            // Over the spinning budget: the timer alone.
+            return await OnTimerUntilAsync(timestamp, stop).ConfigureAwait(false);
         }
+
+        var wait = timestamp - Stopwatch.GetTimestamp();
 
         var spinTicks = (long)(SpinBeforeStart.TotalSeconds * TicksPerSecond);
         while (wait > spinTicks)
@@ -571,8 +556,18 @@ internal sealed class LoadRun : IDisposable
             return;
         }
 
-        var endTimestamp = _startTimestamp + (long)Math.Ceiling(end * TicksPerSecond);
-        var wait = endTimestamp - Stopwatch.GetTimestamp();
+        await OnTimerUntilAsync(_startTimestamp + (long)Math.Ceiling(end * TicksPerSecond), stop).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Waits on a timer until <paramref name="timestamp"/> (a <see cref="Stopwatch"/> timestamp),
+    /// never returning before it: timers fire up to a few milliseconds early, so it waits whole
+    /// milliseconds, rounded up (in pieces of a timer's longest wait), and looks again. Returns
+    /// false when stopped.
+    /// </summary>
+    private static async ValueTask<bool> OnTimerUntilAsync(long timestamp, CancellationToken stop)
+    {
+        var wait = timestamp - Stopwatch.GetTimestamp();
         while (wait > 0)
         {
             try
@@ -581,11 +576,13 @@ internal sealed class LoadRun : IDisposable
             }
             catch (OperationCanceledException)
             {
-                return;
+                return false;
             }
 
-            wait = endTimestamp - Stopwatch.GetTimestamp();
+            wait = timestamp - Stopwatch.GetTimestamp();
         }
+
+        return true;
     }
 
     /// <summary>The open model's schedule of this shard: its Poisson gaps drawn from a generator seeded by the run's seed and the shard.</summary>
