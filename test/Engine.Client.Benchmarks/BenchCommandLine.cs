@@ -153,7 +153,8 @@ public static class BenchCommandLine
           --read-delay-ms <n>    worker-memory: pause after reading each output batch (default 0)
           --seconds <n>          worker-memory: how long each stream sends (default 20)
           --worker-arg <flag>    worker-memory: a reference worker flag (repeatable; value as --flag=value)
-          --worker-env <N=V>     worker-memory: an environment variable of the worker (repeatable)
+          --worker-env <N=V>     worker-memory, load, phases: an environment variable of the worker
+                                 (repeatable)
           --minutes <n>          load-memory: minutes of the run (default 10)
           --rate <r>             load-memory: sessions per second (default 200)
           --pin                  load: pin the engine to CPU 0 and the worker to CPU 1 (taskset; needs 2 CPUs)

@@ -36,7 +36,7 @@ return mode switch
     "soak" => await Runs.SoakAsync(options),
     "fuzz" => await Runs.FuzzAsync(options, command),
     "fleet" => await FleetRun.RunAsync(options.FuzzSeeds == 5000 ? 800 : options.FuzzSeeds, options.FuzzParallelism == 8 ? 16 : options.FuzzParallelism, Console.Out),
-    "load" => await LoadOverheadRun.RunAsync(options.Transports[0], blocks: options.Repetitions == 20 ? 9 : options.Repetitions, sessionsPerBlock: (int)Math.Max(100, 5000 * options.Scale), options.Pin, options.LoadSide, options.AgainstNative, Console.Out),
+    "load" => await LoadOverheadRun.RunAsync(options.Transports[0], blocks: options.Repetitions == 20 ? 9 : options.Repetitions, sessionsPerBlock: (int)Math.Max(100, 5000 * options.Scale), options.Pin, options.LoadSide, options.AgainstNative, options.WorkerEnvironment, Console.Out),
     "phases" => await PhasesRun.RunAsync(options, (int)Math.Max(100, 5000 * options.Scale), Console.Out),
     "load-memory" => await LoadMemoryRun.RunAsync(options.Transports[0], options.LoadMinutes, options.LoadRate, Console.Out),
     "pool" => await PoolRun.RunAsync(options.Repetitions == 20 ? 3 : options.Repetitions, options.Scale, Console.Out),

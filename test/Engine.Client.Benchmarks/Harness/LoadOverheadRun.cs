@@ -11,11 +11,11 @@ namespace Engine.Client.Benchmarks.Harness;
 /// </summary>
 public static class LoadOverheadRun
 {
-    public static async Task<int> RunAsync(BenchTransport transport, int blocks, int sessionsPerBlock, bool pin, string? only, bool againstNative, TextWriter log)
+    public static async Task<int> RunAsync(BenchTransport transport, int blocks, int sessionsPerBlock, bool pin, string? only, bool againstNative, IReadOnlyDictionary<string, string> workerEnvironment, TextWriter log)
     {
         var batch = ThroughputSuite.NewBatch(1024);
-        await using var worker = await ReferenceWorker.StartAsync(transport, executable: await NativeBinaries.WorkerOrDefaultAsync(againstNative, log).ConfigureAwait(false)).ConfigureAwait(false);
-        log.WriteLine($"worker: {(againstNative ? "the native gRPC C++ echo worker" : "the reference worker")} over {transport}");
+        await using var worker = await ReferenceWorker.StartAsync(transport, environment: workerEnvironment, executable: await NativeBinaries.WorkerOrDefaultAsync(againstNative, log).ConfigureAwait(false)).ConfigureAwait(false);
+        log.WriteLine($"worker: {(againstNative ? "the native gRPC C++ echo worker" : "the reference worker")} over {transport}{string.Concat(workerEnvironment.Select(v => $", {v.Key}={v.Value}"))}");
         using var clients = ClientSet.Create(worker, batch.Length);
         if (pin)
         {
