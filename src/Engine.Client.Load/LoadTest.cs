@@ -166,6 +166,15 @@ internal sealed class LoadRun : IDisposable
         var startedAt = DateTimeOffset.UtcNow;
         var monitor = new GeneratorMonitor();
         _startTimestamp = Stopwatch.GetTimestamp();
+        try
+        {
+            _options.Observer?.OnStarted(startedAt);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            _observerFailure = ex;
+        }
+
         using var interrupt = cancellationToken.Register(() =>
         {
             _stopStarting.Cancel();

@@ -252,9 +252,20 @@ public sealed class LoadTestOptions
 /// <param name="Call">Sends one heartbeat and waits for the answer; throws when it fails.</param>
 public sealed record LoadHeartbeatProbe(string Worker, Func<CancellationToken, Task> Call);
 
-/// <summary>Receives a load test's intervals as they close.</summary>
+/// <summary>Receives a load test's start and its intervals as they close.</summary>
 public interface ILoadObserver
 {
+    /// <summary>
+    /// The run started: called once, before the first interval, on the thread that started the
+    /// run. Interval times (<see cref="LoadInterval.StartSeconds"/>, the histograms' time stamps)
+    /// count from <paramref name="startedAt"/>, which <see cref="LoadResult.StartedAt"/> repeats.
+    /// Does nothing unless implemented.
+    /// </summary>
+    /// <param name="startedAt">The run's start (UTC).</param>
+    void OnStarted(DateTimeOffset startedAt)
+    {
+    }
+
     /// <summary>
     /// One interval closed. Called from one thread at a time, in order; keep it short (it delays
     /// the next interval, not the sessions).

@@ -18,7 +18,7 @@ internal static class LoadOperation
         var heartbeatClients = new List<WorkerClient>();
         FollowedHeartbeatProbes? followed = null;
         StreamWriter? intervals = null;
-        LoadReports.HistogramLog? hdrLog = null;
+        FileStream? hdrStream = null;
         try
         {
             if (plan.Specification is { } specification)
@@ -91,43 +91,19 @@ internal static class LoadOperation
                 intervals = new StreamWriter(InputFiles.Create(intervalsPath, outputs.IntervalsOption), new System.Text.UTF8Encoding(false));
             }
 
-            FileStream? hdrStream = null;
-            Exception? hdrFailure = null;
-            if (outputs.HdrLog is { } hdrPath)
-            {
-                hdrStream = InputFiles.Create(hdrPath, outputs.HdrLogOption);
-                try
-                {
-                    // The log's header is written now: a file that cannot take it fails here.
-                    hdrLog = new LoadReports.HistogramLog(hdrStream, DateTimeOffset.UtcNow);
-                }
-                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-                {
-                    hdrFailure = ex;
-                    try
-                    {
-                        hdrStream.Dispose();
-                    }
-                    catch (Exception closing) when (closing is IOException or UnauthorizedAccessException)
-                    {
-                        // Its buffered header is lost either way; the first failure is the one told.
-                    }
-                }
-            }
+            // Created now, so that a path that cannot be written fails before the run; its header
+            // is written when the run starts (LoadProgress.OnStarted).
+            hdrStream = outputs.HdrLog is { } hdrPath ? InputFiles.Create(hdrPath, outputs.HdrLogOption) : null;
 
             // The files written as the run goes: one that fails is written no more, the run goes
             // on, and the failure is told at the end, after the other reports are written.
             using var progress = new LoadProgress(
                 plan.NoProgress ? null : context.Console.Error,
                 intervals is null ? null : (outputs.IntervalsOption, outputs.Intervals!, intervals),
-                hdrLog is null ? null : (outputs.HdrLogOption, outputs.HdrLog!, hdrLog, hdrStream!),
+                hdrStream is null ? null : (outputs.HdrLogOption, outputs.HdrLog!, hdrStream),
                 options.Model);
             intervals = null;
-            hdrLog = null;
-            if (hdrFailure is not null)
-            {
-                progress.AddFailure(outputs.HdrLogOption, outputs.HdrLog!, hdrFailure);
-            }
+            hdrStream = null;
 
             options.Observer = progress;
 
@@ -187,7 +163,7 @@ internal static class LoadOperation
         finally
         {
             intervals?.Dispose();
-            hdrLog?.Dispose();
+            hdrStream?.Dispose();
             followed?.Dispose();
             foreach (var client in heartbeatClients.Where(c => !sources.Contains(c)))
             {

@@ -16,8 +16,11 @@ internal sealed class LoadProgress : ILoadObserver, IDisposable
 {
     private readonly TextWriter? _plain;
     private readonly LoadProgressFile<StreamWriter>? _intervals;
-    private readonly LoadProgressFile<LoadReports.HistogramLog>? _hdrLog;
-    private readonly Stream? _hdrStream;
+    private LoadProgressFile<LoadReports.HistogramLog>? _hdrLog;
+    // The --hdr-log until the run starts: its header holds the run's start, from which its
+    // intervals' times count.
+    private (string Option, string Path, Stream Stream)? _hdrPending;
+    private Stream? _hdrStream;
     private readonly string _model;
     private readonly Lock _gate = new();
     private readonly List<(string Option, string Path, Exception Error)> _startFailures = [];
@@ -33,23 +36,49 @@ internal sealed class LoadProgress : ILoadObserver, IDisposable
 
     /// <param name="plain">Where plain progress lines go; null for none.</param>
     /// <param name="intervals">The <c>--intervals</c> file: the option that named it (<c>--intervals</c> or <c>--output-dir</c>), its path and writer (owned).</param>
-    /// <param name="hdrLog">The <c>--hdr-log</c>: the option that named it, its path, log (owned) and the log's stream, flushed after each interval.</param>
+    /// <param name="hdrLog">The <c>--hdr-log</c>: the option that named it, its path and its stream (owned), flushed after each interval; its header is written when the run starts.</param>
     /// <param name="model">The load model, for the target's unit.</param>
-    public LoadProgress(TextWriter? plain, (string Option, string Path, StreamWriter Writer)? intervals, (string Option, string Path, LoadReports.HistogramLog Log, Stream Stream)? hdrLog, LoadModelKind model)
+    public LoadProgress(TextWriter? plain, (string Option, string Path, StreamWriter Writer)? intervals, (string Option, string Path, Stream Stream)? hdrLog, LoadModelKind model)
     {
         _plain = plain;
         _intervals = intervals is { } i ? new LoadProgressFile<StreamWriter>(i.Option, i.Path, i.Writer) : null;
-        _hdrLog = hdrLog is { } h ? new LoadProgressFile<LoadReports.HistogramLog>(h.Option, h.Path, h.Log) : null;
-        _hdrStream = hdrLog?.Stream;
+        _hdrPending = hdrLog;
         _model = model == LoadModelKind.Open ? "sessions/s" : "concurrent";
     }
 
-    /// <summary>A file that failed before the run (its start could not be written): told at the end with the others.</summary>
-    public void AddFailure(string option, string path, Exception error)
+    /// <summary>Writes the <c>--hdr-log</c>'s header with the run's start: the log's interval times count from it.</summary>
+    public void OnStarted(DateTimeOffset startedAt)
     {
         lock (_gate)
         {
-            _startFailures.Add((option, path, error));
+            StartHdrLog(startedAt);
+        }
+    }
+
+    private void StartHdrLog(DateTimeOffset startedAt)
+    {
+        if (_hdrPending is not { } pending)
+        {
+            return;
+        }
+
+        _hdrPending = null;
+        try
+        {
+            _hdrLog = new LoadProgressFile<LoadReports.HistogramLog>(pending.Option, pending.Path, new LoadReports.HistogramLog(pending.Stream, startedAt));
+            _hdrStream = pending.Stream;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            _startFailures.Add((pending.Option, pending.Path, ex));
+            try
+            {
+                pending.Stream.Dispose();
+            }
+            catch (Exception closing) when (closing is IOException or UnauthorizedAccessException)
+            {
+                // Its buffered header is lost either way; the first failure is the one told.
+            }
         }
     }
 
@@ -158,6 +187,8 @@ internal sealed class LoadProgress : ILoadObserver, IDisposable
     {
         lock (_gate)
         {
+            // A run that never started still leaves a log with its header (and no intervals).
+            StartHdrLog(DateTimeOffset.UtcNow);
             _intervals?.Dispose();
             _hdrLog?.Dispose();
         }

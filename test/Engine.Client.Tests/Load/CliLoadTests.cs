@@ -296,6 +296,22 @@ public sealed class CliLoadTests : ReferenceWorkerFixture
     }
 
     [Test]
+    public async Task The_interval_logs_start_time_is_the_runs_start_from_which_its_interval_times_count()
+    {
+        // The log's interval time stamps count from the run's start; the header's StartTime is what
+        // readers add to them, so it must be that start, not when the file was opened.
+        var path = Path.Combine(_directory, "start-time.hlog");
+        var result = await CliProcess.RunAsync(Echo("--sessions", "20", "--json", "--hdr-log", path));
+
+        Assert.That(result.ExitCode, Is.Zero, result.ToString());
+        var startedAt = LoadReports.FromJson(result.Stdout).StartedAt;
+        var header = File.ReadLines(path).First(l => l.StartsWith("#[StartTime: ", StringComparison.Ordinal));
+        var seconds = double.Parse(header["#[StartTime: ".Length..header.IndexOf(' ', "#[StartTime: ".Length)], CultureInfo.InvariantCulture);
+        var written = DateTimeOffset.UnixEpoch.AddSeconds(seconds);
+        Assert.That((written - startedAt).Duration(), Is.LessThanOrEqualTo(TimeSpan.FromMilliseconds(1)), $"header {header}, startedAt {startedAt:O}");
+    }
+
+    [Test]
     public async Task A_specification_with_workers_2_launches_two_workers_that_share_the_sessions()
     {
         var spec = Path.Combine(_directory, "worker.spec.json");
