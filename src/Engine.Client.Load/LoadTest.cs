@@ -1234,12 +1234,17 @@ internal sealed class LoadRun : IDisposable
             ["sessions"] = _options.Sessions?.ToString(CultureInfo.InvariantCulture) ?? "no bound",
             ["warmup"] = _options.Warmup.TotalSeconds.ToString(CultureInfo.InvariantCulture) + " s",
             ["drainTimeout"] = _options.DrainTimeout.TotalSeconds.ToString(CultureInfo.InvariantCulture) + " s",
-            ["maxInFlight"] = _options.MaxInFlight.ToString(CultureInfo.InvariantCulture),
-            ["scheduleTolerance"] = _options.ScheduleTolerance.TotalMilliseconds.ToString(CultureInfo.InvariantCulture) + " ms",
             ["seed"] = _seed.ToString(CultureInfo.InvariantCulture),
             ["scenarios"] = string.Join("; ", _scenarios.Select(s => string.Create(CultureInfo.InvariantCulture,
                 $"{s.Name} (weight {s.Weight}, format {s.Format}, payload {s.Payload.Length} B, input {s.Input.Description}, cancel share {s.CancelShare})"))),
         };
+        if (_options.Model == LoadModelKind.Open)
+        {
+            // Settings of the open model only: a closed loop starts when its session ends.
+            configuration["maxInFlight"] = _options.MaxInFlight.ToString(CultureInfo.InvariantCulture);
+            configuration["scheduleTolerance"] = _options.ScheduleTolerance.TotalMilliseconds.ToString(CultureInfo.InvariantCulture) + " ms";
+        }
+
         foreach (var (key, value) in _options.Labels)
         {
             configuration[key] = value;
