@@ -61,6 +61,10 @@ public static partial class LoadReports
 
         var measured = result.Intervals.Where(i => !i.Warmup).ToList();
         var timeline = result.Intervals.ToList();
+
+        // The interval in which the warm-up ended counts as warm-up (most of its starts were), but
+        // its latencies, failures and missed starts are those of measured sessions: they are drawn.
+        var withMeasuredFigures = timeline.Where(i => !i.Warmup || i.SessionP50 is not null || i.Finished + i.Cancelled + i.Failed + i.NotStarted + i.BehindSchedule > 0).ToList();
         double End(LoadInterval i) => i.StartSeconds + i.Seconds;
 
         // A per-second figure of an interval under a quarter of the run's usual (median) interval
@@ -78,10 +82,10 @@ public static partial class LoadReports
         h.Append("<h2>Plots</h2><div class=\"plots\">\n");
         h.Append(LineChart("plot-latency-over-time", "Session latency over time", "seconds", "ms", logX: false,
         [
-            ("p50", Points(measured, i => i.SessionP50)),
-            ("p90", Points(measured, i => i.SessionP90)),
-            ("p99", Points(measured, i => i.SessionP99)),
-            ("max", Points(measured, i => i.SessionMax)),
+            ("p50", Points(withMeasuredFigures, i => i.SessionP50)),
+            ("p90", Points(withMeasuredFigures, i => i.SessionP90)),
+            ("p99", Points(withMeasuredFigures, i => i.SessionP99)),
+            ("max", Points(withMeasuredFigures, i => i.SessionMax)),
         ], span, warmupEnd));
         var spectrum = new List<(string, List<(double, double)>)>();
         foreach (var phase in new[] { LoadPhases.Session, LoadPhases.SessionFromActualStart, LoadPhases.Batch, LoadPhases.Init })
@@ -107,9 +111,9 @@ public static partial class LoadReports
         ], span, warmupEnd));
         h.Append(LineChart("plot-errors-over-time", "Errors and missed starts", "seconds", "per interval", logX: false,
         [
-            ("failed", measured.Select(i => (End(i), (double)i.Failed)).ToList()),
-            ("not started", measured.Select(i => (End(i), (double)i.NotStarted)).ToList()),
-            ("behind schedule", measured.Select(i => (End(i), (double)i.BehindSchedule)).ToList()),
+            ("failed", withMeasuredFigures.Select(i => (End(i), (double)i.Failed)).ToList()),
+            ("not started", withMeasuredFigures.Select(i => (End(i), (double)i.NotStarted)).ToList()),
+            ("behind schedule", withMeasuredFigures.Select(i => (End(i), (double)i.BehindSchedule)).ToList()),
         ], span, warmupEnd));
         h.Append("</div>\n");
 

@@ -112,6 +112,29 @@ public sealed class LoadHtmlLayoutTests
         }
     }
 
+    /// <summary>
+    /// The interval in which the warm-up ended is marked warm-up (most of its starts were), but the
+    /// sessions that ended in it were measured: their latencies and failures are drawn; its partial
+    /// rates are not (they would draw a dip).
+    /// </summary>
+    [Test]
+    public void The_interval_that_ends_the_warm_up_has_its_measured_latencies_and_failures_drawn_and_no_rate()
+    {
+        var boundary = new LoadInterval
+        {
+            Index = 1, StartSeconds = 1, Seconds = 1, Warmup = true, Started = 10, WarmupStarted = 8, Target = 10, Finished = 2, Failed = 1,
+            SessionP50 = 3, SessionP90 = 3, SessionP99 = 3, SessionMax = 3,
+        };
+        var html = LoadReports.ToHtml(Result(boundary: boundary));
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(Path(Plot(html, "plot-latency-over-time"), "p50"), Has.Count.EqualTo(4), "the boundary interval and the three measured ones");
+            Assert.That(Path(Plot(html, "plot-errors-over-time"), "failed"), Has.Count.EqualTo(4));
+            Assert.That(Path(Plot(html, "plot-throughput-over-time"), "finished"), Has.Count.EqualTo(3), "the measured intervals only");
+        });
+    }
+
     /// <summary>The points of a series' path, (x, y) in pixels.</summary>
     private static List<(double X, double Y)> Path(string svg, string series)
     {
@@ -133,8 +156,9 @@ public sealed class LoadHtmlLayoutTests
     /// <summary>
     /// A warm-up interval, then three measured ones of one second; <paramref name="failed"/> sessions
     /// failed in the last; no session ended in the <paramref name="frozen"/>-th (when given); then <paramref name="last"/>.
+    /// With <paramref name="boundary"/>: the warm-up interval, the boundary, then three measured ones.
     /// </summary>
-    private static LoadResult Result(long failed = 0, LoadModelKind model = LoadModelKind.Open, double target = 10, int? frozen = null, LoadInterval? last = null)
+    private static LoadResult Result(long failed = 0, LoadModelKind model = LoadModelKind.Open, double target = 10, int? frozen = null, LoadInterval? last = null, LoadInterval? boundary = null)
     {
         var session = new LongHistogram(1, 3_600_000_000L, 3);
         session.RecordValueWithCount(2_000, 30);
@@ -169,7 +193,9 @@ public sealed class LoadHtmlLayoutTests
             Latency = new Dictionary<string, HistogramBase> { [LoadPhases.Session] = session },
             Workers = [new LoadWorkerFigures { Worker = "unix:///w.sock", Sessions = 30, Finished = 30, Session = session }],
             Generators = [new LoadGeneratorFigures { Host = "host", Cores = 2 }],
-            Intervals = [Interval(0, true, 0), Interval(1, false, 0), Interval(2, false, 0), Interval(3, false, failed), .. last is null ? Array.Empty<LoadInterval>() : [last]],
+            Intervals = boundary is null
+                ? [Interval(0, true, 0), Interval(1, false, 0), Interval(2, false, 0), Interval(3, false, failed), .. last is null ? Array.Empty<LoadInterval>() : [last]]
+                : [Interval(0, true, 0), boundary, .. new[] { 2, 3, 4 }.Select(i => Interval(i, false, 0))],
         };
     }
 }
