@@ -69,6 +69,7 @@ internal static class ConformanceCommand
             var junitPath = parse.GetValue(junit);
 
             // Before any check runs: a report that cannot be written is bad usage, found now.
+            LoadOutputs.CheckNotStandardOutput([("--junit", junitPath)]);
             InputFiles.CheckWritable(junitPath, "--junit");
             var options = LoadProfile(profilePath);
             options.Timeout = wait;

@@ -218,6 +218,7 @@ internal static class LoadCommand
             (string Option, string? Path)[] outputs = [("--report-html", parse.GetValue(reportHtml)), ("--csv", parse.GetValue(csv))];
             LoadOutputs.CheckDistinct(outputs);
             LoadOutputs.CheckNotInputs(outputs, [.. (parse.GetValue(files) ?? []).Select(path => ("the result", path))]);
+            LoadOutputs.CheckNotStandardOutput(outputs);
             InputFiles.CheckWritable(parse.GetValue(reportHtml), "--report-html");
             InputFiles.CheckWritable(parse.GetValue(csv), "--csv");
             var results = new List<LoadResult>();

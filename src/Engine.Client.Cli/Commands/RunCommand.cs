@@ -77,6 +77,13 @@ internal static class RunCommand
                 throw new UsageException("--output - writes the Arrow output to stdout, where --json writes its object; write the output to a file instead, or drop --json.");
             }
 
+            if (outputPath is not null and not "-" && LoadOutputs.IsStandardOutput(outputPath))
+            {
+                throw new UsageException(jsonOutput
+                    ? $"--output '{outputPath}' is this command's standard output, where --json writes its object: the two would be mixed; give --output a file of its own."
+                    : $"--output '{outputPath}' is this command's standard output, where its summary goes: the two would be mixed; give --output - for an Arrow stream on stdout (the summary then goes to stderr), or a file.");
+            }
+
             var state = new RunState { Stage = "reading the input's schema" };
             using var clock = RunClock.Start(request.Timeout, state);
             using var notice = context.Signals.Interrupt.Register(() => context.Console.Error.WriteLine(state.Session is null

@@ -53,6 +53,7 @@ internal sealed record LoadOutputs(string? Json, string? Html, string? Csv, stri
         // overwrite that input: bad usage, found before any work (before the directory is made).
         CheckDistinct(named);
         CheckNotInputs(named, inputs);
+        CheckNotStandardOutput(named);
 
         string? created = null;
         if (directory is not null)
@@ -143,6 +144,46 @@ internal sealed record LoadOutputs(string? Json, string? Html, string? Csv, stri
                     throw new UsageException($"{option} '{path}' is the same file as {what} '{inputPath}'{both}: writing it would overwrite that input; give the output another path.");
                 }
             }
+        }
+    }
+
+    /// <summary>
+    /// Refuses an output that is the command's standard output (see <see cref="IsStandardOutput"/>):
+    /// the summary goes there, and the two would be mixed.
+    /// </summary>
+    public static void CheckNotStandardOutput(IReadOnlyList<(string Option, string? Path)> outputs)
+    {
+        foreach (var (option, path) in outputs)
+        {
+            if (path is not null && IsStandardOutput(path))
+            {
+                throw new UsageException($"{option} '{path}' is this command's standard output, where its summary goes: the two would be mixed; give {option} a file of its own.");
+            }
+        }
+    }
+
+    /// <summary>
+    /// Whether <paramref name="path"/> is the process's standard output: <c>/dev/stdout</c>, or the
+    /// file or pipe stdout was redirected to, compared after full resolution (<see cref="FileKey"/>).
+    /// <c>/dev/null</c> keeps nothing and is never taken for it. False where the process has no
+    /// <c>/dev/stdout</c> (not Linux) or a path cannot be resolved (its writer says why).
+    /// </summary>
+    internal static bool IsStandardOutput(string path)
+    {
+        const string StandardOutput = "/dev/stdout";
+        if (!OperatingSystem.IsLinux() || !File.Exists(StandardOutput))
+        {
+            return false;
+        }
+
+        try
+        {
+            var key = FileKey(path);
+            return key != NullDevice && string.Equals(key, FileKey(StandardOutput), KeyComparison);
+        }
+        catch (Exception ex) when (ex is ArgumentException or NotSupportedException or PathTooLongException or IOException or UnauthorizedAccessException)
+        {
+            return false;
         }
     }
 

@@ -69,6 +69,15 @@ public sealed class CliUsageTests
         yield return Case("--keepalive below 1 s", "--keepalive '500ms' is shorter than 1 s", "run", "--worker", Worker, "--format", "echo", "--keepalive", "500ms");
         yield return Case("--keepalive neither a duration nor off", "--keepalive 'never' is not a duration", "heartbeat", "--worker", Worker, "--keepalive", "never");
         yield return Case("conformance with an unknown check", "--check 'C99' names no check; known: C1", "conformance", "--worker", Worker, "--check", "C99");
+
+        // An output file that is the command's standard output would be mixed with its summary.
+        yield return Case("run --output /dev/stdout", "--output '/dev/stdout' is this command's standard output, where its summary goes", "run", "--worker", Worker, "--format", "echo", "--output", "/dev/stdout");
+        yield return Case("run --output /dev/stdout with --json", "--output '/dev/stdout' is this command's standard output, where --json writes its object", "run", "--worker", Worker, "--format", "echo", "--output", "/dev/stdout", "--json");
+        yield return Case("load --csv /dev/stdout", "--csv '/dev/stdout' is this command's standard output", "load", "--worker", Worker, "--format", "echo", "--duration", "1s", "--csv", "/dev/stdout");
+        yield return Case("load --report-html /proc/self/fd/1", "--report-html '/proc/self/fd/1' is this command's standard output", "load", "--worker", Worker, "--format", "echo", "--duration", "1s", "--report-html", "/proc/self/fd/1");
+        yield return Case("load --hdr-log /dev/stdout", "--hdr-log '/dev/stdout' is this command's standard output", "load", "--worker", Worker, "--format", "echo", "--duration", "1s", "--hdr-log", "/dev/stdout");
+        yield return Case("load merge --csv /dev/stdout", "--csv '/dev/stdout' is this command's standard output", "load", "merge", "--csv", "/dev/stdout", "/tmp/engine-client-no-such-result.json");
+        yield return Case("conformance --junit /dev/stdout", "--junit '/dev/stdout' is this command's standard output", "conformance", "--worker", Worker, "--check", "C1", "--junit", "/dev/stdout");
     }
 
     public static IEnumerable<TestCaseData> HelpOfEveryCommand()
@@ -110,6 +119,39 @@ public sealed class CliUsageTests
             // The user's terms: no .NET type, exception or reader wording.
             Assert.That(result.Stderr, Does.Not.Contain("System.").And.Not.Contain("LineNumber").And.Not.Contain("Could not").And.Not.Contain("Exception"));
         });
+    }
+
+    /// <summary>
+    /// Standard output redirected to a file: an output given that same file by its own name would
+    /// be mixed with the summary too. Found by what the names resolve to, not by their spelling.
+    /// </summary>
+    [Test]
+    public async Task An_output_given_the_file_stdout_was_redirected_to_exits_2()
+    {
+        var directory = Directory.CreateTempSubdirectory("ec-stdout-").FullName;
+        try
+        {
+            var file = Path.Combine(directory, "out.csv");
+            var info = new System.Diagnostics.ProcessStartInfo("sh")
+            {
+                ArgumentList = { "-c", "exec \"$0\" load --worker \"$1\" --format echo --duration 1s --csv \"$2\" > \"$2\"", CliProcess.ExecutablePath, Worker, file },
+                RedirectStandardError = true,
+            };
+            using var process = System.Diagnostics.Process.Start(info)!;
+            var stderr = await process.StandardError.ReadToEndAsync().WaitAsync(CliProcess.RunTimeout);
+            await process.WaitForExitAsync().WaitAsync(CliProcess.RunTimeout);
+
+            Assert.Multiple(() =>
+            {
+                Assert.That(process.ExitCode, Is.EqualTo(2), stderr);
+                Assert.That(stderr, Does.Contain($"--csv '{file}' is this command's standard output, where its summary goes"));
+                Assert.That(File.ReadAllText(file), Is.Empty, "nothing was written to it");
+            });
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
     }
 
     [TestCaseSource(nameof(HelpOfEveryCommand))]
