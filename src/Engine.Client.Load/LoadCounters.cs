@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Text.RegularExpressions;
 using HdrHistogram;
 
 namespace Engine.Client.Load;
@@ -195,7 +196,7 @@ internal sealed class ErrorTable
         lock (entry)
         {
             entry.Count++;
-            if (message is not null && entry.Messages.Count < LoadErrorKind.MaxMessages && !entry.Messages.Contains(message))
+            if (message is not null && entry.Messages.Count < LoadErrorKind.MaxMessages && !entry.Messages.Any(m => ErrorMessages.Same(m, message)))
             {
                 entry.Messages.Add(message);
             }
@@ -424,4 +425,21 @@ internal sealed class GeneratorMonitor
     }
 
     internal readonly record struct Sample(double CpuPercent, double GcPauseMilliseconds, long AllocatedBytes, long ThreadPoolQueue);
+}
+
+/// <summary>
+/// How the first messages of an error kind are told apart: messages that differ only in the
+/// session's number (the SDK's <c>[worker ..., session 12, ...]</c>) are one message, so that the
+/// few kept say different things.
+/// </summary>
+internal static partial class ErrorMessages
+{
+    /// <summary>The message with its session numbers masked.</summary>
+    public static string Shape(string message) => SessionNumber().Replace(message, "session #");
+
+    /// <summary>Whether two messages differ in nothing but session numbers.</summary>
+    public static bool Same(string a, string b) => string.Equals(a, b, StringComparison.Ordinal) || string.Equals(Shape(a), Shape(b), StringComparison.Ordinal);
+
+    [GeneratedRegex(@"\bsession [0-9]+\b", RegexOptions.CultureInvariant)]
+    private static partial Regex SessionNumber();
 }

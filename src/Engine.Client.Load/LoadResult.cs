@@ -242,7 +242,7 @@ public sealed class LoadResult
                 ErrorKind = g.First().ErrorKind,
                 Status = g.First().Status,
                 Count = g.Sum(e => e.Count),
-                Messages = [.. g.SelectMany(e => e.Messages).Distinct(StringComparer.Ordinal).Take(LoadErrorKind.MaxMessages)],
+                Messages = [.. g.SelectMany(e => e.Messages).DistinctBy(ErrorMessages.Shape, StringComparer.Ordinal).Take(LoadErrorKind.MaxMessages)],
             }).OrderByDescending(e => e.Count).ToList();
         var intervals = new List<LoadInterval>();
         var count = results.Max(r => r.Intervals.Count);
@@ -523,7 +523,7 @@ public sealed class LoadErrorKind
     /// <summary>How many sessions ended this way.</summary>
     public long Count { get; init; }
 
-    /// <summary>The first distinct messages, at most <see cref="MaxMessages"/>, as received.</summary>
+    /// <summary>The first distinct messages, at most <see cref="MaxMessages"/>, as received; messages that differ only in a session's number count as one.</summary>
     public IReadOnlyList<string> Messages { get; init; } = [];
 
     /// <summary>The three parts joined by <c>/</c>, <c>-</c> for a missing one: <c>transportFailed/-/Unavailable</c>.</summary>

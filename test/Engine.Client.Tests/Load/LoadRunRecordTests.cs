@@ -54,6 +54,38 @@ public sealed class LoadRunRecordTests
         });
     }
 
+    [Test]
+    public async Task Messages_that_differ_only_in_the_sessions_number_are_kept_once()
+    {
+        // Every session fails alike: the SDK's message names each session's number.
+        var missing = $"unix://{Path.Combine(Path.GetTempPath(), $"no-worker-{Guid.NewGuid():N}.sock")}";
+        using var nobody = WorkerClient.Create(missing);
+        var options = Echo(LoadModelKind.Closed, target: 1);
+        options.Sessions = 5;
+
+        var result = await LoadTest.RunAsync(nobody, options).WaitAsync(RunBound);
+
+        var unreachable = result.Errors.Single();
+        Assert.Multiple(() =>
+        {
+            Assert.That(unreachable.Count, Is.EqualTo(5));
+            Assert.That(unreachable.Messages, Has.Count.EqualTo(1), string.Join("\n", unreachable.Messages));
+            Assert.That(unreachable.Messages[0], Does.Contain("session "));
+        });
+
+        // A merge keeps them once too, and keeps messages that differ otherwise.
+        LoadResult Shard(int index, params string[] messages) => new()
+        {
+            StartedAt = result.StartedAt, Seconds = result.Seconds, Model = result.Model, Target = result.Target, Shards = [$"{index}/2"],
+            Hosts = result.Hosts, Sources = result.Sources, Runs = [$"run{index}"], Sessions = result.Sessions, Latency = result.Latency,
+            Traffic = result.Traffic, Workers = result.Workers, Generators = result.Generators, Intervals = result.Intervals, Configuration = result.Configuration,
+            Errors = [new LoadErrorKind { Outcome = unreachable.Outcome, ErrorKind = unreachable.ErrorKind, Status = unreachable.Status, Count = messages.Length, Messages = messages }],
+        };
+        var merged = LoadResult.Merge([Shard(0, "gone [session 1, phase Init]", "gone [session 12, phase Finish]"), Shard(1, "gone [session 7, phase Init]")]);
+
+        Assert.That(merged.Errors.Single().Messages, Is.EqualTo(new[] { "gone [session 1, phase Init]", "gone [session 12, phase Finish]" }));
+    }
+
     private static LoadTestOptions Echo(LoadModelKind model, double target)
     {
         var options = new LoadTestOptions { Model = model, Target = target, Seed = 1 };
