@@ -45,7 +45,7 @@ internal static class ConformanceCommand
         {
             Description = "Advisory checks (recommendations of the protocol, not requirements: process-unknown-flags, process-parent-death) fail the run when the worker does not follow them. Without it they are reported as warnings and never change the exit code.",
         };
-        var command = new Command("conformance", "Check that a worker follows the worker side of the protocol: a line per check. Exit 0 no check failed (passed, not applicable, or an advisory warning), 1 a check failed (with --strict, also an advisory one), 2 bad usage (unknown check, unreadable profile or specification, unwritable report), 3 the worker is unreachable or could not be launched, 130 interrupted.")
+        var command = new Command("conformance", "Check that a worker follows the worker side of the protocol: a line per check. Exit 0 no check failed (passed, not applicable, or an advisory warning), 1 a check failed (with --strict, also an advisory one), 2 bad usage (unknown check, unreadable profile or specification, unwritable report, a report to stdout), 3 the worker is unreachable or could not be launched, 130 interrupted.")
         {
             worker, spec, check, timeout, keepAlive, json, profile, junit, strict,
         };
@@ -69,7 +69,7 @@ internal static class ConformanceCommand
             var junitPath = parse.GetValue(junit);
 
             // Before any check runs: a report that cannot be written is bad usage, found now.
-            LoadOutputs.CheckNotStandardOutput([("--junit", junitPath)]);
+            LoadOutputs.CheckNotStandardOutput([("--junit", junitPath)], jsonOutput ? "its JSON object" : "its lines");
             InputFiles.CheckWritable(junitPath, "--junit");
             var options = LoadProfile(profilePath);
             options.Timeout = wait;

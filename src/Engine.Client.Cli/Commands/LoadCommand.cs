@@ -185,7 +185,7 @@ internal static class LoadCommand
 
             // The outputs last of the checks: --output-dir is made here, and a command refused
             // for anything else leaves no empty directory behind.
-            var outputs = LoadOutputs.Resolve(parse.GetValue(outputDir), parse.GetValue(reportHtml), parse.GetValue(csv), parse.GetValue(hdrLog), parse.GetValue(intervals), options.Shard, inputs);
+            var outputs = LoadOutputs.Resolve(parse.GetValue(outputDir), parse.GetValue(reportHtml), parse.GetValue(csv), parse.GetValue(hdrLog), parse.GetValue(intervals), options.Shard, inputs, parse.GetValue(json));
             var stderrIsTerminal = !Console.IsErrorRedirected && Hosting.StandardStreams.IsUsable(2);
             return await LoadOperation.RunAsync(context, new LoadPlan(addresses, fleetTargets, specification, workerCount, clientOptions, options, thresholds, outputs,
                 parse.GetValue(json), parse.GetValue(noProgress), stderrIsTerminal));
@@ -218,7 +218,7 @@ internal static class LoadCommand
             (string Option, string? Path)[] outputs = [("--report-html", parse.GetValue(reportHtml)), ("--csv", parse.GetValue(csv))];
             LoadOutputs.CheckDistinct(outputs);
             LoadOutputs.CheckNotInputs(outputs, [.. (parse.GetValue(files) ?? []).Select(path => ("the result", path))]);
-            LoadOutputs.CheckNotStandardOutput(outputs);
+            LoadOutputs.CheckNotStandardOutput(outputs, parse.GetValue(json) ? "its JSON object" : "its summary");
             InputFiles.CheckWritable(parse.GetValue(reportHtml), "--report-html");
             InputFiles.CheckWritable(parse.GetValue(csv), "--csv");
             var results = new List<LoadResult>();

@@ -25,10 +25,12 @@ internal sealed record LoadOutputs(string? Json, string? Html, string? Csv, stri
 
     /// <summary>
     /// The outputs, checked before any work: two outputs given one file, an output that names one of
-    /// <paramref name="inputs"/> (the run's own input files, each with the option that named it), or
-    /// a path that cannot be written is a <see cref="UsageException"/>.
+    /// <paramref name="inputs"/> (the run's own input files, each with the option that named it), an
+    /// output that is standard output (where the summary goes, or the JSON object with
+    /// <paramref name="jsonSummary"/>), or a path that cannot be written is a
+    /// <see cref="UsageException"/>.
     /// </summary>
-    public static LoadOutputs Resolve(string? directory, string? html, string? csv, string? hdrLog, string? intervals, LoadShard shard, IReadOnlyList<(string What, string Path)> inputs)
+    public static LoadOutputs Resolve(string? directory, string? html, string? csv, string? hdrLog, string? intervals, LoadShard shard, IReadOnlyList<(string What, string Path)> inputs, bool jsonSummary = false)
     {
         string? json = null;
         string Label(string option, string? path) => path is null && directory is not null ? "--output-dir" : option;
@@ -53,7 +55,7 @@ internal sealed record LoadOutputs(string? Json, string? Html, string? Csv, stri
         // overwrite that input: bad usage, found before any work (before the directory is made).
         CheckDistinct(named);
         CheckNotInputs(named, inputs);
-        CheckNotStandardOutput(named);
+        CheckNotStandardOutput(named, jsonSummary ? "its JSON object" : "its summary");
 
         string? created = null;
         if (directory is not null)
@@ -92,23 +94,24 @@ internal sealed record LoadOutputs(string? Json, string? Html, string? Csv, stri
 
     /// <summary>
     /// Refuses two outputs given the same file (compared after full resolution, see
-    /// <see cref="FileKey"/>), naming both options: one report would silently overwrite the other.
+    /// <see cref="FileKey"/>, and for files that exist by their device and inode, see
+    /// <see cref="FileIdentity"/>), naming both options: one report would silently overwrite the other.
     /// </summary>
     public static void CheckDistinct(IReadOnlyList<(string Option, string? Path)> outputs)
     {
-        var seen = new List<(string Option, string Path, string Key)>();
-        foreach (var (option, path, key) in Keys(outputs))
+        var seen = new List<(string Option, string Path, OutputFile File)>();
+        foreach (var (option, path, file) in Keys(outputs))
         {
-            foreach (var (otherOption, otherPath, otherKey) in seen)
+            foreach (var (otherOption, otherPath, otherFile) in seen)
             {
-                if (string.Equals(key, otherKey, KeyComparison))
+                if (file.IsSameAs(otherFile))
                 {
-                    var where = otherPath == path ? $"'{path}'" : $"'{otherPath}' and '{path}' (both '{key}')";
+                    var where = otherPath == path ? $"'{path}'" : $"'{otherPath}' and '{path}' ({file.Describe(otherFile)})";
                     throw new UsageException($"{otherOption} and {option} both write {where}: one would overwrite the other; give each its own file.");
                 }
             }
 
-            seen.Add((option, path, key));
+            seen.Add((option, path, file));
         }
     }
 
@@ -121,12 +124,12 @@ internal sealed record LoadOutputs(string? Json, string? Html, string? Csv, stri
     /// </summary>
     public static void CheckNotInputs(IReadOnlyList<(string Option, string? Path)> outputs, IReadOnlyList<(string What, string Path)> inputs)
     {
-        var keys = new List<(string What, string Path, string Key)>();
+        var keys = new List<(string What, string Path, OutputFile File)>();
         foreach (var (what, path) in inputs)
         {
             try
             {
-                keys.Add((what, path, FileKey(path)));
+                keys.Add((what, path, OutputFile.Of(path)));
             }
             catch (Exception ex) when (ex is ArgumentException or NotSupportedException or PathTooLongException)
             {
@@ -134,13 +137,13 @@ internal sealed record LoadOutputs(string? Json, string? Html, string? Csv, stri
             }
         }
 
-        foreach (var (option, path, key) in Keys(outputs))
+        foreach (var (option, path, file) in Keys(outputs))
         {
-            foreach (var (what, inputPath, inputKey) in keys)
+            foreach (var (what, inputPath, inputFile) in keys)
             {
-                if (string.Equals(key, inputKey, KeyComparison))
+                if (file.IsSameAs(inputFile))
                 {
-                    var both = inputPath == path ? "" : $" (both '{key}')";
+                    var both = inputPath == path ? "" : $" ({file.Describe(inputFile)})";
                     throw new UsageException($"{option} '{path}' is the same file as {what} '{inputPath}'{both}: writing it would overwrite that input; give the output another path.");
                 }
             }
@@ -149,24 +152,30 @@ internal sealed record LoadOutputs(string? Json, string? Html, string? Csv, stri
 
     /// <summary>
     /// Refuses an output that is the command's standard output (see <see cref="IsStandardOutput"/>):
-    /// the summary goes there, and the two would be mixed.
+    /// what the command writes there (<paramref name="stdoutHolds"/>: its summary, or a JSON
+    /// object) and the file would be mixed.
     /// </summary>
-    public static void CheckNotStandardOutput(IReadOnlyList<(string Option, string? Path)> outputs)
+    public static void CheckNotStandardOutput(IReadOnlyList<(string Option, string? Path)> outputs, string stdoutHolds = "its summary")
     {
         foreach (var (option, path) in outputs)
         {
             if (path is not null && IsStandardOutput(path))
             {
-                throw new UsageException($"{option} '{path}' is this command's standard output, where its summary goes: the two would be mixed; give {option} a file of its own.");
+                var instead = option.StartsWith("--output-dir", StringComparison.Ordinal)
+                    ? "write the reports to another directory, or stdout elsewhere"
+                    : $"give {option} a file of its own";
+                throw new UsageException($"{option} '{path}' is this command's standard output, where {stdoutHolds} goes: the two would be mixed; {instead}.");
             }
         }
     }
 
     /// <summary>
-    /// Whether <paramref name="path"/> is the process's standard output: <c>/dev/stdout</c>, or the
-    /// file or pipe stdout was redirected to, compared after full resolution (<see cref="FileKey"/>).
-    /// <c>/dev/null</c> keeps nothing and is never taken for it. False where the process has no
-    /// <c>/dev/stdout</c> (not Linux) or a path cannot be resolved (its writer says why).
+    /// Whether <paramref name="path"/> is the process's standard output: the same file (device and
+    /// inode: <c>/dev/stdout</c>, <c>/proc/self/fd/1</c>, the file or pipe stdout was redirected to,
+    /// a hard link of it), or, where those are unknown, the same name after full resolution
+    /// (<see cref="FileKey"/>); and <c>/dev/tty</c> while stdout is a terminal. <c>/dev/null</c>
+    /// keeps nothing and is never taken for it. False when stdout is closed or a path cannot be
+    /// resolved (its writer says why).
     /// </summary>
     internal static bool IsStandardOutput(string path)
     {
@@ -178,8 +187,19 @@ internal sealed record LoadOutputs(string? Json, string? Html, string? Csv, stri
 
         try
         {
-            var key = FileKey(path);
-            return key != NullDevice && string.Equals(key, FileKey(StandardOutput), KeyComparison);
+            var file = OutputFile.Of(path);
+            if (file.IsNullDevice)
+            {
+                return false;
+            }
+
+            if (FileIdentity.OfDescriptor(1) is { } stdout && file.Identity is { } identity)
+            {
+                return identity == stdout
+                    || (identity == FileIdentity.Of("/dev/tty") && !Console.IsOutputRedirected);
+            }
+
+            return file.IsSameAs(OutputFile.Of(StandardOutput));
         }
         catch (Exception ex) when (ex is ArgumentException or NotSupportedException or PathTooLongException or IOException or UnauthorizedAccessException)
         {
@@ -194,7 +214,7 @@ internal sealed record LoadOutputs(string? Json, string? Html, string? Csv, stri
     /// parent of its target), then every symbolic link on it (the file's own and its directories')
     /// followed to its final target, a <c>..</c> inside a link's target taken as the system takes
     /// it, as far as the links exist (at most 40 of them; a loop is left as spelt). Two names of
-    /// one file by a hard link are not recognised.
+    /// one file by a hard link are not recognised here: <see cref="FileIdentity"/> finds them.
     /// </summary>
     /// <exception cref="ArgumentException">The path is not a valid path.</exception>
     internal static string FileKey(string path)
@@ -259,16 +279,43 @@ internal sealed record LoadOutputs(string? Json, string? Html, string? Csv, stri
     /// <summary>The one device outputs may share with each other and with inputs: writing it keeps nothing.</summary>
     private const string NullDevice = "/dev/null";
 
-    /// <summary>The outputs given, each with its <see cref="FileKey"/>; <see cref="NullDevice"/> left out (it overwrites nothing).</summary>
-    private static IEnumerable<(string Option, string Path, string Key)> Keys(IReadOnlyList<(string Option, string? Path)> outputs)
+    /// <summary>The outputs given, each with the file it names; <see cref="NullDevice"/> left out (it overwrites nothing).</summary>
+    private static IEnumerable<(string Option, string Path, OutputFile File)> Keys(IReadOnlyList<(string Option, string? Path)> outputs)
     {
         foreach (var (option, path) in outputs)
         {
-            if (path is not null && OutputKey(option, path) is var key && key != NullDevice)
+            if (path is not null && OutputKey(option, path) is var file && !file.IsNullDevice)
             {
-                yield return (option, path, key);
+                yield return (option, path, file);
             }
         }
+    }
+
+    /// <summary>
+    /// A file as a path names it: its resolved name (<see cref="FileKey"/>) and, when it exists, its
+    /// device and inode. Two are the same file when both identities are known and equal (a hard
+    /// link, a descriptor's name), else when their names are.
+    /// </summary>
+    private readonly record struct OutputFile(string Key, FileIdentity? Identity)
+    {
+        /// <exception cref="ArgumentException">The path is not a valid path.</exception>
+        public static OutputFile Of(string path)
+        {
+            // The identity of the file opening the path reaches: .NET opens the full path with its
+            // "." and ".." taken as text, and the system follows the links from there.
+            return new OutputFile(FileKey(path), FileIdentity.Of(Path.GetFullPath(path)));
+        }
+
+        public bool IsNullDevice => Key == NullDevice || (Identity is { } identity && identity == FileIdentity.Of(NullDevice));
+
+        public bool IsSameAs(OutputFile other) =>
+            Identity is { } identity && other.Identity is { } otherIdentity
+                ? identity == otherIdentity
+                : string.Equals(Key, other.Key, KeyComparison);
+
+        /// <summary>How the two names meet, for a message: one resolved name, or one file by two names (a hard link).</summary>
+        public string Describe(OutputFile other) =>
+            string.Equals(Key, other.Key, KeyComparison) ? $"both '{Key}'" : "one file by two names: hard links";
     }
 
     private static StringComparison KeyComparison =>
@@ -276,11 +323,11 @@ internal sealed record LoadOutputs(string? Json, string? Html, string? Csv, stri
 
     private static string[] Components(string path) => path.Split([Path.DirectorySeparatorChar, Path.AltDirectorySeparatorChar]);
 
-    private static string OutputKey(string option, string path)
+    private static OutputFile OutputKey(string option, string path)
     {
         try
         {
-            return FileKey(path);
+            return OutputFile.Of(path);
         }
         catch (Exception ex) when (ex is ArgumentException or NotSupportedException or PathTooLongException)
         {

@@ -74,6 +74,7 @@ public sealed class CliUsageTests
         yield return Case("run --output /dev/stdout", "--output '/dev/stdout' is this command's standard output, where its summary goes", "run", "--worker", Worker, "--format", "echo", "--output", "/dev/stdout");
         yield return Case("run --output /dev/stdout with --json", "--output '/dev/stdout' is this command's standard output, where --json writes its object", "run", "--worker", Worker, "--format", "echo", "--output", "/dev/stdout", "--json");
         yield return Case("load --csv /dev/stdout", "--csv '/dev/stdout' is this command's standard output", "load", "--worker", Worker, "--format", "echo", "--duration", "1s", "--csv", "/dev/stdout");
+        yield return Case("load --csv /dev/stdout with --json", "--csv '/dev/stdout' is this command's standard output, where its JSON object goes", "load", "--worker", Worker, "--format", "echo", "--duration", "1s", "--json", "--csv", "/dev/stdout");
         yield return Case("load --report-html /proc/self/fd/1", "--report-html '/proc/self/fd/1' is this command's standard output", "load", "--worker", Worker, "--format", "echo", "--duration", "1s", "--report-html", "/proc/self/fd/1");
         yield return Case("load --hdr-log /dev/stdout", "--hdr-log '/dev/stdout' is this command's standard output", "load", "--worker", Worker, "--format", "echo", "--duration", "1s", "--hdr-log", "/dev/stdout");
         yield return Case("load merge --csv /dev/stdout", "--csv '/dev/stdout' is this command's standard output", "load", "merge", "--csv", "/dev/stdout", "/tmp/engine-client-no-such-result.json");
@@ -125,16 +126,18 @@ public sealed class CliUsageTests
     /// Standard output redirected to a file: an output given that same file by its own name would
     /// be mixed with the summary too. Found by what the names resolve to, not by their spelling.
     /// </summary>
-    [Test]
-    public async Task An_output_given_the_file_stdout_was_redirected_to_exits_2()
+    [TestCase("--csv", "out.csv", "give --csv a file of its own")]
+    [TestCase("--output-dir", "result.json", "write the reports to another directory, or stdout elsewhere")]
+    public async Task An_output_given_the_file_stdout_was_redirected_to_exits_2(string option, string redirectedTo, string advice)
     {
         var directory = Directory.CreateTempSubdirectory("ec-stdout-").FullName;
         try
         {
-            var file = Path.Combine(directory, "out.csv");
+            var file = Path.Combine(directory, redirectedTo);
+            var value = option == "--output-dir" ? directory : file;
             var info = new System.Diagnostics.ProcessStartInfo("sh")
             {
-                ArgumentList = { "-c", "exec \"$0\" load --worker \"$1\" --format echo --duration 1s --csv \"$2\" > \"$2\"", CliProcess.ExecutablePath, Worker, file },
+                ArgumentList = { "-c", "exec \"$0\" load --worker \"$1\" --format echo --duration 1s \"$2\" \"$3\" > \"$4\"", CliProcess.ExecutablePath, Worker, option, value, file },
                 RedirectStandardError = true,
             };
             using var process = System.Diagnostics.Process.Start(info)!;
@@ -144,7 +147,7 @@ public sealed class CliUsageTests
             Assert.Multiple(() =>
             {
                 Assert.That(process.ExitCode, Is.EqualTo(2), stderr);
-                Assert.That(stderr, Does.Contain($"--csv '{file}' is this command's standard output, where its summary goes"));
+                Assert.That(stderr, Does.Contain($"'{file}' is this command's standard output, where its summary goes: the two would be mixed; {advice}."));
                 Assert.That(File.ReadAllText(file), Is.Empty, "nothing was written to it");
             });
         }

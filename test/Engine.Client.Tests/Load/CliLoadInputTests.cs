@@ -310,6 +310,46 @@ public sealed class CliLoadInputTests : ReferenceWorkerFixture
     }
 
     /// <summary>
+    /// Two names of one file by a hard link are one file: two outputs given them, an output and an
+    /// input, an output and the file stdout was redirected to are bad usage (exit 2) naming both,
+    /// and the file is as it was.
+    /// </summary>
+    [Test]
+    public async Task Hard_links_of_one_file_are_one_file_for_outputs_inputs_and_standard_output()
+    {
+        var directory = Directory.CreateDirectory(Path.Combine(_directory, "hard-links")).FullName;
+        var file = await WriteTextAsync(Path.Combine(directory, "payload.bin"), "payload");
+        var link = Path.Combine(directory, "link.bin");
+        using (var ln = Process.Start("ln", [file, link]))
+        {
+            await ln.WaitForExitAsync().WaitAsync(CliProcess.RunTimeout);
+        }
+
+        Assert.That(File.Exists(link), Is.True, "ln made the link");
+
+        var outputs = await CliProcess.RunAsync(Echo("--sessions", "1", "--csv", file, "--report-html", link));
+        AssertUsage(outputs, $"--report-html and --csv both write '{link}' and '{file}' (one file by two names: hard links)", "would overwrite the other");
+
+        var input = await CliProcess.RunAsync(Echo("--sessions", "1", "--payload-file", file, "--csv", link));
+        AssertUsage(input, $"--csv '{link}' is the same file as --payload-file '{file}' (one file by two names: hard links)");
+
+        var info = new ProcessStartInfo("sh")
+        {
+            ArgumentList = { "-c", "exec \"$0\" load --worker \"$1\" --format echo --sessions 1 --csv \"$2\" >> \"$3\"", CliProcess.ExecutablePath, Worker.Address, link, file },
+            RedirectStandardError = true,
+        };
+        using var redirected = Process.Start(info)!;
+        var stderr = await redirected.StandardError.ReadToEndAsync().WaitAsync(CliProcess.RunTimeout);
+        await redirected.WaitForExitAsync().WaitAsync(CliProcess.RunTimeout);
+        Assert.Multiple(() =>
+        {
+            Assert.That(redirected.ExitCode, Is.EqualTo(2), stderr);
+            Assert.That(stderr, Does.Contain($"--csv '{link}' is this command's standard output"));
+            Assert.That(File.ReadAllText(file), Is.EqualTo("payload"), "the file is as it was");
+        });
+    }
+
+    /// <summary>
     /// An output of <c>load merge</c> that names one of its input results, however spelt (as given,
     /// relative, with <c>.</c> or <c>..</c>, through a symbolic link to the file or to its
     /// directory), is bad usage (exit 2) naming the option and the result, before anything is
