@@ -230,7 +230,7 @@ internal sealed class LoadRun : IDisposable
         CloseInterval(monitor, final: true);
         if (_observerFailure is { } failure)
         {
-            throw new InvalidOperationException($"The interval observer failed: {failure.Message}", failure);
+            throw new InvalidOperationException($"The load test's observer (LoadTestOptions.Observer) failed: {failure.Message}", failure);
         }
 
         return BuildResult(startedAt, monitor, cancellationToken.IsCancellationRequested);

@@ -257,9 +257,10 @@ public interface ILoadObserver
 {
     /// <summary>
     /// The run started: called once, before the first interval, on the thread that started the
-    /// run. Interval times (<see cref="LoadInterval.StartSeconds"/>, the histograms' time stamps)
-    /// count from <paramref name="startedAt"/>, which <see cref="LoadResult.StartedAt"/> repeats.
-    /// Does nothing unless implemented.
+    /// run, before its first start is made (keep it short: the starts wait for it). Interval times
+    /// (<see cref="LoadInterval.StartSeconds"/>, the histograms' time stamps) count from
+    /// <paramref name="startedAt"/>, which <see cref="LoadResult.StartedAt"/> repeats. Does
+    /// nothing unless implemented.
     /// </summary>
     /// <param name="startedAt">The run's start (UTC).</param>
     void OnStarted(DateTimeOffset startedAt)

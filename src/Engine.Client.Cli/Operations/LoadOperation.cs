@@ -91,8 +91,8 @@ internal static class LoadOperation
                 intervals = new StreamWriter(InputFiles.Create(intervalsPath, outputs.IntervalsOption), new System.Text.UTF8Encoding(false));
             }
 
-            // Created now, so that a path that cannot be written fails before the run; its header
-            // is written when the run starts (LoadProgress.OnStarted).
+            // Created now, so that a path that cannot be written fails before the run; its header,
+            // which holds the run's start, is written with the first interval.
             hdrStream = outputs.HdrLog is { } hdrPath ? InputFiles.Create(hdrPath, outputs.HdrLogOption) : null;
 
             // The files written as the run goes: one that fails is written no more, the run goes

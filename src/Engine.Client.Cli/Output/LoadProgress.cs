@@ -17,9 +17,11 @@ internal sealed class LoadProgress : ILoadObserver, IDisposable
     private readonly TextWriter? _plain;
     private readonly LoadProgressFile<StreamWriter>? _intervals;
     private LoadProgressFile<LoadReports.HistogramLog>? _hdrLog;
-    // The --hdr-log until the run starts: its header holds the run's start, from which its
-    // intervals' times count.
+    // The --hdr-log until its header is written: the header holds the run's start, from which its
+    // intervals' times count. It is written with the first interval (or at the end), not as the
+    // run starts, so that its writing does not delay the run's first starts.
     private (string Option, string Path, Stream Stream)? _hdrPending;
+    private DateTimeOffset? _startedAt;
     private Stream? _hdrStream;
     private readonly string _model;
     private readonly Lock _gate = new();
@@ -46,16 +48,17 @@ internal sealed class LoadProgress : ILoadObserver, IDisposable
         _model = model == LoadModelKind.Open ? "sessions/s" : "concurrent";
     }
 
-    /// <summary>Writes the <c>--hdr-log</c>'s header with the run's start: the log's interval times count from it.</summary>
+    /// <summary>Keeps the run's start for the <c>--hdr-log</c>'s header: the log's interval times count from it.</summary>
     public void OnStarted(DateTimeOffset startedAt)
     {
         lock (_gate)
         {
-            StartHdrLog(startedAt);
+            _startedAt = startedAt;
         }
     }
 
-    private void StartHdrLog(DateTimeOffset startedAt)
+    /// <summary>Writes the <c>--hdr-log</c>'s header once, with the run's start (now, for a run that never started).</summary>
+    private void StartHdrLog()
     {
         if (_hdrPending is not { } pending)
         {
@@ -65,7 +68,7 @@ internal sealed class LoadProgress : ILoadObserver, IDisposable
         _hdrPending = null;
         try
         {
-            _hdrLog = new LoadProgressFile<LoadReports.HistogramLog>(pending.Option, pending.Path, new LoadReports.HistogramLog(pending.Stream, startedAt));
+            _hdrLog = new LoadProgressFile<LoadReports.HistogramLog>(pending.Option, pending.Path, new LoadReports.HistogramLog(pending.Stream, _startedAt ?? DateTimeOffset.UtcNow));
             _hdrStream = pending.Stream;
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
@@ -114,6 +117,7 @@ internal sealed class LoadProgress : ILoadObserver, IDisposable
             _failed += interval.Failed;
             _notStarted += interval.NotStarted;
             _behindSchedule += interval.BehindSchedule;
+            StartHdrLog();
             _intervals?.Write(w =>
             {
                 w.WriteLine(LoadReports.IntervalJson(interval));
@@ -187,8 +191,8 @@ internal sealed class LoadProgress : ILoadObserver, IDisposable
     {
         lock (_gate)
         {
-            // A run that never started still leaves a log with its header (and no intervals).
-            StartHdrLog(DateTimeOffset.UtcNow);
+            // A run without an interval still leaves a log with its header.
+            StartHdrLog();
             _intervals?.Dispose();
             _hdrLog?.Dispose();
         }
