@@ -18,27 +18,13 @@ internal readonly record struct FileIdentity(ulong Device, ulong Inode)
         OperatingSystem.IsLinux() && RuntimeInformation.ProcessArchitecture is Architecture.X64 or Architecture.Arm64;
 
     /// <summary>The file <paramref name="path"/> names; null when it does not exist or cannot be read.</summary>
-    public static FileIdentity? Of(string path)
-    {
-        if (!Supported)
-        {
-            return null;
-        }
-
-        var buffer = new byte[StatSize];
-        try
-        {
-            return Stat(path, ref buffer[0]) == 0 ? Read(buffer) : null;
-        }
-        catch (Exception ex) when (ex is EntryPointNotFoundException or DllNotFoundException)
-        {
-            // A C library without the stat symbol (glibc before 2.33): names are compared.
-            return null;
-        }
-    }
+    public static FileIdentity? Of(string path) => Read(buffer => Stat(path, ref buffer[0]));
 
     /// <summary>The file open on descriptor <paramref name="descriptor"/> (1 is stdout); null when it is closed or unknown.</summary>
-    public static FileIdentity? OfDescriptor(int descriptor)
+    public static FileIdentity? OfDescriptor(int descriptor) => Read(buffer => FStat(descriptor, ref buffer[0]));
+
+    /// <summary>Calls <c>stat</c> or <c>fstat</c> into a buffer and reads its first two fields; null when it fails.</summary>
+    private static FileIdentity? Read(Func<byte[], int> stat)
     {
         if (!Supported)
         {
@@ -48,16 +34,14 @@ internal readonly record struct FileIdentity(ulong Device, ulong Inode)
         var buffer = new byte[StatSize];
         try
         {
-            return FStat(descriptor, ref buffer[0]) == 0 ? Read(buffer) : null;
+            return stat(buffer) == 0 ? new FileIdentity(BitConverter.ToUInt64(buffer, 0), BitConverter.ToUInt64(buffer, 8)) : null;
         }
         catch (Exception ex) when (ex is EntryPointNotFoundException or DllNotFoundException)
         {
+            // A C library without the stat symbols (glibc before 2.33): names are compared.
             return null;
         }
     }
-
-    private static FileIdentity Read(byte[] buffer) =>
-        new(BitConverter.ToUInt64(buffer, 0), BitConverter.ToUInt64(buffer, 8));
 
     [DllImport("libc", EntryPoint = "stat", SetLastError = true)]
     [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
