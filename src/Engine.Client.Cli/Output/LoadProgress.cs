@@ -38,7 +38,7 @@ internal sealed class LoadProgress : ILoadObserver, IDisposable
 
     /// <param name="plain">Where plain progress lines go; null for none.</param>
     /// <param name="intervals">The <c>--intervals</c> file: the option that named it (<c>--intervals</c> or <c>--output-dir</c>), its path and writer (owned).</param>
-    /// <param name="hdrLog">The <c>--hdr-log</c>: the option that named it, its path and its stream (owned), flushed after each interval; its header is written when the run starts.</param>
+    /// <param name="hdrLog">The <c>--hdr-log</c>: the option that named it, its path and its stream (owned), flushed after each interval; its header, with the run's start, is written with the first interval.</param>
     /// <param name="model">The load model, for the target's unit.</param>
     public LoadProgress(TextWriter? plain, (string Option, string Path, StreamWriter Writer)? intervals, (string Option, string Path, Stream Stream)? hdrLog, LoadModelKind model)
     {
