@@ -251,7 +251,11 @@ public sealed class LoadResult
             // Each ends where the next begins: the shards' intervals of one index start and end a
             // few milliseconds apart, and merged ones must not overlap.
             var next = i + 1 < count ? results.Where(r => r.Intervals.Count > i + 1).Min(r => r.Intervals[i + 1].StartSeconds) : (double?)null;
-            intervals.Add(LoadInterval.Merge([.. results.Where(r => r.Intervals.Count > i).Select(r => r.Intervals[i])], next));
+
+            // The whole run's target: a shard whose intervals ended before this one (its drain was
+            // shorter) still counts its last target.
+            var target = results.Where(r => r.Intervals.Count > 0).Sum(r => r.Intervals[Math.Min(i, r.Intervals.Count - 1)].Target);
+            intervals.Add(LoadInterval.Merge([.. results.Where(r => r.Intervals.Count > i).Select(r => r.Intervals[i])], next, target));
         }
 
         return new LoadResult
@@ -654,7 +658,7 @@ public sealed class LoadInterval
     /// from their summed histograms, spanning from the earliest start to the latest end, or to
     /// <paramref name="nextStart"/> (the next merged interval's start) when that comes first.
     /// </summary>
-    internal static LoadInterval Merge(IReadOnlyList<LoadInterval> parts, double? nextStart = null)
+    internal static LoadInterval Merge(IReadOnlyList<LoadInterval> parts, double? nextStart = null, double? target = null)
     {
         var session = LatencyHistograms.Create();
         foreach (var part in parts)
@@ -673,7 +677,7 @@ public sealed class LoadInterval
             // Rounded as a run's own intervals are: a difference of rounded times is not.
             Seconds = Math.Round(Math.Max(0, Math.Min(parts.Max(p => p.StartSeconds + p.Seconds), nextStart ?? double.PositiveInfinity) - start), 6),
             Warmup = parts.All(p => p.Warmup),
-            Target = parts.Sum(p => p.Target),
+            Target = target ?? parts.Sum(p => p.Target),
             Started = parts.Sum(p => p.Started),
             WarmupStarted = parts.Sum(p => p.WarmupStarted),
             Finished = parts.Sum(p => p.Finished),

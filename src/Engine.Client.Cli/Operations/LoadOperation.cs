@@ -269,12 +269,17 @@ internal static class LoadOperation
     internal static string ThresholdsFailed(LoadResult result) =>
         "threshold failed: " + CliApp.OneLine(string.Join("; ", result.Thresholds.Where(t => !t.Passed).Select(t => $"{t.Expression} (actual {t.ActualText})")));
 
+    /// <summary>What to check when no session was measured, for the run's model.</summary>
+    private static string NothingMeasuredHint(LoadModelKind model) => model == LoadModelKind.Open
+        ? "check --rate, --duration or --stages, --sessions and --warmup (a start is due every 1/rate seconds: a rate too low for the time after the warm-up makes none there)"
+        : "check --concurrency, --duration or --stages, --sessions and --warmup (a closed-model ramp runs its whole part: 0 to 1 reaches one session only at its end)";
+
     private static string Reason(LoadResult result, int exit) => exit switch
     {
         ExitCodes.Interrupted => "interrupted",
         ExitCodes.ThresholdFailed => ThresholdsFailed(result),
         _ when result.Sessions.FailedTotal > 0 => "no session succeeded: " + CliApp.OneLine(string.Join("; ", result.Errors.Take(3).Select(e => $"{e.Key} x{e.Count}: {(e.Messages.Count > 0 ? e.Messages[0] : "")}"))),
         _ when result.Sessions.Abandoned > 0 => string.Create(CultureInfo.InvariantCulture, $"no measured session ended: {result.Sessions.Abandoned} were still running at the drain limit and were cancelled (--drain-timeout)"),
-        _ => string.Create(CultureInfo.InvariantCulture, $"no session was measured ({result.Sessions.Started} started after the warm-up, {result.Sessions.NotStarted} could not start): check --rate or --concurrency, --duration or --stages, --sessions and --warmup (a closed-model ramp runs its whole part: 0 to 1 reaches one session only at its end)"),
+        _ => string.Create(CultureInfo.InvariantCulture, $"no session was measured ({result.Sessions.Started} started after the warm-up, {result.Sessions.NotStarted} could not start): {NothingMeasuredHint(result.Model)}"),
     };
 }

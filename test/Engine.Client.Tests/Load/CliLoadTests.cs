@@ -69,8 +69,12 @@ public sealed class CliLoadTests : ReferenceWorkerFixture
         // Starts at 0 s (in the warm-up) and 2 s (after the end): the measured second has none.
         var result = await CliProcess.RunAsync(Echo("--rate", "0.5", "--warmup", "1s", "--duration", "1s", "--json"));
 
-        Assert.That(result.ExitCode, Is.EqualTo(1), result.ToString());
-        Assert.That(result.Stderr, Does.Contain("no session was measured"));
+        Assert.Multiple(() =>
+        {
+            Assert.That(result.ExitCode, Is.EqualTo(1), result.ToString());
+            Assert.That(result.Stderr, Does.Contain("no session was measured").And.Contain("check --rate").And.Contain("a rate too low"));
+            Assert.That(result.Stderr, Does.Not.Contain("closed-model ramp"), "the hint is the open model's");
+        });
     }
 
     [Test]

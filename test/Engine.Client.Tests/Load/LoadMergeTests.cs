@@ -142,6 +142,24 @@ public sealed class LoadMergeTests
         });
     }
 
+    /// <summary>
+    /// A shard whose drain ended sooner has one interval fewer: the merged last interval's target is
+    /// still the whole run's, its last target counted, not the other shards' alone.
+    /// </summary>
+    [Test]
+    public void A_merged_interval_past_one_shards_end_counts_that_shards_last_target()
+    {
+        var a = WithIntervals(ShardResult(Histogram(1000), 0, 2), [new LoadInterval { Index = 0, StartSeconds = 0, Seconds = 1, Target = 50, Finished = 1 }]);
+        var b = WithIntervals(ShardResult(Histogram(2000), 1, 2), [
+            new LoadInterval { Index = 0, StartSeconds = 0, Seconds = 1, Target = 50, Finished = 1 },
+            new LoadInterval { Index = 1, StartSeconds = 1, Seconds = 0.039, Target = 50, Finished = 1 },
+        ]);
+
+        var merged = LoadResult.Merge([a, b]).Intervals;
+
+        Assert.That(merged.Select(i => i.Target), Is.EqualTo(new[] { 100.0, 100.0 }));
+    }
+
     [Test]
     public void Merged_intervals_follow_one_another_without_overlapping()
     {
