@@ -34,7 +34,36 @@ internal static class LoadSummaryText
             rows.Add([phase, Formats.Count(h.TotalCount), Ms(h, 50), Ms(h, 90), Ms(h, 99), Ms(h, 99.9), MaxMs(h)]);
         }
 
-        renderer.Table(["phase", "count", "p50", "p90", "p99", "p99.9", "max"], rows);
+        string[] latencyHeaders = ["phase", "count", "p50", "p90", "p99", "p99.9", "max"];
+        if (renderer.Width is { } latencyWidth && rows.Count > 0)
+        {
+            // A narrow terminal: the least needed columns left out until the table fits with every
+            // phase name whole (sessionFromActualStart, 22 characters), the figures left out named
+            // below the table.
+            var kept = Enumerable.Range(0, latencyHeaders.Length).ToList();
+            var left = new List<int>();
+            var phase = rows.Max(row => row[0].Length);
+            foreach (var drop in new[] { 3, 1, 5 })
+            {
+                if (TableWidth([.. kept.Select(i => latencyHeaders[i])], [.. rows.Select(row => (IReadOnlyList<string>)[.. kept.Select(i => row[i])])], phase) <= latencyWidth)
+                {
+                    break;
+                }
+
+                kept.Remove(drop);
+                left.Add(drop);
+            }
+
+            renderer.TableOfFigures([.. kept.Select(i => latencyHeaders[i])], [.. rows.Select(row => (IReadOnlyList<string>)[.. kept.Select(i => row[i])])]);
+            if (left.Count > 0)
+            {
+                renderer.Line($"  (left out for the terminal's width: {string.Join(", ", left.Order().Select(i => latencyHeaders[i]))}; see --json)");
+            }
+        }
+        else
+        {
+            renderer.Table(latencyHeaders, rows);
+        }
         if (r.Workers.Count > 0)
         {
             renderer.Line();

@@ -105,6 +105,33 @@ public sealed class LoadSummaryTextTests
         });
     }
 
+    /// <summary>
+    /// On an 80-column terminal the latency table fits with every phase name whole: the least
+    /// needed figures are left out and named. (sessionFromActualStart used to break over two rows,
+    /// its last letter read as a phase of its own.)
+    /// </summary>
+    [Test]
+    public void On_an_80_column_terminal_the_latency_table_keeps_every_phase_name_whole()
+    {
+        var result = Result();
+        var slow = new LongHistogram(1, 3_600_000_000L, 3);
+        slow.RecordValueWithCount(1_234_567_890, 1_234_567);
+        result = Copy(result, latency: new Dictionary<string, HistogramBase> { [LoadPhases.Session] = slow, [LoadPhases.SessionFromActualStart] = slow, [LoadPhases.Init] = slow });
+
+        var wide = RenderRich(result, 200);
+        var text = RenderRich(result, 80);
+        var lines = text.Split('\n').Select(l => l.TrimEnd('\r')).ToList();
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(lines, Has.All.Length.LessThanOrEqualTo(80), text);
+            Assert.That(lines, Has.One.Contains("│ sessionFromActualStart "), text);
+            Assert.That(text, Does.Contain("1,234,567"), "the figures are whole: " + text);
+            Assert.That(text, Does.Contain("(left out for the terminal's width: "), text);
+            Assert.That(wide, Does.Not.Contain("left out"), "a wide terminal gets every column");
+        });
+    }
+
     /// <summary>A terminal wide enough gets every column of the workers table, as redirected output does.</summary>
     [Test]
     public void A_wide_terminal_gets_every_column_of_the_workers_table()
@@ -147,7 +174,7 @@ public sealed class LoadSummaryTextTests
     }
 
     /// <summary>A copy of <paramref name="result"/> with other workers, shards or generators.</summary>
-    private static LoadResult Copy(LoadResult result, IReadOnlyList<LoadWorkerFigures>? workers = null, IReadOnlyList<string>? shards = null, IReadOnlyList<LoadGeneratorFigures>? generators = null) => new()
+    private static LoadResult Copy(LoadResult result, IReadOnlyList<LoadWorkerFigures>? workers = null, IReadOnlyList<string>? shards = null, IReadOnlyList<LoadGeneratorFigures>? generators = null, IReadOnlyDictionary<string, HistogramBase>? latency = null) => new()
     {
         StartedAt = result.StartedAt,
         Seconds = result.Seconds,
@@ -157,7 +184,7 @@ public sealed class LoadSummaryTextTests
         Hosts = result.Hosts,
         Sources = result.Sources,
         Sessions = result.Sessions,
-        Latency = result.Latency,
+        Latency = latency ?? result.Latency,
         Traffic = result.Traffic,
         Workers = workers ?? result.Workers,
         Generators = generators ?? result.Generators,
