@@ -656,7 +656,8 @@ public sealed class LoadInterval
     /// <summary>
     /// The intervals of one index of several shards as one: counts and traffic summed, latencies
     /// from their summed histograms, spanning from the earliest start to the latest end, or to
-    /// <paramref name="nextStart"/> (the next merged interval's start) when that comes first.
+    /// <paramref name="nextStart"/> (the next merged interval's start) when that comes first; its
+    /// target is <paramref name="target"/> when given (the whole run's), else the parts' sum.
     /// </summary>
     internal static LoadInterval Merge(IReadOnlyList<LoadInterval> parts, double? nextStart = null, double? target = null)
     {

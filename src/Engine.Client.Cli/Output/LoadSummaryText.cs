@@ -64,6 +64,7 @@ internal static class LoadSummaryText
         {
             renderer.Table(latencyHeaders, rows);
         }
+
         if (r.Workers.Count > 0)
         {
             renderer.Line();
