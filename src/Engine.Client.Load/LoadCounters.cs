@@ -196,9 +196,11 @@ internal sealed class ErrorTable
         lock (entry)
         {
             entry.Count++;
-            if (message is not null && entry.Messages.Count < LoadErrorKind.MaxMessages && !entry.Messages.Any(m => ErrorMessages.Same(m, message)))
+            if (message is not null && entry.Messages.Count < LoadErrorKind.MaxMessages
+                && ErrorMessages.Shape(message) is var shape && !entry.Shapes.Contains(shape))
             {
                 entry.Messages.Add(message);
+                entry.Shapes.Add(shape);
             }
         }
     }
@@ -225,6 +227,9 @@ internal sealed class ErrorTable
     {
         public long Count;
         public List<string> Messages { get; } = [];
+
+        // The kept messages' shapes (ErrorMessages.Shape), each masked once.
+        public HashSet<string> Shapes { get; } = new(StringComparer.Ordinal);
     }
 }
 
@@ -434,11 +439,8 @@ internal sealed class GeneratorMonitor
 /// </summary>
 internal static partial class ErrorMessages
 {
-    /// <summary>The message with its session numbers masked.</summary>
+    /// <summary>The message with its session numbers masked: two messages of one shape differ in nothing else.</summary>
     public static string Shape(string message) => SessionNumber().Replace(message, "session #");
-
-    /// <summary>Whether two messages differ in nothing but session numbers.</summary>
-    public static bool Same(string a, string b) => string.Equals(a, b, StringComparison.Ordinal) || string.Equals(Shape(a), Shape(b), StringComparison.Ordinal);
 
     [GeneratedRegex(@"\bsession [0-9]+\b", RegexOptions.CultureInvariant)]
     private static partial Regex SessionNumber();

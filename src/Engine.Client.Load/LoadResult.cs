@@ -657,9 +657,9 @@ public sealed class LoadInterval
     /// The intervals of one index of several shards as one: counts and traffic summed, latencies
     /// from their summed histograms, spanning from the earliest start to the latest end, or to
     /// <paramref name="nextStart"/> (the next merged interval's start) when that comes first; its
-    /// target is <paramref name="target"/> when given (the whole run's), else the parts' sum.
+    /// target is <paramref name="target"/>, the whole run's (a shard past its end counts its last).
     /// </summary>
-    internal static LoadInterval Merge(IReadOnlyList<LoadInterval> parts, double? nextStart = null, double? target = null)
+    internal static LoadInterval Merge(IReadOnlyList<LoadInterval> parts, double? nextStart, double target)
     {
         var session = LatencyHistograms.Create();
         foreach (var part in parts)
@@ -678,7 +678,7 @@ public sealed class LoadInterval
             // Rounded as a run's own intervals are: a difference of rounded times is not.
             Seconds = Math.Round(Math.Max(0, Math.Min(parts.Max(p => p.StartSeconds + p.Seconds), nextStart ?? double.PositiveInfinity) - start), 6),
             Warmup = parts.All(p => p.Warmup),
-            Target = target ?? parts.Sum(p => p.Target),
+            Target = target,
             Started = parts.Sum(p => p.Started),
             WarmupStarted = parts.Sum(p => p.WarmupStarted),
             Finished = parts.Sum(p => p.Finished),

@@ -106,13 +106,7 @@ public sealed class LoadGeneratorFiguresTests
     [Test]
     public void Starts_behind_schedule_at_a_reached_cap_are_blamed_on_the_cap_not_the_generator()
     {
-        var second = Stopwatch.Frequency;
-        long now = 0;
-        var cpu = TimeSpan.Zero;
-        var monitor = new GeneratorMonitor(() => now, () => cpu, 2);
-        now += second;
-        cpu += TimeSpan.FromSeconds(0.28 * 2);
-        monitor.Next();
+        var monitor = OneSecondAt(0.28);
         var counters = new LoadCounters.Snapshot(Started: 40, 24, 0, 0, NotStarted: 0, BehindSchedule: 16, 2, 0, 0, 0, 0, 0, 0, 0, CapReached: 16);
 
         var warning = monitor.Figures("host", counters, LoadModelKind.Open, maxInFlight: 2).Warnings.Single();
@@ -133,13 +127,7 @@ public sealed class LoadGeneratorFiguresTests
     [Test]
     public void Starts_behind_schedule_at_a_reached_cap_with_a_busy_generator_name_the_generator_first()
     {
-        var second = Stopwatch.Frequency;
-        long now = 0;
-        var cpu = TimeSpan.Zero;
-        var monitor = new GeneratorMonitor(() => now, () => cpu, 2);
-        now += second;
-        cpu += TimeSpan.FromSeconds(0.97 * 2);
-        monitor.Next();
+        var monitor = OneSecondAt(0.97);
         var counters = new LoadCounters.Snapshot(Started: 40, 24, 0, 0, NotStarted: 0, BehindSchedule: 16, 2, 0, 0, 0, 0, 0, 0, 0, CapReached: 1);
 
         var figures = monitor.Figures("host", counters, LoadModelKind.Open, maxInFlight: 2);
@@ -157,13 +145,7 @@ public sealed class LoadGeneratorFiguresTests
     [Test]
     public void Starts_behind_schedule_with_a_busy_generator_and_no_cap_reached_are_blamed_on_the_generator()
     {
-        var second = Stopwatch.Frequency;
-        long now = 0;
-        var cpu = TimeSpan.Zero;
-        var monitor = new GeneratorMonitor(() => now, () => cpu, 2);
-        now += second;
-        cpu += TimeSpan.FromSeconds(0.97 * 2);
-        monitor.Next();
+        var monitor = OneSecondAt(0.97);
         var counters = new LoadCounters.Snapshot(Started: 40, 24, 0, 0, NotStarted: 0, BehindSchedule: 16, 2, 0, 0, 0, 0, 0, 0, 0, CapReached: 0);
 
         var warning = monitor.Figures("host", counters, LoadModelKind.Open, maxInFlight: 2).Warnings.Single(w => w.Contains("behind schedule", StringComparison.Ordinal));
@@ -325,5 +307,17 @@ public sealed class LoadGeneratorFiguresTests
             Assert.That(result.Sessions.Finished, Is.EqualTo(20));
             Assert.That(generator.CpuPercentMean, Is.LessThanOrEqualTo(generator.CpuPercentMax), $"mean {generator.CpuPercentMean}, max {generator.CpuPercentMax}");
         });
+    }
+
+    /// <summary>A monitor of a 2-core generator after one interval of a second at <paramref name="cpuShare"/> of its cores.</summary>
+    private static GeneratorMonitor OneSecondAt(double cpuShare)
+    {
+        long now = 0;
+        var cpu = TimeSpan.Zero;
+        var monitor = new GeneratorMonitor(() => now, () => cpu, 2);
+        now += Stopwatch.Frequency;
+        cpu += TimeSpan.FromSeconds(cpuShare * 2);
+        monitor.Next();
+        return monitor;
     }
 }
